@@ -1,0 +1,130 @@
+import { initAuthCreds, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
+import type { WriteBatch } from '../core/driver.js'
+import type { Store } from '../store/store.js'
+import { assertKeyId, assertKeyType } from '../store/validate.js'
+import { ReadCache } from './read-cache.js'
+import { WriteQueue } from './write-queue.js'
+
+export interface AuthStateOptions {
+  /** Entries of the bounded read cache (stored bytes per key); 0 disables it. Default 5,000. */
+  cacheEntries?: number
+}
+
+/** Baileys' SignalKeyStore plus enumeration (Baileys' next major adds `list`). */
+export interface VaultKeyStore {
+  get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }>
+  set(data: SignalDataSet): Promise<void>
+  /** Deletes every key of the session (creds stay). One atomic write. */
+  clear(): Promise<void>
+  /** Ids stored under `type`, in a stable order. */
+  listIds(type: keyof SignalDataTypeMap | string): Promise<string[]>
+  /** Ids and decoded values of `type`, streamed. */
+  list<T extends keyof SignalDataTypeMap>(type: T): AsyncIterable<[id: string, value: SignalDataTypeMap[T]]>
+}
+
+export interface VaultAuthState {
+  state: AuthenticationState & { keys: VaultKeyStore }
+  /** Persist `state.creds` as it is now; wire it to `sock.ev.on('creds.update', saveCreds)`. */
+  saveCreds: () => Promise<void>
+  sessionId: string
+  /** True when no creds were stored: this is a new device that must be linked. */
+  isNew: boolean
+}
+
+const DEFAULT_CACHE_ENTRIES = 5_000
+
+/**
+ * Builds the auth state of one session. Writes are serialised per session and durable before
+ * they resolve; the cache only learns a value after the backend has committed it, so a failed
+ * write leaves cache and database agreeing on the previous state.
+ */
+export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions): Promise<VaultAuthState> {
+  const stored = await store.readCreds(sessionId)
+  const creds: AuthenticationCreds = stored ?? initAuthCreds()
+  const cache = new ReadCache(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
+  const queue = new WriteQueue()
+  const { codec } = store
+
+  const commit = (batch: WriteBatch) =>
+    queue.run(async () => {
+      try {
+        await store.writeRaw(sessionId, batch)
+      } catch (err) {
+        // The outcome is unknown to the cache only if the backend might have committed; forget
+        // the touched keys so the next read asks the database, which is the truth.
+        for (const [type, id] of [...batch.set, ...batch.del]) cache.delete(ReadCache.key(type, id))
+        throw err
+      } finally {
+        cache.generation++
+      }
+      for (const [type, id, bytes] of batch.set) cache.set(ReadCache.key(type, id), bytes)
+      for (const [type, id] of batch.del) cache.set(ReadCache.key(type, id), null)
+    })
+
+  const keys: VaultKeyStore = {
+    async get(type, ids) {
+      assertKeyType(type)
+      const result: { [id: string]: any } = {}
+      const missing: string[] = []
+      for (const id of ids) {
+        const hit = cache.get(ReadCache.key(type, id))
+        if (hit === undefined) missing.push(id)
+        else if (hit !== null) result[id] = codec.decode(hit, sessionId, type, id)
+      }
+      if (missing.length > 0) {
+        const generation = cache.generation
+        const fetched = await store.readRaw(sessionId, type, missing)
+        const fresh = generation === cache.generation
+        for (const id of missing) {
+          const bytes = fetched.get(id)
+          if (fresh) cache.set(ReadCache.key(type, id), bytes ?? null)
+          if (bytes) result[id] = codec.decode(bytes, sessionId, type, id)
+        }
+      }
+      return result
+    },
+
+    async set(data) {
+      const batch: WriteBatch = { set: [], del: [] }
+      for (const type in data) {
+        assertKeyType(type)
+        const byId = data[type as keyof SignalDataSet]!
+        for (const id in byId) {
+          assertKeyId(type, id)
+          const value = byId[id]
+          if (value === null || value === undefined) batch.del.push([type, id])
+          else batch.set.push([type, id, codec.encode(value, sessionId, type, id)])
+        }
+      }
+      if (batch.set.length + batch.del.length > 0) await commit(batch)
+    },
+
+    async clear() {
+      const batch: WriteBatch = { set: [], del: [] }
+      for await (const [type, id] of store.listKeys(sessionId)) batch.del.push([type, id])
+      await commit(batch)
+      cache.clear()
+    },
+
+    async listIds(type) {
+      assertKeyType(type)
+      await queue.drain()
+      const ids: string[] = []
+      for await (const [, id] of store.listKeys(sessionId, type)) ids.push(id)
+      return ids
+    },
+
+    async *list(type) {
+      await queue.drain()
+      for await (const [, id, value] of store.listKeys(sessionId, type, { values: true })) yield [id, value]
+    }
+  }
+
+  const saveCreds = () => {
+    // Encoded now, so the saved state is the one at call time, whatever Baileys mutates later.
+    const bytes = codec.encode(creds, sessionId)
+    return commit({ creds: bytes, set: [], del: [] })
+  }
+
+  return { state: { creds, keys }, saveCreds, sessionId, isNew: stored === undefined }
+}

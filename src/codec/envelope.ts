@@ -1,0 +1,35 @@
+import { VaultError } from '../core/errors.js'
+
+/**
+ * Stored bytes start with a format byte below 0x20, so they can never be confused with
+ * bare JSON text (which starts with a printable character). Formats:
+ *   0x01  BufferJSON text (UTF-8) after the byte
+ *   0x10  AES-256-GCM sealed envelope (see codec/seal.ts)
+ *   bare  BufferJSON text with no format byte: Baileys' multi-file layout, legacy imports
+ * An unknown byte below 0x20 is a newer format this version cannot read.
+ */
+export const FORMAT_JSON = 0x01
+export const FORMAT_SEALED = 0x10
+
+export type Envelope = { format: 'json' | 'bare'; body: Buffer } | { format: 'sealed'; body: Buffer }
+
+export function openEnvelope(bytes: Uint8Array, where: string): Envelope {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (buf.length === 0) throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is empty. Restore it from a backup or delete it.`)
+  const first = buf[0]
+  if (first >= 0x20) return { format: 'bare', body: buf }
+  if (first === FORMAT_JSON) return { format: 'json', body: buf.subarray(1) }
+  if (first === FORMAT_SEALED) return { format: 'sealed', body: buf }
+  throw new VaultError(
+    'UNSUPPORTED_FORMAT',
+    `Stored value for ${where} uses format 0x${first.toString(16).padStart(2, '0')}, which this version of baileys-vault cannot read. Upgrade baileys-vault.`
+  )
+}
+
+export function jsonEnvelope(text: string, bare: boolean): Uint8Array {
+  if (bare) return Buffer.from(text, 'utf8')
+  const body = Buffer.allocUnsafe(1 + Buffer.byteLength(text))
+  body[0] = FORMAT_JSON
+  body.write(text, 1, 'utf8')
+  return body
+}

@@ -1,0 +1,45 @@
+import { proto } from '@whiskeysockets/baileys'
+import { VaultError, describeLocation } from '../core/errors.js'
+import { fromBufferJson, toBufferJson } from './buffer-json.js'
+import { jsonEnvelope, openEnvelope } from './envelope.js'
+
+/**
+ * Exact Baileys value semantics: a value comes back as Baileys' own multi-file store would
+ * return it (BufferJSON round trip), and `app-state-sync-key` goes through
+ * AppStateSyncKeyData.fromObject, as Baileys does, so app-state sync never loops.
+ * Sealed (encrypted) envelopes are opened by the store before they reach this codec.
+ */
+export function encodeValue(value: unknown, bare = false): Uint8Array {
+  return jsonEnvelope(toBufferJson(value), bare)
+}
+
+export function decodeValue(bytes: Uint8Array, session: string, type?: string, id?: string): any {
+  const where = describeLocation(session, type, id)
+  const envelope = openEnvelope(bytes, where)
+  if (envelope.format === 'sealed') {
+    throw new VaultError('DECRYPT_FAILED', `${where} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`)
+  }
+  let value: any
+  try {
+    value = fromBufferJson(envelope.body.toString('utf8'))
+  } catch (cause) {
+    throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`, { cause })
+  }
+  if (type === 'app-state-sync-key' && value) {
+    try {
+      value = proto.Message.AppStateSyncKeyData.fromObject(value)
+    } catch (cause) {
+      throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is not an AppStateSyncKeyData.`, { cause })
+    }
+  }
+  return value
+}
+
+/** Creds must decode to an object; anything else is damage, never a reason to start fresh. */
+export function decodeCreds(bytes: Uint8Array, session: string): any {
+  const creds = decodeValue(bytes, session)
+  if (typeof creds !== 'object' || creds === null || Array.isArray(creds) || !creds.noiseKey || !creds.signedIdentityKey) {
+    throw new VaultError('CORRUPT_DATA', `Creds of session "${session}" are damaged (missing noiseKey or signedIdentityKey). Restore them from a backup; baileys-vault did not overwrite them.`)
+  }
+  return creds
+}

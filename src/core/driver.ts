@@ -1,0 +1,53 @@
+/**
+ * The driver contract: opaque bytes under (session, type, id) plus one creds blob per
+ * session. A driver knows nothing of Baileys; the store layer adds the codec, the cache,
+ * encryption and error wrapping. Keep it small: every backend implements exactly this.
+ */
+
+/** One atomic batch. Future fields (e.g. a lease fence token) are added here, not as new methods. */
+export interface WriteBatch {
+  /** New creds bytes for the session, written in the same transaction as the keys. */
+  creds?: Uint8Array
+  set: Array<[type: string, id: string, value: Uint8Array]>
+  del: Array<[type: string, id: string]>
+}
+
+export interface ListOptions {
+  /** Also yield the stored bytes (tools: migrate, backup, doctor). */
+  values?: boolean
+}
+
+export type ListEntry = [type: string, id: string, value?: Uint8Array]
+
+export interface DriverCapabilities {
+  /**
+   * Values are stored as Baileys' own BufferJSON text, without the vault envelope byte,
+   * so that Baileys' useMultiFileAuthState can read them (the file driver).
+   */
+  bareJson?: boolean
+  /** `snapshot(fn)` runs reads against one consistent point in time. */
+  snapshot?: boolean
+}
+
+export interface Driver {
+  /** Short name for messages: 'sqlite', 'postgres', … */
+  readonly kind: string
+  readonly capabilities: DriverCapabilities
+  getCreds(session: string): Promise<Uint8Array | undefined>
+  /** Missing ids are absent from the map. */
+  get(session: string, type: string, ids: readonly string[]): Promise<Map<string, Uint8Array>>
+  /** All or nothing, and durable when the promise resolves (each driver documents its level). */
+  write(session: string, batch: WriteBatch): Promise<void>
+  /** Keys of one session, optionally of one type, in a stable order. */
+  list(session: string, type?: string, options?: ListOptions): AsyncIterable<ListEntry>
+  /** Every session that has creds or keys. */
+  sessions(): AsyncIterable<string>
+  /** Remove a session and all its keys, atomically. */
+  drop(session: string): Promise<void>
+  close(): Promise<void>
+  /** Optional: run `fn` against one consistent snapshot (backup). */
+  snapshot?<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>
+}
+
+/** What a snapshot exposes: the read half of the contract. */
+export type SnapshotReader = Pick<Driver, 'getCreds' | 'get' | 'list' | 'sessions'>

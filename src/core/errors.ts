@@ -1,0 +1,33 @@
+/**
+ * The one error type of baileys-vault. `code` is the discriminant callers switch on;
+ * the message says what happened and what to do. Messages never contain secrets.
+ */
+export type VaultErrorCode =
+  | 'CORRUPT_DATA'
+  | 'UNSUPPORTED_FORMAT'
+  | 'DECRYPT_FAILED'
+  | 'LEASE_HELD'
+  | 'LEASE_LOST'
+  | 'BACKEND_UNAVAILABLE'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+
+export class VaultError extends Error {
+  override readonly name = 'VaultError'
+  constructor(
+    readonly code: VaultErrorCode,
+    message: string,
+    options?: { cause?: unknown }
+  ) {
+    super(message, options)
+  }
+}
+
+export const isVaultError = (err: unknown, code?: VaultErrorCode): err is VaultError =>
+  err instanceof VaultError && (code === undefined || err.code === code)
+
+/** Human-readable location of a value, used in error messages (never includes the value). */
+export const describeLocation = (session: string, type?: string, id?: string): string =>
+  type === undefined ? `session "${session}" creds` : `session "${session}" ${type} "${id}"`
+
+export const invalidArgument = (message: string): VaultError => new VaultError('INVALID_ARGUMENT', message)

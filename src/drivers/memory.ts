@@ -1,0 +1,86 @@
+import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+
+/**
+ * In-process driver: tests, ephemeral bots, and the ceiling the benchmarks compare against.
+ * Durability: none (the data lives as long as the process). Bytes are copied in and out so
+ * a caller can never mutate what is stored.
+ */
+interface SessionData {
+  creds?: Buffer
+  keys: Map<string, Map<string, Buffer>>
+}
+
+export interface MemoryDriverOptions {
+  /** Stores opened with the same name in one process share their data (`memory:name`). */
+  name?: string
+}
+
+const named = new Map<string, Map<string, SessionData>>()
+
+export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
+  let data: Map<string, SessionData>
+  if (options.name) {
+    data = named.get(options.name) ?? new Map()
+    named.set(options.name, data)
+  } else {
+    data = new Map()
+  }
+  const copy = (bytes: Uint8Array) => Buffer.from(bytes)
+  const sessionData = (session: string) => {
+    let s = data.get(session)
+    if (!s) data.set(session, (s = { keys: new Map() }))
+    return s
+  }
+
+  return {
+    kind: 'memory',
+    capabilities: { snapshot: false },
+    async getCreds(session) {
+      const creds = data.get(session)?.creds
+      return creds && copy(creds)
+    },
+    async get(session, type, ids) {
+      const result = new Map<string, Uint8Array>()
+      const byId = data.get(session)?.keys.get(type)
+      if (!byId) return result
+      for (const id of ids) {
+        const value = byId.get(id)
+        if (value) result.set(id, copy(value))
+      }
+      return result
+    },
+    async write(session, batch: WriteBatch) {
+      // Synchronous body: nothing can interleave, so the batch is atomic.
+      const s = sessionData(session)
+      if (batch.creds) s.creds = copy(batch.creds)
+      for (const [type, id, value] of batch.set) {
+        let byId = s.keys.get(type)
+        if (!byId) s.keys.set(type, (byId = new Map()))
+        byId.set(id, copy(value))
+      }
+      for (const [type, id] of batch.del) s.keys.get(type)?.delete(id)
+    },
+    async *list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+      const s = data.get(session)
+      if (!s) return
+      const types = [...s.keys.keys()].filter(t => type === undefined || t === type).sort()
+      for (const t of types) {
+        const byId = s.keys.get(t)!
+        for (const id of [...byId.keys()].sort()) {
+          const value = byId.get(id)
+          if (value === undefined) continue
+          yield options.values ? [t, id, copy(value)] : [t, id]
+        }
+      }
+    },
+    async *sessions() {
+      for (const [session, s] of data) {
+        if (s.creds || [...s.keys.values()].some(m => m.size > 0)) yield session
+      }
+    },
+    async drop(session) {
+      data.delete(session)
+    },
+    async close() {}
+  }
+}

@@ -1,0 +1,165 @@
+import type BetterSqlite3 from 'better-sqlite3'
+import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
+import { VaultError } from '../core/errors.js'
+import { pageThrough } from './paging.js'
+
+/**
+ * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
+ * Durability: `synchronous=FULL` by default (each commit is fsync'd: survives power loss);
+ * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` (survives a process crash, may lose
+ * the last commits on power loss).
+ */
+export interface SqliteDriverOptions {
+  /** Database path, or ':memory:'. Ignored when `database` is given. */
+  path?: string
+  /** A user-owned better-sqlite3 Database; baileys-vault will not close it. */
+  database?: BetterSqlite3.Database
+  durability?: 'full' | 'normal'
+  /** How long to wait on a lock held by another connection (ms). */
+  busyTimeoutMs?: number
+}
+
+export const SQLITE_SCHEMA_VERSION = 1
+const PAGE = 500
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS vault_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vault_creds (session TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS vault_keys (
+  session TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, value BLOB NOT NULL,
+  PRIMARY KEY (session, type, id)
+) WITHOUT ROWID;`
+
+async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch (cause) {
+    throw new VaultError('BACKEND_UNAVAILABLE', 'The sqlite: store needs the better-sqlite3 package: npm install better-sqlite3', { cause })
+  }
+}
+
+/** Opens (creating if needed) and checks the schema version: a newer one is refused, never touched. */
+function prepareSchema(db: BetterSqlite3.Database, where: string): void {
+  db.exec(SCHEMA)
+  const row = db.prepare(`SELECT value FROM vault_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined
+  if (!row) {
+    db.prepare(`INSERT OR IGNORE INTO vault_meta (key, value) VALUES ('schema_version', ?)`).run(String(SQLITE_SCHEMA_VERSION))
+    return
+  }
+  const version = Number(row.value)
+  if (version !== SQLITE_SCHEMA_VERSION) {
+    throw new VaultError(
+      'UNSUPPORTED_FORMAT',
+      `SQLite store ${where} has schema version ${row.value}; this baileys-vault reads version ${SQLITE_SCHEMA_VERSION}. ${version > SQLITE_SCHEMA_VERSION ? 'Upgrade baileys-vault.' : 'Run baileys-vault migrate from this file to a new one.'}`
+    )
+  }
+}
+
+function makeReader(db: BetterSqlite3.Database): SnapshotReader {
+  const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = ?').pluck()
+  const getOne = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
+  const getMany = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id IN (SELECT value FROM json_each(?))')
+  const pageAll = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND (type > ? OR (type = ? AND id > ?)) ORDER BY type, id LIMIT ?')
+  const pageType = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND type = ? AND id > ? ORDER BY id LIMIT ?')
+  const pageSessions = db.prepare(
+    'SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > ? ORDER BY session LIMIT ?'
+  ).pluck()
+  type Row = { type: string; id: string; value: Buffer }
+
+  return {
+    async getCreds(session) {
+      return (getCreds.get(session) as Buffer | undefined) ?? undefined
+    },
+    async get(session, type, ids) {
+      const rows = (ids.length === 1 ? getOne.all(session, type, ids[0]) : getMany.all(session, type, JSON.stringify(ids))) as Row[]
+      return new Map(rows.map(r => [r.id, r.value]))
+    },
+    list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+      // Keyset paging: constant memory, and no statement is held open between pages.
+      return pageThrough<Row, ListEntry>(
+        last =>
+          (type === undefined
+            ? pageAll.all(session, last?.type ?? '', last?.type ?? '', last?.id ?? '', PAGE)
+            : pageType.all(session, type, last?.id ?? '', PAGE)) as Row[],
+        PAGE,
+        r => (options.values ? [r.type, r.id, r.value] : [r.type, r.id])
+      )
+    },
+    sessions() {
+      return pageThrough<string, string>(last => pageSessions.all(last ?? '', PAGE) as string[], PAGE, s => s)
+    }
+  }
+}
+
+export async function createSqliteDriver(options: SqliteDriverOptions): Promise<Driver> {
+  const owned = !options.database
+  const where = options.path ?? 'database'
+  let db: BetterSqlite3.Database
+  if (options.database) {
+    db = options.database
+  } else {
+    const Database = await loadBetterSqlite3()
+    try {
+      db = new Database(options.path ?? ':memory:')
+    } catch (cause) {
+      throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open SQLite database ${where}: ${(cause as Error).message}`, { cause })
+    }
+  }
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
+    prepareSchema(db, where)
+  } catch (err) {
+    if (owned) db.close()
+    if (err instanceof VaultError) throw err
+    const code = (err as { code?: string }).code
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+      throw new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${code}). Restore it from a backup.`, { cause: err })
+    }
+    throw err
+  }
+
+  const reader = makeReader(db)
+  const upsertCreds = db.prepare('INSERT INTO vault_creds (session, value) VALUES (?, ?) ON CONFLICT (session) DO UPDATE SET value = excluded.value')
+  const upsertKey = db.prepare('INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value')
+  const deleteKey = db.prepare('DELETE FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
+  const applyBatch = db.transaction((session: string, batch: WriteBatch) => {
+    if (batch.creds) upsertCreds.run(session, batch.creds)
+    for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
+    for (const [type, id] of batch.del) deleteKey.run(session, type, id)
+  })
+  const dropSession = db.transaction((session: string) => {
+    db.prepare('DELETE FROM vault_creds WHERE session = ?').run(session)
+    db.prepare('DELETE FROM vault_keys WHERE session = ?').run(session)
+  })
+
+  return {
+    kind: 'sqlite',
+    capabilities: { snapshot: true },
+    ...reader,
+    async write(session, batch) {
+      applyBatch(session, batch)
+    },
+    async drop(session) {
+      dropSession(session)
+    },
+    async snapshot(fn) {
+      // A second connection in one read transaction sees one point in time while writes go on.
+      if (!owned || !options.path || options.path === ':memory:') return fn(reader)
+      const Database = await loadBetterSqlite3()
+      const snap = new Database(options.path, { readonly: true })
+      try {
+        snap.exec('BEGIN')
+        const snapReader = makeReader(snap)
+        snap.prepare('SELECT 1 FROM vault_meta LIMIT 1').get() // starts the read snapshot now
+        return await fn(snapReader)
+      } finally {
+        snap.close()
+      }
+    },
+    async close() {
+      if (owned && db.open) db.close()
+    }
+  }
+}

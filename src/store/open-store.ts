@@ -1,0 +1,48 @@
+import type { Driver } from '../core/driver.js'
+import { invalidArgument } from '../core/errors.js'
+import { parseStoreUrl, redactUrl } from '../core/url.js'
+import type { AuthStateOptions } from '../auth/auth-state.js'
+import type { SqliteDriverOptions } from '../drivers/sqlite.js'
+import { Store } from './store.js'
+import { plainCodec } from './value-codec.js'
+
+export interface OpenStoreOptions extends AuthStateOptions {
+  /** Options for sqlite: stores (durability, busy timeout, a user-owned Database). */
+  sqlite?: Omit<SqliteDriverOptions, 'path'>
+}
+
+/** Creates the driver for a URL. Each driver module is imported only when its scheme is used. */
+async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver> {
+  const { kind, target } = parseStoreUrl(url)
+  switch (kind) {
+    case 'memory':
+      return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined })
+    case 'sqlite':
+      return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target })
+    default:
+      throw invalidArgument(`The ${kind} store is not available in this build of baileys-vault.`)
+  }
+}
+
+/**
+ * Opens a store: `memory:`, `sqlite:<path>`, `file:<folder>`, `postgres://…`, `redis://…`,
+ * or an already-built Driver.
+ */
+export async function openStore(url: string | Driver, options: OpenStoreOptions = {}): Promise<Store> {
+  const driver = typeof url === 'string' ? await driverFor(url, options) : url
+  const label = typeof url === 'string' ? redactUrl(url) : `${driver.kind}:`
+  const { cacheEntries } = options
+  return new Store(driver, plainCodec(!!driver.capabilities.bareJson), label, { cacheEntries })
+}
+
+/** The one-liner mirroring useMultiFileAuthState: a SQLite file, session 'default'. */
+export async function useSqliteAuthState(path: string, sessionId = 'default', options: OpenStoreOptions = {}) {
+  const store = await openStore(`sqlite:${path}`, options)
+  try {
+    const auth = await store.useAuthState(sessionId)
+    return { ...auth, store, close: () => store.close() }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+}
