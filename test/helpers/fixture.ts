@@ -1,0 +1,75 @@
+import { useMultiFileAuthState } from '@whiskeysockets/baileys'
+import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Store } from '../../src/store/store.js'
+import { SignalDevice } from './signal-device.js'
+
+/** ../shared beside the repository, as in CI. */
+export const FIXTURE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'fixtures', 'baileys-7-multifile')
+export const manifest = JSON.parse(readFileSync(join(FIXTURE_ROOT, 'manifest.json'), 'utf8'))
+export const GROUP: string = manifest.group
+export type FixtureName = 'alice' | 'bob' | 'carol'
+/** PN jids the devices address each other by (what the fixture's sessions were built with). */
+export const JID: Record<FixtureName, string> = {
+  alice: '15550000001@s.whatsapp.net',
+  bob: '15550000002@s.whatsapp.net',
+  carol: '15550000003@s.whatsapp.net'
+}
+
+/** A private copy of one fixture folder: Signal state changes as messages flow. */
+export function copyFixture(name: FixtureName): string {
+  const dir = join(mkdtempSync(join(tmpdir(), `vault-fixture-${name}-`)), name)
+  cpSync(join(FIXTURE_ROOT, name), dir, { recursive: true })
+  return dir
+}
+
+const KEY_TYPES = [
+  'app-state-sync-version',
+  'app-state-sync-key',
+  'sender-key-memory',
+  'identity-key',
+  'device-list',
+  'lid-mapping',
+  'sender-key',
+  'pre-key',
+  'session',
+  'tctoken'
+]
+
+/** (type, id) of every key file in a Baileys folder; ids un-mangled the way Baileys mangles them. */
+export function listBaileysFolder(folder: string): Array<[type: string, id: string]> {
+  const out: Array<[string, string]> = []
+  for (const file of readdirSync(folder)) {
+    if (file === 'creds.json' || !file.endsWith('.json')) continue
+    const type = KEY_TYPES.find(t => file.startsWith(`${t}-`))
+    if (!type) throw new Error(`unknown key file ${file}`)
+    out.push([type, file.slice(type.length + 1, -'.json'.length).replace(/__/g, '/').replace(/-/g, ':')])
+  }
+  return out
+}
+
+/** Every key of a Baileys folder as Baileys' own store reads it. */
+export async function readBaileysFolder(folder: string) {
+  const { state } = await useMultiFileAuthState(folder)
+  const keys: Array<[string, string, unknown]> = []
+  for (const [type, id] of listBaileysFolder(folder)) {
+    const got = await state.keys.get(type as any, [id])
+    keys.push([type, id, got[id]])
+  }
+  return { creds: state.creds, keys }
+}
+
+/** Small import helper (the migrate tool does this for real): Baileys folder → store session. */
+export async function importBaileysFolder(store: Store, folder: string, session: string): Promise<number> {
+  const { creds, keys } = await readBaileysFolder(folder)
+  await store.write(session, { creds, set: keys })
+  return keys.length
+}
+
+/** A fixture device running on Baileys' own useMultiFileAuthState (the other side of a conversation). */
+export async function baileysFolderDevice(name: FixtureName, folder = copyFixture(name)): Promise<SignalDevice> {
+  const { state, saveCreds } = await useMultiFileAuthState(folder)
+  return new SignalDevice(JID[name], state, saveCreds)
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict'
+import { describe, it, after } from 'node:test'
+import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
+import type { Store } from '../../src/store/store.js'
+import { GROUP, JID, baileysFolderDevice, copyFixture, importBaileysFolder, readBaileysFolder } from './fixture.js'
+import { SignalDevice, deliver } from './signal-device.js'
+
+export interface StoreTarget {
+  url: string
+  options?: OpenStoreOptions
+  cleanup?: () => Promise<void>
+}
+
+/** A device whose auth state lives in `store` under `session`. */
+export async function storeDevice(store: Store, session: string, jid: string): Promise<SignalDevice> {
+  const { state, saveCreds, isNew } = await store.useAuthState(session)
+  // Baileys saves fresh creds on its first connection; a device that never did is a new device.
+  if (isNew) await saveCreds()
+  return new SignalDevice(jid, state, saveCreds)
+}
+
+/**
+ * Real-client scenarios every driver passes: Baileys' own Signal repository on top of our
+ * store, 1:1 and group traffic, the store closed and reopened mid-conversation, and the
+ * fixture's alice carried into the store while bob stays on Baileys' own folder store.
+ */
+export function realClientSuite(name: string, makeTarget: () => Promise<StoreTarget>): void {
+  describe(`real client: ${name}`, () => {
+    const cleanups: Array<() => Promise<void>> = []
+    after(async () => {
+      for (const c of cleanups) await c()
+    })
+    const target = async () => {
+      const t = await makeTarget()
+      if (t.cleanup) cleanups.push(t.cleanup)
+      return t
+    }
+
+    it('three devices exchange 1:1 and group messages across a store close and reopen', async () => {
+      const t = await target()
+      const names = ['alice', 'bob', 'carol'] as const
+      const jids = { alice: '15551110001:0@s.whatsapp.net', bob: '15551110002:0@s.whatsapp.net', carol: '15551110003:0@s.whatsapp.net' }
+      const group = '120363999999999999@g.us'
+      let store = await openStore(t.url, t.options)
+      const open = async () => {
+        const d: Record<string, SignalDevice> = {}
+        for (const n of names) d[n] = await storeDevice(store, n, jids[n])
+        return d as Record<(typeof names)[number], SignalDevice>
+      }
+      let d = await open()
+      await d.alice.startSessionWith(d.bob)
+      await d.alice.startSessionWith(d.carol)
+      const sent: string[] = []
+      const say = async (from: SignalDevice, to: SignalDevice, text: string) => sent.push(await deliver(from, to, text))
+
+      await say(d.alice, d.bob, 'hi bob (pkmsg)')
+      await say(d.bob, d.alice, 'hi alice')
+      await say(d.alice, d.carol, 'hi carol (pkmsg)')
+      await say(d.carol, d.alice, 'hi alice from carol')
+      const first = await d.alice.sendGroup(group, 'hello group')
+      assert.equal(await d.bob.receiveGroup(group, d.alice.jid, first, true), 'hello group')
+      assert.equal(await d.carol.receiveGroup(group, d.alice.jid, first, true), 'hello group')
+
+      // The bundle's one-time pre-key was consumed and deleted; creds counters persisted.
+      const bobCreds = await store.readCreds('bob')
+      assert.ok(bobCreds && bobCreds.nextPreKeyId > 1, 'creds saved with the advanced pre-key counter')
+      assert.equal((await store.readKeys('bob', 'pre-key', [String(bobCreds!.nextPreKeyId - 1)])).size, 0, 'used one-time pre-key removed')
+
+      // Close mid-conversation; everything must come back from the backend.
+      await store.close()
+      store = await openStore(t.url, t.options)
+      d = await open()
+      for (let i = 0; i < 5; i++) {
+        await say(d.alice, d.bob, `a->b ${i}`)
+        await say(d.bob, d.alice, `b->a ${i}`)
+        await say(d.carol, d.alice, `c->a ${i}`)
+      }
+      const again = await d.alice.sendGroup(group, 'group after reopen')
+      assert.equal(await d.bob.receiveGroup(group, d.alice.jid, again), 'group after reopen')
+      assert.equal(await d.carol.receiveGroup(group, d.alice.jid, again), 'group after reopen')
+      const fromBob = await d.bob.sendGroup(group, 'bob to group')
+      assert.equal(await d.alice.receiveGroup(group, d.bob.jid, fromBob, true), 'bob to group')
+      assert.equal(sent.length, 19)
+      await store.close()
+    })
+
+    it("the fixture's alice continues her conversations from the store", async () => {
+      const t = await target()
+      const store = await openStore(t.url, t.options)
+      const aliceFolder = copyFixture('alice')
+      const imported = await importBaileysFolder(store, aliceFolder, 'alice')
+      assert.equal(imported, (await readBaileysFolder(aliceFolder)).keys.length)
+      const alice = await storeDevice(store, 'alice', JID.alice)
+      const bob = await baileysFolderDevice('bob')
+      const carol = await baileysFolderDevice('carol')
+
+      // The next 1:1 and group messages, with no re-keying: they decrypt from stored state.
+      assert.equal(await alice.receive(JID.bob, await bob.send(JID.alice, 'next from bob')), 'next from bob')
+      assert.equal(await alice.receiveGroup(GROUP, JID.bob, await bob.sendGroup(GROUP, 'group from bob')), 'group from bob')
+      assert.equal(await alice.receive(JID.carol, await carol.send(JID.alice, 'next from carol')), 'next from carol')
+      // alice replies, 1:1 and to the group (bob holds her sender key already).
+      assert.equal(await bob.receive(JID.alice, await alice.send(JID.bob, 'reply from alice')), 'reply from alice')
+      assert.equal(await bob.receiveGroup(GROUP, JID.alice, await alice.sendGroup(GROUP, 'alice to group')), 'alice to group')
+      assert.equal(await carol.receive(JID.alice, await alice.send(JID.carol, 'reply to carol')), 'reply to carol')
+      await store.close()
+    })
+  })
+}
