@@ -1,4 +1,4 @@
-import { initAuthCreds, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
+import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
 import type { WriteBatch } from '../core/driver.js'
 import type { Store } from '../store/store.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
@@ -23,7 +23,8 @@ export interface VaultKeyStore {
 }
 
 export interface VaultAuthState {
-  state: AuthenticationState & { keys: VaultKeyStore }
+  /** Pass to makeWASocket({ auth: state }): a Baileys AuthenticationState. */
+  state: { creds: AuthenticationCreds; keys: VaultKeyStore }
   /** Persist `state.creds` as it is now; wire it to `sock.ev.on('creds.update', saveCreds)`. */
   saveCreds: () => Promise<void>
   sessionId: string

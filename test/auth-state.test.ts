@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import Database from 'better-sqlite3'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openStore, useSqliteAuthState } from '../src/store/open-store.js'
+import { createMemoryDriver } from '../src/drivers/memory.js'
+import { VaultError } from '../src/core/errors.js'
+import { instrument } from './helpers/faulty-driver.js'
+
+const tmpDb = () => join(mkdtempSync(join(tmpdir(), 'vault-auth-')), 'store.db')
+const isVault = (code: string) => (e: unknown) => e instanceof VaultError && e.code === code
+
+describe('useAuthState', () => {
+  it('starts a new device only when no creds exist, and writes nothing until saveCreds', async () => {
+    const { driver, calls } = instrument(createMemoryDriver())
+    const store = await openStore(driver)
+    const auth = await store.useAuthState('fresh')
+    assert.equal(auth.isNew, true)
+    assert.ok(auth.state.creds.noiseKey.private.length === 32)
+    assert.equal(calls.write, 0)
+    await auth.saveCreds()
+    const again = await store.useAuthState('fresh')
+    assert.equal(again.isNew, false)
+    assert.deepEqual(again.state.creds.noiseKey, auth.state.creds.noiseKey)
+  })
+
+  it('raises CORRUPT_DATA naming the session for damaged creds, and leaves the row as it was', async () => {
+    const path = tmpDb()
+    const first = await useSqliteAuthState(path, 'acct-7')
+    await first.saveCreds()
+    await first.close()
+    const db = new Database(path)
+    const torn = Buffer.from('\u0001{"noiseKey":{"private":')
+    db.prepare('UPDATE vault_creds SET value = ? WHERE session = ?').run(torn, 'acct-7')
+    await assert.rejects(useSqliteAuthState(path, 'acct-7'), (e: unknown) => isVault('CORRUPT_DATA')(e) && (e as Error).message.includes('acct-7'))
+    const store = await openStore(`sqlite:${path}`)
+    await assert.rejects(store.useAuthState('acct-7'), isVault('CORRUPT_DATA'))
+    await store.close()
+    assert.deepEqual(db.prepare('SELECT value FROM vault_creds WHERE session = ?').pluck().get('acct-7'), torn)
+    db.close()
+  })
+
+  it('saveCreds stores the creds as they were at call time and lands concurrent calls in order', async () => {
+    const { driver, calls } = instrument(createMemoryDriver())
+    const store = await openStore(driver)
+    const { state, saveCreds } = await store.useAuthState('c')
+    state.creds.nextPreKeyId = 10
+    const p1 = saveCreds()
+    state.creds.nextPreKeyId = 20
+    const p2 = saveCreds()
+    state.creds.nextPreKeyId = 30
+    const p3 = saveCreds()
+    state.creds.nextPreKeyId = 99 // after the last call: must not be saved
+    await Promise.all([p1, p2, p3])
+    const saved = calls.writes.map(b => JSON.parse(Buffer.from(b.creds!).subarray(1).toString()).nextPreKeyId)
+    assert.deepEqual(saved, [10, 20, 30])
+    assert.equal((await store.readCreds('c'))!.nextPreKeyId, 30)
+  })
+
+  it('applies a keys.set batch as one atomic write; null and undefined delete', async () => {
+    const { driver, calls } = instrument(createMemoryDriver())
+    const store = await openStore(driver)
+    const { state } = await store.useAuthState('k')
+    await state.keys.set({ 'pre-key': { '1': { public: Buffer.from([1]), private: Buffer.from([2]) }, '2': { public: Buffer.from([3]), private: Buffer.from([4]) } }, 'lid-mapping': { '155': '900' } })
+    assert.equal(calls.write, 1)
+    await state.keys.set({ 'pre-key': { '1': null, '2': undefined as any }, 'lid-mapping': { '155': '901' } })
+    assert.equal(calls.write, 2)
+    assert.deepEqual(calls.writes[1].del.sort(), [['pre-key', '1'], ['pre-key', '2']])
+    assert.deepEqual(await state.keys.get('pre-key', ['1', '2']), {})
+    assert.deepEqual(await state.keys.get('lid-mapping', ['155']), { '155': '901' })
+    await state.keys.set({})
+    assert.equal(calls.write, 2, 'an empty set writes nothing')
+  })
+
+  it('a failed write rejects with BACKEND_UNAVAILABLE and the cache keeps agreeing with the backend', async () => {
+    const { driver, failNextWrites } = instrument(createMemoryDriver())
+    const store = await openStore(driver)
+    const { state } = await store.useAuthState('f')
+    await state.keys.set({ 'lid-mapping': { a: 'old' } })
+    assert.deepEqual(await state.keys.get('lid-mapping', ['a', 'b']), { a: 'old' }) // now cached, b cached absent
+    failNextWrites()
+    await assert.rejects(state.keys.set({ 'lid-mapping': { a: 'new', b: 'new' } }), isVault('BACKEND_UNAVAILABLE'))
+    assert.deepEqual(await state.keys.get('lid-mapping', ['a', 'b']), { a: 'old' })
+    assert.deepEqual([...(await driver.get('f', 'lid-mapping', ['a', 'b'])).keys()], ['a'])
+    failNextWrites()
+    await assert.rejects(state.keys.set({ 'lid-mapping': { a: null } }), isVault('BACKEND_UNAVAILABLE'))
+    assert.deepEqual(await state.keys.get('lid-mapping', ['a']), { a: 'old' })
+    // And the next write goes through.
+    await state.keys.set({ 'lid-mapping': { a: 'newer' } })
+    assert.deepEqual(await state.keys.get('lid-mapping', ['a']), { a: 'newer' })
+  })
+
+  it('serves repeated reads, including known-absent ids, from a bounded cache', async () => {
+    const { driver, calls } = instrument(createMemoryDriver())
+    const store = await openStore(driver, { cacheEntries: 3 })
+    const { state } = await store.useAuthState('cache')
+    await state.keys.set({ session: { a: { x: 1 }, b: { x: 2 } } })
+    const before = calls.get
+    assert.deepEqual(await state.keys.get('session', ['a', 'b', 'missing']), { a: { x: 1 }, b: { x: 2 } })
+    assert.equal(calls.get, before + 1, 'only the never-seen id went to the backend')
+    await state.keys.get('session', ['a', 'b', 'missing'])
+    assert.equal(calls.get, before + 1, 'all three now cached')
+    await state.keys.get('session', ['c', 'd']) // evicts the oldest entries
+    await state.keys.get('session', ['a'])
+    assert.equal(calls.get, before + 3)
+    // A value handed out and mutated by the caller does not change what is stored or cached.
+    const got = await state.keys.get('session', ['b'])
+    ;(got.b as any).x = 'mutated'
+    assert.deepEqual(await state.keys.get('session', ['b']), { b: { x: 2 } })
+  })
+
+  it('lists ids and values, and clear removes every key but keeps creds', async () => {
+    const store = await openStore('memory:')
+    const { state, saveCreds } = await store.useAuthState('l')
+    await saveCreds()
+    await state.keys.set({ 'pre-key': { '3': { public: Buffer.from([3]), private: Buffer.from([3]) }, '1': { public: Buffer.from([1]), private: Buffer.from([1]) } }, session: { s: { a: 1 } } })
+    assert.deepEqual(await state.keys.listIds('pre-key'), ['1', '3'])
+    const listed: Array<[string, unknown]> = []
+    for await (const entry of state.keys.list('session')) listed.push(entry)
+    assert.deepEqual(listed, [['s', { a: 1 }]])
+    await state.keys.clear()
+    assert.deepEqual(await state.keys.listIds('pre-key'), [])
+    assert.deepEqual(await state.keys.get('session', ['s']), {})
+    assert.ok(await store.readCreds('l'))
+  })
+
+  it('rejects bad input with INVALID_ARGUMENT and a message that says what is expected', async () => {
+    const store = await openStore('memory:')
+    await assert.rejects(store.useAuthState(''), isVault('INVALID_ARGUMENT'))
+    await assert.rejects(store.useAuthState('a\u0000b'), isVault('INVALID_ARGUMENT'))
+    await assert.rejects(store.useAuthState(42 as any), isVault('INVALID_ARGUMENT'))
+    const { state } = await store.useAuthState('ok')
+    await assert.rejects(state.keys.get('Not A Type' as any, ['1']), isVault('INVALID_ARGUMENT'))
+    await assert.rejects(state.keys.set({ session: { ['x'.repeat(600)]: { a: 1 } } } as any), isVault('INVALID_ARGUMENT'))
+    await assert.rejects(openStore('ftp://example'), (e: unknown) => isVault('INVALID_ARGUMENT')(e) && /sqlite:/.test((e as Error).message))
+    await assert.rejects(openStore('postgres://user:hunter2@127.0.0.1:1/x'), (e: unknown) => !String((e as Error).message).includes('hunter2'))
+  })
+
+  it('refuses a SQLite file from a newer schema version without touching it', async () => {
+    const path = tmpDb()
+    await (await openStore(`sqlite:${path}`)).close()
+    const db = new Database(path)
+    db.prepare(`UPDATE vault_meta SET value = '99' WHERE key = 'schema_version'`).run()
+    db.close()
+    await assert.rejects(openStore(`sqlite:${path}`), (e: unknown) => isVault('UNSUPPORTED_FORMAT')(e) && /Upgrade baileys-vault/.test((e as Error).message))
+    const check = new Database(path, { readonly: true })
+    assert.equal(check.prepare(`SELECT value FROM vault_meta WHERE key = 'schema_version'`).pluck().get(), '99')
+    check.close()
+  })
+
+  it('refuses a file that is not a SQLite database with CORRUPT_DATA', async () => {
+    const path = tmpDb()
+    const { writeFileSync, readFileSync } = await import('node:fs')
+    writeFileSync(path, 'this is not a database '.repeat(100))
+    await assert.rejects(openStore(`sqlite:${path}`), isVault('CORRUPT_DATA'))
+    assert.equal(readFileSync(path, 'utf8'), 'this is not a database '.repeat(100))
+  })
+
+  it('keeps many accounts apart in one database', async () => {
+    const path = tmpDb()
+    const store = await openStore(`sqlite:${path}`)
+    const a = await store.useAuthState('a')
+    const b = await store.useAuthState('b')
+    await a.saveCreds()
+    await b.saveCreds()
+    await a.state.keys.set({ 'lid-mapping': { x: 'from-a' } })
+    await b.state.keys.set({ 'lid-mapping': { x: 'from-b' } })
+    assert.deepEqual(await a.state.keys.get('lid-mapping', ['x']), { x: 'from-a' })
+    const sessions: string[] = []
+    for await (const s of store.sessions()) sessions.push(s)
+    assert.deepEqual(sessions, ['a', 'b'])
+    assert.notDeepEqual((await store.readCreds('a'))!.noiseKey, (await store.readCreds('b'))!.noiseKey)
+    await store.close()
+    await assert.rejects(store.readCreds('a'), isVault('INVALID_ARGUMENT'))
+  })
+})
