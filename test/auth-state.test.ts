@@ -96,7 +96,7 @@ describe('useAuthState', () => {
     const { driver, calls } = instrument(createMemoryDriver())
     const store = await openStore(driver, { cacheEntries: 3 })
     const { state } = await store.useAuthState('cache')
-    await state.keys.set({ session: { a: { x: 1 }, b: { x: 2 } } })
+    await state.keys.set({ session: { a: { x: 1 }, b: { x: 2 } } } as any)
     const before = calls.get
     assert.deepEqual(await state.keys.get('session', ['a', 'b', 'missing']), { a: { x: 1 }, b: { x: 2 } })
     assert.equal(calls.get, before + 1, 'only the never-seen id went to the backend')
@@ -115,7 +115,7 @@ describe('useAuthState', () => {
     const store = await openStore('memory:')
     const { state, saveCreds } = await store.useAuthState('l')
     await saveCreds()
-    await state.keys.set({ 'pre-key': { '3': { public: Buffer.from([3]), private: Buffer.from([3]) }, '1': { public: Buffer.from([1]), private: Buffer.from([1]) } }, session: { s: { a: 1 } } })
+    await state.keys.set({ 'pre-key': { '3': { public: Buffer.from([3]), private: Buffer.from([3]) }, '1': { public: Buffer.from([1]), private: Buffer.from([1]) } }, session: { s: { a: 1 } } } as any)
     assert.deepEqual(await state.keys.listIds('pre-key'), ['1', '3'])
     const listed: Array<[string, unknown]> = []
     for await (const entry of state.keys.list('session')) listed.push(entry)
