@@ -1,0 +1,41 @@
+import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
+import type { Store } from '../../src/store/store.js'
+import { SignalDevice, deliver } from './signal-device.js'
+
+export const CRASH_GROUP = '120363777777777777@g.us'
+const JIDS = { a: '15552220001:0@s.whatsapp.net', b: '15552220002:0@s.whatsapp.net' }
+
+/** Serialised options for the child (encryption keys travel as base64). */
+export const encodeOptions = (options: OpenStoreOptions = {}) => JSON.stringify(options, (_k, v) => (Buffer.isBuffer(v) ? { $b64: v.toString('base64') } : v))
+export const decodeOptions = (text: string | undefined): OpenStoreOptions =>
+  text ? JSON.parse(text, (_k, v) => (v && typeof v === 'object' && '$b64' in v ? Buffer.from(v.$b64, 'base64') : v)) : {}
+
+export async function openPair(store: Store) {
+  const open = async (s: 'a' | 'b') => {
+    const { state, saveCreds, isNew } = await store.useAuthState(s)
+    if (isNew) await saveCreds()
+    return new SignalDevice(JIDS[s], state, saveCreds)
+  }
+  return { a: await open('a'), b: await open('b') }
+}
+
+/** First contact: a 1:1 session and the group sender key, as before any crash. */
+export async function setUpConversation(url: string, options: OpenStoreOptions): Promise<void> {
+  const store = await openStore(url, options)
+  const { a, b } = await openPair(store)
+  await a.startSessionWith(b)
+  await deliver(a, b, 'hello')
+  await deliver(b, a, 'hello back')
+  const first = await a.sendGroup(CRASH_GROUP, 'group hello')
+  await b.receiveGroup(CRASH_GROUP, a.jid, first, true)
+  await store.close()
+}
+
+/** One round of traffic in both directions and to the group; throws on any decrypt failure. */
+export async function oneRound(a: SignalDevice, b: SignalDevice, n: number): Promise<void> {
+  await deliver(a, b, `a->b ${n}`)
+  await deliver(b, a, `b->a ${n}`)
+  const text = `group ${n}`
+  const got = await b.receiveGroup(CRASH_GROUP, a.jid, await a.sendGroup(CRASH_GROUP, text))
+  if (got !== text) throw new Error(`group decrypted "${got}"`)
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { openStore } from '../../src/store/open-store.js'
+import { encodeOptions, oneRound, openPair, setUpConversation } from './crash-conversation.js'
+import type { StoreTarget } from './real-client-suite.js'
+
+const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url))
+export const CRASH_KILLS = Number(process.env.VAULT_CRASH_KILLS ?? 30)
+
+/** Starts the child, waits until it is in traffic, lets it run a random while, SIGKILLs it. */
+function runAndKill(url: string, options: string, maxDelayMs: number): Promise<{ rounds: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHILD, url], { env: { ...process.env, VAULT_CRASH_OPTIONS: options }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    let timer: NodeJS.Timeout | undefined
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`crash child never became ready: ${err.slice(-2000)}`))
+    }, 60_000)
+    child.stdout.on('data', chunk => {
+      out += chunk
+      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), Math.random() * maxDelayMs)
+    })
+    child.stderr.on('data', chunk => (err += chunk))
+    child.on('exit', (code, signal) => {
+      clearTimeout(deadline)
+      clearTimeout(timer)
+      if (signal !== 'SIGKILL') return reject(new Error(`crash child exited by itself (code ${code}): ${err.slice(-2000)}`))
+      resolve({ rounds: (out.match(/^round /gm) ?? []).length })
+    })
+  })
+}
+
+/**
+ * SIGKILL a process in the middle of Signal traffic, many times; after every kill the store
+ * opens and the conversation continues in both directions and in the group.
+ */
+export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>, kills = CRASH_KILLS): void {
+  describe(`crash: ${name}`, () => {
+    it(`the conversation continues after ${kills} SIGKILLs mid-traffic`, async t => {
+      const target = await makeTarget()
+      try {
+        await setUpConversation(target.url, target.options ?? {})
+        const options = encodeOptions(target.options)
+        let rounds = 0
+        let killedMidRun = 0
+        for (let i = 0; i < kills; i++) {
+          const run = await runAndKill(target.url, options, 400)
+          rounds += run.rounds
+          if (run.rounds > 0) killedMidRun++
+          // After the kill: open, and both directions and the group still decrypt.
+          const store = await openStore(target.url, target.options)
+          try {
+            const { a, b } = await openPair(store)
+            await oneRound(a, b, 1_000_000 + i)
+          } finally {
+            await store.close()
+          }
+        }
+        t.diagnostic(`${name}: ${kills} kills, ${rounds} rounds completed by the children, ${kills} recoveries verified`)
+        assert.ok(rounds > 0, 'the children made progress before being killed')
+        assert.ok(killedMidRun >= 1)
+      } finally {
+        await target.cleanup?.()
+      }
+    })
+  })
+}
