@@ -3,12 +3,18 @@ import { invalidArgument } from '../core/errors.js'
 import { parseStoreUrl, redactUrl } from '../core/url.js'
 import type { AuthStateOptions } from '../auth/auth-state.js'
 import type { SqliteDriverOptions } from '../drivers/sqlite.js'
+import type { PostgresDriverOptions } from '../drivers/postgres.js'
+import type { RedisDriverOptions } from '../drivers/redis.js'
 import { Store } from './store.js'
 import { plainCodec } from './value-codec.js'
 
 export interface OpenStoreOptions extends AuthStateOptions {
   /** Options for sqlite: stores (durability, busy timeout, a user-owned Database). */
   sqlite?: Omit<SqliteDriverOptions, 'path'>
+  /** Options for postgres:// stores (a user-owned Pool, schema, table prefix, pool settings). */
+  postgres?: Omit<PostgresDriverOptions, 'url'>
+  /** Options for redis:// stores (a user-owned client, key prefix, ioredis options). */
+  redis?: Omit<RedisDriverOptions, 'url'>
 }
 
 /** Creates the driver for a URL. Each driver module is imported only when its scheme is used. */
@@ -19,6 +25,10 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
       return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined })
     case 'sqlite':
       return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target })
+    case 'postgres':
+      return (await import('../drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target })
+    case 'redis':
+      return (await import('../drivers/redis.js')).createRedisDriver({ ...options.redis, url: target })
     default:
       throw invalidArgument(`The ${kind} store is not available in this build of baileys-vault.`)
   }

@@ -1,0 +1,360 @@
+import { createHash } from 'node:crypto'
+import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
+import { pageThrough } from './paging.js'
+
+/**
+ * PostgreSQL via `pg`. Many sessions in two tables:
+ *
+ *   {prefix}creds (session, value bytea)            one row per session
+ *   {prefix}keys  (session, type, id, value bytea)  primary key (session, type, id)
+ *   {prefix}meta  (key, value)                      schema_version
+ *
+ * Text columns use the "C" collation (bytewise order: fast, and the same order everywhere).
+ * The schema is created on first use inside a transaction holding an advisory lock, so two
+ * processes opening an empty database at once do not race; a newer schema version is refused.
+ *
+ * Every `write` is ONE statement (data-modifying CTEs: upsert creds, bulk upsert keys from
+ * `unnest` arrays, bulk delete), i.e. one implicit transaction and one round trip whatever the
+ * batch size. `get` of many ids is one query; `list`/`sessions` use keyset paging.
+ *
+ * Durability: the server's. With PostgreSQL's defaults (`fsync=on`, `synchronous_commit=on`)
+ * a write resolves only after its commit record is flushed to the WAL on disk: it survives a
+ * crash of the client, of the server and of the machine. If you set `synchronous_commit=off`
+ * the last ~600 ms of acknowledged writes can be lost on a server crash — do not for auth data.
+ *
+ * Outages: a query while the server is down rejects (ECONNREFUSED, terminated connection…);
+ * the store layer turns that into `BACKEND_UNAVAILABLE`. The pool drops broken connections and
+ * opens new ones when the server is back, so the same store keeps working after a restart.
+ */
+export interface PostgresDriverOptions {
+  /** `postgres://user:pass@host:port/db` (any `pg` connection string). Ignored when `pool` is given. */
+  url?: string
+  /**
+   * A user-owned `pg.Pool` (or anything with the same `query`/`connect` shape); baileys-vault
+   * will not end it. Attach your own `pool.on('error', …)` handler: without one, an idle
+   * connection dropped by a server restart makes `pg` emit an unhandled 'error' event.
+   */
+  pool?: PgPoolLike
+  /** Schema holding the tables (created if missing). Default: the connection's search_path (usually `public`). */
+  schema?: string
+  /** Prefix of the table names. Default `vault_` (tables vault_meta, vault_creds, vault_keys). */
+  tablePrefix?: string
+  /** Extra `pg.PoolConfig` for the pool built from `url` (max, ssl, statement_timeout, …). */
+  poolOptions?: Record<string, unknown>
+}
+
+/** The part of `pg`'s query API this driver uses (a Pool or a checked-out PoolClient). */
+export interface PgQueryable {
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: any[] }>
+}
+
+/** The part of `pg.PoolClient` this driver uses. */
+export interface PgClientLike extends PgQueryable {
+  release(err?: Error | boolean): void
+}
+
+/** The part of `pg.Pool` this driver uses. */
+export interface PgPoolLike extends PgQueryable {
+  connect(): Promise<PgClientLike>
+  end(): Promise<void>
+}
+
+export const POSTGRES_SCHEMA_VERSION = 1
+const PAGE = 500
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
+
+function checkIdent(what: string, name: string): void {
+  if (!IDENT.test(name) || name.length > 48) {
+    throw invalidArgument(`The postgres ${what} must be letters, digits and '_' (at most 48, not starting with a digit); got a string of length ${name.length}.`)
+  }
+}
+
+interface Tables {
+  schema?: string
+  meta: string
+  creds: string
+  keys: string
+  /** Identifies this set of tables for the advisory lock. */
+  lockKey: string
+}
+
+function tableNames(options: PostgresDriverOptions): Tables {
+  const prefix = options.tablePrefix ?? 'vault_'
+  if (prefix !== '') checkIdent('table prefix', prefix)
+  if (options.schema !== undefined) checkIdent('schema', options.schema)
+  const q = (table: string) => (options.schema ? `${quoteIdent(options.schema)}.${quoteIdent(prefix + table)}` : quoteIdent(prefix + table))
+  return {
+    schema: options.schema,
+    meta: q('meta'),
+    creds: q('creds'),
+    keys: q('keys'),
+    lockKey: `baileys-vault:${options.schema ?? ''}.${prefix}`
+  }
+}
+
+/** A named statement: planned once per connection, then only bound and executed. */
+function statement(text: string) {
+  const name = `baileys_vault_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
+  return (values: unknown[]) => ({ name, text, values })
+}
+
+async function loadPg(): Promise<any> {
+  try {
+    const mod: any = await import('pg')
+    return mod.default ?? mod
+  } catch (cause) {
+    throw new VaultError('BACKEND_UNAVAILABLE', 'The postgres:// store needs the pg package: npm install pg', { cause })
+  }
+}
+
+/** Creates the tables if missing (once, under an advisory lock) and checks the schema version. */
+async function prepareSchema(pool: PgPoolLike, t: Tables, where: string): Promise<void> {
+  const readVersion = async (q: PgQueryable): Promise<string | undefined> => {
+    const exists = await q.query({ text: 'SELECT to_regclass($1) IS NOT NULL AS ok', values: [t.meta] })
+    if (!exists.rows[0].ok) return undefined
+    const row = await q.query({ text: `SELECT value FROM ${t.meta} WHERE key = 'schema_version'` })
+    return row.rows[0]?.value
+  }
+  // Fast path: tables exist already (no DDL, so a role without CREATE rights can use them).
+  let version = await readVersion(pool)
+  if (version === undefined) {
+    const client = await pool.connect()
+    try {
+      await client.query({ text: 'BEGIN' })
+      await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [t.lockKey] })
+      version = await readVersion(client)
+      if (version === undefined) {
+        if (t.schema) await client.query({ text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}` })
+        await client.query({ text: `CREATE TABLE IF NOT EXISTS ${t.meta} (key text COLLATE "C" PRIMARY KEY, value text NOT NULL)` })
+        await client.query({ text: `CREATE TABLE IF NOT EXISTS ${t.creds} (session text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)` })
+        await client.query({
+          text: `CREATE TABLE IF NOT EXISTS ${t.keys} (
+            session text COLLATE "C" NOT NULL, type text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, value bytea NOT NULL,
+            PRIMARY KEY (session, type, id))`
+        })
+        await client.query({
+          text: `INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING`,
+          values: [String(POSTGRES_SCHEMA_VERSION)]
+        })
+        version = String(POSTGRES_SCHEMA_VERSION)
+      }
+      await client.query({ text: 'COMMIT' })
+      client.release()
+    } catch (err) {
+      await client.query({ text: 'ROLLBACK' }).catch(() => undefined)
+      client.release(err as Error)
+      throw err
+    }
+  }
+  const n = Number(version)
+  if (n !== POSTGRES_SCHEMA_VERSION) {
+    throw new VaultError(
+      'UNSUPPORTED_FORMAT',
+      `PostgreSQL store ${where} has schema version ${version}; this baileys-vault reads version ${POSTGRES_SCHEMA_VERSION}. ${n > POSTGRES_SCHEMA_VERSION ? 'Upgrade baileys-vault.' : 'Run baileys-vault migrate to a new store.'}`
+    )
+  }
+}
+
+interface Statements {
+  getCreds: ReturnType<typeof statement>
+  getMany: ReturnType<typeof statement>
+  pageAll: ReturnType<typeof statement>
+  pageAllValues: ReturnType<typeof statement>
+  pageType: ReturnType<typeof statement>
+  pageTypeValues: ReturnType<typeof statement>
+  pageSessions: ReturnType<typeof statement>
+  write: ReturnType<typeof statement>
+  drop: ReturnType<typeof statement>
+}
+
+function statements(t: Tables): Statements {
+  return {
+    getCreds: statement(`SELECT value FROM ${t.creds} WHERE session = $1`),
+    getMany: statement(`SELECT id, value FROM ${t.keys} WHERE session = $1 AND type = $2 AND id = ANY($3::text[])`),
+    pageAll: statement(`SELECT type, id FROM ${t.keys} WHERE session = $1 AND (type, id) > ($2, $3) ORDER BY type, id LIMIT $4`),
+    pageAllValues: statement(`SELECT type, id, value FROM ${t.keys} WHERE session = $1 AND (type, id) > ($2, $3) ORDER BY type, id LIMIT $4`),
+    pageType: statement(`SELECT type, id FROM ${t.keys} WHERE session = $1 AND type = $2 AND id > $3 ORDER BY id LIMIT $4`),
+    pageTypeValues: statement(`SELECT type, id, value FROM ${t.keys} WHERE session = $1 AND type = $2 AND id > $3 ORDER BY id LIMIT $4`),
+    // Distinct sessions of the keys table by a loose index scan (one index probe per session,
+    // not a scan of every key), merged with the creds table.
+    pageSessions: statement(`
+      WITH RECURSIVE ks(session) AS (
+        (SELECT session FROM ${t.keys} WHERE session > $1 ORDER BY session LIMIT 1)
+        UNION ALL
+        SELECT (SELECT k.session FROM ${t.keys} k WHERE k.session > ks.session ORDER BY k.session LIMIT 1) FROM ks WHERE ks.session IS NOT NULL
+      )
+      SELECT session FROM (
+        (SELECT session FROM ks WHERE session IS NOT NULL LIMIT $2)
+        UNION
+        (SELECT session FROM ${t.creds} WHERE session > $1 ORDER BY session LIMIT $2)
+      ) u ORDER BY session LIMIT $2`),
+    // One statement = one implicit transaction: all of it commits or none does. The key sets
+    // of `s` and `d` are made disjoint by the caller (a CTE must not touch a row twice).
+    write: statement(`
+      WITH c AS (
+        INSERT INTO ${t.creds} (session, value) SELECT $1, $2::bytea WHERE $2::bytea IS NOT NULL
+        ON CONFLICT (session) DO UPDATE SET value = excluded.value
+      ), s AS (
+        INSERT INTO ${t.keys} (session, type, id, value)
+        SELECT $1, u.type, u.id, u.value FROM unnest($3::text[], $4::text[], $5::bytea[]) AS u(type, id, value)
+        ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
+      ), d AS (
+        DELETE FROM ${t.keys} k USING unnest($6::text[], $7::text[]) AS x(type, id)
+        WHERE k.session = $1 AND k.type = x.type AND k.id = x.id
+      )
+      SELECT 1`),
+    drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`)
+  }
+}
+
+function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
+  type Row = { type: string; id: string; value?: Buffer }
+  return {
+    async getCreds(session) {
+      const { rows } = await q.query(st.getCreds([session]))
+      return rows[0]?.value ?? undefined
+    },
+    async get(session, type, ids) {
+      const result = new Map<string, Uint8Array>()
+      if (ids.length === 0) return result
+      const { rows } = await q.query(st.getMany([session, type, ids]))
+      for (const row of rows as Array<{ id: string; value: Buffer }>) result.set(row.id, row.value)
+      return result
+    },
+    list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+      const values = !!options.values
+      return pageThrough<Row, ListEntry>(
+        async last => {
+          const query =
+            type === undefined
+              ? (values ? st.pageAllValues : st.pageAll)([session, last?.type ?? '', last?.id ?? '', PAGE])
+              : (values ? st.pageTypeValues : st.pageType)([session, type, last?.id ?? '', PAGE])
+          return (await q.query(query)).rows as Row[]
+        },
+        PAGE,
+        r => (values ? [r.type, r.id, r.value] : [r.type, r.id])
+      )
+    },
+    sessions() {
+      return pageThrough<string, string>(
+        async last => ((await q.query(st.pageSessions([last ?? '', PAGE]))).rows as Array<{ session: string }>).map(r => r.session),
+        PAGE,
+        s => s
+      )
+    }
+  }
+}
+
+/** Splits a batch into the statement's arrays: set then delete, last write of a key wins. */
+function batchArrays(batch: WriteBatch) {
+  const final = new Map<string, [string, string, Uint8Array | null]>()
+  for (const [type, id, value] of batch.set) final.set(`${type}\u0000${id}`, [type, id, value])
+  for (const [type, id] of batch.del) final.set(`${type}\u0000${id}`, [type, id, null])
+  // A fixed row order: concurrent writers lock rows in the same order and cannot deadlock.
+  const entries = [...final.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const setTypes: string[] = []
+  const setIds: string[] = []
+  const setValues: Buffer[] = []
+  const delTypes: string[] = []
+  const delIds: string[] = []
+  for (const [, [type, id, value]] of entries) {
+    if (value === null) {
+      delTypes.push(type)
+      delIds.push(id)
+    } else {
+      setTypes.push(type)
+      setIds.push(id)
+      setValues.push(Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+    }
+  }
+  return { setTypes, setIds, setValues, delTypes, delIds }
+}
+
+export async function createPostgresDriver(options: PostgresDriverOptions): Promise<Driver> {
+  const tables = tableNames(options)
+  const owned = !options.pool
+  let pool: PgPoolLike
+  let where = 'database'
+  if (options.pool) {
+    pool = options.pool
+  } else {
+    if (!options.url) throw invalidArgument('The postgres driver needs a url (postgres://user:pass@host/db) or a pool.')
+    const pg = await loadPg()
+    try {
+      const parsed = new URL(options.url)
+      where = `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`
+    } catch {
+      // pg also accepts key=value strings; keep the generic label
+    }
+    const own = new pg.Pool({
+      connectionString: options.url,
+      max: 10,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'baileys-vault',
+      ...options.poolOptions
+    })
+    // An idle connection that the server closes (restart, failover, idle timeout) makes the
+    // pool emit 'error'. The pool has already discarded that connection and will open a new one
+    // for the next query; without a listener Node would crash the process instead.
+    own.on('error', () => undefined)
+    pool = own
+  }
+
+  try {
+    await prepareSchema(pool, tables, where)
+  } catch (err) {
+    if (owned) await pool.end().catch(() => undefined)
+    if (err instanceof VaultError) throw err
+    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the PostgreSQL store ${where}: ${(err as Error).message}`, { cause: err })
+  }
+
+  const st = statements(tables)
+  const reader = makeReader(pool, st)
+  let closed = false
+
+  return {
+    kind: 'postgres',
+    capabilities: { snapshot: true },
+    ...reader,
+    async write(session, batch) {
+      const a = batchArrays(batch)
+      if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0) return
+      const creds = batch.creds ? Buffer.from(batch.creds.buffer, batch.creds.byteOffset, batch.creds.byteLength) : null
+      await pool.query(st.write([session, creds, a.setTypes, a.setIds, a.setValues, a.delTypes, a.delIds]))
+    },
+    async drop(session) {
+      await pool.query(st.drop([session]))
+    },
+    async snapshot(fn) {
+      // One connection in a REPEATABLE READ transaction: every read sees the snapshot taken
+      // by its first statement, while writes go on through the pool.
+      const client = await pool.connect()
+      let failed: Error | undefined
+      try {
+        await client.query({ text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' })
+        await client.query({ text: 'SELECT 1' })
+        return await fn(makeReader(client, st))
+      } catch (err) {
+        failed = err as Error
+        throw err
+      } finally {
+        try {
+          await client.query({ text: failed ? 'ROLLBACK' : 'COMMIT' })
+          client.release()
+        } catch (err) {
+          client.release(err as Error)
+        }
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      if (owned) await pool.end()
+    }
+  }
+}

@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto'
+import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
+import { pageThrough } from './paging.js'
+
+/**
+ * Redis via `ioredis` (v5 or v6) or a user-owned client. Layout, with `prefix` = `vault`:
+ *
+ *   vault:meta                  hash    schema_version
+ *   vault:sessions              zset    every session with creds or keys (score 0, lexicographic)
+ *   vault:s:{session}:creds     string  creds bytes
+ *   vault:s:{session}:keys      hash    field `type\0id` -> value bytes
+ *   vault:s:{session}:index     zset    member `type\0id` (score 0): ordered listing, keyset paging
+ *
+ * A `get` of many ids is one HMGET; a `write` is one Lua script (atomic: Redis runs it alone,
+ * refuses it up front when out of memory rather than half-way, and logs it to the AOF as one
+ * MULTI/EXEC block that a truncated AOF drops whole). Listing pages through the index with
+ * ZRANGEBYLEX, so the order is stable, there are no duplicates, and one type is a range.
+ * Needs a standalone Redis (or one shard): the session index and a session's keys are touched
+ * by one script. Values are written and read as bytes (Buffers), never as strings.
+ *
+ * Durability: a write resolves when Redis has executed it, in memory. What survives depends on
+ * the server's persistence:
+ * - Redis' default config (RDB snapshots only, `appendonly no`): a restart or crash of Redis
+ *   loses every write since the last snapshot — minutes of Signal state. Not enough for auth data.
+ * - `appendonly yes` + `appendfsync everysec` (recommended minimum): acknowledged writes survive
+ *   a crash or restart of Redis (they reach the OS before the reply); a power loss or kernel
+ *   crash can lose about the last second.
+ * - `appendonly yes` + `appendfsync always`: each write is fsync'd before Redis replies; survives
+ *   power loss, at the cost of a disk flush per write.
+ *
+ * Outages: the client built from a URL does not queue commands while disconnected
+ * (`enableOfflineQueue: false`, `maxRetriesPerRequest: 0`): a write during an outage rejects at
+ * once (the store layer reports `BACKEND_UNAVAILABLE`), and a write in flight when the connection
+ * drops rejects too and is never silently re-sent later. The client keeps reconnecting in the
+ * background and the same store works again once Redis is back.
+ */
+export interface RedisDriverOptions {
+  /**
+   * `redis://[user:pass@]host:port[/db][?prefix=name]` (or `rediss://` for TLS). The `prefix`
+   * query parameter sets `prefix` below; other parameters go to ioredis. Ignored when `client` is given.
+   */
+  url?: string
+  /**
+   * A user-owned client (an ioredis `Redis`, or anything with `callBuffer`); baileys-vault will
+   * not close it. For prompt errors during outages configure it like the driver does:
+   * `{ enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false }`,
+   * and attach an 'error' listener.
+   */
+  client?: RedisClientLike
+  /** Prefix of every key. Default `vault`. Lets several stores share one Redis database. */
+  prefix?: string
+  /** Extra ioredis options for the client built from `url` (tls, password, db, …). */
+  clientOptions?: Record<string, unknown>
+  /** A command that gets no reply within this time rejects (half-open connections). Default 10,000 ms. */
+  commandTimeoutMs?: number
+}
+
+/** The part of the ioredis API this driver uses. */
+export interface RedisClientLike {
+  callBuffer(command: string, ...args: Array<string | Buffer | number>): Promise<unknown>
+}
+
+export const REDIS_SCHEMA_VERSION = 1
+const PAGE = 500
+/** Arguments per HSET/ZADD call inside the script (Lua's unpack has a limit of ~8000). */
+const CHUNK = 1000
+
+const WRITE_SCRIPT = `
+local nset = tonumber(ARGV[4])
+if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3]) end
+local last = 4 + nset * 2
+local i = 5
+while i <= last do
+  local stop = math.min(i + 2 * ${CHUNK} - 1, last)
+  local h, z = {}, {}
+  for j = i, stop, 2 do
+    h[#h + 1] = ARGV[j]; h[#h + 1] = ARGV[j + 1]
+    z[#z + 1] = '0'; z[#z + 1] = ARGV[j]
+  end
+  redis.call('HSET', KEYS[3], unpack(h))
+  redis.call('ZADD', KEYS[4], unpack(z))
+  i = stop + 1
+end
+i = last + 1
+while i <= #ARGV do
+  local stop = math.min(i + ${CHUNK} - 1, #ARGV)
+  local d = {}
+  for j = i, stop do d[#d + 1] = ARGV[j] end
+  redis.call('HDEL', KEYS[3], unpack(d))
+  redis.call('ZREM', KEYS[4], unpack(d))
+  i = stop + 1
+end
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('ZCARD', KEYS[4]) > 0 then
+  redis.call('ZADD', KEYS[1], 0, ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 1`
+
+const DROP_SCRIPT = `
+redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1`
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
+const WRITE_SHA = sha1(WRITE_SCRIPT)
+const DROP_SHA = sha1(DROP_SCRIPT)
+
+const toBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+const field = (type: string, id: string) => `${type}\u0000${id}`
+
+async function loadIoredis(): Promise<any> {
+  try {
+    const mod: any = await import('ioredis')
+    return mod.Redis ?? mod.default
+  } catch (cause) {
+    throw new VaultError('BACKEND_UNAVAILABLE', 'The redis:// store needs the ioredis package: npm install ioredis', { cause })
+  }
+}
+
+/** Splits our `prefix` query parameter off a Redis URL. */
+function splitUrl(url: string): { url: string; prefix?: string; where: string } {
+  try {
+    const parsed = new URL(url)
+    const prefix = parsed.searchParams.get('prefix') ?? undefined
+    parsed.searchParams.delete('prefix')
+    const where = `${parsed.hostname}:${parsed.port || 6379}${parsed.pathname.length > 1 ? parsed.pathname : ''}`
+    return { url: parsed.toString(), prefix, where }
+  } catch {
+    throw invalidArgument('The Redis store URL is not a valid URL; use redis://host:port[/db].')
+  }
+}
+
+export async function createRedisDriver(options: RedisDriverOptions): Promise<Driver> {
+  let client: RedisClientLike
+  let owned: any
+  let where = 'server'
+  let prefix = options.prefix
+  if (options.client) {
+    client = options.client
+  } else {
+    if (!options.url) throw invalidArgument('The redis driver needs a url (redis://host:port) or a client.')
+    const split = splitUrl(options.url)
+    where = split.where
+    prefix ??= split.prefix
+    const Redis = await loadIoredis()
+    owned = new Redis(split.url, {
+      lazyConnect: true,
+      // Fail fast instead of queueing while disconnected; never re-send a write whose outcome
+      // the caller was already told was a failure.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      // Keep reconnecting forever, backing off to one attempt every 2 s.
+      retryStrategy: (times: number) => Math.min(50 * times, 2000),
+      connectTimeout: 10_000,
+      commandTimeout: options.commandTimeoutMs ?? 10_000,
+      connectionName: 'baileys-vault',
+      ...options.clientOptions
+    })
+    // Connection errors surface as rejected commands; the event itself only needs a listener.
+    owned.on('error', () => undefined)
+    try {
+      await owned.connect()
+    } catch (err) {
+      owned.disconnect()
+      throw new VaultError('BACKEND_UNAVAILABLE', `Cannot connect to the Redis store ${where}: ${(err as Error).message}`, { cause: err })
+    }
+    client = owned
+  }
+  prefix ??= 'vault'
+  if (prefix.length === 0 || prefix.length > 64 || /[\u0000-\u001f\u007f]/.test(prefix)) {
+    owned?.disconnect()
+    throw invalidArgument('The Redis key prefix must be 1-64 characters without control characters.')
+  }
+
+  const metaKey = `${prefix}:meta`
+  const sessionsKey = `${prefix}:sessions`
+  const credsKey = (s: string) => `${prefix}:s:${s}:creds`
+  const keysKey = (s: string) => `${prefix}:s:${s}:keys`
+  const indexKey = (s: string) => `${prefix}:s:${s}:index`
+  const call = (command: string, ...args: Array<string | Buffer | number>) => client.callBuffer(command, ...args)
+
+  /** EVALSHA, loading the script on NOSCRIPT (a restarted server has an empty script cache). */
+  const runScript = async (sha: string, script: string, keys: string[], args: Array<string | Buffer>) => {
+    try {
+      return await call('EVALSHA', sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!/NOSCRIPT/.test((err as Error)?.message ?? '')) throw err
+      return call('EVAL', script, keys.length, ...keys, ...args)
+    }
+  }
+
+  try {
+    await call('HSETNX', metaKey, 'schema_version', String(REDIS_SCHEMA_VERSION))
+    const raw = (await call('HGET', metaKey, 'schema_version')) as Buffer | null
+    const version = raw ? raw.toString() : String(REDIS_SCHEMA_VERSION)
+    const n = Number(version)
+    if (n !== REDIS_SCHEMA_VERSION) {
+      throw new VaultError(
+        'UNSUPPORTED_FORMAT',
+        `Redis store ${where} (prefix "${prefix}") has schema version ${version}; this baileys-vault reads version ${REDIS_SCHEMA_VERSION}. ${n > REDIS_SCHEMA_VERSION ? 'Upgrade baileys-vault.' : 'Run baileys-vault migrate to a new prefix.'}`
+      )
+    }
+  } catch (err) {
+    owned?.disconnect()
+    if (err instanceof VaultError) throw err
+    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the Redis store ${where}: ${(err as Error).message}`, { cause: err })
+  }
+
+  /** Splits an index member `type\0id` back into its parts. */
+  const parseMember = (member: Buffer): [string, string] => {
+    const nul = member.indexOf(0)
+    return [member.subarray(0, nul).toString('utf8'), member.subarray(nul + 1).toString('utf8')]
+  }
+  const exclusive = (member: Buffer) => Buffer.concat([Buffer.from('('), member])
+  let closed = false
+
+  return {
+    kind: 'redis',
+    capabilities: { snapshot: false },
+
+    async getCreds(session) {
+      const value = (await call('GET', credsKey(session))) as Buffer | null
+      return value ?? undefined
+    },
+
+    async get(session, type, ids) {
+      const result = new Map<string, Uint8Array>()
+      if (ids.length === 0) return result
+      const values = (await call('HMGET', keysKey(session), ...ids.map(id => field(type, id)))) as Array<Buffer | null>
+      ids.forEach((id, i) => {
+        const value = values[i]
+        if (value) result.set(id, value)
+      })
+      return result
+    },
+
+    async write(session, batch: WriteBatch) {
+      if (!batch.creds && batch.set.length === 0 && batch.del.length === 0) return
+      // Set then delete, like every driver: a key in both ends up deleted. The script applies
+      // them in this order, so duplicates need no special handling.
+      const args: Array<string | Buffer> = [session, batch.creds ? '1' : '0', batch.creds ? toBuffer(batch.creds) : '', String(batch.set.length)]
+      for (const [type, id, value] of batch.set) args.push(field(type, id), toBuffer(value))
+      for (const [type, id] of batch.del) args.push(field(type, id))
+      await runScript(WRITE_SHA, WRITE_SCRIPT, [sessionsKey, credsKey(session), keysKey(session), indexKey(session)], args)
+    },
+
+    list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+      const min = type === undefined ? Buffer.from('-') : Buffer.from(`[${type}\u0000`)
+      const max = type === undefined ? '+' : `(${type}\u0001`
+      const pages = pageThrough<Buffer, Buffer>(
+        async last => (await call('ZRANGEBYLEX', indexKey(session), last ? exclusive(last) : min, max, 'LIMIT', 0, PAGE)) as Buffer[],
+        PAGE,
+        m => m
+      )
+      if (!options.values) {
+        return (async function* () {
+          for await (const member of pages) yield parseMember(member) as ListEntry
+        })()
+      }
+      // With values: one HMGET per page. A key deleted between the two calls is skipped.
+      return (async function* () {
+        let batch: Buffer[] = []
+        const flush = async function* () {
+          const values = (await call('HMGET', keysKey(session), ...batch)) as Array<Buffer | null>
+          for (const [i, member] of batch.entries()) {
+            const value = values[i]
+            if (value) yield [...parseMember(member), value] as ListEntry
+          }
+          batch = []
+        }
+        for await (const member of pages) {
+          batch.push(member)
+          if (batch.length === PAGE) yield* flush()
+        }
+        if (batch.length > 0) yield* flush()
+      })()
+    },
+
+    sessions() {
+      return pageThrough<Buffer, string>(
+        async last => (await call('ZRANGEBYLEX', sessionsKey, last ? exclusive(last) : '-', '+', 'LIMIT', 0, PAGE)) as Buffer[],
+        PAGE,
+        s => s.toString('utf8')
+      )
+    },
+
+    async drop(session) {
+      await runScript(DROP_SHA, DROP_SCRIPT, [sessionsKey, credsKey(session), keysKey(session), indexKey(session)], [session])
+    },
+
+    async close() {
+      if (closed || !owned) return
+      closed = true
+      if (owned.status === 'ready') await owned.quit().catch(() => owned.disconnect())
+      else owned.disconnect()
+    }
+  }
+}
