@@ -105,10 +105,11 @@ describe('useAuthState', () => {
     await state.keys.get('session', ['c', 'd']) // evicts the oldest entries
     await state.keys.get('session', ['a'])
     assert.equal(calls.get, before + 3)
-    // A value handed out and mutated by the caller does not change what is stored or cached.
-    const got = await state.keys.get('session', ['b'])
-    ;(got.b as any).x = 'mutated'
-    assert.deepEqual(await state.keys.get('session', ['b']), { b: { x: 2 } })
+    // Types cached as bytes: a value handed out and mutated by the caller changes nothing.
+    await state.keys.set({ 'device-list': { u: ['0', '1'] } })
+    const got = await state.keys.get('device-list', ['u'])
+    got.u.push('mutated')
+    assert.deepEqual(await state.keys.get('device-list', ['u']), { u: ['0', '1'] })
   })
 
   it('lists ids and values, and clear removes every key but keeps creds', async () => {

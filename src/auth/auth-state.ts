@@ -2,7 +2,7 @@ import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type Signa
 import type { WriteBatch } from '../core/driver.js'
 import type { Store } from '../store/store.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
-import { ReadCache } from './read-cache.js'
+import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
 import { WriteQueue } from './write-queue.js'
 
 export interface AuthStateOptions {
@@ -46,7 +46,13 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const queue = new WriteQueue()
   const { codec } = store
 
-  const commit = (batch: WriteBatch) =>
+  /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
+  const entryFor = (type: string, bytes: Uint8Array, value: unknown): CacheEntry => (SHARED_VALUE_TYPES.has(type) ? { value } : { bytes })
+  const readEntry = (entry: Exclude<CacheEntry, null>, type: string, id: string) =>
+    entry.bytes ? codec.decode(entry.bytes, sessionId, type, id) : entry.value
+
+  /** `values` holds the objects given to keys.set, aligned with batch.set. */
+  const commit = (batch: WriteBatch, values: unknown[] = []) =>
     queue.run(async () => {
       try {
         await store.writeRaw(sessionId, batch)
@@ -58,7 +64,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       } finally {
         cache.generation++
       }
-      for (const [type, id, bytes] of batch.set) cache.set(ReadCache.key(type, id), bytes)
+      batch.set.forEach(([type, id, bytes], i) => cache.set(ReadCache.key(type, id), entryFor(type, bytes, values[i])))
       for (const [type, id] of batch.del) cache.set(ReadCache.key(type, id), null)
     })
 
@@ -70,7 +76,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       for (const id of ids) {
         const hit = cache.get(ReadCache.key(type, id))
         if (hit === undefined) missing.push(id)
-        else if (hit !== null) result[id] = codec.decode(hit, sessionId, type, id)
+        else if (hit !== null) result[id] = readEntry(hit, type, id)
       }
       if (missing.length > 0) {
         const generation = cache.generation
@@ -78,8 +84,8 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
         const fresh = generation === cache.generation
         for (const id of missing) {
           const bytes = fetched.get(id)
-          if (fresh) cache.set(ReadCache.key(type, id), bytes ?? null)
           if (bytes) result[id] = codec.decode(bytes, sessionId, type, id)
+          if (fresh) cache.set(ReadCache.key(type, id), bytes ? entryFor(type, bytes, result[id]) : null)
         }
       }
       return result
@@ -87,6 +93,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
 
     async set(data) {
       const batch: WriteBatch = { set: [], del: [] }
+      const values: unknown[] = []
       for (const type in data) {
         assertKeyType(type)
         const byId = data[type as keyof SignalDataSet]!
@@ -94,10 +101,13 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
           assertKeyId(type, id)
           const value = byId[id]
           if (value === null || value === undefined) batch.del.push([type, id])
-          else batch.set.push([type, id, codec.encode(value, sessionId, type, id)])
+          else {
+            batch.set.push([type, id, codec.encode(value, sessionId, type, id)])
+            values.push(value)
+          }
         }
       }
-      if (batch.set.length + batch.del.length > 0) await commit(batch)
+      if (batch.set.length + batch.del.length > 0) await commit(batch, values)
     },
 
     async clear() {

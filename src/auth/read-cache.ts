@@ -1,10 +1,23 @@
 /**
- * A bounded LRU of stored bytes (not decoded objects, so a caller mutating what it got
- * can never change what the cache returns). `null` records a known-absent key, which
- * saves a round trip for the many ids Baileys asks about that do not exist.
+ * What the cache holds for a key: the stored bytes (decoded on every read, so a caller that
+ * mutates what it got can never change what the next read returns), or, for types whose
+ * readers never mutate values (see SHARED_VALUE_TYPES), the decoded value itself.
+ * `null` records a known-absent key, which saves a round trip for the many ids Baileys asks
+ * about that do not exist.
  */
+export type CacheEntry = { bytes: Uint8Array; value?: undefined } | { value: unknown; bytes?: undefined } | null
+
+/**
+ * Types whose decoded values are handed out shared, skipping a JSON parse per read (profiled:
+ * the decode of a Signal session was most of the store's cost per message). Audited against
+ * Baileys 7 and libsignal: sessions are copied by SessionRecord.deserialize and written as fresh
+ * objects by serialize(); sender keys are parsed from their bytes; identity keys are only
+ * compared; lid mappings are strings. Every other type is cached as bytes.
+ */
+export const SHARED_VALUE_TYPES: ReadonlySet<string> = new Set(['session', 'sender-key', 'identity-key', 'lid-mapping'])
+
 export class ReadCache {
-  private readonly entries = new Map<string, Uint8Array | null>()
+  private readonly entries = new Map<string, CacheEntry>()
   /** Bumped by every write, so a read that raced a write does not cache what it fetched. */
   generation = 0
 
@@ -14,7 +27,7 @@ export class ReadCache {
     return `${type}\u0000${id}`
   }
 
-  get(key: string): Uint8Array | null | undefined {
+  get(key: string): CacheEntry | undefined {
     const value = this.entries.get(key)
     if (value === undefined) return undefined
     // Re-insert to mark as most recently used.
@@ -23,7 +36,7 @@ export class ReadCache {
     return value
   }
 
-  set(key: string, value: Uint8Array | null): void {
+  set(key: string, value: CacheEntry): void {
     if (this.maxEntries <= 0) return
     this.entries.delete(key)
     this.entries.set(key, value)

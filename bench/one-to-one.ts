@@ -1,0 +1,32 @@
+import { SignalDevice } from '../test/helpers/signal-device.js'
+import type { BenchTarget } from './targets.js'
+
+/**
+ * The 1:1 traffic workload: two devices, both on the store under test, exchange messages in
+ * alternating directions; each message is an encrypt and a decrypt through Baileys' Signal
+ * repository, each a transaction that reads and writes the session. Returns msg/s.
+ */
+export async function oneToOne(target: BenchTarget, messages: number): Promise<number> {
+  const backend = await target.open()
+  try {
+    const devices = []
+    for (const [session, jid] of [['a', '15553330001:0@s.whatsapp.net'], ['b', '15553330002:0@s.whatsapp.net']]) {
+      const { state, saveCreds } = await backend.auth(session)
+      await saveCreds()
+      devices.push(new SignalDevice(jid, state, saveCreds))
+    }
+    const [a, b] = devices
+    await a.startSessionWith(b)
+    await b.receive(a.jid, await a.send(b.jid, 'warm-up'))
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < messages; i++) {
+      const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
+      const text = `message ${i}`
+      if ((await to.receive(from.jid, await from.send(to.jid, text))) !== text) throw new Error('decrypt mismatch')
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    return messages / seconds
+  } finally {
+    await backend.close()
+  }
+}
