@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import pg from 'pg'
+import { isVaultError } from '../src/core/errors.js'
+import { createPostgresDriver, type PgPoolLike } from '../src/drivers/postgres.js'
+import { openStore } from '../src/store/open-store.js'
+import { driverConformance } from './helpers/conformance.js'
+import { crashSuite } from './helpers/crash-suite.js'
+import { realClientSuite } from './helpers/real-client-suite.js'
+import { freshPostgres, outageSuite, requireEnv, startPostgres, stopPostgres } from './helpers/servers.js'
+
+const bytes = (text: string) => Buffer.from(text, 'utf8')
+
+/** A client on the test database that reads the tables directly (the conformance raw reader). */
+async function rawClient(url: string) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  const one = async (text: string, values: unknown[]) => (await client.query(text, values)).rows[0]
+  return {
+    client,
+    raw: {
+      creds: async (s: string) => (await one('SELECT value FROM vault_creds WHERE session = $1', [s]))?.value,
+      key: async (s: string, t: string, id: string) => (await one('SELECT value FROM vault_keys WHERE session = $1 AND type = $2 AND id = $3', [s, t, id]))?.value,
+      countKeys: async (s: string) => (await one('SELECT count(*)::int AS n FROM vault_keys WHERE session = $1', [s])).n as number
+    }
+  }
+}
+
+driverConformance('postgres', async () => {
+  const db = await freshPostgres('conformance')
+  const open = () => createPostgresDriver({ url: db.url })
+  await (await open()).close() // creates the schema before the raw reader looks
+  const { client, raw } = await rawClient(db.url)
+  return {
+    open,
+    snapshot: true,
+    raw,
+    cleanup: async () => {
+      await client.end()
+      await db.cleanup()
+    }
+  }
+})
+
+/** A user-owned pool that counts statements: proves "one round trip", not one per key. */
+function countingPool(url: string) {
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  pool.on('error', () => undefined)
+  let queries = 0
+  const counted: PgPoolLike = {
+    query: (config: any) => {
+      queries++
+      return pool.query(config)
+    },
+    connect: () => pool.connect(),
+    end: () => pool.end()
+  }
+  return { pool, counted, queries: () => queries }
+}
+
+describe('postgres driver', () => {
+  it('the suites fail (never skip) without the test servers', () => {
+    assert.ok(requireEnv('VAULT_TEST_POSTGRES_URL').startsWith('postgres'))
+  })
+
+  it('a write of many keys is one statement, a get of many ids is one query; a user-owned pool stays open', async () => {
+    const db = await freshPostgres('roundtrips')
+    const { pool, counted, queries } = countingPool(db.url)
+    try {
+      const d = await createPostgresDriver({ pool: counted })
+      const set: Array<[string, string, Uint8Array]> = Array.from({ length: 300 }, (_, i) => ['pre-key', String(i), bytes(`v${i}`)])
+      let before = queries()
+      await d.write('s', { creds: bytes('c'), set, del: [['pre-key', '5'], ['session', 'none']] })
+      assert.equal(queries() - before, 1, 'one statement for creds + 300 upserts + deletes')
+      before = queries()
+      const got = await d.get('s', 'pre-key', Array.from({ length: 100 }, (_, i) => String(i)))
+      assert.equal(queries() - before, 1, 'one query for 100 ids')
+      assert.equal(got.size, 99, 'pre-key 5 was set then deleted in the same batch')
+      await d.close()
+      assert.equal((await pool.query('SELECT count(*)::int AS n FROM vault_keys')).rows[0].n, 299, 'the pool still works after close')
+    } finally {
+      await pool.end()
+      await db.cleanup()
+    }
+  })
+
+  it('a failing batch leaves nothing behind (one transaction)', async () => {
+    const db = await freshPostgres('atomic')
+    const d = await createPostgresDriver({ url: db.url })
+    try {
+      await d.write('s', { creds: bytes('old'), set: [['session', 'a', bytes('1')]], del: [] })
+      // PostgreSQL text cannot hold NUL: the statement fails after the other rows were valid.
+      await assert.rejects(
+        d.write('s', { creds: bytes('new'), set: [['session', 'a', bytes('2')], ['session', 'b', bytes('3')], ['session', 'bad\u0000id', bytes('4')]], del: [] })
+      )
+      assert.equal(Buffer.from((await d.getCreds('s'))!).toString(), 'old')
+      const got = await d.get('s', 'session', ['a', 'b'])
+      assert.deepEqual([...got.keys()], ['a'])
+      assert.equal(Buffer.from(got.get('a')!).toString(), '1')
+    } finally {
+      await d.close()
+      await db.cleanup()
+    }
+  })
+
+  it('concurrent first opens create the schema once; schema and table prefix are honoured', async () => {
+    const db = await freshPostgres('schema')
+    const drivers = await Promise.all(Array.from({ length: 6 }, () => createPostgresDriver({ url: db.url, schema: 'bots', tablePrefix: 'wa_' })))
+    const other = await createPostgresDriver({ url: db.url })
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    try {
+      await drivers[0].write('s', { creds: bytes('c'), set: [['pre-key', '1', bytes('x')]], del: [] })
+      assert.equal(Buffer.from((await drivers[5].getCreds('s'))!).toString(), 'c')
+      assert.equal(await other.getCreds('s'), undefined, 'another prefix is another store')
+      const { rows } = await c.query(`SELECT to_regclass('bots.wa_keys') AS k, to_regclass('bots.wa_creds') AS c, (SELECT count(*)::int FROM bots.wa_meta) AS meta`)
+      assert.deepEqual(rows[0], { k: 'bots.wa_keys', c: 'bots.wa_creds', meta: 1 })
+      assert.equal((await c.query('SELECT count(*)::int AS n FROM bots.wa_keys')).rows[0].n, 1)
+      await assert.rejects(createPostgresDriver({ url: db.url, tablePrefix: 'x"; drop' }), err => isVaultError(err, 'INVALID_ARGUMENT'))
+    } finally {
+      for (const d of [...drivers, other]) await d.close()
+      await c.end()
+      await db.cleanup()
+    }
+  })
+
+  it('a newer schema version is refused with UNSUPPORTED_FORMAT and left untouched', async () => {
+    const db = await freshPostgres('version')
+    await (await createPostgresDriver({ url: db.url })).close()
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    try {
+      await c.query(`UPDATE vault_meta SET value = '99' WHERE key = 'schema_version'`)
+      await assert.rejects(createPostgresDriver({ url: db.url }), err => isVaultError(err, 'UNSUPPORTED_FORMAT') && /Upgrade/.test((err as Error).message))
+      await assert.rejects(openStore(db.url), err => isVaultError(err, 'UNSUPPORTED_FORMAT'))
+      assert.equal((await c.query(`SELECT value FROM vault_meta WHERE key = 'schema_version'`)).rows[0].value, '99')
+    } finally {
+      await c.end()
+      await db.cleanup()
+    }
+  })
+
+  it('an unreachable server fails the open with BACKEND_UNAVAILABLE, without the password', async () => {
+    const started = Date.now()
+    await assert.rejects(openStore('postgres://vault:s3cret-pw@127.0.0.1:1/nowhere'), err => {
+      assert.ok(isVaultError(err, 'BACKEND_UNAVAILABLE'), String(err))
+      assert.ok(!(err as Error).message.includes('s3cret-pw'))
+      return true
+    })
+    assert.ok(Date.now() - started < 10_000)
+  })
+
+  it('survives the server closing idle connections (no crash) and reconnects', async () => {
+    const db = await freshPostgres('idle')
+    const store = await openStore(db.url)
+    const admin = new pg.Client({ connectionString: requireEnv('VAULT_TEST_POSTGRES_URL') })
+    await admin.connect()
+    try {
+      const { state } = await store.useAuthState('x')
+      await state.keys.set({ 'sender-key-memory': { g: { a: true } } })
+      // Terminating pooled idle connections makes pg emit 'error' on the pool; unhandled it would kill this process.
+      const name = new URL(db.url).pathname.slice(1)
+      const { rows } = await admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
+      assert.ok(rows[0].n >= 1)
+      await new Promise(resolve => setTimeout(resolve, 300))
+      await state.keys.set({ 'sender-key-memory': { h: { b: true } } })
+      assert.deepEqual(await store.readKeys('x', 'sender-key-memory', ['g', 'h']), new Map([['g', { a: true }], ['h', { b: true }]]))
+    } finally {
+      await admin.end()
+      await store.close()
+      await db.cleanup()
+    }
+  })
+})
+
+outageSuite('postgres', () => freshPostgres('outage'), { stop: () => stopPostgres('immediate'), start: startPostgres })
+realClientSuite('postgres', () => freshPostgres('realclient'))
+crashSuite('postgres', () => freshPostgres('crash'))
