@@ -1,0 +1,261 @@
+/**
+ * A simulated WhatsApp contact: its own Signal identity on Baileys' own Signal code (the same
+ * repository the client uses), able to send texts to the linked devices and decrypt replies.
+ */
+import {
+  addTransactionCapability,
+  DEFAULT_CONNECTION_CONFIG,
+  encodeBigEndian,
+  encodeWAMessage,
+  initAuthCreds,
+  jidEncode,
+  proto,
+  unpadRandomMax16,
+  Curve,
+  type AuthenticationCreds,
+  type BinaryNode,
+  type SignalDataSet,
+  type SignalDataTypeMap,
+  type SignalKeyStore,
+  type SocketConfig
+} from '@whiskeysockets/baileys'
+import { VaultError } from '../core/errors.js'
+import { newMessageId, unixNow, type DeviceRecord, type PreKeyBundle } from './state.js'
+
+type Logger = Parameters<SocketConfig['makeSignalRepository']>[1]
+
+const silentLogger: Logger = {
+  level: 'silent',
+  child: () => silentLogger,
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {}
+}
+
+/** What the contact needs from the simulator. */
+export interface ContactHost {
+  /** The devices a message to the account goes to (all linked devices). */
+  targets(): DeviceRecord[]
+  takeBundle(device: DeviceRecord): PreKeyBundle
+  /** Delivers now if the device is online and ready, else queues it for its next login. */
+  deliver(device: DeviceRecord, stanza: BinaryNode): void
+}
+
+export interface ReceivedMessage {
+  /** Message id chosen by the sending client. */
+  id: string
+  /** The sending device's LID JID. */
+  from: string
+  /** 'pkmsg' or 'msg'. */
+  type: string
+  text: string | undefined
+  message: proto.IMessage
+}
+
+export interface SentMessage {
+  id: string
+  /** One entry per target device: 'pkmsg' until the session is confirmed, then 'msg'. */
+  types: Array<'pkmsg' | 'msg'>
+  devices: string[]
+}
+
+let quietDepth = 0
+let saved: Pick<Console, 'info' | 'warn'> | undefined
+
+/**
+ * libsignal prints whole session records (private keys included) with console.info/warn when a
+ * session is replaced. The contact is the simulator's own code, so it keeps that out of the
+ * output while its Signal operations run; console.error stays untouched.
+ */
+async function quietLibsignal<T>(fn: () => Promise<T>): Promise<T> {
+  if (quietDepth++ === 0) {
+    saved = { info: console.info, warn: console.warn }
+    console.info = console.warn = () => {}
+  }
+  try {
+    return await fn()
+  } finally {
+    if (--quietDepth === 0 && saved) {
+      console.info = saved.info
+      console.warn = saved.warn
+    }
+  }
+}
+
+function memoryKeys(): SignalKeyStore {
+  const data = new Map<string, Map<string, unknown>>()
+  return {
+    get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]) {
+      const bucket = data.get(type)
+      const out: { [id: string]: SignalDataTypeMap[T] } = {}
+      for (const id of ids) {
+        const value = bucket?.get(id)
+        if (value !== undefined) out[id] = value as SignalDataTypeMap[T]
+      }
+      return out
+    },
+    set(set: SignalDataSet) {
+      for (const type in set) {
+        const values = set[type as keyof SignalDataSet]!
+        let bucket = data.get(type)
+        if (!bucket) data.set(type, (bucket = new Map()))
+        for (const id in values) {
+          const value = values[id]
+          if (value === null || value === undefined) bucket.delete(id)
+          else bucket.set(id, value)
+        }
+      }
+    }
+  }
+}
+
+export class Contact {
+  /** '15550001111@s.whatsapp.net' */
+  readonly jid: string
+  /** '9915550001111@lid' */
+  readonly lidJid: string
+  /** Retry receipts the linked device sent for this contact's messages (decryption failures). */
+  retryReceipts = 0
+  /** Messages from devices this contact could not decrypt. */
+  readonly decryptErrors: Error[] = []
+
+  private readonly creds: AuthenticationCreds = initAuthCreds()
+  private readonly rawKeys = memoryKeys()
+  private readonly keys = addTransactionCapability(this.rawKeys, silentLogger, { maxCommitRetries: 1, delayBetweenTriesMs: 10 })
+  private readonly repo = DEFAULT_CONNECTION_CONFIG.makeSignalRepository({ creds: this.creds, keys: this.keys }, silentLogger, async () => [])
+  private nextPreKeyId = 1
+  private readonly inbox: ReceivedMessage[] = []
+  private readonly waiting: Array<(msg: ReceivedMessage) => void> = []
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    /** Phone-number user, e.g. '15550001111'. */
+    readonly pn: string,
+    /** LID user. */
+    readonly lid: string,
+    /** The push name the linked device sees. */
+    readonly name: string,
+    private readonly host: ContactHost
+  ) {
+    this.jid = jidEncode(pn, 's.whatsapp.net')
+    this.lidJid = jidEncode(lid, 'lid')
+  }
+
+  /**
+   * Encrypts `text` for every linked device of the account and hands it to the server.
+   * Resolves once the message is delivered or queued for an offline device.
+   */
+  sendText(text: string): Promise<SentMessage> {
+    return this.serial(async () => {
+      const devices = this.host.targets()
+      if (devices.length === 0) throw new VaultError('NOT_FOUND', 'The simulated phone has no linked device to send to; scan a QR code first.')
+      const id = newMessageId()
+      const plain = encodeWAMessage({ conversation: text })
+      const types: SentMessage['types'] = []
+      for (const device of devices) {
+        const { exists } = await this.repo.validateSession(device.lid)
+        if (!exists) await this.repo.injectE2ESession({ jid: device.lid, session: this.host.takeBundle(device) })
+        const { type, ciphertext } = await this.repo.encryptMessage({ jid: device.lid, data: plain })
+        types.push(type)
+        this.host.deliver(device, {
+          tag: 'message',
+          attrs: { from: this.jid, sender_lid: this.lidJid, id, t: unixNow(), type: 'text', notify: this.name },
+          content: [{ tag: 'enc', attrs: { v: '2', type }, content: ciphertext }]
+        })
+      }
+      return { id, types, devices: devices.map(d => d.jid) }
+    })
+  }
+
+  /** The next message a linked device sent to this contact (already received ones first). */
+  nextMessage(timeoutMs = 10_000): Promise<ReceivedMessage> {
+    const ready = this.inbox.shift()
+    if (ready) return Promise.resolve(ready)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.waiting.indexOf(deliver)
+        if (i !== -1) this.waiting.splice(i, 1)
+        reject(new Error(`contact ${this.pn} received no message within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const deliver = (msg: ReceivedMessage) => {
+        clearTimeout(timer)
+        resolve(msg)
+      }
+      this.waiting.push(deliver)
+    })
+  }
+
+  /** Messages received and not yet taken with nextMessage(). */
+  get pendingMessages(): number {
+    return this.inbox.length
+  }
+
+  /** Decrypts an `<enc>` a linked device addressed to this contact. Throws if it cannot. */
+  receive(from: DeviceRecord, id: string, enc: BinaryNode): Promise<ReceivedMessage> {
+    return this.serial(async () => {
+      const type = enc.attrs.type
+      if ((type !== 'pkmsg' && type !== 'msg') || !(enc.content instanceof Uint8Array)) {
+        throw new Error(`unsupported enc type ${type}`)
+      }
+      let message: proto.Message
+      try {
+        const plain = await this.repo.decryptMessage({ jid: from.lid, type, ciphertext: enc.content })
+        message = proto.Message.decode(unpadRandomMax16(plain))
+      } catch (err) {
+        this.decryptErrors.push(err as Error)
+        throw err
+      }
+      const text = message.conversation ?? message.extendedTextMessage?.text ?? undefined
+      const received: ReceivedMessage = { id, from: from.lid, type, text, message }
+      const waiter = this.waiting.shift()
+      if (waiter) waiter(received)
+      else this.inbox.push(received)
+      return received
+    })
+  }
+
+  /** This contact's key bundle, as the server returns it to `encrypt get <key>`. */
+  bundleNode(jid: string): BinaryNode {
+    const keyId = this.nextPreKeyId++
+    const preKey = Curve.generateKeyPair()
+    // Synchronous: the contact's store knows the pre-key before anyone can use it.
+    void this.rawKeys.set({ 'pre-key': { [keyId]: preKey } })
+    const { signedPreKey, signedIdentityKey, registrationId } = this.creds
+    return {
+      tag: 'user',
+      attrs: { jid },
+      content: [
+        { tag: 'registration', attrs: {}, content: encodeBigEndian(registrationId, 4) },
+        { tag: 'type', attrs: {}, content: Buffer.from([5]) },
+        { tag: 'identity', attrs: {}, content: signedIdentityKey.public },
+        {
+          tag: 'skey',
+          attrs: {},
+          content: [
+            { tag: 'id', attrs: {}, content: encodeBigEndian(signedPreKey.keyId, 3) },
+            { tag: 'value', attrs: {}, content: signedPreKey.keyPair.public },
+            { tag: 'signature', attrs: {}, content: signedPreKey.signature }
+          ]
+        },
+        {
+          tag: 'key',
+          attrs: {},
+          content: [
+            { tag: 'id', attrs: {}, content: encodeBigEndian(keyId, 3) },
+            { tag: 'value', attrs: {}, content: preKey.public }
+          ]
+        }
+      ]
+    }
+  }
+
+  /** Signal operations of one contact run one at a time, in call order. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const quiet = () => quietLibsignal(fn)
+    const run = this.queue.then(quiet, quiet)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+}

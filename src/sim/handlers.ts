@@ -1,0 +1,291 @@
+/**
+ * What the server answers to a logged-in device: every IQ gets a reply (unknown ones an empty
+ * result, so the client never waits for a query timeout), messages are routed to contacts,
+ * receipts are acknowledged.
+ */
+import {
+  encodeBigEndian,
+  getBinaryNodeChild,
+  getBinaryNodeChildBuffer,
+  getBinaryNodeChildren,
+  jidDecode,
+  type BinaryNode
+} from '@whiskeysockets/baileys'
+import type { SimConnection } from './connection.js'
+import type { Contact } from './contact.js'
+import { unixNow, withKeyType, type DeviceRecord, type SimState } from './state.js'
+
+export interface HandlerHost {
+  state: SimState
+  /** A contact by PN or LID user. */
+  contactByUser(user: string | undefined): Contact | undefined
+  /** Delivers the device's queued stanzas and turns live delivery on. */
+  flushPending(conn: SimConnection): void
+  /** Removes a device (logout from the client side). */
+  unlink(device: DeviceRecord): void
+  log(message: string): void
+}
+
+const SERVER = 's.whatsapp.net'
+
+const children = (node: BinaryNode | undefined): BinaryNode[] => (Array.isArray(node?.content) ? node.content : [])
+
+const result = (iq: BinaryNode, content?: BinaryNode[]): BinaryNode => ({
+  tag: 'iq',
+  attrs: { from: SERVER, type: 'result', id: iq.attrs.id },
+  ...(content ? { content } : {})
+})
+
+const readUInt = (buf: Uint8Array | undefined): number | undefined =>
+  buf && buf.length > 0 && buf.length <= 6 ? Buffer.from(buf).readUIntBE(0, buf.length) : undefined
+
+export async function handleNode(host: HandlerHost, conn: SimConnection, node: BinaryNode): Promise<void> {
+  const device = conn.device
+  if (!device) return // registration connections only answer pair-device (resolved as replies)
+  switch (node.tag) {
+    case 'iq':
+      return handleIq(host, conn, device, node)
+    case 'message':
+      return handleMessage(host, conn, device, node)
+    case 'receipt':
+      return handleReceipt(host, conn, node)
+    default:
+      // ack, presence, ib (unified_session), chatstate, notification acks: nothing to answer.
+      return
+  }
+}
+
+function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, iq: BinaryNode): void {
+  if (iq.attrs.type !== 'get' && iq.attrs.type !== 'set') return
+  const first = children(iq)[0]
+  const xmlns = iq.attrs.xmlns
+  switch (xmlns) {
+    case 'encrypt':
+      conn.send(handleEncrypt(host, device, iq, first))
+      // digest is the last query before the client reports 'open'.
+      if (first?.tag === 'digest') afterOpen(host, conn)
+      return
+    case 'usync':
+      return conn.send(result(iq, [usyncReply(host, device, first)]))
+    case 'passive':
+      return conn.send(result(iq))
+    case 'w:p':
+      return conn.send(result(iq))
+    case 'privacy':
+      if (first?.tag === 'privacy' && iq.attrs.type === 'get') {
+        conn.send(result(iq, [{ tag: 'privacy', attrs: {}, content: PRIVACY.map(([name, value]) => ({ tag: 'category', attrs: { name, value } })) }]))
+      } else conn.send(result(iq))
+      return afterOpen(host, conn)
+    case 'abt':
+      conn.send(result(iq, [{ tag: 'props', attrs: { protocol: '1', hash: 'sim' } }]))
+      return afterOpen(host, conn)
+    case 'blocklist':
+      conn.send(result(iq, [{ tag: 'list', attrs: {} }]))
+      return afterOpen(host, conn)
+    case 'w:sync:app:state':
+      // Echo each requested collection with no patches, or the client loops forever.
+      return conn.send(
+        result(iq, [
+          {
+            tag: 'sync',
+            attrs: {},
+            content: getBinaryNodeChildren(first, 'collection').map(c => ({ tag: 'collection', attrs: { name: c.attrs.name, version: c.attrs.version || '0' } }))
+          }
+        ])
+      )
+    case 'md':
+      if (first?.tag === 'remove-companion-device') {
+        conn.send(result(iq))
+        host.unlink(device)
+        return
+      }
+      return conn.send(result(iq))
+    default:
+      return conn.send(result(iq))
+  }
+}
+
+const PRIVACY: Array<[string, string]> = [
+  ['readreceipts', 'all'],
+  ['last', 'all'],
+  ['online', 'all'],
+  ['profile', 'all'],
+  ['status', 'all'],
+  ['groupadd', 'all']
+]
+
+/** The init queries come after `open`: a safe moment to deliver what waited for the device. */
+function afterOpen(host: HandlerHost, conn: SimConnection): void {
+  if (!conn.ready) host.flushPending(conn)
+}
+
+function handleEncrypt(host: HandlerHost, device: DeviceRecord, iq: BinaryNode, first: BinaryNode | undefined): BinaryNode {
+  switch (first?.tag) {
+    case 'count':
+      return result(iq, [{ tag: 'count', attrs: { value: device.preKeys.size.toString() } }])
+    case 'digest':
+      return result(iq, [digestNode(device)])
+    case 'rotate': {
+      const skey = readSignedPreKey(getBinaryNodeChild(first, 'skey'))
+      if (skey) device.signedPreKey = skey
+      return result(iq)
+    }
+    case 'key':
+      return result(iq, [{ tag: 'list', attrs: {}, content: bundleNodes(host, first) }])
+    default:
+      if (iq.attrs.type === 'set' && getBinaryNodeChild(iq, 'list')) {
+        storeUpload(host, device, iq)
+        return result(iq)
+      }
+      return result(iq)
+  }
+}
+
+/** A pre-key upload: `<registration> <type> <identity> <list><key>… <skey>`. */
+function storeUpload(host: HandlerHost, device: DeviceRecord, iq: BinaryNode): void {
+  for (const key of getBinaryNodeChildren(getBinaryNodeChild(iq, 'list'), 'key')) {
+    const id = readUInt(getBinaryNodeChildBuffer(key, 'id'))
+    const value = getBinaryNodeChildBuffer(key, 'value')
+    if (id !== undefined && value?.length === 32) device.preKeys.set(id, Buffer.from(value))
+  }
+  const skey = readSignedPreKey(getBinaryNodeChild(iq, 'skey'))
+  if (skey) device.signedPreKey = skey
+  device.preKeyUploads++
+  host.log(`${device.jid}: pre-keys uploaded, ${device.preKeys.size} on the server`)
+}
+
+function readSignedPreKey(node: BinaryNode | undefined): DeviceRecord['signedPreKey'] | undefined {
+  const id = readUInt(getBinaryNodeChildBuffer(node, 'id'))
+  const value = getBinaryNodeChildBuffer(node, 'value')
+  const signature = getBinaryNodeChildBuffer(node, 'signature')
+  if (id === undefined || value?.length !== 32 || signature?.length !== 64) return undefined
+  return { id, value: Buffer.from(value), signature: Buffer.from(signature) }
+}
+
+function digestNode(device: DeviceRecord): BinaryNode {
+  return {
+    tag: 'digest',
+    attrs: {},
+    content: [
+      { tag: 'registration', attrs: {}, content: encodeBigEndian(device.registrationId, 4) },
+      { tag: 'type', attrs: {}, content: Buffer.from([5]) },
+      { tag: 'identity', attrs: {}, content: device.identityKey },
+      signedPreKeyNode(device),
+      { tag: 'list', attrs: {}, content: [...device.preKeys.keys()].map(id => ({ tag: 'id', attrs: {}, content: encodeBigEndian(id, 3) })) }
+    ]
+  }
+}
+
+function signedPreKeyNode(device: DeviceRecord): BinaryNode {
+  const { id, value, signature } = device.signedPreKey
+  return {
+    tag: 'skey',
+    attrs: {},
+    content: [
+      { tag: 'id', attrs: {}, content: encodeBigEndian(id, 3) },
+      { tag: 'value', attrs: {}, content: value },
+      { tag: 'signature', attrs: {}, content: signature }
+    ]
+  }
+}
+
+/** `encrypt get <key><user jid/>…`: one bundle per known user, `jid` echoed as requested. */
+function bundleNodes(host: HandlerHost, keyNode: BinaryNode): BinaryNode[] {
+  const out: BinaryNode[] = []
+  for (const user of getBinaryNodeChildren(keyNode, 'user')) {
+    const jid = user.attrs.jid
+    const decoded = jidDecode(jid)
+    const contact = host.contactByUser(decoded?.user)
+    if (contact && !decoded?.device) {
+      out.push(contact.bundleNode(jid))
+      continue
+    }
+    const device = host.state.byJid(jid)
+    if (device) {
+      const bundle = host.state.takeBundle(device)
+      out.push({
+        tag: 'user',
+        attrs: { jid },
+        content: [
+          { tag: 'registration', attrs: {}, content: encodeBigEndian(bundle.registrationId, 4) },
+          { tag: 'type', attrs: {}, content: Buffer.from([5]) },
+          { tag: 'identity', attrs: {}, content: device.identityKey },
+          signedPreKeyNode(device),
+          ...(bundle.preKey
+            ? [{ tag: 'key', attrs: {}, content: [
+                { tag: 'id', attrs: {}, content: encodeBigEndian(bundle.preKey.keyId, 3) },
+                { tag: 'value', attrs: {}, content: bundle.preKey.publicKey.subarray(1) }
+              ] }]
+            : [])
+        ]
+      })
+    }
+    // Unknown users are left out: an <error> child would abort the client's whole batch.
+  }
+  return out
+}
+
+/** usync: devices, LIDs and contact status for contacts; the asking device alone for its own account. */
+function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode | undefined): BinaryNode {
+  const protocols = children(getBinaryNodeChild(usync, 'query')).map(q => q.tag)
+  const users: BinaryNode[] = []
+  for (const user of getBinaryNodeChildren(getBinaryNodeChild(usync, 'list'), 'user')) {
+    const phone = getBinaryNodeChild(user, 'contact')?.content
+    const jid = user.attrs.jid ?? (phone ? `${Buffer.from(phone as Uint8Array).toString().replace(/^\+/, '')}@${SERVER}` : undefined)
+    if (!jid) continue
+    const decoded = jidDecode(jid)
+    const contact = host.contactByUser(decoded?.user)
+    const own = host.state.isOwnUser(decoded?.user)
+    const content: BinaryNode[] = []
+    for (const protocol of protocols) {
+      if (protocol === 'devices') {
+        const list = contact
+          ? [{ tag: 'device', attrs: { id: '0' } }]
+          : own
+            ? [{ tag: 'device', attrs: { id: device.id.toString(), 'key-index': device.keyIndex.toString() } }]
+            : []
+        content.push({ tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: list }] })
+      } else if (protocol === 'lid') {
+        // Only contacts get a LID: the own LID would make the client fetch a bundle for the phone.
+        if (contact) content.push({ tag: 'lid', attrs: { val: contact.lidJid } })
+      } else if (protocol === 'contact') {
+        content.push({ tag: 'contact', attrs: { type: contact || own ? 'in' : 'out' } })
+      }
+    }
+    users.push({ tag: 'user', attrs: { jid }, content })
+  }
+  return {
+    tag: 'usync',
+    attrs: { ...(usync?.attrs ?? {}) },
+    content: [{ tag: 'list', attrs: {}, content: users }]
+  }
+}
+
+/** A message from the device: each `<to>` for a contact is decrypted by that contact. */
+function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
+  const { id, to } = node.attrs
+  conn.send({ tag: 'ack', attrs: { class: 'message', id, from: to, t: unixNow() } })
+  const recipients: Array<[string, BinaryNode]> = []
+  for (const target of getBinaryNodeChildren(getBinaryNodeChild(node, 'participants'), 'to')) {
+    const enc = getBinaryNodeChild(target, 'enc')
+    if (enc) recipients.push([target.attrs.jid, enc])
+  }
+  for (const enc of getBinaryNodeChildren(node, 'enc')) recipients.push([to, enc])
+  for (const [jid, enc] of recipients) {
+    const contact = host.contactByUser(jidDecode(jid)?.user)
+    if (!contact) continue // own other devices, the phone: nobody to decrypt
+    contact.receive(device, id, enc).then(
+      () => conn.send({ tag: 'receipt', attrs: { from: contact.jid, id, t: unixNow() } }),
+      err => host.log(`${contact.pn} could not decrypt ${id}: ${(err as Error).message}`)
+    )
+  }
+}
+
+function handleReceipt(host: HandlerHost, conn: SimConnection, node: BinaryNode): void {
+  const { id, to, type } = node.attrs
+  conn.send({ tag: 'ack', attrs: { class: 'receipt', id, from: to, ...(type ? { type } : {}) } })
+  if (type === 'retry') {
+    const contact = host.contactByUser(jidDecode(to)?.user)
+    if (contact) contact.retryReceipts++
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * baileys-vault/sim: a local WhatsApp protocol simulator for testing Baileys bots offline.
+ *
+ *   const sim = await startSimulator()
+ *   trustSimulator(sim)                     // Baileys checks the server cert against this root
+ *   const sock = makeWASocket({ auth: state, waWebSocketUrl: sim.url })
+ *   sock.ev.on('connection.update', ({ qr }) => qr && sim.phone.scan(qr))
+ */
+import { VaultError } from '../core/errors.js'
+import type { Contact } from './contact.js'
+import type { Phone } from './phone.js'
+import { SimServer, type KickReason } from './server.js'
+import { Account, lidForPhone, SimState } from './state.js'
+
+export { trustSimulator } from './certs.js'
+export { parseQr, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
+export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
+export type { KickReason } from './server.js'
+
+export interface SimulatorOptions {
+  /** TCP port; 0 or absent picks a free one. */
+  port?: number
+  /** Loopback address to listen on: 127.0.0.1 (default), ::1 or localhost. */
+  host?: string
+  /** The simulated phone's number (the account the devices link to). Default '15550009999'. */
+  phoneNumber?: string
+  /** Diagnostic lines (no key material). Silent by default. */
+  log?: (message: string) => void
+}
+
+export interface DeviceInfo {
+  jid: string
+  lid: string
+  online: boolean
+  /** One-time pre-keys the server still holds for the device. */
+  preKeyCount: number
+  /** Pre-key uploads the device made. */
+  preKeyUploads: number
+  /** Stanzas waiting for the device's next login. */
+  pendingCount: number
+}
+
+export interface Simulator {
+  /** 'ws://127.0.0.1:PORT' for makeWASocket's waWebSocketUrl. */
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  /** The root key of the simulator's certificate chain (see trustSimulator). */
+  readonly rootPublicKey: Buffer
+  readonly phone: Phone
+  /** A contact with its own Signal identity; the same object for the same number. */
+  contact(phoneNumber: string, options?: { name?: string; lid?: string }): Contact
+  /** Disconnects a device (or all devices of the account) the way the real server does. */
+  kick(jid: string, reason: KickReason): number
+  /** The devices linked to the phone, as the server sees them. */
+  devices(): DeviceInfo[]
+  device(jid: string): DeviceInfo | undefined
+  stop(): Promise<void>
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const host = options.host ?? '127.0.0.1'
+  if (!LOOPBACK.has(host) && !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
+    throw new VaultError('INVALID_ARGUMENT', `The simulator only listens on loopback (127.0.0.1, ::1, localhost), not "${host}".`)
+  }
+  const port = options.port ?? 0
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new VaultError('INVALID_ARGUMENT', `Invalid port ${port}.`)
+  const phoneNumber = options.phoneNumber ?? '15550009999'
+  if (!/^\d{5,15}$/.test(phoneNumber)) throw new VaultError('INVALID_ARGUMENT', `Invalid phone number "${phoneNumber}": digits only.`)
+
+  const server = new SimServer(new SimState(new Account(phoneNumber, lidForPhone(phoneNumber, '88'))), options.log)
+  let bound: number
+  try {
+    bound = await server.listen(host, port)
+  } catch (err) {
+    await server.stop().catch(() => undefined)
+    throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${host}:${port}: ${(err as Error).message}`, { cause: err })
+  }
+
+  const info = (jid: string): DeviceInfo | undefined => {
+    const d = server.state.byJid(jid)
+    return d && {
+      jid: d.jid,
+      lid: d.lid,
+      online: server.isOnline(d),
+      preKeyCount: d.preKeys.size,
+      preKeyUploads: d.preKeyUploads,
+      pendingCount: d.pending.length
+    }
+  }
+
+  return {
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+    host,
+    port: bound,
+    rootPublicKey: server.rootPublicKey,
+    phone: server.phone,
+    contact: (pn, opts) => {
+      if (!/^\d{5,15}$/.test(pn)) throw new VaultError('INVALID_ARGUMENT', `Invalid contact number "${pn}": digits only.`)
+      return server.contact(pn, opts)
+    },
+    kick: (jid, reason) => server.kick(jid, reason),
+    devices: () => server.state.listDevices().map(d => info(d.jid)!),
+    device: info,
+    stop: () => server.stop()
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The simulated WhatsApp server: accepts WebSocket connections on loopback, tells registrations
+ * from logins, keeps the online devices and routes between them, the phone and the contacts.
+ */
+import { randomBytes } from 'node:crypto'
+import { WebSocketServer } from 'ws'
+import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { makeCertAuthority, verifySignature } from './certs.js'
+import { SimConnection, type ConnectionHost } from './connection.js'
+import { Contact, type ContactHost } from './contact.js'
+import { handleNode, type HandlerHost } from './handlers.js'
+import { Phone, type PhoneHost } from './phone.js'
+import { lidForPhone, unixNow, withKeyType, type DeviceRecord, type SimState } from './state.js'
+
+export type KickReason = 'restart' | 'replaced' | 'logout' | 'badSession'
+
+/** What the server sends for each kick; the client maps it to the DisconnectReason in the comment. */
+const KICK_NODES: Record<KickReason, BinaryNode> = {
+  restart: { tag: 'stream:error', attrs: { code: '515' } }, // 515 restartRequired
+  replaced: { tag: 'stream:error', attrs: {}, content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] }, // 440 connectionReplaced
+  logout: { tag: 'stream:error', attrs: { code: '401' }, content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }] }, // 401 loggedOut
+  badSession: { tag: 'stream:error', attrs: {}, content: [{ tag: 'xml-not-well-formed', attrs: {} }] } // 500 badSession
+}
+
+const QR_REFS = 6
+/** Delay before the first stanza after the handshake, so it never races the client's switch to transport. */
+const POST_HANDSHAKE_DELAY_MS = 15
+/** If the client never sends its post-login queries, queued stanzas go out after this long. */
+const FLUSH_FALLBACK_MS = 3_000
+
+export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost {
+  readonly noiseKey: KeyPair = Curve.generateKeyPair()
+  readonly certChain: Uint8Array
+  readonly rootPublicKey: Buffer
+  readonly phone: Phone
+  readonly connections = new Set<SimConnection>()
+  private readonly online = new Map<string, SimConnection>()
+  private readonly refs = new Map<string, SimConnection>()
+  private readonly contacts = new Map<string, Contact>()
+  private wss?: WebSocketServer
+
+  constructor(
+    readonly state: SimState,
+    private readonly logger: (message: string) => void = () => {}
+  ) {
+    const ca = makeCertAuthority(this.noiseKey)
+    this.certChain = ca.chain
+    this.rootPublicKey = Buffer.from(ca.root.public)
+    this.phone = new Phone(this)
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      // Never reject an upgrade: Baileys would hang in 'connecting'. Errors go in-protocol.
+      const wss = new WebSocketServer({ host, port, perMessageDeflate: false, maxPayload: 2 << 20 })
+      this.wss = wss
+      wss.once('error', reject)
+      wss.once('listening', () => {
+        wss.off('error', reject)
+        wss.on('error', err => this.log(`server error: ${err.message}`))
+        const address = wss.address()
+        resolve(typeof address === 'object' && address ? address.port : port)
+      })
+      wss.on('connection', ws => {
+        const conn = new SimConnection(ws, this)
+        this.connections.add(conn)
+      })
+    })
+  }
+
+  async stop(): Promise<void> {
+    for (const conn of this.connections) conn.close(1001)
+    const wss = this.wss
+    if (!wss) return
+    for (const client of wss.clients) client.terminate()
+    await new Promise<void>(resolve => wss.close(() => resolve()))
+  }
+
+  log(message: string): void {
+    this.logger(message)
+  }
+
+  // ---- connections ----
+
+  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
+    if (payload.username !== null && payload.username !== undefined) return this.login(conn, clientStatic, payload)
+    if (payload.devicePairingData) return this.register(conn, clientStatic, payload.devicePairingData)
+    conn.end({ tag: 'failure', attrs: { reason: '400', location: 'sim' } })
+  }
+
+  private login(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
+    const jid = `${payload.username!.toString()}:${payload.device ?? 0}@s.whatsapp.net`
+    const device = this.state.byNoiseKey(clientStatic)
+    if (!device || device.jid !== jid) {
+      this.log(`login refused for ${jid}: unknown or removed device`)
+      conn.end({ tag: 'failure', attrs: { reason: '401', location: 'sim' } })
+      return
+    }
+    const previous = this.online.get(device.jid)
+    if (previous && previous !== conn) previous.end(KICK_NODES.replaced)
+    conn.device = device
+    this.online.set(device.jid, conn)
+    this.log(`${device.jid} logged in (connection ${conn.id})`)
+    conn.later(POST_HANDSHAKE_DELAY_MS, () => {
+      conn.send({ tag: 'success', attrs: { t: unixNow(), lid: device.lid, location: 'sim', creation: Math.floor(device.linkedAt / 1000).toString() } })
+      conn.later(FLUSH_FALLBACK_MS, () => this.flushPending(conn))
+    })
+  }
+
+  private register(conn: SimConnection, clientStatic: Buffer, data: proto.ClientPayload.IDevicePairingRegistrationData): void {
+    const { eRegid, eIdent, eSkeyId, eSkeyVal, eSkeySig } = data
+    const valid =
+      eRegid?.length === 4 && eIdent?.length === 32 && eSkeyId?.length === 3 && eSkeyVal?.length === 32 && eSkeySig?.length === 64 &&
+      verifySignature(eIdent, withKeyType(eSkeyVal), eSkeySig)
+    if (!valid) {
+      this.log(`registration refused on connection ${conn.id}: bad key bundle`)
+      conn.end({ tag: 'failure', attrs: { reason: '400', location: 'sim' } })
+      return
+    }
+    conn.registration = {
+      noiseKey: clientStatic,
+      registrationId: Buffer.from(eRegid!).readUInt32BE(0),
+      identityKey: Buffer.from(eIdent!),
+      signedPreKey: { id: Buffer.from(eSkeyId!).readUIntBE(0, 3), value: Buffer.from(eSkeyVal!), signature: Buffer.from(eSkeySig!) }
+    }
+    conn.refs = Array.from({ length: QR_REFS }, () => `2@${randomBytes(24).toString('base64')}`)
+    for (const ref of conn.refs) this.refs.set(ref, conn)
+    conn.later(POST_HANDSHAKE_DELAY_MS, () => {
+      conn
+        .query({
+          tag: 'iq',
+          attrs: { from: 's.whatsapp.net', type: 'set', xmlns: 'md' },
+          content: [{ tag: 'pair-device', attrs: {}, content: conn.refs.map(ref => ({ tag: 'ref', attrs: {}, content: Buffer.from(ref) })) }]
+        })
+        .catch(() => undefined)
+    })
+  }
+
+  onNode(conn: SimConnection, node: BinaryNode): Promise<void> {
+    return handleNode(this, conn, node)
+  }
+
+  onClose(conn: SimConnection): void {
+    this.connections.delete(conn)
+    for (const ref of conn.refs) this.refs.delete(ref)
+    if (conn.device && this.online.get(conn.device.jid) === conn) this.online.delete(conn.device.jid)
+  }
+
+  connectionForRef(ref: string): SimConnection | undefined {
+    const conn = this.refs.get(ref)
+    return conn && !conn.closed ? conn : undefined
+  }
+
+  isOnline(device: DeviceRecord): boolean {
+    const conn = this.online.get(device.jid)
+    return !!conn && !conn.closed
+  }
+
+  // ---- delivery ----
+
+  flushPending(conn: SimConnection): void {
+    const device = conn.device
+    if (conn.ready || conn.closed || !device) return
+    conn.ready = true
+    const pending = device.pending.splice(0)
+    for (const stanza of pending) conn.send(stanza)
+    conn.send({ tag: 'ib', attrs: { from: 's.whatsapp.net' }, content: [{ tag: 'offline', attrs: { count: pending.length.toString() } }] })
+  }
+
+  deliver(device: DeviceRecord, stanza: BinaryNode): void {
+    const conn = this.online.get(device.jid)
+    if (conn?.ready && !conn.closed) conn.send(stanza)
+    else device.pending.push(stanza)
+  }
+
+  targets(): DeviceRecord[] {
+    return this.state.listDevices()
+  }
+
+  takeBundle(device: DeviceRecord) {
+    return this.state.takeBundle(device)
+  }
+
+  // ---- contacts ----
+
+  contact(pn: string, options: { name?: string; lid?: string } = {}): Contact {
+    const existing = this.contacts.get(pn)
+    if (existing) return existing
+    const contact = new Contact(pn, options.lid ?? lidForPhone(pn, '99'), options.name ?? `Contact ${pn}`, this)
+    this.contacts.set(contact.pn, contact)
+    this.contacts.set(contact.lid, contact)
+    return contact
+  }
+
+  contactByUser(user: string | undefined): Contact | undefined {
+    return user ? this.contacts.get(user) : undefined
+  }
+
+  // ---- kicks ----
+
+  /**
+   * Disconnects a device (its PN or LID JID, with device number) or every device of the account
+   * (a JID without device). 'logout' also removes the device: its next login gets 401.
+   * Returns how many live connections were told.
+   */
+  kick(jid: string, reason: KickReason): number {
+    const decoded = jidDecode(jid)
+    const devices = decoded?.device ? [this.state.byJid(jid)].filter(d => !!d) : this.state.isOwnUser(decoded?.user) ? this.state.listDevices() : []
+    let told = 0
+    for (const device of devices) {
+      if (reason === 'logout') this.state.removeDevice(device)
+      const conn = this.online.get(device.jid)
+      if (conn && !conn.closed) {
+        conn.end(KICK_NODES[reason])
+        told++
+      }
+    }
+    return told
+  }
+
+  unlink(device: DeviceRecord): void {
+    this.log(`${device.jid} logged out`)
+    this.state.removeDevice(device)
+  }
+}

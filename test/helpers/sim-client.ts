@@ -1,0 +1,149 @@
+/**
+ * Drives a real Baileys socket against the simulator for the end-to-end tests: event capture,
+ * bounded waits (a hang fails fast) and a clean end.
+ */
+import makeWASocket, { type AuthenticationState, type ConnectionState, type WAMessage, type WASocket } from '@whiskeysockets/baileys'
+import { pino } from 'pino'
+
+export const silentLogger = pino({ level: 'silent' })
+
+export interface ClientOptions {
+  url: string
+  auth: { state: AuthenticationState; saveCreds: () => Promise<void> }
+  /** Called with each QR the client shows (pairing). */
+  onQr?: (qr: string) => void
+}
+
+export interface Client {
+  sock: WASocket
+  qrs: string[]
+  /** Messages received through messages.upsert (type notify), in order. */
+  received: WAMessage[]
+  /** Number of creds.update events persisted. */
+  credsSaves: number
+  /** Errors from saveCreds (a test asserts there are none). */
+  saveErrors: unknown[]
+  waitForOpen(timeoutMs?: number): Promise<void>
+  /** Resolves with lastDisconnect's status code. */
+  waitForClose(timeoutMs?: number): Promise<number | undefined>
+  /** The first received message not yet taken. */
+  nextMessage(timeoutMs?: number): Promise<WAMessage>
+  /** Closes the socket (if open) and waits for pending creds writes. */
+  end(): Promise<void>
+}
+
+export const textOf = (msg: WAMessage): string | undefined =>
+  msg.message?.conversation ?? msg.message?.extendedTextMessage?.text ?? undefined
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
+}
+
+export function connectClient({ url, auth, onQr }: ClientOptions): Client {
+  const sock = makeWASocket({
+    auth: auth.state,
+    waWebSocketUrl: url,
+    logger: silentLogger,
+    markOnlineOnConnect: false,
+    connectTimeoutMs: 10_000,
+    // A query the simulator forgot to answer then costs 15 s, which the open deadlines catch.
+    defaultQueryTimeoutMs: 15_000
+  })
+  const qrs: string[] = []
+  const received: WAMessage[] = []
+  const saveErrors: unknown[] = []
+  let saving: Promise<void> = Promise.resolve()
+  let state: 'connecting' | 'open' | 'close' = 'connecting'
+  let closeCode: number | undefined
+  /** Messages already handed out by nextMessage(). */
+  let taken = 0
+  const listeners = new Set<() => void>()
+  const notify = () => listeners.forEach(fn => fn())
+
+  const client: Client = {
+    sock,
+    qrs,
+    received,
+    credsSaves: 0,
+    saveErrors,
+    waitForOpen: (timeoutMs = 15_000) =>
+      withTimeout(
+        new Promise<void>((resolve, reject) => {
+          const check = () => {
+            if (state === 'open') resolve()
+            else if (state === 'close') reject(new Error(`connection closed with ${closeCode} before it opened`))
+            else return
+            listeners.delete(check)
+          }
+          listeners.add(check)
+          check()
+        }),
+        timeoutMs,
+        'connection open'
+      ),
+    waitForClose: (timeoutMs = 15_000) =>
+      withTimeout(
+        new Promise<number | undefined>(resolve => {
+          const check = () => {
+            if (state !== 'close') return
+            listeners.delete(check)
+            resolve(closeCode)
+          }
+          listeners.add(check)
+          check()
+        }),
+        timeoutMs,
+        'connection close'
+      ),
+    nextMessage: (timeoutMs = 15_000) =>
+      withTimeout(
+        new Promise<WAMessage>(resolve => {
+          const check = () => {
+            if (received.length <= taken) return
+            listeners.delete(check)
+            resolve(received[taken++])
+          }
+          listeners.add(check)
+          check()
+        }),
+        timeoutMs,
+        'an incoming message'
+      ),
+    end: async () => {
+      if (state !== 'close') {
+        sock.end(undefined)
+        await client.waitForClose(5_000).catch(() => undefined)
+      }
+      await saving
+    }
+  }
+
+  sock.ev.on('creds.update', () => {
+    client.credsSaves++
+    saving = saving.then(() => auth.saveCreds()).catch(err => void saveErrors.push(err))
+  })
+  sock.ev.on('connection.update', (update: Partial<ConnectionState>) => {
+    if (update.qr) {
+      qrs.push(update.qr)
+      onQr?.(update.qr)
+    }
+    if (update.connection === 'open') state = 'open'
+    if (update.connection === 'close') {
+      state = 'close'
+      closeCode = (update.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode
+    }
+    notify()
+  })
+  sock.ev.on('messages.upsert', ({ messages, type }) => {
+    if (type !== 'notify') return
+    for (const msg of messages) if (!msg.key.fromMe) received.push(msg)
+    notify()
+  })
+  return client
+}
