@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto'
+import { createWriteStream, existsSync } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { createGzip } from 'node:zlib'
+import type { SnapshotReader } from '../core/driver.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
+import type { Store } from '../store/store.js'
+import { BACKUP_FORMAT, BACKUP_VERSION, credsLine, headerLine, keyLine, trailerLine, type BackupHeader, type SessionCounts } from './backup-format.js'
+import { progressTicker, type ProgressListener } from './progress.js'
+import { assertSessionsExist } from './sessions.js'
+
+export interface BackupOptions {
+  /** Sessions to back up; default: every session of the store. */
+  sessions?: readonly string[]
+  /** Replace an existing file at the destination. Default: refuse. */
+  overwrite?: boolean
+  onProgress?: ProgressListener
+}
+
+export interface BackupSessionResult extends SessionCounts {
+  session: string
+  counts: Record<string, number>
+}
+
+export interface BackupResult {
+  file: string
+  store: string
+  createdAt: string
+  /** True when taken inside one consistent snapshot of the store. */
+  snapshot: boolean
+  /** Set when the backup was taken live (the driver has no snapshots). */
+  note?: string
+  sessions: BackupSessionResult[]
+  keys: number
+  /** Size of the compressed file. */
+  bytes: number
+  sha256: string
+  durationMs: number
+}
+
+/** The read side a backup needs, decoded: from a driver snapshot or from the live store. */
+interface Source {
+  sessions(): AsyncIterable<string>
+  creds(session: string): Promise<unknown>
+  keys(session: string, values: boolean): AsyncIterable<[type: string, id: string, value?: unknown]>
+}
+
+function snapshotSource(store: Store, reader: SnapshotReader): Source {
+  return {
+    sessions: () => reader.sessions(),
+    async creds(session) {
+      const bytes = await reader.getCreds(session)
+      return bytes && store.codec.decodeCreds(bytes, session)
+    },
+    async *keys(session, values) {
+      for await (const [type, id, bytes] of reader.list(session, undefined, { values })) {
+        yield values ? [type, id, store.codec.decode(bytes!, session, type, id)] : [type, id]
+      }
+    }
+  }
+}
+
+function liveSource(store: Store): Source {
+  return {
+    sessions: () => store.sessions(),
+    creds: session => store.readCreds(session),
+    keys: (session, values) => store.listKeys(session, undefined, { values })
+  }
+}
+
+const CHUNK = 256 * 1024
+
+/**
+ * Writes one portable backup file (docs/backup-format.md) of some or all sessions. Inside the
+ * driver's consistent snapshot when it has one (SQLite, PostgreSQL); otherwise live, which the
+ * result notes. The file is written beside the destination and renamed into place when complete
+ * and fsync'd, so a crash never leaves a half-written file under the backup's name. It holds the
+ * account's secrets unencrypted (like a Baileys folder): it is created with mode 0600.
+ */
+export async function backup(store: Store, file: string, options: BackupOptions = {}): Promise<BackupResult> {
+  const started = Date.now()
+  if (!options.overwrite && existsSync(file)) throw invalidArgument(`${file} already exists. Choose another file name, or pass overwrite (--overwrite) to replace it.`)
+  if (options.sessions?.length) await assertSessionsExist(store, [...new Set(options.sessions)])
+
+  const tmp = join(dirname(file), `.${basename(file)}.partial-${process.pid}-${Date.now()}`)
+  const createdAt = new Date().toISOString()
+  const snapshot = !!(store.driver.capabilities.snapshot && store.driver.snapshot)
+  const results: BackupSessionResult[] = []
+  let sha256 = ''
+
+  const run = async (source: Source) => {
+    const sessions: string[] = []
+    if (options.sessions?.length) sessions.push(...new Set(options.sessions))
+    else for await (const s of source.sessions()) sessions.push(s)
+    sessions.sort()
+    let total: number | undefined
+    if (options.onProgress) {
+      total = 0
+      for (const s of sessions) for await (const _ of source.keys(s, false)) total++
+    }
+    const ticker = progressTicker(options.onProgress, 'backup', total)
+    const header: BackupHeader = { format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, sessions, source: store.driver.kind, snapshot }
+
+    async function* content(): AsyncIterable<string> {
+      const hash = createHash('sha256')
+      let lines = 0
+      let buffer = ''
+      const emit = (line: string) => {
+        hash.update(line)
+        buffer += line
+      }
+      emit(headerLine(header))
+      const counts: Record<string, SessionCounts> = {}
+      for (const session of sessions) {
+        const r: BackupSessionResult = { session, creds: 0, keys: 0, counts: {} }
+        const creds = await source.creds(session)
+        if (creds !== undefined) {
+          emit(credsLine(session, creds))
+          lines++
+          r.creds = 1
+        }
+        for await (const [type, id, value] of source.keys(session, true)) {
+          emit(keyLine(session, type, id, value))
+          lines++
+          r.keys++
+          r.counts[type] = (r.counts[type] ?? 0) + 1
+          if (buffer.length >= CHUNK) {
+            yield buffer
+            buffer = ''
+          }
+          ticker.add(1, session)
+        }
+        counts[session] = { creds: r.creds, keys: r.keys }
+        results.push(r)
+      }
+      sha256 = hash.digest('hex')
+      buffer += trailerLine({ kind: 'end', lines, sessions: counts, sha256 })
+      yield buffer
+      ticker.add(0, undefined, true)
+    }
+
+    try {
+      await pipeline(Readable.from(content(), { objectMode: false }), createGzip({ level: 6 }), createWriteStream(tmp, { mode: 0o600, flags: 'wx' }))
+      const fd = await open(tmp, 'r+')
+      try {
+        await fd.sync()
+      } finally {
+        await fd.close()
+      }
+    } catch (err) {
+      await rm(tmp, { force: true })
+      if (err instanceof VaultError) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code && /^E[A-Z]+$/.test(code)) throw new VaultError('INVALID_ARGUMENT', `Cannot write backup file ${file} (${code}). Check the folder exists and is writable.`, { cause: err })
+      throw err
+    }
+  }
+
+  try {
+    if (snapshot) await store.driver.snapshot!(reader => run(snapshotSource(store, reader)))
+    else await run(liveSource(store))
+  } catch (err) {
+    if (err instanceof VaultError) throw err
+    throw new VaultError('BACKEND_UNAVAILABLE', `Backup of ${store.label} failed while reading: ${(err as Error).message}. No backup file was written.`, { cause: err })
+  }
+  await rename(tmp, file)
+  const keys = results.reduce((n, r) => n + r.keys, 0)
+  return {
+    file,
+    store: store.label,
+    createdAt,
+    snapshot,
+    note: snapshot ? undefined : `The ${store.driver.kind} driver has no consistent snapshots: the backup was read live. Stop the bot first for a consistent copy.`,
+    sessions: results,
+    keys,
+    bytes: (await stat(file)).size,
+    sha256,
+    durationMs: Date.now() - started
+  }
+}

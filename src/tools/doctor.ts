@@ -1,0 +1,256 @@
+import { isVaultError } from '../core/errors.js'
+import type { Store } from '../store/store.js'
+import { checkCreds, isLinked } from './creds-check.js'
+import { isProblem, type Finding } from './findings.js'
+import { KEY_CHECKS } from './key-check.js'
+import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
+import { progressTicker, type ProgressListener } from './progress.js'
+import { selectSessions } from './sessions.js'
+
+export interface DoctorOptions {
+  sessions?: readonly string[]
+  /** Pre-keys kept below firstUnuploadedPreKeyId before they count as stale (see prekeys.ts). */
+  keep?: number
+  onProgress?: ProgressListener
+}
+
+export type SessionStatus = 'healthy' | 'problems' | 'unlinked' | 'empty'
+
+export interface DoctorSessionReport {
+  session: string
+  /** healthy: linked, no problems; problems: an error or warning; unlinked: never linked; empty: no data at all. */
+  status: SessionStatus
+  linked: boolean
+  keys: number
+  counts: Record<string, number>
+  findings: Finding[]
+}
+
+export interface DoctorResult {
+  store: string
+  sessions: DoctorSessionReport[]
+  errors: number
+  warnings: number
+  /** No errors and no warnings (info findings, such as stale pre-keys, are fine). */
+  ok: boolean
+}
+
+const SAMPLE = 5
+const LOOKUP_BATCH = 500
+
+/** Findings about many keys are grouped by (code, type), with a count and a few sample ids. */
+class KeyFindings {
+  private readonly groups = new Map<string, Finding>()
+  add(severity: Finding['severity'], code: string, type: string, id: string, message: string, fix: string): void {
+    const key = `${code}\u0000${type}\u0000${message}`
+    let f = this.groups.get(key)
+    if (!f) this.groups.set(key, (f = { severity, code, type, message, fix, ids: [], count: 0 }))
+    f.count!++
+    if (f.ids!.length < SAMPLE) f.ids!.push(id)
+  }
+  list(): Finding[] {
+    return [...this.groups.values()].map(f => ({ ...f, message: f.count! > 1 ? `${f.count} ${f.type} keys: ${f.message}` : `${f.type} "${f.ids![0]}": ${f.message}` }))
+  }
+}
+
+/**
+ * Offline health checks of sessions: creds (complete, well-typed, signatures), pre-key
+ * counters against stored pre-keys, the app-state key, every stored value decoding with the
+ * shape Baileys expects, and LID mappings agreeing with their reverse entries. Reads only.
+ */
+export async function doctor(store: Store, options: DoctorOptions = {}): Promise<DoctorResult> {
+  const keep = checkKeep(options.keep ?? DEFAULT_KEEP)
+  const sessions = await selectSessions(store, options.sessions)
+  const ticker = progressTicker(options.onProgress, 'check')
+  const reports: DoctorSessionReport[] = []
+  for (const session of sessions) reports.push(await checkSession(store, session, keep, n => ticker.add(n, session)))
+  ticker.add(0, undefined, true)
+  const all = reports.flatMap(r => r.findings)
+  const errors = all.filter(f => f.severity === 'error').length
+  const warnings = all.filter(f => f.severity === 'warning').length
+  return { store: store.label, sessions: reports, errors, warnings, ok: errors + warnings === 0 }
+}
+
+async function checkSession(store: Store, session: string, keep: number, tick: (n: number) => void): Promise<DoctorSessionReport> {
+  const findings: Finding[] = []
+  let creds: any
+  let credsReadable = true
+  try {
+    creds = await store.readCreds(session)
+  } catch (err) {
+    if (!isVaultError(err) || err.code === 'BACKEND_UNAVAILABLE') throw err
+    credsReadable = false
+    findings.push({
+      severity: 'error',
+      code: err.code === 'DECRYPT_FAILED' ? 'CREDS_ENCRYPTED' : 'CREDS_UNREADABLE',
+      message: err.message,
+      fix: err.code === 'DECRYPT_FAILED' ? 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).' : 'Restore the creds from a backup (baileys-vault restore). Do not start the bot: it would link a new device.'
+    })
+  }
+  if (creds) findings.push(...checkCreds(creds))
+
+  const keyFindings = new KeyFindings()
+  const counts: Record<string, number> = {}
+  let keys = 0
+  const pk = { stale: 0, ahead: 0, unuploaded: 0 }
+  const counters = creds && Number.isInteger(creds.nextPreKeyId) && Number.isInteger(creds.firstUnuploadedPreKeyId) ? creds : undefined
+  const stale = counters ? staleBelow(counters, keep) : -Infinity
+  let appStateKeyFound = false
+  const lid = new LidChecker(store, session, keyFindings)
+  let pending = 0
+
+  for await (const [type, id, bytes] of store.listRaw(session)) {
+    keys++
+    counts[type] = (counts[type] ?? 0) + 1
+    if (++pending >= 500) {
+      tick(pending)
+      pending = 0
+    }
+    let value: any
+    try {
+      value = store.codec.decode(bytes!, session, type, id)
+    } catch (err) {
+      if (!isVaultError(err)) throw err
+      keyFindings.add(
+        'error',
+        err.code === 'DECRYPT_FAILED' ? 'VALUE_ENCRYPTED' : 'VALUE_UNREADABLE',
+        type,
+        id,
+        err.code === 'DECRYPT_FAILED' ? 'encrypted, and no key to open it' : `cannot be decoded (${err.code})`,
+        err.code === 'DECRYPT_FAILED' ? 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).' : 'Restore the session from a backup, or delete these keys (Baileys re-creates sessions on the next message, with a retry).'
+      )
+      continue
+    }
+    const check = KEY_CHECKS[type]
+    const problem = check?.(value, id)
+    if (problem) {
+      keyFindings.add('error', 'VALUE_INVALID', type, id, problem, 'Restore the session from a backup, or delete these keys so Baileys re-creates them.')
+      continue
+    }
+    if (type === 'pre-key' && counters) {
+      const n = preKeyNumber(id)!
+      if (n >= counters.nextPreKeyId) pk.ahead++
+      else if (n >= counters.firstUnuploadedPreKeyId) pk.unuploaded++
+      else if (n < stale) pk.stale++
+    }
+    if (type === 'app-state-sync-key' && id === creds?.myAppStateKeyId) appStateKeyFound = true
+    if (type === 'lid-mapping') await lid.add(id, value)
+  }
+  tick(pending)
+  await lid.flush()
+  findings.push(...keyFindings.list())
+
+  if (!creds && credsReadable && keys > 0) {
+    findings.push({
+      severity: 'warning',
+      code: 'ORPHAN_KEYS',
+      message: `The session has ${keys} keys but no creds: Baileys would start a new, unlinked device and never use them.`,
+      fix: 'Restore the creds from a backup, or drop the session if it is no longer used.'
+    })
+  }
+  if (counters) {
+    if (pk.ahead > 0) {
+      findings.push({
+        severity: 'warning',
+        code: 'PRE_KEY_AHEAD_OF_COUNTER',
+        type: 'pre-key',
+        count: pk.ahead,
+        message: `${pk.ahead} pre-key(s) have ids at or above nextPreKeyId (${counters.nextPreKeyId}): Baileys will overwrite them with new keys, and a peer holding an old one fails with "Bad MAC".`,
+        fix: 'The creds are older than the keys: restore creds and keys from one backup.'
+      })
+    }
+    const expected = counters.nextPreKeyId - counters.firstUnuploadedPreKeyId
+    if (expected > 0 && pk.unuploaded < expected) {
+      findings.push({
+        severity: 'info',
+        code: 'UNUPLOADED_PRE_KEYS_MISSING',
+        type: 'pre-key',
+        count: expected - pk.unuploaded,
+        message: `${expected - pk.unuploaded} of the ${expected} generated but not yet uploaded pre-keys are missing; Baileys uploads fewer keys next time.`
+      })
+    }
+    if (pk.stale > 0) {
+      findings.push({
+        severity: 'info',
+        code: 'STALE_PRE_KEYS',
+        type: 'pre-key',
+        count: pk.stale,
+        message: `${pk.stale} pre-key(s) are more than ${keep} ids below firstUnuploadedPreKeyId (${counters.firstUnuploadedPreKeyId}): the server can no longer hand them out, so no message will ever use them.`,
+        fix: `baileys-vault prune ${store.label} --session ${session}`
+      })
+    }
+  }
+  if (creds?.myAppStateKeyId && !appStateKeyFound) {
+    findings.push({
+      severity: 'warning',
+      code: 'APP_STATE_KEY_MISSING',
+      type: 'app-state-sync-key',
+      message: `creds.myAppStateKeyId names app-state-sync-key "${creds.myAppStateKeyId}", which is not stored: app-state sync (chats, contacts, labels) fails until the phone resends it.`,
+      fix: 'Restore the session from a backup; otherwise Baileys asks the phone for the key again after reconnecting.'
+    })
+  }
+  if (!creds && credsReadable && keys === 0) {
+    findings.push({ severity: 'info', code: 'NOT_LINKED', message: 'The session has no data: it was never linked.', fix: 'Start the bot and scan the QR code to link it.' })
+  }
+
+  const linked = !!creds && isLinked(creds)
+  const status: SessionStatus = findings.some(isProblem) ? 'problems' : !creds && credsReadable && keys === 0 ? 'empty' : linked ? 'healthy' : 'unlinked'
+  return { session, status, linked, keys, counts, findings }
+}
+
+/**
+ * LID mappings come in pairs: `<pn user>` → `<lid user>` and `<lid user>_reverse` → `<pn user>`.
+ * Each entry's partner is looked up in batches, so memory stays bounded.
+ */
+class LidChecker {
+  private forward: Array<[pn: string, lid: string]> = []
+  private reverse: Array<[lid: string, pn: string]> = []
+  constructor(
+    private readonly store: Store,
+    private readonly session: string,
+    private readonly findings: KeyFindings
+  ) {}
+
+  async add(id: string, value: string): Promise<void> {
+    if (id.endsWith('_reverse')) this.reverse.push([id.slice(0, -'_reverse'.length), value])
+    else this.forward.push([id, value])
+    if (this.forward.length + this.reverse.length >= LOOKUP_BATCH) await this.flush()
+  }
+
+  /** Partner entries; one that cannot be decoded is reported by the main scan, here it is absent. */
+  private async read(ids: string[]): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>()
+    for (const [id, bytes] of await this.store.readRaw(this.session, 'lid-mapping', ids)) {
+      try {
+        out.set(id, this.store.codec.decode(bytes, this.session, 'lid-mapping', id))
+      } catch (err) {
+        if (!isVaultError(err)) throw err
+        out.set(id, null)
+      }
+    }
+    return out
+  }
+
+  async flush(): Promise<void> {
+    const { forward, reverse } = this
+    this.forward = []
+    this.reverse = []
+    const fix = 'Delete the inconsistent lid-mapping entries; Baileys re-learns mappings from the server.'
+    if (forward.length > 0) {
+      const got = await this.read(forward.map(([, l]) => `${l}_reverse`))
+      for (const [pn, l] of forward) {
+        const back = got.get(`${l}_reverse`)
+        if (back === undefined) this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', pn, 'the reverse entry is missing', fix)
+        else if (back !== pn) this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', pn, 'the reverse entry maps to another phone number', fix)
+      }
+    }
+    if (reverse.length > 0) {
+      const got = await this.read(reverse.map(([, pn]) => pn))
+      for (const [l, pn] of reverse) {
+        const there = got.get(pn)
+        if (there === undefined) this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', `${l}_reverse`, 'the forward entry is missing', fix)
+        else if (there !== l) this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', `${l}_reverse`, 'the forward entry maps to another LID', fix)
+      }
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import { VaultError, invalidArgument } from '../core/errors.js'
+import type { Store } from '../store/store.js'
+import { progressTicker, type ProgressListener } from './progress.js'
+import { assertSessionsExist, countKeys, selectSessions, sessionHasData, sumCounts } from './sessions.js'
+import { SessionVerifier, type Mismatch } from './verify.js'
+
+export interface MigrateOptions {
+  /** Sessions to copy; default: every session of the source. */
+  sessions?: readonly string[]
+  /** Count and check, write nothing. */
+  dryRun?: boolean
+  /** Replace target sessions that already hold data (each is dropped first). Default: refuse. */
+  overwrite?: boolean
+  /** Keys per target write (one atomic write each). Default 500. */
+  batchSize?: number
+  onProgress?: ProgressListener
+}
+
+export interface MigrateSessionResult {
+  session: string
+  /** Keys per type in the source (copied, unless dry run). */
+  counts: Record<string, number>
+  keys: number
+  /** The source session has creds (copied last). */
+  creds: boolean
+  /** The target session already held data. Without `overwrite` the migration refuses to run. */
+  targetHadData: boolean
+  /** The target session was dropped before copying. */
+  overwritten: boolean
+  /** Keys + creds read back from the target and found equal (0 on dry run). */
+  verified: number
+  mismatches: Mismatch[]
+  mismatchCount: number
+}
+
+export interface MigrateResult {
+  from: string
+  to: string
+  dryRun: boolean
+  sessions: MigrateSessionResult[]
+  /** Total keys copied (or that would be copied). */
+  keys: number
+  /** No mismatches (a dry run is ok when no target session would be refused). */
+  ok: boolean
+  durationMs: number
+}
+
+const DEFAULT_BATCH = 500
+
+/**
+ * Copies sessions from one store to another: any pair of drivers, since values are decoded with
+ * the source's codec and re-encoded with the target's. Keys stream in bounded batches (constant
+ * memory), creds are written last (a half-done migration never looks like a complete session),
+ * then every key is read back from the target and compared by digest with the source.
+ * The source is only read. Stop the bot that uses the source first: keys written during the
+ * migration may be missed (verification then reports them).
+ */
+export async function migrate(from: Store, to: Store, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const started = Date.now()
+  if (from === to) throw invalidArgument('migrate needs two different stores; the source and the target are the same store.')
+  const batchSize = options.batchSize ?? DEFAULT_BATCH
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw invalidArgument(`batchSize must be a positive integer; got ${batchSize}.`)
+
+  const sessions = await selectSessions(from, options.sessions)
+  if (options.sessions?.length) await assertSessionsExist(from, sessions)
+
+  // Plan: sizes and conflicts of every session before anything is written.
+  const plan: MigrateSessionResult[] = []
+  let total = 0
+  for (const session of sessions) {
+    const counts = await countKeys(from, session)
+    const keys = sumCounts(counts)
+    total += keys
+    const creds = (await from.guard('reading creds', session, () => from.driver.getCreds(session))) !== undefined
+    plan.push({ session, counts, keys, creds, targetHadData: await sessionHasData(to, session), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 })
+  }
+  const conflicts = plan.filter(p => p.targetHadData).map(p => p.session)
+  const result = (dryRun: boolean): MigrateResult => ({
+    from: from.label,
+    to: to.label,
+    dryRun,
+    sessions: plan,
+    keys: plan.reduce((n, p) => n + p.keys, 0),
+    ok: dryRun ? options.overwrite || conflicts.length === 0 : plan.every(p => p.mismatchCount === 0),
+    durationMs: Date.now() - started
+  })
+  if (options.dryRun) return result(true)
+  if (conflicts.length > 0 && !options.overwrite) {
+    throw invalidArgument(
+      `The target ${to.label} already has data for session(s) ${conflicts.map(s => `"${s}"`).join(', ')}. Nothing was written. Pick another target, or pass overwrite (--overwrite) to replace them.`
+    )
+  }
+
+  const copied = progressTicker(options.onProgress, 'copy', total)
+  for (const p of plan) {
+    if (p.targetHadData) {
+      await to.drop(p.session)
+      p.overwritten = true
+    }
+    let batch: Array<[string, string, unknown]> = []
+    let n = 0
+    for await (const [type, id, value] of from.listKeys(p.session, undefined, { values: true })) {
+      batch.push([type, id, value])
+      if (batch.length >= batchSize) {
+        await to.write(p.session, { set: batch })
+        copied.add(batch.length, p.session)
+        n += batch.length
+        batch = []
+      }
+    }
+    if (batch.length > 0) {
+      await to.write(p.session, { set: batch })
+      copied.add(batch.length, p.session)
+      n += batch.length
+    }
+    if (n !== p.keys) p.counts = await countKeys(from, p.session) // the source changed since planning
+    // Creds last: only now does the target session look complete to Baileys.
+    if (p.creds) {
+      const creds = await from.readCreds(p.session)
+      if (!creds) throw new VaultError('NOT_FOUND', `The creds of session "${p.session}" disappeared from ${from.label} during the migration. Stop the bot using it and run migrate again with --overwrite.`)
+      await to.write(p.session, { creds })
+    }
+  }
+  copied.add(0, undefined, true)
+
+  const checked = progressTicker(options.onProgress, 'verify', total)
+  for (const p of plan) {
+    const verifier = new SessionVerifier(to, p.session, n => checked.add(n, p.session))
+    for await (const [type, id, value] of from.listKeys(p.session, undefined, { values: true })) await verifier.add(type, id, value)
+    const v = await verifier.finish(p.creds ? await from.readCreds(p.session) : undefined)
+    p.verified = v.verified
+    p.mismatches = v.mismatches
+    p.mismatchCount = v.mismatchCount
+    p.keys = sumCounts(p.counts)
+  }
+  checked.add(0, undefined, true)
+  return result(false)
+}

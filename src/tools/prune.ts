@@ -1,0 +1,87 @@
+import { VaultError } from '../core/errors.js'
+import type { Store } from '../store/store.js'
+import { checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
+import { progressTicker, type ProgressListener } from './progress.js'
+
+export interface PruneOptions {
+  /** Report what would be removed; change nothing. */
+  dryRun?: boolean
+  /** Pre-keys kept below firstUnuploadedPreKeyId (default 1624; at least 817). See prekeys.ts. */
+  keep?: number
+  /** Keys deleted per write. Default 500. */
+  batchSize?: number
+  onProgress?: ProgressListener
+}
+
+export interface PruneResult {
+  store: string
+  session: string
+  dryRun: boolean
+  /** Pre-keys with an id below this were stale. */
+  staleBelow: number
+  removed: { 'pre-key': number }
+  /** The lowest and highest removed ids. */
+  range?: [number, number]
+  /** Pre-keys left in the store. */
+  remaining: number
+  durationMs: number
+}
+
+/**
+ * Removes what Baileys can never use again: one-time pre-keys below the uploaded window
+ * (doctor's STALE_PRE_KEYS rule, prekeys.ts) that no peer consumed. Nothing else is touched.
+ * Deletes in atomic batches; an interrupted prune leaves a smaller, still-valid store.
+ */
+export async function prune(store: Store, session: string, options: PruneOptions = {}): Promise<PruneResult> {
+  const started = Date.now()
+  const keep = checkKeep(options.keep)
+  const batchSize = options.batchSize ?? 500
+  const creds = await store.readCreds(session)
+  if (!creds) {
+    throw new VaultError('NOT_FOUND', `Session "${session}" has no creds in ${store.label}: without its pre-key counters nothing can be pruned safely.`)
+  }
+  if (!Number.isInteger(creds.firstUnuploadedPreKeyId) || !Number.isInteger(creds.nextPreKeyId) || creds.firstUnuploadedPreKeyId > creds.nextPreKeyId) {
+    throw new VaultError('CORRUPT_DATA', `The pre-key counters in the creds of session "${session}" are not consistent; run baileys-vault doctor first. Nothing was pruned.`)
+  }
+  const below = staleBelow(creds, keep)
+  const ticker = progressTicker(options.onProgress, 'prune')
+  let removed = 0
+  let remaining = 0
+  let low = Infinity
+  let high = -Infinity
+  let batch: Array<[string, string]> = []
+  // Collect first, delete after: deleting while a driver pages through the same keys could skip some.
+  const doomed: string[] = []
+  for await (const [, id] of store.listKeys(session, 'pre-key')) {
+    const n = preKeyNumber(id)
+    if (n !== undefined && n < below) {
+      doomed.push(id)
+      low = Math.min(low, n)
+      high = Math.max(high, n)
+    } else remaining++
+  }
+  for (const id of doomed) {
+    batch.push(['pre-key', id])
+    if (batch.length >= batchSize) {
+      if (!options.dryRun) await store.write(session, { del: batch })
+      removed += batch.length
+      ticker.add(batch.length, session)
+      batch = []
+    }
+  }
+  if (batch.length > 0) {
+    if (!options.dryRun) await store.write(session, { del: batch })
+    removed += batch.length
+    ticker.add(batch.length, session, true)
+  }
+  return {
+    store: store.label,
+    session,
+    dryRun: !!options.dryRun,
+    staleBelow: below,
+    removed: { 'pre-key': removed },
+    range: removed > 0 ? [low, high] : undefined,
+    remaining,
+    durationMs: Date.now() - started
+  }
+}

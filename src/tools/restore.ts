@@ -1,0 +1,191 @@
+import { VaultError, invalidArgument } from '../core/errors.js'
+import { decodeValue, encodeValue } from '../codec/values.js'
+import type { Store } from '../store/store.js'
+import { readBackup, type BackupEntry, type BackupHeader, type BackupTrailer } from './backup-format.js'
+import { progressTicker, type ProgressListener } from './progress.js'
+import { sessionHasData } from './sessions.js'
+import { SessionVerifier, type Mismatch } from './verify.js'
+
+export interface RestoreOptions {
+  /** Sessions to restore; default: every session in the backup. */
+  sessions?: readonly string[]
+  /** Replace target sessions that already hold data (each is dropped first). Default: refuse. */
+  overwrite?: boolean
+  /** Only check the file (and the target for conflicts); write nothing. */
+  dryRun?: boolean
+  /** Keys per target write. Default 500. */
+  batchSize?: number
+  onProgress?: ProgressListener
+}
+
+export interface RestoreSessionResult {
+  session: string
+  creds: boolean
+  keys: number
+  counts: Record<string, number>
+  targetHadData: boolean
+  overwritten: boolean
+  verified: number
+  mismatches: Mismatch[]
+  mismatchCount: number
+}
+
+export interface RestoreResult {
+  file: string
+  to: string
+  /** When the backup was taken, and whether from a consistent snapshot. */
+  createdAt: string
+  snapshot: boolean
+  dryRun: boolean
+  sessions: RestoreSessionResult[]
+  keys: number
+  ok: boolean
+  durationMs: number
+}
+
+type Entry = BackupEntry
+
+/** Reads the whole backup through its checks; returns what it holds. Throws CORRUPT_DATA on any damage. */
+async function checkBackup(file: string, onLine?: () => void): Promise<{ header: BackupHeader; trailer: BackupTrailer; counts: Map<string, Record<string, number>> }> {
+  const reader = readBackup(file)
+  const counts = new Map<string, Record<string, number>>()
+  let header: BackupHeader | undefined
+  for (;;) {
+    const next = await reader.next()
+    if (next.done) return { header: header!, trailer: next.value, counts }
+    const item = next.value
+    if ('format' in item) {
+      header = item
+      continue
+    }
+    if (item.kind === 'key') {
+      let c = counts.get(item.session)
+      if (!c) counts.set(item.session, (c = {}))
+      c[item.type] = (c[item.type] ?? 0) + 1
+    }
+    onLine?.()
+  }
+}
+
+async function* entries(file: string): AsyncIterable<Entry> {
+  for await (const item of readBackup(file)) if (!('format' in item)) yield item
+}
+
+/**
+ * Restores a backup file into a store. The whole file is verified first (gzip integrity, JSON,
+ * header, SHA-256, trailer counts): a damaged or truncated backup is refused before anything is
+ * written. Target sessions that already hold data are refused unless `overwrite`. Keys are
+ * written in batches, creds last; then every key is read back and compared with the file.
+ */
+export async function restore(file: string, to: Store, options: RestoreOptions = {}): Promise<RestoreResult> {
+  const started = Date.now()
+  const batchSize = options.batchSize ?? 500
+  const checked = progressTicker(options.onProgress, 'check')
+  const { header, trailer, counts } = await checkBackup(file, () => checked.add(1))
+  checked.add(0, undefined, true)
+
+  const wanted = options.sessions?.length ? [...new Set(options.sessions)] : header.sessions
+  const missing = wanted.filter(s => !header.sessions.includes(s))
+  if (missing.length > 0) {
+    throw new VaultError('NOT_FOUND', `Backup ${file} has no session ${missing.map(s => `"${s}"`).join(', ')}; it holds ${header.sessions.map(s => `"${s}"`).join(', ') || 'no sessions'}.`)
+  }
+  const plan = new Map<string, RestoreSessionResult>()
+  for (const session of wanted) {
+    const c = counts.get(session) ?? {}
+    plan.set(session, {
+      session,
+      creds: trailer.sessions[session]?.creds === 1,
+      keys: trailer.sessions[session]?.keys ?? 0,
+      counts: c,
+      targetHadData: await sessionHasData(to, session),
+      overwritten: false,
+      verified: 0,
+      mismatches: [],
+      mismatchCount: 0
+    })
+  }
+  const results = [...plan.values()]
+  const conflicts = results.filter(r => r.targetHadData).map(r => r.session)
+  const total = results.reduce((n, r) => n + r.keys, 0)
+  const result = (dryRun: boolean): RestoreResult => ({
+    file,
+    to: to.label,
+    createdAt: header.createdAt,
+    snapshot: header.snapshot,
+    dryRun,
+    sessions: results,
+    keys: total,
+    ok: dryRun ? options.overwrite || conflicts.length === 0 : results.every(r => r.mismatchCount === 0),
+    durationMs: Date.now() - started
+  })
+  if (options.dryRun) return result(true)
+  if (conflicts.length > 0 && !options.overwrite) {
+    throw invalidArgument(
+      `The target ${to.label} already has data for session(s) ${conflicts.map(s => `"${s}"`).join(', ')}. Nothing was written. Restore into another store, or pass overwrite (--overwrite) to replace them.`
+    )
+  }
+  for (const r of results) {
+    if (r.targetHadData) {
+      await to.drop(r.session)
+      r.overwritten = true
+    }
+  }
+
+  // Write: keys in batches, each session's creds after its keys.
+  const written = progressTicker(options.onProgress, 'write', total)
+  let session: string | undefined
+  let creds: unknown
+  let batch: Array<[string, string, unknown]> = []
+  const flush = async () => {
+    if (session === undefined || batch.length === 0) return
+    await to.write(session, { set: batch })
+    written.add(batch.length, session)
+    batch = []
+  }
+  const endSession = async () => {
+    await flush()
+    if (session !== undefined && creds !== undefined) await to.write(session, { creds: creds as any })
+    creds = undefined
+  }
+  for await (const entry of entries(file)) {
+    if (!plan.has(entry.session)) continue
+    if (entry.session !== session) {
+      await endSession()
+      session = entry.session
+    }
+    if (entry.kind === 'creds') creds = entry.value
+    else {
+      batch.push([entry.type, entry.id, entry.value])
+      if (batch.length >= batchSize) await flush()
+    }
+  }
+  await endSession()
+  written.add(0, undefined, true)
+
+  // Verify: the target must return what the file holds, with Baileys' value semantics.
+  const verifying = progressTicker(options.onProgress, 'verify', total)
+  let verifier: SessionVerifier | undefined
+  let verifyCreds: unknown
+  const finish = async () => {
+    if (!verifier) return
+    const v = await verifier.finish(verifyCreds)
+    Object.assign(plan.get(verifier.session)!, { verified: v.verified, mismatches: v.mismatches, mismatchCount: v.mismatchCount })
+    verifier = undefined
+    verifyCreds = undefined
+  }
+  for await (const entry of entries(file)) {
+    if (!plan.has(entry.session)) continue
+    if (entry.session !== verifier?.session) {
+      await finish()
+      verifier = new SessionVerifier(to, entry.session, n => verifying.add(n, entry.session))
+    }
+    if (entry.kind === 'creds') verifyCreds = asBaileysReadsIt(entry.value, entry.session)
+    else await verifier.add(entry.type, entry.id, asBaileysReadsIt(entry.value, entry.session, entry.type, entry.id))
+  }
+  await finish()
+  verifying.add(0, undefined, true)
+  return result(false)
+}
+
+/** The value as Baileys reads it back from any store (e.g. app-state-sync-key via fromObject). */
+const asBaileysReadsIt = (value: unknown, session: string, type?: string, id?: string) => decodeValue(encodeValue(value), session, type, id)

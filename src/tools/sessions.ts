@@ -1,0 +1,47 @@
+import { VaultError } from '../core/errors.js'
+import type { Store } from '../store/store.js'
+
+/** The sessions a tool works on: the requested ones (deduplicated, in order) or all of the store. */
+export async function selectSessions(store: Store, requested?: readonly string[]): Promise<string[]> {
+  if (requested && requested.length > 0) return [...new Set(requested)]
+  const all: string[] = []
+  for await (const s of store.sessions()) all.push(s)
+  return all.sort()
+}
+
+/** True when the session has creds or at least one key. Reads no values. */
+export async function sessionHasData(store: Store, session: string): Promise<boolean> {
+  const creds = await store.guard('reading creds', session, () => store.driver.getCreds(session))
+  if (creds) return true
+  for await (const _ of store.listKeys(session)) return true
+  return false
+}
+
+/** Requested sessions must exist in the source; a typo should not look like an empty success. */
+export async function assertSessionsExist(store: Store, sessions: readonly string[]): Promise<void> {
+  for (const s of sessions) {
+    if (!(await sessionHasData(store, s))) {
+      throw new VaultError('NOT_FOUND', `Session "${s}" has no creds and no keys in ${store.label}. Run \`baileys-vault ls ${store.label}\` to see the sessions it holds.`)
+    }
+  }
+}
+
+/** Counts per key type (ids only, no values read): sizes a job before it starts. */
+export async function countKeys(store: Store, session: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {}
+  for await (const [type] of store.listKeys(session)) counts[type] = (counts[type] ?? 0) + 1
+  return counts
+}
+
+export const sumCounts = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
+
+/** Collects up to `limit` items of a stream (for mismatch/finding lists that must stay bounded). */
+export class BoundedList<T> {
+  readonly items: T[] = []
+  count = 0
+  constructor(private readonly limit: number) {}
+  push(item: T): void {
+    this.count++
+    if (this.items.length < this.limit) this.items.push(item)
+  }
+}
