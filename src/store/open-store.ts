@@ -3,14 +3,20 @@ import { invalidArgument } from '../core/errors.js'
 import { parseStoreUrl, redactUrl } from '../core/url.js'
 import type { AuthStateOptions } from '../auth/auth-state.js'
 import type { SqliteDriverOptions } from '../drivers/sqlite.js'
+import type { FileDriverOptions } from '../drivers/file.js'
 import type { PostgresDriverOptions } from '../drivers/postgres.js'
 import type { RedisDriverOptions } from '../drivers/redis.js'
 import { Store } from './store.js'
-import { plainCodec } from './value-codec.js'
+import { plainCodec, sealedCodec } from './value-codec.js'
+import type { EncryptionOptions } from '../codec/seal.js'
 
 export interface OpenStoreOptions extends AuthStateOptions {
+  /** Encryption at rest (AES-256-GCM); see codec/seal.ts and the README's security section. */
+  encryption?: EncryptionOptions
   /** Options for sqlite: stores (durability, busy timeout, a user-owned Database). */
   sqlite?: Omit<SqliteDriverOptions, 'path'>
+  /** Options for file: stores (durability). */
+  file?: Omit<FileDriverOptions, 'path'>
   /** Options for postgres:// stores (a user-owned Pool, schema, table prefix, pool settings). */
   postgres?: Omit<PostgresDriverOptions, 'url'>
   /** Options for redis:// stores (a user-owned client, key prefix, ioredis options). */
@@ -25,6 +31,8 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
       return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined })
     case 'sqlite':
       return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target })
+    case 'file':
+      return (await import('../drivers/file.js')).createFileDriver({ ...options.file, path: target })
     case 'postgres':
       return (await import('../drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target })
     case 'redis':
@@ -39,10 +47,12 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
  * or an already-built Driver.
  */
 export async function openStore(url: string | Driver, options: OpenStoreOptions = {}): Promise<Store> {
+  // Bad encryption options fail before any backend is opened.
+  const sealed = options.encryption ? sealedCodec(options.encryption) : undefined
   const driver = typeof url === 'string' ? await driverFor(url, options) : url
   const label = typeof url === 'string' ? redactUrl(url) : `${driver.kind}:`
-  const { cacheEntries } = options
-  return new Store(driver, plainCodec(!!driver.capabilities.bareJson), label, { cacheEntries })
+  const codec = sealed ?? plainCodec(!!driver.capabilities.bareJson)
+  return new Store(driver, codec, label, { cacheEntries: options.cacheEntries })
 }
 
 /** The one-liner mirroring useMultiFileAuthState: a SQLite file, session 'default'. */

@@ -1,4 +1,7 @@
 import { decodeCreds, decodeValue, encodeValue } from '../codec/values.js'
+import { FORMAT_SEALED } from '../codec/envelope.js'
+import { keyIdOf, locationAad, makeSealer, type EncryptionOptions } from '../codec/seal.js'
+import { describeLocation } from '../core/errors.js'
 
 /**
  * What the store layer uses to turn Baileys values into stored bytes and back. The plain
@@ -9,12 +12,38 @@ export interface ValueCodec {
   encode(value: unknown, session: string, type?: string, id?: string): Uint8Array
   decode(bytes: Uint8Array, session: string, type?: string, id?: string): any
   decodeCreds(bytes: Uint8Array, session: string): any
+  /** How a stored value is protected: 'plain', or the id of the key it is sealed with. */
+  protection(bytes: Uint8Array): { sealed: false } | { sealed: true; keyId: string }
+  /** Id of the key new writes are sealed with; undefined without encryption. */
+  readonly currentKeyId?: string
 }
+
+const protection = (bytes: Uint8Array): ReturnType<ValueCodec['protection']> =>
+  bytes[0] === FORMAT_SEALED && bytes.length > 2 ? { sealed: true, keyId: keyIdOf(bytes) } : { sealed: false }
 
 export function plainCodec(bare: boolean): ValueCodec {
   return {
     encode: value => encodeValue(value, bare),
     decode: decodeValue,
-    decodeCreds
+    decodeCreds,
+    protection
+  }
+}
+
+/**
+ * Seals every write with the current key; opens values sealed with any configured key, and
+ * still reads plaintext values, so encryption can be turned on for an existing store
+ * (`rotate-key` then seals what is left).
+ */
+export function sealedCodec(options: EncryptionOptions): ValueCodec {
+  const sealer = makeSealer(options)
+  const open = (bytes: Uint8Array, session: string, type?: string, id?: string) =>
+    bytes[0] === FORMAT_SEALED ? sealer.open(bytes, locationAad(session, type, id), describeLocation(session, type, id)) : bytes
+  return {
+    currentKeyId: sealer.currentKeyId,
+    encode: (value, session, type, id) => sealer.seal(encodeValue(value), locationAad(session, type, id)),
+    decode: (bytes, session, type, id) => decodeValue(open(bytes, session, type, id), session, type, id),
+    decodeCreds: (bytes, session) => decodeCreds(open(bytes, session), session),
+    protection
   }
 }
