@@ -30,6 +30,11 @@ export interface Command {
   usage: string
   /** Flags that take a value (everything else is boolean). */
   valueFlags?: string[]
+  /**
+   * Boolean flags the command accepts (besides --json and --help). When given, buildCli
+   * rejects any other flag as a usage error, so a typo like --dryrun never runs for real.
+   */
+  flags?: string[]
   run(args: ParsedArgs, ctx: CommandContext): Promise<number>
 }
 

@@ -1,0 +1,27 @@
+import { UsageError, flagString, type ParsedArgs } from './command.js'
+
+/** Exactly `names.length` positionals, named for the error message. */
+export function positionals(args: ParsedArgs, names: string[]): string[] {
+  const got = args.positionals
+  if (got.length < names.length) throw new UsageError(`missing ${names.slice(got.length).map(n => `<${n}>`).join(' ')}`)
+  if (got.length > names.length) throw new UsageError(`unexpected argument "${got[names.length]}"`)
+  return got
+}
+
+export function intFlag(args: ParsedArgs, key: string): number | undefined {
+  const raw = flagString(args, key)
+  if (raw === undefined) {
+    if (args.flags[key] === true) throw new UsageError(`--${key} needs a number`)
+    return undefined
+  }
+  const n = Number(raw)
+  if (!Number.isInteger(n)) throw new UsageError(`--${key} must be an integer; got "${raw}"`)
+  return n
+}
+
+/** The session to use when --session is omitted: the only one, else a usage error naming them. */
+export async function onlySession(sessions: string[]): Promise<string> {
+  if (sessions.length === 1) return sessions[0]
+  if (sessions.length === 0) throw new UsageError('the store has no sessions')
+  throw new UsageError(`the store has ${sessions.length} sessions; pick one with --session (${sessions.slice(0, 5).join(', ')}${sessions.length > 5 ? ', …' : ''})`)
+}

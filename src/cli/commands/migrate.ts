@@ -1,0 +1,56 @@
+import { invalidArgument } from '../../core/errors.js'
+import { migrate } from '../../tools/migrate.js'
+import { EXIT_OK, EXIT_PROBLEMS, flagList, type Command } from '../command.js'
+import { positionals } from '../args.js'
+import { formatCounts, plural, printJson } from '../format.js'
+import { openCliStore, sameStore } from '../open.js'
+import { progressBar } from '../progress.js'
+
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'Copy sessions between any two stores, then verify every key on the target',
+  usage:
+    'baileys-vault migrate <from-url> <to-url> [--session <id>…] [--dry-run] [--overwrite] [--json]\n' +
+    '  Stop the bot using the source first. The source is only read.\n' +
+    '  --dry-run    count and check, write nothing\n' +
+    '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
+    '  Exit 1 when verification found a mismatch (or, with --dry-run, a target session would be refused).',
+  valueFlags: ['session'],
+  flags: ['dry-run', 'overwrite'],
+  async run(args, ctx) {
+    const [fromUrl, toUrl] = positionals(args, ['from-url', 'to-url'])
+    if (sameStore(fromUrl, toUrl)) throw invalidArgument('The source and the target are the same store; migrate copies between two different stores.')
+    const from = await openCliStore(fromUrl, ctx, { mustExist: true })
+    const bar = progressBar(ctx, 'migrate')
+    try {
+      const to = await openCliStore(toUrl, ctx)
+      try {
+        const dryRun = args.flags['dry-run'] === true
+        const result = await migrate(from, to, { sessions: flagList(args, 'session'), dryRun, overwrite: args.flags.overwrite === true, onProgress: bar.listener })
+        bar.end()
+        if (ctx.json) printJson(ctx.stdout, result)
+        else {
+          const out = [`${dryRun ? 'dry run: ' : ''}${result.from} -> ${result.to}`]
+          for (const s of result.sessions) {
+            const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would copy') : s.overwritten ? 'overwritten' : 'copied'
+            out.push(`${s.session}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`)
+            out.push(`  ${formatCounts(s.counts)}`)
+            if (!dryRun) {
+              out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} of ${s.keys + (s.creds ? 1 : 0)} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
+              for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}${m.detail ? ` (${m.detail})` : ''}`)
+            }
+          }
+          if (result.sessions.length === 0) out.push('no sessions in the source')
+          out.push('', `${plural(result.keys, 'key')} in ${plural(result.sessions.length, 'session')}, ${(result.durationMs / 1000).toFixed(1)} s${result.ok ? '' : ' — PROBLEMS, see above'}`)
+          ctx.stdout.write(out.join('\n') + '\n')
+        }
+        return result.ok ? EXIT_OK : EXIT_PROBLEMS
+      } finally {
+        await to.close()
+      }
+    } finally {
+      bar.end()
+      await from.close()
+    }
+  }
+}

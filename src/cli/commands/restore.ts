@@ -1,0 +1,46 @@
+import { restore } from '../../tools/restore.js'
+import { EXIT_OK, EXIT_PROBLEMS, flagList, type Command } from '../command.js'
+import { positionals } from '../args.js'
+import { formatCounts, plural, printJson } from '../format.js'
+import { openCliStore } from '../open.js'
+import { progressBar } from '../progress.js'
+
+export const restoreCommand: Command = {
+  name: 'restore',
+  summary: 'Restore a backup file into a store (the whole file is verified before anything is written)',
+  usage:
+    'baileys-vault restore <file> <url> [--session <id>…] [--overwrite] [--dry-run] [--json]\n' +
+    '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
+    '  --dry-run    verify the file and check the target, write nothing',
+  valueFlags: ['session'],
+  flags: ['overwrite', 'dry-run'],
+  async run(args, ctx) {
+    const [file, url] = positionals(args, ['file', 'url'])
+    const store = await openCliStore(url, ctx)
+    const bar = progressBar(ctx, 'restore')
+    try {
+      const dryRun = args.flags['dry-run'] === true
+      const result = await restore(file, store, { sessions: flagList(args, 'session'), overwrite: args.flags.overwrite === true, dryRun, onProgress: bar.listener })
+      bar.end()
+      if (ctx.json) printJson(ctx.stdout, result)
+      else {
+        const out = [`${dryRun ? 'dry run: ' : ''}${result.file} (taken ${result.createdAt}${result.snapshot ? '' : ', read live'}) -> ${result.to}`]
+        out.push('backup file verified: gzip, JSON, checksum and counts are intact')
+        for (const s of result.sessions) {
+          const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would restore') : s.overwritten ? 'overwritten' : 'restored'
+          out.push(`${s.session}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`)
+          if (!dryRun) {
+            out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
+            for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}`)
+          }
+        }
+        out.push('', `${plural(result.keys, 'key')} in ${plural(result.sessions.length, 'session')}, ${(result.durationMs / 1000).toFixed(1)} s`)
+        ctx.stdout.write(out.join('\n') + '\n')
+      }
+      return result.ok ? EXIT_OK : EXIT_PROBLEMS
+    } finally {
+      bar.end()
+      await store.close()
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { VaultError } from '../core/errors.js'
+import { parseStoreUrl, redactUrl } from '../core/url.js'
+import { openStore } from '../store/open-store.js'
+import type { Store } from '../store/store.js'
+import type { CommandContext } from './command.js'
+
+export interface CliOpenOptions {
+  /**
+   * The store is read from (ls, inspect, doctor, the source of migrate and backup): a file or
+   * folder that does not exist is an error, instead of silently creating an empty store.
+   */
+  mustExist?: boolean
+}
+
+/**
+ * The one place the CLI opens stores: every command goes through here, so store-wide options
+ * (e.g. the encryption key from BAILEYS_VAULT_KEY in ctx.env) are applied the same way everywhere.
+ */
+export async function openCliStore(url: string, ctx: CommandContext, options: CliOpenOptions = {}): Promise<Store> {
+  void ctx
+  const { kind, target } = parseStoreUrl(url)
+  if (options.mustExist && (kind === 'sqlite' || kind === 'file') && target !== ':memory:' && !existsSync(target)) {
+    throw new VaultError('NOT_FOUND', `${redactUrl(url)} does not exist. Check the path (relative paths are relative to ${process.cwd()}).`)
+  }
+  return openStore(url)
+}
+
+/** Two URLs naming the same backend (a migrate onto itself would destroy the source with --overwrite). */
+export function sameStore(a: string, b: string): boolean {
+  const pa = parseStoreUrl(a)
+  const pb = parseStoreUrl(b)
+  if (pa.kind !== pb.kind) return false
+  if (pa.kind === 'memory') return pa.target !== '' && pa.target === pb.target
+  if (pa.kind === 'sqlite' || pa.kind === 'file') return resolvePath(pa.target) === resolvePath(pb.target)
+  return pa.target === pb.target
+}
+
+const resolvePath = (p: string) => (p === ':memory:' ? `:memory:${Math.random()}` : resolve(p))
