@@ -144,13 +144,17 @@ export class Contact {
   }
 
   /**
-   * Encrypts `text` for every linked device of the account and hands it to the server.
-   * Resolves once the message is delivered or queued for an offline device.
+   * Encrypts `text` for every linked device of the account (or only the device `options.to`,
+   * its PN or LID JID) and hands it to the server. Resolves once the message is delivered or
+   * queued for an offline device.
    */
-  sendText(text: string): Promise<SentMessage> {
+  sendText(text: string, options: { to?: string } = {}): Promise<SentMessage> {
     return this.serial(async () => {
-      const devices = this.host.targets()
-      if (devices.length === 0) throw new VaultError('NOT_FOUND', 'The simulated phone has no linked device to send to; scan a QR code first.')
+      const all = this.host.targets()
+      const devices = options.to === undefined ? all : all.filter(d => d.jid === options.to || d.lid === options.to)
+      if (devices.length === 0) {
+        throw new VaultError('NOT_FOUND', options.to ? `No linked device ${options.to}.` : 'The simulated phone has no linked device to send to; scan a QR code first.')
+      }
       const id = newMessageId()
       const plain = encodeWAMessage({ conversation: text })
       const types: SentMessage['types'] = []

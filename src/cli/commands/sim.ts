@@ -1,0 +1,60 @@
+import { EXIT_OK, EXIT_USAGE, flagString, UsageError, type Command } from '../command.js'
+import { isVaultError } from '../../core/errors.js'
+import { startSimulator } from '../../sim/index.js'
+
+/** `baileys-vault sim`: runs the WhatsApp protocol simulator until interrupted. */
+export const simCommand: Command = {
+  name: 'sim',
+  summary: 'Run a local WhatsApp protocol simulator for testing bots offline',
+  usage: [
+    'baileys-vault sim [--port 8080] [--host 127.0.0.1] [--phone 15550009999] [--json]',
+    '',
+    'Listens on loopback only and prints the URL for makeWASocket({ waWebSocketUrl }) and the',
+    "simulator's root key (make the client trust it: WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(KEY, 'hex')).",
+    'Runs until Ctrl-C. Linking by QR and contacts need the in-process API (baileys-vault/sim).'
+  ].join('\n'),
+  valueFlags: ['port', 'host', 'phone'],
+
+  async run(args, ctx) {
+    const portText = flagString(args, 'port')
+    const port = portText === undefined ? 0 : Number(portText)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got "${portText}"`)
+    if (args.positionals.length > 0) throw new UsageError(`sim takes no arguments, got "${args.positionals[0]}"`)
+
+    let sim
+    try {
+      sim = await startSimulator({ port, host: flagString(args, 'host'), phoneNumber: flagString(args, 'phone') })
+    } catch (err) {
+      if (isVaultError(err, 'INVALID_ARGUMENT')) throw new UsageError(err.message)
+      ctx.stderr.write(`${(err as Error).message}\n`)
+      return EXIT_USAGE
+    }
+
+    const rootKey = sim.rootPublicKey.toString('hex')
+    if (ctx.json) ctx.stdout.write(`${JSON.stringify({ url: sim.url, rootPublicKey: rootKey, phone: sim.phone.jid })}\n`)
+    else {
+      ctx.stdout.write(`WhatsApp simulator listening on ${sim.url}\n`)
+      ctx.stdout.write(`root key: ${rootKey}\n`)
+      ctx.stdout.write(`phone: ${sim.phone.jid}\n`)
+      ctx.stdout.write('Press Ctrl-C to stop.\n')
+    }
+
+    await new Promise<void>(resolve => {
+      const done = () => {
+        process.off('SIGINT', done)
+        process.off('SIGTERM', done)
+        ctx.signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      if (ctx.signal?.aborted) return done()
+      ctx.signal?.addEventListener('abort', done, { once: true })
+      process.once('SIGINT', done)
+      process.once('SIGTERM', done)
+    })
+    await sim.stop()
+    if (!ctx.json) ctx.stdout.write('simulator stopped\n')
+    return EXIT_OK
+  }
+}
+
+export default simCommand

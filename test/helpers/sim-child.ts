@@ -1,0 +1,40 @@
+/**
+ * Child process for the simulator's SIGKILL scenario: an echo bot on a baileys-vault store.
+ * argv: <simulator url> <root key hex> <store url> <session id>
+ * Talks to the parent over IPC: { type: 'qr' | 'open' | 'close' | 'received' | 'replied' }.
+ * Reconnects by itself after 515 (restart required), like any bot.
+ */
+import { DisconnectReason } from '@whiskeysockets/baileys'
+import { openStore } from '../../src/store/open-store.js'
+import { trustSimulator } from '../../src/sim/index.js'
+import { connectClient, textOf } from './sim-client.js'
+
+const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
+const send = (msg: Record<string, unknown>) => process.send?.(msg)
+
+trustSimulator(Buffer.from(rootKeyHex, 'hex'))
+const store = await openStore(storeUrl)
+const auth = await store.useAuthState(sessionId)
+
+function run(): void {
+  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }) })
+  client.sock.ev.on('connection.update', update => {
+    if (update.connection === 'open') send({ type: 'open' })
+  })
+  client.sock.ev.on('messages.upsert', async ({ messages, type }) => {
+    if (type !== 'notify') return
+    for (const msg of messages) {
+      const text = textOf(msg)
+      if (msg.key.fromMe || text === undefined) continue
+      send({ type: 'received', text })
+      await client.sock.sendMessage(msg.key.remoteJid!, { text: `echo: ${text}` })
+      send({ type: 'replied', text })
+    }
+  })
+  client.waitForClose(24 * 3600_000).then(code => {
+    send({ type: 'close', code })
+    if (code === DisconnectReason.restartRequired) setTimeout(run, 50)
+  })
+}
+
+run()
