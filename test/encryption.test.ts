@@ -10,6 +10,7 @@ import { encryptionFromEnv, deriveKeyId } from '../src/codec/seal.js'
 import { VaultError } from '../src/core/errors.js'
 import { copyFixture, importBaileysFolder, readBaileysFolder } from './helpers/fixture.js'
 import { testEncryption } from './helpers/encryption-keys.js'
+import { encryptionStatus, rotateKey } from '../src/tools/rotate-key.js'
 import { realClientSuite } from './helpers/real-client-suite.js'
 import { crashSuite } from './helpers/crash-suite.js'
 
@@ -117,6 +118,46 @@ describe('encryption at rest', () => {
     const s2 = await openStore(`sqlite:${path}`, { encryption: { keys: { ...old.keys, knew: randomBytes(32) }, current: 'knew' } })
     assert.deepEqual(Object.fromEntries(await s2.readKeys('s', 'lid-mapping', ['a'])), { a: 'A' })
     await s2.close()
+  })
+
+  it('rotate-key re-seals plaintext and old-key values under the current key, resumably; then the old key can go', async () => {
+    const path = tmpDb()
+    const plain = await openStore(`sqlite:${path}`)
+    await importBaileysFolder(plain, copyFixture('alice'), 'alice')
+    await plain.close()
+    const kold = randomBytes(32)
+    const knew = randomBytes(32)
+    const old = await openStore(`sqlite:${path}`, { encryption: { keys: { kold }, current: 'kold' } })
+    await old.write('alice', { set: [['lid-mapping', 'extra', '123']] })
+    await old.close()
+
+    const rotating = await openStore(`sqlite:${path}`, { encryption: { keys: { kold, knew }, current: 'knew' } })
+    const before = await encryptionStatus(rotating, 'alice')
+    assert.equal(before.sealedBy.kold, 1)
+    assert.ok(before.plaintext > 40)
+    // Interrupted after the first batch: the next run finishes the job.
+    let calls = 0
+    await assert.rejects(
+      rotateKey(rotating, { batchSize: 10, onProgress: () => { if (++calls === 1) throw new Error('interrupted') } }),
+      /interrupted/
+    )
+    const partial = await encryptionStatus(rotating, 'alice')
+    assert.equal(partial.sealedBy.knew, 10)
+    const done = await rotateKey(rotating, { batchSize: 10 })
+    assert.equal(done.complete, true)
+    assert.equal(done.resealed, before.plaintext + 1 - 10)
+    const after = await encryptionStatus(rotating, 'alice')
+    assert.deepEqual(after, { plaintext: 0, sealedBy: { knew: before.plaintext + 1 } })
+    assert.equal((await rotateKey(rotating)).resealed, 0, 'a second run has nothing to do')
+    await rotating.close()
+
+    // Only the new key now: everything opens, and the conversation state is intact.
+    const newOnly = await openStore(`sqlite:${path}`, { encryption: { keys: { knew }, current: 'knew' } })
+    const { creds, keys } = await readBaileysFolder(copyFixture('alice'))
+    assert.deepEqual(await newOnly.readCreds('alice'), creds)
+    for (const [type, id, value] of keys) assert.deepEqual((await newOnly.readKeys('alice', type, [id])).get(id), value)
+    await newOnly.close()
+    await assert.rejects(rotateKey(await openStore('memory:')), isVault('INVALID_ARGUMENT', 'encryption'))
   })
 
   it('rejects keys of the wrong size and an unknown current key id before opening anything', async () => {
