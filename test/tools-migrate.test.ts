@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import type { Driver, WriteBatch } from '../src/core/driver.js'
+import { createMemoryDriver } from '../src/drivers/memory.js'
+import { openStore } from '../src/store/open-store.js'
+import { migrate } from '../src/tools/migrate.js'
+import { valueDigest } from '../src/tools/digest.js'
+import { encodeValue } from '../src/codec/values.js'
+import { aliceSource, assertConversationContinues, rawSnapshot, toolsSuite } from './helpers/tools-suite.js'
+import { runCli } from './helpers/tools-cli.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'vault-tools-migrate-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+let n = 0
+const sqliteUrl = () => `sqlite:${join(dir, `t${++n}.db`)}`
+const memoryUrl = () => `memory:tools-migrate-${process.pid}-${++n}`
+
+toolsSuite('memory', async () => ({ url: memoryUrl() }))
+toolsSuite('sqlite', async () => ({ url: sqliteUrl() }))
+
+/** A driver that records every write (to check batching and creds-last) and can damage values. */
+function recordingDriver(options: { damage?: (type: string, id: string) => Uint8Array | undefined } = {}) {
+  const inner = createMemoryDriver()
+  const writes: Array<{ creds: boolean; keys: number }> = []
+  const driver: Driver = {
+    ...inner,
+    async write(session: string, batch: WriteBatch) {
+      writes.push({ creds: !!batch.creds, keys: batch.set.length })
+      const set = batch.set.map(([t, id, v]): [string, string, Uint8Array] => {
+        return [t, id, options.damage?.(t, id) ?? v]
+      })
+      return inner.write(session, { ...batch, set })
+    }
+  }
+  return { driver, writes }
+}
+
+describe('migrate (library)', () => {
+  it('writes in bounded batches, creds last, and never touches the source', async () => {
+    const source = await aliceSource()
+    const before = await rawSnapshot(source.store, 'alice')
+    const { driver, writes } = recordingDriver()
+    const target = await openStore(driver)
+    const progress: string[] = []
+    const result = await migrate(source.store, target, { batchSize: 10, onProgress: p => progress.push(p.phase) })
+    assert.equal(result.ok, true)
+    assert.ok(writes.length >= Math.ceil(source.keys / 10) + 1)
+    assert.ok(writes.every(w => w.keys <= 10), 'no batch above the batch size')
+    assert.deepEqual(writes.at(-1), { creds: true, keys: 0 }, 'creds are the last write')
+    assert.ok(writes.slice(0, -1).every(w => !w.creds), 'no creds before the keys are all in')
+    assert.deepEqual(await rawSnapshot(source.store, 'alice'), before)
+    assert.ok(progress.includes('copy') && progress.includes('verify'))
+  })
+
+  it('reports keys that did not arrive intact, with type and id', async () => {
+    const source = await aliceSource()
+    const other = encodeValue({ public: Buffer.alloc(32, 1), private: Buffer.alloc(32, 2) })
+    const torn = Buffer.from([1, 0x7b, 0x22]) // the envelope byte, then '{"': a torn write
+    const { driver } = recordingDriver({ damage: (t, id) => (t === 'session' || (t === 'pre-key' && id === '7') ? other : t === 'sender-key-memory' ? torn : undefined) })
+    const result = await migrate(source.store, await openStore(driver))
+    assert.equal(result.ok, false)
+    const s = result.sessions[0]
+    assert.equal(s.mismatchCount, 4)
+    assert.deepEqual(
+      s.mismatches.map(m => `${m.reason} ${m.type} ${m.id}`).sort(),
+      [
+        'different pre-key 7',
+        'different session 90000000000002_1.0',
+        'different session 90000000000003_1.0',
+        'unreadable sender-key-memory 120363000000000001@g.us'
+      ].sort()
+    )
+  })
+
+  it('notices keys on the target that the source does not have', async () => {
+    const source = await aliceSource()
+    const inner = createMemoryDriver()
+    // A target where something else adds a key while the migration runs.
+    const driver: Driver = {
+      ...inner,
+      async write(session, batch) {
+        if (batch.creds) batch = { ...batch, set: [...batch.set, ['tctoken', 'intruder@s.whatsapp.net', encodeValue({ token: Buffer.from('x') })]] }
+        return inner.write(session, batch)
+      }
+    }
+    const result = await migrate(source.store, await openStore(driver))
+    assert.equal(result.ok, false)
+    assert.deepEqual(result.sessions[0].mismatches, [{ type: 'tctoken', reason: 'extra', detail: '1 key(s) on the target that the source does not have' }])
+  })
+
+  it('dry run counts and reports conflicts without writing', async () => {
+    const source = await aliceSource()
+    const target = await openStore(memoryUrl())
+    const dry = await migrate(source.store, target, { dryRun: true })
+    assert.equal(dry.dryRun, true)
+    assert.equal(dry.keys, source.keys)
+    assert.equal(dry.ok, true)
+    let count = 0
+    for await (const _ of target.sessions()) count++
+    assert.equal(count, 0, 'nothing written')
+    await migrate(source.store, target)
+    const conflict = await migrate(source.store, target, { dryRun: true })
+    assert.equal(conflict.ok, false)
+    assert.equal(conflict.sessions[0].targetHadData, true)
+  })
+
+  it('digests compare values, not envelopes: bare JSON and enveloped stores agree', () => {
+    const a = { b: Buffer.from([1, 2]), a: 1, nested: { y: new Uint8Array([3]), x: 'x' } }
+    const b = { nested: { x: 'x', y: Buffer.from([3]) }, a: 1, b: new Uint8Array([1, 2]) }
+    assert.equal(valueDigest(a), valueDigest(b))
+    assert.notEqual(valueDigest(a), valueDigest({ ...b, a: 2 }))
+  })
+})
+
+describe('baileys-vault migrate (CLI)', () => {
+  it('copies memory -> sqlite, prints JSON, and the conversation continues', async () => {
+    const source = await aliceSource()
+    const to = sqliteUrl()
+    const run = await runCli(['migrate', source.url, to, '--json'])
+    assert.equal(run.code, 0, run.stderr)
+    const result = run.json()
+    assert.equal(result.ok, true)
+    assert.equal(result.sessions[0].session, 'alice')
+    assert.equal(result.sessions[0].verified, source.keys + 1)
+    assert.equal(result.sessions[0].counts['pre-key'], 39)
+    const target = await openStore(to)
+    try {
+      await assertConversationContinues(target)
+    } finally {
+      await target.close()
+    }
+  })
+
+  it('prints a readable report; refuses existing data with exit 2 until --overwrite', async () => {
+    const source = await aliceSource()
+    const to = sqliteUrl()
+    const first = await runCli(['migrate', source.url, to])
+    assert.equal(first.code, 0, first.stderr)
+    assert.match(first.stdout, /alice: copied 56 keys \+ creds/)
+    assert.match(first.stdout, /verified: 57 of 57/)
+
+    const refused = await runCli(['migrate', source.url, to])
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /already has data for session\(s\) "alice"\. Nothing was written/)
+
+    const dry = await runCli(['migrate', source.url, to, '--dry-run'])
+    assert.equal(dry.code, 1, 'a dry run that would be refused is a problem')
+    assert.match(dry.stdout, /would refuse/)
+
+    const forced = await runCli(['migrate', source.url, to, '--overwrite', '--json'])
+    assert.equal(forced.code, 0, forced.stderr)
+    assert.equal(forced.json().sessions[0].overwritten, true)
+  })
+
+  it('usage and I/O errors exit 2 with a message', async () => {
+    const source = await aliceSource()
+    const same = await runCli(['migrate', source.url, source.url])
+    assert.equal(same.code, 2)
+    assert.match(same.stderr, /same store/)
+
+    const missing = await runCli(['migrate', `sqlite:${join(dir, 'nope.db')}`, memoryUrl()])
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /does not exist/)
+
+    const noSession = await runCli(['migrate', source.url, memoryUrl(), '--session', 'zed', '--json'])
+    assert.equal(noSession.code, 2)
+    assert.equal(noSession.json().error.code, 'NOT_FOUND')
+
+    const typo = await runCli(['migrate', source.url, memoryUrl(), '--dryrun'])
+    assert.equal(typo.code, 2)
+    assert.match(typo.stderr, /unknown option --dryrun/)
+
+    const args = await runCli(['migrate', source.url])
+    assert.equal(args.code, 2)
+    assert.match(args.stderr, /missing <to-url>/)
+  })
+
+  it('redacts passwords in store URLs it prints', async () => {
+    const run = await runCli(['migrate', 'postgres://bot:hunter2@db.invalid/wa', memoryUrl()])
+    assert.equal(run.code, 2)
+    assert.doesNotMatch(run.stdout + run.stderr, /hunter2/)
+  })
+
+  it('copies sessions selected with --session only', async () => {
+    const source = await aliceSource()
+    await source.store.write('other', { set: [['device-list', '1555', ['0']]] })
+    const to = memoryUrl()
+    const run = await runCli(['migrate', source.url, to, '--session', 'alice', '--json'])
+    assert.equal(run.code, 0, run.stderr)
+    assert.deepEqual(run.json().sessions.map((s: any) => s.session), ['alice'])
+    const all = await runCli(['migrate', source.url, memoryUrl(), '--json'])
+    assert.deepEqual(all.json().sessions.map((s: any) => s.session), ['alice', 'other'])
+  })
+})
