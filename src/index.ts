@@ -6,6 +6,7 @@ export type { Driver, DriverCapabilities, WriteBatch, ListEntry, ListOptions, Sn
 export { parseStoreUrl, redactUrl, type StoreKind } from './core/url.js'
 export { createMemoryDriver } from './drivers/memory.js'
 export { createSqliteDriver, type SqliteDriverOptions } from './drivers/sqlite.js'
+export { createFileDriver, type FileDriverOptions } from './drivers/file.js'
 export { createPostgresDriver, type PostgresDriverOptions, type PgPoolLike } from './drivers/postgres.js'
 export { createRedisDriver, type RedisDriverOptions, type RedisClientLike } from './drivers/redis.js'
 export { toBufferJson, fromBufferJson } from './codec/buffer-json.js'

@@ -1,0 +1,360 @@
+import { readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
+import {
+  JOURNAL,
+  TRASH_PREFIX,
+  applyOps,
+  encodeJournal,
+  exists,
+  isMissing,
+  makeDir,
+  recoverDir,
+  releaseTemp,
+  removeTemps,
+  syncDir,
+  tempName,
+  uniqueName,
+  writeTemp,
+  type JournalOp
+} from './file-io.js'
+import {
+  CREDS_FILE,
+  DEFAULT_SESSION,
+  SESSION_SIDECAR,
+  assertFileType,
+  isKeyFile,
+  isSessionFolder,
+  keyFile,
+  parseKeyFile,
+  parseSessionFolder,
+  sessionFolder
+} from './file-names.js'
+
+/**
+ * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
+ * useMultiFileAuthState opens in place (session `default`), and Baileys still opens a folder
+ * this driver wrote: same file names (`creds.json`, `${type}-${id}.json`), same BufferJSON
+ * text (the driver declares `bareJson`, so the store writes no envelope byte). Other sessions
+ * are sub-folders of the root, each itself a Baileys folder. Naming rules: see file-names.ts.
+ *
+ * Durability (`durability: 'full'`, the default): every file is written to a temp file
+ * (mode 0600), fdatasync'd, renamed over its target, and the folder fsync'd before the write
+ * resolves, so an acknowledged write survives a crash of the process, the OS or the power.
+ * A batch of several files goes through an fsync'd intent journal (file-io.ts): a crash at
+ * any instant leaves each session folder at the previous or the next batch, never a mix.
+ * Leftover journals are replayed (or, if torn, discarded) and stray temp files removed when
+ * the store opens, and again for a folder whose write failed after its commit point.
+ * `durability: 'process'` keeps the temp-file/rename/journal protocol but skips the fsyncs:
+ * still all-or-nothing if the process dies, but the last writes may be lost on power loss.
+ * Folders it creates get mode 0700; an existing folder's mode is left as it is.
+ *
+ * Concurrency: writes to one session folder are serialised in this process (across driver
+ * instances); readers never wait for an fsync, only for the renames of a batch being applied.
+ * Two processes must not write the same session at once (use a lease): a second process
+ * would see, and could replay, the first one's journal.
+ */
+export interface FileDriverOptions {
+  /** The root folder: a Baileys auth folder (session `default`) holding one sub-folder per other session. */
+  path: string
+  /** 'full' (default): fsync files and folders. 'process': no fsync; atomic, survives a process crash only. */
+  durability?: 'full' | 'process'
+}
+
+/** Folder path → tail of its write queue. Module-wide, so two stores on one folder take turns. */
+const queues = new Map<string, Promise<unknown>>()
+/** Folder path → the renames of a batch being applied (readers wait for these only). */
+const applying = new Map<string, Promise<unknown>>()
+
+function serialise<T>(dir: string, task: () => Promise<T>): Promise<T> {
+  const run = (queues.get(dir) ?? Promise.resolve()).then(task, task)
+  const tail = run.then(
+    () => undefined,
+    () => undefined
+  )
+  queues.set(dir, tail)
+  void tail.then(() => queues.get(dir) === tail && queues.delete(dir))
+  return run
+}
+
+interface Place {
+  session: string
+  dir: string
+  /** Sub-folder name, or undefined for the root (session `default`). */
+  folder?: string
+  hashed?: boolean
+}
+
+const READ_AHEAD = 32
+
+async function readMaybe(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    if (isMissing(err)) return undefined
+    throw err
+  }
+}
+
+export async function createFileDriver(options: FileDriverOptions): Promise<Driver> {
+  if (!options || typeof options.path !== 'string' || options.path.length === 0) {
+    throw invalidArgument('The file: store needs a folder, e.g. file:./auth_info_baileys.')
+  }
+  const root = resolve(options.path)
+  const sync = options.durability !== 'process'
+  const rootStat = await stat(root).catch(err => {
+    if (isMissing(err)) return undefined
+    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the file: store folder ${root}: ${(err as Error).message}`, { cause: err })
+  })
+  if (rootStat && !rootStat.isDirectory()) throw invalidArgument(`${root} is not a folder; give file: the folder of a Baileys auth state.`)
+
+  /** Folders brought to a batch boundary by this driver instance. */
+  const recovered = new Map<string, Promise<void>>()
+  const pending = new Set<Promise<unknown>>()
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    pending.add(p)
+    void p.then(
+      () => pending.delete(p),
+      () => pending.delete(p)
+    )
+    return p
+  }
+
+  const place = (session: string): Place => {
+    const f = sessionFolder(session)
+    return f.name === undefined ? { session, dir: root } : { session, dir: join(root, f.name), folder: f.name, hashed: f.hashed }
+  }
+
+  /** Recovery of a folder, once per driver instance (again after a failed commit). */
+  const readyDir = async (dir: string): Promise<void> => {
+    let done = recovered.get(dir)
+    if (!done) {
+      done = serialise(dir, () => recoverDir(dir, sync)).then(() => undefined)
+      recovered.set(dir, done)
+      done.catch(() => recovered.delete(dir))
+    }
+    await done
+    await applying.get(dir)
+  }
+
+  /** The exact session id of a hashed folder, from its `.vault-session` file. */
+  const sidecarSession = async (name: string): Promise<string | undefined> => {
+    const text = (await readMaybe(join(root, name, SESSION_SIDECAR)))?.toString('utf8')
+    return text !== undefined && isSessionFolder(name, text) ? text : undefined
+  }
+
+  const ensureFolder = async (p: Place): Promise<void> => {
+    await makeDir(p.dir, sync)
+    if (!p.hashed) return
+    const existing = await readMaybe(join(p.dir, SESSION_SIDECAR))
+    if (existing !== undefined) {
+      if (existing.toString('utf8') !== p.session) {
+        throw new VaultError('CORRUPT_DATA', `Folder ${p.dir} belongs to another session than "${p.session}" (damaged ${SESSION_SIDECAR}).`)
+      }
+      return
+    }
+    const tmp = await writeTemp(p.dir, Buffer.from(p.session, 'utf8'), sync)
+    await rename(join(p.dir, tmp), join(p.dir, SESSION_SIDECAR)).finally(() => releaseTemp(p.dir, tmp))
+    await syncDir(p.dir, sync)
+  }
+
+  /** Applies target → bytes (null: delete) to one folder, all or nothing, durably. */
+  const commit = async (p: Place, ops: Map<string, Uint8Array | null>): Promise<void> => {
+    await ensureFolder(p)
+    const deletes = [...ops].filter(([, v]) => v === null).map(([target]) => target)
+    const present = await Promise.all(deletes.map(target => exists(join(p.dir, target))))
+    deletes.forEach((target, i) => present[i] || ops.delete(target))
+    if (ops.size === 0) return
+    if (ops.size === 1) {
+      // One file: a rename is atomic on its own, no journal needed.
+      const [[target, value]] = ops
+      if (value === null) await unlink(join(p.dir, target))
+      else {
+        const tmp = await writeTemp(p.dir, value, sync)
+        await rename(join(p.dir, tmp), join(p.dir, target)).catch(async err => {
+          await removeTemps(p.dir, [tmp])
+          throw err
+        })
+        releaseTemp(p.dir, tmp)
+      }
+      await syncDir(p.dir, sync)
+      return
+    }
+    const plan: JournalOp[] = [...ops].map(([target, value]) => (value === null ? { target } : { target, tmp: tempName() }))
+    const journalTmp = tempName()
+    const temps = [...plan.flatMap(op => (op.tmp ? [op.tmp] : [])), journalTmp]
+    try {
+      const written = await Promise.allSettled([
+        ...plan.flatMap(op => (op.tmp ? [writeTemp(p.dir, ops.get(op.target)!, sync, op.tmp)] : [])),
+        writeTemp(p.dir, encodeJournal(plan), sync, journalTmp)
+      ])
+      const failed = written.find(r => r.status === 'rejected')
+      if (failed) throw (failed as PromiseRejectedResult).reason
+      await rename(join(p.dir, journalTmp), join(p.dir, JOURNAL))
+      releaseTemp(p.dir, journalTmp)
+    } catch (err) {
+      await removeTemps(p.dir, temps)
+      throw err
+    }
+    try {
+      await syncDir(p.dir, sync) // commit point: from here on the batch happens, now or on recovery
+      const renames = applyOps(p.dir, plan, false)
+      applying.set(p.dir, renames.catch(() => undefined))
+      try {
+        await renames
+      } finally {
+        applying.delete(p.dir)
+      }
+      await syncDir(p.dir, sync)
+    } catch (err) {
+      recovered.delete(p.dir) // the next access replays the journal
+      throw err
+    }
+    // Not fsync'd: if this unlink is lost, replaying the journal is a no-op (temps are gone,
+    // its deletes were done), and any later acknowledged write to this folder fsyncs it.
+    await unlink(join(p.dir, JOURNAL)).catch(() => undefined)
+  }
+
+  /** Target file → bytes (null: delete) for a batch; every name is checked before any I/O. */
+  const planBatch = (batch: WriteBatch): Map<string, Uint8Array | null> => {
+    const ops = new Map<string, Uint8Array | null>()
+    if (batch.creds) ops.set(CREDS_FILE, batch.creds)
+    for (const [type, id, value] of batch.set) {
+      const k = keyFile(type, id)
+      ops.set(k.file, value)
+      if (k.idFile) ops.set(k.idFile, Buffer.from(id, 'utf8'))
+    }
+    for (const [type, id] of batch.del) {
+      const k = keyFile(type, id)
+      ops.set(k.file, null)
+      if (k.idFile) ops.set(k.idFile, null)
+    }
+    return ops
+  }
+
+  /** Every key file in a folder as [type, id, file name], sorted by type then id. */
+  const keyFiles = async (dir: string, type?: string): Promise<Array<[string, string, string]>> => {
+    let names: string[]
+    try {
+      names = (await readdir(dir, { withFileTypes: true })).filter(e => e.isFile() || e.isSymbolicLink()).map(e => e.name)
+    } catch (err) {
+      if (isMissing(err)) return []
+      throw err
+    }
+    const out: Array<[string, string, string]> = []
+    for (const name of names) {
+      const k = parseKeyFile(name)
+      if (!k || (type !== undefined && k.type !== type)) continue
+      if ('id' in k) {
+        out.push([k.type, k.id, name])
+        continue
+      }
+      const id = (await readMaybe(join(dir, k.idFile)))?.toString('utf8')
+      if (id === undefined || !isKeyFile(name, k.type, id)) {
+        throw new VaultError('CORRUPT_DATA', `Key file ${join(dir, name)} has no matching ${k.idFile} (its id is unknown). Restore both from a backup or delete the file.`)
+      }
+      out.push([k.type, id, name])
+    }
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+  }
+
+  const hasData = async (dir: string): Promise<boolean> =>
+    (await exists(join(dir, CREDS_FILE))) || (await keyFiles(dir).catch(() => [[]])).length > 0
+
+  const recoverAll = async () => {
+    await readyDir(root)
+    const folders = (await readdir(root, { withFileTypes: true })).filter(e => e.isDirectory() && parseSessionFolder(e.name)).map(e => join(root, e.name))
+    for (let i = 0; i < folders.length; i += 8) await Promise.all(folders.slice(i, i + 8).map(readyDir))
+  }
+  if (rootStat) await recoverAll()
+
+  return {
+    kind: 'file',
+    capabilities: { bareJson: true, snapshot: false },
+
+    async getCreds(session) {
+      const p = place(session)
+      await readyDir(p.dir)
+      return readMaybe(join(p.dir, CREDS_FILE))
+    },
+
+    async get(session, type, ids) {
+      const p = place(session)
+      const names = ids.map(id => keyFile(type, id).file)
+      await readyDir(p.dir)
+      const values = await Promise.all(names.map(name => readMaybe(join(p.dir, name))))
+      const out = new Map<string, Uint8Array>()
+      ids.forEach((id, i) => values[i] && out.set(id, values[i]!))
+      return out
+    },
+
+    async write(session, batch) {
+      const p = place(session)
+      const ops = planBatch(batch)
+      await readyDir(p.dir)
+      await track(serialise(p.dir, () => commit(p, ops)))
+    },
+
+    async *list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+      const p = place(session)
+      if (type !== undefined) assertFileType(type)
+      await readyDir(p.dir)
+      const files = await keyFiles(p.dir, type)
+      for (let i = 0; i < files.length; i += READ_AHEAD) {
+        const page = files.slice(i, i + READ_AHEAD)
+        const values = options.values ? await Promise.all(page.map(([, , name]) => readMaybe(join(p.dir, name)))) : []
+        for (const [j, [t, id]] of page.entries()) {
+          if (!options.values) yield [t, id]
+          else if (values[j]) yield [t, id, values[j]]
+        }
+      }
+    },
+
+    async *sessions() {
+      let entries
+      try {
+        entries = await readdir(root, { withFileTypes: true })
+      } catch (err) {
+        if (isMissing(err)) return
+        throw err
+      }
+      await readyDir(root)
+      if (await hasData(root)) yield DEFAULT_SESSION
+      const folders = entries.filter(e => e.isDirectory()).map(e => e.name).sort()
+      for (const name of folders) {
+        const parsed = parseSessionFolder(name)
+        if (!parsed) continue
+        const session = 'session' in parsed ? parsed.session : await sidecarSession(name)
+        if (session === undefined) continue
+        const dir = join(root, name)
+        await readyDir(dir)
+        if (await hasData(dir)) yield session
+      }
+    },
+
+    async drop(session) {
+      const p = place(session)
+      await readyDir(p.dir)
+      await track(
+        serialise(p.dir, async () => {
+          if (p.folder === undefined) {
+            // The root is also the parent of other sessions: delete its own files as one batch.
+            const ops = new Map<string, Uint8Array | null>([[CREDS_FILE, null]])
+            for (const [type, id] of await keyFiles(root)) for (const [k, v] of planBatch({ set: [], del: [[type, id]] })) ops.set(k, v)
+            return commit(p, ops)
+          }
+          if (!(await exists(p.dir))) return
+          const trash = join(root, uniqueName(TRASH_PREFIX))
+          await rename(p.dir, trash) // atomic: the session is whole or gone
+          await syncDir(root, sync)
+          await rm(trash, { recursive: true, force: true }).catch(() => undefined) // leftovers go at next open
+        })
+      )
+    },
+
+    async close() {
+      await Promise.allSettled([...pending])
+    }
+  }
+}
