@@ -64,15 +64,21 @@ export interface SentMessage {
 let quietDepth = 0
 let saved: Pick<Console, 'info' | 'warn'> | undefined
 
+/** libsignal's own diagnostics; "Closing session:" and friends print whole records, private keys included. */
+export const isLibsignalChatter = (args: unknown[]): boolean =>
+  typeof args[0] === 'string' &&
+  /^(Closing session|Opening session|Removing old closed session|Closing open session|Session already (closed|open)|Decrypted message with closed session|Migrating session)/.test(args[0])
+
 /**
- * libsignal prints whole session records (private keys included) with console.info/warn when a
- * session is replaced. The contact is the simulator's own code, so it keeps that out of the
- * output while its Signal operations run; console.error stays untouched.
+ * Keeps libsignal's session dumps out of the output while the contact's Signal operations run.
+ * Only those messages are dropped; everything else still reaches the console.
  */
 async function quietLibsignal<T>(fn: () => Promise<T>): Promise<T> {
   if (quietDepth++ === 0) {
     saved = { info: console.info, warn: console.warn }
-    console.info = console.warn = () => {}
+    const { info, warn } = saved
+    console.info = (...args: unknown[]) => void (isLibsignalChatter(args) || info.apply(console, args))
+    console.warn = (...args: unknown[]) => void (isLibsignalChatter(args) || warn.apply(console, args))
   }
   try {
     return await fn()

@@ -4,8 +4,16 @@
  */
 import makeWASocket, { type AuthenticationState, type ConnectionState, type WAMessage, type WASocket } from '@whiskeysockets/baileys'
 import { pino } from 'pino'
+import { isLibsignalChatter } from '../../src/sim/contact.js'
 
 export const silentLogger = pino({ level: 'silent' })
+
+// The client's libsignal prints whole session records (private keys included) on console.info
+// when a session is replaced; keep those out of test logs, let everything else through.
+for (const level of ['info', 'warn'] as const) {
+  const original = console[level]
+  console[level] = (...args: unknown[]) => void (isLibsignalChatter(args) || original.apply(console, args))
+}
 
 export interface ClientOptions {
   url: string
