@@ -193,16 +193,19 @@ function statements(t: Tables): Statements {
       ) u ORDER BY session LIMIT $2`),
     // One statement = one implicit transaction: all of it commits or none does. The key sets
     // of `s` and `d` are made disjoint by the caller (a CTE must not touch a row twice).
+    // The values travel as ONE binary bytea parameter ($5) sliced by offset/length: a bytea[]
+    // array would go as hex text, twice the bytes plus parsing on both sides.
     write: statement(`
       WITH c AS (
         INSERT INTO ${t.creds} (session, value) SELECT $1, $2::bytea WHERE $2::bytea IS NOT NULL
         ON CONFLICT (session) DO UPDATE SET value = excluded.value
       ), s AS (
         INSERT INTO ${t.keys} (session, type, id, value)
-        SELECT $1, u.type, u.id, u.value FROM unnest($3::text[], $4::text[], $5::bytea[]) AS u(type, id, value)
+        SELECT $1, u.type, u.id, substring($5::bytea FROM u.off FOR u.len)
+        FROM unnest($3::text[], $4::text[], $6::int4[], $7::int4[]) AS u(type, id, off, len)
         ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
       ), d AS (
-        DELETE FROM ${t.keys} k USING unnest($6::text[], $7::text[]) AS x(type, id)
+        DELETE FROM ${t.keys} k USING unnest($8::text[], $9::text[]) AS x(type, id)
         WHERE k.session = $1 AND k.type = x.type AND k.id = x.id
       )
       SELECT 1`),
@@ -258,6 +261,9 @@ function batchArrays(batch: WriteBatch) {
   const setTypes: string[] = []
   const setIds: string[] = []
   const setValues: Buffer[] = []
+  const setOffsets: number[] = []
+  const setLengths: number[] = []
+  let offset = 1 // SQL substring() counts from 1
   const delTypes: string[] = []
   const delIds: string[] = []
   for (const [, [type, id, value]] of entries) {
@@ -268,9 +274,13 @@ function batchArrays(batch: WriteBatch) {
       setTypes.push(type)
       setIds.push(id)
       setValues.push(Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+      setOffsets.push(offset)
+      setLengths.push(value.byteLength)
+      offset += value.byteLength
     }
   }
-  return { setTypes, setIds, setValues, delTypes, delIds }
+  const blob = setValues.length === 1 ? setValues[0] : Buffer.concat(setValues)
+  return { setTypes, setIds, blob, setOffsets, setLengths, delTypes, delIds }
 }
 
 export async function createPostgresDriver(options: PostgresDriverOptions): Promise<Driver> {
@@ -325,7 +335,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
       const a = batchArrays(batch)
       if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0) return
       const creds = batch.creds ? Buffer.from(batch.creds.buffer, batch.creds.byteOffset, batch.creds.byteLength) : null
-      await pool.query(st.write([session, creds, a.setTypes, a.setIds, a.setValues, a.delTypes, a.delIds]))
+      await pool.query(st.write([session, creds, a.setTypes, a.setIds, a.blob, a.setOffsets, a.setLengths, a.delTypes, a.delIds]))
     },
     async drop(session) {
       await pool.query(st.drop([session]))
