@@ -16,14 +16,16 @@ const SHOW_AFTER_MS = 300
  * A one-line progress bar on stderr. Off when stderr is not a terminal or with --json, so
  * pipes, logs and machine-readable output stay clean.
  */
-export function progressBar(ctx: CommandContext, label: string): ProgressBar {
+export function progressBar(ctx: CommandContext, label: string, timing: { showAfterMs?: number; redrawMs?: number } = {}): ProgressBar {
   if (ctx.json || !ctx.stderr.isTTY) return { listener: undefined, end() {} }
+  const showAfter = timing.showAfterMs ?? SHOW_AFTER_MS
+  const redraw = timing.redrawMs ?? REDRAW_MS
   const started = Date.now()
   let lastDraw = 0
   let drawn = false
   const draw = (p: ToolProgress) => {
     const now = Date.now()
-    if (now - started < SHOW_AFTER_MS || now - lastDraw < REDRAW_MS) return
+    if (now - started < showAfter || now - lastDraw < redraw) return
     lastDraw = now
     drawn = true
     const phase = `${label} ${p.phase}`.padEnd(16)
