@@ -9,13 +9,13 @@
 import { VaultError } from '../core/errors.js'
 import type { Contact } from './contact.js'
 import type { Phone } from './phone.js'
-import { SimServer, type KickReason } from './server.js'
+import { SimServer, type DeviceInfo, type KickReason } from './server.js'
 import { Account, lidForPhone, SimState } from './state.js'
 
 export { trustSimulator } from './certs.js'
 export { parseQr, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
 export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
-export type { KickReason } from './server.js'
+export type { DeviceInfo, KickReason } from './server.js'
 
 export interface SimulatorOptions {
   /** TCP port; 0 or absent picks a free one. */
@@ -26,18 +26,6 @@ export interface SimulatorOptions {
   phoneNumber?: string
   /** Diagnostic lines (no key material). Silent by default. */
   log?: (message: string) => void
-}
-
-export interface DeviceInfo {
-  jid: string
-  lid: string
-  online: boolean
-  /** One-time pre-keys the server still holds for the device. */
-  preKeyCount: number
-  /** Pre-key uploads the device made. */
-  preKeyUploads: number
-  /** Stanzas waiting for the device's next login. */
-  pendingCount: number
 }
 
 export interface Simulator {
@@ -71,28 +59,24 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   if (!/^\d{5,15}$/.test(phoneNumber)) throw new VaultError('INVALID_ARGUMENT', `Invalid phone number "${phoneNumber}": digits only.`)
 
   const server = new SimServer(new SimState(new Account(phoneNumber, lidForPhone(phoneNumber, '88'))), options.log)
+  let url = ''
+  const describe = () => ({ url, rootPublicKey: server.rootPublicKey.toString('hex'), phone: server.phone.jid })
   let bound: number
   try {
-    bound = await server.listen(host, port)
+    bound = await server.listen(host, port, describe)
   } catch (err) {
     await server.stop().catch(() => undefined)
     throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${host}:${port}: ${(err as Error).message}`, { cause: err })
   }
+  url = `ws://${host.includes(':') ? `[${host}]` : host}:${bound}`
 
   const info = (jid: string): DeviceInfo | undefined => {
     const d = server.state.byJid(jid)
-    return d && {
-      jid: d.jid,
-      lid: d.lid,
-      online: server.isOnline(d),
-      preKeyCount: d.preKeys.size,
-      preKeyUploads: d.preKeyUploads,
-      pendingCount: d.pending.length
-    }
+    return d && server.deviceInfo(d)
   }
 
   return {
-    url: `ws://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+    url,
     host,
     port: bound,
     rootPublicKey: server.rootPublicKey,
@@ -102,7 +86,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return server.contact(pn, opts)
     },
     kick: (jid, reason) => server.kick(jid, reason),
-    devices: () => server.state.listDevices().map(d => info(d.jid)!),
+    devices: () => server.deviceInfos(),
     device: info,
     stop: () => server.stop()
   }

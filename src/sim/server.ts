@@ -3,16 +3,30 @@
  * from logins, keeps the online devices and routes between them, the phone and the contacts.
  */
 import { randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
 import { WebSocketServer } from 'ws'
 import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
+import { controlHandler } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
 import { Phone, type PhoneHost } from './phone.js'
 import { lidForPhone, unixNow, withKeyType, type DeviceRecord, type SimState } from './state.js'
 
 export type KickReason = 'restart' | 'replaced' | 'logout' | 'badSession'
+
+export interface DeviceInfo {
+  jid: string
+  lid: string
+  online: boolean
+  /** One-time pre-keys the server still holds for the device. */
+  preKeyCount: number
+  /** Pre-key uploads the device made. */
+  preKeyUploads: number
+  /** Stanzas waiting for the device's next login. */
+  pendingCount: number
+}
 
 /** What the server sends for each kick; the client maps it to the DisconnectReason in the comment. */
 const KICK_NODES: Record<KickReason, BinaryNode> = {
@@ -38,6 +52,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private readonly refs = new Map<string, SimConnection>()
   private readonly contacts = new Map<string, Contact>()
   private wss?: WebSocketServer
+  private http?: Server
 
   constructor(
     readonly state: SimState,
@@ -49,31 +64,56 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     this.phone = new Phone(this)
   }
 
-  listen(host: string, port: number): Promise<number> {
+  /** Listens on host:port; `describe` feeds the control API's GET /. Resolves with the bound port. */
+  listen(host: string, port: number, describe: () => Record<string, unknown>): Promise<number> {
     return new Promise((resolve, reject) => {
+      const http = createServer(controlHandler(this, describe))
+      this.http = http
       // Never reject an upgrade: Baileys would hang in 'connecting'. Errors go in-protocol.
-      const wss = new WebSocketServer({ host, port, perMessageDeflate: false, maxPayload: 2 << 20 })
+      const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: 2 << 20 })
       this.wss = wss
-      wss.once('error', reject)
-      wss.once('listening', () => {
-        wss.off('error', reject)
-        wss.on('error', err => this.log(`server error: ${err.message}`))
-        const address = wss.address()
-        resolve(typeof address === 'object' && address ? address.port : port)
-      })
+      wss.on('error', err => this.log(`websocket server error: ${err.message}`))
       wss.on('connection', ws => {
         const conn = new SimConnection(ws, this)
         this.connections.add(conn)
+      })
+      http.once('error', reject)
+      http.listen(port, host, () => {
+        http.off('error', reject)
+        http.on('error', err => this.log(`server error: ${err.message}`))
+        http.on('clientError', (_err, socket) => socket.destroy())
+        const address = http.address()
+        resolve(typeof address === 'object' && address ? address.port : port)
       })
     })
   }
 
   async stop(): Promise<void> {
     for (const conn of this.connections) conn.close(1001)
-    const wss = this.wss
-    if (!wss) return
-    for (const client of wss.clients) client.terminate()
-    await new Promise<void>(resolve => wss.close(() => resolve()))
+    const { wss, http } = this
+    if (wss) {
+      for (const client of wss.clients) client.terminate()
+      await new Promise<void>(resolve => wss.close(() => resolve()))
+    }
+    if (http?.listening) {
+      http.closeAllConnections()
+      await new Promise<void>(resolve => http.close(() => resolve()))
+    }
+  }
+
+  deviceInfos(): DeviceInfo[] {
+    return this.state.listDevices().map(d => this.deviceInfo(d))
+  }
+
+  deviceInfo(d: DeviceRecord): DeviceInfo {
+    return {
+      jid: d.jid,
+      lid: d.lid,
+      online: this.isOnline(d),
+      preKeyCount: d.preKeys.size,
+      preKeyUploads: d.preKeyUploads,
+      pendingCount: d.pending.length
+    }
   }
 
   log(message: string): void {

@@ -3,6 +3,7 @@
  * bounded waits (a hang fails fast) and a clean end.
  */
 import makeWASocket, { type AuthenticationState, type ConnectionState, type WAMessage, type WASocket } from '@whiskeysockets/baileys'
+import { promisify } from 'node:util'
 import { pino } from 'pino'
 import { isLibsignalChatter } from '../../src/sim/contact.js'
 
@@ -14,6 +15,23 @@ for (const level of ['info', 'warn'] as const) {
   const original = console[level]
   console[level] = (...args: unknown[]) => void (isLibsignalChatter(args) || original.apply(console, args))
 }
+
+// Baileys 7.0.0-rc14 never clears the 30 s timeout it races against each pre-key upload
+// (socket.js uploadPreKeys), and a query still in flight when the socket ends keeps its timeout
+// (end() drops the close listeners first). Both would keep a test process alive for up to 30 s
+// after its last client. Timers of exactly those lengths are unref'd: they still fire while the
+// process is alive.
+const UPLOAD_TIMEOUT_MS = 30_000
+const QUERY_TIMEOUT_MS = 15_000
+const originalSetTimeout = globalThis.setTimeout
+globalThis.setTimeout = Object.assign(
+  (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = originalSetTimeout(fn, ms, ...args)
+    if (ms === UPLOAD_TIMEOUT_MS || ms === QUERY_TIMEOUT_MS) timer.unref()
+    return timer
+  },
+  { [promisify.custom]: (originalSetTimeout as unknown as Record<symbol, unknown>)[promisify.custom] }
+) as unknown as typeof setTimeout
 
 export interface ClientOptions {
   url: string
@@ -61,7 +79,7 @@ export function connectClient({ url, auth, onQr }: ClientOptions): Client {
     markOnlineOnConnect: false,
     connectTimeoutMs: 10_000,
     // A query the simulator forgot to answer then costs 15 s, which the open deadlines catch.
-    defaultQueryTimeoutMs: 15_000
+    defaultQueryTimeoutMs: QUERY_TIMEOUT_MS
   })
   const qrs: string[] = []
   const received: WAMessage[] = []

@@ -1,0 +1,104 @@
+/**
+ * A small HTTP control API on the simulator's port, for bots tested from another process
+ * (`baileys-vault sim`): scan a QR, kick a device, talk as a contact. Loopback only, JSON only.
+ *
+ *   GET  /                                   { url, rootPublicKey, phone }
+ *   POST /scan              "<qr text>"      { jid, lid, deviceId }
+ *   GET  /devices                            [{ jid, lid, online, preKeyCount, … }]
+ *   POST /kick              { jid, reason }  { told }
+ *   POST /contacts/:pn/send { text, to? }    { id, types, devices }
+ *   GET  /contacts/:pn/next?timeoutMs=5000   { id, from, type, text }
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isVaultError } from '../core/errors.js'
+import type { KickReason, SimServer } from './server.js'
+
+const MAX_BODY = 64 * 1024
+const KICK_REASONS: KickReason[] = ['restart', 'replaced', 'logout', 'badSession']
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message)
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY) throw new HttpError(413, 'body too large')
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  try {
+    const value = JSON.parse(await readBody(req))
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value
+  } catch (err) {
+    if (err instanceof HttpError) throw err
+  }
+  throw new HttpError(400, 'expected a JSON object')
+}
+
+export function controlHandler(server: SimServer, describe: () => Record<string, unknown>) {
+  const route = async (req: IncomingMessage): Promise<unknown> => {
+    const url = new URL(req.url ?? '/', 'http://sim')
+    const parts = url.pathname.split('/').filter(Boolean)
+    const method = req.method ?? 'GET'
+    if (method === 'GET' && parts.length === 0) return describe()
+    if (method === 'GET' && parts[0] === 'devices' && parts.length === 1) return server.deviceInfos()
+    if (method === 'POST' && parts[0] === 'scan' && parts.length === 1) {
+      const body = (await readBody(req)).trim()
+      const qr = body.startsWith('{') ? String((JSON.parse(body) as { qr?: unknown }).qr ?? '') : body
+      return server.phone.scan(qr)
+    }
+    if (method === 'POST' && parts[0] === 'kick' && parts.length === 1) {
+      const { jid, reason } = await readJson(req)
+      if (typeof jid !== 'string' || !KICK_REASONS.includes(reason as KickReason)) {
+        throw new HttpError(400, `expected { jid, reason: ${KICK_REASONS.join(' | ')} }`)
+      }
+      return { told: server.kick(jid, reason as KickReason) }
+    }
+    if (parts[0] === 'contacts' && parts.length === 3 && /^\d{5,15}$/.test(parts[1])) {
+      const contact = server.contact(parts[1])
+      if (method === 'POST' && parts[2] === 'send') {
+        const { text, to } = await readJson(req)
+        if (typeof text !== 'string' || (to !== undefined && typeof to !== 'string')) throw new HttpError(400, 'expected { text, to? }')
+        return contact.sendText(text, { to })
+      }
+      if (method === 'GET' && parts[2] === 'next') {
+        const timeoutMs = Math.min(Number(url.searchParams.get('timeoutMs') ?? 5_000) || 5_000, 60_000)
+        try {
+          const { id, from, type, text } = await contact.nextMessage(timeoutMs)
+          return { id, from, type, text }
+        } catch {
+          throw new HttpError(408, `no message for ${contact.pn} within ${timeoutMs} ms`)
+        }
+      }
+    }
+    throw new HttpError(404, `no route ${method} ${url.pathname}`)
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req).then(
+      body => send(res, 200, body),
+      err => {
+        const status = err instanceof HttpError ? err.status : isVaultError(err, 'NOT_FOUND') ? 404 : isVaultError(err) ? 400 : 500
+        send(res, status, { error: (err as Error).message })
+      }
+    )
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
