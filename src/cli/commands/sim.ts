@@ -11,7 +11,12 @@ export const simCommand: Command = {
     '',
     'Listens on loopback only and prints the URL for makeWASocket({ waWebSocketUrl }) and the',
     "simulator's root key (make the client trust it: WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(KEY, 'hex')).",
-    'Runs until Ctrl-C. Linking by QR and contacts need the in-process API (baileys-vault/sim).'
+    'Runs until Ctrl-C. The same port answers a JSON control API over HTTP:',
+    '  POST /scan  <qr text>                 link the device showing this QR',
+    '  GET  /devices                         linked devices as the server sees them',
+    '  POST /kick  {"jid","reason"}          reason: restart | replaced | logout | badSession',
+    '  POST /contacts/<number>/send {"text"} a contact texts the linked devices',
+    '  GET  /contacts/<number>/next          the next message a device sent to that contact'
   ].join('\n'),
   valueFlags: ['port', 'host', 'phone'],
 
