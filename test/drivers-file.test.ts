@@ -475,9 +475,17 @@ describe('file driver: crash safety', () => {
         const child = spawn(process.execPath, [CHILD, root, SESSIONS.map(s => acked.get(s)! + 1).join(',')], { stdio: ['ignore', 'pipe', 'pipe'] })
         let stdout = ''
         let stderr = ''
+        // The kill lands at a random moment within the next two batches after the first one,
+        // whatever the disk's speed: every run makes progress, and most kills hit mid-batch.
+        let readyAt = 0
+        let armed = false
         child.stdout.on('data', chunk => {
           stdout += chunk
-          if (stdout.startsWith('ready\n') && !(child as any).timer) (child as any).timer = setTimeout(() => child.kill('SIGKILL'), 5 + Math.random() * 120)
+          if (!readyAt && stdout.startsWith('ready\n')) readyAt = performance.now()
+          if (!armed && stdout.includes('ack ')) {
+            armed = true
+            setTimeout(() => child.kill('SIGKILL'), Math.random() * 2 * (performance.now() - readyAt))
+          }
         })
         child.stderr.on('data', chunk => (stderr += chunk))
         child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(stdout) : reject(new Error(`child exited ${code}: ${stderr}`))))
@@ -512,7 +520,7 @@ describe('file driver: crash safety', () => {
     }
     const generations = SESSIONS.map(s => acked.get(s)! + 1)
     t.diagnostic(`${KILLS} kills, generations ${generations}, ${midBatch} recoveries found the in-flight batch complete on disk`)
-    assert.ok(Math.min(...generations) > 5, 'the children made progress')
+    assert.ok(generations.reduce((x, y) => x + y) >= KILLS, 'every child acknowledged at least one batch')
   })
 })
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises'
+import { closeSync, fdatasync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 
 /**
  * Durable file-system steps of the file: store. One concern: getting bytes onto disk so that
@@ -8,14 +9,18 @@ import { dirname, join } from 'node:path'
  *
  * A batch of one file: temp file (mode 0600) → write → fdatasync → rename over the target →
  * fsync the folder. A batch of several files:
- *   1. every new value goes to its own temp file, fdatasync'd, in parallel, together with the
- *      journal (the list of renames and deletes, with its length and SHA-256) in a temp file;
+ *   1. every new value goes to its own temp file, and the journal (the list of renames and
+ *      deletes, with its length and SHA-256) to one more; all fdatasync'd in parallel;
  *   2. the journal is renamed to `.vault-journal` and the folder fsync'd: the commit point;
  *   3. the renames and deletes are applied and the folder fsync'd; then the journal is removed.
  * Recovery (on open, and after any failure past the commit point) replays a complete journal
  * (renames whose temp file is gone were already done; deletes are idempotent) and discards a
  * damaged one; temp files no live process owns are removed. Temp names never repeat, so
  * replaying an old journal can never move a newer file.
+ *
+ * Page-cache-speed system calls (open, write, rename, unlink) run synchronously, so the
+ * renames of a batch are one uninterrupted step of the event loop; the fsyncs, the slow part,
+ * run in libuv's thread pool, so other sessions go on while a batch becomes durable.
  */
 export const JOURNAL = '.vault-journal'
 const TEMP_PREFIX = '.vault-tmp-'
@@ -23,6 +28,9 @@ const TEMP_PATTERN = /^\.vault-tmp-(\d+)-\d+-[0-9a-f]+$/
 export const TRASH_PREFIX = '.vault-trash-'
 export const FILE_MODE = 0o600
 export const DIR_MODE = 0o700
+
+const fdatasyncAsync = promisify(fdatasync)
+const fsyncAsync = promisify(fsync)
 
 /** Temp files this process is writing right now (every driver instance): never "stray". */
 const inFlight = new Set<string>()
@@ -33,54 +41,64 @@ export const uniqueName = (prefix: string) => `${prefix}${process.pid}-${++seque
 /** A fresh temp file name (name them first when a journal must list them before they exist). */
 export const tempName = () => uniqueName(TEMP_PREFIX)
 
-export const isMissing = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT' || (err as NodeJS.ErrnoException)?.code === 'ENOTDIR'
+const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code
+export const isMissing = (err: unknown) => code(err) === 'ENOENT' || code(err) === 'ENOTDIR'
 
 /** fsync a directory, making the names created, renamed or removed in it durable. */
 export async function syncDir(dir: string, sync: boolean): Promise<void> {
   if (!sync) return
-  const handle = await open(dir, 'r')
+  const fd = openSync(dir, 'r')
   try {
-    await handle.sync()
+    await fsyncAsync(fd)
   } finally {
-    await handle.close()
+    closeSync(fd)
   }
 }
 
-/** Writes `data` to a new temp file in `dir` (0600, fdatasync'd); returns its name. */
-export async function writeTemp(dir: string, data: Uint8Array, sync: boolean, name = tempName()): Promise<string> {
-  const path = join(dir, name)
-  inFlight.add(path)
+/**
+ * Writes each [temp name, bytes] to a new file in `dir` (0600), then fdatasyncs them all in
+ * parallel. On any failure every one of them is removed.
+ */
+export async function writeTemps(dir: string, files: ReadonlyArray<readonly [name: string, data: Uint8Array]>, sync: boolean): Promise<void> {
+  const fds: number[] = []
   try {
-    const handle = await open(path, 'wx', FILE_MODE)
-    try {
-      await handle.writeFile(data)
-      if (sync) await handle.datasync()
-    } finally {
-      await handle.close()
+    for (const [name, data] of files) {
+      const path = join(dir, name)
+      inFlight.add(path)
+      const fd = openSync(path, 'wx', FILE_MODE)
+      fds.push(fd)
+      for (let at = 0; at < data.byteLength; ) at += writeSync(fd, data, at, data.byteLength - at)
     }
+    if (sync) await Promise.all(fds.map(fd => fdatasyncAsync(fd)))
   } catch (err) {
-    inFlight.delete(path)
-    await unlink(path).catch(() => undefined)
+    removeTemps(dir, files.map(([name]) => name))
     throw err
+  } finally {
+    for (const fd of fds) closeSync(fd)
   }
-  return name
 }
 
 /** The temp file is renamed or removed: no longer ours to protect. */
 export const releaseTemp = (dir: string, name: string) => inFlight.delete(join(dir, name))
 
-export async function removeTemps(dir: string, names: Iterable<string>): Promise<void> {
-  await Promise.all([...names].map(name => unlink(join(dir, name)).catch(() => undefined).finally(() => releaseTemp(dir, name))))
+export function removeTemps(dir: string, names: Iterable<string>): void {
+  for (const name of names) {
+    try {
+      unlinkSync(join(dir, name))
+    } catch {
+      // already gone, or never created
+    }
+    releaseTemp(dir, name)
+  }
 }
 
 /** Creates `dir` (and missing parents) with mode 0700, durably. Returns whether it created it. */
 export async function makeDir(dir: string, sync: boolean): Promise<boolean> {
   try {
-    await mkdir(dir, { mode: DIR_MODE })
+    mkdirSync(dir, { mode: DIR_MODE })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') return false
-    if (code !== 'ENOENT') throw err
+    if (code(err) === 'EEXIST') return false
+    if (code(err) !== 'ENOENT') throw err
     await makeDir(dirname(dir), sync)
     return makeDir(dir, sync)
   }
@@ -107,8 +125,7 @@ const safeTarget = (name: unknown): name is string =>
 export function decodeJournal(bytes: Buffer): JournalOp[] | undefined {
   const newline = bytes.indexOf(10)
   if (newline < 0) return undefined
-  const header = bytes.subarray(0, newline).toString('utf8')
-  const m = /^baileys-vault journal 1 (\d+) ([0-9a-f]{64})$/.exec(header)
+  const m = /^baileys-vault journal 1 (\d+) ([0-9a-f]{64})$/.exec(bytes.subarray(0, newline).toString('utf8'))
   if (!m) return undefined
   const body = bytes.subarray(newline + 1)
   if (body.length !== Number(m[1]) || createHash('sha256').update(body).digest('hex') !== m[2]) return undefined
@@ -129,23 +146,23 @@ export function decodeJournal(bytes: Buffer): JournalOp[] | undefined {
   return ops
 }
 
-/** Applies journal operations; a rename whose temp file is gone was already applied. */
-export async function applyOps(dir: string, ops: readonly JournalOp[], replay: boolean): Promise<void> {
-  await Promise.all(
-    ops.map(async op => {
-      try {
-        if (op.tmp) {
-          await rename(join(dir, op.tmp), join(dir, op.target))
-          releaseTemp(dir, op.tmp)
-        } else {
-          await unlink(join(dir, op.target))
-        }
-      } catch (err) {
-        // A delete of a missing file is done; during replay so is a rename whose temp is gone.
-        if (!(isMissing(err) && (replay || !op.tmp))) throw err
+/**
+ * Applies journal operations in one synchronous step. A delete of a missing file is done; so,
+ * during replay, is a rename whose temp file is gone.
+ */
+export function applyOps(dir: string, ops: readonly JournalOp[], replay: boolean): void {
+  for (const op of ops) {
+    try {
+      if (op.tmp) {
+        renameSync(join(dir, op.tmp), join(dir, op.target))
+        releaseTemp(dir, op.tmp)
+      } else {
+        unlinkSync(join(dir, op.target))
       }
-    })
-  )
+    } catch (err) {
+      if (!(isMissing(err) && (replay || !op.tmp))) throw err
+    }
+  }
 }
 
 const processAlive = (pid: number): boolean => {
@@ -154,7 +171,17 @@ const processAlive = (pid: number): boolean => {
     process.kill(pid, 0)
     return true
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
+    return code(err) === 'EPERM'
+  }
+}
+
+/** Reads a file; undefined when it does not exist. */
+export function readMaybe(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    if (isMissing(err)) return undefined
+    throw err
   }
 }
 
@@ -165,29 +192,26 @@ const processAlive = (pid: number): boolean => {
  */
 export async function recoverDir(dir: string, sync: boolean): Promise<{ replayed: boolean; discarded: boolean; removed: number }> {
   const result = { replayed: false, discarded: false, removed: 0 }
-  let journal: Buffer | undefined
-  try {
-    journal = await readFile(join(dir, JOURNAL))
-  } catch (err) {
-    if (!isMissing(err)) throw err
-  }
+  const journal = readMaybe(join(dir, JOURNAL))
   if (journal) {
     const ops = decodeJournal(journal)
     if (ops) {
-      await applyOps(dir, ops, true)
-      await syncDir(dir, sync)
+      applyOps(dir, ops, true)
+      await syncDir(dir, sync) // the replayed batch is durable before its journal goes
       result.replayed = true
     } else {
       result.discarded = true
     }
-    await unlink(join(dir, JOURNAL)).catch(err => {
+    try {
+      unlinkSync(join(dir, JOURNAL))
+    } catch (err) {
       if (!isMissing(err)) throw err
-    })
+    }
     await syncDir(dir, sync)
   }
   let names: string[]
   try {
-    names = await readdir(dir)
+    names = readdirSync(dir)
   } catch (err) {
     if (isMissing(err)) return result
     throw err
@@ -197,10 +221,10 @@ export async function recoverDir(dir: string, sync: boolean): Promise<{ replayed
     if (temp) {
       const path = join(dir, name)
       if (inFlight.has(path) || (Number(temp[1]) !== process.pid && processAlive(Number(temp[1])))) continue
-      await unlink(path).catch(() => undefined)
+      removeTemps(dir, [name])
       result.removed++
     } else if (name.startsWith(TRASH_PREFIX)) {
-      await rm(join(dir, name), { recursive: true, force: true })
+      rmSync(join(dir, name), { recursive: true, force: true })
       result.removed++
     }
   }
@@ -208,9 +232,9 @@ export async function recoverDir(dir: string, sync: boolean): Promise<{ replayed
 }
 
 /** Whether a path exists (without following a final symlink). */
-export async function exists(path: string): Promise<boolean> {
+export function exists(path: string): boolean {
   try {
-    await lstat(path)
+    lstatSync(path)
     return true
   } catch (err) {
     if (isMissing(err)) return false

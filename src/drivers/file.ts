@@ -1,4 +1,4 @@
-import { readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
@@ -10,13 +10,14 @@ import {
   exists,
   isMissing,
   makeDir,
+  readMaybe,
   recoverDir,
   releaseTemp,
   removeTemps,
   syncDir,
   tempName,
   uniqueName,
-  writeTemp,
+  writeTemps,
   type JournalOp
 } from './file-io.js'
 import {
@@ -64,8 +65,9 @@ export interface FileDriverOptions {
 
 /** Folder path → tail of its write queue. Module-wide, so two stores on one folder take turns. */
 const queues = new Map<string, Promise<unknown>>()
-/** Folder path → the renames of a batch being applied (readers wait for these only). */
-const applying = new Map<string, Promise<unknown>>()
+
+/** Folders known to exist (created or seen by a write); forgotten on drop or a failed write. */
+const knownFolders = new Set<string>()
 
 function serialise<T>(dir: string, task: () => Promise<T>): Promise<T> {
   const run = (queues.get(dir) ?? Promise.resolve()).then(task, task)
@@ -86,16 +88,7 @@ interface Place {
   hashed?: boolean
 }
 
-const READ_AHEAD = 32
-
-async function readMaybe(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path)
-  } catch (err) {
-    if (isMissing(err)) return undefined
-    throw err
-  }
-}
+const PAGE = 64
 
 export async function createFileDriver(options: FileDriverOptions): Promise<Driver> {
   if (!options || typeof options.path !== 'string' || options.path.length === 0) {
@@ -103,10 +96,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
   const root = resolve(options.path)
   const sync = options.durability !== 'process'
-  const rootStat = await stat(root).catch(err => {
-    if (isMissing(err)) return undefined
-    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the file: store folder ${root}: ${(err as Error).message}`, { cause: err })
-  })
+  let rootStat
+  try {
+    rootStat = statSync(root)
+  } catch (err) {
+    if (!isMissing(err)) throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the file: store folder ${root}: ${(err as Error).message}`, { cause: err })
+  }
   if (rootStat && !rootStat.isDirectory()) throw invalidArgument(`${root} is not a folder; give file: the folder of a Baileys auth state.`)
 
   /** Folders brought to a batch boundary by this driver instance. */
@@ -135,77 +130,70 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       done.catch(() => recovered.delete(dir))
     }
     await done
-    await applying.get(dir)
   }
 
   /** The exact session id of a hashed folder, from its `.vault-session` file. */
-  const sidecarSession = async (name: string): Promise<string | undefined> => {
-    const text = (await readMaybe(join(root, name, SESSION_SIDECAR)))?.toString('utf8')
+  const sidecarSession = (name: string): string | undefined => {
+    const text = readMaybe(join(root, name, SESSION_SIDECAR))?.toString('utf8')
     return text !== undefined && isSessionFolder(name, text) ? text : undefined
   }
 
   const ensureFolder = async (p: Place): Promise<void> => {
+    if (knownFolders.has(p.dir)) return
     await makeDir(p.dir, sync)
-    if (!p.hashed) return
-    const existing = await readMaybe(join(p.dir, SESSION_SIDECAR))
-    if (existing !== undefined) {
-      if (existing.toString('utf8') !== p.session) {
+    if (p.hashed) {
+      const existing = readMaybe(join(p.dir, SESSION_SIDECAR))
+      if (existing !== undefined && existing.toString('utf8') !== p.session) {
         throw new VaultError('CORRUPT_DATA', `Folder ${p.dir} belongs to another session than "${p.session}" (damaged ${SESSION_SIDECAR}).`)
       }
-      return
+      if (existing === undefined) await replaceFile(p.dir, SESSION_SIDECAR, Buffer.from(p.session, 'utf8'))
     }
-    const tmp = await writeTemp(p.dir, Buffer.from(p.session, 'utf8'), sync)
-    await rename(join(p.dir, tmp), join(p.dir, SESSION_SIDECAR)).finally(() => releaseTemp(p.dir, tmp))
-    await syncDir(p.dir, sync)
+    knownFolders.add(p.dir)
+  }
+
+  /** temp file → fdatasync → rename → fsync of the folder. */
+  const replaceFile = async (dir: string, target: string, value: Uint8Array): Promise<void> => {
+    const tmp = tempName()
+    await writeTemps(dir, [[tmp, value]], sync)
+    try {
+      renameSync(join(dir, tmp), join(dir, target))
+      releaseTemp(dir, tmp)
+    } catch (err) {
+      removeTemps(dir, [tmp])
+      throw err
+    }
+    await syncDir(dir, sync)
   }
 
   /** Applies target → bytes (null: delete) to one folder, all or nothing, durably. */
-  const commit = async (p: Place, ops: Map<string, Uint8Array | null>): Promise<void> => {
+  const commit = async (p: Place, ops: Map<string, Uint8Array | null>, retry = true): Promise<void> => {
     await ensureFolder(p)
-    const deletes = [...ops].filter(([, v]) => v === null).map(([target]) => target)
-    const present = await Promise.all(deletes.map(target => exists(join(p.dir, target))))
-    deletes.forEach((target, i) => present[i] || ops.delete(target))
+    for (const [target, value] of ops) if (value === null && !exists(join(p.dir, target))) ops.delete(target)
     if (ops.size === 0) return
-    if (ops.size === 1) {
-      // One file: a rename is atomic on its own, no journal needed.
-      const [[target, value]] = ops
-      if (value === null) await unlink(join(p.dir, target))
-      else {
-        const tmp = await writeTemp(p.dir, value, sync)
-        await rename(join(p.dir, tmp), join(p.dir, target)).catch(async err => {
-          await removeTemps(p.dir, [tmp])
-          throw err
-        })
-        releaseTemp(p.dir, tmp)
-      }
-      await syncDir(p.dir, sync)
-      return
-    }
     const plan: JournalOp[] = [...ops].map(([target, value]) => (value === null ? { target } : { target, tmp: tempName() }))
     const journalTmp = tempName()
-    const temps = [...plan.flatMap(op => (op.tmp ? [op.tmp] : [])), journalTmp]
+    const files = plan.flatMap(op => (op.tmp ? [[op.tmp, ops.get(op.target)!] as const] : []))
     try {
-      const written = await Promise.allSettled([
-        ...plan.flatMap(op => (op.tmp ? [writeTemp(p.dir, ops.get(op.target)!, sync, op.tmp)] : [])),
-        writeTemp(p.dir, encodeJournal(plan), sync, journalTmp)
-      ])
-      const failed = written.find(r => r.status === 'rejected')
-      if (failed) throw (failed as PromiseRejectedResult).reason
-      await rename(join(p.dir, journalTmp), join(p.dir, JOURNAL))
+      if (plan.length === 1) {
+        // One file: a rename is atomic on its own, no journal needed.
+        if (plan[0].tmp) return await replaceFile(p.dir, plan[0].target, files[0][1])
+        unlinkSync(join(p.dir, plan[0].target))
+        return await syncDir(p.dir, sync)
+      }
+      files.push([journalTmp, encodeJournal(plan)])
+      await writeTemps(p.dir, files, sync)
+      renameSync(join(p.dir, journalTmp), join(p.dir, JOURNAL))
       releaseTemp(p.dir, journalTmp)
     } catch (err) {
-      await removeTemps(p.dir, temps)
+      removeTemps(p.dir, files.map(([name]) => name))
+      knownFolders.delete(p.dir)
+      // Nothing was committed: if the folder vanished under us, create it again and retry once.
+      if (retry && isMissing(err)) return commit(p, ops, false)
       throw err
     }
     try {
       await syncDir(p.dir, sync) // commit point: from here on the batch happens, now or on recovery
-      const renames = applyOps(p.dir, plan, false)
-      applying.set(p.dir, renames.catch(() => undefined))
-      try {
-        await renames
-      } finally {
-        applying.delete(p.dir)
-      }
+      applyOps(p.dir, plan, false) // synchronous: no reader in this process sees half of it
       await syncDir(p.dir, sync)
     } catch (err) {
       recovered.delete(p.dir) // the next access replays the journal
@@ -213,7 +201,11 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     }
     // Not fsync'd: if this unlink is lost, replaying the journal is a no-op (temps are gone,
     // its deletes were done), and any later acknowledged write to this folder fsyncs it.
-    await unlink(join(p.dir, JOURNAL)).catch(() => undefined)
+    try {
+      unlinkSync(join(p.dir, JOURNAL))
+    } catch {
+      // recovery removes it
+    }
   }
 
   /** Target file → bytes (null: delete) for a batch; every name is checked before any I/O. */
@@ -234,10 +226,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
 
   /** Every key file in a folder as [type, id, file name], sorted by type then id. */
-  const keyFiles = async (dir: string, type?: string): Promise<Array<[string, string, string]>> => {
+  const keyFiles = (dir: string, type?: string): Array<[string, string, string]> => {
     let names: string[]
     try {
-      names = (await readdir(dir, { withFileTypes: true })).filter(e => e.isFile() || e.isSymbolicLink()).map(e => e.name)
+      names = readdirSync(dir, { withFileTypes: true }).filter(e => e.isFile() || e.isSymbolicLink()).map(e => e.name)
     } catch (err) {
       if (isMissing(err)) return []
       throw err
@@ -250,7 +242,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
         out.push([k.type, k.id, name])
         continue
       }
-      const id = (await readMaybe(join(dir, k.idFile)))?.toString('utf8')
+      const id = readMaybe(join(dir, k.idFile))?.toString('utf8')
       if (id === undefined || !isKeyFile(name, k.type, id)) {
         throw new VaultError('CORRUPT_DATA', `Key file ${join(dir, name)} has no matching ${k.idFile} (its id is unknown). Restore both from a backup or delete the file.`)
       }
@@ -259,12 +251,18 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
   }
 
-  const hasData = async (dir: string): Promise<boolean> =>
-    (await exists(join(dir, CREDS_FILE))) || (await keyFiles(dir).catch(() => [[]])).length > 0
+  const hasData = (dir: string): boolean => {
+    if (exists(join(dir, CREDS_FILE))) return true
+    try {
+      return keyFiles(dir).length > 0
+    } catch {
+      return true // a damaged key file is still data
+    }
+  }
 
   const recoverAll = async () => {
     await readyDir(root)
-    const folders = (await readdir(root, { withFileTypes: true })).filter(e => e.isDirectory() && parseSessionFolder(e.name)).map(e => join(root, e.name))
+    const folders = readdirSync(root, { withFileTypes: true }).filter(e => e.isDirectory() && parseSessionFolder(e.name)).map(e => join(root, e.name))
     for (let i = 0; i < folders.length; i += 8) await Promise.all(folders.slice(i, i + 8).map(readyDir))
   }
   if (rootStat) await recoverAll()
@@ -283,9 +281,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       const p = place(session)
       const names = ids.map(id => keyFile(type, id).file)
       await readyDir(p.dir)
-      const values = await Promise.all(names.map(name => readMaybe(join(p.dir, name))))
+      // Read in one synchronous step: a get never sees half of a batch applied in this process.
       const out = new Map<string, Uint8Array>()
-      ids.forEach((id, i) => values[i] && out.set(id, values[i]!))
+      names.forEach((name, i) => {
+        const value = readMaybe(join(p.dir, name))
+        if (value) out.set(ids[i], value)
+      })
       return out
     },
 
@@ -300,36 +301,36 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       const p = place(session)
       if (type !== undefined) assertFileType(type)
       await readyDir(p.dir)
-      const files = await keyFiles(p.dir, type)
-      for (let i = 0; i < files.length; i += READ_AHEAD) {
-        const page = files.slice(i, i + READ_AHEAD)
-        const values = options.values ? await Promise.all(page.map(([, , name]) => readMaybe(join(p.dir, name)))) : []
-        for (const [j, [t, id]] of page.entries()) {
-          if (!options.values) yield [t, id]
-          else if (values[j]) yield [t, id, values[j]]
-        }
+      const files = keyFiles(p.dir, type)
+      for (let i = 0; i < files.length; i += PAGE) {
+        const page = files.slice(i, i + PAGE).map(([t, id, name]): ListEntry | undefined => {
+          if (!options.values) return [t, id]
+          const value = readMaybe(join(p.dir, name))
+          return value && [t, id, value]
+        })
+        for (const entry of page) if (entry) yield entry
       }
     },
 
     async *sessions() {
       let entries
       try {
-        entries = await readdir(root, { withFileTypes: true })
+        entries = readdirSync(root, { withFileTypes: true })
       } catch (err) {
         if (isMissing(err)) return
         throw err
       }
       await readyDir(root)
-      if (await hasData(root)) yield DEFAULT_SESSION
+      if (hasData(root)) yield DEFAULT_SESSION
       const folders = entries.filter(e => e.isDirectory()).map(e => e.name).sort()
       for (const name of folders) {
         const parsed = parseSessionFolder(name)
         if (!parsed) continue
-        const session = 'session' in parsed ? parsed.session : await sidecarSession(name)
+        const session = 'session' in parsed ? parsed.session : sidecarSession(name)
         if (session === undefined) continue
         const dir = join(root, name)
         await readyDir(dir)
-        if (await hasData(dir)) yield session
+        if (hasData(dir)) yield session
       }
     },
 
@@ -341,14 +342,15 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
           if (p.folder === undefined) {
             // The root is also the parent of other sessions: delete its own files as one batch.
             const ops = new Map<string, Uint8Array | null>([[CREDS_FILE, null]])
-            for (const [type, id] of await keyFiles(root)) for (const [k, v] of planBatch({ set: [], del: [[type, id]] })) ops.set(k, v)
+            for (const [type, id] of keyFiles(root)) for (const [k, v] of planBatch({ set: [], del: [[type, id]] })) ops.set(k, v)
             return commit(p, ops)
           }
-          if (!(await exists(p.dir))) return
+          if (!exists(p.dir)) return
           const trash = join(root, uniqueName(TRASH_PREFIX))
-          await rename(p.dir, trash) // atomic: the session is whole or gone
+          renameSync(p.dir, trash) // atomic: the session is whole or gone
+          knownFolders.delete(p.dir)
           await syncDir(root, sync)
-          await rm(trash, { recursive: true, force: true }).catch(() => undefined) // leftovers go at next open
+          rmSync(trash, { recursive: true, force: true }) // if this fails, the next open removes it
         })
       )
     },
