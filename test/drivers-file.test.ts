@@ -236,6 +236,30 @@ describe('file driver: layout, sessions and safety', () => {
     await store.close()
   })
 
+  it('readers in the process never see half a batch; two stores on one folder take turns', async () => {
+    const root = join(tempRoot('turns'), 'auth')
+    const [a, b] = [await createFileDriver({ path: root }), await createFileDriver({ path: root })]
+    const ids = Array.from({ length: 20 }, (_, i) => String(i))
+    const batch = (g: number) => ({ creds: text(String(g)), set: ids.map(id => ['session', id, text(String(g))] as [string, string, Uint8Array]), del: [] })
+    let done = false
+    const writers = Promise.all([a, b].map(async (d, w) => {
+      for (let g = 1; g <= 15; g++) await d.write('s', batch(g * 2 + w))
+    })).finally(() => (done = true))
+    let reads = 0
+    while (!done) {
+      const got = await b.get('s', 'session', ids)
+      const gens = new Set([...got.values()].map(v => Buffer.from(v).toString()))
+      assert.ok(gens.size <= 1, `one get saw generations ${[...gens]}`)
+      assert.ok(got.size === 0 || got.size === ids.length)
+      reads++
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    await writers
+    assert.ok(reads > 1)
+    assert.deepEqual(readdirSync(join(root, 's')).filter(n => n.startsWith('.')), [])
+    await Promise.all([a.close(), b.close()])
+  })
+
   it('creates files 0600 and folders 0700', async () => {
     const root = join(tempRoot('modes'), 'auth', 'nested')
     const old = process.umask(0o022)

@@ -341,6 +341,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
         serialise(p.dir, async () => {
           if (p.folder === undefined) {
             // The root is also the parent of other sessions: delete its own files as one batch.
+            if (!exists(root)) return
             const ops = new Map<string, Uint8Array | null>([[CREDS_FILE, null]])
             for (const [type, id] of keyFiles(root)) for (const [k, v] of planBatch({ set: [], del: [[type, id]] })) ops.set(k, v)
             return commit(p, ops)
