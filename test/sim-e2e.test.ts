@@ -10,13 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { DisconnectReason, INITIAL_PREKEY_COUNT, useMultiFileAuthState } from '@whiskeysockets/baileys'
+import { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { openStore } from '../src/store/open-store.js'
 import { migrate } from '../src/tools/migrate.js'
-import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../src/sim/index.js'
-import { connectClient, textOf, type Client, type ClientOptions } from './helpers/sim-client.js'
-
-const OPEN_MS = 10_000
+import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
+import { textOf } from './helpers/sim-client.js'
+import { eventually, login, OPEN_MS, pair, simLifecycleSuite } from './helpers/sim-lifecycle.js'
 
 let sim: Simulator
 let dir: string
@@ -34,171 +33,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-/** Pairs a fresh auth state: QR → phone scan → 515. Returns the linked device. */
-async function pair(auth: ClientOptions['auth']): Promise<LinkedDevice> {
-  let scan: Promise<LinkedDevice> | undefined
-  const client = connectClient({ url: sim.url, auth, onQr: qr => (scan ??= sim.phone.scan(qr)) })
-  const code = await client.waitForClose(OPEN_MS)
-  await client.end()
-  assert.ok(scan, 'the client showed a QR code')
-  assert.equal(code, DisconnectReason.restartRequired, 'pairing ends with 515 restart required')
-  assert.deepEqual(client.saveErrors, [])
-  return scan
-}
-
-/** Connects from saved creds and waits for open; fails if a QR shows up. */
-async function login(auth: ClientOptions['auth']): Promise<Client> {
-  const client = connectClient({ url: sim.url, auth, onQr: () => assert.fail('a linked device must not be asked to scan a QR code') })
-  await client.waitForOpen(OPEN_MS)
-  return client
-}
-
-/** Waits until `fn` holds (server-side state settles asynchronously). */
-async function eventually(fn: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!fn()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`)
-    await new Promise(r => setTimeout(r, 20))
-  }
-}
-
-describe('simulator lifecycle on a SQLite store', () => {
-  let storeUrl: string
-  let linked: LinkedDevice
-
-  test('1. fresh store → QR → scan → pair-success → 515 → reconnect from saved state → open', { timeout: 40_000 }, async () => {
-    storeUrl = `sqlite:${join(dir, 'x.db')}`
-    const store = await openStore(storeUrl)
-    try {
-      const auth = await store.useAuthState('bot')
-      assert.equal(auth.isNew, true)
-      linked = await pair(auth)
-      assert.match(linked.jid, /^15550009999:\d+@s\.whatsapp\.net$/)
-
-      // The pairing result was persisted, not just held in memory.
-      const saved = await store.readCreds('bot')
-      assert.equal(saved?.me?.id, linked.jid)
-      assert.ok(saved?.account?.details?.length, 'signed device identity saved')
-
-      const client = await login(auth)
-      await client.end()
-      assert.deepEqual(client.saveErrors, [])
-      assert.equal(client.qrs.length, 0)
-    } finally {
-      await store.close()
-    }
-
-    const reopened = await openStore(storeUrl)
-    try {
-      const creds = await reopened.readCreds('bot')
-      assert.equal(creds?.me?.id, linked.jid)
-      assert.equal(creds?.me?.lid, linked.lid, 'the LID from <success> was persisted')
-      assert.equal(creds?.nextPreKeyId, INITIAL_PREKEY_COUNT + 1, 'the first login generated and saved the initial pre-keys')
-      assert.equal((await reopened.readKeys('bot', 'pre-key', ['1', String(INITIAL_PREKEY_COUNT)])).size, 2)
-    } finally {
-      await reopened.close()
-    }
-    const device = sim.device(linked.jid)
-    assert.equal(device?.preKeyUploads, 1)
-    assert.equal(device?.preKeyCount, INITIAL_PREKEY_COUNT)
-  })
-
-  test('2. close and reopen: no QR, open, no pre-key re-upload while the server has enough', { timeout: 30_000 }, async () => {
-    for (let round = 0; round < 2; round++) {
-      const store = await openStore(storeUrl)
-      try {
-        const auth = await store.useAuthState('bot')
-        assert.equal(auth.isNew, false)
-        const client = await login(auth)
-        assert.equal(sim.device(linked.jid)?.online, true)
-        await client.end()
-        assert.deepEqual(client.saveErrors, [])
-      } finally {
-        await store.close()
-      }
-    }
-    assert.equal(sim.device(linked.jid)?.preKeyUploads, 1, 'no second upload')
-    assert.equal(sim.device(linked.jid)?.preKeyCount, INITIAL_PREKEY_COUNT)
-  })
-
-  test('3. a contact sends texts (pkmsg, then msg after a reply); the bot replies and the contact decrypts', { timeout: 30_000 }, async () => {
-    const alice = sim.contact('15550001111', { name: 'Alice' })
-    const store = await openStore(storeUrl)
-    try {
-      const client = await login(await store.useAuthState('bot'))
-
-      const first = await alice.sendText('hello bot')
-      assert.deepEqual(first.types, ['pkmsg'])
-      const got1 = await client.nextMessage()
-      assert.equal(textOf(got1), 'hello bot')
-      assert.equal(got1.key.remoteJid, alice.jid)
-      assert.equal(got1.key.id, first.id)
-      assert.equal(got1.pushName, 'Alice')
-      assert.equal(sim.device(linked.jid)?.preKeyCount, INITIAL_PREKEY_COUNT - 1, 'one one-time pre-key handed out')
-
-      await client.sock.sendMessage(alice.jid, { text: 'hi Alice' })
-      const reply = await alice.nextMessage()
-      assert.equal(reply.text, 'hi Alice')
-      assert.equal(reply.from, linked.lid)
-
-      const second = await alice.sendText('second message')
-      assert.deepEqual(second.types, ['msg'], 'the session is confirmed after the reply')
-      assert.equal(textOf(await client.nextMessage()), 'second message')
-
-      await client.sock.sendMessage(alice.jid, { text: 'and a second reply' })
-      assert.equal((await alice.nextMessage()).text, 'and a second reply')
-
-      assert.equal(alice.retryReceipts, 0, 'the client never failed to decrypt')
-      assert.deepEqual(alice.decryptErrors, [])
-      await client.end()
-      assert.deepEqual(client.saveErrors, [])
-    } finally {
-      await store.close()
-    }
-  })
-
-  test('6. logout 401, replaced 440, restart 515, bad session 500: the right DisconnectReason', { timeout: 60_000 }, async () => {
-    const store = await openStore(storeUrl)
-    try {
-      const auth = await store.useAuthState('bot')
-      const cases: Array<['restart' | 'replaced' | 'badSession', number]> = [
-        ['restart', DisconnectReason.restartRequired],
-        ['replaced', DisconnectReason.connectionReplaced],
-        ['badSession', DisconnectReason.badSession]
-      ]
-      for (const [reason, expected] of cases) {
-        const client = await login(auth)
-        assert.equal(sim.kick(linked.jid, reason), 1)
-        assert.equal(await client.waitForClose(OPEN_MS), expected, `kick ${reason}`)
-        await client.end()
-        assert.ok(sim.device(linked.jid), `the device survives ${reason}`)
-      }
-
-      // A second login with the same creds replaces the first connection, as on the real server.
-      const first = await login(auth)
-      const second = await login(auth)
-      assert.equal(await first.waitForClose(OPEN_MS), DisconnectReason.connectionReplaced)
-      await first.end()
-
-      // Conversation still works after all of that.
-      const alice = sim.contact('15550001111')
-      await alice.sendText('still there?')
-      assert.equal(textOf(await second.nextMessage()), 'still there?')
-
-      assert.equal(sim.kick(linked.jid, 'logout'), 1)
-      assert.equal(await second.waitForClose(OPEN_MS), DisconnectReason.loggedOut)
-      await second.end()
-      assert.equal(sim.device(linked.jid), undefined, 'the device is gone on the server')
-
-      // The removed device is refused at login.
-      const again = connectClient({ url: sim.url, auth })
-      assert.equal(await again.waitForClose(OPEN_MS), DisconnectReason.loggedOut)
-      await again.end()
-    } finally {
-      await store.close()
-    }
-  })
-})
+simLifecycleSuite('SQLite', async () => ({ url: `sqlite:${join(dir, 'x.db')}` }))
+simLifecycleSuite('file (Baileys folder)', async () => ({ url: `file:${join(dir, 'folder-store')}` }))
 
 describe('simulator: SIGKILL of the client process', () => {
   const CHILD = fileURLToPath(new URL('./helpers/sim-child.js', import.meta.url))
@@ -270,9 +106,9 @@ describe('simulator: migrating the store between runs', () => {
     // Run 1 on Baileys' own useMultiFileAuthState: the folder users migrate from.
     const folder = join(dir, 'baileys-folder')
     const folderAuth = await useMultiFileAuthState(folder)
-    const device = await pair(folderAuth)
+    const device = await pair(sim, folderAuth)
     {
-      const client = await login(folderAuth)
+      const client = await login(sim, folderAuth)
       await carol.sendText('before migration')
       assert.equal(textOf(await client.nextMessage()), 'before migration')
       await client.sock.sendMessage(carol.jid, { text: 'reply before migration' })
@@ -298,7 +134,7 @@ describe('simulator: migrating the store between runs', () => {
         const auth = await target.useAuthState(session)
         assert.equal(auth.isNew, false)
         assert.equal(auth.state.creds.me?.id, device.jid)
-        const client = await login(auth)
+        const client = await login(sim, auth)
         await carol.sendText(`after migration ${i}`)
         assert.equal(textOf(await client.nextMessage()), `after migration ${i}`)
         await client.sock.sendMessage(carol.jid, { text: `reply after migration ${i}` })
@@ -310,7 +146,7 @@ describe('simulator: migrating the store between runs', () => {
       assert.deepEqual(carol.decryptErrors, [])
 
       // The client-side logout (remove-companion-device) also removes the device on the server.
-      const client = await login(await source.useAuthState(session))
+      const client = await login(sim, await source.useAuthState(session))
       await client.sock.logout()
       await client.end()
       await eventually(() => sim.device(device.jid) === undefined, 'the server forgot the logged-out device')

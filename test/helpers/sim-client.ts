@@ -2,7 +2,7 @@
  * Drives a real Baileys socket against the simulator for the end-to-end tests: event capture,
  * bounded waits (a hang fails fast) and a clean end.
  */
-import makeWASocket, { type AuthenticationState, type ConnectionState, type WAMessage, type WASocket } from '@whiskeysockets/baileys'
+import makeWASocket, { type AuthenticationState, type ConnectionState, type SignalKeyStore, type WAMessage, type WASocket } from '@whiskeysockets/baileys'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
 import { isLibsignalChatter } from '../../src/sim/contact.js'
@@ -47,14 +47,14 @@ export interface Client {
   received: WAMessage[]
   /** Number of creds.update events persisted. */
   credsSaves: number
-  /** Errors from saveCreds (a test asserts there are none). */
+  /** Errors from saveCreds and key writes (a test asserts there are none). */
   saveErrors: unknown[]
   waitForOpen(timeoutMs?: number): Promise<void>
   /** Resolves with lastDisconnect's status code. */
   waitForClose(timeoutMs?: number): Promise<number | undefined>
   /** The first received message not yet taken. */
   nextMessage(timeoutMs?: number): Promise<WAMessage>
-  /** Closes the socket (if open) and waits for pending creds writes. */
+  /** Closes the socket (if open) and waits for pending creds and key writes. */
   end(): Promise<void>
 }
 
@@ -71,9 +71,47 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]).finally(() => clearTimeout(timer))
 }
 
+/**
+ * Baileys keeps working on keys for a moment after end() (own-LID migration, a message being
+ * decrypted). The keys are watched so end() can wait until they are idle before the test closes
+ * the store; a key write failing meanwhile is recorded like a failed saveCreds.
+ */
+function watchKeys(keys: SignalKeyStore, saveErrors: unknown[]) {
+  let inflight = 0
+  let lastActivity = Date.now()
+  const track = <T>(result: T | Promise<T>): Promise<T> => {
+    inflight++
+    return Promise.resolve(result).finally(() => {
+      inflight--
+      lastActivity = Date.now()
+    })
+  }
+  const watched = new Proxy(keys, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (prop === 'get') return (...args: Parameters<SignalKeyStore['get']>) => track(target.get(...args))
+      if (prop === 'set') {
+        return (...args: Parameters<SignalKeyStore['set']>) =>
+          track(target.set(...args)).catch(err => {
+            saveErrors.push(err)
+            throw err
+          })
+      }
+      return value
+    }
+  })
+  const idle = async (quietMs = 100, maxMs = 3_000) => {
+    const deadline = Date.now() + maxMs
+    while ((inflight > 0 || Date.now() - lastActivity < quietMs) && Date.now() < deadline) await new Promise(r => setTimeout(r, 20))
+  }
+  return { watched, idle }
+}
+
 export function connectClient({ url, auth, onQr }: ClientOptions): Client {
+  const saveErrors: unknown[] = []
+  const keys = watchKeys(auth.state.keys, saveErrors)
   const sock = makeWASocket({
-    auth: auth.state,
+    auth: { creds: auth.state.creds, keys: keys.watched },
     waWebSocketUrl: url,
     logger: silentLogger,
     markOnlineOnConnect: false,
@@ -83,7 +121,6 @@ export function connectClient({ url, auth, onQr }: ClientOptions): Client {
   })
   const qrs: string[] = []
   const received: WAMessage[] = []
-  const saveErrors: unknown[] = []
   let saving: Promise<void> = Promise.resolve()
   let state: 'connecting' | 'open' | 'close' = 'connecting'
   let closeCode: number | undefined
@@ -146,6 +183,7 @@ export function connectClient({ url, auth, onQr }: ClientOptions): Client {
         sock.end(undefined)
         await client.waitForClose(5_000).catch(() => undefined)
       }
+      await keys.idle()
       await saving
     }
   }
