@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { describe, it, before, after } from 'node:test'
+import Database from 'better-sqlite3'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openStore } from '../src/store/open-store.js'
+import { createMemoryDriver } from '../src/drivers/memory.js'
+import { copyFixture, importBaileysFolder, readBaileysFolder } from './helpers/fixture.js'
+import { instrument } from './helpers/faulty-driver.js'
+import { runCli } from './helpers/tools-cli.js'
+
+/**
+ * No secret ever reaches a log line, an error message or tool output. Collects everything
+ * the tools print and every error message (with causes and stacks) the failure paths produce
+ * on the fixture's alice, plus all that this process writes to stdout/stderr, and scans it for
+ * alice's private keys in base64 and hex.
+ */
+describe('secrets stay out of output and errors', () => {
+  const seen: string[] = []
+  const printed: string[] = []
+  const restore: Array<() => void> = []
+  let secrets: string[] = []
+
+  before(async () => {
+    const { creds, keys } = await readBaileysFolder(copyFixture('alice'))
+    const raw: Uint8Array[] = [creds.noiseKey.private, creds.signedIdentityKey.private, creds.signedPreKey.keyPair.private, creds.pairingEphemeralKeyPair.private, Buffer.from(creds.advSecretKey, 'base64')]
+    for (const [type, , value] of keys as Array<[string, string, any]>) {
+      if (type === 'pre-key') raw.push(value.private)
+      if (type === 'app-state-sync-key') raw.push(value.keyData)
+    }
+    secrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
+    for (const stream of [process.stdout, process.stderr]) {
+      const write = stream.write.bind(stream)
+      stream.write = ((chunk: any, ...rest: any[]) => {
+        printed.push(String(chunk))
+        return write(chunk, ...rest)
+      }) as typeof stream.write
+      restore.push(() => (stream.write = write))
+    }
+  })
+  after(() => restore.forEach(r => r()))
+
+  const collect = (err: unknown) => {
+    for (let e: any = err; e; e = e.cause) seen.push(String(e.message), String(e.stack))
+  }
+
+  it('tools output, failure messages and process output contain no private key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vault-secrets-'))
+    const path = join(dir, 'store.db')
+    const url = `sqlite:${path}`
+    const store = await openStore(url)
+    await importBaileysFolder(store, copyFixture('alice'), 'alice')
+    await store.close()
+
+    for (const argv of [['ls', url], ['inspect', url, '--session', 'alice'], ['doctor', url], ['prune', url, '--session', 'alice', '--dry-run']]) {
+      for (const json of [[], ['--json']]) {
+        const run = await runCli([...argv, ...json])
+        seen.push(run.stdout, run.stderr)
+        assert.ok(run.stdout.length > 0, `${argv[0]} printed something`)
+      }
+    }
+    const bak = join(dir, 'b.bak')
+    seen.push(...Object.values(await runCli(['backup', url, bak])).filter(v => typeof v === 'string'))
+    const encUrl = `sqlite:${join(dir, 'enc.db')}`
+    const key = randomBytes(32).toString('base64')
+    for (const argv of [['migrate', url, encUrl], ['doctor', encUrl], ['inspect', encUrl, '--session', 'alice']]) {
+      const run = await runCli(argv, { env: { BAILEYS_VAULT_KEY: key } })
+      seen.push(run.stdout, run.stderr)
+    }
+
+    // Failure paths: damaged values and creds, wrong key, backend outage, bad arguments.
+    const db = new Database(path)
+    db.prepare(`UPDATE vault_keys SET value = substr(value, 1, 40) WHERE session = 'alice'`).run()
+    db.prepare(`UPDATE vault_creds SET value = substr(value, 1, 60) WHERE session = 'alice'`).run()
+    db.close()
+    const damaged = await openStore(url)
+    await damaged.useAuthState('alice').catch(collect)
+    await (async () => {
+      for await (const entry of damaged.listKeys('alice', undefined, { values: true })) void entry
+    })().catch(collect)
+    seen.push(...Object.values(await runCli(['doctor', url])).filter(v => typeof v === 'string'))
+    await damaged.close()
+    const wrongKey = await openStore(encUrl, { encryption: { keys: { x: randomBytes(32) }, current: 'x' } })
+    await wrongKey.useAuthState('alice').catch(collect)
+    await wrongKey.close()
+    const { driver, failNextWrites } = instrument(createMemoryDriver())
+    const flaky = await openStore(driver)
+    const auth = await flaky.useAuthState('alice')
+    failNextWrites(2)
+    await auth.saveCreds().catch(collect)
+    await auth.state.keys.set({ 'pre-key': { 1: auth.state.creds.signedIdentityKey } }).catch(collect)
+    await openStore('postgres://bot:s3cret-pass@127.0.0.1:1/x', { postgres: { connectionTimeoutMillis: 500 } } as any)
+      .then(s => s.useAuthState('a'))
+      .catch(collect)
+
+    assert.ok(seen.filter(Boolean).length > 20, 'collected the output of every path')
+    const haystack = [...seen, ...printed].join('\n')
+    assert.ok(haystack.includes('CORRUPT') || haystack.includes('damaged') || haystack.includes('not valid JSON'), 'failure paths were exercised')
+    for (const secret of secrets) assert.ok(!haystack.includes(secret), 'a private key appeared in output or an error message')
+    assert.ok(!haystack.includes('s3cret-pass'), 'a store password appeared in output or an error message')
+  })
+})
