@@ -6,7 +6,9 @@ import { createPostgresDriver, type PgPoolLike } from '../src/drivers/postgres.j
 import { openStore } from '../src/store/open-store.js'
 import { driverConformance } from './helpers/conformance.js'
 import { crashSuite } from './helpers/crash-suite.js'
+import { testEncryption } from './helpers/encryption-keys.js'
 import { realClientSuite } from './helpers/real-client-suite.js'
+import { toolsSuite } from './helpers/tools-suite.js'
 import { freshPostgres, outageSuite, requireEnv, startPostgres, stopPostgres } from './helpers/servers.js'
 
 const bytes = (text: string) => Buffer.from(text, 'utf8')
@@ -175,4 +177,6 @@ describe('postgres driver', () => {
 
 outageSuite('postgres', () => freshPostgres('outage'), { stop: () => stopPostgres('immediate'), start: startPostgres })
 realClientSuite('postgres', () => freshPostgres('realclient'))
+realClientSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('realclient_enc')), options: { encryption: testEncryption() } }))
+toolsSuite('postgres', () => freshPostgres('tools'))
 crashSuite('postgres', () => freshPostgres('crash'))

@@ -5,7 +5,9 @@ import { createRedisDriver, type RedisClientLike } from '../src/drivers/redis.js
 import { openStore } from '../src/store/open-store.js'
 import { driverConformance } from './helpers/conformance.js'
 import { crashSuite } from './helpers/crash-suite.js'
+import { testEncryption } from './helpers/encryption-keys.js'
 import { realClientSuite } from './helpers/real-client-suite.js'
+import { toolsSuite } from './helpers/tools-suite.js'
 import { freshRedis, outageSuite, redisClient, requireEnv, startRedis, stopRedis } from './helpers/servers.js'
 
 const bytes = (text: string) => Buffer.from(text, 'utf8')
@@ -144,4 +146,6 @@ describe('redis driver', () => {
 
 outageSuite('redis', () => freshRedis('outage'), { stop: () => stopRedis('shutdown'), start: startRedis })
 realClientSuite('redis', () => freshRedis('realclient'))
+realClientSuite('redis, encrypted', async () => ({ ...(await freshRedis('realclient_enc')), options: { encryption: testEncryption() } }))
+toolsSuite('redis', () => freshRedis('tools'))
 crashSuite('redis', () => freshRedis('crash'))
