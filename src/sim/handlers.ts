@@ -13,7 +13,7 @@ import {
 } from '@whiskeysockets/baileys'
 import type { SimConnection } from './connection.js'
 import type { Contact } from './contact.js'
-import { unixNow, withKeyType, type DeviceRecord, type SimState } from './state.js'
+import { unixNow, type DeviceRecord, type SimState } from './state.js'
 
 export interface HandlerHost {
   state: SimState
@@ -41,7 +41,12 @@ const readUInt = (buf: Uint8Array | undefined): number | undefined =>
 
 export async function handleNode(host: HandlerHost, conn: SimConnection, node: BinaryNode): Promise<void> {
   const device = conn.device
-  if (!device) return // registration connections only answer pair-device (resolved as replies)
+  if (!device) {
+    // A registering device has no account yet: its pair-device replies are resolved as query
+    // replies; any other query still gets an answer so nothing waits for a timeout.
+    if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) conn.send(result(node))
+    return
+  }
   switch (node.tag) {
     case 'iq':
       return handleIq(host, conn, device, node)

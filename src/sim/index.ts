@@ -5,6 +5,11 @@
  *   trustSimulator(sim)                     // Baileys checks the server cert against this root
  *   const sock = makeWASocket({ auth: state, waWebSocketUrl: sim.url })
  *   sock.ev.on('connection.update', ({ qr }) => qr && sim.phone.scan(qr))
+ *
+ * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
+ * server.ts (registration/login, routing, kicks), handlers.ts (IQs, messages, receipts),
+ * phone.ts (QR linking), contact.ts (Signal contacts), state.ts (what the server remembers),
+ * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
  */
 import { VaultError } from '../core/errors.js'
 import type { Contact } from './contact.js'

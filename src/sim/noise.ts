@@ -112,6 +112,7 @@ export class NoiseResponder {
   private key: Buffer
   private counter = 0
   private readonly ephemeral: KeyPair = Curve.generateKeyPair()
+  private clientEphemeral?: Buffer
 
   constructor(
     private readonly staticKey: KeyPair,
@@ -136,8 +137,6 @@ export class NoiseResponder {
     const hello = { serverHello: { ephemeral: this.ephemeral.public, static: encStatic, payload } }
     return Buffer.from(proto.HandshakeMessage.encode(hello).finish())
   }
-
-  private clientEphemeral?: Buffer
 
   /** Handles ClientFinish; returns the client's static key, its payload and the transport keys. */
   clientFinish(frame: Uint8Array): HandshakeResult {

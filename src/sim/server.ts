@@ -41,6 +41,8 @@ const QR_REFS = 6
 const POST_HANDSHAKE_DELAY_MS = 15
 /** If the client never sends its post-login queries, queued stanzas go out after this long. */
 const FLUSH_FALLBACK_MS = 3_000
+/** Stanzas kept for an offline device; the oldest are dropped beyond this (bounded memory). */
+const MAX_PENDING = 10_000
 
 export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost {
   readonly noiseKey: KeyPair = Curve.generateKeyPair()
@@ -209,8 +211,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   deliver(device: DeviceRecord, stanza: BinaryNode): void {
     const conn = this.online.get(device.jid)
-    if (conn?.ready && !conn.closed) conn.send(stanza)
-    else device.pending.push(stanza)
+    if (conn?.ready && !conn.closed) return conn.send(stanza)
+    device.pending.push(stanza)
+    if (device.pending.length > MAX_PENDING) device.pending.shift()
   }
 
   targets(): DeviceRecord[] {
