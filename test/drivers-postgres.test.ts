@@ -108,13 +108,15 @@ describe('postgres driver', () => {
   it('concurrent first opens create the schema once; schema and table prefix are honoured', async () => {
     const db = await freshPostgres('schema')
     const drivers = await Promise.all(Array.from({ length: 6 }, () => createPostgresDriver({ url: db.url, schema: 'bots', tablePrefix: 'wa_' })))
-    const other = await createPostgresDriver({ url: db.url })
+    const other = await createPostgresDriver({ url: db.url, preparedStatements: false })
     const c = new pg.Client({ connectionString: db.url })
     await c.connect()
     try {
       await drivers[0].write('s', { creds: bytes('c'), set: [['pre-key', '1', bytes('x')]], del: [] })
       assert.equal(Buffer.from((await drivers[5].getCreds('s'))!).toString(), 'c')
       assert.equal(await other.getCreds('s'), undefined, 'another prefix is another store')
+      await other.write('s', { creds: bytes('o'), set: [['pre-key', '1', bytes('y')], ['pre-key', '2', bytes('z')]], del: [['pre-key', '2']] })
+      assert.deepEqual([...(await other.get('s', 'pre-key', ['1', '2']))].map(([id, v]) => `${id}=${Buffer.from(v)}`), ['1=y'], 'unprepared statements work too')
       const { rows } = await c.query(`SELECT to_regclass('bots.wa_keys') AS k, to_regclass('bots.wa_creds') AS c, (SELECT count(*)::int FROM bots.wa_meta) AS meta`)
       assert.deepEqual(rows[0], { k: 'bots.wa_keys', c: 'bots.wa_creds', meta: 1 })
       assert.equal((await c.query('SELECT count(*)::int AS n FROM bots.wa_keys')).rows[0].n, 1)

@@ -42,6 +42,11 @@ export interface PostgresDriverOptions {
   tablePrefix?: string
   /** Extra `pg.PoolConfig` for the pool built from `url` (max, ssl, statement_timeout, …). */
   poolOptions?: Record<string, unknown>
+  /**
+   * Use named prepared statements (parsed and planned once per connection). Default true; set
+   * false behind a pooler that cannot carry them (PgBouncer < 1.21 in transaction mode).
+   */
+  preparedStatements?: boolean
 }
 
 /** The part of `pg`'s query API this driver uses (a Pool or a checked-out PoolClient). */
@@ -95,10 +100,13 @@ function tableNames(options: PostgresDriverOptions): Tables {
   }
 }
 
+type Statement = (values: unknown[]) => { name?: string; text: string; values: unknown[] }
+
 /** A named statement: planned once per connection, then only bound and executed. */
-function statement(text: string) {
+function statementOf(text: string, prepared: boolean): Statement {
+  if (!prepared) return values => ({ text, values })
   const name = `baileys_vault_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
-  return (values: unknown[]) => ({ name, text, values })
+  return values => ({ name, text, values })
 }
 
 async function loadPg(): Promise<any> {
@@ -159,18 +167,19 @@ async function prepareSchema(pool: PgPoolLike, t: Tables, where: string): Promis
 }
 
 interface Statements {
-  getCreds: ReturnType<typeof statement>
-  getMany: ReturnType<typeof statement>
-  pageAll: ReturnType<typeof statement>
-  pageAllValues: ReturnType<typeof statement>
-  pageType: ReturnType<typeof statement>
-  pageTypeValues: ReturnType<typeof statement>
-  pageSessions: ReturnType<typeof statement>
-  write: ReturnType<typeof statement>
-  drop: ReturnType<typeof statement>
+  getCreds: Statement
+  getMany: Statement
+  pageAll: Statement
+  pageAllValues: Statement
+  pageType: Statement
+  pageTypeValues: Statement
+  pageSessions: Statement
+  write: Statement
+  drop: Statement
 }
 
-function statements(t: Tables): Statements {
+function statements(t: Tables, prepared: boolean): Statements {
+  const statement = (text: string) => statementOf(text, prepared)
   return {
     getCreds: statement(`SELECT value FROM ${t.creds} WHERE session = $1`),
     getMany: statement(`SELECT id, value FROM ${t.keys} WHERE session = $1 AND type = $2 AND id = ANY($3::text[])`),
@@ -323,7 +332,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the PostgreSQL store ${where}: ${(err as Error).message}`, { cause: err })
   }
 
-  const st = statements(tables)
+  const st = statements(tables, options.preparedStatements ?? true)
   const reader = makeReader(pool, st)
   let closed = false
 
