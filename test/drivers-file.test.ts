@@ -16,6 +16,8 @@ import { copyFixture, manifest, JID, GROUP, baileysFolderDevice, FIXTURE_ROOT, t
 import { SignalDevice } from './helpers/signal-device.js'
 import { realClientSuite } from './helpers/real-client-suite.js'
 import { crashSuite } from './helpers/crash-suite.js'
+import { toolsSuite } from './helpers/tools-suite.js'
+import { testEncryption } from './helpers/encryption-keys.js'
 import { KEYS, SESSIONS, batchFor } from './helpers/file-crash-child.js'
 
 const temps: string[] = []
@@ -549,12 +551,17 @@ describe('file driver: crash safety', () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// The shared suites: Baileys' Signal repository on the store, and SIGKILL mid-traffic.
+// The shared suites: Baileys' Signal repository on the store (plain and encrypted), the tools'
+// migrate/backup/restore scenarios, and SIGKILL mid-traffic.
 
 realClientSuite('file', async () => {
   const dir = tempRoot('rc')
   return { url: `file:${join(dir, 'auth')}` }
 })
+
+realClientSuite('file, encrypted', async () => ({ url: `file:${join(tempRoot('rc-enc'), 'auth')}`, options: { encryption: testEncryption() } }))
+
+toolsSuite('file', async () => ({ url: `file:${join(tempRoot('tools'), 'auth')}` }))
 
 crashSuite('file', async () => {
   const dir = tempRoot('crash')
