@@ -64,11 +64,13 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   const sessions = await selectSessions(from, options.sessions)
   if (options.sessions?.length) await assertSessionsExist(from, sessions)
 
-  // Plan: sizes and conflicts of every session before anything is written.
+  // Plan: conflicts of every session before anything is written. Counting the keys is an extra
+  // pass over the source, done only when someone needs the numbers up front (dry run, progress).
+  const countFirst = !!options.dryRun || !!options.onProgress
   const plan: MigrateSessionResult[] = []
   let total = 0
   for (const session of sessions) {
-    const counts = await countKeys(from, session)
+    const counts = countFirst ? await countKeys(from, session) : {}
     const keys = sumCounts(counts)
     total += keys
     const creds = (await from.guard('reading creds', session, () => from.driver.getCreds(session))) !== undefined
@@ -98,22 +100,29 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       p.overwritten = true
     }
     let batch: Array<[string, string, unknown]> = []
-    let n = 0
-    for await (const [type, id, value] of from.listKeys(p.session, undefined, { values: true })) {
-      batch.push([type, id, value])
-      if (batch.length >= batchSize) {
-        await to.write(p.session, { set: batch })
-        copied.add(batch.length, p.session)
-        n += batch.length
-        batch = []
-      }
-    }
-    if (batch.length > 0) {
+    const counts: Record<string, number> = {}
+    const flush = async () => {
       await to.write(p.session, { set: batch })
       copied.add(batch.length, p.session)
-      n += batch.length
+      batch = []
     }
-    if (n !== p.keys) p.counts = await countKeys(from, p.session) // the source changed since planning
+    try {
+      for await (const [type, id, value] of from.listKeys(p.session, undefined, { values: true })) {
+        counts[type] = (counts[type] ?? 0) + 1
+        batch.push([type, id, value])
+        if (batch.length >= batchSize) await flush()
+      }
+      if (batch.length > 0) await flush()
+    } catch (err) {
+      if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
+      throw new VaultError(
+        err.code,
+        `${err.message} The migration stopped: session "${p.session}" on ${to.label} has some keys and no creds (Baileys would not use it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
+        { cause: err }
+      )
+    }
+    p.counts = counts
+    p.keys = sumCounts(counts)
     // Creds last: only now does the target session look complete to Baileys.
     if (p.creds) {
       const creds = await from.readCreds(p.session)
@@ -123,15 +132,16 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   }
   copied.add(0, undefined, true)
 
-  const checked = progressTicker(options.onProgress, 'verify', total)
+  const checked = progressTicker(options.onProgress, 'verify', plan.reduce((n, p) => n + p.keys, 0))
   for (const p of plan) {
     const verifier = new SessionVerifier(to, p.session, n => checked.add(n, p.session))
-    for await (const [type, id, value] of from.listKeys(p.session, undefined, { values: true })) await verifier.add(type, id, value)
+    for await (const [type, id, bytes] of from.listRaw(p.session)) {
+      await verifier.add(type, id, () => from.codec.decode(bytes!, p.session, type, id), bytes)
+    }
     const v = await verifier.finish(p.creds ? await from.readCreds(p.session) : undefined)
     p.verified = v.verified
     p.mismatches = v.mismatches
     p.mismatchCount = v.mismatchCount
-    p.keys = sumCounts(p.counts)
   }
   checked.add(0, undefined, true)
   return result(false)
