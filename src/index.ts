@@ -1,4 +1,4 @@
-export { openStore, useSqliteAuthState, type OpenStoreOptions } from './store/open-store.js'
+export { openStore, useSqliteAuthState, useFileAuthState, type OpenStoreOptions } from './store/open-store.js'
 export { Store, type ValueBatch } from './store/store.js'
 export type { VaultAuthState, VaultKeyStore, AuthStateOptions } from './auth/auth-state.js'
 export { VaultError, isVaultError, type VaultErrorCode } from './core/errors.js'

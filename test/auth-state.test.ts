@@ -4,7 +4,8 @@ import Database from 'better-sqlite3'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore, useSqliteAuthState } from '../src/store/open-store.js'
+import { openStore, useFileAuthState, useSqliteAuthState } from '../src/store/open-store.js'
+import { copyFixture, readBaileysFolder } from './helpers/fixture.js'
 import { createMemoryDriver } from '../src/drivers/memory.js'
 import { VaultError } from '../src/core/errors.js'
 import { instrument } from './helpers/faulty-driver.js'
@@ -157,6 +158,17 @@ describe('useAuthState', () => {
     writeFileSync(path, 'this is not a database '.repeat(100))
     await assert.rejects(openStore(`sqlite:${path}`), isVault('CORRUPT_DATA'))
     assert.equal(readFileSync(path, 'utf8'), 'this is not a database '.repeat(100))
+  })
+
+  it('useFileAuthState continues an existing Baileys folder in place, like useMultiFileAuthState', async () => {
+    const folder = copyFixture('carol')
+    const expected = await readBaileysFolder(folder)
+    const auth = await useFileAuthState(folder)
+    assert.equal(auth.isNew, false)
+    assert.deepEqual(auth.state.creds, expected.creds)
+    const [type, id, value] = expected.keys.find(([t]) => t === 'session')!
+    assert.deepEqual((await auth.state.keys.get(type as any, [id]))[id], value)
+    await auth.close()
   })
 
   it('keeps many accounts apart in one database', async () => {

@@ -43,6 +43,13 @@ describe('codec: exact Baileys value semantics', () => {
     })
   }
 
+  it("reads the fixture's key ids exactly as Baileys wrote them, including tctoken __index", () => {
+    const ids = listBaileysFolder(join(FIXTURE_ROOT, 'alice')).map(([t, id]) => `${t}/${id}`)
+    for (const expected of ['tctoken/__index', 'sender-key/120363000000000001@g.us::15550000002::0', 'session/90000000000002_1.0', 'lid-mapping/90000000000002_reverse']) {
+      assert.ok(ids.includes(expected), expected)
+    }
+  })
+
   it('returns app-state-sync-key as an AppStateSyncKeyData message (fromObject), not a plain object', async () => {
     const folder = join(FIXTURE_ROOT, 'alice')
     const [[type, id]] = listBaileysFolder(folder).filter(([t]) => t === 'app-state-sync-key')

@@ -55,9 +55,9 @@ export async function openStore(url: string | Driver, options: OpenStoreOptions 
   return new Store(driver, codec, label, { cacheEntries: options.cacheEntries })
 }
 
-/** The one-liner mirroring useMultiFileAuthState: a SQLite file, session 'default'. */
-export async function useSqliteAuthState(path: string, sessionId = 'default', options: OpenStoreOptions = {}) {
-  const store = await openStore(`sqlite:${path}`, options)
+/** Opens `url` and the auth state of one session; `close()` closes the store. */
+async function useStoreAuthState(url: string, sessionId: string, options: OpenStoreOptions) {
+  const store = await openStore(url, options)
   try {
     const auth = await store.useAuthState(sessionId)
     return { ...auth, store, close: () => store.close() }
@@ -66,3 +66,14 @@ export async function useSqliteAuthState(path: string, sessionId = 'default', op
     throw err
   }
 }
+
+/** The one-liner mirroring useMultiFileAuthState: a SQLite file, session 'default'. */
+export const useSqliteAuthState = (path: string, sessionId = 'default', options: OpenStoreOptions = {}) =>
+  useStoreAuthState(`sqlite:${path}`, sessionId, options)
+
+/**
+ * Drop-in for useMultiFileAuthState(folder): the same folder and files, made crash-safe.
+ * An existing Baileys folder continues its login as session 'default'.
+ */
+export const useFileAuthState = (folder: string, sessionId = 'default', options: OpenStoreOptions = {}) =>
+  useStoreAuthState(`file:${folder}`, sessionId, options)

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Store } from '../../src/store/store.js'
+import { parseKeyFile } from '../../src/drivers/file-names.js'
 import { SignalDevice } from './signal-device.js'
 
 /** ../shared beside the repository, as in CI. */
@@ -25,27 +26,14 @@ export function copyFixture(name: FixtureName): string {
   return dir
 }
 
-const KEY_TYPES = [
-  'app-state-sync-version',
-  'app-state-sync-key',
-  'sender-key-memory',
-  'identity-key',
-  'device-list',
-  'lid-mapping',
-  'sender-key',
-  'pre-key',
-  'session',
-  'tctoken'
-]
-
-/** (type, id) of every key file in a Baileys folder; ids un-mangled the way Baileys mangles them. */
+/** (type, id) of every key file in a Baileys folder, read back the way the file: store does. */
 export function listBaileysFolder(folder: string): Array<[type: string, id: string]> {
   const out: Array<[string, string]> = []
   for (const file of readdirSync(folder)) {
     if (file === 'creds.json' || !file.endsWith('.json')) continue
-    const type = KEY_TYPES.find(t => file.startsWith(`${t}-`))
-    if (!type) throw new Error(`unknown key file ${file}`)
-    out.push([type, file.slice(type.length + 1, -'.json'.length).replace(/__/g, '/').replace(/-/g, ':')])
+    const key = parseKeyFile(file)
+    if (!key || !('id' in key) || key.id === undefined) throw new Error(`not a Baileys key file: ${file}`)
+    out.push([key.type, key.id])
   }
   return out
 }
