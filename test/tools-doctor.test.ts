@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Curve, initAuthCreds, useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { openStore } from '../src/store/open-store.js'
 import type { Store } from '../src/store/store.js'
 import { doctor } from '../src/tools/doctor.js'
 import { verifySignature } from '../src/tools/signal.js'
 import { aliceSource } from './helpers/tools-suite.js'
+import { copyFixture } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 
 /** alice in a memory store, with her creds changed by `edit` (to damage them on purpose). */
@@ -109,6 +113,30 @@ describe('baileys-vault doctor', () => {
     const empty = await runCli(['doctor', `memory:doctor-empty-${process.pid}`])
     assert.equal(empty.code, 0)
     assert.match(empty.stdout, /never linked/)
+  })
+
+  it("a Baileys folder: the fixture is healthy, an empty or never-linked folder is 'never linked'", async () => {
+    const healthy = await runCli(['doctor', `file:${copyFixture('alice')}`])
+    assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr)
+    assert.match(healthy.stdout, /default {2}healthy/)
+
+    const empty = mkdtempSync(join(tmpdir(), 'vault-doctor-empty-'))
+    const none = await runCli(['doctor', `file:${empty}`])
+    assert.equal(none.code, 0, none.stdout + none.stderr)
+    assert.match(none.stdout, /no sessions: this store was never linked/)
+
+    // What Baileys writes when it shows the first QR code: fresh creds, nothing else.
+    const { saveCreds } = await useMultiFileAuthState(empty)
+    await saveCreds()
+    const fresh = await runCli(['doctor', `file:${empty}`, '--json'])
+    assert.equal(fresh.code, 0, fresh.stdout)
+    assert.equal(fresh.json().sessions[0].status, 'unlinked')
+    assert.deepEqual(codes(fresh), ['NOT_LINKED'])
+    rmSync(empty, { recursive: true, force: true })
+
+    const missing = await runCli(['doctor', `file:${join(tmpdir(), 'vault-no-such-folder')}`])
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /does not exist/)
   })
 
   it('reports values that do not decode or do not have the shape Baileys reads, with samples', async () => {

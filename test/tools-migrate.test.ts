@@ -10,6 +10,7 @@ import { migrate } from '../src/tools/migrate.js'
 import { valueDigest } from '../src/tools/digest.js'
 import { encodeValue } from '../src/codec/values.js'
 import { aliceSource, assertConversationContinues, rawSnapshot, toolsSuite } from './helpers/tools-suite.js'
+import { copyFixture, readBaileysFolder } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-migrate-'))
@@ -116,6 +117,27 @@ describe('migrate (library)', () => {
 })
 
 describe('baileys-vault migrate (CLI)', () => {
+  it("migrates alice straight from her Baileys folder (file:) to sqlite: and memory:; bob's next message decrypts", async () => {
+    const folder = copyFixture('alice')
+    const keys = (await readBaileysFolder(folder)).keys.length
+    const before = await rawSnapshot(await openStore(`file:${folder}`), 'default')
+    for (const to of [sqliteUrl(), memoryUrl()]) {
+      const run = await runCli(['migrate', `file:${folder}`, to, '--json'])
+      assert.equal(run.code, 0, run.stderr)
+      const s = run.json().sessions[0]
+      assert.equal(s.session, 'default', "a Baileys folder is the store's session 'default'")
+      assert.equal(s.keys, keys)
+      assert.equal(s.verified, keys + 1, 'bare JSON files and the target envelope compare equal by value')
+      const target = await openStore(to)
+      try {
+        await assertConversationContinues(target, 'default')
+      } finally {
+        await target.close()
+      }
+    }
+    assert.deepEqual(await rawSnapshot(await openStore(`file:${folder}`), 'default'), before, 'the Baileys folder is untouched')
+  })
+
   it('copies memory -> sqlite, prints JSON, and the conversation continues', async () => {
     const source = await aliceSource()
     const to = sqliteUrl()
