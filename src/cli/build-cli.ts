@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   backup: async () => (await import('./commands/backup.js')).backupCommand,
   restore: async () => (await import('./commands/restore.js')).restoreCommand,
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
+  'rotate-key': async () => (await import('./commands/rotate-key.js')).rotateKeyCommand,
   sim: async () => (await import('./commands/sim.js')).simCommand
 }
 
@@ -40,7 +41,7 @@ async function helpText(): Promise<string> {
   const lines = ['Usage: baileys-vault <command> [arguments] [--json] [--help]', '', 'Commands:']
   for (const [name, load] of Object.entries(COMMANDS)) {
     const cmd = await load()
-    lines.push(`  ${name.padEnd(9)} ${cmd.summary}`)
+    lines.push(`  ${name.padEnd(11)} ${cmd.summary}`)
   }
   lines.push(
     '',

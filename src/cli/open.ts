@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { VaultError } from '../core/errors.js'
 import { parseStoreUrl, redactUrl } from '../core/url.js'
 import { openStore } from '../store/open-store.js'
+import { encryptionFromEnv } from '../codec/seal.js'
 import type { Store } from '../store/store.js'
 import type { CommandContext } from './command.js'
 
@@ -19,12 +20,11 @@ export interface CliOpenOptions {
  * (e.g. the encryption key from BAILEYS_VAULT_KEY in ctx.env) are applied the same way everywhere.
  */
 export async function openCliStore(url: string, ctx: CommandContext, options: CliOpenOptions = {}): Promise<Store> {
-  void ctx
   const { kind, target } = parseStoreUrl(url)
   if (options.mustExist && (kind === 'sqlite' || kind === 'file') && target !== ':memory:' && !existsSync(target)) {
     throw new VaultError('NOT_FOUND', `${redactUrl(url)} does not exist. Check the path (relative paths are relative to ${process.cwd()}).`)
   }
-  return openStore(url)
+  return openStore(url, { encryption: encryptionFromEnv(ctx.env) })
 }
 
 /** Two URLs naming the same backend (a migrate onto itself would destroy the source with --overwrite). */
