@@ -78,6 +78,21 @@ describe('baileys-vault backup / restore (CLI)', () => {
     }
   })
 
+  it('restore --as puts a session under another name; the conversation continues there', async () => {
+    const url = await aliceInSqlite()
+    const out = file('as')
+    assert.equal((await runCli(['backup', url, out])).code, 0)
+    const run = await runCli(['restore', out, url, '--as', 'alice-copy'])
+    assert.equal(run.code, 0, run.stderr)
+    assert.match(run.stdout, /alice as alice-copy: restored 56 keys/)
+    const store = await openStore(url)
+    try {
+      await assertConversationContinues(store, 'alice-copy')
+    } finally {
+      await store.close()
+    }
+  })
+
   it('a memory store (no snapshots) is backed up live, with a note', async () => {
     const source = await aliceSource()
     const run = await runCli(['backup', source.url, file('live')])

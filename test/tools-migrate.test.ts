@@ -156,6 +156,31 @@ describe('baileys-vault migrate (CLI)', () => {
     }
   })
 
+  it('--as gathers several Baileys folders into one store under their own names', async () => {
+    const to = sqliteUrl()
+    const alice = await runCli(['migrate', `file:${copyFixture('alice')}`, to, '--as', 'alice'])
+    assert.equal(alice.code, 0, alice.stderr)
+    assert.match(alice.stdout, /^default as alice: copied 56 keys \+ creds/m)
+    const bob = await runCli(['migrate', `file:${copyFixture('bob')}`, to, '--as', 'bob', '--json'])
+    assert.equal(bob.code, 0, bob.stderr)
+    assert.deepEqual([bob.json().sessions[0].session, bob.json().sessions[0].target], ['default', 'bob'])
+    assert.deepEqual((await runCli(['ls', to, '--json'])).json().sessions.map((s: any) => [s.session, s.phone]), [
+      ['alice', '15550000001'],
+      ['bob', '15550000002']
+    ])
+    const again = await runCli(['migrate', `file:${copyFixture('alice')}`, to, '--as', 'alice'])
+    assert.equal(again.code, 2, 'the renamed target is checked for existing data')
+    const target = await openStore(to)
+    try {
+      await assertConversationContinues(target, 'alice')
+    } finally {
+      await target.close()
+    }
+    const two = await runCli(['migrate', to, memoryUrl(), '--as', 'x'])
+    assert.equal(two.code, 2)
+    assert.match(two.stderr, /2 sessions; pick one with --session/)
+  })
+
   it('prints a readable report; refuses existing data with exit 2 until --overwrite', async () => {
     const source = await aliceSource()
     const to = sqliteUrl()

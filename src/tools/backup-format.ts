@@ -149,6 +149,18 @@ export async function* readBackup(file: string): AsyncGenerator<BackupHeader | B
   return trailer
 }
 
+/** Only the header of a backup (what it holds, when it was taken); the file is not verified. */
+export async function readBackupHeader(file: string): Promise<BackupHeader> {
+  const reader = readBackup(file)
+  try {
+    const first = await reader.next()
+    if (first.done || !('format' in first.value)) throw corrupt(file, 'it is empty')
+    return first.value
+  } finally {
+    await reader.return(undefined as never)
+  }
+}
+
 function parseHeader(file: string, line: string): BackupHeader {
   let header: BackupHeader
   try {

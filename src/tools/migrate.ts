@@ -1,4 +1,5 @@
 import { VaultError, invalidArgument } from '../core/errors.js'
+import { assertSessionId } from '../store/validate.js'
 import type { Store } from '../store/store.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { assertSessionsExist, countKeys, selectSessions, sessionHasData, sumCounts } from './sessions.js'
@@ -11,13 +12,21 @@ export interface MigrateOptions {
   dryRun?: boolean
   /** Replace target sessions that already hold data (each is dropped first). Default: refuse. */
   overwrite?: boolean
+  /**
+   * Target session ids by source session id (default: the same id). E.g. a Baileys folder is
+   * session 'default'; `{ default: 'alice' }` puts it under 'alice' in a multi-session store.
+   */
+  rename?: Readonly<Record<string, string>>
   /** Keys per target write (one atomic write each). Default 500. */
   batchSize?: number
   onProgress?: ProgressListener
 }
 
 export interface MigrateSessionResult {
+  /** Source session id. */
   session: string
+  /** Target session id (differs from `session` when renamed). */
+  target: string
   /** Keys per type in the source (copied, unless dry run). */
   counts: Record<string, number>
   keys: number
@@ -63,6 +72,14 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
 
   const sessions = await selectSessions(from, options.sessions)
   if (options.sessions?.length) await assertSessionsExist(from, sessions)
+  const targetOf = (session: string) => options.rename?.[session] ?? session
+  for (const source of Object.keys(options.rename ?? {})) {
+    if (!sessions.includes(source)) throw invalidArgument(`rename names session "${source}", which is not being migrated.`)
+    assertSessionId(targetOf(source))
+  }
+  const targets = sessions.map(targetOf)
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i)
+  if (twice !== undefined) throw invalidArgument(`Two source sessions would both be written to target session "${twice}"; rename one of them.`)
 
   // Plan: conflicts of every session before anything is written. Counting the keys is an extra
   // pass over the source, done only when someone needs the numbers up front (dry run, progress).
@@ -74,9 +91,10 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     const keys = sumCounts(counts)
     total += keys
     const creds = (await from.guard('reading creds', session, () => from.driver.getCreds(session))) !== undefined
-    plan.push({ session, counts, keys, creds, targetHadData: await sessionHasData(to, session), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 })
+    const target = targetOf(session)
+    plan.push({ session, target, counts, keys, creds, targetHadData: await sessionHasData(to, target), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 })
   }
-  const conflicts = plan.filter(p => p.targetHadData).map(p => p.session)
+  const conflicts = plan.filter(p => p.targetHadData).map(p => p.target)
   const result = (dryRun: boolean): MigrateResult => ({
     from: from.label,
     to: to.label,
@@ -96,13 +114,13 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   const copied = progressTicker(options.onProgress, 'copy', total)
   for (const p of plan) {
     if (p.targetHadData) {
-      await to.drop(p.session)
+      await to.drop(p.target)
       p.overwritten = true
     }
     let batch: Array<[string, string, unknown]> = []
     const counts: Record<string, number> = {}
     const flush = async () => {
-      await to.write(p.session, { set: batch })
+      await to.write(p.target, { set: batch })
       copied.add(batch.length, p.session)
       batch = []
     }
@@ -117,7 +135,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
       throw new VaultError(
         err.code,
-        `${err.message} The migration stopped: session "${p.session}" on ${to.label} has some keys and no creds (Baileys would not use it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
+        `${err.message} The migration stopped: session "${p.target}" on ${to.label} has some keys and no creds (Baileys would not use it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
         { cause: err }
       )
     }
@@ -127,14 +145,14 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     if (p.creds) {
       const creds = await from.readCreds(p.session)
       if (!creds) throw new VaultError('NOT_FOUND', `The creds of session "${p.session}" disappeared from ${from.label} during the migration. Stop the bot using it and run migrate again with --overwrite.`)
-      await to.write(p.session, { creds })
+      await to.write(p.target, { creds })
     }
   }
   copied.add(0, undefined, true)
 
   const checked = progressTicker(options.onProgress, 'verify', plan.reduce((n, p) => n + p.keys, 0))
   for (const p of plan) {
-    const verifier = new SessionVerifier(to, p.session, n => checked.add(n, p.session))
+    const verifier = new SessionVerifier(to, p.target, n => checked.add(n, p.session))
     for await (const [type, id, bytes] of from.listRaw(p.session)) {
       await verifier.add(type, id, () => from.codec.decode(bytes!, p.session, type, id), bytes)
     }

@@ -1,6 +1,7 @@
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { decodeValue, encodeValue } from '../codec/values.js'
 import type { Store } from '../store/store.js'
+import { assertSessionId } from '../store/validate.js'
 import { readBackup, type BackupEntry, type BackupHeader, type BackupTrailer } from './backup-format.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { sessionHasData } from './sessions.js'
@@ -11,6 +12,8 @@ export interface RestoreOptions {
   sessions?: readonly string[]
   /** Replace target sessions that already hold data (each is dropped first). Default: refuse. */
   overwrite?: boolean
+  /** Target session ids by backup session id (default: the same id). */
+  rename?: Readonly<Record<string, string>>
   /** Only check the file (and the target for conflicts); write nothing. */
   dryRun?: boolean
   /** Keys per target write. Default 500. */
@@ -19,7 +22,10 @@ export interface RestoreOptions {
 }
 
 export interface RestoreSessionResult {
+  /** Session id in the backup. */
   session: string
+  /** Session id written on the target (differs when renamed). */
+  target: string
   creds: boolean
   keys: number
   counts: Record<string, number>
@@ -89,15 +95,24 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   if (missing.length > 0) {
     throw new VaultError('NOT_FOUND', `Backup ${file} has no session ${missing.map(s => `"${s}"`).join(', ')}; it holds ${header.sessions.map(s => `"${s}"`).join(', ') || 'no sessions'}.`)
   }
+  const targetOf = (session: string) => options.rename?.[session] ?? session
+  for (const source of Object.keys(options.rename ?? {})) {
+    if (!wanted.includes(source)) throw invalidArgument(`rename names session "${source}", which is not being restored.`)
+    assertSessionId(targetOf(source))
+  }
+  const targets = wanted.map(targetOf)
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i)
+  if (twice !== undefined) throw invalidArgument(`Two backup sessions would both be written to target session "${twice}"; rename one of them.`)
   const plan = new Map<string, RestoreSessionResult>()
   for (const session of wanted) {
     const c = counts.get(session) ?? {}
     plan.set(session, {
       session,
+      target: targetOf(session),
       creds: trailer.sessions[session]?.creds === 1,
       keys: trailer.sessions[session]?.keys ?? 0,
       counts: c,
-      targetHadData: await sessionHasData(to, session),
+      targetHadData: await sessionHasData(to, targetOf(session)),
       overwritten: false,
       verified: 0,
       mismatches: [],
@@ -105,7 +120,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     })
   }
   const results = [...plan.values()]
-  const conflicts = results.filter(r => r.targetHadData).map(r => r.session)
+  const conflicts = results.filter(r => r.targetHadData).map(r => r.target)
   const total = results.reduce((n, r) => n + r.keys, 0)
   const result = (dryRun: boolean): RestoreResult => ({
     file,
@@ -126,32 +141,33 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   }
   for (const r of results) {
     if (r.targetHadData) {
-      await to.drop(r.session)
+      await to.drop(r.target)
       r.overwritten = true
     }
   }
 
   // Write: keys in batches, each session's creds after its keys.
   const written = progressTicker(options.onProgress, 'write', total)
-  let session: string | undefined
+  let current: RestoreSessionResult | undefined
   let creds: unknown
   let batch: Array<[string, string, unknown]> = []
   const flush = async () => {
-    if (session === undefined || batch.length === 0) return
-    await to.write(session, { set: batch })
-    written.add(batch.length, session)
+    if (!current || batch.length === 0) return
+    await to.write(current.target, { set: batch })
+    written.add(batch.length, current.session)
     batch = []
   }
   const endSession = async () => {
     await flush()
-    if (session !== undefined && creds !== undefined) await to.write(session, { creds: creds as any })
+    if (current && creds !== undefined) await to.write(current.target, { creds: creds as any })
     creds = undefined
   }
   for await (const entry of entries(file)) {
-    if (!plan.has(entry.session)) continue
-    if (entry.session !== session) {
+    const r = plan.get(entry.session)
+    if (!r) continue
+    if (r !== current) {
       await endSession()
-      session = entry.session
+      current = r
     }
     if (entry.kind === 'creds') creds = entry.value
     else {
@@ -165,26 +181,29 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   // Verify: the target must return what the file holds, with Baileys' value semantics.
   const verifying = progressTicker(options.onProgress, 'verify', total)
   let verifier: SessionVerifier | undefined
+  let verifyingSession: RestoreSessionResult | undefined
   let verifyCreds: unknown
   const finish = async () => {
-    if (!verifier) return
+    if (!verifier || !verifyingSession) return
     const v = await verifier.finish(verifyCreds)
-    Object.assign(plan.get(verifier.session)!, { verified: v.verified, mismatches: v.mismatches, mismatchCount: v.mismatchCount })
+    Object.assign(verifyingSession, { verified: v.verified, mismatches: v.mismatches, mismatchCount: v.mismatchCount })
     verifier = undefined
     verifyCreds = undefined
   }
   for await (const entry of entries(file)) {
-    if (!plan.has(entry.session)) continue
-    if (entry.session !== verifier?.session) {
+    const r = plan.get(entry.session)
+    if (!r) continue
+    if (r !== verifyingSession) {
       await finish()
-      verifier = new SessionVerifier(to, entry.session, n => verifying.add(n, entry.session))
+      verifyingSession = r
+      verifier = new SessionVerifier(to, r.target, n => verifying.add(n, r.session))
     }
-    if (entry.kind === 'creds') verifyCreds = asBaileysReadsIt(entry.value, entry.session)
+    if (entry.kind === 'creds') verifyCreds = asBaileysReadsIt(entry.value, r.target)
     else {
       // Compared by digest with the file's value as Baileys reads it: this also proves the
       // target's codec round-trips the value.
       const { type, id, value } = entry
-      await verifier.add(type, id, () => asBaileysReadsIt(value, entry.session, type, id))
+      await verifier!.add(type, id, () => asBaileysReadsIt(value, r.target, type, id))
     }
   }
   await finish()

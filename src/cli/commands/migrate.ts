@@ -1,7 +1,8 @@
 import { invalidArgument } from '../../core/errors.js'
 import { migrate } from '../../tools/migrate.js'
-import { EXIT_OK, EXIT_PROBLEMS, flagList, type Command } from '../command.js'
-import { positionals } from '../args.js'
+import { selectSessions } from '../../tools/sessions.js'
+import { EXIT_OK, EXIT_PROBLEMS, UsageError, flagList, flagString, type Command } from '../command.js'
+import { onlySession, positionals } from '../args.js'
 import { formatCounts, plural, printJson } from '../format.js'
 import { openCliStore, sameStore } from '../open.js'
 import { progressBar } from '../progress.js'
@@ -14,8 +15,9 @@ export const migrateCommand: Command = {
     '  Stop the bot using the source first. The source is only read.\n' +
     '  --dry-run    count and check, write nothing\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
+    '  --as <id>    target session id, when one session is migrated (a Baileys folder is session "default")\n' +
     '  Exit 1 when verification found a mismatch (or, with --dry-run, a target session would be refused).',
-  valueFlags: ['session'],
+  valueFlags: ['session', 'as'],
   flags: ['dry-run', 'overwrite'],
   async run(args, ctx) {
     const [fromUrl, toUrl] = positionals(args, ['from-url', 'to-url'])
@@ -26,14 +28,21 @@ export const migrateCommand: Command = {
       const to = await openCliStore(toUrl, ctx)
       try {
         const dryRun = args.flags['dry-run'] === true
-        const result = await migrate(from, to, { sessions: flagList(args, 'session'), dryRun, overwrite: args.flags.overwrite === true, onProgress: bar.listener })
+        const sessions = flagList(args, 'session')
+        const as = flagString(args, 'as')
+        let rename: Record<string, string> | undefined
+        if (as !== undefined) {
+          if (sessions.length > 1) throw new UsageError('--as renames one session; give at most one --session')
+          rename = { [sessions[0] ?? (await onlySession(await selectSessions(from)))]: as }
+        }
+        const result = await migrate(from, to, { sessions, dryRun, overwrite: args.flags.overwrite === true, rename, onProgress: bar.listener })
         bar.end()
         if (ctx.json) printJson(ctx.stdout, result)
         else {
           const out = [`${dryRun ? 'dry run: ' : ''}${result.from} -> ${result.to}`]
           for (const s of result.sessions) {
             const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would copy') : s.overwritten ? 'overwritten' : 'copied'
-            out.push(`${s.session}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`)
+            out.push(`${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`)
             out.push(`  ${formatCounts(s.counts)}`)
             if (!dryRun) {
               out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} of ${s.keys + (s.creds ? 1 : 0)} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)

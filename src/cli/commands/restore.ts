@@ -1,6 +1,7 @@
 import { restore } from '../../tools/restore.js'
-import { EXIT_OK, EXIT_PROBLEMS, flagList, type Command } from '../command.js'
-import { positionals } from '../args.js'
+import { readBackupHeader } from '../../tools/backup-format.js'
+import { EXIT_OK, EXIT_PROBLEMS, UsageError, flagList, flagString, type Command } from '../command.js'
+import { onlySession, positionals } from '../args.js'
 import { formatCounts, plural, printJson } from '../format.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
@@ -11,8 +12,9 @@ export const restoreCommand: Command = {
   usage:
     'baileys-vault restore <file> <url> [--session <id>…] [--overwrite] [--dry-run] [--json]\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
+    '  --as <id>    target session id, when one session is restored\n' +
     '  --dry-run    verify the file and check the target, write nothing',
-  valueFlags: ['session'],
+  valueFlags: ['session', 'as'],
   flags: ['overwrite', 'dry-run'],
   async run(args, ctx) {
     const [file, url] = positionals(args, ['file', 'url'])
@@ -20,7 +22,14 @@ export const restoreCommand: Command = {
     const bar = progressBar(ctx, 'restore')
     try {
       const dryRun = args.flags['dry-run'] === true
-      const result = await restore(file, store, { sessions: flagList(args, 'session'), overwrite: args.flags.overwrite === true, dryRun, onProgress: bar.listener })
+      const sessions = flagList(args, 'session')
+      const as = flagString(args, 'as')
+      let rename: Record<string, string> | undefined
+      if (as !== undefined) {
+        if (sessions.length > 1) throw new UsageError('--as renames one session; give at most one --session')
+        rename = { [sessions[0] ?? (await onlySession((await readBackupHeader(file)).sessions))]: as }
+      }
+      const result = await restore(file, store, { sessions, overwrite: args.flags.overwrite === true, dryRun, rename, onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, result)
       else {
@@ -28,7 +37,7 @@ export const restoreCommand: Command = {
         out.push('backup file verified: gzip, JSON, checksum and counts are intact')
         for (const s of result.sessions) {
           const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would restore') : s.overwritten ? 'overwritten' : 'restored'
-          out.push(`${s.session}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`)
+          out.push(`${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`)
           if (!dryRun) {
             out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
             for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}`)
