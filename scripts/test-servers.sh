@@ -81,11 +81,12 @@ pg_start() {
   die "PostgreSQL started but does not accept connections on 127.0.0.1:$PG_PORT"
 }
 
+# Returns non-zero (never exits) when PostgreSQL did not stop.
 pg_stop() {
   local mode="${1:-fast}" bin
   bin="$(pg_bin)"
   [ -f "$PGDATA/postmaster.pid" ] || return 0
-  as_pg "$bin/pg_ctl" -D "$PGDATA" -m "$mode" -w -t 60 stop >&2 || die "PostgreSQL did not stop ($mode)"
+  as_pg "$bin/pg_ctl" -D "$PGDATA" -m "$mode" -w -t 60 stop >&2 || { log "PostgreSQL did not stop ($mode)"; return 1; }
 }
 
 pg_init() {
@@ -121,11 +122,12 @@ redis_start() {
   die "Redis does not accept connections on 127.0.0.1:$REDIS_PORT (log above)"
 }
 
+# Returns non-zero (never exits) when Redis is still running afterwards.
 redis_stop() {
   local mode="${1:-shutdown}" pid=""
   [ -f "$STATE/redis/redis.pid" ] && pid="$(cat "$STATE/redis/redis.pid")"
   if [ "$mode" = kill ]; then
-    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
   else
     # SHUTDOWN flushes and fsyncs the AOF before exiting.
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
@@ -138,7 +140,8 @@ redis_stop() {
     fi
     sleep 0.1
   done
-  die "Redis (pid $pid) did not stop"
+  log "Redis (pid $pid) did not stop ($mode)"
+  return 1
 }
 
 redis_init() {
@@ -213,7 +216,10 @@ cmd_stop() {
   [ -d "$dir" ] || return 0
   if [ -f "$dir/ports" ]; then
     load_state "$dir"
-    pg_stop fast || { log "PostgreSQL did not stop cleanly; killing it"; [ -f "$PGDATA/postmaster.pid" ] && kill -KILL "$(head -n 1 "$PGDATA/postmaster.pid")" 2>/dev/null || true; }
+    if ! pg_stop fast && [ -f "$PGDATA/postmaster.pid" ]; then
+      log "killing PostgreSQL"
+      kill -KILL "$(head -n 1 "$PGDATA/postmaster.pid")" 2>/dev/null || true
+    fi
     redis_stop shutdown || redis_stop kill || true
   fi
   case "$dir" in
@@ -231,14 +237,14 @@ case "$sub" in
     mode=fast
     case "${1:-}" in fast | immediate | smart) mode="$1"; shift ;; esac
     load_state "${1:-}"
-    pg_stop "$mode"
+    pg_stop "$mode" || die "PostgreSQL did not stop ($mode)"
     ;;
   start-postgres) load_state "${1:-}" && pg_start ;;
   stop-redis)
     mode=shutdown
     case "${1:-}" in shutdown | kill) mode="$1"; shift ;; esac
     load_state "${1:-}"
-    redis_stop "$mode"
+    redis_stop "$mode" || die "Redis did not stop ($mode)"
     ;;
   start-redis) load_state "${1:-}" && redis_start ;;
   *)

@@ -24,6 +24,13 @@ if ! exports="$(bash "$HERE/test-servers.sh" start "$STATE")"; then
 fi
 eval "$exports"
 
+# Watchdog in its own session: if this script dies without running its trap (SIGKILL, or its
+# whole process group killed), it stops the servers so none is left behind.
+if command -v setsid >/dev/null 2>&1; then
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; [ -d "$3" ] && bash "$2" stop "$3"' \
+    vault-watchdog "$$" "$HERE/test-servers.sh" "$STATE" </dev/null >/dev/null 2>&1 &
+fi
+
 "$@"
 rc=$?
 exit $rc
