@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -209,6 +210,20 @@ describe('baileys-vault doctor', () => {
     const run = await runCli(['doctor', url, '--json'])
     assert.equal(run.code, 1)
     assert.equal(codes(run)[0], 'CREDS_UNREADABLE')
+  })
+
+  it('an encrypted store is checked with BAILEYS_VAULT_KEY; without it doctor says so once, not per key', async () => {
+    const source = await aliceSource()
+    const url = `memory:doctor-sealed-${process.pid}`
+    const env = { BAILEYS_VAULT_KEY: randomBytes(32).toString('base64') }
+    assert.equal((await runCli(['migrate', source.url, url], { env })).code, 0)
+    const locked = await runCli(['doctor', url, '--json'])
+    assert.equal(locked.code, 1)
+    assert.deepEqual(codes(locked), ['CREDS_ENCRYPTED', 'VALUE_ENCRYPTED'])
+    assert.equal(locked.json().sessions[0].findings[1].count, 56)
+    const open = await runCli(['doctor', url], { env })
+    assert.equal(open.code, 0, open.stdout)
+    assert.match(open.stdout, /alice {2}healthy/)
   })
 
   it('doctor() as a library returns structured findings', async () => {

@@ -5,7 +5,7 @@ import { isProblem, type Finding } from './findings.js'
 import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { selectSessions } from './sessions.js'
+import { BoundedList, selectSessions } from './sessions.js'
 
 export interface DoctorOptions {
   sessions?: readonly string[]
@@ -97,6 +97,7 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
   const stale = counters ? staleBelow(counters, keep) : -Infinity
   let appStateKeyFound = false
   const lid = new LidChecker(store, session, keyFindings)
+  const encrypted = new BoundedList<string>(SAMPLE)
   let pending = 0
 
   for await (const [type, id, bytes] of store.listRaw(session)) {
@@ -111,14 +112,17 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
       value = store.codec.decode(bytes!, session, type, id)
     } catch (err) {
       if (!isVaultError(err)) throw err
-      keyFindings.add(
-        'error',
-        err.code === 'DECRYPT_FAILED' ? 'VALUE_ENCRYPTED' : 'VALUE_UNREADABLE',
-        type,
-        id,
-        err.code === 'DECRYPT_FAILED' ? 'encrypted, and no key to open it' : `cannot be decoded (${err.code})`,
-        err.code === 'DECRYPT_FAILED' ? 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).' : 'Restore the session from a backup, or delete these keys (Baileys re-creates sessions on the next message, with a retry).'
-      )
+      if (err.code === 'DECRYPT_FAILED') encrypted.push(`${type} ${id}`)
+      else {
+        keyFindings.add(
+          'error',
+          'VALUE_UNREADABLE',
+          type,
+          id,
+          `cannot be decoded (${err.code})`,
+          'Restore the session from a backup, or delete these keys (Baileys re-creates sessions on the next message, with a retry).'
+        )
+      }
       continue
     }
     const check = KEY_CHECKS[type]
@@ -139,6 +143,16 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
   tick(pending)
   await lid.flush()
   findings.push(...keyFindings.list())
+  if (encrypted.count > 0) {
+    findings.push({
+      severity: 'error',
+      code: 'VALUE_ENCRYPTED',
+      count: encrypted.count,
+      ids: encrypted.items,
+      message: `${encrypted.count} stored value(s) are encrypted with a key this run does not have, so they could not be checked.`,
+      fix: 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY, and BAILEYS_VAULT_OLD_KEYS during a rotation).'
+    })
+  }
 
   if (!creds && credsReadable && keys > 0) {
     findings.push({
