@@ -128,6 +128,13 @@ describe('baileys-vault backup / restore (CLI)', () => {
       const ls = await runCli(['ls', to, '--json'])
       assert.deepEqual(ls.json().sessions, [], `${label}: nothing written`)
     }
+    const sqliteTarget = join(dir, 'never-created.db')
+    const truncated = file('truncated-again')
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 40))
+    const refused = await runCli(['restore', truncated, `sqlite:${sqliteTarget}`])
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /damaged/)
+    assert.equal(existsSync(sqliteTarget), false, 'the target store is not even created')
   })
 
   it('refuses a newer format version and files that are not backups', async () => {

@@ -51,8 +51,12 @@ export interface RestoreResult {
 
 type Entry = BackupEntry
 
-/** Reads the whole backup through its checks; returns what it holds. Throws CORRUPT_DATA on any damage. */
-async function checkBackup(file: string, onLine?: () => void): Promise<{ header: BackupHeader; trailer: BackupTrailer; counts: Map<string, Record<string, number>> }> {
+/**
+ * Reads a whole backup file through every check (gzip, JSON, header, SHA-256, trailer counts)
+ * and returns what it holds, key counts per session and type. Throws CORRUPT_DATA on any damage,
+ * UNSUPPORTED_FORMAT for a newer format version, NOT_FOUND for a missing file.
+ */
+export async function verifyBackup(file: string, onLine?: () => void): Promise<{ header: BackupHeader; trailer: BackupTrailer; counts: Map<string, Record<string, number>> }> {
   const reader = readBackup(file)
   const counts = new Map<string, Record<string, number>>()
   let header: BackupHeader | undefined
@@ -87,7 +91,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   const started = Date.now()
   const batchSize = options.batchSize ?? 500
   const checked = progressTicker(options.onProgress, 'check')
-  const { header, trailer, counts } = await checkBackup(file, () => checked.add(1))
+  const { header, trailer, counts } = await verifyBackup(file, () => checked.add(1))
   checked.add(0, undefined, true)
 
   const wanted = options.sessions?.length ? [...new Set(options.sessions)] : header.sessions

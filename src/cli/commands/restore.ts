@@ -1,4 +1,4 @@
-import { restore } from '../../tools/restore.js'
+import { restore, verifyBackup } from '../../tools/restore.js'
 import { readBackupHeader } from '../../tools/backup-format.js'
 import { EXIT_OK, EXIT_PROBLEMS, UsageError, flagList, flagString, type Command } from '../command.js'
 import { onlySession, positionals } from '../args.js'
@@ -18,6 +18,8 @@ export const restoreCommand: Command = {
   flags: ['overwrite', 'dry-run'],
   async run(args, ctx) {
     const [file, url] = positionals(args, ['file', 'url'])
+    // A damaged file is refused before the target is even opened (opening may create it).
+    await verifyBackup(file)
     const store = await openCliStore(url, ctx)
     const bar = progressBar(ctx, 'restore')
     try {
