@@ -12,7 +12,7 @@ export { createRedisDriver, type RedisDriverOptions, type RedisClientLike } from
 export { toBufferJson, fromBufferJson } from './codec/buffer-json.js'
 export { migrate, type MigrateOptions, type MigrateResult, type MigrateSessionResult } from './tools/migrate.js'
 export { backup, type BackupOptions, type BackupResult } from './tools/backup.js'
-export { restore, type RestoreOptions, type RestoreResult } from './tools/restore.js'
+export { restore, verifyBackup, type RestoreOptions, type RestoreResult } from './tools/restore.js'
 export { doctor, type DoctorOptions, type DoctorResult, type DoctorSessionReport } from './tools/doctor.js'
 export type { Finding, Severity } from './tools/findings.js'
 export { ls, inspect, type LsResult, type InspectResult, type SessionSummary, type CredsSummary } from './tools/inspect.js'

@@ -9,9 +9,12 @@ import { invalidArgument } from '../core/errors.js'
  * `firstUnuploadedPreKeyId` is the first id not uploaded yet. A peer that starts a session takes
  * one pre-key from the server; when its first message arrives, Baileys deletes that pre-key.
  * Pre-keys handed out to peers that never wrote stay in the store forever (Baileys #2797:
- * ~100 a day). The server never holds more than the last INITIAL + MIN uploaded keys, so a
- * pre-key more than `keep` ids below `firstUnuploadedPreKeyId` can no longer be handed out:
- * no future message can reference it. `keep` defaults to twice that window, for margin.
+ * ~100 a day). Uploads are at most INITIAL + MIN keys; assuming the server hands out its oldest
+ * pre-keys first, its pool only holds keys from the last INITIAL + MIN uploaded, so a pre-key
+ * more than `keep` ids below `firstUnuploadedPreKeyId` can no longer be handed out and no future
+ * message can reference it. `keep` defaults to twice that window, for margin. Were the server
+ * to hand out an older key anyway, the contact's first message fails to decrypt once and
+ * Baileys' retry receipt re-establishes the session: recoverable, never silent data loss.
  */
 export const MIN_KEEP = INITIAL_PREKEY_COUNT + MIN_PREKEY_COUNT
 export const DEFAULT_KEEP = 2 * INITIAL_PREKEY_COUNT
