@@ -8,10 +8,13 @@ const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
 
+/** Lone surrogates would be replaced by U+FFFD in PostgreSQL and Redis: two ids, one key. */
+const wellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed()
+
 export function assertSessionId(session: unknown): asserts session is string {
-  if (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_LENGTH || CONTROL.test(session)) {
+  if (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_LENGTH || CONTROL.test(session) || !wellFormed(session)) {
     throw invalidArgument(
-      `Session id must be a non-empty string of at most ${MAX_SESSION_LENGTH} characters without control characters; got ${describe(session)}.`
+      `Session id must be a non-empty string of at most ${MAX_SESSION_LENGTH} characters without control characters or broken Unicode; got ${describe(session)}.`
     )
   }
 }
@@ -23,8 +26,8 @@ export function assertKeyType(type: unknown): asserts type is string {
 }
 
 export function assertKeyId(type: string, id: unknown): asserts id is string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\u0000')) {
-    throw invalidArgument(`Key id for type "${type}" must be a non-empty string of at most ${MAX_ID_LENGTH} characters without NUL; got ${describe(id)}.`)
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\u0000') || !wellFormed(id)) {
+    throw invalidArgument(`Key id for type "${type}" must be a non-empty, well-formed Unicode string of at most ${MAX_ID_LENGTH} characters without NUL; got ${describe(id)}.`)
   }
 }
 
