@@ -59,7 +59,8 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = ?').pluck()
   const getOne = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
   const getMany = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id IN (SELECT value FROM json_each(?))')
-  const pageAll = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND (type > ? OR (type = ? AND id > ?)) ORDER BY type, id LIMIT ?')
+  // A row-value comparison lets SQLite seek in the primary key; the OR form scanned the session per page.
+  const pageAll = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND (type, id) > (?, ?) ORDER BY type, id LIMIT ?')
   const pageType = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND type = ? AND id > ? ORDER BY id LIMIT ?')
   const pageSessions = db.prepare(
     'SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > ? ORDER BY session LIMIT ?'
@@ -79,7 +80,7 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
       return pageThrough<Row, ListEntry>(
         last =>
           (type === undefined
-            ? pageAll.all(session, last?.type ?? '', last?.type ?? '', last?.id ?? '', PAGE)
+            ? pageAll.all(session, last?.type ?? '', last?.id ?? '', PAGE)
             : pageType.all(session, type, last?.id ?? '', PAGE)) as Row[],
         PAGE,
         r => (options.values ? [r.type, r.id, r.value] : [r.type, r.id])
