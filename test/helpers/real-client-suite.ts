@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict'
 import { describe, it, after } from 'node:test'
 import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
-import type { Store } from '../../src/store/store.js'
-import { GROUP, JID, baileysFolderDevice, copyFixture, importBaileysFolder, readBaileysFolder } from './fixture.js'
+import { copyFixture, importBaileysFolder, readBaileysFolder } from './fixture.js'
 import { SignalDevice, deliver } from './signal-device.js'
+import { assertConversationContinues, storeDevice } from './conversation.js'
+
+export { storeDevice }
 
 export interface StoreTarget {
   url: string
   options?: OpenStoreOptions
   cleanup?: () => Promise<void>
-}
-
-/** A device whose auth state lives in `store` under `session`. */
-export async function storeDevice(store: Store, session: string, jid: string): Promise<SignalDevice> {
-  const { state, saveCreds, isNew } = await store.useAuthState(session)
-  // Baileys saves fresh creds on its first connection; a device that never did is a new device.
-  if (isNew) await saveCreds()
-  return new SignalDevice(jid, state, saveCreds)
 }
 
 /**
@@ -90,18 +84,7 @@ export function realClientSuite(name: string, makeTarget: () => Promise<StoreTar
       const aliceFolder = copyFixture('alice')
       const imported = await importBaileysFolder(store, aliceFolder, 'alice')
       assert.equal(imported, (await readBaileysFolder(aliceFolder)).keys.length)
-      const alice = await storeDevice(store, 'alice', JID.alice)
-      const bob = await baileysFolderDevice('bob')
-      const carol = await baileysFolderDevice('carol')
-
-      // The next 1:1 and group messages, with no re-keying: they decrypt from stored state.
-      assert.equal(await alice.receive(JID.bob, await bob.send(JID.alice, 'next from bob')), 'next from bob')
-      assert.equal(await alice.receiveGroup(GROUP, JID.bob, await bob.sendGroup(GROUP, 'group from bob')), 'group from bob')
-      assert.equal(await alice.receive(JID.carol, await carol.send(JID.alice, 'next from carol')), 'next from carol')
-      // alice replies, 1:1 and to the group (bob holds her sender key already).
-      assert.equal(await bob.receive(JID.alice, await alice.send(JID.bob, 'reply from alice')), 'reply from alice')
-      assert.equal(await bob.receiveGroup(GROUP, JID.alice, await alice.sendGroup(GROUP, 'alice to group')), 'alice to group')
-      assert.equal(await carol.receive(JID.alice, await alice.send(JID.carol, 'reply to carol')), 'reply to carol')
+      await assertConversationContinues(store)
       await store.close()
     })
   })

@@ -10,8 +10,9 @@ import { isVaultError } from '../../src/core/errors.js'
 import { migrate } from '../../src/tools/migrate.js'
 import { backup } from '../../src/tools/backup.js'
 import { restore } from '../../src/tools/restore.js'
-import { GROUP, JID, baileysFolderDevice, copyFixture, importBaileysFolder, readBaileysFolder } from './fixture.js'
-import { storeDevice, type StoreTarget } from './real-client-suite.js'
+import { copyFixture, importBaileysFolder } from './fixture.js'
+import type { StoreTarget } from './real-client-suite.js'
+import { assertConversationContinues } from './conversation.js'
 
 let sourceCounter = 0
 
@@ -23,17 +24,7 @@ export async function aliceSource(): Promise<{ store: Store; url: string; keys: 
   return { store, url, keys }
 }
 
-/** Bob's and carol's next messages decrypt on `store`, and alice's replies decrypt on their side. */
-export async function assertConversationContinues(store: Store, session = 'alice'): Promise<void> {
-  const alice = await storeDevice(store, session, JID.alice)
-  const bob = await baileysFolderDevice('bob')
-  const carol = await baileysFolderDevice('carol')
-  assert.equal(await alice.receive(JID.bob, await bob.send(JID.alice, 'next from bob')), 'next from bob')
-  assert.equal(await alice.receiveGroup(GROUP, JID.bob, await bob.sendGroup(GROUP, 'group from bob')), 'group from bob')
-  assert.equal(await alice.receive(JID.carol, await carol.send(JID.alice, 'next from carol')), 'next from carol')
-  assert.equal(await bob.receive(JID.alice, await alice.send(JID.bob, 'reply from alice')), 'reply from alice')
-  assert.equal(await bob.receiveGroup(GROUP, JID.alice, await alice.sendGroup(GROUP, 'alice to group')), 'alice to group')
-}
+export { assertConversationContinues }
 
 /** Every key and the creds of a session, as bytes: to prove a source was not modified. */
 export async function rawSnapshot(store: Store, session: string): Promise<string[]> {
