@@ -1,5 +1,6 @@
 import { SignalDevice } from '../test/helpers/signal-device.js'
 import type { BenchTarget } from './targets.js'
+import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
 /**
  * The 1:1 traffic workload: two devices, both on the store under test, exchange messages in
@@ -27,6 +28,31 @@ export async function oneToOne(target: BenchTarget, messages: number): Promise<n
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
     return messages / seconds
   } finally {
-    await backend.close()
+    await backend.destroy()
   }
+}
+
+/** Targets of issues 2 and 3, as a ratio to the plain in-memory ceiling. */
+const TARGETS: Record<string, number> = {
+  'baileys-vault file: (default)': 0.6,
+  'baileys-vault sqlite: (default)': 0.9,
+  'baileys-vault sqlite: encrypted': 0.85,
+  'baileys-vault postgres://': 0.8,
+  'baileys-vault redis://': 0.85
+}
+
+export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
+  const rounds = envInt('BENCH_ROUNDS', 5)
+  const messages = envInt('BENCH_MESSAGES', 400)
+  console.log(`## 1:1 traffic — ${messages} messages (encrypt + decrypt each, both devices on the store), median of ${rounds} interleaved rounds\n`)
+  const results = await interleaved(targets, rounds, t => oneToOne(t, messages))
+  const ceiling = median(results.get(targets[0].name)!)
+  printTable(
+    ['store', 'msg/s', 'vs in-memory', 'target', 'durability'],
+    targets.map(t => {
+      const m = median(results.get(t.name)!)
+      const goal = TARGETS[t.name]
+      return [t.name, fmt(m), ratio(m, ceiling), goal === undefined ? '' : `>= ${goal}x ${m / ceiling >= goal ? 'met' : 'NOT met'}`, t.durability]
+    })
+  )
 }

@@ -1,39 +1,61 @@
+import { execFileSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
-import { oneToOne } from './one-to-one.js'
-import { allTargets } from './targets.js'
+import { runBulk } from './bulk.js'
+import { runGroup } from './group.js'
+import { runLogin } from './login.js'
+import { runManyAccounts } from './many-accounts.js'
+import { runOneToOne } from './one-to-one.js'
+import { runReceive } from './receive.js'
+import { allTargets, serversNote } from './targets.js'
+import { load } from './util.js'
 
 /**
- * `npm run bench`: each workload against every target in one process, rounds interleaved so
- * machine noise hits all targets alike; the median of the rounds and its ratio to the plain
+ * `npm run bench [-- workload…]`: each workload against every target in one process, rounds
+ * interleaved so machine noise hits all targets alike; medians, and ratios to the plain
  * in-memory ceiling of the same run. Numbers, not assertions.
+ *
+ * Workloads: one-to-one, group, login, receive, many-accounts, bulk (default: all). Choose with
+ * arguments or BENCH_WORKLOADS=group,login. Sizes: BENCH_* env variables (see each file).
+ * `npm run bench` starts throwaway PostgreSQL and Redis servers (scripts/with-test-servers.sh);
+ * `node dist/bench/run.js` alone benches the embedded stores only.
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400)
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-
-async function main() {
-  const targets = allTargets()
-  console.log(`baileys-vault bench — node ${process.version}, ${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`)
-  console.log(`workload: 1:1 traffic, ${MESSAGES} messages (encrypt + decrypt each, both devices on the store), median of ${ROUNDS} rounds\n`)
-  const results = new Map<string, number[]>(targets.map(t => [t.name, []]))
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const target of targets) results.get(target.name)!.push(await oneToOne(target, MESSAGES))
-  }
-  const ceiling = median(results.get(targets[0].name)!)
-  const rows = targets.map(t => {
-    const m = median(results.get(t.name)!)
-    return [t.name, m.toFixed(0), `${(m / ceiling).toFixed(2)}x`, t.durability]
-  })
-  printTable(['store', 'msg/s', 'vs in-memory', 'durability'], rows)
+const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Promise<void>> = {
+  'one-to-one': runOneToOne,
+  group: runGroup,
+  login: runLogin,
+  receive: runReceive,
+  'many-accounts': runManyAccounts,
+  bulk: runBulk
 }
 
-function printTable(header: string[], rows: string[][]) {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
-  console.log(line(header))
-  console.log(`|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`)
-  for (const r of rows) console.log(line(r))
+function chosen(): string[] {
+  const fromArgs = process.argv.slice(2).filter(a => !a.startsWith('-'))
+  const fromEnv = (process.env.BENCH_WORKLOADS ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS)
+  for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload "${n}"; choose from ${Object.keys(WORKLOADS).join(', ')}`)
+  return names
+}
+
+function disk(): string {
+  try {
+    return execFileSync('sh', ['-c', `df -T "${process.env.TMPDIR ?? '/tmp'}" | tail -1 | awk '{print $1" "$2}'`]).toString().trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
+async function main() {
+  const names = chosen()
+  const targets = allTargets()
+  const started = Date.now()
+  console.log(`# baileys-vault bench — node ${process.version}, ${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, temp disk ${disk()}`)
+  console.log(`workloads: ${names.join(', ')}; ${serversNote()}; load average at start ${load()}\n`)
+  for (const name of names) {
+    const t0 = Date.now()
+    await WORKLOADS[name](targets)
+    console.log(`(${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s, load average ${load()})\n`)
+  }
+  console.log(`total ${((Date.now() - started) / 60000).toFixed(1)} min`)
 }
 
 await main()

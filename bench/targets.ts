@@ -1,8 +1,12 @@
 import { initAuthCreds, useMultiFileAuthState, type AuthenticationState } from '@whiskeysockets/baileys'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { AuthStateOptions } from '../src/auth/auth-state.js'
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.js'
+import type { Store } from '../src/store/store.js'
+import { uniqueId } from './util.js'
 
 /** An auth state with its saveCreds, however the target stores it. */
 export interface BenchAuth {
@@ -10,89 +14,274 @@ export interface BenchAuth {
   saveCreds: () => Promise<void>
 }
 
+/** One open connection to a backend (a store object, a folder handle…). */
+export interface BenchConnection {
+  auth(session: string, options?: AuthStateOptions): Promise<BenchAuth>
+  /** The baileys-vault store, for vault targets (tools, raw seeding). */
+  store?: Store
+  close(): Promise<void>
+}
+
+/** Throwaway data of one target: connect (and reconnect) to it, measure it, delete it. */
+export interface BenchBackend {
+  connect(options?: OpenStoreOptions): Promise<BenchConnection>
+  /** Bytes the data takes on disk / on the server, where that is meaningful. */
+  sizeBytes?(): Promise<number>
+  destroy(): Promise<void>
+}
+
+export type TargetKind = 'plain' | 'baileys' | 'memory' | 'file' | 'sqlite' | 'postgres' | 'redis'
+
 export interface BenchTarget {
   name: string
+  kind: TargetKind
   durability: string
-  /** Opens a fresh, empty backend; `auth(session)` gives each device its state. */
-  open(): Promise<{ auth(session: string): Promise<BenchAuth>; close(): Promise<void> }>
+  /** Fresh, empty data. */
+  create(): Promise<BenchBackend>
+  /** Short form of create() + connect() for workloads that open once. */
+  open(): Promise<BenchConnection & { destroy(): Promise<void> }>
 }
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'vault-bench-'))
 
-/** The ceiling: values kept as objects in a Map, no encoding, no I/O. */
-export const plainMemory: BenchTarget = {
-  name: 'in-memory (plain Map)',
-  durability: 'none',
-  async open() {
-    return {
-      async auth() {
-        const data = new Map<string, any>()
-        const keys = {
-          async get(type: string, ids: string[]) {
-            const out: Record<string, any> = {}
-            for (const id of ids) {
-              const v = data.get(`${type}/${id}`)
-              if (v !== undefined) out[id] = v
-            }
-            return out
-          },
-          async set(set: Record<string, Record<string, any>>) {
-            for (const type in set) for (const id in set[type]) set[type][id] == null ? data.delete(`${type}/${id}`) : data.set(`${type}/${id}`, set[type][id])
-          }
+function withOpen(target: Omit<BenchTarget, 'open'>): BenchTarget {
+  return {
+    ...target,
+    async open() {
+      const backend = await target.create()
+      const conn = await backend.connect()
+      return {
+        ...conn,
+        auth: (session, options) => conn.auth(session, options),
+        close: () => conn.close(),
+        async destroy() {
+          await conn.close()
+          await backend.destroy()
         }
-        return { state: { creds: initAuthCreds(), keys } as AuthenticationState, saveCreds: async () => {} }
-      },
-      async close() {}
+      }
     }
   }
 }
 
-export const baileysMultiFile: BenchTarget = {
+/** Size of a folder tree in bytes (allocated blocks, as `du` counts them). */
+export function folderBytes(dir: string): number {
+  let total = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) total += folderBytes(path)
+    else total += statSync(path).blocks * 512
+  }
+  return total
+}
+
+/** The ceiling: values kept as objects in a Map, no encoding, no I/O. */
+export const plainMemory: BenchTarget = withOpen({
+  name: 'in-memory (plain Map)',
+  kind: 'plain',
+  durability: 'none',
+  async create() {
+    const sessions = new Map<string, { creds: any; data: Map<string, any> }>()
+    return {
+      async connect() {
+        return {
+          async auth(session) {
+            let s = sessions.get(session)
+            if (!s) sessions.set(session, (s = { creds: initAuthCreds(), data: new Map() }))
+            const { data } = s
+            const keys = {
+              async get(type: string, ids: string[]) {
+                const out: Record<string, any> = {}
+                for (const id of ids) {
+                  const v = data.get(`${type}/${id}`)
+                  if (v !== undefined) out[id] = v
+                }
+                return out
+              },
+              async set(set: Record<string, Record<string, any>>) {
+                for (const type in set) for (const id in set[type]) set[type][id] == null ? data.delete(`${type}/${id}`) : data.set(`${type}/${id}`, set[type][id])
+              }
+            }
+            return { state: { creds: s.creds, keys } as AuthenticationState, saveCreds: async () => {} }
+          },
+          async close() {}
+        }
+      },
+      async destroy() {
+        sessions.clear()
+      }
+    }
+  }
+})
+
+export const baileysMultiFile: BenchTarget = withOpen({
   name: "Baileys' useMultiFileAuthState",
+  kind: 'baileys',
   durability: 'none (writeFile, no fsync, not atomic)',
-  async open() {
+  async create() {
     const dir = tempDir()
     return {
-      auth: session => useMultiFileAuthState(join(dir, session)),
-      async close() {
+      async connect() {
+        return { auth: session => useMultiFileAuthState(join(dir, session)), async close() {} }
+      },
+      sizeBytes: async () => folderBytes(dir),
+      async destroy() {
         rmSync(dir, { recursive: true, force: true })
       }
     }
   }
+})
+
+interface Place {
+  dir: string
+  id: string
 }
 
-/** Any baileys-vault store URL; `makeUrl` gets a fresh temp dir for file-based stores. */
-export function vaultTarget(name: string, durability: string, makeUrl: (dir: string) => string, options: OpenStoreOptions = {}): BenchTarget {
-  return {
+/**
+ * Any baileys-vault store URL. `makeUrl` gets a fresh temp dir and a unique id (for server
+ * schemas/prefixes); `cleanup` deletes server-side data.
+ */
+export function vaultTarget(
+  name: string,
+  kind: TargetKind,
+  durability: string,
+  makeUrl: (place: Place) => string,
+  options: OpenStoreOptions | ((place: Place) => OpenStoreOptions) = {},
+  extra: { sizeBytes?: (place: Place) => Promise<number>; cleanup?: (place: Place) => Promise<void> } = {}
+): BenchTarget {
+  return withOpen({
     name,
+    kind,
     durability,
-    async open() {
-      const dir = tempDir()
-      const store = await openStore(makeUrl(dir), options)
+    async create() {
+      const place = { dir: tempDir(), id: uniqueId() }
+      const url = makeUrl(place)
+      const base = typeof options === 'function' ? options(place) : options
       return {
-        async auth(session) {
-          const { state, saveCreds } = await store.useAuthState(session)
-          return { state, saveCreds }
+        async connect(more = {}) {
+          const store = await openStore(url, { ...base, ...more, postgres: { ...base.postgres, ...more.postgres } })
+          return {
+            store,
+            async auth(session, authOptions) {
+              const { state, saveCreds } = await store.useAuthState(session, authOptions)
+              return { state: state as unknown as AuthenticationState, saveCreds }
+            },
+            close: () => store.close()
+          }
         },
-        async close() {
-          await store.close()
-          rmSync(dir, { recursive: true, force: true })
+        sizeBytes: extra.sizeBytes ? () => extra.sizeBytes!(place) : async () => folderBytes(place.dir),
+        async destroy() {
+          await extra.cleanup?.(place)
+          rmSync(place.dir, { recursive: true, force: true })
         }
       }
     }
+  })
+}
+
+/** The same random key for every encrypted target of a run. */
+const benchKey = randomBytes(32)
+export const encryption = { keys: { k: benchKey }, current: 'k' }
+
+const pgSchema = (id: string) => `bench_${id}`
+
+async function withPg<T>(fn: (client: any) => Promise<T>): Promise<T> {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: process.env.VAULT_TEST_POSTGRES_URL })
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
   }
+}
+
+export const postgresSize = (id: string) =>
+  withPg(async c => {
+    const { rows } = await c.query(
+      `SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename)::regclass)), 0)::bigint AS n FROM pg_tables WHERE schemaname = $1`,
+      [pgSchema(id)]
+    )
+    return Number(rows[0].n)
+  })
+
+async function redisCleanup(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis')
+  const client = new Redis(process.env.VAULT_TEST_REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  client.on('error', () => undefined)
+  await client.connect()
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length > 0) await client.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    client.disconnect()
+  }
+}
+
+export const vaultMemory = vaultTarget('baileys-vault memory:', 'memory', 'none', p => `memory:bench-${p.id}`)
+export const vaultFile = vaultTarget('baileys-vault file: (default)', 'file', 'temp file + fdatasync + rename + dir fsync; journal per batch', p => `file:${join(p.dir, 'auth')}`)
+export const vaultSqlite = vaultTarget('baileys-vault sqlite: (default)', 'sqlite', 'WAL, synchronous=FULL (fsync per commit)', p => `sqlite:${join(p.dir, 'b.db')}`)
+export const vaultSqliteNormal = vaultTarget(
+  'baileys-vault sqlite: durability normal',
+  'sqlite',
+  'WAL, synchronous=NORMAL (crash-safe, not power-loss-safe)',
+  p => `sqlite:${join(p.dir, 'b.db')}`,
+  { sqlite: { durability: 'normal' } }
+)
+export const vaultSqliteEncrypted = vaultTarget(
+  'baileys-vault sqlite: encrypted',
+  'sqlite',
+  'as sqlite default + AES-256-GCM per value',
+  p => `sqlite:${join(p.dir, 'b.db')}`,
+  { encryption }
+)
+
+export function vaultPostgres(): BenchTarget | undefined {
+  const url = process.env.VAULT_TEST_POSTGRES_URL
+  if (!url) return undefined
+  return vaultTarget('baileys-vault postgres://', 'postgres', 'server default: fsync=on, synchronous_commit=on', () => url, p => ({ postgres: { schema: pgSchema(p.id) } }), {
+    sizeBytes: p => postgresSize(p.id),
+    cleanup: p => withPg(c => c.query(`DROP SCHEMA IF EXISTS "${pgSchema(p.id)}" CASCADE`))
+  })
+}
+
+export function vaultRedis(): BenchTarget | undefined {
+  const base = process.env.VAULT_TEST_REDIS_URL
+  if (!base) return undefined
+  return vaultTarget(
+    'baileys-vault redis://',
+    'redis',
+    `AOF, appendfsync ${process.env.VAULT_TEST_REDIS_APPENDFSYNC ?? 'everysec'}`,
+    p => {
+      const url = new URL(base)
+      url.searchParams.set('prefix', `bench-${p.id}`)
+      return url.toString()
+    },
+    {},
+    { cleanup: p => redisCleanup(`bench-${p.id}`) }
+  )
 }
 
 /** Every target this machine can run; server targets only when their URL is set. */
 export function allTargets(): BenchTarget[] {
-  const targets: BenchTarget[] = [
+  return [
     plainMemory,
-    vaultTarget('baileys-vault memory:', 'none', () => 'memory:'),
+    vaultMemory,
     baileysMultiFile,
-    vaultTarget('baileys-vault sqlite: (default)', 'WAL, synchronous=FULL (fsync per commit)', dir => `sqlite:${join(dir, 'b.db')}`),
-    vaultTarget('baileys-vault sqlite: durability normal', 'WAL, synchronous=NORMAL (crash-safe, not power-loss-safe)', dir => `sqlite:${join(dir, 'b.db')}`, {
-      sqlite: { durability: 'normal' }
-    })
-  ]
-  return targets
+    vaultFile,
+    vaultSqlite,
+    vaultSqliteNormal,
+    vaultSqliteEncrypted,
+    vaultPostgres(),
+    vaultRedis()
+  ].filter((t): t is BenchTarget => t !== undefined)
 }
+
+export const serversNote = () =>
+  [
+    process.env.VAULT_TEST_POSTGRES_URL ? 'postgres: yes' : 'postgres: skipped (VAULT_TEST_POSTGRES_URL not set; `npm run bench` starts the servers)',
+    process.env.VAULT_TEST_REDIS_URL ? 'redis: yes' : 'redis: skipped (VAULT_TEST_REDIS_URL not set)'
+  ].join(', ')
