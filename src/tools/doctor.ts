@@ -38,6 +38,33 @@ export interface DoctorResult {
 const SAMPLE = 5
 const LOOKUP_BATCH = 500
 
+/**
+ * With encryption configured: values still in plaintext (encryption turned on for an existing
+ * store) or sealed with an older key (a rotation not finished). Both are fixed by rotate-key.
+ */
+class ProtectionTally {
+  plaintext = 0
+  readonly oldKeys = new Map<string, number>()
+  constructor(private readonly store: Store) {}
+  add(bytes: Uint8Array): void {
+    const p = this.store.codec.protection(bytes)
+    if (!p.sealed) this.plaintext++
+    else if (p.keyId !== this.store.codec.currentKeyId) this.oldKeys.set(p.keyId, (this.oldKeys.get(p.keyId) ?? 0) + 1)
+  }
+  findings(session: string): Finding[] {
+    if (!this.store.codec.currentKeyId) return []
+    const fix = `baileys-vault rotate-key ${this.store.label} --session ${session} (with BAILEYS_VAULT_KEY set, old keys in BAILEYS_VAULT_OLD_KEYS)`
+    const out: Finding[] = []
+    if (this.plaintext > 0) {
+      out.push({ severity: 'warning', code: 'PLAINTEXT_VALUES', count: this.plaintext, message: `${this.plaintext} value(s) (keys or creds) are stored unencrypted.`, fix })
+    }
+    for (const [keyId, count] of this.oldKeys) {
+      out.push({ severity: 'info', code: 'OLD_KEY_VALUES', count, message: `${count} value(s) are sealed with the older key "${keyId}"; it cannot be removed yet.`, fix })
+    }
+    return out
+  }
+}
+
 /** Findings about many keys are grouped by (code, type), with a count and a few sample ids. */
 class KeyFindings {
   private readonly groups = new Map<string, Finding>()
@@ -98,11 +125,15 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
   let appStateKeyFound = false
   const lid = new LidChecker(store, session, keyFindings)
   const encrypted = new BoundedList<string>(SAMPLE)
+  const protection = new ProtectionTally(store)
+  const credsBytes = await store.guard('reading creds', session, () => store.driver.getCreds(session))
+  if (credsBytes) protection.add(credsBytes)
   let pending = 0
 
   for await (const [type, id, bytes] of store.listRaw(session)) {
     keys++
     counts[type] = (counts[type] ?? 0) + 1
+    protection.add(bytes!)
     if (++pending >= 500) {
       tick(pending)
       pending = 0
@@ -153,6 +184,8 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
       fix: 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY, and BAILEYS_VAULT_OLD_KEYS during a rotation).'
     })
   }
+
+  findings.push(...protection.findings(session))
 
   if (!creds && credsReadable && keys > 0) {
     findings.push({
