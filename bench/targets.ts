@@ -182,9 +182,9 @@ export function vaultTarget(
 const benchKey = randomBytes(32)
 export const encryption = { keys: { k: benchKey }, current: 'k' }
 
-const pgSchema = (id: string) => `bench_${id}`
+export const pgSchema = (id: string) => `bench_${id}`
 
-async function withPg<T>(fn: (client: any) => Promise<T>): Promise<T> {
+export async function withPg<T>(fn: (client: any) => Promise<T>): Promise<T> {
   const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: process.env.VAULT_TEST_POSTGRES_URL })
   await client.connect()

@@ -1,0 +1,35 @@
+import { statSync } from 'node:fs'
+import { backup } from '../src/tools/backup.js'
+import { migrate } from '../src/tools/migrate.js'
+import { openStore } from '../src/store/open-store.js'
+import { withPeakRss } from './util.js'
+
+/** Child of the bulk workload: one migrate or backup in a fresh process; prints keys, ms and RSS. */
+const spec = JSON.parse(process.argv[2])
+const decodeOptions = (o: any) => {
+  if (o?.encryption) o.encryption.keys = Object.fromEntries(Object.entries(o.encryption.keys).map(([k, v]) => [k, Buffer.from(v as string, 'base64')]))
+  return o ?? {}
+}
+const from = await openStore(spec.from.url, decodeOptions(spec.from.options))
+const to = spec.to ? await openStore(spec.to.url, decodeOptions(spec.to.options)) : undefined
+const baseRss = process.memoryUsage.rss()
+const start = performance.now()
+let keys = 0
+let bytes: number | undefined
+const [peakRss] = await withPeakRss(async () => {
+  if (spec.op === 'migrate') {
+    const r = await migrate(from, to!, { overwrite: !!spec.overwrite })
+    if (!r.ok) throw new Error(`migrate reported mismatches: ${JSON.stringify(r.sessions[0]?.mismatches.slice(0, 3))}`)
+    keys = r.keys
+  } else if (spec.op === 'backup') {
+    const r = await backup(from, spec.file)
+    keys = r.keys
+    bytes = statSync(spec.file).size
+  } else if (spec.op === 'drop') {
+    for await (const s of from.sessions()) await from.drop(s)
+  }
+})
+const ms = performance.now() - start
+await from.close()
+await to?.close()
+process.stdout.write(JSON.stringify({ keys, ms, baseRss, peakRss, bytes }))
