@@ -1,10 +1,14 @@
 import { createHash, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { createGunzip } from 'node:zlib'
 import { fromBufferJson, toBufferJson } from '../codec/buffer-json.js'
 import { VaultError } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId } from '../store/validate.js'
+import { openStream, readSealHeader, unwrapDataKey, type BackupKeys } from './backup-seal.js'
+
+export type { BackupKeys }
 
 /**
  * The portable backup file (docs/backup-format.md): a gzip stream of UTF-8 JSON lines.
@@ -15,6 +19,8 @@ import { assertKeyId, assertKeyType, assertSessionId } from '../store/validate.j
  * Values use Baileys' BufferJSON (bytes as {"type":"Buffer","data":<base64>}). The SHA-256 covers
  * every byte before the trailer: the header and the content lines, each with its "\n".
  * A session's lines are contiguous; the creds line comes first.
+ * A sealed backup (backup-seal.ts) is this same gzip stream, encrypted: readers detect it by its
+ * magic and decrypt it (authenticating every chunk) before any of these checks.
  */
 export const BACKUP_FORMAT = 'baileys-vault-backup'
 export const BACKUP_VERSION = 1
@@ -56,9 +62,44 @@ export const trailerLine = (trailer: BackupTrailer): string => JSON.stringify(tr
 const corrupt = (file: string, what: string, cause?: unknown) =>
   new VaultError('CORRUPT_DATA', `Backup ${file} is damaged: ${what}. Nothing was restored; use another copy of the backup.`, { cause })
 
-/** Decompressed lines of a backup file; gzip and read errors become VaultErrors. */
-async function* lines(file: string): AsyncIterable<string> {
-  const input = createReadStream(file)
+/** A read error as a VaultError: a missing or unreadable file, or damage. */
+function readError(file: string, err: unknown): VaultError {
+  if (err instanceof VaultError) return err
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return new VaultError('NOT_FOUND', `Backup file ${file} does not exist.`, { cause: err })
+  if (code === 'EACCES' || code === 'EISDIR') return new VaultError('INVALID_ARGUMENT', `Cannot read backup file ${file} (${code}).`, { cause: err })
+  return corrupt(file, `the gzip stream is truncated or damaged (${(err as Error).message})`, err)
+}
+
+/** The gzip bytes of a backup: the file itself, or, for a sealed file, its authenticated plaintext. */
+async function gzipBytes(file: string, keys?: BackupKeys): Promise<Readable> {
+  const sealed = await readSealHeader(file)
+  if (!sealed) return createReadStream(file)
+  const dataKey = unwrapDataKey(file, sealed, keys)
+  const input = createReadStream(file, { start: sealed.bytes.length })
+  const opened = openStream(file, sealed, dataKey)
+  input.on('error', err => opened.destroy(err))
+  return input.pipe(opened)
+}
+
+/** How a backup file is protected: sealed (and with which key id), or plaintext. Reads only the header. */
+export async function backupProtection(file: string): Promise<{ sealed: false } | { sealed: true; keyId: string }> {
+  try {
+    const header = await readSealHeader(file)
+    return header ? { sealed: true, keyId: header.keyId } : { sealed: false }
+  } catch (err) {
+    throw readError(file, err)
+  }
+}
+
+/** Decompressed lines of a backup file; gzip, decryption and read errors become VaultErrors. */
+async function* lines(file: string, keys?: BackupKeys): AsyncIterable<string> {
+  let input: Readable
+  try {
+    input = await gzipBytes(file, keys)
+  } catch (err) {
+    throw readError(file, err)
+  }
   const gunzip = createGunzip()
   input.on('error', err => gunzip.destroy(err))
   input.pipe(gunzip)
@@ -77,11 +118,7 @@ async function* lines(file: string): AsyncIterable<string> {
       if (pending.length > MAX_LINE) throw corrupt(file, `a line is longer than ${MAX_LINE} bytes`)
     }
   } catch (err) {
-    if (err instanceof VaultError) throw err
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new VaultError('NOT_FOUND', `Backup file ${file} does not exist.`, { cause: err })
-    if (code === 'EACCES' || code === 'EISDIR') throw new VaultError('INVALID_ARGUMENT', `Cannot read backup file ${file} (${code}).`, { cause: err })
-    throw corrupt(file, `the gzip stream is truncated or damaged (${(err as Error).message})`, err)
+    throw readError(file, err)
   } finally {
     input.destroy()
   }
@@ -95,7 +132,7 @@ async function* lines(file: string): AsyncIterable<string> {
  * and SHA-256. The header is yielded first, then the entries. A caller that writes as it reads
  * must have read the file once completely first (restore does): damage is only certain at the end.
  */
-export async function* readBackup(file: string): AsyncGenerator<BackupHeader | BackupEntry, BackupTrailer> {
+export async function* readBackup(file: string, keys?: BackupKeys): AsyncGenerator<BackupHeader | BackupEntry, BackupTrailer> {
   let header: BackupHeader | undefined
   let trailer: BackupTrailer | undefined
   const hash: Hash = createHash('sha256')
@@ -105,7 +142,7 @@ export async function* readBackup(file: string): AsyncGenerator<BackupHeader | B
   let lineNo = 0
   let content = 0
 
-  for await (const line of lines(file)) {
+  for await (const line of lines(file, keys)) {
     lineNo++
     if (trailer) throw corrupt(file, `line ${lineNo} comes after the end marker`)
     if (lineNo === 1) {
@@ -150,8 +187,8 @@ export async function* readBackup(file: string): AsyncGenerator<BackupHeader | B
 }
 
 /** Only the header of a backup (what it holds, when it was taken); the file is not verified. */
-export async function readBackupHeader(file: string): Promise<BackupHeader> {
-  const reader = readBackup(file)
+export async function readBackupHeader(file: string, keys?: BackupKeys): Promise<BackupHeader> {
+  const reader = readBackup(file, keys)
   try {
     const first = await reader.next()
     if (first.done || !('format' in first.value)) throw corrupt(file, 'it is empty')

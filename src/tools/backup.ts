@@ -8,6 +8,9 @@ import { createGzip } from 'node:zlib'
 import type { SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import type { Store } from '../store/store.js'
+import { sealedCodec } from '../store/value-codec.js'
+import type { EncryptionOptions } from '../codec/seal.js'
+import { newSealHeader, sealStream } from './backup-seal.js'
 import { BACKUP_FORMAT, BACKUP_VERSION, credsLine, headerLine, keyLine, trailerLine, type BackupHeader, type SessionCounts } from './backup-format.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { assertSessionsExist } from './sessions.js'
@@ -17,6 +20,14 @@ export interface BackupOptions {
   sessions?: readonly string[]
   /** Replace an existing file at the destination. Default: refuse. */
   overwrite?: boolean
+  /**
+   * Write an unencrypted file even though the store is encrypted. By default the backup of an
+   * encrypted store (or with `encryption`) is sealed under the current key; a plaintext file
+   * holds the account's private keys in the clear.
+   */
+  plaintext?: boolean
+  /** Seal the file with these keys (their `current` key) instead of the store's. */
+  encryption?: EncryptionOptions
   onProgress?: ProgressListener
 }
 
@@ -35,8 +46,12 @@ export interface BackupResult {
   note?: string
   sessions: BackupSessionResult[]
   keys: number
-  /** Size of the compressed file. */
+  /** Size of the file (compressed, and sealed when `sealed`). */
   bytes: number
+  /** True when the file is encrypted (AES-256-GCM, docs/backup-format.md "Sealed files"). */
+  sealed: boolean
+  /** Id of the key the file is sealed with (never the key itself). */
+  keyId?: string
   sha256: string
   durationMs: number
 }
@@ -77,12 +92,17 @@ const CHUNK = 256 * 1024
  * Writes one portable backup file (docs/backup-format.md) of some or all sessions. Inside the
  * driver's consistent snapshot when it has one (SQLite, PostgreSQL); otherwise live, which the
  * result notes. The file is written beside the destination and renamed into place when complete
- * and fsync'd, so a crash never leaves a half-written file under the backup's name. It holds the
- * account's secrets unencrypted (like a Baileys folder): it is created with mode 0600.
+ * and fsync'd, so a crash never leaves a half-written file under the backup's name.
+ * When the store is encrypted (or `encryption` is given) the file is sealed with AES-256-GCM under
+ * the current key, unless `plaintext`; a plaintext file holds the account's secrets in the clear
+ * (like a Baileys folder). Either way it is created with mode 0600.
  */
 export async function backup(store: Store, file: string, options: BackupOptions = {}): Promise<BackupResult> {
   const started = Date.now()
   if (!options.overwrite && existsSync(file)) throw invalidArgument(`${file} already exists. Choose another file name, or pass overwrite (--overwrite) to replace it.`)
+  if (options.plaintext && options.encryption) throw invalidArgument('backup: plaintext and encryption exclude each other; pass one of them.')
+  // Bad encryption options fail before anything is read or written.
+  const sealer = options.plaintext ? undefined : options.encryption ? sealedCodec(options.encryption) : store.codec.currentKeyId ? store.codec : undefined
   if (options.sessions?.length) await assertSessionsExist(store, [...new Set(options.sessions)])
 
   const tmp = join(dirname(file), `.${basename(file)}.partial-${process.pid}-${Date.now()}`)
@@ -143,7 +163,12 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     }
 
     try {
-      await pipeline(Readable.from(content(), { objectMode: false }), createGzip({ level: 6 }), createWriteStream(tmp, { mode: 0o600, flags: 'wx' }))
+      const output = createWriteStream(tmp, { mode: 0o600, flags: 'wx' })
+      const gzip = createGzip({ level: 6 })
+      if (sealer) {
+        const { header, dataKey } = newSealHeader(sealer)
+        await pipeline(Readable.from(content(), { objectMode: false }), gzip, sealStream(header, dataKey), output)
+      } else await pipeline(Readable.from(content(), { objectMode: false }), gzip, output)
       const fd = await open(tmp, 'r+')
       try {
         await fd.sync()
@@ -177,6 +202,8 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     sessions: results,
     keys,
     bytes: (await stat(file)).size,
+    sealed: !!sealer,
+    keyId: sealer?.currentKeyId,
     sha256,
     durationMs: Date.now() - started
   }

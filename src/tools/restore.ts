@@ -2,7 +2,8 @@ import { VaultError, invalidArgument } from '../core/errors.js'
 import { decodeValue, encodeValue } from '../codec/values.js'
 import type { Store } from '../store/store.js'
 import { assertSessionId } from '../store/validate.js'
-import { readBackup, type BackupEntry, type BackupHeader, type BackupTrailer } from './backup-format.js'
+import type { EncryptionOptions } from '../codec/seal.js'
+import { backupProtection, readBackup, type BackupEntry, type BackupHeader, type BackupKeys, type BackupTrailer } from './backup-format.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { sessionHasData } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
@@ -18,6 +19,12 @@ export interface RestoreOptions {
   dryRun?: boolean
   /** Keys per target write. Default 500. */
   batchSize?: number
+  /**
+   * Keys that may open a sealed backup, besides the target store's own (a store opened with
+   * encryption opens backups sealed with any of its keys). Needed to restore a sealed backup
+   * into a plaintext store.
+   */
+  encryption?: EncryptionOptions
   onProgress?: ProgressListener
 }
 
@@ -42,6 +49,9 @@ export interface RestoreResult {
   /** When the backup was taken, and whether from a consistent snapshot. */
   createdAt: string
   snapshot: boolean
+  /** The file was sealed (encrypted), and with which key id; it opened and authenticated. */
+  sealed: boolean
+  keyId?: string
   dryRun: boolean
   sessions: RestoreSessionResult[]
   keys: number
@@ -51,18 +61,37 @@ export interface RestoreResult {
 
 type Entry = BackupEntry
 
+export interface VerifyBackupOptions extends BackupKeys {
+  /** Called once per content line read. */
+  onLine?: () => void
+}
+
+export interface VerifiedBackup {
+  header: BackupHeader
+  trailer: BackupTrailer
+  counts: Map<string, Record<string, number>>
+  /** The file was sealed, with this key id, and every chunk authenticated. */
+  sealed: boolean
+  keyId?: string
+}
+
 /**
- * Reads a whole backup file through every check (gzip, JSON, header, SHA-256, trailer counts)
- * and returns what it holds, key counts per session and type. Throws CORRUPT_DATA on any damage,
+ * Reads a whole backup file through every check (decryption and authentication of a sealed
+ * file, gzip, JSON, header, SHA-256, trailer counts) and returns what it holds, key counts per
+ * session and type. Throws CORRUPT_DATA on any damage (a tampered or truncated sealed file
+ * too), DECRYPT_FAILED when a sealed file's key is not given or does not open it,
  * UNSUPPORTED_FORMAT for a newer format version, NOT_FOUND for a missing file.
+ * `options` may be the onLine callback (the older signature).
  */
-export async function verifyBackup(file: string, onLine?: () => void): Promise<{ header: BackupHeader; trailer: BackupTrailer; counts: Map<string, Record<string, number>> }> {
-  const reader = readBackup(file)
+export async function verifyBackup(file: string, options: VerifyBackupOptions | (() => void) = {}): Promise<VerifiedBackup> {
+  const { onLine, ...keys } = typeof options === 'function' ? { onLine: options } : options
+  const protection = await backupProtection(file)
+  const reader = readBackup(file, keys)
   const counts = new Map<string, Record<string, number>>()
   let header: BackupHeader | undefined
   for (;;) {
     const next = await reader.next()
-    if (next.done) return { header: header!, trailer: next.value, counts }
+    if (next.done) return { header: header!, trailer: next.value, counts, sealed: protection.sealed, keyId: protection.sealed ? protection.keyId : undefined }
     const item = next.value
     if ('format' in item) {
       header = item
@@ -77,21 +106,24 @@ export async function verifyBackup(file: string, onLine?: () => void): Promise<{
   }
 }
 
-async function* entries(file: string): AsyncIterable<Entry> {
-  for await (const item of readBackup(file)) if (!('format' in item)) yield item
+async function* entries(file: string, keys: BackupKeys): AsyncIterable<Entry> {
+  for await (const item of readBackup(file, keys)) if (!('format' in item)) yield item
 }
 
 /**
- * Restores a backup file into a store. The whole file is verified first (gzip integrity, JSON,
- * header, SHA-256, trailer counts): a damaged or truncated backup is refused before anything is
- * written. Target sessions that already hold data are refused unless `overwrite`. Keys are
+ * Restores a backup file into a store. The whole file is verified first (for a sealed file: the
+ * key and every chunk's authentication; then gzip integrity, JSON, header, SHA-256, trailer
+ * counts): a damaged, truncated or tampered backup, or a sealed one whose key is not given, is
+ * refused before anything is written. Values are re-encoded by the target store's codec, so a
+ * sealed backup restores into a plaintext or encrypted store of any driver. Target sessions that already hold data are refused unless `overwrite`. Keys are
  * written in batches, creds last; then every key is read back and compared with the file.
  */
 export async function restore(file: string, to: Store, options: RestoreOptions = {}): Promise<RestoreResult> {
   const started = Date.now()
   const batchSize = options.batchSize ?? 500
   const checked = progressTicker(options.onProgress, 'check')
-  const { header, trailer, counts } = await verifyBackup(file, () => checked.add(1))
+  const keys: BackupKeys = { encryption: options.encryption, codec: to.codec }
+  const { header, trailer, counts, sealed, keyId } = await verifyBackup(file, { ...keys, onLine: () => checked.add(1) })
   checked.add(0, undefined, true)
 
   const wanted = options.sessions?.length ? [...new Set(options.sessions)] : header.sessions
@@ -131,6 +163,8 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     to: to.label,
     createdAt: header.createdAt,
     snapshot: header.snapshot,
+    sealed,
+    keyId,
     dryRun,
     sessions: results,
     keys: total,
@@ -166,7 +200,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     if (current && creds !== undefined) await to.write(current.target, { creds: creds as any })
     creds = undefined
   }
-  for await (const entry of entries(file)) {
+  for await (const entry of entries(file, keys)) {
     const r = plan.get(entry.session)
     if (!r) continue
     if (r !== current) {
@@ -194,7 +228,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     verifier = undefined
     verifyCreds = undefined
   }
-  for await (const entry of entries(file)) {
+  for await (const entry of entries(file, keys)) {
     const r = plan.get(entry.session)
     if (!r) continue
     if (r !== verifyingSession) {

@@ -1,5 +1,6 @@
 import { restore, verifyBackup } from '../../tools/restore.js'
 import { readBackupHeader } from '../../tools/backup-format.js'
+import { encryptionFromEnv } from '../../codec/seal.js'
 import { EXIT_OK, EXIT_PROBLEMS, UsageError, flagList, flagString, type Command } from '../command.js'
 import { onlySession, positionals } from '../args.js'
 import { formatCounts, plural, printJson } from '../format.js'
@@ -8,35 +9,47 @@ import { progressBar } from '../progress.js'
 
 export const restoreCommand: Command = {
   name: 'restore',
-  summary: 'Restore a backup file into a store (the whole file is verified before anything is written)',
+  summary: 'Restore a backup file into a store (the whole file is decrypted and verified before anything is written)',
   usage:
-    'baileys-vault restore <file> <url> [--session <id>…] [--overwrite] [--dry-run] [--json]\n' +
+    'baileys-vault restore <file> <url> [--session <id>…] [--overwrite] [--dry-run] [--plaintext] [--json]\n' +
+    '  A sealed backup opens with BAILEYS_VAULT_KEY or one of BAILEYS_VAULT_OLD_KEYS.\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
     '  --as <id>    target session id, when one session is restored\n' +
-    '  --dry-run    verify the file and check the target, write nothing',
+    '  --dry-run    verify the file and check the target, write nothing\n' +
+    '  --plaintext  write the target unencrypted; BAILEYS_VAULT_KEY then only opens the backup',
   valueFlags: ['session', 'as'],
-  flags: ['overwrite', 'dry-run'],
+  flags: ['overwrite', 'dry-run', 'plaintext'],
   async run(args, ctx) {
     const [file, url] = positionals(args, ['file', 'url'])
-    // A damaged file is refused before the target is even opened (opening may create it).
-    await verifyBackup(file)
-    const store = await openCliStore(url, ctx)
+    const encryption = encryptionFromEnv(ctx.env)
+    // A damaged file, or a sealed one without its key, is refused before the target is even
+    // opened (opening may create it).
+    const verified = await verifyBackup(file, { encryption })
+    const plaintext = args.flags.plaintext === true
+    const store = await openCliStore(url, plaintext ? { ...ctx, env: { ...ctx.env, BAILEYS_VAULT_KEY: undefined, BAILEYS_VAULT_OLD_KEYS: undefined } } : ctx)
     const bar = progressBar(ctx, 'restore')
     try {
+      if (plaintext && (verified.sealed || encryption)) {
+        ctx.stderr.write(`warning: --plaintext: ${store.label} is written unencrypted; the restored private keys are stored in the clear.\n`)
+      }
       const dryRun = args.flags['dry-run'] === true
       const sessions = flagList(args, 'session')
       const as = flagString(args, 'as')
       let rename: Record<string, string> | undefined
       if (as !== undefined) {
         if (sessions.length > 1) throw new UsageError('--as renames one session; give at most one --session')
-        rename = { [sessions[0] ?? (await onlySession((await readBackupHeader(file)).sessions))]: as }
+        rename = { [sessions[0] ?? (await onlySession((await readBackupHeader(file, { encryption })).sessions))]: as }
       }
-      const result = await restore(file, store, { sessions, overwrite: args.flags.overwrite === true, dryRun, rename, onProgress: bar.listener })
+      const result = await restore(file, store, { sessions, overwrite: args.flags.overwrite === true, dryRun, rename, encryption, onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, result)
       else {
         const out = [`${dryRun ? 'dry run: ' : ''}${result.file} (taken ${result.createdAt}${result.snapshot ? '' : ', read live'}) -> ${result.to}`]
-        out.push('backup file verified: gzip, JSON, checksum and counts are intact')
+        out.push(
+          result.sealed
+            ? `backup file verified: decrypted with key "${result.keyId}", every chunk authentic; gzip, JSON, checksum and counts are intact`
+            : 'backup file verified: gzip, JSON, checksum and counts are intact'
+        )
         for (const s of result.sessions) {
           const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would restore') : s.overwritten ? 'overwritten' : 'restored'
           out.push(`${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`)
