@@ -32,7 +32,7 @@ async function runChild(spec: object) {
 }
 
 /** A Baileys folder with `total` keys (Baileys' file names and BufferJSON text), written directly. */
-async function buildFolder(dir: string, total: number): Promise<number> {
+export async function buildFolder(dir: string, total: number): Promise<number> {
   const t = await quietly(() => buildTemplate(2000))
   mkdirSync(dir, { recursive: true })
   const { decodeValue } = await import('../src/codec/values.js')

@@ -1,7 +1,7 @@
 import { proto } from '@whiskeysockets/baileys'
 import { VaultError, describeLocation } from '../core/errors.js'
 import { fromBufferJson, toBufferJson } from './buffer-json.js'
-import { jsonEnvelope, openEnvelope } from './envelope.js'
+import { FORMAT_JSON, jsonEnvelope, openEnvelope } from './envelope.js'
 
 /**
  * Exact Baileys value semantics: a value comes back as Baileys' own multi-file store would
@@ -14,25 +14,49 @@ export function encodeValue(value: unknown, bare = false): Uint8Array {
 }
 
 export function decodeValue(bytes: Uint8Array, session: string, type?: string, id?: string): any {
+  return decodeBody(plainBody(bytes, session, type, id), session, type, id)
+}
+
+/**
+ * The BufferJSON text of a plain (unsealed) stored value, without its envelope byte. Two values
+ * with byte-equal bodies decode to the same value, whatever their envelopes: the bulk tools use
+ * this to copy and verify values without a parse/stringify round trip per key.
+ */
+export function plainBody(bytes: Uint8Array, session: string, type?: string, id?: string): Buffer {
   const where = describeLocation(session, type, id)
   const envelope = openEnvelope(bytes, where)
   if (envelope.format === 'sealed') {
     throw new VaultError('DECRYPT_FAILED', `${where} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`)
   }
+  return envelope.body
+}
+
+/** Decodes a BufferJSON body (see plainBody) with Baileys' value semantics. */
+export function decodeBody(body: Buffer, session: string, type?: string, id?: string): any {
   let value: any
   try {
-    value = fromBufferJson(envelope.body.toString('utf8'))
+    value = fromBufferJson(body.toString('utf8'))
   } catch (cause) {
+    const where = describeLocation(session, type, id)
     throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`, { cause })
   }
   if (type === 'app-state-sync-key' && value) {
     try {
       value = proto.Message.AppStateSyncKeyData.fromObject(value)
     } catch (cause) {
-      throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is not an AppStateSyncKeyData.`, { cause })
+      throw new VaultError('CORRUPT_DATA', `Stored value for ${describeLocation(session, type, id)} is not an AppStateSyncKeyData.`, { cause })
     }
   }
   return value
+}
+
+/** Stored bytes for an already-encoded BufferJSON body (the inverse of plainBody). */
+export function encodeBody(body: Uint8Array, bare = false): Uint8Array {
+  if (bare) return Buffer.from(body)
+  const out = Buffer.allocUnsafe(1 + body.byteLength)
+  out[0] = FORMAT_JSON
+  out.set(body, 1)
+  return out
 }
 
 /** Creds must decode to an object; anything else is damage, never a reason to start fresh. */

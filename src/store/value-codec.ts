@@ -1,4 +1,4 @@
-import { decodeCreds, decodeValue, encodeValue } from '../codec/values.js'
+import { decodeBody, decodeCreds, decodeValue, encodeBody, encodeValue, plainBody } from '../codec/values.js'
 import { FORMAT_SEALED } from '../codec/envelope.js'
 import { keyIdOf, locationAad, makeSealer, type EncryptionOptions } from '../codec/seal.js'
 import { describeLocation } from '../core/errors.js'
@@ -12,6 +12,16 @@ export interface ValueCodec {
   encode(value: unknown, session: string, type?: string, id?: string): Uint8Array
   decode(bytes: Uint8Array, session: string, type?: string, id?: string): any
   decodeCreds(bytes: Uint8Array, session: string): any
+  /**
+   * Bulk-tool fast path (migrate, verify): `body` opens stored bytes to their BufferJSON text
+   * (unsealing if needed; same errors as decode), `decodeBody` parses such a text, and
+   * `encodeBody` stores a text as this codec would store the value it encodes. A value copied as
+   * `to.encodeBody(from.body(bytes))` decodes exactly as it did in the source, without a
+   * parse/stringify per key.
+   */
+  body(bytes: Uint8Array, session: string, type?: string, id?: string): Buffer
+  decodeBody(body: Buffer, session: string, type?: string, id?: string): any
+  encodeBody(body: Uint8Array, session: string, type?: string, id?: string): Uint8Array
   /** How a stored value is protected: 'plain', or the id of the key it is sealed with. */
   protection(bytes: Uint8Array): { sealed: false } | { sealed: true; keyId: string }
   /** Id of the key new writes are sealed with; undefined without encryption. */
@@ -26,6 +36,9 @@ export function plainCodec(bare: boolean): ValueCodec {
     encode: value => encodeValue(value, bare),
     decode: decodeValue,
     decodeCreds,
+    body: plainBody,
+    decodeBody,
+    encodeBody: body => encodeBody(body, bare),
     protection
   }
 }
@@ -44,6 +57,9 @@ export function sealedCodec(options: EncryptionOptions): ValueCodec {
     encode: (value, session, type, id) => sealer.seal(encodeValue(value), locationAad(session, type, id)),
     decode: (bytes, session, type, id) => decodeValue(open(bytes, session, type, id), session, type, id),
     decodeCreds: (bytes, session) => decodeCreds(open(bytes, session), session),
+    body: (bytes, session, type, id) => plainBody(open(bytes, session, type, id), session, type, id),
+    decodeBody,
+    encodeBody: (body, session, type, id) => sealer.seal(encodeBody(body), locationAad(session, type, id)),
     protection
   }
 }
