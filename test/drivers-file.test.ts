@@ -563,7 +563,13 @@ realClientSuite('file, encrypted', async () => ({ url: `file:${join(tempRoot('rc
 
 toolsSuite('file', async () => ({ url: `file:${join(tempRoot('tools'), 'auth')}` }))
 
+const toolsEncryption = testEncryption()
+toolsSuite('file, encrypted', async () => ({ url: `file:${join(tempRoot('tools-enc'), 'auth')}`, options: { encryption: toolsEncryption } }))
+
 crashSuite('file', async () => {
   const dir = tempRoot('crash')
   return { url: `file:${join(dir, 'auth')}` }
 })
+
+// The encrypted repeat: 10 kills (the plain run's 30 cover the driver; ~6 s instead of ~20 s).
+crashSuite('file, encrypted', async () => ({ url: `file:${join(tempRoot('crash-enc'), 'auth')}`, options: { encryption: testEncryption() } }), 10)

@@ -12,6 +12,7 @@ import { encodeValue } from '../src/codec/values.js'
 import { aliceSource, assertConversationContinues, rawSnapshot, toolsSuite } from './helpers/tools-suite.js'
 import { copyFixture, readBaileysFolder } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
+import { testEncryption } from './helpers/encryption-keys.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-migrate-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -21,6 +22,11 @@ const memoryUrl = () => `memory:tools-migrate-${process.pid}-${++n}`
 
 toolsSuite('memory', async () => ({ url: memoryUrl() }))
 toolsSuite('sqlite', async () => ({ url: sqliteUrl() }))
+// The same scenarios on encrypted stores (one key set per suite: backups are restored across targets).
+const memoryEncryption = testEncryption()
+toolsSuite('memory, encrypted', async () => ({ url: memoryUrl(), options: { encryption: memoryEncryption } }))
+const sqliteEncryption = testEncryption()
+toolsSuite('sqlite, encrypted', async () => ({ url: sqliteUrl(), options: { encryption: sqliteEncryption } }))
 
 /** A driver that records every write (to check batching and creds-last) and can damage values. */
 function recordingDriver(options: { damage?: (type: string, id: string) => Uint8Array | undefined } = {}) {

@@ -5,8 +5,15 @@ import { SignalDevice, deliver } from './signal-device.js'
 export const CRASH_GROUP = '120363777777777777@g.us'
 const JIDS = { a: '15552220001:0@s.whatsapp.net', b: '15552220002:0@s.whatsapp.net' }
 
-/** Serialised options for the child (encryption keys travel as base64). */
-export const encodeOptions = (options: OpenStoreOptions = {}) => JSON.stringify(options, (_k, v) => (Buffer.isBuffer(v) ? { $b64: v.toString('base64') } : v))
+/**
+ * Serialised options for the child (encryption keys travel as base64). The replacer looks at the
+ * holder's own value: JSON.stringify has already turned a Buffer into {type, data} via toJSON.
+ */
+export const encodeOptions = (options: OpenStoreOptions = {}) =>
+  JSON.stringify(options, function (this: Record<string, unknown>, k, v) {
+    const raw = this[k]
+    return raw instanceof Uint8Array ? { $b64: Buffer.from(raw).toString('base64') } : v
+  })
 export const decodeOptions = (text: string | undefined): OpenStoreOptions =>
   text ? JSON.parse(text, (_k, v) => (v && typeof v === 'object' && '$b64' in v ? Buffer.from(v.$b64, 'base64') : v)) : {}
 

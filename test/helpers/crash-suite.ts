@@ -60,6 +60,21 @@ export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>,
             await store.close()
           }
         }
+        if (target.options?.encryption) {
+          // The encrypted repeat really ran encrypted, in the children too: every value is sealed.
+          const store = await openStore(target.url, target.options)
+          try {
+            for (const session of ['a', 'b']) {
+              const plain: string[] = []
+              const creds = await store.driver.getCreds(session)
+              if (!creds || !store.codec.protection(creds).sealed) plain.push('creds')
+              for await (const [type, id, bytes] of store.listRaw(session)) if (!store.codec.protection(bytes!).sealed) plain.push(`${type} ${id}`)
+              assert.deepEqual(plain, [], `session ${session}: values stored without encryption`)
+            }
+          } finally {
+            await store.close()
+          }
+        }
         t.diagnostic(`${name}: ${kills} kills, ${rounds} rounds completed by the children, ${kills} recoveries verified`)
         assert.ok(rounds > 0, 'the children made progress before being killed')
         assert.ok(killedMidRun >= 1)

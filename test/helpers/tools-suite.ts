@@ -45,6 +45,9 @@ async function keyCount(store: Store, session: string): Promise<number> {
  * The tools' conversation-continues scenarios for one store kind. `makeTarget` returns a fresh,
  * empty backend each call (like realClientSuite). Driver engineers run it in a few lines:
  *   toolsSuite('postgres', async () => ({ url: …, cleanup }))
+ * Every store is opened with the target's `options`. For an encrypted run, return the same
+ * encryption options each call: a backup of one target (sealed under its key) is restored into
+ * another.
  */
 export function toolsSuite(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`tools: ${name}`, () => {
@@ -106,12 +109,15 @@ export function toolsSuite(name: string, makeTarget: () => Promise<StoreTarget>)
       const b = await backup(original, file)
       assert.equal(b.keys, source.keys)
       assert.equal(b.sessions[0].creds, 1)
+      // An encrypted store's backup is sealed under its key; the restored store (same keys) opens it.
+      assert.equal(b.sealed, original.codec.currentKeyId !== undefined, 'sealed exactly when the store is encrypted')
       if (original.driver.capabilities.snapshot) assert.equal(b.snapshot, true)
       else assert.match(b.note ?? '', /live/)
 
       const restored = await open()
       const r = await restore(file, restored)
       assert.equal(r.ok, true, JSON.stringify(r.sessions[0]?.mismatches))
+      assert.equal(r.sealed, b.sealed)
       assert.equal(r.sessions[0].verified, source.keys + 1)
       await assertConversationContinues(restored)
     })
