@@ -11,7 +11,7 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup file into a store (the whole file is decrypted and verified before anything is written)',
   usage:
-    'baileys-vault restore <file> <url> [--session <id>…] [--overwrite] [--dry-run] [--plaintext] [--json]\n' +
+    'baileys-vault restore <file> <url> [--session <id>…] [--as <id>] [--overwrite] [--dry-run] [--plaintext] [--json]\n' +
     '  A sealed backup opens with BAILEYS_VAULT_KEY or one of BAILEYS_VAULT_OLD_KEYS.\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
     '  --as <id>    target session id, when one session is restored\n' +
