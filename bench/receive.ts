@@ -66,7 +66,7 @@ async function receive(target: BenchTarget, burst: Awaited<ReturnType<typeof bui
 export async function runReceive(targets: BenchTarget[]): Promise<void> {
   const contacts = envInt('BENCH_RECEIVE_CONTACTS', 200)
   const messages = envInt('BENCH_RECEIVE_MESSAGES', 5000)
-  const rounds = envInt('BENCH_RECEIVE_ROUNDS', 3)
+  const rounds = envInt('BENCH_RECEIVE_ROUNDS', 1) // ~3 min per round at the issue's size on 2 cores; raise for medians
   console.log(`## Receive burst — ${messages} queued messages from ${contacts} contacts decrypted after a reconnect, median of ${rounds} interleaved rounds\n`)
   const burst = await buildBurst(contacts, messages)
   const results = await interleaved(targets, rounds, t => receive(t, burst))
