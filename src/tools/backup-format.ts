@@ -79,6 +79,8 @@ async function gzipBytes(file: string, keys?: BackupKeys): Promise<Readable> {
   const input = createReadStream(file, { start: sealed.bytes.length })
   const opened = openStream(file, sealed, dataKey)
   input.on('error', err => opened.destroy(err))
+  // A reader that stops early (readBackupHeader) destroys `opened`: release the file too.
+  opened.on('close', () => input.destroy())
   return input.pipe(opened)
 }
 
