@@ -572,4 +572,4 @@ crashSuite('file', async () => {
 })
 
 // The encrypted repeat: 10 kills (the plain run's 30 cover the driver; ~6 s instead of ~20 s).
-crashSuite('file, encrypted', async () => ({ url: `file:${join(tempRoot('crash-enc'), 'auth')}`, options: { encryption: testEncryption() } }), 10)
+crashSuite('file, encrypted', async () => ({ url: `file:${join(tempRoot('crash-enc'), 'auth')}`, options: { encryption: testEncryption() } }))

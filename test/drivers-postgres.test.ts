@@ -185,4 +185,4 @@ crashSuite('postgres', () => freshPostgres('crash'))
 const toolsEncryption = testEncryption()
 toolsSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('tools_enc')), options: { encryption: toolsEncryption } }))
 // The encrypted repeat: 10 kills (the plain run's 30 cover the driver; ~6 s instead of ~20 s).
-crashSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('crash_enc')), options: { encryption: testEncryption() } }), 10)
+crashSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('crash_enc')), options: { encryption: testEncryption() } }))

@@ -152,4 +152,4 @@ crashSuite('redis', () => freshRedis('crash'))
 const toolsEncryption = testEncryption()
 toolsSuite('redis, encrypted', async () => ({ ...(await freshRedis('tools_enc')), options: { encryption: toolsEncryption } }))
 // The encrypted repeat: 10 kills (the plain run's 30 cover the driver; ~6 s instead of ~20 s).
-crashSuite('redis, encrypted', async () => ({ ...(await freshRedis('crash_enc')), options: { encryption: testEncryption() } }), 10)
+crashSuite('redis, encrypted', async () => ({ ...(await freshRedis('crash_enc')), options: { encryption: testEncryption() } }))
