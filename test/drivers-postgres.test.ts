@@ -188,7 +188,7 @@ toolsSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('tools_
 crashSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('crash_enc')), options: { encryption: testEncryption() } }))
 
 describe('postgres: query plans stay index-bound under generic plans', () => {
-  it('a multi-id get seeks each id in the primary key, not a scan of the session with a filter', async () => {
+  it('a multi-id get and a delete seek each id in the primary key, not a scan of the session', async () => {
     const { statements, tableNames } = await import('../src/drivers/postgres.js')
     const db = await freshPostgres('plans')
     const driver = await createPostgresDriver({ url: db.url })
@@ -207,6 +207,12 @@ describe('postgres: query plans stay index-bound under generic plans', () => {
       const plan = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) EXECUTE get_many('s', 'pre-key', '{1,2,3}')`)).rows[0]['QUERY PLAN'])
       assert.match(plan, /"Index Cond":"[^"]*id = /, `the id is an index condition: ${plan}`)
       assert.doesNotMatch(plan, /"Filter":"[^"]*id/, `no filter over ids: ${plan}`)
+      // The write's delete: one probe per id, then a delete by tuple id; no scan of the session.
+      const write = statements(tableNames({}), false).write([]).text
+      await client.query(`PREPARE write_keys(text, bytea, text[], text[], bytea, int4[], int4[], text[], text[]) AS ${write}`)
+      const del = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) EXECUTE write_keys('s', NULL, '{}', '{}', ''::bytea, '{}', '{}', '{pre-key}', '{7}')`)).rows[0]['QUERY PLAN'])
+      assert.match(del, /"Index Cond":"\(\(session = \$1\) AND \(type = x.type\) AND \(id = x.id\)\)"/, `each deleted id is probed: ${del}`)
+      assert.doesNotMatch(del, /"Recheck Cond":"\(session = \$1\)"|"Index Cond":"\(session = \$1\)"/, `no scan of the whole session: ${del}`)
     } finally {
       await client.end()
       await db.cleanup()

@@ -221,8 +221,12 @@ export function statements(t: Tables, prepared: boolean): Statements {
         FROM unnest($3::text[], $4::text[], $6::int4[], $7::int4[]) AS u(type, id, off, len)
         ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
       ), d AS (
-        DELETE FROM ${t.keys} k USING unnest($8::text[], $9::text[]) AS x(type, id)
-        WHERE k.session = $1 AND k.type = x.type AND k.id = x.id
+        -- Rows found by one primary-key probe each (see getMany), deleted by ctid: a plain join
+        -- got a plan that scanned every key of the session. Writes to a session are serialised
+        -- by its one writer, so no concurrent update moves these rows between probe and delete.
+        DELETE FROM ${t.keys} WHERE ctid = ANY (ARRAY(
+          SELECT k.ctid FROM unnest($8::text[], $9::text[]) AS x(type, id)
+          CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = $1 AND type = x.type AND id = x.id LIMIT 1) k))
       )
       SELECT 1`),
     drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`)
