@@ -7,6 +7,7 @@ import type { AuthStateOptions } from '../src/auth/auth-state.js'
 import { openStore, type OpenStoreOptions } from '../src/store/open-store.js'
 import type { Store } from '../src/store/store.js'
 import { uniqueId } from './util.js'
+import { deleteRedisPrefix } from '../test/helpers/servers.js'
 
 /** An auth state with its saveCreds, however the target stores it. */
 export interface BenchAuth {
@@ -204,22 +205,6 @@ export const postgresSize = (id: string) =>
     return Number(rows[0].n)
   })
 
-async function redisCleanup(prefix: string): Promise<void> {
-  const { Redis } = await import('ioredis')
-  const client = new Redis(process.env.VAULT_TEST_REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  client.on('error', () => undefined)
-  await client.connect()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await client.unlink(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  } finally {
-    client.disconnect()
-  }
-}
 
 export const vaultMemory = vaultTarget('baileys-vault memory:', 'memory', 'none', p => `memory:bench-${p.id}`)
 export const vaultFile = vaultTarget('baileys-vault file: (default)', 'file', 'temp file + fdatasync + rename + dir fsync; journal per batch', p => `file:${join(p.dir, 'auth')}`)
@@ -261,7 +246,7 @@ export function vaultRedis(): BenchTarget | undefined {
       return url.toString()
     },
     {},
-    { cleanup: p => redisCleanup(`bench-${p.id}`) }
+    { cleanup: p => deleteRedisPrefix(`bench-${p.id}`) }
   )
 }
 

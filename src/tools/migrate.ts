@@ -1,8 +1,8 @@
 import { VaultError, invalidArgument } from '../core/errors.js'
-import { assertKeyId, assertKeyType, assertSessionId } from '../store/validate.js'
+import { assertKeyId, assertKeyType } from '../store/validate.js'
 import type { Store } from '../store/store.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { assertSessionsExist, countKeys, selectSessions, sessionHasData, sumCounts } from './sessions.js'
+import { assertSessionsExist, countKeys, renamePlan, selectSessions, sessionHasData, sumCounts } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
 
 export interface MigrateOptions {
@@ -72,14 +72,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
 
   const sessions = await selectSessions(from, options.sessions)
   if (options.sessions?.length) await assertSessionsExist(from, sessions)
-  const targetOf = (session: string) => options.rename?.[session] ?? session
-  for (const source of Object.keys(options.rename ?? {})) {
-    if (!sessions.includes(source)) throw invalidArgument(`rename names session "${source}", which is not being migrated.`)
-    assertSessionId(targetOf(source))
-  }
-  const targets = sessions.map(targetOf)
-  const twice = targets.find((t, i) => targets.indexOf(t) !== i)
-  if (twice !== undefined) throw invalidArgument(`Two source sessions would both be written to target session "${twice}"; rename one of them.`)
+  const targetOf = renamePlan(sessions, options.rename, 'migrated')
 
   // Plan: conflicts of every session before anything is written. Counting the keys is an extra
   // pass over the source, done only when someone needs the numbers up front (dry run, progress).

@@ -1,11 +1,10 @@
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { decodeValue, encodeValue } from '../codec/values.js'
 import type { Store } from '../store/store.js'
-import { assertSessionId } from '../store/validate.js'
 import type { EncryptionOptions } from '../codec/seal.js'
 import { backupProtection, readBackup, type BackupEntry, type BackupHeader, type BackupKeys, type BackupTrailer } from './backup-format.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { sessionHasData } from './sessions.js'
+import { renamePlan, sessionHasData } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
 
 export interface RestoreOptions {
@@ -131,14 +130,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   if (missing.length > 0) {
     throw new VaultError('NOT_FOUND', `Backup ${file} has no session ${missing.map(s => `"${s}"`).join(', ')}; it holds ${header.sessions.map(s => `"${s}"`).join(', ') || 'no sessions'}.`)
   }
-  const targetOf = (session: string) => options.rename?.[session] ?? session
-  for (const source of Object.keys(options.rename ?? {})) {
-    if (!wanted.includes(source)) throw invalidArgument(`rename names session "${source}", which is not being restored.`)
-    assertSessionId(targetOf(source))
-  }
-  const targets = wanted.map(targetOf)
-  const twice = targets.find((t, i) => targets.indexOf(t) !== i)
-  if (twice !== undefined) throw invalidArgument(`Two backup sessions would both be written to target session "${twice}"; rename one of them.`)
+  const targetOf = renamePlan(wanted, options.rename, 'restored')
   const plan = new Map<string, RestoreSessionResult>()
   for (const session of wanted) {
     const c = counts.get(session) ?? {}

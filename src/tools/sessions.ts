@@ -1,4 +1,5 @@
-import { VaultError } from '../core/errors.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
+import { assertSessionId } from '../store/validate.js'
 import type { Store } from '../store/store.js'
 
 /** The sessions a tool works on: the requested ones (deduplicated, in order) or all of the store. */
@@ -44,4 +45,21 @@ export class BoundedList<T> {
     this.count++
     if (this.items.length < this.limit) this.items.push(item)
   }
+}
+
+/**
+ * The target session of each source session under `rename` (source → target id), checked:
+ * every renamed session is one being copied, target ids are valid, and no two sources land on
+ * the same target. `verb` names the operation in messages ('migrated', 'restored').
+ */
+export function renamePlan(sessions: readonly string[], rename: Readonly<Record<string, string>> | undefined, verb: string): (session: string) => string {
+  const targetOf = (session: string) => rename?.[session] ?? session
+  for (const source of Object.keys(rename ?? {})) {
+    if (!sessions.includes(source)) throw invalidArgument(`rename names session "${source}", which is not being ${verb}.`)
+    assertSessionId(targetOf(source))
+  }
+  const targets = sessions.map(targetOf)
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i)
+  if (twice !== undefined) throw invalidArgument(`Two source sessions would both be written to target session "${twice}"; rename one of them.`)
+  return targetOf
 }

@@ -62,19 +62,22 @@ export async function freshRedis(label: string): Promise<StoreTarget & { prefix:
   return {
     url: url.toString(),
     prefix,
-    cleanup: async () => {
-      const client = await redisClient()
-      try {
-        let cursor = '0'
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-          if (keys.length > 0) await client.unlink(...keys)
-          cursor = next
-        } while (cursor !== '0')
-      } finally {
-        client.disconnect()
-      }
-    }
+    cleanup: () => deleteRedisPrefix(prefix)
+  }
+}
+
+/** Deletes every key under `prefix:` on the test Redis (SCAN + UNLINK, bounded batches). */
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
+  const client = await redisClient()
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length > 0) await client.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    client.disconnect()
   }
 }
 
