@@ -173,6 +173,20 @@ describe('useAuthState', () => {
     await auth.close()
   })
 
+  it('close() lets writes already handed to the store land before closing the backend', async () => {
+    const path = tmpDb()
+    const store = await openStore(`sqlite:${path}`)
+    const { state, saveCreds } = await store.useAuthState('closing')
+    const pending = [saveCreds(), state.keys.set({ 'lid-mapping': { a: '1' } }), state.keys.set({ 'lid-mapping': { b: '2' } })]
+    await store.close()
+    await Promise.all(pending)
+    await assert.rejects(state.keys.set({ 'lid-mapping': { c: '3' } }), isVault('INVALID_ARGUMENT'))
+    const again = await openStore(`sqlite:${path}`)
+    assert.deepEqual(Object.fromEntries(await again.readKeys('closing', 'lid-mapping', ['a', 'b', 'c'])), { a: '1', b: '2' })
+    assert.ok(await again.readCreds('closing'))
+    await again.close()
+  })
+
   it('keeps many accounts apart in one database', async () => {
     const path = tmpDb()
     const store = await openStore(`sqlite:${path}`)

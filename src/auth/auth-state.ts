@@ -44,6 +44,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
   const cache = new ReadCache(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
   const queue = new WriteQueue()
+  store.trackWrites(queue)
   const { codec } = store
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */

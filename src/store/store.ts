@@ -4,6 +4,7 @@ import { VaultError } from '../core/errors.js'
 import { makeAuthState, type AuthStateOptions, type VaultAuthState } from '../auth/auth-state.js'
 import { assertKeyId, assertKeyType, assertSessionId } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
+import type { WriteQueue } from '../auth/write-queue.js'
 
 /** Decoded values for one atomic write (null/undefined deletes). */
 export interface ValueBatch {
@@ -18,6 +19,9 @@ export interface ValueBatch {
  */
 export class Store {
   private closed = false
+  private closing?: Promise<void>
+  /** Write queues of the auth states opened on this store: close() lets them finish first. */
+  private readonly writeQueues = new Set<WriteQueue>()
 
   constructor(
     readonly driver: Driver,
@@ -104,10 +108,22 @@ export class Store {
     await this.guard('dropping', session, () => this.driver.drop(session))
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    await this.driver.close()
+  /**
+   * Closes the backend after every write already handed to an auth state has landed: Baileys
+   * may still be committing keys when a bot shuts down, and those writes must not be cut off.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const queue of this.writeQueues) await queue.drain()
+      this.closed = true
+      await this.driver.close()
+    })()
+    return this.closing
+  }
+
+  /** Registers an auth state's write queue (see close). */
+  trackWrites(queue: WriteQueue): void {
+    this.writeQueues.add(queue)
   }
 
   /** Runs a driver call; backend failures become BACKEND_UNAVAILABLE, VaultErrors pass through. */
