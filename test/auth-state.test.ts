@@ -187,6 +187,17 @@ describe('useAuthState', () => {
     await again.close()
   })
 
+  it('a second useAuthState of the same session shares the cache and write order of the first', async () => {
+    const store = await openStore('memory:')
+    const first = await store.useAuthState('again')
+    await first.state.keys.set({ 'lid-mapping': { a: 'old' } })
+    assert.deepEqual(await first.state.keys.get('lid-mapping', ['a']), { a: 'old' })
+    const second = await store.useAuthState('again') // e.g. a bot reconnecting
+    await second.state.keys.set({ 'lid-mapping': { a: 'new' } })
+    assert.deepEqual(await first.state.keys.get('lid-mapping', ['a']), { a: 'new' })
+    await store.close()
+  })
+
   it('keeps many accounts apart in one database', async () => {
     const path = tmpDb()
     const store = await openStore(`sqlite:${path}`)

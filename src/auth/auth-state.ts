@@ -35,6 +35,25 @@ export interface VaultAuthState {
 const DEFAULT_CACHE_ENTRIES = 5_000
 
 /**
+ * One read cache and one write queue per (store, session), shared by every auth state of that
+ * session: a bot that calls useAuthState again on reconnect must not get a second cache that
+ * disagrees with the first, nor a second queue that reorders writes.
+ */
+const runtimes = new WeakMap<Store, Map<string, { cache: ReadCache; queue: WriteQueue }>>()
+
+function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
+  let bySession = runtimes.get(store)
+  if (!bySession) runtimes.set(store, (bySession = new Map()))
+  let runtime = bySession.get(sessionId)
+  if (!runtime) {
+    runtime = { cache: new ReadCache(cacheEntries), queue: new WriteQueue() }
+    store.trackWrites(runtime.queue)
+    bySession.set(sessionId, runtime)
+  }
+  return runtime
+}
+
+/**
  * Builds the auth state of one session. Writes are serialised per session and durable before
  * they resolve; the cache only learns a value after the backend has committed it, so a failed
  * write leaves cache and database agreeing on the previous state.
@@ -42,9 +61,7 @@ const DEFAULT_CACHE_ENTRIES = 5_000
 export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions): Promise<VaultAuthState> {
   const stored = await store.readCreds(sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
-  const cache = new ReadCache(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
-  const queue = new WriteQueue()
-  store.trackWrites(queue)
+  const { cache, queue } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
   const { codec } = store
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
