@@ -79,11 +79,40 @@ const nonceFor = (index: bigint, final: boolean) => {
   return nonce
 }
 
+/**
+ * Cuts a byte stream into chunks of `size`, always holding the last bytes back: a chunk is
+ * released only once more data follows it, so the final chunk (marked in its nonce) is known.
+ */
+class Chunker {
+  private pending: Buffer[] = []
+  private bytes = 0
+  constructor(private readonly size: number) {}
+
+  /** Adds data; returns the full chunks that are certainly not the last one. */
+  push(data: Buffer): Buffer[] {
+    this.pending.push(data)
+    this.bytes += data.length
+    if (this.bytes <= this.size) return []
+    const out: Buffer[] = []
+    let all = Buffer.concat(this.pending)
+    while (all.length > this.size) {
+      out.push(all.subarray(0, this.size))
+      all = all.subarray(this.size)
+    }
+    this.pending = [all]
+    this.bytes = all.length
+    return out
+  }
+
+  /** What is left at the end: the final chunk (possibly empty). */
+  rest(): Buffer {
+    return Buffer.concat(this.pending)
+  }
+}
+
 /** Plaintext bytes in → header, then sealed chunks out. */
 export function sealStream(header: SealHeader, dataKey: Buffer): Transform {
-  const size = header.chunkSize
-  let pending: Buffer[] = []
-  let pendingBytes = 0
+  const chunks = new Chunker(header.chunkSize)
   let index = 0n
   let started = false
   const chunk = (self: Transform, plain: Buffer, final: boolean) => {
@@ -98,23 +127,12 @@ export function sealStream(header: SealHeader, dataKey: Buffer): Transform {
   return new Transform({
     transform(data: Buffer, _enc, done: TransformCallback) {
       start(this)
-      pending.push(data)
-      pendingBytes += data.length
-      // A full chunk goes out only once more data follows it: the final chunk is always the last.
-      if (pendingBytes > size) {
-        let all = Buffer.concat(pending)
-        while (all.length > size) {
-          chunk(this, all.subarray(0, size), false)
-          all = all.subarray(size)
-        }
-        pending = [all]
-        pendingBytes = all.length
-      }
+      for (const full of chunks.push(data)) chunk(this, full, false)
       done()
     },
     flush(done: TransformCallback) {
       start(this)
-      chunk(this, Buffer.concat(pending), true)
+      chunk(this, chunks.rest(), true)
       done()
     }
   })
@@ -125,9 +143,7 @@ const damaged = (file: string, what: string, cause?: unknown) =>
 
 /** Sealed chunks in (after the header) → authenticated plaintext out. */
 export function openStream(file: string, header: SealHeader, dataKey: Buffer): Transform {
-  const size = header.chunkSize + TAG
-  let pending: Buffer[] = []
-  let pendingBytes = 0
+  const chunks = new Chunker(header.chunkSize + TAG)
   let index = 0n
   let offset = header.bytes.length
   const chunk = (self: Transform, sealed: Buffer, final: boolean) => {
@@ -150,25 +166,15 @@ export function openStream(file: string, header: SealHeader, dataKey: Buffer): T
   }
   return new Transform({
     transform(data: Buffer, _enc, done: TransformCallback) {
-      pending.push(data)
-      pendingBytes += data.length
       try {
-        if (pendingBytes > size) {
-          let all = Buffer.concat(pending)
-          while (all.length > size) {
-            chunk(this, all.subarray(0, size), false)
-            all = all.subarray(size)
-          }
-          pending = [all]
-          pendingBytes = all.length
-        }
+        for (const full of chunks.push(data)) chunk(this, full, false)
       } catch (err) {
         return done(err as Error)
       }
       done()
     },
     flush(done: TransformCallback) {
-      const rest = Buffer.concat(pending)
+      const rest = chunks.rest()
       if (rest.length < TAG) return done(damaged(file, `the file ends ${rest.length === 0 ? 'right after the header' : 'inside an authentication tag'} (it was truncated)`))
       try {
         chunk(this, rest, true)

@@ -1,8 +1,8 @@
 import { invalidArgument } from '../../core/errors.js'
 import { migrate } from '../../tools/migrate.js'
 import { selectSessions } from '../../tools/sessions.js'
-import { EXIT_OK, EXIT_PROBLEMS, UsageError, flagList, flagString, type Command } from '../command.js'
-import { onlySession, positionals } from '../args.js'
+import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
+import { positionals, sessionsAndRename } from '../args.js'
 import { formatCounts, plural, printJson } from '../format.js'
 import { openCliStore, sameStore } from '../open.js'
 import { progressBar } from '../progress.js'
@@ -28,13 +28,7 @@ export const migrateCommand: Command = {
       const to = await openCliStore(toUrl, ctx)
       try {
         const dryRun = args.flags['dry-run'] === true
-        const sessions = flagList(args, 'session')
-        const as = flagString(args, 'as')
-        let rename: Record<string, string> | undefined
-        if (as !== undefined) {
-          if (sessions.length > 1) throw new UsageError('--as renames one session; give at most one --session')
-          rename = { [sessions[0] ?? (await onlySession(await selectSessions(from)))]: as }
-        }
+        const { sessions, rename } = await sessionsAndRename(args, () => selectSessions(from))
         const result = await migrate(from, to, { sessions, dryRun, overwrite: args.flags.overwrite === true, rename, onProgress: bar.listener })
         bar.end()
         if (ctx.json) printJson(ctx.stdout, result)

@@ -1,8 +1,8 @@
 import { restore, verifyBackup } from '../../tools/restore.js'
 import { readBackupHeader } from '../../tools/backup-format.js'
 import { encryptionFromEnv } from '../../codec/seal.js'
-import { EXIT_OK, EXIT_PROBLEMS, UsageError, flagList, flagString, type Command } from '../command.js'
-import { onlySession, positionals } from '../args.js'
+import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
+import { positionals, sessionsAndRename } from '../args.js'
 import { formatCounts, plural, printJson } from '../format.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
@@ -33,13 +33,7 @@ export const restoreCommand: Command = {
         ctx.stderr.write(`warning: --plaintext: ${store.label} is written unencrypted; the restored private keys are stored in the clear.\n`)
       }
       const dryRun = args.flags['dry-run'] === true
-      const sessions = flagList(args, 'session')
-      const as = flagString(args, 'as')
-      let rename: Record<string, string> | undefined
-      if (as !== undefined) {
-        if (sessions.length > 1) throw new UsageError('--as renames one session; give at most one --session')
-        rename = { [sessions[0] ?? (await onlySession((await readBackupHeader(file, { encryption })).sessions))]: as }
-      }
+      const { sessions, rename } = await sessionsAndRename(args, async () => (await readBackupHeader(file, { encryption })).sessions)
       const result = await restore(file, store, { sessions, overwrite: args.flags.overwrite === true, dryRun, rename, encryption, onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, result)
