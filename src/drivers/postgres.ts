@@ -340,7 +340,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   } catch (err) {
     if (owned) await pool.end().catch(() => undefined)
     if (err instanceof VaultError) throw err
-    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the PostgreSQL store ${where}: ${(err as Error).message}`, { cause: err })
+    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the PostgreSQL store ${where}: ${(err as Error).message.replace(/\.+$/, '')}. Check that the server is running and the URL, user and password are right.`, { cause: err })
   }
 
   const st = statements(tables, options.preparedStatements ?? true)

@@ -165,7 +165,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
       await owned.connect()
     } catch (err) {
       owned.disconnect()
-      throw new VaultError('BACKEND_UNAVAILABLE', `Cannot connect to the Redis store ${where}: ${(err as Error).message}`, { cause: err })
+      throw new VaultError('BACKEND_UNAVAILABLE', `Cannot connect to the Redis store ${where}: ${(err as Error).message.replace(/\.+$/, '')}. Check that the server is running and the URL is right.`, { cause: err })
     }
     client = owned
   }
