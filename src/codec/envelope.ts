@@ -13,23 +13,34 @@ export const FORMAT_SEALED = 0x10
 
 export type Envelope = { format: 'json' | 'bare'; body: Buffer } | { format: 'sealed'; body: Buffer }
 
-export function openEnvelope(bytes: Uint8Array, where: string): Envelope {
+/** `where` names the value's location for error messages; called only when there is an error. */
+export function openEnvelope(bytes: Uint8Array, where: () => string): Envelope {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (buf.length === 0) throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is empty. Restore it from a backup or delete it.`)
+  if (buf.length === 0) throw new VaultError('CORRUPT_DATA', `Stored value for ${where()} is empty. Restore it from a backup or delete it.`)
   const first = buf[0]
   if (first >= 0x20) return { format: 'bare', body: buf }
   if (first === FORMAT_JSON) return { format: 'json', body: buf.subarray(1) }
   if (first === FORMAT_SEALED) return { format: 'sealed', body: buf }
   throw new VaultError(
     'UNSUPPORTED_FORMAT',
-    `Stored value for ${where} uses format 0x${first.toString(16).padStart(2, '0')}, which this version of baileys-vault cannot read. Upgrade baileys-vault.`
+    `Stored value for ${where()} uses format 0x${first.toString(16).padStart(2, '0')}, which this version of baileys-vault cannot read. Upgrade baileys-vault.`
   )
 }
 
+/** Stored bytes for BufferJSON text: the format byte, unless the driver keeps bare JSON. */
 export function jsonEnvelope(text: string, bare: boolean): Uint8Array {
   if (bare) return Buffer.from(text, 'utf8')
   const body = Buffer.allocUnsafe(1 + Buffer.byteLength(text))
   body[0] = FORMAT_JSON
   body.write(text, 1, 'utf8')
   return body
+}
+
+/** Like jsonEnvelope, for text already encoded as UTF-8 bytes (the bulk tools' copy path). */
+export function bytesEnvelope(body: Uint8Array, bare: boolean): Uint8Array {
+  if (bare) return Buffer.from(body)
+  const out = Buffer.allocUnsafe(1 + body.byteLength)
+  out[0] = FORMAT_JSON
+  out.set(body, 1)
+  return out
 }

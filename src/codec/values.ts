@@ -1,7 +1,7 @@
 import { proto } from '@whiskeysockets/baileys'
 import { VaultError, describeLocation } from '../core/errors.js'
 import { fromBufferJson, toBufferJson } from './buffer-json.js'
-import { FORMAT_JSON, jsonEnvelope, openEnvelope } from './envelope.js'
+import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
 
 /**
  * Exact Baileys value semantics: a value comes back as Baileys' own multi-file store would
@@ -23,10 +23,9 @@ export function decodeValue(bytes: Uint8Array, session: string, type?: string, i
  * this to copy and verify values without a parse/stringify round trip per key.
  */
 export function plainBody(bytes: Uint8Array, session: string, type?: string, id?: string): Buffer {
-  const where = describeLocation(session, type, id)
-  const envelope = openEnvelope(bytes, where)
+  const envelope = openEnvelope(bytes, () => describeLocation(session, type, id))
   if (envelope.format === 'sealed') {
-    throw new VaultError('DECRYPT_FAILED', `${where} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`)
+    throw new VaultError('DECRYPT_FAILED', `${describeLocation(session, type, id)} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`)
   }
   return envelope.body
 }
@@ -51,13 +50,7 @@ export function decodeBody(body: Buffer, session: string, type?: string, id?: st
 }
 
 /** Stored bytes for an already-encoded BufferJSON body (the inverse of plainBody). */
-export function encodeBody(body: Uint8Array, bare = false): Uint8Array {
-  if (bare) return Buffer.from(body)
-  const out = Buffer.allocUnsafe(1 + body.byteLength)
-  out[0] = FORMAT_JSON
-  out.set(body, 1)
-  return out
-}
+export const encodeBody = (body: Uint8Array, bare = false): Uint8Array => bytesEnvelope(body, bare)
 
 /** Creds must decode to an object; anything else is damage, never a reason to start fresh. */
 export function decodeCreds(bytes: Uint8Array, session: string): any {
