@@ -130,9 +130,11 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
   })
+  const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
+  const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
   const dropSession = db.transaction((session: string) => {
-    db.prepare('DELETE FROM vault_creds WHERE session = ?').run(session)
-    db.prepare('DELETE FROM vault_keys WHERE session = ?').run(session)
+    deleteCreds.run(session)
+    deleteKeys.run(session)
   })
 
   return {
