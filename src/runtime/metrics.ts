@@ -1,0 +1,104 @@
+import type * as PromClient from 'prom-client'
+import { VaultError } from '../core/errors.js'
+
+/**
+ * Prometheus metrics of the runtime, through prom-client (an optional peer dependency, loaded
+ * only when metrics are asked for). Labels carry session ids, states, close codes, driver names
+ * and error codes: never a phone number beyond the session id, never a secret or message text.
+ */
+export interface VaultMetrics {
+  /** The registry the metrics live in: yours if you passed one, so one /metrics serves both. */
+  readonly registry: PromClient.Registry
+  setState(session: string, state: string): void
+  connected(session: string): void
+  disconnected(session: string, reason: string): void
+  reconnectAttempt(session: string): void
+  message(session: string, direction: 'in' | 'out'): void
+  decryptFailure(session: string): void
+  storeWrite(driver: string, seconds: number): void
+  storeError(driver: string, code: string): void
+  backupTaken(session: string, at: Date): void
+  /** Forgets a session's per-session series (it was removed from the runtime). */
+  forget(session: string): void
+  /** The text exposition for GET /metrics. */
+  text(): Promise<string>
+  readonly contentType: string
+}
+
+export interface MetricsOptions {
+  /** A prom-client Registry you already expose; default: a new one. */
+  registry?: PromClient.Registry
+  /** Every state a session can be in, so `baileys_vault_sessions{state}` reports zeros too. */
+  states: readonly string[]
+}
+
+async function loadPromClient(): Promise<typeof PromClient> {
+  try {
+    const mod = (await import('prom-client')) as typeof PromClient & { default?: typeof PromClient }
+    return mod.default ?? mod
+  } catch (cause) {
+    throw new VaultError('BACKEND_UNAVAILABLE', 'Metrics need the prom-client package: npm install prom-client', { cause })
+  }
+}
+
+export async function createMetrics(options: MetricsOptions): Promise<VaultMetrics> {
+  const prom = await loadPromClient()
+  const registry = options.registry ?? new prom.Registry()
+  const registers = [registry]
+  const current = new Map<string, string>()
+
+  const sessionState = new prom.Gauge({ name: 'baileys_vault_session_state', help: '1 for the state each session is in now', labelNames: ['session', 'state'], registers })
+  new prom.Gauge({
+    name: 'baileys_vault_sessions',
+    help: 'Number of sessions in each state',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      this.reset()
+      for (const state of options.states) this.set({ state }, 0)
+      for (const state of current.values()) this.inc({ state })
+    }
+  })
+  const connections = new prom.Counter({ name: 'baileys_vault_connections_total', help: 'Connections opened', labelNames: ['session'], registers })
+  const disconnects = new prom.Counter({ name: 'baileys_vault_disconnects_total', help: 'Disconnections by reason (close code)', labelNames: ['session', 'reason'], registers })
+  const reconnects = new prom.Counter({ name: 'baileys_vault_reconnect_attempts_total', help: 'Reconnect attempts', labelNames: ['session'], registers })
+  const messages = new prom.Counter({ name: 'baileys_vault_messages_total', help: 'Messages by direction', labelNames: ['session', 'direction'], registers })
+  const decryptFailures = new prom.Counter({ name: 'baileys_vault_decrypt_failures_total', help: 'Messages that could not be decrypted', labelNames: ['session'], registers })
+  const writeSeconds = new prom.Histogram({
+    name: 'baileys_vault_store_write_seconds',
+    help: 'Duration of one atomic store write',
+    labelNames: ['driver'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers
+  })
+  const storeErrors = new prom.Counter({ name: 'baileys_vault_store_errors_total', help: 'Store operations that failed, by error code', labelNames: ['driver', 'code'], registers })
+  const lastBackup = new prom.Gauge({ name: 'baileys_vault_last_backup_timestamp_seconds', help: 'Unix time of the last successful scheduled backup', labelNames: ['session'], registers })
+
+  const perSession = [connections, reconnects, decryptFailures, lastBackup]
+  return {
+    registry,
+    contentType: registry.contentType,
+    setState(session, state) {
+      const previous = current.get(session)
+      if (previous !== undefined && previous !== state) sessionState.remove({ session, state: previous })
+      current.set(session, state)
+      sessionState.set({ session, state }, 1)
+    },
+    connected: session => connections.inc({ session }),
+    disconnected: (session, reason) => disconnects.inc({ session, reason }),
+    reconnectAttempt: session => reconnects.inc({ session }),
+    message: (session, direction) => messages.inc({ session, direction }),
+    decryptFailure: session => decryptFailures.inc({ session }),
+    storeWrite: (driver, seconds) => writeSeconds.observe({ driver }, seconds),
+    storeError: (driver, code) => storeErrors.inc({ driver, code }),
+    backupTaken: (session, at) => lastBackup.set({ session }, at.getTime() / 1000),
+    forget(session) {
+      const state = current.get(session)
+      if (state !== undefined) sessionState.remove({ session, state })
+      current.delete(session)
+      for (const metric of perSession) metric.remove({ session })
+      // Series with extra labels (reason, direction) are kept: removing them needs every label value.
+    },
+    text: () => registry.metrics()
+  }
+}
