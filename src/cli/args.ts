@@ -14,8 +14,8 @@ export function intFlag(args: ParsedArgs, key: string): number | undefined {
     if (args.flags[key] === true) throw new UsageError(`--${key} needs a number`)
     return undefined
   }
-  const n = Number(raw)
-  if (!Number.isInteger(n)) throw new UsageError(`--${key} must be an integer; got "${raw}"`)
+  const n = /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${key} must be an integer; got "${raw}"`)
   return n
 }
 

@@ -22,7 +22,7 @@ export function parseStoreUrl(url: string): ParsedStoreUrl {
       return { kind: 'memory', target: rest }
     case 'file':
     case 'sqlite': {
-      const path = rest.startsWith('//') ? decodeURIComponent(new URL(url).pathname) : rest
+      const path = rest.startsWith('//') ? pathOfFileUrl(url) : rest
       if (!path) throw invalidArgument(`Store URL "${redactUrl(url)}" has no path. ${USAGE}`)
       return { kind: scheme, target: path }
     }
@@ -37,7 +37,17 @@ export function parseStoreUrl(url: string): ParsedStoreUrl {
   }
 }
 
+/** `sqlite:///abs/a.db` or `sqlite://localhost/abs/a.db`; a host would be silently dropped, so it is refused. */
+function pathOfFileUrl(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.host !== '' && parsed.host !== 'localhost') {
+    throw invalidArgument(`Store URL "${redactUrl(url)}" names a host ("${parsed.host}"); a local path is written ${parsed.protocol}${parsed.host}${parsed.pathname} or ${parsed.protocol}///absolute/path.`)
+  }
+  return decodeURIComponent(parsed.pathname)
+}
+
 /** Hides passwords in URLs before they are printed or put in an error message. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^:@/]*):([^@/]*)@/i, (_m, scheme, user) => `${scheme}${user}:***@`)
+  // Up to the last '@': a password may itself hold '/' or a raw '@', and none of it may show.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^:@/]*):(.*)@/i, (_m, scheme, user) => `${scheme}${user}:***@`)
 }

@@ -108,7 +108,7 @@ describe('intFlag', () => {
     assert.throws(() => intFlag(flags({ limit: 'Infinity' }), 'limit'), usage(/must be an integer/))
   })
 
-  it('rejects an empty value (--limit=) instead of reading it as 0', { todo: 'bug: Number("") is 0' }, () => {
+  it('rejects an empty value (--limit=) instead of reading it as 0', () => {
     assert.throws(() => intFlag(flags({ limit: '' }), 'limit'), usage(/--limit must be an integer; got ""/))
     assert.throws(() => intFlag(flags({ limit: ' ' }), 'limit'), usage(/must be an integer/))
   })
