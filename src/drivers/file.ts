@@ -249,26 +249,29 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   /**
    * Target file → bytes (null: delete) for a batch; every name is checked before any I/O.
-   * Deletes of types the folder does not own are dropped (such a file is not ours); `types`
-   * are the types the batch writes (the caller records the new ones).
+   * Deletes of types the folder does not own are dropped (such a file is not ours); `newTypes`
+   * are the types the batch writes that the folder does not own yet (commit records them).
+   * The folder's record is read only for a batch with a type Baileys does not have.
    */
-  const planBatch = (batch: WriteBatch, owned: ReadonlySet<string>) => {
+  const planBatch = (batch: WriteBatch, dir: string) => {
+    let recorded: ReadonlySet<string> | undefined
+    const owns = (type: string) => isBaileysType(type) || (recorded ??= recordedTypes(dir)).has(type)
     const ops = new Map<string, Uint8Array | null>()
-    const types = new Set<string>()
+    const newTypes = new Set<string>()
     if (batch.creds) ops.set(CREDS_FILE, batch.creds)
     for (const [type, id, value] of batch.set) {
       const k = keyFile(type, id)
       ops.set(k.file, value)
       if (k.idFile) ops.set(k.idFile, Buffer.from(id, 'utf8'))
-      types.add(type)
+      if (!owns(type)) newTypes.add(type)
     }
     for (const [type, id] of batch.del) {
       const k = keyFile(type, id)
-      if (!isOwnType(type, owned)) continue
+      if (!owns(type)) continue
       ops.set(k.file, null)
       if (k.idFile) ops.set(k.idFile, null)
     }
-    return { ops, types }
+    return { ops, newTypes }
   }
 
   /** Entries of a folder (none when it does not exist). */
@@ -371,8 +374,8 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       await readyDir(p.dir)
       await track(
         serialise(p.dir, () => {
-          const { ops, types } = planBatch(batch, recordedTypes(p.dir))
-          return commit(p, ops, types)
+          const { ops, newTypes } = planBatch(batch, p.dir)
+          return commit(p, ops, newTypes)
         })
       )
     },
@@ -419,11 +422,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
           if (p.folder === undefined || foreignNames(p.dir, false).length > 0) {
             // The root (parent of other sessions) or a folder holding foreign files: delete only
             // our own files, as one batch, and leave the folder.
-            const owned = recordedTypes(p.dir)
-            const { ops } = planBatch({ creds: undefined, set: [], del: keyFiles(p.dir).map(([type, id]) => [type, id]) }, owned)
+            const { ops } = planBatch({ set: [], del: keyFiles(p.dir).map(([type, id]) => [type, id]) }, p.dir)
             ops.set(CREDS_FILE, null)
             await commit(p, ops)
-            if (owned.size > 0) {
+            if (exists(join(p.dir, TYPES_FILE))) {
               unlinkSync(join(p.dir, TYPES_FILE))
               await syncDir(p.dir, sync)
             }
