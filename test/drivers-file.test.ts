@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { describe, it, after } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { useMultiFileAuthState, type SignalDataTypeMap } from '@whiskeysockets/baileys'
+import { initAuthCreds, useMultiFileAuthState, type SignalDataTypeMap } from '@whiskeysockets/baileys'
 import { createFileDriver } from '../src/drivers/file.js'
 import { encodeJournal } from '../src/drivers/file-io.js'
 import { keyFile, parseKeyFile, sessionFolder, parseSessionFolder, MAX_NAME_BYTES } from '../src/drivers/file-names.js'
@@ -383,6 +384,121 @@ describe("file driver: Baileys' own folders, both directions", () => {
     assert.equal(await bob.receive(JID.alice, await alice.send(JID.bob, 'alice back on baileys')), 'alice back on baileys')
     assert.equal(await bob.receiveGroup(GROUP, JID.alice, await alice.sendGroup(GROUP, 'alice group')), 'alice group')
     assert.equal(await alice.receive(JID.carol, await carol.send(JID.alice, 'from carol')), 'from carol')
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('file driver: files it did not write are never touched', () => {
+  /** Every file under `dir` with the md5 of its bytes: compare before and after. */
+  const snapshot = (dir: string) =>
+    walk(dir).map(p => (p.endsWith('/') ? p : `${p} ${createHash('md5').update(readFileSync(join(dir, p))).digest('hex')}`))
+  /** Files a user keeps beside the auth state, named like keys of types Baileys does not have. */
+  const plantForeign = (dir: string) => {
+    mkdirSync(dir, { recursive: true })
+    const files: Record<string, string> = {
+      'package-lock.json': '{}\n',
+      'app-settings.json': '{"x":1}\n',
+      'x-y.json': '{"type":"Buffer","data":"AQ=="}',
+      'my-type%x.json': '"looks escaped"',
+      'notes.txt': 'hi'
+    }
+    for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body)
+    return Object.keys(files).sort()
+  }
+  const foreignSnapshot = (dir: string, names: string[]) => names.map(n => `${n} ${createHash('md5').update(readFileSync(join(dir, n))).digest('hex')}`)
+
+  it('lists, clears and drops only Baileys key files; other x-y.json files stay byte-identical and are reported as ignored', async () => {
+    const root = join(tempRoot('foreign'), 'proj')
+    const names = plantForeign(root)
+    const before = foreignSnapshot(root, names)
+    const store = await openStore(`file:${root}`)
+    assert.deepEqual(await collect(store.sessions()), [], 'foreign files are not a session')
+    assert.deepEqual(await collect(store.listKeys('default')), [])
+    assert.deepEqual((await store.driver.get('default', 'app', ['settings'])).size, 0, 'app-settings.json is not key "settings" of type "app"')
+    assert.deepEqual(await collect(store.driver.ignoredFiles!('default')), names)
+
+    const { state, saveCreds } = await store.useAuthState('default')
+    await saveCreds()
+    await state.keys.set({ 'pre-key': { '1': { public: Buffer.from([1]), private: Buffer.from([2]) } }, session: { 'a.0': Buffer.from([3]) } })
+    assert.deepEqual((await collect(store.listKeys('default'))).map(([t, id]) => `${t} ${id}`), ['pre-key 1', 'session a.0'])
+    await state.keys.clear()
+    assert.deepEqual(await collect(store.listKeys('default')), [])
+    assert.deepEqual(foreignSnapshot(root, names), before, 'keys.clear() left them alone')
+    await state.keys.set({ 'pre-key': { '2': { public: Buffer.from([1]), private: Buffer.from([2]) } } })
+    // Deleting a key of a type the folder does not own is a no-op, not an unlink of app-settings.json.
+    await store.driver.write('default', { set: [], del: [['app', 'settings'], ['x', 'y']] })
+    await store.drop('default')
+    assert.deepEqual(await collect(store.sessions()), [])
+    assert.deepEqual(readdirSync(root).sort(), names, 'drop removed creds and keys, nothing else')
+    assert.deepEqual(foreignSnapshot(root, names), before)
+
+    // A sub-folder session with a foreign file: drop removes its own files and keeps the folder.
+    await store.write('bot-2', { creds: initAuthCreds(), set: [['pre-key', '1', { public: Buffer.from([1]), private: Buffer.from([2]) }]] })
+    writeFileSync(join(root, 'bot-2', 'README.md'), 'mine')
+    assert.deepEqual(await collect(store.driver.ignoredFiles!('bot-2')), ['bot-2/README.md'])
+    await store.drop('bot-2')
+    assert.deepEqual(readdirSync(join(root, 'bot-2')), ['README.md'])
+    assert.deepEqual(await collect(store.sessions()), [])
+    await store.close()
+  })
+
+  it('records a custom type in .vault-types before its first file: it round-trips, lists and deletes; a type taken by foreign files is refused', async () => {
+    const root = join(tempRoot('custom'), 'proj')
+    const names = plantForeign(root)
+    const before = foreignSnapshot(root, names)
+    let d = await createFileDriver({ path: root })
+    await d.write('default', { set: [['custom', 'a', text('A')], ['custom', 'b/c', text('BC')], ['pre-key', '1', text('1')]], del: [] })
+    assert.deepEqual(JSON.parse(readFileSync(join(root, '.vault-types'), 'utf8')).types, ['custom'], 'Baileys types need no record')
+    await d.close()
+    d = await createFileDriver({ path: root })
+    assert.deepEqual((await collect(d.list('default'))).map(([t, id]) => `${t} ${id}`), ['custom a', 'custom b/c', 'pre-key 1'])
+    assert.equal(Buffer.from((await d.get('default', 'custom', ['a'])).get('a')!).toString(), 'A')
+    await d.write('default', { set: [], del: [['custom', 'a']] })
+    assert.deepEqual((await collect(d.list('default', 'custom'))).map(([, id]) => id), ['b/c'])
+    // "app" names app-settings.json already: writing that type would overwrite the user's file.
+    await assert.rejects(d.write('default', { set: [['app', 'other', text('v')]], del: [] }), (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && e.message.includes('app-settings.json'))
+    assert.deepEqual(JSON.parse(readFileSync(join(root, '.vault-types'), 'utf8')).types, ['custom'])
+    await d.drop('default')
+    assert.deepEqual(readdirSync(root).sort(), names, 'drop removed the custom keys and the record')
+    assert.deepEqual(foreignSnapshot(root, names), before)
+    await d.close()
+  })
+
+  it('read-only: creates nothing, replays no journal, removes no temp file, refuses writes; reports the unfinished batch', async () => {
+    const parent = tempRoot('readonly')
+    const missing = join(parent, 'nope')
+    const ro = await createFileDriver({ path: missing, readOnly: true })
+    assert.deepEqual(await collect(ro.sessions()), [])
+    assert.equal(await ro.getCreds('default'), undefined)
+    await assert.rejects(ro.write('default', { creds: text('x'), set: [], del: [] }), (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && /read-only/.test(e.message))
+    await assert.rejects(ro.drop('default'), (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && /read-only/.test(e.message))
+    assert.deepEqual(readdirSync(parent), [], 'no folder was created')
+
+    const root = join(parent, 'auth')
+    const rw = await createFileDriver({ path: root })
+    await rw.write('default', { creds: text('c'), set: [['pre-key', '1', text('1')]], del: [] })
+    await rw.write('s2', { creds: text('c'), set: [['pre-key', '1', text('1')]], del: [] })
+    await rw.close()
+    // A batch cut off after its commit point (its temp file from a dead writer) and a stray temp.
+    const dead = `.vault-tmp-999999999-1-0000abcd`
+    writeFileSync(join(root, dead), 'new 2')
+    writeFileSync(join(root, '.vault-journal'), encodeJournal([{ target: 'pre-key-2.json', tmp: dead }, { target: 'pre-key-1.json' }]))
+    writeFileSync(join(root, 's2', '.vault-tmp-999999999-2-0000abcd'), 'stray')
+    const before = snapshot(root)
+    const d = await createFileDriver({ path: root, readOnly: true })
+    assert.deepEqual(await collect(d.sessions()), ['default', 's2'])
+    assert.equal((await collect(d.list('default'))).length, 1)
+    assert.equal(await d.unfinishedBatch!('default'), true)
+    assert.equal(await d.unfinishedBatch!('s2'), false)
+    await assert.rejects(d.write('s2', { set: [['pre-key', '3', text('3')]], del: [] }), (e: any) => isVaultError(e, 'INVALID_ARGUMENT'))
+    await d.close()
+    assert.deepEqual(snapshot(root), before, 'byte-identical, journal and temps included')
+    // A read-write open replays it.
+    const again = await createFileDriver({ path: root })
+    assert.equal(await again.unfinishedBatch!('default'), false)
+    assert.deepEqual((await collect(again.list('default'))).map(([, id]) => id), ['2'])
+    await again.close()
   })
 })
 

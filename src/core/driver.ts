@@ -45,6 +45,17 @@ export interface Driver {
   /** Remove a session and all its keys, atomically. */
   drop(session: string): Promise<void>
   close(): Promise<void>
+  /**
+   * Optional: entries in a session's place that the driver does not own and never touches
+   * (the file: store yields paths relative to its folder, e.g. `package-lock.json`, `bot-2/notes.txt`;
+   * sub-folders end in `/`). inspect and doctor list them as "ignored".
+   */
+  ignoredFiles?(session: string): AsyncIterable<string>
+  /**
+   * Optional: a store opened read-only found an interrupted atomic batch in this session (the
+   * file: store's journal) that only a read-write open completes. doctor reports it.
+   */
+  unfinishedBatch?(session: string): Promise<boolean>
   /** Optional: run `fn` against one consistent snapshot (backup). */
   snapshot?<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>
 }

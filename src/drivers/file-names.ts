@@ -22,16 +22,23 @@ import { invalidArgument } from '../core/errors.js'
  * * %` or control character, no leading `.`, no trailing `.` or space, not ending in `.json` or
  * `.id`, not a Windows device name, ≤255 bytes), else `%${escaped session}`, else (too long)
  * `%~${hash}` holding the exact id in `.vault-session`. Names starting with `.vault-` are the
- * driver's own (journal, temp files, trash) and are never keys or sessions.
+ * driver's own (journal, temp files, trash, the types record) and are never keys or sessions.
+ *
+ * Whose files. A name that reads back as a key is only a candidate: `app-settings.json` reads
+ * as key "settings" of type "app". The store treats a file as its own (lists, rewrites or
+ * deletes it) only when its type is one of Baileys 7's ten key types, or a type recorded in the
+ * folder's `.vault-types` (see file-types.ts). Every other file is foreign and never touched.
  */
 export const MAX_NAME_BYTES = 255
 export const DEFAULT_SESSION = 'default'
 export const CREDS_FILE = 'creds.json'
 export const SESSION_SIDECAR = '.vault-session'
+/** Names of the driver's own bookkeeping files (journal, temps, trash, sidecar, types record). */
+export const isVaultName = (name: string) => name.startsWith('.vault-')
 
 const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,63}$/
-/** Baileys 7 key types, longest first so `sender-key-memory-…` is never read as a `sender-key`. */
-const BAILEYS_TYPES = [
+/** Baileys 7 key types (SignalDataTypeMap), longest first so `sender-key-memory-…` is never read as a `sender-key`. */
+export const BAILEYS_TYPES: readonly string[] = [
   'app-state-sync-version',
   'app-state-sync-key',
   'sender-key-memory',

@@ -1,4 +1,4 @@
-import { readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { readdirSync, renameSync, rmSync, statSync, unlinkSync, type Dirent } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
@@ -27,11 +27,13 @@ import {
   assertFileType,
   isKeyFile,
   isSessionFolder,
+  isVaultName,
   keyFile,
   parseKeyFile,
   parseSessionFolder,
   sessionFolder
 } from './file-names.js'
+import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from './file-types.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
@@ -51,6 +53,18 @@ import {
  * still all-or-nothing if the process dies, but the last writes may be lost on power loss.
  * Folders it creates get mode 0700; an existing folder's mode is left as it is.
  *
+ * Foreign files: the store lists, rewrites or deletes only creds.json and key files of Baileys
+ * 7's ten key types, or of a type it recorded writing in that folder (`.vault-types`, written
+ * atomically before the first file of a new type lands; see file-types.ts). Anything else in
+ * the folder (package-lock.json, app-settings.json, notes) is never touched, not even by drop;
+ * `ignoredFiles` names it. Writing a new type whose names are already taken by foreign files
+ * is refused. Dropping a sub-folder session removes the folder only when nothing foreign is in it.
+ *
+ * Read-only (`readOnly: true`): no folder is created, no journal replayed or discarded, no
+ * stray temp file removed, nothing written; writes and drop throw INVALID_ARGUMENT. A folder
+ * with a journal left by an interrupted batch is reported by `unfinishedBatch` (its reads may
+ * show part of that batch until a read-write open replays it).
+ *
  * Concurrency: writes to one session folder are serialised in this process (across driver
  * instances); readers never wait for an fsync, only for the renames of a batch being applied.
  * Two processes must not write the same session at once (use a lease): a second process
@@ -61,6 +75,8 @@ export interface FileDriverOptions {
   path: string
   /** 'full' (default): fsync files and folders. 'process': no fsync; atomic, survives a process crash only. */
   durability?: 'full' | 'process'
+  /** Never write, create, replay or remove anything (ls, inspect, doctor, backup, verify). */
+  readOnly?: boolean
 }
 
 /** Folder path → tail of its write queue. Module-wide, so two stores on one folder take turns. */
@@ -96,6 +112,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
   const root = resolve(options.path)
   const sync = options.durability !== 'process'
+  const readOnly = options.readOnly === true
+  const assertWritable = (action: string) => {
+    if (readOnly) throw invalidArgument(`The file: store ${root} was opened read-only; cannot ${action}. Open it without readOnly to change it.`)
+  }
   let rootStat
   try {
     rootStat = statSync(root)
@@ -123,6 +143,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   /** Recovery of a folder, once per driver instance (again after a failed commit). */
   const readyDir = async (dir: string): Promise<void> => {
+    if (readOnly) return // a journal is reported (unfinishedBatch), never replayed or discarded
     let done = recovered.get(dir)
     if (!done) {
       done = serialise(dir, () => recoverDir(dir, sync)).then(() => undefined)
@@ -165,9 +186,27 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     await syncDir(dir, sync)
   }
 
+  /**
+   * Records custom key types before their first file lands. A type whose names are already
+   * taken by files in the folder is refused: those files are not ours to overwrite.
+   */
+  const recordTypes = async (dir: string, types: ReadonlySet<string>): Promise<void> => {
+    const recorded = recordedTypes(dir)
+    const fresh = [...types].filter(t => !isOwnType(t, recorded))
+    if (fresh.length === 0) return
+    const taken = entries(dir).filter(e => fresh.includes(parseKeyFile(e.name)?.type as string))
+    if (taken.length > 0) {
+      throw invalidArgument(
+        `Folder ${dir} already holds ${taken.map(e => e.name).slice(0, 3).join(', ')}, named like keys of type "${parseKeyFile(taken[0].name)!.type}" that baileys-vault did not write. Nothing was written; use another key type, or move those files away.`
+      )
+    }
+    await replaceFile(dir, TYPES_FILE, encodeTypes([...recorded, ...fresh]))
+  }
+
   /** Applies target → bytes (null: delete) to one folder, all or nothing, durably. */
-  const commit = async (p: Place, ops: Map<string, Uint8Array | null>, retry = true): Promise<void> => {
+  const commit = async (p: Place, ops: Map<string, Uint8Array | null>, newTypes: ReadonlySet<string> = new Set(), retry = true): Promise<void> => {
     await ensureFolder(p)
+    if (newTypes.size > 0) await recordTypes(p.dir, newTypes)
     for (const [target, value] of ops) if (value === null && !exists(join(p.dir, target))) ops.delete(target)
     if (ops.size === 0) return
     const plan: JournalOp[] = [...ops].map(([target, value]) => (value === null ? { target } : { target, tmp: tempName() }))
@@ -188,7 +227,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       removeTemps(p.dir, files.map(([name]) => name))
       knownFolders.delete(p.dir)
       // Nothing was committed: if the folder vanished under us, create it again and retry once.
-      if (retry && isMissing(err)) return commit(p, ops, false)
+      if (retry && isMissing(err)) return commit(p, ops, newTypes, false)
       throw err
     }
     try {
@@ -208,36 +247,51 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     }
   }
 
-  /** Target file → bytes (null: delete) for a batch; every name is checked before any I/O. */
-  const planBatch = (batch: WriteBatch): Map<string, Uint8Array | null> => {
+  /**
+   * Target file → bytes (null: delete) for a batch; every name is checked before any I/O.
+   * Deletes of types the folder does not own are dropped (such a file is not ours); `newTypes`
+   * are the types the batch writes that the folder does not own yet (commit records them).
+   * The folder's record is read only for a batch with a type Baileys does not have.
+   */
+  const planBatch = (batch: WriteBatch, dir: string) => {
+    let recorded: ReadonlySet<string> | undefined
+    const owns = (type: string) => isBaileysType(type) || (recorded ??= recordedTypes(dir)).has(type)
     const ops = new Map<string, Uint8Array | null>()
+    const newTypes = new Set<string>()
     if (batch.creds) ops.set(CREDS_FILE, batch.creds)
     for (const [type, id, value] of batch.set) {
       const k = keyFile(type, id)
       ops.set(k.file, value)
       if (k.idFile) ops.set(k.idFile, Buffer.from(id, 'utf8'))
+      if (!owns(type)) newTypes.add(type)
     }
     for (const [type, id] of batch.del) {
       const k = keyFile(type, id)
+      if (!owns(type)) continue
       ops.set(k.file, null)
       if (k.idFile) ops.set(k.idFile, null)
     }
-    return ops
+    return { ops, newTypes }
   }
 
-  /** Every key file in a folder as [type, id, file name], sorted by type then id. */
-  const keyFiles = (dir: string, type?: string): Array<[string, string, string]> => {
-    let names: string[]
+  /** Entries of a folder (none when it does not exist). */
+  const entries = (dir: string): Dirent[] => {
     try {
-      names = readdirSync(dir, { withFileTypes: true }).filter(e => e.isFile() || e.isSymbolicLink()).map(e => e.name)
+      return readdirSync(dir, { withFileTypes: true })
     } catch (err) {
       if (isMissing(err)) return []
       throw err
     }
+  }
+
+  /** Every key file of the store's own types in a folder as [type, id, file name], sorted by type then id. */
+  const keyFiles = (dir: string, type?: string): Array<[string, string, string]> => {
+    const names = entries(dir).filter(e => e.isFile() || e.isSymbolicLink()).map(e => e.name)
+    const owned = names.length > 0 ? recordedTypes(dir) : new Set<string>()
     const out: Array<[string, string, string]> = []
     for (const name of names) {
       const k = parseKeyFile(name)
-      if (!k || (type !== undefined && k.type !== type)) continue
+      if (!k || (type !== undefined && k.type !== type) || !isOwnType(k.type, owned)) continue
       if ('id' in k) {
         out.push([k.type, k.id, name])
         continue
@@ -251,6 +305,28 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
   }
 
+  /** Names in a folder the store does not own (sub-folders end in `/`; in the root, session folders are ours). */
+  const foreignNames = (dir: string, isRoot: boolean): string[] => {
+    const all = entries(dir)
+    const owned = all.length > 0 ? recordedTypes(dir) : new Set<string>()
+    const ours = new Set([CREDS_FILE])
+    for (const [, , name] of keyFiles(dir)) {
+      ours.add(name)
+      const k = parseKeyFile(name)
+      if (k && 'idFile' in k) ours.add(k.idFile)
+    }
+    return all
+      .filter(e => {
+        if (isVaultName(e.name)) return false
+        if (e.isDirectory()) return !(isRoot && parseSessionFolder(e.name))
+        if (ours.has(e.name)) return false
+        const k = parseKeyFile(e.name) // an own-type key without its .id file is damaged data, not foreign
+        return !(k && isOwnType(k.type, owned))
+      })
+      .map(e => (e.isDirectory() ? `${e.name}/` : e.name))
+      .sort()
+  }
+
   const hasData = (dir: string): boolean => {
     if (exists(join(dir, CREDS_FILE))) return true
     try {
@@ -261,6 +337,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
 
   const recoverAll = async () => {
+    if (readOnly) return
     await readyDir(root)
     const folders = readdirSync(root, { withFileTypes: true }).filter(e => e.isDirectory() && parseSessionFolder(e.name)).map(e => join(root, e.name))
     for (let i = 0; i < folders.length; i += 8) await Promise.all(folders.slice(i, i + 8).map(readyDir))
@@ -281,6 +358,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       const p = place(session)
       const names = ids.map(id => keyFile(type, id).file)
       await readyDir(p.dir)
+      if (!isBaileysType(type) && !recordedTypes(p.dir).has(type)) return new Map() // such files are not keys
       // Read in one synchronous step: a get never sees half of a batch applied in this process.
       const out = new Map<string, Uint8Array>()
       names.forEach((name, i) => {
@@ -291,10 +369,15 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     },
 
     async write(session, batch) {
+      assertWritable('write')
       const p = place(session)
-      const ops = planBatch(batch)
       await readyDir(p.dir)
-      await track(serialise(p.dir, () => commit(p, ops)))
+      await track(
+        serialise(p.dir, () => {
+          const { ops, newTypes } = planBatch(batch, p.dir)
+          return commit(p, ops, newTypes)
+        })
+      )
     },
 
     async *list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
@@ -313,16 +396,11 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     },
 
     async *sessions() {
-      let entries
-      try {
-        entries = readdirSync(root, { withFileTypes: true })
-      } catch (err) {
-        if (isMissing(err)) return
-        throw err
-      }
+      if (!exists(root)) return
+      const found = entries(root)
       await readyDir(root)
       if (hasData(root)) yield DEFAULT_SESSION
-      const folders = entries.filter(e => e.isDirectory()).map(e => e.name).sort()
+      const folders = found.filter(e => e.isDirectory()).map(e => e.name).sort()
       for (const name of folders) {
         const parsed = parseSessionFolder(name)
         if (!parsed) continue
@@ -335,18 +413,24 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     },
 
     async drop(session) {
+      assertWritable('drop a session')
       const p = place(session)
       await readyDir(p.dir)
       await track(
         serialise(p.dir, async () => {
-          if (p.folder === undefined) {
-            // The root is also the parent of other sessions: delete its own files as one batch.
-            if (!exists(root)) return
-            const ops = new Map<string, Uint8Array | null>([[CREDS_FILE, null]])
-            for (const [type, id] of keyFiles(root)) for (const [k, v] of planBatch({ set: [], del: [[type, id]] })) ops.set(k, v)
-            return commit(p, ops)
-          }
           if (!exists(p.dir)) return
+          if (p.folder === undefined || foreignNames(p.dir, false).length > 0) {
+            // The root (parent of other sessions) or a folder holding foreign files: delete only
+            // our own files, as one batch, and leave the folder.
+            const { ops } = planBatch({ set: [], del: keyFiles(p.dir).map(([type, id]) => [type, id]) }, p.dir)
+            ops.set(CREDS_FILE, null)
+            await commit(p, ops)
+            if (exists(join(p.dir, TYPES_FILE))) {
+              unlinkSync(join(p.dir, TYPES_FILE))
+              await syncDir(p.dir, sync)
+            }
+            return
+          }
           const trash = join(root, uniqueName(TRASH_PREFIX))
           renameSync(p.dir, trash) // atomic: the session is whole or gone
           knownFolders.delete(p.dir)
@@ -354,6 +438,17 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
           rmSync(trash, { recursive: true, force: true }) // if this fails, the next open removes it
         })
       )
+    },
+
+    async *ignoredFiles(session) {
+      const p = place(session)
+      const prefix = p.folder === undefined ? '' : `${p.folder}/`
+      for (const name of foreignNames(p.dir, p.folder === undefined)) yield prefix + name
+    },
+
+    async unfinishedBatch(session) {
+      // Read-write opens replay journals; one present then belongs to a write in flight.
+      return readOnly && exists(join(place(session).dir, JOURNAL))
     },
 
     async close() {

@@ -2,6 +2,7 @@ import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { checkCreds, isLinked } from './creds-check.js'
 import { isProblem, type Finding } from './findings.js'
+import { ignoredFiles, listNames } from './ignored-files.js'
 import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
@@ -24,6 +25,8 @@ export interface DoctorSessionReport {
   keys: number
   counts: Record<string, number>
   findings: Finding[]
+  /** Files beside the session's data that the store does not own and never touches (file: store). */
+  ignored: string[]
 }
 
 export interface DoctorResult {
@@ -240,9 +243,29 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
     findings.push({ severity: 'info', code: 'NOT_LINKED', message: 'The session has no data: it was never linked.', fix: 'Start the bot and scan the QR code to link it.' })
   }
 
+  findings.push(...(await storageFindings(store, session)))
+  const ignored = await ignoredFiles(store, session)
+  if (ignored.length > 0) {
+    findings.push({ severity: 'info', code: 'IGNORED_FILES', count: ignored.length, message: `ignored (not baileys-vault's, never touched): ${listNames(ignored)}` })
+  }
+
   const linked = !!creds && isLinked(creds)
   const status: SessionStatus = findings.some(isProblem) ? 'problems' : !creds && credsReadable && keys === 0 ? 'empty' : linked ? 'healthy' : 'unlinked'
-  return { session, status, linked, keys, counts, findings }
+  return { session, status, linked, keys, counts, findings, ignored }
+}
+
+/** What the backend itself knows is unfinished (a read-only open leaves it as it is). */
+async function storageFindings(store: Store, session: string): Promise<Finding[]> {
+  const driver = store.driver
+  if (!driver.unfinishedBatch || !(await store.guard('checking for an unfinished batch', session, () => driver.unfinishedBatch!(session)))) return []
+  return [
+    {
+      severity: 'warning',
+      code: 'UNFINISHED_BATCH',
+      message: 'unfinished batch journal: a write was interrupted; what is read now may show part of it.',
+      fix: 'Open the store read-write (e.g. start the bot, or any command that writes) to replay it.'
+    }
+  ]
 }
 
 /**

@@ -2,6 +2,7 @@ import { proto } from '@whiskeysockets/baileys'
 import { VaultError, isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { isLinked } from './creds-check.js'
+import { ignoredFiles } from './ignored-files.js'
 import { asBytes } from './keypair.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { selectSessions } from './sessions.js'
@@ -58,6 +59,8 @@ export interface InspectResult {
   creds?: CredsSummary
   /** Stored bytes per key type. */
   bytesByType: Record<string, number>
+  /** Files beside the session's data that the store does not own and never touches (file: store). */
+  ignored: string[]
 }
 
 async function summarize(store: Store, session: string, bytesByType?: Record<string, number>, tick?: (n: number) => void) {
@@ -119,7 +122,7 @@ export async function inspect(store: Store, session: string, options: { onProgre
   if (!summary.hasCreds && summary.keys === 0) {
     throw new VaultError('NOT_FOUND', `Session "${session}" has no creds and no keys in ${store.label}. Run \`baileys-vault ls ${store.label}\` to see the sessions it holds.`)
   }
-  return { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType }
+  return { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await ignoredFiles(store, session) }
 }
 
 export function credsSummary(creds: any): CredsSummary {

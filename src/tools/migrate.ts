@@ -1,6 +1,7 @@
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
 import type { Store } from '../store/store.js'
+import { ignoredFiles } from './ignored-files.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { assertSessionsExist, countKeys, renamePlan, selectSessions, sessionHasData, sumCounts } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
@@ -36,6 +37,10 @@ export interface MigrateSessionResult {
   targetHadData: boolean
   /** The target session was dropped before copying. */
   overwritten: boolean
+  /** Dry run with overwrite, target holding data: what dropping the target session deletes. */
+  wouldDelete?: { creds: boolean; keys: Array<[type: string, id: string]> }
+  /** Dry run: files at the target the store does not own, which stay untouched (file: store). */
+  targetIgnored?: string[]
   /** Keys + creds read back from the target and found equal (0 on dry run). */
   verified: number
   mismatches: Mismatch[]
@@ -55,6 +60,18 @@ export interface MigrateResult {
 }
 
 const DEFAULT_BATCH = 500
+
+/** Dry run: what an overwrite would delete from the target session, and what it leaves alone. */
+async function describeTarget(to: Store, p: MigrateSessionResult, overwrite: boolean): Promise<void> {
+  if (overwrite && p.targetHadData) {
+    const keys: Array<[string, string]> = []
+    for await (const [type, id] of to.listKeys(p.target)) keys.push([type, id])
+    const creds = (await to.guard('reading creds', p.target, () => to.driver.getCreds(p.target))) !== undefined
+    p.wouldDelete = { creds, keys }
+  }
+  const ignored = await ignoredFiles(to, p.target)
+  if (ignored.length > 0) p.targetIgnored = ignored
+}
 
 /**
  * Copies sessions from one store to another: any pair of drivers, since values are decoded with
@@ -85,7 +102,9 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     total += keys
     const creds = (await from.guard('reading creds', session, () => from.driver.getCreds(session))) !== undefined
     const target = targetOf(session)
-    plan.push({ session, target, counts, keys, creds, targetHadData: await sessionHasData(to, target), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 })
+    const p: MigrateSessionResult = { session, target, counts, keys, creds, targetHadData: await sessionHasData(to, target), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 }
+    if (options.dryRun) await describeTarget(to, p, !!options.overwrite)
+    plan.push(p)
   }
   const conflicts = plan.filter(p => p.targetHadData).map(p => p.target)
   const result = (dryRun: boolean): MigrateResult => ({

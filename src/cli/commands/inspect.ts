@@ -3,6 +3,7 @@ import { selectSessions } from '../../tools/sessions.js'
 import { EXIT_OK, flagString, type Command } from '../command.js'
 import { onlySession, positionals } from '../args.js'
 import { formatBytes, printJson, table } from '../format.js'
+import { listNames } from '../../tools/ignored-files.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
 
@@ -53,6 +54,7 @@ export const inspectCommand: Command = {
         .sort((a, b) => a[0].localeCompare(b[0]))
         .map(([type, n]) => [type, n, formatBytes(r.bytesByType[type] ?? 0)])
       if (rows.length > 0) lines.push('', table(['TYPE', 'KEYS', 'SIZE'], rows).replace(/^/gm, '  '))
+      if (r.ignored.length > 0) lines.push('', `  ignored (not baileys-vault's, never touched): ${listNames(r.ignored)}`)
       ctx.stdout.write(lines.join('\n') + '\n')
       return EXIT_OK
     } finally {

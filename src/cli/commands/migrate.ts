@@ -4,8 +4,12 @@ import { selectSessions } from '../../tools/sessions.js'
 import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
 import { positionals, sessionsAndRename } from '../args.js'
 import { formatCounts, plural, printJson } from '../format.js'
+import { listNames } from '../../tools/ignored-files.js'
 import { openCliStore, sameStore } from '../open.js'
 import { progressBar } from '../progress.js'
+
+/** Keys a dry run names one by one before it only counts the rest. */
+const SHOWN = 50
 
 export const migrateCommand: Command = {
   name: 'migrate',
@@ -38,6 +42,13 @@ export const migrateCommand: Command = {
             const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would copy') : s.overwritten ? 'overwritten' : 'copied'
             out.push(`${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`)
             out.push(`  ${formatCounts(s.counts)}`)
+            if (s.wouldDelete) {
+              const { creds, keys } = s.wouldDelete
+              out.push(`  would delete from ${result.to} session "${s.target}": ${creds ? 'creds + ' : ''}${plural(keys.length, 'key')}`)
+              for (const [type, id] of keys.slice(0, SHOWN)) out.push(`    ${type} ${id}`)
+              if (keys.length > SHOWN) out.push(`    … ${keys.length - SHOWN} more (--json lists all)`)
+            }
+            if (s.targetIgnored) out.push(`  kept, not baileys-vault's (never touched): ${listNames(s.targetIgnored)}`)
             if (!dryRun) {
               out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} of ${s.keys + (s.creds ? 1 : 0)} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
               for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}${m.detail ? ` (${m.detail})` : ''}`)
