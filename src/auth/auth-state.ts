@@ -61,7 +61,9 @@ function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
  */
 export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions): Promise<VaultAuthState> {
   const stored = await store.readCreds(sessionId)
-  if (stored === undefined) await refuseHalfMadeSession(store, sessionId)
+  // A session this store already opened (a bot reconnecting before its first saveCreds) is not orphaned.
+  const reopened = runtimes.get(store)?.has(sessionId) ?? false
+  if (stored === undefined && !reopened) await refuseHalfMadeSession(store, sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
   const { cache, queue } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
   const { codec } = store

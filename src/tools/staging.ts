@@ -43,20 +43,17 @@ export async function copyDestination(store: Store, target: string, options: { r
  * `alternative` is the other way out, e.g. 'Pick another target'.
  */
 export async function conflictError(store: Store, conflicts: readonly string[], alternative: string): Promise<Error> {
-  const complete: string[] = []
   const halfMade: string[] = []
   for (const session of conflicts) {
-    const creds = await store.guard('reading creds', session, () => store.driver.getCreds(session))
-    ;(creds ? complete : halfMade).push(session)
+    if (!(await store.guard('reading creds', session, () => store.driver.getCreds(session)))) halfMade.push(session)
   }
   const names = (sessions: string[]) => sessions.map(s => `"${s}"`).join(', ')
-  const parts = [`Nothing was written to ${store.label}.`]
+  const parts = [`The target ${store.label} already has data for session(s) ${names([...conflicts])}. Nothing was written. ${alternative}, or pass overwrite (--overwrite) to replace them.`]
   if (halfMade.length > 0) {
     parts.push(
-      `Session(s) ${names(halfMade)} there have keys but no creds: an earlier migrate or restore into them was interrupted. Running again with overwrite (--overwrite) is safe: it replaces only those half-made sessions.`
+      `Session(s) ${names(halfMade)} have keys but no creds: an earlier migrate or restore into them was interrupted. Running again with overwrite (--overwrite) is safe: it replaces only those half-made sessions.`
     )
   }
-  if (complete.length > 0) parts.push(`Session(s) ${names(complete)} there already have data. ${alternative}, or pass overwrite (--overwrite) to replace them.`)
   return invalidArgument(parts.join(' '))
 }
 
