@@ -137,6 +137,53 @@ describe('migrate into a staging session, published by one atomic rename', () =>
   })
 })
 
+function renameSuite(name: string, makeTarget: () => Promise<Target>) {
+  it(`${name}: rename moves creds and every key in one step, and refuses a target that holds data`, async () => {
+    const t = await makeTarget()
+    const store = await openStore(t.url)
+    try {
+      const keys: Array<[string, string, unknown]> = []
+      for (let i = 1; i <= 1200; i++) keys.push(['pre-key', String(i), keyPair(i)])
+      await store.write('.staging:dave', { creds: initAuthCreds(), set: [...keys, ['session', 'x.0', { s: 1 }]] })
+      await store.write('erin', { set: [['pre-key', '1', keyPair(1)]] })
+      assert.ok(store.canRename('.staging:dave', 'dave'))
+      await assert.rejects(store.rename('.staging:dave', 'erin'), err => isVaultError(err, 'INVALID_ARGUMENT') && /already has creds or keys/.test((err as Error).message))
+      assert.equal(await countKeys(store, '.staging:dave'), 1201, 'a refused rename moved nothing')
+      assert.equal(await countKeys(store, 'erin'), 1)
+
+      await store.rename('.staging:dave', 'dave')
+      assert.deepEqual(await list(store.sessions()), ['dave', 'erin'])
+      assert.deepEqual(await list(store.stagingSessions()), [])
+      assert.equal(await countKeys(store, 'dave'), 1201)
+      assert.equal(await countKeys(store, '.staging:dave'), 0)
+      assert.ok(await store.readCreds('dave'))
+      assert.equal(await store.readCreds('.staging:dave'), undefined)
+      assert.deepEqual((await store.readKeys('dave', 'session', ['x.0'])).get('x.0'), { s: 1 })
+    } finally {
+      await store.close()
+      await t.cleanup?.()
+    }
+  })
+}
+
+describe('Driver.rename', () => {
+  renameSuite('memory', async () => ({ url: `memory:staging-rename-${process.pid}` }))
+  renameSuite('sqlite', async () => ({ url: sqliteUrl() }))
+  renameSuite('file:', async () => ({ url: `file:${join(dir, `f${++n}`)}` }))
+  renameSuite('postgres', () => freshPostgres('rename'))
+  renameSuite('redis', () => freshRedis('rename'))
+
+  it('file: the root folder (session "default") cannot be renamed', async () => {
+    const store = await openStore(`file:${join(dir, `f${++n}`)}`)
+    try {
+      assert.equal(store.canRename('.staging:default', 'default'), false)
+      assert.equal(store.canRename('.staging:alice', 'alice'), true)
+    } finally {
+      await store.close()
+    }
+  })
+})
+
 /** A target session with keys and no creds: what an interrupted in-place copy leaves. */
 async function halfMade(url: string, session: string): Promise<void> {
   const store = await openStore(url)
