@@ -36,7 +36,8 @@ export const dropCommand: Command = {
       await assertSessionsExist(store, [session])
       const counts = await countKeys(store, session)
       const creds = (await store.guard('reading creds', session, () => store.driver.getCreds(session))) !== undefined
-      const what = `${creds ? 'creds and ' : 'no creds, '}${plural(sumCounts(counts), 'key')}${sumCounts(counts) > 0 ? ` (${formatCounts(counts)})` : ''}`
+      const keys = sumCounts(counts)
+      const what = `${creds ? 'creds and ' : 'no creds, '}${plural(keys, 'key')}${keys > 0 ? `: ${formatCounts(counts)}` : ''}`
       if (!yes) {
         if (!process.stdin.isTTY) {
           ctx.stderr.write(`error: drop removes session "${session}" for good and there is no terminal to confirm on; pass --yes to remove it.\n`)
@@ -47,7 +48,7 @@ export const dropCommand: Command = {
         if (!(await confirmed(question, session))) throw new VaultError('INVALID_ARGUMENT', `Not confirmed; session "${session}" was left as it is.`)
       }
       await store.drop(session)
-      if (ctx.json) printJson(ctx.stdout, { store: store.label, session, dropped: true, creds, keys: sumCounts(counts), counts })
+      if (ctx.json) printJson(ctx.stdout, { store: store.label, session, dropped: true, creds, keys, counts })
       else ctx.stdout.write(`${store.label}: removed session "${session}" (${what}).\n`)
       return EXIT_OK
     } finally {
