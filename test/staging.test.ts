@@ -9,6 +9,8 @@ import { isVaultError } from '../src/core/errors.js'
 import { openStore } from '../src/store/open-store.js'
 import type { Store } from '../src/store/store.js'
 import { migrate } from '../src/tools/migrate.js'
+import { backup } from '../src/tools/backup.js'
+import { restore } from '../src/tools/restore.js'
 import { freshPostgres, freshRedis } from './helpers/servers.js'
 import { runCli } from './helpers/tools-cli.js'
 
@@ -34,20 +36,23 @@ async function countKeys(store: Store, session: string): Promise<number> {
   return count
 }
 
-/** A source with one linked-looking session of KEYS pre-keys. */
+/** A source with one linked-looking session of KEYS pre-keys, and a backup of it. */
 let source: string
+const backupFile = join(dir, 'alice.vault-backup')
 before(async () => {
   source = sqliteUrl()
   const store = await openStore(source)
   const preKeys: Array<[string, string, unknown]> = []
   for (let i = 1; i <= KEYS; i++) preKeys.push(['pre-key', String(i), keyPair(i)])
   await store.write('alice', { creds: initAuthCreds(), set: preKeys })
+  await backup(store, backupFile)
   await store.close()
 })
 
 /** Runs the child migrate, SIGKILLs it once it has committed some batches, waits for its end. */
-async function killMidMigrate(to: string, target: string): Promise<void> {
-  const child = spawn(process.execPath, [CHILD, source, to, 'alice', target], { stdio: ['ignore', 'pipe', 'pipe'] })
+async function killMidMigrate(to: string, target: string, mode: 'migrate' | 'restore' = 'migrate'): Promise<void> {
+  const from = mode === 'restore' ? backupFile : source
+  const child = spawn(process.execPath, [CHILD, mode, from, to, 'alice', target], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stderr.on('data', d => (err += d))
@@ -113,6 +118,23 @@ describe('migrate into a staging session, published by one atomic rename', () =>
   killSuite('file: (sub-folder session)', async () => ({ url: `file:${join(dir, `f${++n}`)}` }))
   killSuite('postgres', () => freshPostgres('staging'))
   killSuite('redis', () => freshRedis('staging'))
+
+  it('restore killed with SIGKILL half-way leaves no visible session either (sqlite); a rerun completes it', async () => {
+    const url = sqliteUrl()
+    await killMidMigrate(url, 'alice', 'restore')
+    const store = await openStore(url)
+    try {
+      assert.deepEqual(await list(store.sessions()), [])
+      assert.deepEqual(await list(store.stagingSessions()), ['.staging:alice'])
+      const r = await restore(backupFile, store)
+      assert.ok(r.ok)
+      assert.deepEqual(await list(store.sessions()), ['alice'])
+      assert.deepEqual(await list(store.stagingSessions()), [])
+      assert.equal(await countKeys(store, 'alice'), KEYS)
+    } finally {
+      await store.close()
+    }
+  })
 
   it('file: root folder (session "default") cannot be renamed: keys without creds, which useAuthState refuses', async () => {
     const url = `file:${join(dir, `f${++n}`)}`
