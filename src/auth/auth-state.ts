@@ -4,6 +4,7 @@ import type { Store } from '../store/store.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
 import { WriteQueue } from './write-queue.js'
+import { VaultError } from '../core/errors.js'
 
 export interface AuthStateOptions {
   /** Entries of the bounded read cache (stored bytes per key); 0 disables it. Default 5,000. */
@@ -60,6 +61,9 @@ function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
  */
 export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions): Promise<VaultAuthState> {
   const stored = await store.readCreds(sessionId)
+  // A session this store already opened (a bot reconnecting before its first saveCreds) is not orphaned.
+  const reopened = runtimes.get(store)?.has(sessionId) ?? false
+  if (stored === undefined && !reopened) await refuseHalfMadeSession(store, sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
   const { cache, queue } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
   const { codec } = store
@@ -156,4 +160,21 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   }
 
   return { state: { creds, keys }, saveCreds, sessionId, isNew: stored === undefined }
+}
+
+/**
+ * Keys without creds are the remains of an interrupted migrate/restore (or of deleted creds).
+ * Opened as a new device, Baileys would upload pre-keys whose ids collide with the orphaned
+ * ones, so this refuses, before writing anything. Costs one listing of at most one key, and
+ * only for a session without creds.
+ */
+async function refuseHalfMadeSession(store: Store, sessionId: string): Promise<void> {
+  for await (const _ of store.listKeys(sessionId)) {
+    throw new VaultError(
+      'CORRUPT_DATA',
+      `Session "${sessionId}" in ${store.label} has keys but no creds: a migrate or restore into it was interrupted (or its creds were deleted). ` +
+        `Opening it would link a new device whose pre-keys collide with the stored ones, so nothing was written. ` +
+        `Either run the migrate/restore again with --overwrite, or remove the session: baileys-vault drop ${store.label} --session ${JSON.stringify(sessionId)}`
+    )
+  }
 }

@@ -27,6 +27,12 @@ export interface DriverCapabilities {
   bareJson?: boolean
   /** `snapshot(fn)` runs reads against one consistent point in time. */
   snapshot?: boolean
+  /**
+   * `rename(from, to)` moves a whole session (creds and keys) to a new id in one atomic step,
+   * refusing when `to` holds data. migrate and restore write into a staging session and
+   * rename it, so an interrupted copy is never visible. `canRename` may exclude some sessions.
+   */
+  rename?: boolean
 }
 
 export interface Driver {
@@ -44,6 +50,10 @@ export interface Driver {
   sessions(): AsyncIterable<string>
   /** Remove a session and all its keys, atomically. */
   drop(session: string): Promise<void>
+  /** Optional (capability `rename`): atomic move of a session; throws if `to` has data. */
+  rename?(from: string, to: string): Promise<void>
+  /** Optional: false for sessions `rename` cannot move (file: the root folder). Default: all. */
+  canRename?(from: string, to: string): boolean
   close(): Promise<void>
   /**
    * Optional: entries in a session's place that the driver does not own and never touches

@@ -31,3 +31,7 @@ export const describeLocation = (session: string, type?: string, id?: string): s
   type === undefined ? `session "${session}" creds` : `session "${session}" ${type} "${id}"`
 
 export const invalidArgument = (message: string): VaultError => new VaultError('INVALID_ARGUMENT', message)
+
+/** Driver.rename's refusal: the target session already holds data. */
+export const renameTargetTaken = (to: string): VaultError =>
+  new VaultError('INVALID_ARGUMENT', `Session "${to}" already has creds or keys; rename never replaces a session. Drop it first if it should go.`)

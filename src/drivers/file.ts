@@ -1,7 +1,7 @@
 import { readdirSync, renameSync, rmSync, statSync, unlinkSync, type Dirent } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
-import { VaultError, invalidArgument } from '../core/errors.js'
+import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import {
   JOURNAL,
   TRASH_PREFIX,
@@ -344,9 +344,27 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
   if (rootStat) await recoverAll()
 
+  /**
+   * A sub-folder moves with one rename(2): atomic. The root folder (session `default`) holds
+   * the other sessions and cannot move, and a hashed folder's id lives in a file inside it, so
+   * those are written in place (creds last: an interruption leaves keys without creds, which
+   * useAuthState refuses to open).
+   */
+  const canRename = (from: string, to: string): boolean => {
+    const folders = [from, to].map(session => {
+      try {
+        return sessionFolder(session)
+      } catch {
+        return {}
+      }
+    })
+    return folders.every(f => f.name !== undefined && !f.hashed)
+  }
+
   return {
     kind: 'file',
-    capabilities: { bareJson: true, snapshot: false },
+    capabilities: { bareJson: true, snapshot: false, rename: true },
+    canRename,
 
     async getCreds(session) {
       const p = place(session)
@@ -449,6 +467,26 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     async unfinishedBatch(session) {
       // Read-write opens replay journals; one present then belongs to a write in flight.
       return readOnly && exists(join(place(session).dir, JOURNAL))
+    },
+
+    async rename(from, to) {
+      if (!canRename(from, to)) throw invalidArgument(`The file: store cannot move session "${from}" to "${to}" in one step: the root folder (session "default") and hashed folder names stay in place.`)
+      const a = place(from)
+      const b = place(to)
+      await readyDir(a.dir)
+      await readyDir(b.dir)
+      await track(
+        serialise(a.dir, () =>
+          serialise(b.dir, async () => {
+            if (exists(b.dir) && hasData(b.dir)) throw renameTargetTaken(to)
+            if (!exists(a.dir)) return
+            renameSync(a.dir, b.dir) // atomic; fails (ENOTEMPTY) rather than replace a folder holding other files
+            knownFolders.delete(a.dir)
+            knownFolders.delete(b.dir)
+            await syncDir(root, sync)
+          })
+        )
+      )
     },
 
     async close() {

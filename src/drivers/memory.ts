@@ -1,4 +1,5 @@
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+import { renameTargetTaken } from '../core/errors.js'
 
 /**
  * In-process driver: tests, ephemeral bots, and the ceiling the benchmarks compare against.
@@ -32,9 +33,11 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
     return s
   }
 
+  const hasData = (s: SessionData | undefined) => !!s && (!!s.creds || [...s.keys.values()].some(m => m.size > 0))
+
   return {
     kind: 'memory',
-    capabilities: { snapshot: false },
+    capabilities: { snapshot: false, rename: true },
     async getCreds(session) {
       const creds = data.get(session)?.creds
       return creds && copy(creds)
@@ -75,11 +78,20 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
     },
     async *sessions() {
       for (const [session, s] of data) {
-        if (s.creds || [...s.keys.values()].some(m => m.size > 0)) yield session
+        if (hasData(s)) yield session
       }
     },
     async drop(session) {
       data.delete(session)
+    },
+    async rename(from, to) {
+      // Synchronous body: atomic.
+      if (hasData(data.get(to))) throw renameTargetTaken(to)
+      const s = data.get(from)
+      data.delete(to)
+      if (!s) return
+      data.delete(from)
+      data.set(to, s)
     },
     async close() {}
   }

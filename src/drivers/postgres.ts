@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
-import { VaultError, invalidArgument } from '../core/errors.js'
+import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 
 /**
@@ -176,6 +176,7 @@ interface Statements {
   pageSessions: Statement
   write: Statement
   drop: Statement
+  rename: Statement
 }
 
 export function statements(t: Tables, prepared: boolean): Statements {
@@ -229,7 +230,19 @@ export function statements(t: Tables, prepared: boolean): Statements {
           CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = $1 AND type = x.type AND id = x.id LIMIT 1) k))
       )
       SELECT 1`),
-    drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`)
+    drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`),
+    // One statement, one snapshot: "taken" and both updates see the same state, so the move
+    // happens whole or (target taken) not at all. A row written to $2 meanwhile makes the
+    // primary key refuse the statement.
+    rename: statement(`
+      WITH taken AS (
+        SELECT EXISTS (SELECT 1 FROM ${t.creds} WHERE session = $2) OR EXISTS (SELECT 1 FROM ${t.keys} WHERE session = $2) AS yes
+      ), c AS (
+        UPDATE ${t.creds} SET session = $2 WHERE session = $1 AND NOT (SELECT yes FROM taken)
+      ), k AS (
+        UPDATE ${t.keys} SET session = $2 WHERE session = $1 AND NOT (SELECT yes FROM taken)
+      )
+      SELECT yes AS taken FROM taken`)
   }
 }
 
@@ -349,8 +362,12 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
 
   return {
     kind: 'postgres',
-    capabilities: { snapshot: true },
+    capabilities: { snapshot: true, rename: true },
     ...reader,
+    async rename(from, to) {
+      const { rows } = await pool.query(st.rename([from, to]))
+      if (rows[0].taken) throw renameTargetTaken(to)
+    },
     async write(session, batch) {
       const a = batchArrays(batch)
       if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0) return

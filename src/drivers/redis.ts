@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
-import { VaultError, invalidArgument } from '../core/errors.js'
+import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 
 /**
@@ -103,9 +103,21 @@ redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1`
 
+// KEYS: sessions, then creds/keys/index of `from`, then of `to`. Returns 0 (nothing moved)
+// when `to` holds data. One script: Redis runs it alone, so the move is whole or not at all.
+const RENAME_SCRIPT = `
+if redis.call('EXISTS', KEYS[5], KEYS[6], KEYS[7]) > 0 then return 0 end
+for i = 2, 4 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 3]) end
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[5]) == 1 or redis.call('ZCARD', KEYS[7]) > 0 then redis.call('ZADD', KEYS[1], 0, ARGV[2]) end
+return 1`
+
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const WRITE_SHA = sha1(WRITE_SCRIPT)
 const DROP_SHA = sha1(DROP_SCRIPT)
+const RENAME_SHA = sha1(RENAME_SCRIPT)
 
 const toBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
 const field = (type: string, id: string) => `${type}\u0000${id}`
@@ -219,7 +231,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
 
   return {
     kind: 'redis',
-    capabilities: { snapshot: false },
+    capabilities: { snapshot: false, rename: true },
 
     async getCreds(session) {
       const value = (await call('GET', credsKey(session))) as Buffer | null
@@ -289,6 +301,12 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
 
     async drop(session) {
       await runScript(DROP_SHA, DROP_SCRIPT, [sessionsKey, credsKey(session), keysKey(session), indexKey(session)], [session])
+    },
+
+    async rename(from, to) {
+      const keys = [sessionsKey, credsKey(from), keysKey(from), indexKey(from), credsKey(to), keysKey(to), indexKey(to)]
+      const moved = await runScript(RENAME_SHA, RENAME_SCRIPT, keys, [from, to])
+      if (Number(moved) !== 1) throw renameTargetTaken(to)
     },
 
     async close() {

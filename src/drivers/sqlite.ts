@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
-import { VaultError } from '../core/errors.js'
+import { VaultError, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 
 /**
@@ -136,13 +136,27 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     deleteCreds.run(session)
     deleteKeys.run(session)
   })
+  const renameStatements = {
+    taken: db.prepare('SELECT 1 FROM vault_creds WHERE session = ? UNION ALL SELECT 1 FROM vault_keys WHERE session = ? LIMIT 1').pluck(),
+    creds: db.prepare('UPDATE vault_creds SET session = ? WHERE session = ?'),
+    keys: db.prepare('UPDATE vault_keys SET session = ? WHERE session = ?')
+  }
+  /** One transaction: the session is under its old id or its new one, never both or half. */
+  const renameSession = db.transaction((from: string, to: string) => {
+    if (renameStatements.taken.get(to, to) !== undefined) throw renameTargetTaken(to)
+    renameStatements.creds.run(to, from)
+    renameStatements.keys.run(to, from)
+  })
 
   return {
     kind: 'sqlite',
-    capabilities: { snapshot: true },
+    capabilities: { snapshot: true, rename: true },
     ...reader,
     async write(session, batch) {
       applyBatch(session, batch)
+    },
+    async rename(from, to) {
+      renameSession(from, to)
     },
     async drop(session) {
       dropSession(session)

@@ -2,9 +2,12 @@ import type { AuthenticationCreds } from '@whiskeysockets/baileys'
 import type { Driver, ListEntry } from '../core/driver.js'
 import { VaultError } from '../core/errors.js'
 import { makeAuthState, type AuthStateOptions, type VaultAuthState } from '../auth/auth-state.js'
-import { assertKeyId, assertKeyType, assertSessionId } from './validate.js'
+import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
 import type { WriteQueue } from '../auth/write-queue.js'
+
+/** Store methods accept the staging sessions of migrate/restore; useAuthState does not. */
+const STAGING_OK = { staging: true }
 
 /** Decoded values for one atomic write (null/undefined deletes). */
 export interface ValueBatch {
@@ -39,7 +42,7 @@ export class Store {
 
   /** Decoded creds, or undefined for a session that was never saved. Damaged creds throw CORRUPT_DATA. */
   async readCreds(session: string): Promise<AuthenticationCreds | undefined> {
-    assertSessionId(session)
+    assertSessionId(session, STAGING_OK)
     const bytes = await this.guard('reading creds', session, () => this.driver.getCreds(session))
     return bytes && this.codec.decodeCreds(bytes, session)
   }
@@ -51,7 +54,7 @@ export class Store {
 
   /** Decoded keys of one type; missing ids are absent. */
   async readKeys(session: string, type: string, ids: readonly string[]): Promise<Map<string, any>> {
-    assertSessionId(session)
+    assertSessionId(session, STAGING_OK)
     assertKeyType(type)
     const raw = await this.readRaw(session, type, ids)
     const out = new Map<string, any>()
@@ -59,22 +62,26 @@ export class Store {
     return out
   }
 
-  /** One atomic, durable write of decoded values. */
-  async write(session: string, batch: ValueBatch): Promise<void> {
-    assertSessionId(session)
+  /**
+   * One atomic, durable write of decoded values. `sealedFor`: encrypt for this session id
+   * instead (a staging session's values are bound to the session it will be renamed to).
+   */
+  async write(session: string, batch: ValueBatch, options: { sealedFor?: string } = {}): Promise<void> {
+    assertSessionId(session, STAGING_OK)
+    const owner = options.sealedFor ?? session
     const set: Array<[string, string, Uint8Array]> = []
     const del: Array<[string, string]> = [...(batch.del ?? [])]
     for (const [type, id, value] of batch.set ?? []) {
       assertKeyType(type)
       assertKeyId(type, id)
       if (value === null || value === undefined) del.push([type, id])
-      else set.push([type, id, this.codec.encode(value, session, type, id)])
+      else set.push([type, id, this.codec.encode(value, owner, type, id)])
     }
     for (const [type, id] of del) {
       assertKeyType(type)
       assertKeyId(type, id)
     }
-    const creds = batch.creds === undefined ? undefined : this.codec.encode(batch.creds, session)
+    const creds = batch.creds === undefined ? undefined : this.codec.encode(batch.creds, owner)
     await this.writeRaw(session, { creds, set, del })
   }
 
@@ -85,7 +92,7 @@ export class Store {
 
   /** Keys of a session (optionally one type), with decoded values if asked. */
   async *listKeys(session: string, type?: string, options: { values?: boolean } = {}): AsyncIterable<[type: string, id: string, value?: any]> {
-    assertSessionId(session)
+    assertSessionId(session, STAGING_OK)
     if (type !== undefined) assertKeyType(type)
     for await (const [t, id, bytes] of this.guardIterable('listing keys', session, this.driver.list(session, type, options))) {
       yield options.values ? [t, id, this.codec.decode(bytes!, session, t, id)] : [t, id]
@@ -97,14 +104,32 @@ export class Store {
     return this.guardIterable('listing keys', session, this.driver.list(session, type, { values: true }))
   }
 
-  /** Every session id in this store. */
-  sessions(): AsyncIterable<string> {
-    return this.guardIterable('listing sessions', undefined, this.driver.sessions())
+  /** Every session id in this store (not the staging sessions of migrate/restore). */
+  async *sessions(): AsyncIterable<string> {
+    for await (const s of this.guardIterable('listing sessions', undefined, this.driver.sessions())) if (!isStagingSession(s)) yield s
+  }
+
+  /** Leftover staging sessions: copies by migrate/restore that were interrupted (drop removes them). */
+  async *stagingSessions(): AsyncIterable<string> {
+    for await (const s of this.guardIterable('listing sessions', undefined, this.driver.sessions())) if (isStagingSession(s)) yield s
+  }
+
+  /** Whether `rename(from, to)` is one atomic step on this store's driver. */
+  canRename(from: string, to: string): boolean {
+    return !!this.driver.capabilities.rename && !!this.driver.rename && (this.driver.canRename?.(from, to) ?? true)
+  }
+
+  /** Moves a whole session to a new id atomically; refuses when `to` holds data. See canRename. */
+  async rename(from: string, to: string): Promise<void> {
+    assertSessionId(from, STAGING_OK)
+    assertSessionId(to, STAGING_OK)
+    if (!this.canRename(from, to)) throw new VaultError('INVALID_ARGUMENT', `The ${this.driver.kind} store ${this.label} cannot rename session "${from}" to "${to}" atomically.`)
+    await this.guard('renaming', from, () => this.driver.rename!(from, to))
   }
 
   /** Removes a session and all its keys. */
   async drop(session: string): Promise<void> {
-    assertSessionId(session)
+    assertSessionId(session, STAGING_OK)
     await this.guard('dropping', session, () => this.driver.drop(session))
   }
 

@@ -11,10 +11,32 @@ const CONTROL = /[\u0000-\u001f\u007f]/
 /** Lone surrogates would be replaced by U+FFFD in PostgreSQL and Redis: two ids, one key. */
 const wellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed()
 
-export function assertSessionId(session: unknown): asserts session is string {
-  if (typeof session !== 'string' || session.length === 0 || session.length > MAX_SESSION_LENGTH || CONTROL.test(session) || !wellFormed(session)) {
+/**
+ * Sessions named `.staging:<target>` are written by migrate and restore while they copy, and
+ * made visible as <target> in one atomic step (Store.rename). The prefix is reserved: users
+ * cannot open or create such a session, sessions() does not list them, and a leftover one is
+ * an interrupted copy (ls and doctor report it; drop removes it).
+ */
+export const STAGING_PREFIX = '.staging:'
+export const isStagingSession = (session: string): boolean => session.startsWith(STAGING_PREFIX)
+export const stagingSessionOf = (target: string): string => `${STAGING_PREFIX}${target}`
+
+export interface SessionIdOptions {
+  /** Accept a `.staging:` session (tools that read, copy or drop them). Default: refused. */
+  staging?: boolean
+}
+
+export function assertSessionId(session: unknown, options: SessionIdOptions = {}): asserts session is string {
+  const staging = typeof session === 'string' && isStagingSession(session)
+  const own = staging && options.staging ? session.slice(STAGING_PREFIX.length) : session
+  if (typeof own !== 'string' || own.length === 0 || own.length > MAX_SESSION_LENGTH || CONTROL.test(own) || !wellFormed(own)) {
     throw invalidArgument(
       `Session id must be a non-empty string of at most ${MAX_SESSION_LENGTH} characters without control characters or broken Unicode; got ${describe(session)}.`
+    )
+  }
+  if (staging && !options.staging) {
+    throw invalidArgument(
+      `Session ids starting with "${STAGING_PREFIX}" are reserved for the partial copies of migrate and restore; pick another id. (To remove a leftover one: baileys-vault drop <url> --session <id>.)`
     )
   }
 }

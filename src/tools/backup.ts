@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { isStagingSession } from '../store/validate.js'
 import { createWriteStream, existsSync } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
@@ -65,7 +66,10 @@ interface Source {
 
 function snapshotSource(store: Store, reader: SnapshotReader): Source {
   return {
-    sessions: () => reader.sessions(),
+    // Not the staging sessions of interrupted migrate/restore runs (Store.sessions() skips them too).
+    async *sessions() {
+      for await (const s of reader.sessions()) if (!isStagingSession(s)) yield s
+    },
     async creds(session) {
       const bytes = await reader.getCreds(session)
       return bytes && store.codec.decodeCreds(bytes, session)

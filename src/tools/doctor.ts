@@ -7,6 +7,7 @@ import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { BoundedList, selectSessions } from './sessions.js'
+import { interruptedCopies } from './staging.js'
 
 export interface DoctorOptions {
   sessions?: readonly string[]
@@ -32,6 +33,8 @@ export interface DoctorSessionReport {
 export interface DoctorResult {
   store: string
   sessions: DoctorSessionReport[]
+  /** Staging sessions left by interrupted migrate/restore runs; each counts as a warning. */
+  interrupted: string[]
   errors: number
   warnings: number
   /** No errors and no warnings (info findings, such as stale pre-keys, are fine). */
@@ -97,8 +100,9 @@ export async function doctor(store: Store, options: DoctorOptions = {}): Promise
   ticker.add(0, undefined, true)
   const all = reports.flatMap(r => r.findings)
   const errors = all.filter(f => f.severity === 'error').length
-  const warnings = all.filter(f => f.severity === 'warning').length
-  return { store: store.label, sessions: reports, errors, warnings, ok: errors + warnings === 0 }
+  const interrupted = options.sessions?.length ? [] : await interruptedCopies(store)
+  const warnings = all.filter(f => f.severity === 'warning').length + interrupted.length
+  return { store: store.label, sessions: reports, interrupted, errors, warnings, ok: errors + warnings === 0 }
 }
 
 async function checkSession(store: Store, session: string, keep: number, tick: (n: number) => void): Promise<DoctorSessionReport> {

@@ -6,6 +6,7 @@ import { ignoredFiles } from './ignored-files.js'
 import { asBytes } from './keypair.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { selectSessions } from './sessions.js'
+import { interruptedCopies } from './staging.js'
 
 export interface SessionSummary {
   session: string
@@ -51,6 +52,8 @@ export interface CredsSummary {
 export interface LsResult {
   store: string
   sessions: SessionSummary[]
+  /** Staging sessions left by interrupted migrate/restore runs (not usable sessions). */
+  interrupted: string[]
 }
 
 export interface InspectResult {
@@ -110,7 +113,7 @@ export async function ls(store: Store, options: { onProgress?: ProgressListener 
   const sessions: SessionSummary[] = []
   for (const s of await selectSessions(store)) sessions.push((await summarize(store, s, undefined, n => ticker.add(n, s))).summary)
   ticker.add(0, undefined, true)
-  return { store: store.label, sessions }
+  return { store: store.label, sessions, interrupted: await interruptedCopies(store) }
 }
 
 /** One session in detail: counts and sizes by type, and a creds summary without any secret. */

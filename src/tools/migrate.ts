@@ -5,6 +5,7 @@ import { ignoredFiles } from './ignored-files.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { assertSessionsExist, countKeys, renamePlan, selectSessions, sessionHasData, sumCounts } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
+import { conflictError, copyDestination } from './staging.js'
 
 export interface MigrateOptions {
   /** Sessions to copy; default: every session of the source. */
@@ -117,18 +118,13 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     durationMs: Date.now() - started
   })
   if (options.dryRun) return result(true)
-  if (conflicts.length > 0 && !options.overwrite) {
-    throw invalidArgument(
-      `The target ${to.label} already has data for session(s) ${conflicts.map(s => `"${s}"`).join(', ')}. Nothing was written. Pick another target, or pass overwrite (--overwrite) to replace them.`
-    )
-  }
+  if (conflicts.length > 0 && !options.overwrite) throw await conflictError(to, conflicts, 'Pick another target')
 
   const copied = progressTicker(options.onProgress, 'copy', total)
   for (const p of plan) {
-    if (p.targetHadData) {
-      await to.drop(p.target)
-      p.overwritten = true
-    }
+    // Into a staging session, published whole at the end (see copyDestination). Values are
+    // sealed for their final place: an encrypted store binds each value to its session id.
+    const dest = await copyDestination(to, p.target, { replace: p.targetHadData })
     // Values are copied as their BufferJSON text (codec.body -> codec.encodeBody: unsealed from
     // the source, re-sealed for the target if it is encrypted), not decoded into objects and
     // re-encoded: profiled, the parse/stringify pair was most of a migration's CPU. Each value is
@@ -136,7 +132,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     let batch: Array<[string, string, Uint8Array]> = []
     const counts: Record<string, number> = {}
     const flush = async () => {
-      await to.writeRaw(p.target, { set: batch, del: [] })
+      await to.writeRaw(dest.session, { set: batch, del: [] })
       copied.add(batch.length, p.session)
       batch = []
     }
@@ -155,7 +151,9 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
       throw new VaultError(
         err.code,
-        `${err.message} The migration stopped: session "${p.target}" on ${to.label} has some keys and no creds (Baileys would not use it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
+        dest.staged
+          ? `${err.message} The migration stopped before session "${p.target}" became visible on ${to.label}; its partial copy "${dest.session}" is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
+          : `${err.message} The migration stopped: session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
         { cause: err }
       )
     }
@@ -165,8 +163,10 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     if (p.creds) {
       const creds = await from.readCreds(p.session)
       if (!creds) throw new VaultError('NOT_FOUND', `The creds of session "${p.session}" disappeared from ${from.label} during the migration. Stop the bot using it and run migrate again with --overwrite.`)
-      await to.write(p.target, { creds })
+      await to.write(dest.session, { creds }, { sealedFor: p.target })
     }
+    await dest.publish()
+    p.overwritten = p.targetHadData
   }
   copied.add(0, undefined, true)
 

@@ -6,6 +6,7 @@ import { backupProtection, readBackup, type BackupEntry, type BackupHeader, type
 import { progressTicker, type ProgressListener } from './progress.js'
 import { renamePlan, sessionHasData } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
+import { conflictError, copyDestination, type CopyDestination } from './staging.js'
 
 export interface RestoreOptions {
   /** Sessions to restore; default: every session in the backup. */
@@ -164,32 +165,29 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     durationMs: Date.now() - started
   })
   if (options.dryRun) return result(true)
-  if (conflicts.length > 0 && !options.overwrite) {
-    throw invalidArgument(
-      `The target ${to.label} already has data for session(s) ${conflicts.map(s => `"${s}"`).join(', ')}. Nothing was written. Restore into another store, or pass overwrite (--overwrite) to replace them.`
-    )
-  }
-  for (const r of results) {
-    if (r.targetHadData) {
-      await to.drop(r.target)
-      r.overwritten = true
-    }
-  }
+  if (conflicts.length > 0 && !options.overwrite) throw await conflictError(to, conflicts, 'Restore into another store')
 
-  // Write: keys in batches, each session's creds after its keys.
+  // Write: keys in batches, each session's creds after its keys, into a staging session that
+  // is published whole once the session is written (see copyDestination).
   const written = progressTicker(options.onProgress, 'write', total)
+  const destinations = new Map<RestoreSessionResult, CopyDestination>()
   let current: RestoreSessionResult | undefined
   let creds: unknown
   let batch: Array<[string, string, unknown]> = []
   const flush = async () => {
     if (!current || batch.length === 0) return
-    await to.write(current.target, { set: batch })
+    await to.write(destinations.get(current)!.session, { set: batch }, { sealedFor: current.target })
     written.add(batch.length, current.session)
     batch = []
   }
+  const publish = async (r: RestoreSessionResult) => {
+    await destinations.get(r)!.publish()
+    r.overwritten = r.targetHadData
+  }
   const endSession = async () => {
     await flush()
-    if (current && creds !== undefined) await to.write(current.target, { creds: creds as any })
+    if (current && creds !== undefined) await to.write(destinations.get(current)!.session, { creds: creds as any }, { sealedFor: current.target })
+    if (current) await publish(current)
     creds = undefined
   }
   for await (const entry of entries(file, keys)) {
@@ -198,6 +196,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     if (r !== current) {
       await endSession()
       current = r
+      destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
     }
     if (entry.kind === 'creds') creds = entry.value
     else {
@@ -206,6 +205,11 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
     }
   }
   await endSession()
+  // A session the file lists without any line (nothing to write) still replaces its target.
+  for (const r of results) if (!destinations.has(r)) {
+    destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
+    await publish(r)
+  }
   written.add(0, undefined, true)
 
   // Verify: the target must return what the file holds, with Baileys' value semantics.

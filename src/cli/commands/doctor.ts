@@ -1,4 +1,5 @@
 import { doctor } from '../../tools/doctor.js'
+import { interruptedNote } from '../../tools/staging.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagList, type Command } from '../command.js'
 import { intFlag, positionals } from '../args.js'
 import { plural, printJson } from '../format.js'
@@ -39,6 +40,7 @@ export const doctorCommand: Command = {
             if (f.fix) out.push(`          fix: ${f.fix}`)
           }
         }
+        for (const s of result.interrupted) out.push(`warning ${interruptedNote(result.store, s)}`)
         const bad = result.sessions.filter(s => s.status === 'problems').length
         out.push(
           '',

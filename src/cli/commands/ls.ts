@@ -1,4 +1,5 @@
 import { ls } from '../../tools/inspect.js'
+import { interruptedNote } from '../../tools/staging.js'
 import { EXIT_OK, type Command } from '../command.js'
 import { positionals } from '../args.js'
 import { formatBytes, formatCounts, printJson, table } from '../format.js'
@@ -31,6 +32,7 @@ export const lsCommand: Command = {
         ])
         ctx.stdout.write(`${result.store}\n${table(['SESSION', 'PHONE', 'LID', 'STATE', 'KEYS', 'SIZE', 'TYPES'], rows)}\n`)
       }
+      if (!ctx.json) for (const s of result.interrupted) ctx.stdout.write(`${interruptedNote(result.store, s)}\n`)
       return EXIT_OK
     } finally {
       bar.end()
