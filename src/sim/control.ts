@@ -11,10 +11,21 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isVaultError } from '../core/errors.js'
-import type { KickReason, SimServer } from './server.js'
+import type { Contact } from './contact.js'
+import { KICK_REASONS, type KickReason } from './kicks.js'
+import type { Phone } from './phone.js'
+import type { DeviceInfo } from './state.js'
+
+/** What the control API needs from the simulator (the server implements it). */
+export interface ControlHost {
+  readonly phone: Phone
+  describe(): Record<string, unknown>
+  deviceInfos(): DeviceInfo[]
+  kick(jid: string, reason: KickReason): number
+  contact(pn: string): Contact
+}
 
 const MAX_BODY = 64 * 1024
-const KICK_REASONS: KickReason[] = ['restart', 'replaced', 'logout', 'badSession']
 
 class HttpError extends Error {
   constructor(
@@ -37,21 +48,25 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return parseObject(await readBody(req))
+}
+
+function parseObject(text: string): Record<string, unknown> {
   try {
-    const value = JSON.parse(await readBody(req))
+    const value = JSON.parse(text)
     if (value && typeof value === 'object' && !Array.isArray(value)) return value
-  } catch (err) {
-    if (err instanceof HttpError) throw err
+  } catch {
+    // fall through to the 400 below
   }
   throw new HttpError(400, 'expected a JSON object')
 }
 
-export function controlHandler(server: SimServer, describe: () => Record<string, unknown>) {
+export function controlHandler(server: ControlHost) {
   const route = async (req: IncomingMessage): Promise<unknown> => {
     const url = new URL(req.url ?? '/', 'http://sim')
     const parts = url.pathname.split('/').filter(Boolean)
     const method = req.method ?? 'GET'
-    if (method === 'GET' && parts.length === 0) return describe()
+    if (method === 'GET' && parts.length === 0) return server.describe()
     if (method === 'GET' && parts[0] === 'devices' && parts.length === 1) return server.deviceInfos()
     if (method === 'POST' && parts[0] === 'scan' && parts.length === 1) {
       const body = (await readBody(req)).trim()

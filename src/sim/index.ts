@@ -7,20 +7,23 @@
  *   sock.ev.on('connection.update', ({ qr }) => qr && sim.phone.scan(qr))
  *
  * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
- * server.ts (registration/login, routing, kicks), handlers.ts (IQs, messages, receipts),
- * phone.ts (QR linking), contact.ts (Signal contacts), state.ts (what the server remembers),
+ * server.ts (registration/login, routing, kicks), kicks.ts (kick stanzas),
+ * handlers.ts (IQs, messages, receipts), phone.ts (QR linking), contact.ts (Signal contacts),
+ * state.ts (what the server remembers),
  * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
  */
 import { VaultError } from '../core/errors.js'
 import type { Contact } from './contact.js'
+import type { KickReason } from './kicks.js'
 import type { Phone } from './phone.js'
-import { SimServer, type DeviceInfo, type KickReason } from './server.js'
-import { Account, lidForPhone, SimState } from './state.js'
+import { SimServer } from './server.js'
+import { Account, lidForPhone, SimState, type DeviceInfo } from './state.js'
 
 export { trustSimulator } from './certs.js'
 export { parseQr, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
 export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
-export type { DeviceInfo, KickReason } from './server.js'
+export { KICK_REASONS, type KickReason } from './kicks.js'
+export type { DeviceInfo } from './state.js'
 
 export interface SimulatorOptions {
   /** TCP port; 0 or absent picks a free one. */
@@ -43,7 +46,11 @@ export interface Simulator {
   readonly phone: Phone
   /** A contact with its own Signal identity; the same object for the same number. */
   contact(phoneNumber: string, options?: { name?: string; lid?: string }): Contact
-  /** Disconnects a device (or all devices of the account) the way the real server does. */
+  /**
+   * Disconnects a device (or all devices of the account) the way the real server does:
+   * restart 515, replaced 440, logout 401 (removes the device), badSession 500.
+   * Returns how many live connections were told.
+   */
   kick(jid: string, reason: KickReason): number
   /** The devices linked to the phone, as the server sees them. */
   devices(): DeviceInfo[]

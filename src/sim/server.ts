@@ -9,32 +9,14 @@ import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskey
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
-import { controlHandler } from './control.js'
+import { controlHandler, type ControlHost } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
+import { KICK_NODES, type KickReason } from './kicks.js'
 import { Phone, type PhoneHost } from './phone.js'
-import { lidForPhone, unixNow, withKeyType, type DeviceRecord, type SimState } from './state.js'
+import { lidForPhone, unixNow, withKeyType, type DeviceInfo, type DeviceRecord, type SimState } from './state.js'
 
-export type KickReason = 'restart' | 'replaced' | 'logout' | 'badSession'
-
-export interface DeviceInfo {
-  jid: string
-  lid: string
-  online: boolean
-  /** One-time pre-keys the server still holds for the device. */
-  preKeyCount: number
-  /** Pre-key uploads the device made. */
-  preKeyUploads: number
-  /** Stanzas waiting for the device's next login. */
-  pendingCount: number
-}
-
-/** What the server sends for each kick; the client maps it to the DisconnectReason in the comment. */
-const KICK_NODES: Record<KickReason, BinaryNode> = {
-  restart: { tag: 'stream:error', attrs: { code: '515' } }, // 515 restartRequired
-  replaced: { tag: 'stream:error', attrs: {}, content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] }, // 440 connectionReplaced
-  logout: { tag: 'stream:error', attrs: { code: '401' }, content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }] }, // 401 loggedOut
-  badSession: { tag: 'stream:error', attrs: {}, content: [{ tag: 'xml-not-well-formed', attrs: {} }] } // 500 badSession
-}
+export type { KickReason } from './kicks.js'
+export type { DeviceInfo } from './state.js'
 
 const QR_REFS = 6
 /** Delay before the first stanza after the handshake, so it never races the client's switch to transport. */
@@ -44,7 +26,7 @@ const FLUSH_FALLBACK_MS = 3_000
 /** Stanzas kept for an offline device; the oldest are dropped beyond this (bounded memory). */
 const MAX_PENDING = 10_000
 
-export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost {
+export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost, ControlHost {
   readonly noiseKey: KeyPair = Curve.generateKeyPair()
   readonly certChain: Uint8Array
   readonly rootPublicKey: Buffer
@@ -55,6 +37,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private readonly contacts = new Map<string, Contact>()
   private wss?: WebSocketServer
   private http?: Server
+  /** Where listen() bound, so restart() listens there again. */
+  private address?: { host: string; port: number; describe: () => Record<string, unknown> }
 
   constructor(
     readonly state: SimState,
@@ -69,7 +53,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   /** Listens on host:port; `describe` feeds the control API's GET /. Resolves with the bound port. */
   listen(host: string, port: number, describe: () => Record<string, unknown>): Promise<number> {
     return new Promise((resolve, reject) => {
-      const http = createServer(controlHandler(this, describe))
+      const http = createServer(controlHandler(this))
       this.http = http
       // Never reject an upgrade: Baileys would hang in 'connecting'. Errors go in-protocol.
       const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: 2 << 20 })
@@ -85,9 +69,15 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
         http.on('error', err => this.log(`server error: ${err.message}`))
         http.on('clientError', (_err, socket) => socket.destroy())
         const address = http.address()
-        resolve(typeof address === 'object' && address ? address.port : port)
+        const bound = typeof address === 'object' && address ? address.port : port
+        this.address = { host, port: bound, describe }
+        resolve(bound)
       })
     })
+  }
+
+  describe(): Record<string, unknown> {
+    return this.address?.describe() ?? {}
   }
 
   async stop(): Promise<void> {
@@ -247,10 +237,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
    * Returns how many live connections were told.
    */
   kick(jid: string, reason: KickReason): number {
-    const decoded = jidDecode(jid)
-    const devices = decoded?.device ? [this.state.byJid(jid)].filter(d => !!d) : this.state.isOwnUser(decoded?.user) ? this.state.listDevices() : []
     let told = 0
-    for (const device of devices) {
+    for (const device of this.devicesFor(jid)) {
       if (reason === 'logout') this.state.removeDevice(device)
       const conn = this.online.get(device.jid)
       if (conn && !conn.closed) {
@@ -259,6 +247,13 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       }
     }
     return told
+  }
+
+  /** The devices a JID names: one device (with device number) or all of the account (without). */
+  private devicesFor(jid: string): DeviceRecord[] {
+    const decoded = jidDecode(jid)
+    if (decoded?.device) return [this.state.byJid(jid)].filter(d => !!d)
+    return this.state.isOwnUser(decoded?.user) ? this.state.listDevices() : []
   }
 
   unlink(device: DeviceRecord): void {
