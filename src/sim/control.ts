@@ -1,9 +1,11 @@
 /**
  * A small HTTP control API on the simulator's port, for bots tested from another process
- * (`baileys-vault sim`): scan a QR, kick a device, talk as a contact. Loopback only, JSON only.
+ * (`baileys-vault sim`): scan a QR, enter a pairing code, kick a device, talk as a contact.
+ * Loopback only, JSON only.
  *
  *   GET  /                                   { url, rootPublicKey, phone }
  *   POST /scan              "<qr text>"      { jid, lid, deviceId }
+ *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, … }]
  *   POST /kick              { jid, reason }  { told }
  *   POST /contacts/:pn/send { text, to? }    { id, types, devices }
@@ -79,6 +81,11 @@ export function controlHandler(server: ControlHost) {
         throw new HttpError(400, `expected { jid, reason: ${KICK_REASONS.join(' | ')} }`)
       }
       return { told: server.kick(jid, reason as KickReason) }
+    }
+    if (method === 'POST' && parts[0] === 'pair-code' && parts.length === 1) {
+      const { code } = await readJson(req)
+      if (typeof code !== 'string') throw new HttpError(400, 'expected { code: "ABCD1234" }')
+      return server.phone.enterCode(code)
     }
     if (parts[0] === 'contacts' && parts.length === 3 && /^\d{5,15}$/.test(parts[1])) {
       const contact = server.contact(parts[1])

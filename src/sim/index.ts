@@ -5,11 +5,12 @@
  *   trustSimulator(sim)                     // Baileys checks the server cert against this root
  *   const sock = makeWASocket({ auth: state, waWebSocketUrl: sim.url })
  *   sock.ev.on('connection.update', ({ qr }) => qr && sim.phone.scan(qr))
+ *   // or by code: await sim.phone.enterCode(await sock.requestPairingCode(sim.phone.account.pn))
  *
  * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
  * server.ts (registration/login, routing, kicks), kicks.ts (kick stanzas),
- * handlers.ts (IQs, messages, receipts), phone.ts (QR linking), contact.ts (Signal contacts),
- * state.ts (what the server remembers),
+ * handlers.ts (IQs, messages, receipts), phone.ts (QR and code linking), link-code.ts (the
+ * pairing-code crypto), contact.ts (Signal contacts), state.ts (what the server remembers),
  * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
  */
 import { VaultError } from '../core/errors.js'
@@ -20,7 +21,7 @@ import { SimServer } from './server.js'
 import { Account, lidForPhone, SimState, type DeviceInfo } from './state.js'
 
 export { trustSimulator } from './certs.js'
-export { parseQr, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
+export { parseQr, type EnterCodeOptions, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
 export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
 export { KICK_REASONS, type KickReason } from './kicks.js'
 export type { DeviceInfo } from './state.js'

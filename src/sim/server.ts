@@ -183,6 +183,11 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     return conn && !conn.closed ? conn : undefined
   }
 
+  codeRequests(): SimConnection[] {
+    const own = `${this.state.account.pn}@s.whatsapp.net`
+    return [...this.connections].filter(conn => !conn.closed && conn.registration && conn.codeRequest?.jid === own).reverse()
+  }
+
   isOnline(device: DeviceRecord): boolean {
     const conn = this.online.get(device.jid)
     return !!conn && !conn.closed

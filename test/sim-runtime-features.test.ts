@@ -1,0 +1,88 @@
+/**
+ * End-to-end: the simulator features the session runtime is tested with (issue 12), against the
+ * real makeWASocket on a real SQLite store: pairing by code and its HTTP control endpoint.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { isVaultError } from '../src/core/errors.js'
+import { openStore } from '../src/store/open-store.js'
+import type { Store } from '../src/store/store.js'
+import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../src/sim/index.js'
+import { textOf } from './helpers/sim-client.js'
+import { login, OPEN_MS, pairByCode } from './helpers/sim-lifecycle.js'
+
+let sim: Simulator
+let dir: string
+let untrust: () => void
+let store: Store
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'vault-sim-runtime-'))
+  sim = await startSimulator()
+  untrust = trustSimulator(sim)
+  store = await openStore(`sqlite:${join(dir, 'x.db')}`)
+})
+
+after(async () => {
+  untrust?.()
+  await store?.close()
+  await sim?.stop()
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+const control = (path: string, body?: unknown) =>
+  fetch(`${sim.url.replace('ws:', 'http:')}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) })
+
+describe('pairing by code', () => {
+  test('a wrong code links nothing; the right one links, and the device logs in from its saved creds without a QR', { timeout: 60_000 }, async () => {
+    const auth = await store.useAuthState('by-code')
+    const devicesBefore = sim.devices().length
+    let wrongCodeRejected = false
+    const linked = await pairByCode(sim, auth, async code => {
+      const wrong = code === 'ZZZZ9999' ? 'ZZZZ9998' : 'ZZZZ9999'
+      await assert.rejects(sim.phone.enterCode(wrong), err => isVaultError(err, 'NOT_FOUND') && /No device is waiting/.test(err.message))
+      assert.equal(sim.devices().length, devicesBefore, 'a wrong code links nothing')
+      wrongCodeRejected = true
+      return sim.phone.enterCode(code)
+    })
+    assert.ok(wrongCodeRejected)
+    assert.match(linked.jid, /^15550009999:\d+@s\.whatsapp\.net$/)
+    assert.equal(sim.devices().length, devicesBefore + 1)
+
+    const saved = await store.readCreds('by-code')
+    assert.equal(saved?.me?.id, linked.jid, 'pair-success was persisted')
+    const client = await login(sim, auth)
+    assert.equal(client.qrs.length, 0)
+    assert.equal(sim.device(linked.jid)?.online, true)
+
+    // The linked device talks like any QR-linked one.
+    const alice = sim.contact('15550001111', { name: 'Alice' })
+    await alice.sendText('hello coded bot')
+    assert.equal(textOf(await client.nextMessage()), 'hello coded bot')
+    await client.end()
+  })
+
+  test('bad input: not 8 characters is INVALID_ARGUMENT; nobody waiting is NOT_FOUND', async () => {
+    await assert.rejects(sim.phone.enterCode('ABC'), err => isVaultError(err, 'INVALID_ARGUMENT'))
+    await assert.rejects(sim.phone.enterCode('ABCD-1234', { waitMs: 0 }), err => isVaultError(err, 'NOT_FOUND'))
+  })
+
+  test('POST /pair-code links the waiting device; a wrong code is a 404', { timeout: 60_000 }, async () => {
+    const auth = await store.useAuthState('by-code-http')
+    const linked = await pairByCode(sim, auth, async code => {
+      const wrong = await control('/pair-code', { code: code === 'ZZZZ9999' ? 'ZZZZ9998' : 'ZZZZ9999' })
+      assert.equal(wrong.status, 404)
+      assert.match(((await wrong.json()) as { error: string }).error, /No device is waiting/)
+      assert.equal((await control('/pair-code', {})).status, 400)
+      const right = await control('/pair-code', { code })
+      assert.equal(right.status, 200)
+      return (await right.json()) as LinkedDevice
+    })
+    const client = await login(sim, auth)
+    assert.equal(sim.device(linked.jid)?.online, true)
+    await client.end()
+  })
+})
