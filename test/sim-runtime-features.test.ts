@@ -1,12 +1,14 @@
 /**
  * End-to-end: the simulator features the session runtime is tested with (issue 12), against the
- * real makeWASocket on a real SQLite store: pairing by code and its HTTP control endpoint.
+ * real makeWASocket on a real SQLite store: pairing by code, the 403 and 411 kicks, and
+ * their HTTP control endpoints.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { DisconnectReason } from '@whiskeysockets/baileys'
 import { isVaultError } from '../src/core/errors.js'
 import { openStore } from '../src/store/open-store.js'
 import type { Store } from '../src/store/store.js'
@@ -84,5 +86,31 @@ describe('pairing by code', () => {
     const client = await login(sim, auth)
     assert.equal(sim.device(linked.jid)?.online, true)
     await client.end()
+  })
+})
+
+describe('kicks', () => {
+  let linked: LinkedDevice
+  let auth: Awaited<ReturnType<Store['useAuthState']>>
+
+  before(async () => {
+    auth = await store.useAuthState('runtime')
+    linked = await pairByCode(sim, auth)
+  })
+
+  test('forbidden → 403, multideviceMismatch → 411; the device survives both', { timeout: 30_000 }, async () => {
+    const cases = [
+      ['forbidden', DisconnectReason.forbidden],
+      ['multideviceMismatch', DisconnectReason.multideviceMismatch]
+    ] as const
+    for (const [reason, expected] of cases) {
+      const client = await login(sim, auth)
+      assert.equal(sim.kick(linked.jid, reason), 1)
+      assert.equal(await client.waitForClose(OPEN_MS), expected, `kick ${reason}`)
+      await client.end()
+      assert.ok(sim.device(linked.jid), `the device survives ${reason}`)
+    }
+    const kicked = await control('/kick', { jid: linked.jid, reason: 'forbidden' })
+    assert.deepEqual(await kicked.json(), { told: 0 }, 'the HTTP API knows the new reasons (nobody online to tell)')
   })
 })

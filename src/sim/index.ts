@@ -49,8 +49,8 @@ export interface Simulator {
   contact(phoneNumber: string, options?: { name?: string; lid?: string }): Contact
   /**
    * Disconnects a device (or all devices of the account) the way the real server does:
-   * restart 515, replaced 440, logout 401 (removes the device), badSession 500.
-   * Returns how many live connections were told.
+   * restart 515, replaced 440, logout 401 (removes the device), badSession 500, forbidden 403,
+   * multideviceMismatch 411. Returns how many live connections were told.
    */
   kick(jid: string, reason: KickReason): number
   /** The devices linked to the phone, as the server sees them. */

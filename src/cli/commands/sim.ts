@@ -14,7 +14,7 @@ export const simCommand: Command = {
     'Runs until Ctrl-C. The same port answers a JSON control API over HTTP:',
     '  POST /scan  <qr text>                 link the device showing this QR',
     '  GET  /devices                         linked devices as the server sees them',
-    '  POST /kick  {"jid","reason"}          reason: restart | replaced | logout | badSession',
+    '  POST /kick  {"jid","reason"}          reason: restart | replaced | logout | badSession | forbidden | multideviceMismatch',
     '  POST /contacts/<number>/send {"text"} a contact texts the linked devices',
     '  GET  /contacts/<number>/next          the next message a device sent to that contact'
   ].join('\n'),
