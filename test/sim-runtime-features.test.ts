@@ -1,7 +1,7 @@
 /**
  * End-to-end: the simulator features the session runtime is tested with (issue 12), against the
- * real makeWASocket on a real SQLite store: pairing by code, the 403 and 411 kicks, and
- * their HTTP control endpoints.
+ * real makeWASocket on a real SQLite store: pairing by code, the 403 and 411 kicks, a silent
+ * (half-open) connection, and their HTTP control endpoints.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -89,7 +89,7 @@ describe('pairing by code', () => {
   })
 })
 
-describe('kicks', () => {
+describe('kicks and silence', () => {
   let linked: LinkedDevice
   let auth: Awaited<ReturnType<Store['useAuthState']>>
 
@@ -112,5 +112,33 @@ describe('kicks', () => {
     }
     const kicked = await control('/kick', { jid: linked.jid, reason: 'forbidden' })
     assert.deepEqual(await kicked.json(), { told: 0 }, 'the HTTP API knows the new reasons (nobody online to tell)')
+  })
+
+  test('silence: Baileys keepalive gives up with 408 on the half-open connection; what was sent meanwhile arrives after the reconnect', { timeout: 40_000 }, async () => {
+    const alice = sim.contact('15550001111', { name: 'Alice' })
+    const client = await login(sim, auth, { keepAliveIntervalMs: 500 })
+    assert.equal(sim.silence(linked.jid, 60_000), 1)
+    await alice.sendText('sent into the silence')
+    assert.equal(sim.device(linked.jid)?.pendingCount, 1, 'held back, not written to the silent connection')
+    assert.equal(await client.waitForClose(15_000), DisconnectReason.connectionLost)
+    await client.end()
+
+    const again = await login(sim, auth)
+    assert.equal(textOf(await again.nextMessage()), 'sent into the silence')
+    await again.end()
+  })
+
+  test('silence that ends before the client gives up: the connection stays, held stanzas go out', { timeout: 30_000 }, async () => {
+    const alice = sim.contact('15550001111', { name: 'Alice' })
+    const client = await login(sim, auth)
+    const res = await control('/silence', { jid: linked.jid, ms: 1_000 })
+    assert.deepEqual(await res.json(), { silenced: 1 })
+    await alice.sendText('after a short silence')
+    assert.equal(sim.device(linked.jid)?.pendingCount, 1)
+    assert.equal(textOf(await client.nextMessage(OPEN_MS)), 'after a short silence')
+    assert.equal(sim.device(linked.jid)?.online, true, 'never closed')
+    assert.equal((await control('/silence', { jid: linked.jid, ms: -1 })).status, 400)
+    assert.throws(() => sim.silence(linked.jid, 0), err => isVaultError(err, 'INVALID_ARGUMENT'))
+    await client.end()
   })
 })

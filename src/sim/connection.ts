@@ -39,6 +39,8 @@ export class SimConnection {
   /** Queued stanzas have been delivered and live delivery is on. */
   ready = false
   closed = false
+  /** Half-open on purpose (see silence()): nothing is sent, what arrives is dropped. */
+  silent = false
 
   private phase: 'hello' | 'finish' | 'transport' = 'hello'
   private readonly reader = new FrameReader()
@@ -64,9 +66,9 @@ export class SimConnection {
     ws.on('error', () => this.onSocketClosed())
   }
 
-  /** Sends one node, encrypted. Silently dropped once the connection is closed. */
+  /** Sends one node, encrypted. Silently dropped once the connection is closed or while silent. */
   send(node: BinaryNode): void {
-    if (this.closed || !this.transport) return
+    if (this.closed || this.silent || !this.transport) return
     try {
       this.ws.send(encodeFrame(this.transport.encrypt(encodeBinaryNode(node))))
     } catch (err) {
@@ -132,6 +134,20 @@ export class SimConnection {
       }
       this.watchers.add(watcher)
       this.closeListeners.add(onClosed)
+    })
+  }
+
+  /**
+   * A half-open connection for `ms`: nothing goes out (no pongs, no stanzas) and what comes in is
+   * decrypted (to keep the frame counter) and dropped. The socket stays open. `onResume` runs if
+   * the connection is still open afterwards.
+   */
+  silence(ms: number, onResume: () => void): void {
+    if (this.closed) return
+    this.silent = true
+    this.later(ms, () => {
+      this.silent = false
+      onResume()
     })
   }
 
@@ -206,6 +222,7 @@ export class SimConnection {
       case 'transport': {
         // Decrypt now (the counter is per frame, in order); decode and handle in sequence.
         const plain = this.transport!.decrypt(frame)
+        if (this.silent) return
         this.chain = this.chain.then(async () => {
           if (this.closed) return
           let node: BinaryNode

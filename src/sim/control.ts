@@ -1,13 +1,14 @@
 /**
  * A small HTTP control API on the simulator's port, for bots tested from another process
- * (`baileys-vault sim`): scan a QR, enter a pairing code, kick a device, talk as a contact.
- * Loopback only, JSON only.
+ * (`baileys-vault sim`): scan a QR, enter a pairing code, kick or silence a device, talk as a
+ * contact. Loopback only, JSON only.
  *
  *   GET  /                                   { url, rootPublicKey, phone }
  *   POST /scan              "<qr text>"      { jid, lid, deviceId }
  *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, … }]
  *   POST /kick              { jid, reason }  { told }
+ *   POST /silence           { jid, ms }      { silenced }
  *   POST /contacts/:pn/send { text, to? }    { id, types, devices }
  *   GET  /contacts/:pn/next?timeoutMs=5000   { id, from, type, text }
  */
@@ -24,6 +25,7 @@ export interface ControlHost {
   describe(): Record<string, unknown>
   deviceInfos(): DeviceInfo[]
   kick(jid: string, reason: KickReason): number
+  silence(jid: string, ms: number): number
   contact(pn: string): Contact
 }
 
@@ -86,6 +88,11 @@ export function controlHandler(server: ControlHost) {
       const { code } = await readJson(req)
       if (typeof code !== 'string') throw new HttpError(400, 'expected { code: "ABCD1234" }')
       return server.phone.enterCode(code)
+    }
+    if (method === 'POST' && parts[0] === 'silence' && parts.length === 1) {
+      const { jid, ms } = await readJson(req)
+      if (typeof jid !== 'string' || typeof ms !== 'number') throw new HttpError(400, 'expected { jid, ms }')
+      return { silenced: server.silence(jid, ms) }
     }
     if (parts[0] === 'contacts' && parts.length === 3 && /^\d{5,15}$/.test(parts[1])) {
       const contact = server.contact(parts[1])

@@ -8,7 +8,7 @@
  *   // or by code: await sim.phone.enterCode(await sock.requestPairingCode(sim.phone.account.pn))
  *
  * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
- * server.ts (registration/login, routing, kicks), kicks.ts (kick stanzas),
+ * server.ts (registration/login, routing, kicks, silence), kicks.ts (kick stanzas),
  * handlers.ts (IQs, messages, receipts), phone.ts (QR and code linking), link-code.ts (the
  * pairing-code crypto), contact.ts (Signal contacts), state.ts (what the server remembers),
  * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
@@ -53,6 +53,12 @@ export interface Simulator {
    * multideviceMismatch 411. Returns how many live connections were told.
    */
   kick(jid: string, reason: KickReason): number
+  /**
+   * Makes the device's connection (or every device's, for a JID without device) half-open for
+   * `ms`: no pongs, no stanzas, nothing it sends is answered, the socket stays open. Stanzas for
+   * it queue meanwhile and go out afterwards if it is still connected. Returns how many connections.
+   */
+  silence(jid: string, ms: number): number
   /** The devices linked to the phone, as the server sees them. */
   devices(): DeviceInfo[]
   device(jid: string): DeviceInfo | undefined
@@ -99,6 +105,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return server.contact(pn, opts)
     },
     kick: (jid, reason) => server.kick(jid, reason),
+    silence: (jid, ms) => server.silence(jid, ms),
     devices: () => server.deviceInfos(),
     device: info,
     stop: () => server.stop()

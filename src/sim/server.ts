@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { WebSocketServer } from 'ws'
 import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { invalidArgument } from '../core/errors.js'
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
@@ -19,6 +20,15 @@ export type { KickReason } from './kicks.js'
 export type { DeviceInfo } from './state.js'
 
 const QR_REFS = 6
+/** setTimeout's limit; longer waits would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+const checkDuration = (ms: unknown, what: string, { min }: { min: number }): number => {
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < min || ms > MAX_TIMER_MS) {
+    throw invalidArgument(`${what} must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}, not ${String(ms)}.`)
+  }
+  return ms
+}
 /** Delay before the first stanza after the handshake, so it never races the client's switch to transport. */
 const POST_HANDSHAKE_DELAY_MS = 15
 /** If the client never sends its post-login queries, queued stanzas go out after this long. */
@@ -206,7 +216,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   deliver(device: DeviceRecord, stanza: BinaryNode): void {
     const conn = this.online.get(device.jid)
-    if (conn?.ready && !conn.closed) return conn.send(stanza)
+    if (conn?.ready && !conn.closed && !conn.silent) return conn.send(stanza)
     device.pending.push(stanza)
     if (device.pending.length > MAX_PENDING) device.pending.shift()
   }
@@ -252,6 +262,29 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       }
     }
     return told
+  }
+
+  /**
+   * Makes the live connections of a device (or of every device of the account) half-open for
+   * `ms`; stanzas for the device wait in its queue meanwhile. Returns how many were silenced.
+   */
+  silence(jid: string, ms: number): number {
+    checkDuration(ms, 'ms', { min: 1 })
+    let silenced = 0
+    for (const device of this.devicesFor(jid)) {
+      const conn = this.online.get(device.jid)
+      if (!conn || conn.closed) continue
+      conn.silence(ms, () => this.resumeDelivery(conn))
+      silenced++
+    }
+    return silenced
+  }
+
+  /** After a silence, what queued up meanwhile goes out on the connection that is still there. */
+  private resumeDelivery(conn: SimConnection): void {
+    const device = conn.device
+    if (!device || !conn.ready || this.online.get(device.jid) !== conn) return
+    for (const stanza of device.pending.splice(0)) conn.send(stanza)
   }
 
   /** The devices a JID names: one device (with device number) or all of the account (without). */

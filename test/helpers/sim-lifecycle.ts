@@ -48,8 +48,8 @@ export async function pairByCode(
 }
 
 /** Connects from saved creds and waits for open; fails if a QR shows up. */
-export async function login(sim: Simulator, auth: ClientOptions['auth']): Promise<Client> {
-  const client = connectClient({ url: sim.url, auth, onQr: () => assert.fail('a linked device must not be asked to scan a QR code') })
+export async function login(sim: Simulator, auth: ClientOptions['auth'], config?: ClientOptions['config']): Promise<Client> {
+  const client = connectClient({ url: sim.url, auth, config, onQr: () => assert.fail('a linked device must not be asked to scan a QR code') })
   await client.waitForOpen(OPEN_MS)
   return client
 }
