@@ -1,7 +1,7 @@
 /**
  * End-to-end: the simulator features the session runtime is tested with (issue 12), against the
  * real makeWASocket on a real SQLite store: pairing by code, the 403 and 411 kicks, a silent
- * (half-open) connection, and their HTTP control endpoints.
+ * (half-open) connection, a server restart, and their HTTP control endpoints.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -89,7 +89,7 @@ describe('pairing by code', () => {
   })
 })
 
-describe('kicks and silence', () => {
+describe('kicks, silence and restart', () => {
   let linked: LinkedDevice
   let auth: Awaited<ReturnType<Store['useAuthState']>>
 
@@ -140,5 +140,50 @@ describe('kicks and silence', () => {
     assert.equal((await control('/silence', { jid: linked.jid, ms: -1 })).status, 400)
     assert.throws(() => sim.silence(linked.jid, 0), err => isVaultError(err, 'INVALID_ARGUMENT'))
     await client.end()
+  })
+
+  test('restart: every client sees 428, the port refuses meanwhile, then the same device logs in on the same port', { timeout: 40_000 }, async () => {
+    const client = await login(sim, auth)
+    const uploads = sim.device(linked.jid)?.preKeyUploads
+    const restarting = sim.restart({ downMs: 1_000 })
+    assert.equal(await client.waitForClose(OPEN_MS), DisconnectReason.connectionClosed)
+    await client.end()
+    await assert.rejects(control('/'), 'unreachable while down')
+    await restarting
+
+    const again = await login(sim, auth)
+    assert.equal(sim.device(linked.jid)?.preKeyUploads, uploads, 'device state kept: no pre-key re-upload')
+    const alice = sim.contact('15550001111')
+    await alice.sendText('after the restart')
+    assert.equal(textOf(await again.nextMessage()), 'after the restart')
+    await again.sock.sendMessage(alice.jid, { text: 'reply after the restart' })
+    assert.equal((await alice.nextMessage()).text, 'reply after the restart')
+    await again.end()
+  })
+
+  test('POST /restart answers, then restarts; the client reconnects', { timeout: 40_000 }, async () => {
+    const client = await login(sim, auth)
+    assert.equal((await control('/restart', { downMs: -5 })).status, 400, 'a bad downMs is refused before anything closes')
+    assert.equal(sim.device(linked.jid)?.online, true)
+    const res = await control('/restart', { downMs: 100 })
+    assert.deepEqual(await res.json(), { restarting: true })
+    assert.equal(await client.waitForClose(OPEN_MS), DisconnectReason.connectionClosed)
+    await client.end()
+    // The port comes back after downMs: wait until the control API answers again.
+    for (let attempt = 0; !(await control('/').then(r => r.ok, () => false)); attempt++) {
+      assert.ok(attempt < 100, 'the simulator listens again')
+      await new Promise(r => setTimeout(r, 50))
+    }
+    const again = await login(sim, auth)
+    assert.equal(sim.device(linked.jid)?.online, true)
+    await again.end()
+  })
+
+  test('bad input: a stopped simulator does not restart; durations are checked', async () => {
+    await assert.rejects(sim.restart({ downMs: -1 }), err => isVaultError(err, 'INVALID_ARGUMENT'))
+    const other = await startSimulator()
+    await other.stop()
+    await assert.rejects(other.restart(), err => isVaultError(err, 'NOT_FOUND'))
+    assert.throws(() => sim.silence(linked.jid, Number.NaN), err => isVaultError(err, 'INVALID_ARGUMENT'))
   })
 })

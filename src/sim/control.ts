@@ -1,6 +1,6 @@
 /**
  * A small HTTP control API on the simulator's port, for bots tested from another process
- * (`baileys-vault sim`): scan a QR, enter a pairing code, kick or silence a device, talk as a
+ * (`baileys-vault sim`): scan a QR, enter a pairing code, kick, silence or restart, talk as a
  * contact. Loopback only, JSON only.
  *
  *   GET  /                                   { url, rootPublicKey, phone }
@@ -9,6 +9,7 @@
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, … }]
  *   POST /kick              { jid, reason }  { told }
  *   POST /silence           { jid, ms }      { silenced }
+ *   POST /restart           { downMs? }      { restarting: true }         (answered, then restarts)
  *   POST /contacts/:pn/send { text, to? }    { id, types, devices }
  *   GET  /contacts/:pn/next?timeoutMs=5000   { id, from, type, text }
  */
@@ -26,10 +27,19 @@ export interface ControlHost {
   deviceInfos(): DeviceInfo[]
   kick(jid: string, reason: KickReason): number
   silence(jid: string, ms: number): number
+  restart(downMs?: number, options?: { after?: Promise<void> }): Promise<void>
   contact(pn: string): Contact
 }
 
 const MAX_BODY = 64 * 1024
+
+/** A reply sent before `action` runs (a restart must not cut its own answer off). */
+class ThenRun {
+  constructor(
+    readonly body: unknown,
+    readonly action: () => void
+  ) {}
+}
 
 class HttpError extends Error {
   constructor(
@@ -94,6 +104,15 @@ export function controlHandler(server: ControlHost) {
       if (typeof jid !== 'string' || typeof ms !== 'number') throw new HttpError(400, 'expected { jid, ms }')
       return { silenced: server.silence(jid, ms) }
     }
+    if (method === 'POST' && parts[0] === 'restart' && parts.length === 1) {
+      const body = (await readBody(req)).trim()
+      const { downMs } = body ? parseObject(body) : { downMs: undefined }
+      if (downMs !== undefined && typeof downMs !== 'number') throw new HttpError(400, 'expected { downMs? }')
+      let answered!: () => void
+      // Validated now (a bad downMs is a 400); closes only once this answer has gone out.
+      server.restart(downMs, { after: new Promise<void>(resolve => (answered = resolve)) }).catch(() => undefined)
+      return new ThenRun({ restarting: true }, answered)
+    }
     if (parts[0] === 'contacts' && parts.length === 3 && /^\d{5,15}$/.test(parts[1])) {
       const contact = server.contact(parts[1])
       if (method === 'POST' && parts[2] === 'send') {
@@ -116,7 +135,7 @@ export function controlHandler(server: ControlHost) {
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     route(req).then(
-      body => send(res, 200, body),
+      body => (body instanceof ThenRun ? send(res, 200, body.body, body.action) : send(res, 200, body)),
       err => {
         const status = err instanceof HttpError ? err.status : isVaultError(err, 'NOT_FOUND') ? 404 : isVaultError(err) ? 400 : 500
         send(res, status, { error: (err as Error).message })
@@ -125,9 +144,9 @@ export function controlHandler(server: ControlHost) {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, then?: () => void): void {
   if (res.headersSent) return
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
+  res.end(text, then)
 }

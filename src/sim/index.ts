@@ -8,7 +8,7 @@
  *   // or by code: await sim.phone.enterCode(await sock.requestPairingCode(sim.phone.account.pn))
  *
  * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
- * server.ts (registration/login, routing, kicks, silence), kicks.ts (kick stanzas),
+ * server.ts (registration/login, routing, kicks, silence, restart), kicks.ts (kick stanzas),
  * handlers.ts (IQs, messages, receipts), phone.ts (QR and code linking), link-code.ts (the
  * pairing-code crypto), contact.ts (Signal contacts), state.ts (what the server remembers),
  * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
@@ -25,6 +25,11 @@ export { parseQr, type EnterCodeOptions, type LinkedDevice, type ParsedQr, Phone
 export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
 export { KICK_REASONS, type KickReason } from './kicks.js'
 export type { DeviceInfo } from './state.js'
+
+export interface RestartOptions {
+  /** How long the port stays closed before the simulator listens again. Default 200 ms. */
+  downMs?: number
+}
 
 export interface SimulatorOptions {
   /** TCP port; 0 or absent picks a free one. */
@@ -59,6 +64,11 @@ export interface Simulator {
    * it queue meanwhile and go out afterwards if it is still connected. Returns how many connections.
    */
   silence(jid: string, ms: number): number
+  /**
+   * Closes every connection (clients see 428), stays unreachable for `downMs`, then listens on the
+   * same port again with every device, contact and queued stanza kept.
+   */
+  restart(options?: RestartOptions): Promise<void>
   /** The devices linked to the phone, as the server sees them. */
   devices(): DeviceInfo[]
   device(jid: string): DeviceInfo | undefined
@@ -106,6 +116,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     kick: (jid, reason) => server.kick(jid, reason),
     silence: (jid, ms) => server.silence(jid, ms),
+    restart: async (opts = {}) => server.restart(opts.downMs),
     devices: () => server.deviceInfos(),
     device: info,
     stop: () => server.stop()

@@ -4,9 +4,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
+import { setTimeout as delay } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
 import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
-import { invalidArgument } from '../core/errors.js'
+import { invalidArgument, VaultError } from '../core/errors.js'
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
@@ -20,6 +21,8 @@ export type { KickReason } from './kicks.js'
 export type { DeviceInfo } from './state.js'
 
 const QR_REFS = 6
+/** How long restart() keeps the port closed unless told otherwise: long enough to refuse a reconnect. */
+const DEFAULT_RESTART_DOWN_MS = 200
 /** setTimeout's limit; longer waits would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -49,6 +52,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private http?: Server
   /** Where listen() bound, so restart() listens there again. */
   private address?: { host: string; port: number; describe: () => Record<string, unknown> }
+  private restarting?: Promise<void>
+  private stopped = false
 
   constructor(
     readonly state: SimState,
@@ -91,16 +96,46 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   }
 
   async stop(): Promise<void> {
-    for (const conn of this.connections) conn.close(1001)
+    this.stopped = true
+    await this.restarting
+    await this.close()
+  }
+
+  /**
+   * Closes every connection and stops listening, stays unreachable for `downMs`, then listens on
+   * the same address again. Devices, contacts and queued stanzas are kept, as a real server keeps
+   * them in its database across a restart. Bad input throws at once; `after` delays the closing
+   * (the control API first finishes answering the request that asked for the restart).
+   */
+  restart(downMs = DEFAULT_RESTART_DOWN_MS, { after }: { after?: Promise<void> } = {}): Promise<void> {
+    checkDuration(downMs, 'downMs', { min: 0 })
+    const address = this.address
+    if (!address || this.stopped) throw new VaultError('NOT_FOUND', 'The simulator was stopped: start a new one instead of restarting it.')
+    this.restarting ??= (async () => {
+      try {
+        await after
+        this.log(`restarting: down for ${downMs} ms`)
+        await this.close()
+        await delay(downMs)
+        if (!this.stopped) await this.listen(address.host, address.port, address.describe)
+      } finally {
+        this.restarting = undefined
+      }
+    })()
+    return this.restarting
+  }
+
+  private async close(): Promise<void> {
     const { wss, http } = this
+    // Stop accepting first: a client that sees its connection close must find the port closed.
+    const listenerClosed = http?.listening ? new Promise<void>(resolve => http.close(() => resolve())) : Promise.resolve()
+    for (const conn of this.connections) conn.close(1001)
     if (wss) {
       for (const client of wss.clients) client.terminate()
       await new Promise<void>(resolve => wss.close(() => resolve()))
     }
-    if (http?.listening) {
-      http.closeAllConnections()
-      await new Promise<void>(resolve => http.close(() => resolve()))
-    }
+    http?.closeAllConnections()
+    await listenerClosed
   }
 
   deviceInfos(): DeviceInfo[] {
