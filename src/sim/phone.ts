@@ -119,6 +119,9 @@ export class Phone {
     const companionEphemeral = await unwrapEphemeral(code, request.wrappedEphemeral)
     if (!companionEphemeral) return undefined
     const phoneEphemeral = Curve.generateKeyPair()
+    const wrappedPhoneEphemeral = await wrapEphemeral(code, phoneEphemeral.public)
+    // Watch for the answer before sending, and only after the last await: a rejection (timeout,
+    // close) always has its handler attached.
     const finish = conn.awaitNode(
       node => node.tag === 'iq' && getBinaryNodeChild(node, 'link_code_companion_reg')?.attrs.stage === 'companion_finish',
       COMPANION_FINISH_TIMEOUT_MS
@@ -133,7 +136,7 @@ export class Phone {
           content: [
             { tag: 'link_code_pairing_ref', attrs: {}, content: Buffer.from(request.ref) },
             { tag: 'primary_identity_pub', attrs: {}, content: this.account.accountKey.public },
-            { tag: 'link_code_pairing_wrapped_primary_ephemeral_pub', attrs: {}, content: await wrapEphemeral(code, phoneEphemeral.public) }
+            { tag: 'link_code_pairing_wrapped_primary_ephemeral_pub', attrs: {}, content: wrappedPhoneEphemeral }
           ]
         }
       ]

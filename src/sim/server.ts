@@ -117,7 +117,10 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
         this.log(`restarting: down for ${downMs} ms`)
         await this.close()
         await delay(downMs)
-        if (!this.stopped) await this.listen(address.host, address.port, address.describe)
+        if (this.stopped) return
+        await this.listen(address.host, address.port, address.describe).catch(err => {
+          throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${address.host}:${address.port} again: ${(err as Error).message}`, { cause: err })
+        })
       } finally {
         this.restarting = undefined
       }
