@@ -33,8 +33,8 @@ export class Runtime {
   }
 
   /** Starts session `id` (or returns it if already started); `options` override the runtime's for this session. */
-  start(sessionId: string, options: SessionOptions = {}): Promise<Session> {
-    if (this.stopping) return Promise.reject(invalidArgument('The runtime is stopping; create a new one to start sessions.'))
+  async start(sessionId: string, options: SessionOptions = {}): Promise<Session> {
+    if (this.stopping) throw invalidArgument('The runtime is stopping; create a new one to start sessions.')
     assertSessionId(sessionId)
     checkSessionOptions(options)
     let pending = this.starting.get(sessionId)
