@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   restore: async () => (await import('./commands/restore.js')).restoreCommand,
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
   'rotate-key': async () => (await import('./commands/rotate-key.js')).rotateKeyCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
   sim: async () => (await import('./commands/sim.js')).simCommand
 }
 
