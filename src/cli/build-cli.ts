@@ -16,6 +16,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
   'rotate-key': async () => (await import('./commands/rotate-key.js')).rotateKeyCommand,
   drop: async () => (await import('./commands/drop.js')).dropCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
   sim: async () => (await import('./commands/sim.js')).simCommand
 }
 

@@ -10,11 +10,12 @@ export interface VaultMetrics {
   /** The registry the metrics live in: yours if you passed one, so one /metrics serves both. */
   readonly registry: PromClient.Registry
   setState(session: string, state: string): void
-  connected(session: string): void
-  disconnected(session: string, reason: string): void
-  reconnectAttempt(session: string): void
-  message(session: string, direction: 'in' | 'out'): void
-  decryptFailure(session: string): void
+  /** Counters take an optional amount (default 1). */
+  connected(session: string, n?: number): void
+  disconnected(session: string, reason: string, n?: number): void
+  reconnectAttempt(session: string, n?: number): void
+  message(session: string, direction: 'in' | 'out', n?: number): void
+  decryptFailure(session: string, n?: number): void
   storeWrite(driver: string, seconds: number): void
   storeError(driver: string, code: string): void
   backupTaken(session: string, at: Date): void
@@ -30,6 +31,8 @@ export interface MetricsOptions {
   registry?: PromClient.Registry
   /** Every state a session can be in, so `baileys_vault_sessions{state}` reports zeros too. */
   states: readonly string[]
+  /** Called before each scrape, to bring the series up to date (see metrics-sync.ts). */
+  beforeScrape?: () => void
 }
 
 async function loadPromClient(): Promise<typeof PromClient> {
@@ -84,11 +87,11 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
       current.set(session, state)
       sessionState.set({ session, state }, 1)
     },
-    connected: session => connections.inc({ session }),
-    disconnected: (session, reason) => disconnects.inc({ session, reason }),
-    reconnectAttempt: session => reconnects.inc({ session }),
-    message: (session, direction) => messages.inc({ session, direction }),
-    decryptFailure: session => decryptFailures.inc({ session }),
+    connected: (session, n = 1) => connections.inc({ session }, n),
+    disconnected: (session, reason, n = 1) => disconnects.inc({ session, reason }, n),
+    reconnectAttempt: (session, n = 1) => reconnects.inc({ session }, n),
+    message: (session, direction, n = 1) => messages.inc({ session, direction }, n),
+    decryptFailure: (session, n = 1) => decryptFailures.inc({ session }, n),
     storeWrite: (driver, seconds) => writeSeconds.observe({ driver }, seconds),
     storeError: (driver, code) => storeErrors.inc({ driver, code }),
     backupTaken: (session, at) => lastBackup.set({ session }, at.getTime() / 1000),
@@ -99,6 +102,9 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
       for (const metric of perSession) metric.remove({ session })
       // Series with extra labels (reason, direction) are kept: removing them needs every label value.
     },
-    text: () => registry.metrics()
+    text: () => {
+      options.beforeScrape?.()
+      return registry.metrics()
+    }
   }
 }

@@ -16,6 +16,12 @@ export interface ValueBatch {
   del?: Array<[type: string, id: string]>
 }
 
+/** Told of every write's duration and of every failed store operation (metrics; no values). */
+export interface StoreObserver {
+  write?(event: { driver: string; seconds: number }): void
+  error?(event: { driver: string; code: string }): void
+}
+
 /**
  * A Store is a driver plus the codec (and, when configured, encryption). Every driver call
  * goes through `guard`, the one place where backend errors become VaultErrors.
@@ -25,6 +31,7 @@ export class Store {
   private closing?: Promise<void>
   /** Write queues of the auth states opened on this store: close() lets them finish first. */
   private readonly writeQueues = new Set<WriteQueue>()
+  private readonly observers = new Set<StoreObserver>()
 
   constructor(
     readonly driver: Driver,
@@ -87,7 +94,15 @@ export class Store {
 
   /** One atomic write of already-encoded bytes (the auth state and tools use this). */
   async writeRaw(session: string, batch: Parameters<Driver['write']>[1]): Promise<void> {
+    const started = this.observers.size > 0 ? performance.now() : 0
     await this.guard('writing', session, () => this.driver.write(session, batch))
+    if (started) for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
+  }
+
+  /** Registers an observer of write timings and failures (the runtime's metrics); returns its removal. */
+  observe(observer: StoreObserver): () => void {
+    this.observers.add(observer)
+    return () => this.observers.delete(observer)
   }
 
   /** Keys of a session (optionally one type), with decoded values if asked. */
@@ -157,15 +172,21 @@ export class Store {
     try {
       return await fn()
     } catch (err) {
-      throw this.wrap(err, action, session)
+      throw this.failed(this.wrap(err, action, session))
     }
+  }
+
+  /** Tells the observers of a failure, then hands the error back to be thrown. */
+  private failed(err: VaultError): VaultError {
+    for (const o of this.observers) o.error?.({ driver: this.driver.kind, code: err.code })
+    return err
   }
 
   private async *guardIterable<T>(action: string, session: string | undefined, source: AsyncIterable<T>): AsyncIterable<T> {
     try {
       yield* source
     } catch (err) {
-      throw this.wrap(err, action, session)
+      throw this.failed(this.wrap(err, action, session))
     }
   }
 

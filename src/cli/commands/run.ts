@@ -1,0 +1,266 @@
+import { VaultError } from '../../core/errors.js'
+import { parseDuration } from '../../runtime/duration.js'
+import { loadBot, type BotHandler } from '../../runtime/bot.js'
+import { listenHealth, parseListenAddress, type HealthServer } from '../../runtime/http.js'
+import { createMetrics, type VaultMetrics } from '../../runtime/metrics.js'
+import { metricsFromStats } from '../../runtime/metrics-sync.js'
+import { scheduleBackups, type BackupSchedule } from '../../runtime/backup-schedule.js'
+import { createRuntime } from '../../runtime/runtime.js'
+import type { Session } from '../../runtime/session.js'
+import type { SessionState } from '../../runtime/states.js'
+import type { Store } from '../../store/store.js'
+import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command, type CommandContext } from '../command.js'
+import { openCliStore } from '../open.js'
+import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
+import { sessionOutput } from '../session-output.js'
+
+const ALL_STATES: SessionState[] = ['unregistered', 'registering', 'registered', 'connecting', 'connected', 'disconnected', 'expired', 'failed', 'stopped']
+/** States /readyz counts as ready: connected, or deliberately not running. */
+const READY = new Set<string>(['connected', 'stopped'])
+
+interface RunPlan {
+  url: string
+  all: boolean
+  session?: string
+  pairingPhone?: string
+  bot?: BotHandler
+  http?: { host: string; port: number; allowNonLoopback: boolean }
+  backups?: { dir: string; everyMs: number; keep: number }
+  server?: { url: string; rootKey?: Buffer }
+  logLevel: string
+}
+
+/** Everything a typo could get wrong is checked here, before the store is opened or anything connects. */
+async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
+  const [url, extra] = args.positionals
+  if (!url) throw new UsageError('run needs a store URL, e.g. baileys-vault run sqlite:./wa.db')
+  if (extra) throw new UsageError(`run takes one store URL, got also "${extra}"`)
+  const sessions = flagList(args, 'session')
+  const all = args.flags.all === true
+  if (all && sessions.length) throw new UsageError('use --session ID or --all, not both')
+  if (sessions.length > 1) throw new UsageError('run keeps one session (--session ID) or all of them (--all)')
+  const pairingPhone = flagString(args, 'pairing-code')
+  if (pairingPhone !== undefined && !/^\d{6,15}$/.test(pairingPhone)) throw new UsageError('--pairing-code takes the phone number in digits with country code, e.g. 15551234567')
+  if (pairingPhone !== undefined && all) throw new UsageError('--pairing-code links one session: use it with --session, not --all')
+
+  const logLevel = flagString(args, 'log-level') ?? 'warn'
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`)
+
+  const serverUrl = flagString(args, 'server')
+  const rootKeyHex = flagString(args, 'trust-root-key')
+  if (rootKeyHex !== undefined && serverUrl === undefined) throw new UsageError('--trust-root-key only makes sense with --server (a simulator); never trust another key for the real WhatsApp')
+  if (serverUrl !== undefined && !/^wss?:\/\/[^\s]+$/.test(serverUrl)) throw new UsageError(`--server takes a ws:// URL (what baileys-vault sim prints), got "${serverUrl}"`)
+  if (rootKeyHex !== undefined && !/^[0-9a-f]{64}$/i.test(rootKeyHex)) throw new UsageError('--trust-root-key takes the 64 hex characters baileys-vault sim prints as "root key"')
+
+  const backupDir = flagString(args, 'backup-dir')
+  const every = flagString(args, 'backup-every')
+  const keepText = flagString(args, 'backup-keep')
+  if ((every !== undefined || keepText !== undefined) && backupDir === undefined) throw new UsageError('--backup-every and --backup-keep need --backup-dir')
+  const keep = keepText === undefined ? 7 : Number(keepText)
+  if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`--backup-keep must be a whole number of at least 1, got "${keepText}"`)
+
+  const httpText = flagString(args, 'http')
+  return {
+    url,
+    all,
+    session: sessions[0],
+    pairingPhone,
+    logLevel,
+    bot: flagString(args, 'bot') === undefined ? undefined : await asUsage(() => loadBot(flagString(args, 'bot')!)),
+    http: httpText === undefined ? undefined : { ...asUsageSync(() => parseListenAddress(httpText)), allowNonLoopback: args.flags['http-public'] === true },
+    backups: backupDir === undefined ? undefined : { dir: backupDir, everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
+    server: serverUrl === undefined ? undefined : { url: serverUrl, rootKey: rootKeyHex === undefined ? undefined : Buffer.from(rootKeyHex, 'hex') }
+  }
+}
+
+const asUsageSync = <T>(fn: () => T): T => {
+  try {
+    return fn()
+  } catch (err) {
+    throw err instanceof VaultError && err.code === 'INVALID_ARGUMENT' ? new UsageError(err.message) : err
+  }
+}
+const asUsage = async <T>(fn: () => Promise<T>): Promise<T> => {
+  try {
+    return await fn()
+  } catch (err) {
+    throw err instanceof VaultError && err.code === 'INVALID_ARGUMENT' ? new UsageError(err.message) : err
+  }
+}
+
+/** The sessions to keep alive: --session, --all, or the store's only session ('main' in an empty store). */
+async function sessionIds(store: Store, p: RunPlan): Promise<string[]> {
+  if (p.session) return [p.session]
+  const existing: string[] = []
+  for await (const s of store.sessions()) existing.push(s)
+  if (p.all) {
+    if (existing.length === 0) throw new VaultError('NOT_FOUND', `${store.label} has no sessions. Link one first: baileys-vault run ${store.label} --session main`)
+    return existing.sort()
+  }
+  if (existing.length === 0) return ['main']
+  if (existing.length === 1) return existing
+  throw new UsageError(`${store.label} holds ${existing.length} sessions (${existing.slice(0, 5).join(', ')}…): choose one with --session ID, or --all`)
+}
+
+/** Resolves when every session has ended: stopped, failed, or logged out (expired, then cleared). */
+function untilAllEnded(sessions: Session[], onEnded: (session: Session, state: SessionState) => void): Promise<void> {
+  let live = sessions.length
+  return new Promise(resolve => {
+    for (const session of sessions) {
+      let expired = false
+      let ended = false
+      const end = (state: SessionState) => {
+        if (ended) return
+        ended = true
+        onEnded(session, state)
+        if (--live === 0) resolve()
+      }
+      session.on('state', ({ state }) => {
+        if (state === 'expired') expired = true
+        if (state === 'stopped' || state === 'failed') end(expired ? 'expired' : state)
+        else if (state === 'unregistered' && expired) end('expired')
+      })
+    }
+  })
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Keep sessions alive: link (QR or pairing code), reconnect, run a bot, serve health and metrics',
+  usage: [
+    'baileys-vault run <url> [--session ID | --all] [--pairing-code PHONE] [--bot ./bot.mjs]',
+    '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
+    '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
+    '',
+    'Without --session or --all: the store\'s only session, or "main" in an empty store.',
+    'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
+    '--bot: a module whose default export is called with every new socket: (sock, session) => void.',
+    '--json: one JSON event per line on stdout (state, qr, pairing-code, backup, error); human lines on stderr.',
+    'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
+    'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
+  ].join('\n'),
+  valueFlags: ['session', 'pairing-code', 'bot', 'http', 'backup-dir', 'backup-every', 'backup-keep', 'server', 'trust-root-key', 'log-level'],
+  flags: ['all', 'http-public'],
+
+  async run(args, ctx) {
+    const p = await plan(args)
+    const out = sessionOutput({ stdout: ctx.stdout, stderr: ctx.stderr, json: ctx.json })
+    const store = await openCliStore(p.url, ctx)
+    let http: HealthServer | undefined
+    let schedule: BackupSchedule | undefined
+    let untrust: (() => void) | undefined
+    const endings: SessionState[] = []
+    try {
+      const ids = await sessionIds(store, p)
+      if (p.server?.rootKey) untrust = (await import('../../sim/certs.js')).trustSimulator(p.server.rootKey)
+      const { logger, baileysLogger } = cliLoggers(p.logLevel)
+      const runtime = createRuntime({
+        store,
+        logger,
+        socket: { logger: baileysLogger, ...(p.server ? { waWebSocketUrl: p.server.url } : {}) },
+        link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
+        backupDir: p.backups?.dir
+      })
+      const sessions: Session[] = []
+      for (const id of ids) {
+        const session = await runtime.start(id)
+        out.attach(session)
+        if (p.bot) {
+          const bot = p.bot
+          session.on('socket', sock => bot(sock, session))
+        }
+        sessions.push(session)
+      }
+      const ended = untilAllEnded(sessions, (_s, state) => endings.push(state))
+
+      const metrics = p.http ? await optionalMetrics(ctx, () => runtime.sessions()) : undefined
+      if (metrics) store.observe({ write: e => metrics.storeWrite(e.driver, e.seconds), error: e => metrics.storeError(e.driver, e.code) })
+      if (p.http) {
+        http = await listenHealth(
+          {
+            readyStates: READY,
+            metrics,
+            sessions: () =>
+              runtime.sessions().map(s => {
+                const h = s.health()
+                return { session: s.sessionId, state: h.state, since: h.since, reason: h.reason, stats: s.stats() }
+              })
+          },
+          { host: p.http.host, port: p.http.port, allowNonLoopback: p.http.allowNonLoopback, warn: m => out.note(`warning: ${m}`) }
+        )
+        out.note(`health and metrics on ${http.url} (/healthz /readyz /sessions /metrics)`)
+        out.event({ event: 'http', url: http.url })
+      }
+      if (p.backups) {
+        schedule = scheduleBackups({
+          store,
+          ...p.backups,
+          sessions: () => runtime.sessions().filter(s => s.state === 'connected').map(s => s.sessionId),
+          onBackup: ({ session, file }) => {
+            metrics?.backupTaken(session, new Date())
+            out.event({ event: 'backup', session, file, scheduled: true })
+            out.note(`${session}: scheduled backup ${file}`)
+          },
+          onError: ({ session, error }) => {
+            metrics?.storeError(store.driver.kind, (error as VaultError).code ?? 'BACKUP_FAILED')
+            out.event({ event: 'error', session, code: (error as VaultError).code ?? 'BACKUP_FAILED', message: `scheduled backup failed: ${(error as Error).message}` })
+            out.note(`${session}: scheduled backup failed (${(error as Error).message}); trying again at the next round`)
+          }
+        })
+      }
+
+      const stop = () => void runtime.stop()
+      const signals = onStopSignals(ctx, stop)
+      try {
+        await ended
+      } finally {
+        signals()
+        await runtime.stop()
+      }
+    } finally {
+      await schedule?.stop()
+      await http?.close()
+      untrust?.()
+      await store.close()
+    }
+    return endings.some(s => s === 'failed' || s === 'expired') ? EXIT_PROBLEMS : EXIT_OK
+  }
+}
+
+/** Metrics when prom-client is installed; without it /metrics answers 404 and a warning says why. */
+async function optionalMetrics(ctx: CommandContext, sessions: () => Session[]): Promise<VaultMetrics | undefined> {
+  let sync: () => void = () => {}
+  try {
+    const metrics = await createMetrics({ states: ALL_STATES, beforeScrape: () => sync() })
+    sync = metricsFromStats(metrics, sessions)
+    return metrics
+  } catch (err) {
+    ctx.stderr.write(`warning: ${(err as Error).message}; /metrics is off\n`)
+    return undefined
+  }
+}
+
+/**
+ * SIGTERM/SIGINT (and the in-process abort signal tests use) start the graceful stop; a second
+ * signal while stopping exits at once, for an operator who will not wait for the deadline.
+ */
+function onStopSignals(ctx: CommandContext, stop: () => void): () => void {
+  let stopping = false
+  const onSignal = () => {
+    if (stopping) process.exit(130)
+    stopping = true
+    ctx.stderr.write('stopping gracefully (send the signal again to exit at once)\n')
+    stop()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  const onAbort = () => stop()
+  ctx.signal?.addEventListener('abort', onAbort, { once: true })
+  return () => {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    ctx.signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+export default runCommand

@@ -1,0 +1,21 @@
+/**
+ * libsignal (Baileys' Signal implementation) prints whole session records with `console.info`
+ * and `console.warn` ("Closing session: SessionEntry { … privKey … }"): private ratchet keys in a
+ * terminal or a log collector. The CLI drops exactly those calls. A bot that embeds the runtime
+ * can call this too; nothing else written to the console is touched.
+ */
+const LIBSIGNAL_SECRET_LINES = ['Closing session:', 'Opening session:', 'Removing old closed session:', 'Session already closed', 'Session already open']
+
+let installed = false
+
+export function silenceLibsignalSessionDumps(): void {
+  if (installed) return
+  installed = true
+  for (const method of ['info', 'warn', 'log'] as const) {
+    const original = console[method].bind(console)
+    console[method] = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && LIBSIGNAL_SECRET_LINES.some(prefix => (args[0] as string).startsWith(prefix))) return
+      original(...args)
+    }
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * baileys-vault/runtime: keeps linked WhatsApp accounts alive around makeWASocket.
+ *
+ *   const session = await startSession({ store, sessionId: 'main', socket: { … } })
+ *   session.on('socket', sock => sock.ev.on('messages.upsert', …))
+ */
+export { startSession, createSession } from './start-session.js'
+export { Session, type SessionHealth } from './session.js'
+export { createRuntime, Runtime, type RuntimeOptions } from './runtime.js'
+export type { StartSessionOptions, SessionOptions, LinkOptions } from './options.js'
+export type { SessionEvents, StateChange, Listener } from './events.js'
+export { canTransition, type SessionState, type StateReason } from './states.js'
+export { ReconnectPolicy, DEFAULT_CODES, backoffDelay, type ReconnectPolicyOptions, type CloseAction, type BackoffOptions, type LoopOptions, type Decision } from './policy.js'
+export type { WatchdogOptions } from './watchdog.js'
+export type { SessionStats } from './analytics.js'
+export { preflight, repairPreKeyCounters, type PreflightResult, type PreflightOptions, type PreKeyRepair } from './preflight.js'
+export { CredsSaver } from './creds-saver.js'
+export type { RuntimeLogger } from './logger.js'
+export type { SignalOptions } from './signals.js'

@@ -1,0 +1,425 @@
+/**
+ * One WhatsApp account kept alive: a socket at a time, made from the store's auth state, with
+ * the state machine (states.ts), the close-code policy (policy.ts), the watchdog, batched creds
+ * writes, the preflight check and a graceful stop.
+ */
+import makeWASocket, { proto, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
+import type { VaultAuthState } from '../auth/auth-state.js'
+import { VaultError } from '../core/errors.js'
+import type { Store } from '../store/store.js'
+import { Analytics, type SessionStats } from './analytics.js'
+import { CredsSaver } from './creds-saver.js'
+import { TypedEvents, type Listener, type SessionEvents } from './events.js'
+import { guardSocketHandlers } from './guard-socket.js'
+import { KeyActivity } from './key-activity.js'
+import { backupAndClear } from './logged-out.js'
+import { sessionLogger, silentLogger, type RuntimeLogger } from './logger.js'
+import type { SessionOptions } from './options.js'
+import { ReconnectPolicy } from './policy.js'
+import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
+import { canTransition, type SessionState, type StateReason } from './states.js'
+import { Watchdog, resolveWatchdog } from './watchdog.js'
+
+export interface SessionHealth {
+  sessionId: string
+  state: SessionState
+  /** True while connected. */
+  ok: boolean
+  /** ISO time the current state was entered. */
+  since: string
+  /** Why the session is in its state (the last transition's reason). */
+  reason: StateReason
+  /** Backoff attempts since the last healthy connection. */
+  reconnectAttempt: number
+  lastError?: SessionStats['lastError']
+}
+
+const CLEARED_BY_LOGOUT = 'logout'
+const CLEARED_BY_401 = 'logged-out'
+/** How long key activity must pause before a stop ends the socket. */
+const QUIET_MS = 50
+
+const statusCode = (err: unknown): number | undefined => {
+  const code = (err as { output?: { statusCode?: unknown } } | undefined)?.output?.statusCode
+  return typeof code === 'number' ? code : undefined
+}
+
+/** A Boom-shaped error, so Baileys and the policy read its status code like their own. */
+const closeError = (message: string, code: number) => Object.assign(new Error(message), { isBoom: true, output: { statusCode: code, payload: { statusCode: code, message } } })
+
+export class Session {
+  private current: SessionState
+  private reason: StateReason
+  private sock?: WASocket
+  private auth?: VaultAuthState
+  private saver?: CredsSaver
+  private readonly keys = new KeyActivity()
+  private readonly events: TypedEvents
+  private readonly policy: ReconnectPolicy
+  private readonly analytics: Analytics
+  private readonly log: RuntimeLogger
+  private readonly watchdogOptions
+  private watchdog?: Watchdog
+  private reconnectTimer?: NodeJS.Timeout
+  private healthyTimer?: NodeJS.Timeout
+  private pairingRequested = false
+  private stopping?: Promise<void>
+  private endingOnPurpose = false
+  /** Creds writes of earlier auth states (the totals survive reconnects and relinks). */
+  private credsTotals = { saves: 0, writes: 0, coalesced: 0 }
+  /** Hooks for code outside the session (leases, CLI): called before each connect. */
+  private readonly beforeConnect: Array<() => Promise<void> | void> = []
+  private uninstallSignals?: () => void
+
+  constructor(
+    readonly store: Store,
+    readonly sessionId: string,
+    private readonly options: SessionOptions,
+    private readonly preflightResult: PreflightResult
+  ) {
+    this.log = sessionLogger(options.logger ?? silentLogger, sessionId)
+    this.policy = new ReconnectPolicy(options.policy)
+    this.watchdogOptions = resolveWatchdog(options.watchdog)
+    this.analytics = new Analytics(Date.now, sessionId)
+    this.events = new TypedEvents((event, err) => {
+      // A throwing 'error' listener is counted and logged, never re-emitted (that would loop).
+      if (event !== 'error') return this.listenerFailed(`'${event}' listener`, err)
+      this.analytics.listenerErrors++
+      this.log.error({}, `an 'error' listener failed: ${(err as Error)?.message ?? String(err)}`)
+    })
+    const linked = preflightResult.ok && preflightResult.linked
+    this.current = linked ? 'disconnected' : 'unregistered'
+    this.reason = { message: linked ? 'not connected yet' : 'no linked device yet' }
+  }
+
+  get state(): SessionState {
+    return this.current
+  }
+
+  /** The live socket, if any (it changes on every reconnect: prefer on('socket')). */
+  get socket(): WASocket | undefined {
+    return this.sock
+  }
+
+  on<E extends keyof SessionEvents>(event: E, listener: Listener<E>): this {
+    this.events.on(event, listener)
+    // A 'socket' listener added after the socket was made still gets the current one.
+    if (event === 'socket' && this.sock) this.events.call('socket', listener, this.sock)
+    return this
+  }
+
+  off<E extends keyof SessionEvents>(event: E, listener: Listener<E>): this {
+    this.events.off(event, listener)
+    return this
+  }
+
+  /** Registers work to run before every connection attempt (e.g. taking a lease); a throw fails the session. */
+  onBeforeConnect(hook: () => Promise<void> | void): void {
+    this.beforeConnect.push(hook)
+  }
+
+  stats(): SessionStats {
+    return this.analytics.snapshot(this.current, this.credsStats())
+  }
+
+  health(): SessionHealth {
+    const stats = this.stats()
+    return {
+      sessionId: this.sessionId,
+      state: this.current,
+      ok: this.current === 'connected',
+      since: stats.stateSince,
+      reason: { ...this.reason },
+      reconnectAttempt: this.policy.attempts,
+      lastError: stats.lastError
+    }
+  }
+
+  /** Starts the session (called by startSession on the next turn of the event loop). */
+  begin(): void {
+    if (this.stopping) return
+    const pre = this.preflightResult
+    if (!pre.ok) {
+      this.analytics.error(pre.error.code, pre.error.message)
+      this.transition('failed', { message: pre.error.message })
+      return
+    }
+    if (pre.repair) this.log.warn({ ...pre.repair }, 'pre-key counters were behind the stored pre-keys (a crash between two Baileys writes); advanced them')
+    void this.connect()
+  }
+
+  /** Installs SIGTERM/SIGINT handling (see signals.ts); removed when the session stops. */
+  setSignalHandlers(uninstall: () => void): void {
+    this.uninstallSignals = uninstall
+  }
+
+  /**
+   * Graceful stop: no more reconnects, in-flight key work finishes, creds writes land, the
+   * socket ends (never a logout), everything written drains; gives up waiting at the deadline.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown()
+    return this.stopping
+  }
+
+  /** Explicit unlink: back up, log out on the server, clear the session. Ends `unregistered`. */
+  async logout(): Promise<{ backup?: string }> {
+    if (this.stopping) throw new VaultError('INVALID_ARGUMENT', `Session "${this.sessionId}" is stopped; start it again to log out.`)
+    let done!: () => void
+    this.stopping = new Promise<void>(resolve => (done = resolve))
+    this.cancelTimers()
+    const deadline = Date.now() + (this.options.stopDeadlineMs ?? 10_000)
+    try {
+      await this.quiesce(deadline)
+      const sock = this.sock
+      this.endingOnPurpose = true
+      if (sock && this.current === 'connected') {
+        await sock.logout().catch(err => this.log.warn({ err: (err as Error).message }, 'logout on the server failed; clearing locally'))
+      } else sock?.end(undefined)
+      this.sock = undefined
+      await this.quiesce(deadline)
+      const file = await this.clear(CLEARED_BY_LOGOUT)
+      this.transition('unregistered', { message: 'logged out by request' })
+      return { backup: file }
+    } finally {
+      this.uninstallSignals?.()
+      done()
+    }
+  }
+
+  // ---- connecting ----
+
+  private async connect(): Promise<void> {
+    if (this.stopping) return
+    this.reconnectTimer = undefined
+    try {
+      for (const hook of this.beforeConnect) await hook()
+      if (this.stopping) return
+      this.transition('connecting', { message: 'opening a connection' })
+      if (!this.auth) {
+        this.auth = await this.store.useAuthState(this.sessionId)
+        // A pairing code requested before a crash never completed: start that linking over.
+        if (isUnfinishedPairing(this.auth.state.creds)) {
+          this.auth.state.creds.me = undefined
+          this.auth.state.creds.pairingCode = undefined
+        }
+        this.saver = new CredsSaver(this.auth.saveCreds)
+      }
+    } catch (err) {
+      const message = `Could not start a connection: ${(err as Error).message}`
+      this.analytics.error((err as VaultError).code, message)
+      return this.transition('failed', { message })
+    }
+    if (this.stopping) return
+    this.openSocket(this.auth, this.saver!)
+  }
+
+  private openSocket(auth: VaultAuthState, saver: CredsSaver): void {
+    const live = () => this.auth === auth
+    const sock = makeWASocket({
+      ...this.options.socket,
+      auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, live) }
+    })
+    this.sock = sock
+    this.pairingRequested = false
+    sock.ev.on('creds.update', () => {
+      if (!live()) return
+      saver.save().catch(err => this.problem('saving creds', err))
+    })
+    sock.ev.on('connection.update', update => {
+      if (sock === this.sock) this.onConnectionUpdate(sock, update)
+    })
+    sock.ev.on('messages.upsert', ({ messages, type }) => {
+      for (const msg of messages) {
+        if (msg.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT) this.analytics.decryptFailures++
+        else if (msg.key.fromMe) this.analytics.messagesOut++
+        else if (type === 'notify') this.analytics.messagesIn++
+      }
+    })
+    this.startWatchdog(sock)
+    guardSocketHandlers(sock, (where, err) => this.listenerFailed(where, err))
+    this.events.emit('socket', sock)
+  }
+
+  private startWatchdog(sock: WASocket): void {
+    this.watchdog = new Watchdog(
+      this.watchdogOptions,
+      {
+        onFrame: listener => sock.ws.on('frame', listener),
+        onMessage: listener => sock.ev.on('messages.upsert', ({ type }) => type === 'notify' && listener()),
+        ping: async timeoutMs => {
+          await sock.query({ tag: 'iq', attrs: { id: sock.generateMessageTag(), to: 's.whatsapp.net', type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] }, timeoutMs)
+        },
+        kill: message => sock.end(closeError(message, 408) as never)
+      },
+      message => {
+        this.analytics.watchdogReconnects++
+        this.log.warn({}, message)
+      }
+    )
+  }
+
+  private onConnectionUpdate(sock: WASocket, update: Partial<ConnectionState>): void {
+    if (update.qr) this.onQr(sock, update.qr)
+    if (update.isNewLogin) this.transition('registered', { message: 'pair-success: the phone linked this device; a restart follows' })
+    if (update.connection === 'open') {
+      this.transition('connected', { message: 'connection open' })
+      this.watchdog?.start()
+      this.healthyTimer = setTimeout(() => this.policy.healthy(), this.policy.options.healthyAfterMs)
+      this.healthyTimer.unref?.()
+    }
+    if (update.connection === 'close') void this.onClose(update.lastDisconnect?.error)
+  }
+
+  private onQr(sock: WASocket, qr: string): void {
+    const pairing = this.options.link?.pairingCode
+    if (!pairing) {
+      if (this.current !== 'registering') this.transition('registering', { message: 'showing a QR code' })
+      this.events.emit('qr', qr)
+      return
+    }
+    // The pair-device stanza (which brings the first QR) is the moment Baileys can send the code request.
+    if (this.pairingRequested) return
+    this.pairingRequested = true
+    sock.requestPairingCode(pairing.phoneNumber).then(
+      code => {
+        if (sock !== this.sock) return
+        this.transition('registering', { message: 'showing a pairing code' })
+        this.events.emit('pairing-code', code)
+      },
+      err => this.problem('requesting a pairing code', err)
+    )
+  }
+
+  // ---- closing ----
+
+  private async onClose(error: Error | undefined): Promise<void> {
+    this.watchdog?.stop()
+    this.sock = undefined
+    if (this.healthyTimer) clearTimeout(this.healthyTimer)
+    if (this.stopping || this.endingOnPurpose) return
+    const code = statusCode(error)
+    const reason: StateReason = { code, message: error?.message ?? 'connection closed' }
+    this.analytics.disconnected(reason)
+    this.analytics.error(code, reason.message)
+    const decision = this.policy.decide(code, Date.now())
+    this.log.info({ code, action: decision.action }, 'connection closed')
+    switch (decision.action) {
+      case 'restart':
+        if (this.current !== 'registered') this.transition('disconnected', reason)
+        this.analytics.reconnectAttempts++
+        return this.connect()
+      case 'backoff':
+        this.transition('disconnected', { ...reason, message: `${reason.message}; reconnect #${decision.attempt} in ${decision.delayMs} ms` })
+        this.analytics.reconnectAttempts++
+        this.reconnectTimer = setTimeout(() => void this.connect(), decision.delayMs)
+        return
+      case 'fail':
+        return this.transition('failed', { code, message: decision.message })
+      case 'logged-out':
+        return this.onLoggedOut(reason)
+    }
+  }
+
+  /** 401: back up, clear, expired → unregistered; link again only if configured. */
+  private async onLoggedOut(reason: StateReason): Promise<void> {
+    this.transition('expired', { ...reason, message: `logged out on the server (${reason.message})` })
+    try {
+      await this.quiesce(Date.now() + (this.options.stopDeadlineMs ?? 10_000))
+      await this.clear(CLEARED_BY_401)
+    } catch (err) {
+      const message = `The session was logged out, but the backup before clearing it failed, so nothing was cleared: ${(err as Error).message}`
+      this.analytics.error((err as VaultError).code, message)
+      return this.transition('failed', { code: reason.code, message })
+    }
+    this.transition('unregistered', { code: reason.code, message: 'cleared after logout (a backup was taken first)' })
+    if (this.options.link?.relinkAfterLogout && !this.stopping) await this.connect()
+  }
+
+  /** Backup + clear; the old auth state is cut off first so a late Baileys write cannot refill the session. */
+  private async clear(why: string): Promise<string | undefined> {
+    const auth = this.auth
+    this.rememberCredsStats()
+    this.auth = undefined
+    this.saver = undefined
+    const file = await backupAndClear(this.store, this.sessionId, auth, this.options.backupDir ?? './backups', why)
+    if (file) {
+      this.log.warn({ file }, 'session backed up and cleared')
+      this.events.emit('backup', { file })
+    }
+    return file
+  }
+
+  private async shutdown(): Promise<void> {
+    this.cancelTimers()
+    const deadline = Date.now() + (this.options.stopDeadlineMs ?? 10_000)
+    const sock = this.sock
+    if (sock) {
+      await this.quiesce(deadline)
+      const closed = new Promise<void>(resolve => sock.ev.on('connection.update', u => u.connection === 'close' && resolve()))
+      sock.end(undefined)
+      await Promise.race([closed, new Promise(r => setTimeout(r, Math.max(0, deadline - Date.now())).unref?.())])
+      this.sock = undefined
+    }
+    await this.quiesce(deadline)
+    if (Date.now() >= deadline) this.log.warn({}, 'graceful stop reached its deadline; some work may not have finished')
+    this.transition('stopped', { message: 'stopped gracefully' })
+    this.uninstallSignals?.()
+  }
+
+  /** Waits for in-flight key work and creds writes (bounded by `deadline`). */
+  private async quiesce(deadline: number): Promise<void> {
+    await this.keys.settled(QUIET_MS, deadline)
+    if (this.saver) await Promise.race([this.saver.idle(), new Promise(r => setTimeout(r, Math.max(0, deadline - Date.now())).unref?.())])
+  }
+
+  private cancelTimers(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    if (this.healthyTimer) clearTimeout(this.healthyTimer)
+    this.reconnectTimer = this.healthyTimer = undefined
+    this.watchdog?.stop()
+  }
+
+  // ---- bookkeeping ----
+
+  private transition(next: SessionState, reason: StateReason): void {
+    const previous = this.current
+    if (previous === next) return
+    if (!canTransition(previous, next)) {
+      this.log.error({ from: previous, to: next }, 'unexpected state transition (a runtime bug); applied anyway')
+    }
+    this.current = next
+    this.reason = reason
+    this.analytics.enter(next)
+    this.log.info({ state: next, previous, code: reason.code }, reason.message)
+    this.events.emit('state', { sessionId: this.sessionId, state: next, previous, reason })
+  }
+
+  private listenerFailed(where: string, err: unknown): void {
+    this.analytics.listenerErrors++
+    this.problem(`a ${where}`, err)
+  }
+
+  private problem(what: string, err: unknown): void {
+    const message = `${what} failed: ${(err as Error)?.message ?? String(err)}`
+    this.analytics.error((err as VaultError)?.code, message)
+    this.log.error({ code: (err as VaultError)?.code }, message)
+    this.events.emit('error', err instanceof Error ? err : new Error(message))
+  }
+
+  private rememberCredsStats(): void {
+    if (!this.saver) return
+    this.credsTotals.saves += this.saver.calls
+    this.credsTotals.writes += this.saver.writes
+    this.credsTotals.coalesced += this.saver.coalesced
+  }
+
+  private credsStats(): SessionStats['creds'] {
+    const s = this.saver
+    return {
+      saves: this.credsTotals.saves + (s?.calls ?? 0),
+      writes: this.credsTotals.writes + (s?.writes ?? 0),
+      coalesced: this.credsTotals.coalesced + (s?.coalesced ?? 0)
+    }
+  }
+}

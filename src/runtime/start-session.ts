@@ -1,0 +1,29 @@
+import type { Store } from '../store/store.js'
+import { sessionLogger, silentLogger } from './logger.js'
+import { checkStartOptions, type SessionOptions, type StartSessionOptions } from './options.js'
+import { preflight } from './preflight.js'
+import { Session } from './session.js'
+import { handleSignals } from './signals.js'
+
+/** Checks options and the stored creds, then builds the session (not started yet). */
+export async function createSession(store: Store, sessionId: string, options: SessionOptions): Promise<Session> {
+  const result = await preflight(store, sessionId, options.preflight)
+  return new Session(store, sessionId, options, result)
+}
+
+/**
+ * Starts keeping one account alive. Resolves once the stored creds were checked; the session
+ * connects on the next turn of the event loop, so listeners added right after `await` see every
+ * event. Damaged creds give a session that goes `failed` (CORRUPT_DATA), never a new QR.
+ */
+export async function startSession(options: StartSessionOptions): Promise<Session> {
+  checkStartOptions(options)
+  const { store, sessionId, handleSignals: signals, ...rest } = options
+  const session = await createSession(store, sessionId, rest)
+  if (signals) {
+    const log = sessionLogger(rest.logger ?? silentLogger, sessionId)
+    session.setSignalHandlers(handleSignals(() => session.stop(), log, signals === true ? {} : signals))
+  }
+  setImmediate(() => session.begin())
+  return session
+}

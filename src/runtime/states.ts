@@ -1,0 +1,45 @@
+/**
+ * The session lifecycle of the session-management guide, as a checked state machine:
+ *
+ *   unregistered → connecting → registering → registered → connecting → connected ⇄ disconnected
+ *   connected → expired → unregistered            registered → unregistered
+ *
+ * `failed` needs help (creds kept, reason given); `stopped` is the end of a graceful stop.
+ */
+export type SessionState =
+  | 'unregistered'
+  | 'registering'
+  | 'registered'
+  | 'connecting'
+  | 'connected'
+  | 'disconnected'
+  | 'expired'
+  | 'failed'
+  | 'stopped'
+
+/** Why a transition happened: a Baileys DisconnectReason code when there is one, and a message. */
+export interface StateReason {
+  code?: number
+  message: string
+}
+
+const ANYWHERE_TO = ['failed', 'stopped'] as const
+
+/** Allowed next states (failed and stopped are reachable from every live state). */
+const NEXT: Record<SessionState, readonly SessionState[]> = {
+  unregistered: ['connecting'],
+  connecting: ['registering', 'registered', 'connected', 'disconnected', 'expired', 'unregistered'],
+  registering: ['registered', 'disconnected', 'expired', 'unregistered'],
+  registered: ['connecting', 'disconnected', 'unregistered', 'expired'],
+  connected: ['disconnected', 'expired'],
+  disconnected: ['connecting', 'expired'],
+  expired: ['unregistered'],
+  failed: ['stopped'],
+  stopped: []
+}
+
+export const canTransition = (from: SessionState, to: SessionState): boolean =>
+  NEXT[from].includes(to) || (from !== 'stopped' && from !== 'failed' && (ANYWHERE_TO as readonly string[]).includes(to))
+
+/** States in which the session holds no socket and will not make one by itself. */
+export const isFinal = (state: SessionState): boolean => state === 'failed' || state === 'stopped'

@@ -1,0 +1,290 @@
+/**
+ * The session runtime end to end: real makeWASocket against the simulator, on any store. Each
+ * suite has its own simulator and store; every wait is bounded. Backoff delays are made small
+ * through the policy options (the sequence itself is checked in runtime-units).
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { getNextPreKeys } from '@whiskeysockets/baileys'
+import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
+import type { Store } from '../../src/store/store.js'
+import { verifyBackup } from '../../src/tools/restore.js'
+import { createRuntime, startSession, type Session, type SessionState, type StartSessionOptions, type StateChange } from '../../src/runtime/index.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { silentLogger, textOf } from './sim-client.js'
+import { eventually } from './sim-lifecycle.js'
+
+export interface RuntimeTarget {
+  url: string
+  options?: OpenStoreOptions
+  cleanup?: () => Promise<void>
+}
+
+const WAIT_MS = 15_000
+
+/** Records a session's transitions; `until` waits for a state (bounded). */
+export function recordStates(session: Session) {
+  const changes: StateChange[] = []
+  session.on('state', change => void changes.push(change))
+  return {
+    changes,
+    states: () => changes.map(c => c.state),
+    until: (state: SessionState, after = 0, timeoutMs = WAIT_MS) =>
+      eventually(() => changes.slice(after).some(c => c.state === state), `state ${state} (saw ${changes.map(c => c.state).join(' → ')})`, timeoutMs).then(
+        () => changes.slice(after).find(c => c.state === state)!
+      )
+  }
+}
+
+export function socketOptions(sim: Simulator): StartSessionOptions['socket'] {
+  return { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false, connectTimeoutMs: 10_000, defaultQueryTimeoutMs: 15_000 }
+}
+
+/** Small delays for tests; the default table and loop limits otherwise. */
+export const FAST_POLICY = { backoff: { initialMs: 20, maxMs: 100 } }
+
+export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTarget>): void {
+  describe(`session runtime on a ${label} store`, () => {
+    let sim: Simulator
+    let untrust: () => void
+    let target: RuntimeTarget
+    let store: Store
+    let dir: string
+    let jid: string
+
+    const start = (sessionId: string, extra: Partial<StartSessionOptions> = {}) =>
+      startSession({ store, sessionId, socket: socketOptions(sim), policy: FAST_POLICY, backupDir: join(dir, 'backups'), ...extra })
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'vault-runtime-'))
+      sim = await startSimulator()
+      untrust = trustSimulator(sim)
+      target = await makeTarget()
+      store = await openStore(target.url, target.options)
+    })
+
+    after(async () => {
+      await store?.close()
+      untrust?.()
+      await sim?.stop()
+      await target?.cleanup?.()
+      if (dir) rmSync(dir, { recursive: true, force: true })
+    })
+
+    test('QR linking: unregistered → connecting → registering → registered → connecting → connected; creds writes coalesced', { timeout: 30_000 }, async t => {
+      const session = await start('bot')
+      const rec = recordStates(session)
+      const sockets: unknown[] = []
+      session.on('socket', sock => void sockets.push(sock))
+      let scanned: Promise<{ jid: string }> | undefined
+      session.on('qr', qr => void (scanned ??= sim.phone.scan(qr)))
+      assert.equal(session.state, 'unregistered')
+      await rec.until('connected')
+      jid = (await scanned!).jid
+      assert.deepEqual(rec.states(), ['connecting', 'registering', 'registered', 'connecting', 'connected'])
+      assert.equal(rec.changes[2].reason.message.includes('pair-success'), true)
+      assert.equal(sockets.length, 2, 'a socket for pairing and one after the 515 restart')
+      assert.equal(session.socket, sockets[1])
+      await eventually(() => sim.device(jid)?.preKeyUploads === 1, 'the first pre-key upload')
+      await session.stop()
+      const stats = session.stats()
+      t.diagnostic(`creds during a login: ${stats.creds.saves} saveCreds calls, ${stats.creds.writes} writes, ${stats.creds.coalesced} saved by coalescing`)
+      assert.ok(stats.creds.writes + stats.creds.coalesced === stats.creds.saves)
+      assert.equal(stats.connections, 1)
+      assert.equal(session.state, 'stopped')
+      assert.equal((await store.readCreds('bot'))?.me?.id, jid, 'the pairing was persisted')
+      assert.ok(sim.device(jid), 'stop never logs out')
+    })
+
+    test('messages both ways; a throwing socket handler is logged and counted and the session stays up', { timeout: 30_000 }, async () => {
+      const session = await start('bot')
+      const rec = recordStates(session)
+      session.on('qr', () => assert.fail('a linked session must not show a QR'))
+      const errors: Error[] = []
+      session.on('error', err => void errors.push(err))
+      session.on('socket', sock => {
+        sock.ev.on('messages.upsert', () => {
+          throw new Error('bug in the bot')
+        })
+        sock.ev.on('messages.upsert', async ({ messages, type }) => {
+          if (type !== 'notify') return
+          for (const m of messages) if (!m.key.fromMe && textOf(m)) await sock.sendMessage(m.key.remoteJid!, { text: `echo: ${textOf(m)}` })
+        })
+      })
+      await rec.until('connected')
+      const alice = sim.contact('15550001111', { name: 'Alice' })
+      await alice.sendText('hello')
+      assert.equal((await alice.nextMessage()).text, 'echo: hello')
+      await alice.sendText('again')
+      assert.equal((await alice.nextMessage()).text, 'echo: again')
+      assert.equal(session.state, 'connected')
+      await eventually(() => session.stats().messagesOut >= 2, 'own messages counted')
+      const stats = session.stats()
+      assert.equal(stats.messagesIn, 2)
+      assert.ok(stats.listenerErrors >= 2)
+      assert.equal(stats.decryptFailures, 0)
+      assert.match(errors[0].message, /bug in the bot/)
+      assert.deepEqual(alice.decryptErrors, [])
+      assert.equal(session.health().ok, true)
+      await session.stop()
+    })
+
+    test('515 reconnects at once; 500 backs off and reconnects; disconnects are counted by code', { timeout: 30_000 }, async () => {
+      const session = await start('bot')
+      const rec = recordStates(session)
+      await rec.until('connected')
+      let n = rec.changes.length
+      assert.equal(sim.kick(jid, 'restart'), 1)
+      const restart = await rec.until('disconnected', n)
+      assert.equal(restart.reason.code, 515)
+      await rec.until('connected', n)
+      assert.doesNotMatch(restart.reason.message, /reconnect #/, 'no backoff for 515')
+      n = rec.changes.length
+      assert.equal(sim.kick(jid, 'badSession'), 1)
+      const bad = await rec.until('disconnected', n)
+      assert.equal(bad.reason.code, 500)
+      assert.match(bad.reason.message, /reconnect #1 in \d+ ms/)
+      await rec.until('connected', n)
+      const stats = session.stats()
+      assert.deepEqual(stats.disconnects, { 500: 1, 515: 1 })
+      assert.equal(stats.reconnectAttempts, 2)
+      assert.equal(stats.connections, 3)
+      assert.ok(stats.uptimeRatio > 0 && stats.uptimeRatio <= 1)
+      await session.stop()
+      assert.deepEqual(rec.states().slice(-1), ['stopped'])
+    })
+
+    test('440: another client holds the account → failed with the creds kept, no fight', { timeout: 30_000 }, async () => {
+      const before = await store.driver.getCreds('bot')
+      const session = await start('bot')
+      const rec = recordStates(session)
+      await rec.until('connected')
+      assert.equal(sim.kick(jid, 'replaced'), 1)
+      const failed = await rec.until('failed')
+      assert.equal(failed.reason.code, 440)
+      assert.match(failed.reason.message, /another client/)
+      await new Promise(r => setTimeout(r, 100))
+      assert.equal(sim.device(jid)?.online, false, 'not reconnecting')
+      assert.equal(session.socket, undefined)
+      const after = await store.readCreds('bot')
+      assert.equal(after?.me?.id, jid, 'creds kept')
+      assert.ok(before)
+      await session.stop()
+      assert.equal(session.state, 'stopped')
+    })
+
+    test('damaged creds → failed with CORRUPT_DATA, nothing overwritten, never a QR', { timeout: 30_000 }, async () => {
+      const garbage = new Uint8Array([0x01, 0xff, 0x00, 0x13, 0x37])
+      await store.driver.write('torn', { creds: garbage, set: [], del: [] })
+      const good = (await store.readCreds('bot'))!
+      await store.write('broken', { creds: { ...good, registrationId: 99_999 } })
+      const brokenBytes = await store.driver.getCreds('broken')
+      for (const [id, bytes] of [['torn', garbage], ['broken', brokenBytes]] as const) {
+        const session = await start(id)
+        const rec = recordStates(session)
+        session.on('qr', () => assert.fail('damaged creds must not lead to a new QR'))
+        const failed = await rec.until('failed')
+        assert.match(failed.reason.message, /CORRUPT_DATA|damaged|cannot be read/)
+        assert.deepEqual(rec.states(), ['failed'])
+        assert.equal(session.socket, undefined)
+        assert.deepEqual(Buffer.from((await store.driver.getCreds(id))!), Buffer.from(bytes!), 'nothing overwritten')
+        assert.equal(session.stats().lastError?.code, 'CORRUPT_DATA')
+        await session.stop()
+      }
+      await store.drop('torn')
+      await store.drop('broken')
+    })
+
+    test('pre-key repair: pre-keys committed, creds not saved (the crash window) → counters advanced, the keys kept', { timeout: 30_000 }, async () => {
+      // Baileys' own upload path up to the crash: getNextPreKeys commits the pre-keys; the creds
+      // update it returns is never saved.
+      const auth = await store.useAuthState('bot')
+      const stale = auth.state.creds.nextPreKeyId
+      const { update } = await getNextPreKeys(auth.state as never, 5)
+      assert.equal(update.nextPreKeyId, stale + 5)
+      const ids = Array.from({ length: 5 }, (_, i) => String(stale + i))
+      const committed = await store.readRaw('bot', 'pre-key', ids)
+      assert.equal(committed.size, 5)
+      assert.equal((await store.readCreds('bot'))?.nextPreKeyId, stale, 'the creds are from before the crash')
+
+      // Without the repair, Baileys' next upload numbers from the stale counter and overwrites them.
+      const scratch = structuredClone(auth.state.creds)
+      const { update: again } = await getNextPreKeys({ creds: scratch, keys: { get: async () => ({}), set: async () => {} } } as never, 5)
+      assert.equal(again.nextPreKeyId! - 5, stale, 'the next upload would reuse the committed ids')
+
+      const session = await start('bot')
+      const rec = recordStates(session)
+      await rec.until('connected')
+      const creds = (await store.readCreds('bot'))!
+      assert.equal(creds.nextPreKeyId, stale + 5)
+      assert.equal(creds.firstUnuploadedPreKeyId, stale + 5)
+      await session.socket!.uploadPreKeys(5)
+      const kept = await store.readRaw('bot', 'pre-key', ids)
+      for (const id of ids) assert.deepEqual(kept.get(id), committed.get(id), `pre-key ${id} kept`)
+      assert.equal((await store.readRaw('bot', 'pre-key', [String(stale + 5)])).size, 1, 'new pre-keys numbered after them')
+      // The conversation still works.
+      const bob = sim.contact('15550002222', { name: 'Bob' })
+      session.on('socket', sock => sock.ev.on('messages.upsert', ({ messages }) => messages.forEach(m => !m.key.fromMe && textOf(m) === 'ping' && void sock.sendMessage(m.key.remoteJid!, { text: 'pong' }))))
+      await bob.sendText('ping')
+      assert.equal((await bob.nextMessage()).text, 'pong')
+      await session.stop()
+    })
+
+    test('createRuntime: many sessions; logout() backs up, unlinks on the server and clears', { timeout: 40_000 }, async () => {
+      const runtime = createRuntime({ store, socket: socketOptions(sim), policy: FAST_POLICY, backupDir: join(dir, 'backups') })
+      const second = await runtime.start('second')
+      assert.equal(await runtime.start('second'), second, 'one object per session')
+      const bot = await runtime.start('bot')
+      const recSecond = recordStates(second)
+      const recBot = recordStates(bot)
+      let scanned: Promise<{ jid: string }> | undefined
+      second.on('qr', qr => void (scanned ??= sim.phone.scan(qr)))
+      await recSecond.until('connected')
+      await recBot.until('connected')
+      assert.deepEqual(runtime.sessions().map(s => s.sessionId).sort(), ['bot', 'second'])
+      const secondJid = (await scanned!).jid
+      const backups: string[] = []
+      second.on('backup', ({ file }) => void backups.push(file))
+      const { backup } = await second.logout()
+      assert.ok(backup)
+      assert.deepEqual(backups, [backup])
+      assert.equal(second.state, 'unregistered')
+      assert.equal((await verifyBackup(backup!, { encryption: target.options?.encryption })).trailer.sessions.second.creds, 1)
+      assert.equal(await store.readCreds('second'), undefined, 'cleared')
+      await eventually(() => sim.device(secondJid) === undefined, 'the server forgot the device')
+      assert.equal(bot.state, 'connected', 'the other session is untouched')
+      await runtime.stop()
+      assert.equal(bot.state, 'stopped')
+      assert.ok(sim.device(jid), 'runtime.stop never logs out')
+    })
+
+    test('401 logged out on the phone → backup (verifyBackup accepts it), cleared, expired → unregistered', { timeout: 30_000 }, async () => {
+      const session = await start('bot')
+      const rec = recordStates(session)
+      const backups: string[] = []
+      session.on('backup', ({ file }) => void backups.push(file))
+      await rec.until('connected')
+      const n = rec.changes.length
+      assert.equal(sim.kick(jid, 'logout'), 1)
+      await rec.until('unregistered', n)
+      assert.deepEqual(rec.states().slice(n), ['expired', 'unregistered'])
+      assert.equal(rec.changes[n].reason.code, 401)
+      assert.equal(backups.length, 1)
+      const verified = await verifyBackup(backups[0], { encryption: target.options?.encryption })
+      assert.equal(verified.sealed, !!target.options?.encryption, 'sealed when the store is encrypted')
+      assert.equal(verified.trailer.sessions.bot.creds, 1)
+      assert.ok(verified.trailer.sessions.bot.keys > 0)
+      assert.equal(await store.readCreds('bot'), undefined)
+      let keys = 0
+      for await (const _ of store.listKeys('bot')) keys++
+      assert.equal(keys, 0, 'the session is cleared')
+      await new Promise(r => setTimeout(r, 100))
+      assert.equal(session.state, 'unregistered', 'no relink unless configured')
+      assert.equal(session.socket, undefined)
+      await session.stop()
+    })
+  })
+}
