@@ -16,7 +16,7 @@ const run = promisify(execFile)
  * outside the repository (nothing from the repo's node_modules), with Baileys 7.0.0-rc14 and
  * the README's own examples, extracted from the README text. better-sqlite3 is compiled from
  * source there by its own install script, as on a user's machine without a prebuilt binary
- * (slow, about 1-3 minutes, but it proves the install scripts run and the native module loads).
+ * (slow: about 4 minutes on a loaded 2-core machine, but it proves the install scripts run and the native module loads).
  */
 describe('the packed tarball, installed into a new project', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
