@@ -54,3 +54,15 @@ export async function baileysFolderDevice(name: FixtureName, folder = copyFixtur
   const { state, saveCreds } = await useMultiFileAuthState(folder)
   return new SignalDevice(JID[name], state, saveCreds)
 }
+
+/**
+ * One fixture folder in numbers, for assertions that follow the fixture rather than hard-code
+ * it: keys (files but creds.json), keys per type, and the creds as Baileys reads them.
+ */
+export function fixtureFacts(name: FixtureName) {
+  const keys = listBaileysFolder(join(FIXTURE_ROOT, name))
+  const byType: Record<string, number> = {}
+  for (const [type] of keys) byType[type] = (byType[type] ?? 0) + 1
+  const creds = JSON.parse(readFileSync(join(FIXTURE_ROOT, name, 'creds.json'), 'utf8'))
+  return { keys: keys.length, byType, registrationId: creds.registrationId as number, nextPreKeyId: creds.nextPreKeyId as number }
+}
