@@ -14,7 +14,7 @@ import type { EncryptionOptions } from '../src/codec/seal.js'
 import { backup } from '../src/tools/backup.js'
 import { restore, verifyBackup } from '../src/tools/restore.js'
 import { SEAL_CHUNK, SEAL_MAGIC, newSealHeader, openStream, readSealHeader, sealStream, unwrapDataKey } from '../src/tools/backup-seal.js'
-import { copyFixture, importBaileysFolder, readBaileysFolder } from './helpers/fixture.js'
+import { copyFixture, fixtureFacts, importBaileysFolder, readBaileysFolder } from './helpers/fixture.js'
 import { testEncryption } from './helpers/encryption-keys.js'
 import { assertConversationContinues } from './helpers/tools-suite.js'
 import { runCli } from './helpers/tools-cli.js'
@@ -24,7 +24,8 @@ after(() => rmSync(dir, { recursive: true, force: true }))
 let n = 0
 const path = (label: string) => join(dir, `${label}-${++n}`)
 const memoryUrl = () => `memory:sealed-backup-${process.pid}-${++n}`
-const KEYS = 56
+const ALICE = fixtureFacts('alice')
+const KEYS = ALICE.keys
 
 const opened: Store[] = []
 after(async () => {
@@ -298,7 +299,7 @@ describe('sealed backups (library)', () => {
     await backup(store, file)
     const text = gunzipSync(await unseal(file, encryption)).toString('utf8')
     const cases: Array<[string, string, RegExp]> = [
-      ['changed value', text.replace('"nextPreKeyId":41', '"nextPreKeyId":42'), /SHA-256 checksum does not match/],
+      ['changed value', text.replace(`"nextPreKeyId":${ALICE.nextPreKeyId}`, `"nextPreKeyId":${ALICE.nextPreKeyId + 1}`), /SHA-256 checksum does not match/],
       ['lines removed', text.split('\n').slice(0, 30).join('\n') + '\n', /end marker is missing/]
     ]
     for (const [label, content, message] of cases) {
@@ -346,7 +347,7 @@ describe('sealed backups (CLI)', () => {
     const run = await runCli(['restore', sealed, `sqlite:${to}`], { env })
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stdout, /backup file verified: decrypted with key "kcli", every chunk authentic/)
-    assert.match(run.stdout, /alice: restored 56 keys \+ creds/)
+    assert.match(run.stdout, new RegExp(`alice: restored ${KEYS} keys \\+ creds`))
     const store = await open(`sqlite:${to}`, { encryption: { keys: { kcli: key }, current: 'kcli' } })
     assert.deepEqual(store.codec.protection((await store.driver.getCreds('alice'))!), { sealed: true, keyId: 'kcli' })
     await assertConversationContinues(store)

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test'
 import { openStore } from '../src/store/open-store.js'
 import { fromBufferJson } from '../src/codec/buffer-json.js'
 import { aliceSource, assertConversationContinues } from './helpers/tools-suite.js'
+import { fixtureFacts } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-backup-'))
@@ -28,6 +29,9 @@ async function aliceInSqlite(): Promise<string> {
 
 const lines = (path: string) => gunzipSync(readFileSync(path)).toString('utf8').split('\n')
 
+/** alice's fixture folder in numbers (the generator's output, not constants). */
+const ALICE = fixtureFacts('alice')
+
 describe('baileys-vault backup / restore (CLI)', () => {
   it('backup writes the documented format: header, creds first, keys, trailer with counts and SHA-256', async () => {
     const url = await aliceInSqlite()
@@ -36,7 +40,7 @@ describe('baileys-vault backup / restore (CLI)', () => {
     assert.equal(run.code, 0, run.stderr)
     const result = run.json()
     assert.equal(result.snapshot, true, 'sqlite backups run inside a snapshot')
-    assert.equal(result.keys, 56)
+    assert.equal(result.keys, ALICE.keys)
     assert.equal(statSync(out).mode & 0o777, 0o600, 'the file holds secrets: owner-only')
 
     const text = lines(out)
@@ -50,11 +54,11 @@ describe('baileys-vault backup / restore (CLI)', () => {
     assert.equal(creds.kind, 'creds')
     assert.ok(Buffer.isBuffer(creds.value.noiseKey.private), 'BufferJSON values')
     const keys = text.slice(2, -2).map(l => JSON.parse(l))
-    assert.equal(keys.length, 56)
+    assert.equal(keys.length, ALICE.keys)
     assert.ok(keys.every(k => k.kind === 'key' && k.session === 'alice' && typeof k.type === 'string' && typeof k.id === 'string'))
     const trailer = JSON.parse(text.at(-2)!)
-    assert.deepEqual(trailer.sessions, { alice: { creds: 1, keys: 56 } })
-    assert.equal(trailer.lines, 57)
+    assert.deepEqual(trailer.sessions, { alice: { creds: 1, keys: ALICE.keys } })
+    assert.equal(trailer.lines, ALICE.keys + 1)
     const hashed = text.slice(0, -2).map(l => l + '\n').join('')
     assert.equal(trailer.sha256, createHash('sha256').update(hashed).digest('hex'))
     assert.equal(result.sha256, trailer.sha256)
@@ -68,8 +72,8 @@ describe('baileys-vault backup / restore (CLI)', () => {
     const run = await runCli(['restore', out, to])
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stdout, /backup file verified/)
-    assert.match(run.stdout, /alice: restored 56 keys \+ creds/)
-    assert.match(run.stdout, /verified: 57 values read back and equal/)
+    assert.match(run.stdout, new RegExp(`alice: restored ${ALICE.keys} keys \\+ creds`))
+    assert.match(run.stdout, new RegExp(`verified: ${ALICE.keys + 1} values read back and equal`))
     const store = await openStore(to)
     try {
       await assertConversationContinues(store)
@@ -84,7 +88,7 @@ describe('baileys-vault backup / restore (CLI)', () => {
     assert.equal((await runCli(['backup', url, out])).code, 0)
     const run = await runCli(['restore', out, url, '--as', 'alice-copy'])
     assert.equal(run.code, 0, run.stderr)
-    assert.match(run.stdout, /alice as alice-copy: restored 56 keys/)
+    assert.match(run.stdout, new RegExp(`alice as alice-copy: restored ${ALICE.keys} keys`))
     const store = await openStore(url)
     try {
       await assertConversationContinues(store, 'alice-copy')
@@ -110,7 +114,7 @@ describe('baileys-vault backup / restore (CLI)', () => {
     const cases: Array<[string, Buffer, RegExp]> = [
       ['truncated gzip', bytes.subarray(0, bytes.length - 40), /gzip stream is truncated or damaged|truncated/],
       ['flipped compressed byte', Buffer.from(bytes.map((b, i) => (i === Math.floor(bytes.length / 2) ? b ^ 0xff : b))), /damaged/],
-      ['changed value, valid gzip', gzipSync(text.replace('"nextPreKeyId":41', '"nextPreKeyId":42')), /SHA-256 checksum does not match/],
+      ['changed value, valid gzip', gzipSync(text.replace(`"nextPreKeyId":${ALICE.nextPreKeyId}`, `"nextPreKeyId":${ALICE.nextPreKeyId + 1}`)), /SHA-256 checksum does not match/],
       ['lines removed, valid gzip', gzipSync(text.split('\n').slice(0, 30).join('\n') + '\n'), /end marker is missing/],
       ['a line cut in half', gzipSync(text.slice(0, text.length / 2)), /incomplete|not valid JSON/],
       ['garbage line', gzipSync(text.replace('\n', '\n{not json\n')), /not valid JSON/],

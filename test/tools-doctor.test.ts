@@ -10,7 +10,7 @@ import type { Store } from '../src/store/store.js'
 import { doctor } from '../src/tools/doctor.js'
 import { verifySignature } from '../src/tools/signal.js'
 import { aliceSource } from './helpers/tools-suite.js'
-import { copyFixture } from './helpers/fixture.js'
+import { copyFixture, fixtureFacts } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 
 /** alice in a memory store, with her creds changed by `edit` (to damage them on purpose). */
@@ -34,12 +34,15 @@ const flipB64 = (value: string | Uint8Array, at = 10) => flip(typeof value === '
 
 const codes = (run: { json(): any }) => run.json().sessions.flatMap((s: any) => s.findings.map((f: any) => f.code))
 
+/** alice's fixture folder in numbers (the generator's output, not constants). */
+const ALICE = fixtureFacts('alice')
+
 describe('baileys-vault doctor', () => {
   it('the fixture alice is healthy: exit 0, no findings', async () => {
     const { url } = await aliceWith()
     const run = await runCli(['doctor', url])
     assert.equal(run.code, 0, run.stdout + run.stderr)
-    assert.match(run.stdout, /alice {2}healthy {2}\(56 keys\)/)
+    assert.match(run.stdout, new RegExp(`alice {2}healthy {2}\\(${ALICE.keys} keys\\)`))
     assert.match(run.stdout, /no problems/)
     const json = await runCli(['doctor', url, '--json'])
     assert.deepEqual(json.json().sessions[0].findings, [])
@@ -183,7 +186,7 @@ describe('baileys-vault doctor', () => {
       const k = Curve.generateKeyPair()
       return { private: k.private, public: k.public }
     }
-    await store.write('alice', { set: [['pre-key', '41', pair()]] })
+    await store.write('alice', { set: [['pre-key', String(ALICE.nextPreKeyId), pair()]] })
     const ahead = await runCli(['doctor', url, '--json'])
     assert.equal(ahead.code, 1)
     assert.deepEqual(codes(ahead), ['PRE_KEY_AHEAD_OF_COUNTER'])
@@ -197,7 +200,7 @@ describe('baileys-vault doctor', () => {
     const f = run.json().sessions[0].findings[0]
     assert.equal(f.code, 'STALE_PRE_KEYS')
     assert.equal(f.severity, 'info')
-    assert.equal(f.count, 39) // ids 2..40 are all below 2000 - 1624 = 376
+    assert.equal(f.count, ALICE.byType['pre-key']) // every stored pre-key id is below 2000 - 1624 = 376
     assert.match(f.fix, /baileys-vault prune memory:.* --session alice/)
     const wider = await runCli(['doctor', stale.url, '--keep', '1990', '--json'])
     assert.equal(wider.json().sessions[0].findings[0].count, 8, 'with keep 1990 only ids 2..9 are stale')
@@ -220,7 +223,7 @@ describe('baileys-vault doctor', () => {
     const locked = await runCli(['doctor', url, '--json'])
     assert.equal(locked.code, 1)
     assert.deepEqual(codes(locked), ['CREDS_ENCRYPTED', 'VALUE_ENCRYPTED'])
-    assert.equal(locked.json().sessions[0].findings[1].count, 56)
+    assert.equal(locked.json().sessions[0].findings[1].count, ALICE.keys)
     const open = await runCli(['doctor', url], { env })
     assert.equal(open.code, 0, open.stdout)
     assert.match(open.stdout, /alice {2}healthy/)

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { Curve } from '@whiskeysockets/baileys'
 import { openStore } from '../src/store/open-store.js'
 import { aliceSource } from './helpers/tools-suite.js'
+import { fixtureFacts } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 
 /** Every secret in creds, in each encoding an output could use. */
@@ -18,6 +19,9 @@ function secretsOf(creds: any): string[] {
   return bytes.flatMap(b => [b.toString('base64'), b.toString('hex'), b.toString('base64url'), b.subarray(0, 12).toString('base64')]).concat(creds.advSecretKey)
 }
 
+/** alice's fixture folder in numbers (the generator's output, not constants). */
+const ALICE = fixtureFacts('alice')
+
 describe('baileys-vault ls / inspect', () => {
   it('ls lists sessions with phone, LID, link state, counts and size', async () => {
     const source = await aliceSource()
@@ -25,13 +29,13 @@ describe('baileys-vault ls / inspect', () => {
     const run = await runCli(['ls', source.url])
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stdout, /SESSION +PHONE +LID +STATE +KEYS +SIZE +TYPES/)
-    assert.match(run.stdout, /alice +15550000001 +90000000000001 +linked +56 +1\d KiB +pre-key 39, lid-mapping 4/)
+    assert.match(run.stdout, new RegExp(`alice +15550000001 +90000000000001 +linked +${ALICE.keys} +1\\d KiB +pre-key ${ALICE.byType['pre-key']}, lid-mapping ${ALICE.byType['lid-mapping']}`))
     assert.match(run.stdout, /spare +- +- +no creds +1 /)
     const json = (await runCli(['ls', source.url, '--json'])).json()
     assert.deepEqual(
       json.sessions.map((s: any) => [s.session, s.phone, s.lid, s.linked, s.keys]),
       [
-        ['alice', '15550000001', '90000000000001', true, 56],
+        ['alice', '15550000001', '90000000000001', true, ALICE.keys],
         ['spare', undefined, undefined, false, 1]
       ]
     )
@@ -46,14 +50,14 @@ describe('baileys-vault ls / inspect', () => {
     const text = await runCli(['inspect', source.url, '--session', 'alice'])
     assert.equal(text.code, 0, text.stderr)
     assert.match(text.stdout, /me: +15550000001:0@s\.whatsapp\.net/)
-    assert.match(text.stdout, /next pre-key id: +41/)
+    assert.match(text.stdout, new RegExp(`next pre-key id: +${ALICE.nextPreKeyId}`))
     assert.match(text.stdout, /account: +present \(key index 1/)
     assert.match(text.stdout, /pairing code: +set \(hidden\)/)
-    assert.match(text.stdout, /pre-key +39 +6\.\d KiB/)
+    assert.match(text.stdout, new RegExp(`pre-key +${ALICE.byType['pre-key']} +6\\.\\d KiB`))
     const json = await runCli(['inspect', source.url, '--json'])
     assert.equal(json.code, 0, 'the only session is picked without --session')
-    assert.equal(json.json().creds.registrationId, 134)
-    assert.equal(json.json().summary.counts.session, 2)
+    assert.equal(json.json().creds.registrationId, ALICE.registrationId)
+    assert.equal(json.json().summary.counts.session, ALICE.byType.session)
 
     const outputs = [text.stdout, json.stdout, (await runCli(['ls', source.url, '--json'])).stdout, (await runCli(['doctor', source.url, '--json'])).stdout]
     for (const out of outputs) {
@@ -80,7 +84,7 @@ describe('baileys-vault prune', () => {
     const creds = (await source.store.readCreds('alice'))!
     const set: Array<[string, string, unknown]> = []
     const pair = Curve.generateKeyPair()
-    for (let id = 41; id <= 3000; id++) set.push(['pre-key', String(id), { private: pair.private, public: pair.public }])
+    for (let id = ALICE.nextPreKeyId; id <= 3000; id++) set.push(['pre-key', String(id), { private: pair.private, public: pair.public }])
     creds.nextPreKeyId = 3001
     creds.firstUnuploadedPreKeyId = 3001
     await source.store.write('alice', { creds, set })
@@ -105,7 +109,7 @@ describe('baileys-vault prune', () => {
     assert.equal((await store.readKeys('alice', 'pre-key', ['1377'])).size, 1, 'the window is kept')
     let others = 0
     for await (const [type] of store.listKeys('alice')) if (type !== 'pre-key') others++
-    assert.equal(others, 56 - 39, 'nothing but pre-keys touched')
+    assert.equal(others, ALICE.keys - ALICE.byType['pre-key'], 'nothing but pre-keys touched')
 
     const after = await runCli(['doctor', url, '--json'])
     assert.equal(after.code, 0)

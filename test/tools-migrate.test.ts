@@ -10,7 +10,7 @@ import { migrate } from '../src/tools/migrate.js'
 import { valueDigest } from '../src/tools/digest.js'
 import { encodeValue } from '../src/codec/values.js'
 import { aliceSource, assertConversationContinues, rawSnapshot, toolsSuite } from './helpers/tools-suite.js'
-import { copyFixture, readBaileysFolder } from './helpers/fixture.js'
+import { copyFixture, fixtureFacts, readBaileysFolder } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 import { testEncryption } from './helpers/encryption-keys.js'
 
@@ -44,6 +44,9 @@ function recordingDriver(options: { damage?: (type: string, id: string) => Uint8
   }
   return { driver, writes }
 }
+
+/** alice's fixture folder in numbers (the generator's output, not constants). */
+const ALICE = fixtureFacts('alice')
 
 describe('migrate (library)', () => {
   it('writes in bounded batches, creds last, and never touches the source', async () => {
@@ -153,7 +156,7 @@ describe('baileys-vault migrate (CLI)', () => {
     assert.equal(result.ok, true)
     assert.equal(result.sessions[0].session, 'alice')
     assert.equal(result.sessions[0].verified, source.keys + 1)
-    assert.equal(result.sessions[0].counts['pre-key'], 39)
+    assert.equal(result.sessions[0].counts['pre-key'], ALICE.byType['pre-key'])
     const target = await openStore(to)
     try {
       await assertConversationContinues(target)
@@ -166,7 +169,7 @@ describe('baileys-vault migrate (CLI)', () => {
     const to = sqliteUrl()
     const alice = await runCli(['migrate', `file:${copyFixture('alice')}`, to, '--as', 'alice'])
     assert.equal(alice.code, 0, alice.stderr)
-    assert.match(alice.stdout, /^default as alice: copied 56 keys \+ creds/m)
+    assert.match(alice.stdout, new RegExp(`^default as alice: copied ${ALICE.keys} keys \\+ creds`, 'm'))
     const bob = await runCli(['migrate', `file:${copyFixture('bob')}`, to, '--as', 'bob', '--json'])
     assert.equal(bob.code, 0, bob.stderr)
     assert.deepEqual([bob.json().sessions[0].session, bob.json().sessions[0].target], ['default', 'bob'])
@@ -192,8 +195,8 @@ describe('baileys-vault migrate (CLI)', () => {
     const to = sqliteUrl()
     const first = await runCli(['migrate', source.url, to])
     assert.equal(first.code, 0, first.stderr)
-    assert.match(first.stdout, /alice: copied 56 keys \+ creds/)
-    assert.match(first.stdout, /verified: 57 of 57/)
+    assert.match(first.stdout, new RegExp(`alice: copied ${ALICE.keys} keys \\+ creds`))
+    assert.match(first.stdout, new RegExp(`verified: ${ALICE.keys + 1} of ${ALICE.keys + 1}`))
 
     const refused = await runCli(['migrate', source.url, to])
     assert.equal(refused.code, 2)

@@ -1,23 +1,16 @@
 import { useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import type { Store } from '../../src/store/store.js'
 import { parseKeyFile } from '../../src/drivers/file-names.js'
+import { FIXTURE_ROOT, JID, type FixtureName } from './fixture-spec.js'
 import { SignalDevice } from './signal-device.js'
 
-/** ../shared beside the repository, as in CI. */
-export const FIXTURE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'fixtures', 'baileys-7-multifile')
+export { FIXTURE_ROOT, GROUP, JID, type FixtureName } from './fixture-spec.js'
+
+/** What the generator wrote (scripts/make-fixtures.ts): per device its jid, me, file count and key types. */
 export const manifest = JSON.parse(readFileSync(join(FIXTURE_ROOT, 'manifest.json'), 'utf8'))
-export const GROUP: string = manifest.group
-export type FixtureName = 'alice' | 'bob' | 'carol'
-/** PN jids the devices address each other by (what the fixture's sessions were built with). */
-export const JID: Record<FixtureName, string> = {
-  alice: '15550000001@s.whatsapp.net',
-  bob: '15550000002@s.whatsapp.net',
-  carol: '15550000003@s.whatsapp.net'
-}
 
 /** A private copy of one fixture folder: Signal state changes as messages flow. */
 export function copyFixture(name: FixtureName): string {
@@ -60,4 +53,16 @@ export async function importBaileysFolder(store: Store, folder: string, session:
 export async function baileysFolderDevice(name: FixtureName, folder = copyFixture(name)): Promise<SignalDevice> {
   const { state, saveCreds } = await useMultiFileAuthState(folder)
   return new SignalDevice(JID[name], state, saveCreds)
+}
+
+/**
+ * One fixture folder in numbers, for assertions that follow the fixture rather than hard-code
+ * it: keys (files but creds.json), keys per type, and the creds as Baileys reads them.
+ */
+export function fixtureFacts(name: FixtureName) {
+  const keys = listBaileysFolder(join(FIXTURE_ROOT, name))
+  const byType: Record<string, number> = {}
+  for (const [type] of keys) byType[type] = (byType[type] ?? 0) + 1
+  const creds = JSON.parse(readFileSync(join(FIXTURE_ROOT, name, 'creds.json'), 'utf8'))
+  return { keys: keys.length, byType, registrationId: creds.registrationId as number, nextPreKeyId: creds.nextPreKeyId as number }
 }

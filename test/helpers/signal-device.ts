@@ -3,7 +3,8 @@ import {
   DEFAULT_CONNECTION_CONFIG,
   proto,
   type AuthenticationState,
-  type SignalKeyStore
+  type SignalKeyStore,
+  type SignalKeyStoreWithTransaction
 } from '@whiskeysockets/baileys'
 import { Curve } from '@whiskeysockets/baileys'
 
@@ -33,6 +34,8 @@ export type GroupEnvelope = { ciphertext: Uint8Array; skdm: Uint8Array }
  */
 export class SignalDevice {
   readonly repo: ReturnType<typeof makeLibSignalRepository>
+  /** The key store as the socket hands it around: wrapped in Baileys' transaction layer. */
+  readonly keys: SignalKeyStoreWithTransaction
 
   constructor(
     /** PN device jid, e.g. '15550000001:0@s.whatsapp.net'. */
@@ -40,8 +43,8 @@ export class SignalDevice {
     readonly auth: AuthenticationState,
     private readonly saveCreds: () => Promise<void> = async () => {}
   ) {
-    const keys = addTransactionCapability(auth.keys as SignalKeyStore, silentLogger, { maxCommitRetries: 1, delayBetweenTriesMs: 10 })
-    this.repo = makeLibSignalRepository({ creds: auth.creds, keys }, silentLogger)
+    this.keys = addTransactionCapability(auth.keys as SignalKeyStore, silentLogger, { maxCommitRetries: 1, delayBetweenTriesMs: 10 })
+    this.repo = makeLibSignalRepository({ creds: auth.creds, keys: this.keys }, silentLogger)
   }
 
   /** A pre-key bundle as the server would hand it out: one fresh one-time pre-key. */
