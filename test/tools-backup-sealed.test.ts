@@ -133,8 +133,10 @@ describe('sealed backups (library)', () => {
     assert.equal(verified.sealed, true)
     assert.equal(verified.keyId, 'k2024')
     assert.deepEqual(verified.trailer.sessions, { alice: { creds: 1, keys: KEYS } })
-    const legacy = await verifyBackup(plain, () => undefined)
-    assert.equal(legacy.sealed, false)
+    let lines = 0
+    const unsealed = await verifyBackup(plain, { onLine: () => lines++ })
+    assert.equal(unsealed.sealed, false)
+    assert.equal(lines, KEYS + 1, 'one call per content line: creds and every key')
   })
 
   it("restore into a plaintext store and into an encrypted store of another driver: alice's conversation continues", async () => {

@@ -81,10 +81,9 @@ export interface VerifiedBackup {
  * session and type. Throws CORRUPT_DATA on any damage (a tampered or truncated sealed file
  * too), DECRYPT_FAILED when a sealed file's key is not given or does not open it,
  * UNSUPPORTED_FORMAT for a newer format version, NOT_FOUND for a missing file.
- * `options` may be the onLine callback (the older signature).
  */
-export async function verifyBackup(file: string, options: VerifyBackupOptions | (() => void) = {}): Promise<VerifiedBackup> {
-  const { onLine, ...keys } = typeof options === 'function' ? { onLine: options } : options
+export async function verifyBackup(file: string, options: VerifyBackupOptions = {}): Promise<VerifiedBackup> {
+  const { onLine, ...keys } = options
   const protection = await backupProtection(file)
   const reader = readBackup(file, keys)
   const counts = new Map<string, Record<string, number>>()
