@@ -5,6 +5,7 @@
 import type { WebSocket } from 'ws'
 import { decodeBinaryNode, encodeBinaryNode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
 import { encodeFrame, FrameReader, NoiseResponder, ProtocolError, type Transport } from './noise.js'
+import type { CodeRequest } from './link-code.js'
 import type { DeviceRecord, Registration } from './state.js'
 
 /** What the connection needs from the server around it. */
@@ -33,9 +34,13 @@ export class SimConnection {
   registration?: Registration
   /** Refs this connection offered in pair-device. */
   refs: string[] = []
+  /** Set when the registering client asked to link by code (companion_hello). */
+  codeRequest?: CodeRequest
   /** Queued stanzas have been delivered and live delivery is on. */
   ready = false
   closed = false
+  /** Half-open on purpose (see silence()): nothing is sent, what arrives is dropped. */
+  silent = false
 
   private phase: 'hello' | 'finish' | 'transport' = 'hello'
   private readonly reader = new FrameReader()
@@ -44,6 +49,8 @@ export class SimConnection {
   private chain: Promise<void> = Promise.resolve()
   private readonly waiters = new Map<string, { resolve: (node: BinaryNode) => void; reject: (err: Error) => void }>()
   private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly watchers = new Set<(node: BinaryNode) => boolean>()
+  private readonly closeListeners = new Set<() => void>()
   private queryCounter = 0
 
   constructor(
@@ -59,9 +66,9 @@ export class SimConnection {
     ws.on('error', () => this.onSocketClosed())
   }
 
-  /** Sends one node, encrypted. Silently dropped once the connection is closed. */
+  /** Sends one node, encrypted. Silently dropped once the connection is closed or while silent. */
   send(node: BinaryNode): void {
-    if (this.closed || !this.transport) return
+    if (this.closed || this.silent || !this.transport) return
     try {
       this.ws.send(encodeFrame(this.transport.encrypt(encodeBinaryNode(node))))
     } catch (err) {
@@ -101,9 +108,54 @@ export class SimConnection {
     return true
   }
 
+  /**
+   * Resolves with the first inbound node `match` accepts (the node is still handled as usual).
+   * Rejects after `timeoutMs` or when the connection closes.
+   */
+  awaitNode(match: (node: BinaryNode) => boolean, timeoutMs = DEFAULT_QUERY_TIMEOUT_MS): Promise<BinaryNode> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error('connection closed'))
+      const watcher = (node: BinaryNode): boolean => {
+        if (!match(node)) return false
+        done()
+        resolve(node)
+        return true
+      }
+      const timer = this.later(timeoutMs, () => {
+        done()
+        reject(new Error(`no matching stanza within ${timeoutMs} ms`))
+      })
+      const onClosed = () => reject(new Error('connection closed'))
+      const done = () => {
+        this.watchers.delete(watcher)
+        this.closeListeners.delete(onClosed)
+        clearTimeout(timer)
+        this.timers.delete(timer)
+      }
+      this.watchers.add(watcher)
+      this.closeListeners.add(onClosed)
+    })
+  }
+
+  /**
+   * A half-open connection for `ms`: nothing goes out (no pongs, no stanzas) and what comes in is
+   * decrypted (to keep the frame counter) and dropped. The socket stays open. `onResume` runs if
+   * the connection is still open afterwards.
+   */
+  silence(ms: number, onResume: () => void): void {
+    if (this.closed) return
+    this.silent = true
+    this.later(ms, () => {
+      this.silent = false
+      onResume()
+    })
+  }
+
   private failWaiters(): void {
     for (const { reject } of this.waiters.values()) reject(new Error('connection closed'))
     this.waiters.clear()
+    for (const listener of this.closeListeners) listener()
+    this.closeListeners.clear()
   }
 
   /** Sends a final stanza (stream:error, failure), then closes if the client does not. */
@@ -170,6 +222,7 @@ export class SimConnection {
       case 'transport': {
         // Decrypt now (the counter is per frame, in order); decode and handle in sequence.
         const plain = this.transport!.decrypt(frame)
+        if (this.silent) return
         this.chain = this.chain.then(async () => {
           if (this.closed) return
           let node: BinaryNode
@@ -178,6 +231,7 @@ export class SimConnection {
           } catch {
             return this.abort('undecodable binary node')
           }
+          for (const watcher of this.watchers) if (watcher(node)) break
           try {
             if (!this.resolveReply(node)) await this.host.onNode(this, node)
           } catch (err) {

@@ -1,20 +1,45 @@
 /**
  * A small HTTP control API on the simulator's port, for bots tested from another process
- * (`baileys-vault sim`): scan a QR, kick a device, talk as a contact. Loopback only, JSON only.
+ * (`baileys-vault sim`): scan a QR, enter a pairing code, kick, silence or restart, talk as a
+ * contact. Loopback only, JSON only.
  *
  *   GET  /                                   { url, rootPublicKey, phone }
  *   POST /scan              "<qr text>"      { jid, lid, deviceId }
+ *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, … }]
  *   POST /kick              { jid, reason }  { told }
+ *   POST /silence           { jid, ms }      { silenced }
+ *   POST /restart           { downMs? }      { restarting: true }         (answered, then restarts)
  *   POST /contacts/:pn/send { text, to? }    { id, types, devices }
  *   GET  /contacts/:pn/next?timeoutMs=5000   { id, from, type, text }
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isVaultError } from '../core/errors.js'
-import type { KickReason, SimServer } from './server.js'
+import type { Contact } from './contact.js'
+import { KICK_REASONS, type KickReason } from './kicks.js'
+import type { Phone } from './phone.js'
+import type { DeviceInfo } from './state.js'
+
+/** What the control API needs from the simulator (the server implements it). */
+export interface ControlHost {
+  readonly phone: Phone
+  describe(): Record<string, unknown>
+  deviceInfos(): DeviceInfo[]
+  kick(jid: string, reason: KickReason): number
+  silence(jid: string, ms: number): number
+  restart(downMs?: number, options?: { after?: Promise<void> }): Promise<void>
+  contact(pn: string): Contact
+}
 
 const MAX_BODY = 64 * 1024
-const KICK_REASONS: KickReason[] = ['restart', 'replaced', 'logout', 'badSession']
+
+/** A reply sent before `action` runs (a restart must not cut its own answer off). */
+class ThenRun {
+  constructor(
+    readonly body: unknown,
+    readonly action: () => void
+  ) {}
+}
 
 class HttpError extends Error {
   constructor(
@@ -37,21 +62,25 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return parseObject(await readBody(req))
+}
+
+function parseObject(text: string): Record<string, unknown> {
   try {
-    const value = JSON.parse(await readBody(req))
+    const value = JSON.parse(text)
     if (value && typeof value === 'object' && !Array.isArray(value)) return value
-  } catch (err) {
-    if (err instanceof HttpError) throw err
+  } catch {
+    // fall through to the 400 below
   }
   throw new HttpError(400, 'expected a JSON object')
 }
 
-export function controlHandler(server: SimServer, describe: () => Record<string, unknown>) {
+export function controlHandler(server: ControlHost) {
   const route = async (req: IncomingMessage): Promise<unknown> => {
     const url = new URL(req.url ?? '/', 'http://sim')
     const parts = url.pathname.split('/').filter(Boolean)
     const method = req.method ?? 'GET'
-    if (method === 'GET' && parts.length === 0) return describe()
+    if (method === 'GET' && parts.length === 0) return server.describe()
     if (method === 'GET' && parts[0] === 'devices' && parts.length === 1) return server.deviceInfos()
     if (method === 'POST' && parts[0] === 'scan' && parts.length === 1) {
       const body = (await readBody(req)).trim()
@@ -64,6 +93,25 @@ export function controlHandler(server: SimServer, describe: () => Record<string,
         throw new HttpError(400, `expected { jid, reason: ${KICK_REASONS.join(' | ')} }`)
       }
       return { told: server.kick(jid, reason as KickReason) }
+    }
+    if (method === 'POST' && parts[0] === 'pair-code' && parts.length === 1) {
+      const { code } = await readJson(req)
+      if (typeof code !== 'string') throw new HttpError(400, 'expected { code: "ABCD1234" }')
+      return server.phone.enterCode(code)
+    }
+    if (method === 'POST' && parts[0] === 'silence' && parts.length === 1) {
+      const { jid, ms } = await readJson(req)
+      if (typeof jid !== 'string' || typeof ms !== 'number') throw new HttpError(400, 'expected { jid, ms }')
+      return { silenced: server.silence(jid, ms) }
+    }
+    if (method === 'POST' && parts[0] === 'restart' && parts.length === 1) {
+      const body = (await readBody(req)).trim()
+      const { downMs } = body ? parseObject(body) : { downMs: undefined }
+      if (downMs !== undefined && typeof downMs !== 'number') throw new HttpError(400, 'expected { downMs? }')
+      let answered!: () => void
+      // Validated now (a bad downMs is a 400); closes only once this answer has gone out.
+      server.restart(downMs, { after: new Promise<void>(resolve => (answered = resolve)) }).catch(() => undefined)
+      return new ThenRun({ restarting: true }, answered)
     }
     if (parts[0] === 'contacts' && parts.length === 3 && /^\d{5,15}$/.test(parts[1])) {
       const contact = server.contact(parts[1])
@@ -87,7 +135,7 @@ export function controlHandler(server: SimServer, describe: () => Record<string,
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     route(req).then(
-      body => send(res, 200, body),
+      body => (body instanceof ThenRun ? send(res, 200, body.body, body.action) : send(res, 200, body)),
       err => {
         const status = err instanceof HttpError ? err.status : isVaultError(err, 'NOT_FOUND') ? 404 : isVaultError(err) ? 400 : 500
         send(res, status, { error: (err as Error).message })
@@ -96,9 +144,9 @@ export function controlHandler(server: SimServer, describe: () => Record<string,
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, then?: () => void): void {
   if (res.headersSent) return
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
+  res.end(text, then)
 }

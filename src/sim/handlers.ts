@@ -9,8 +9,10 @@ import {
   getBinaryNodeChildBuffer,
   getBinaryNodeChildren,
   jidDecode,
+  jidNormalizedUser,
   type BinaryNode
 } from '@whiskeysockets/baileys'
+import { randomBytes } from 'node:crypto'
 import type { SimConnection } from './connection.js'
 import type { Contact } from './contact.js'
 import { unixNow, type DeviceRecord, type SimState } from './state.js'
@@ -44,7 +46,7 @@ export async function handleNode(host: HandlerHost, conn: SimConnection, node: B
   if (!device) {
     // A registering device has no account yet: its pair-device replies are resolved as query
     // replies; any other query still gets an answer so nothing waits for a timeout.
-    if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) conn.send(result(node))
+    if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) conn.send(registrationReply(host, conn, node))
     return
   }
   switch (node.tag) {
@@ -58,6 +60,23 @@ export async function handleNode(host: HandlerHost, conn: SimConnection, node: B
       // ack, presence, ib (unified_session), chatstate, notification acks: nothing to answer.
       return
   }
+}
+
+/**
+ * `link_code_companion_reg stage=companion_hello` (Baileys' requestPairingCode): the companion
+ * asks to link by code; the phone finds the request when the user enters the code. The reply
+ * carries the ref the companion echoes in companion_finish.
+ */
+function registrationReply(host: HandlerHost, conn: SimConnection, iq: BinaryNode): BinaryNode {
+  const reg = getBinaryNodeChild(iq, 'link_code_companion_reg')
+  if (reg?.attrs.stage !== 'companion_hello') return result(iq)
+  const wrapped = getBinaryNodeChildBuffer(reg, 'link_code_pairing_wrapped_companion_ephemeral_pub')
+  const jid = reg.attrs.jid
+  if (!wrapped || !jid) return result(iq)
+  const ref = randomBytes(16).toString('base64')
+  conn.codeRequest = { jid: jidNormalizedUser(jid), wrappedEphemeral: Buffer.from(wrapped), ref }
+  host.log(`connection ${conn.id} asks to link by code to ${jid}`)
+  return result(iq, [{ tag: 'link_code_companion_reg', attrs: {}, content: [{ tag: 'link_code_pairing_ref', attrs: {}, content: Buffer.from(ref) }] }])
 }
 
 function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, iq: BinaryNode): void {

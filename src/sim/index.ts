@@ -5,22 +5,31 @@
  *   trustSimulator(sim)                     // Baileys checks the server cert against this root
  *   const sock = makeWASocket({ auth: state, waWebSocketUrl: sim.url })
  *   sock.ev.on('connection.update', ({ qr }) => qr && sim.phone.scan(qr))
+ *   // or by code: await sim.phone.enterCode(await sock.requestPairingCode(sim.phone.account.pn))
  *
  * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
- * server.ts (registration/login, routing, kicks), handlers.ts (IQs, messages, receipts),
- * phone.ts (QR linking), contact.ts (Signal contacts), state.ts (what the server remembers),
+ * server.ts (registration/login, routing, kicks, silence, restart), kicks.ts (kick stanzas),
+ * handlers.ts (IQs, messages, receipts), phone.ts (QR and code linking), link-code.ts (the
+ * pairing-code crypto), contact.ts (Signal contacts), state.ts (what the server remembers),
  * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
  */
 import { VaultError } from '../core/errors.js'
 import type { Contact } from './contact.js'
+import type { KickReason } from './kicks.js'
 import type { Phone } from './phone.js'
-import { SimServer, type DeviceInfo, type KickReason } from './server.js'
-import { Account, lidForPhone, SimState } from './state.js'
+import { SimServer } from './server.js'
+import { Account, lidForPhone, SimState, type DeviceInfo } from './state.js'
 
 export { trustSimulator } from './certs.js'
-export { parseQr, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
+export { parseQr, type EnterCodeOptions, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
 export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
-export type { DeviceInfo, KickReason } from './server.js'
+export { KICK_REASONS, type KickReason } from './kicks.js'
+export type { DeviceInfo } from './state.js'
+
+export interface RestartOptions {
+  /** How long the port stays closed before the simulator listens again. Default 200 ms. */
+  downMs?: number
+}
 
 export interface SimulatorOptions {
   /** TCP port; 0 or absent picks a free one. */
@@ -43,8 +52,23 @@ export interface Simulator {
   readonly phone: Phone
   /** A contact with its own Signal identity; the same object for the same number. */
   contact(phoneNumber: string, options?: { name?: string; lid?: string }): Contact
-  /** Disconnects a device (or all devices of the account) the way the real server does. */
+  /**
+   * Disconnects a device (or all devices of the account) the way the real server does:
+   * restart 515, replaced 440, logout 401 (removes the device), badSession 500, forbidden 403,
+   * multideviceMismatch 411. Returns how many live connections were told.
+   */
   kick(jid: string, reason: KickReason): number
+  /**
+   * Makes the device's connection (or every device's, for a JID without device) half-open for
+   * `ms`: no pongs, no stanzas, nothing it sends is answered, the socket stays open. Stanzas for
+   * it queue meanwhile and go out afterwards if it is still connected. Returns how many connections.
+   */
+  silence(jid: string, ms: number): number
+  /**
+   * Closes every connection (clients see 428), stays unreachable for `downMs`, then listens on the
+   * same port again with every device, contact and queued stanza kept.
+   */
+  restart(options?: RestartOptions): Promise<void>
   /** The devices linked to the phone, as the server sees them. */
   devices(): DeviceInfo[]
   device(jid: string): DeviceInfo | undefined
@@ -91,6 +115,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return server.contact(pn, opts)
     },
     kick: (jid, reason) => server.kick(jid, reason),
+    silence: (jid, ms) => server.silence(jid, ms),
+    restart: async (opts = {}) => server.restart(opts.downMs),
     devices: () => server.deviceInfos(),
     device: info,
     stop: () => server.stop()

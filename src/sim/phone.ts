@@ -1,13 +1,15 @@
 /**
- * The simulated phone: owns the account and links a companion device from its QR code, the way
- * the real phone does (signed device identity, HMAC with the QR's ADV secret, pair-success, 515).
+ * The simulated phone: owns the account and links a companion device from its QR code or from
+ * the 8-character code the companion shows, the way the real phone does (signed device identity,
+ * HMAC with the ADV secret, pair-success, 515).
  */
-import { Curve, getBinaryNodeChild, hmacSign, proto, type BinaryNode } from '@whiskeysockets/baileys'
+import { Curve, getBinaryNodeChild, getBinaryNodeChildBuffer, hmacSign, proto, type BinaryNode } from '@whiskeysockets/baileys'
 import { randomInt } from 'node:crypto'
 import { VaultError } from '../core/errors.js'
 import { verifySignature } from './certs.js'
 import type { SimConnection } from './connection.js'
-import { unixNow, type Account, type DeviceRecord, type SimState } from './state.js'
+import { openKeyBundle, unwrapEphemeral, wrapEphemeral } from './link-code.js'
+import { newMessageId, unixNow, type Account, type DeviceRecord, type Registration, type SimState } from './state.js'
 
 const QR_PREFIX = 'https://wa.me/settings/linked_devices#'
 const ACCOUNT_SIG_PREFIX = Buffer.from([6, 0])
@@ -17,7 +19,18 @@ export interface PhoneHost {
   state: SimState
   /** The registering connection that offered this ref, if it is still open. */
   connectionForRef(ref: string): SimConnection | undefined
+  /** Open registering connections that asked to link by code to this phone, newest first. */
+  codeRequests(): SimConnection[]
 }
+
+export interface EnterCodeOptions {
+  /** How long to wait for a companion's code request to reach the server. Default 2000 ms. */
+  waitMs?: number
+}
+
+/** How long the companion gets to answer the phone's hello with its key bundle. */
+const COMPANION_FINISH_TIMEOUT_MS = 10_000
+const CODE_POLL_MS = 20
 
 export interface LinkedDevice {
   jid: string
@@ -72,7 +85,79 @@ export class Phone {
     if (!reg.noiseKey.equals(parsed.noiseKey) || !reg.identityKey.equals(parsed.identityKey)) {
       throw new VaultError('INVALID_ARGUMENT', 'The QR code does not match the keys its connection registered with.')
     }
+    return this.link(conn, reg, parsed.advSecret)
+  }
 
+  /**
+   * Links the device that asked (`sock.requestPairingCode`) to link with this code, as a user
+   * typing it on the phone: the phone's ephemeral key goes to the companion wrapped with the
+   * code, the companion answers with its key bundle, both derive the ADV secret, then
+   * pair-success and 515 as with a QR code. A code no waiting device shows is NOT_FOUND and
+   * links nothing.
+   */
+  async enterCode(code: string, options: EnterCodeOptions = {}): Promise<LinkedDevice> {
+    const typed = typeof code === 'string' ? code.trim().replace(/^(\w{4})-(\w{4})$/, '$1$2') : ''
+    if (typed.length !== 8) throw new VaultError('INVALID_ARGUMENT', 'A pairing code has 8 characters, like ABCD1234 or ABCD-1234.')
+    const deadline = Date.now() + (options.waitMs ?? 2_000)
+    let candidates = this.host.codeRequests()
+    while (candidates.length === 0 && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, CODE_POLL_MS))
+      candidates = this.host.codeRequests()
+    }
+    for (const conn of candidates) {
+      const linked = await this.tryCode(conn, typed)
+      if (linked) return linked
+    }
+    throw new VaultError('NOT_FOUND', 'No device is waiting to link with this code: check the code, or have the client request a new one.')
+  }
+
+  /** Runs the code exchange with one waiting companion; undefined when the code is not its code. */
+  private async tryCode(conn: SimConnection, code: string): Promise<LinkedDevice | undefined> {
+    const request = conn.codeRequest
+    const reg = conn.registration
+    if (!request || !reg || conn.closed) return undefined
+    const companionEphemeral = await unwrapEphemeral(code, request.wrappedEphemeral)
+    if (!companionEphemeral) return undefined
+    const phoneEphemeral = Curve.generateKeyPair()
+    const wrappedPhoneEphemeral = await wrapEphemeral(code, phoneEphemeral.public)
+    // Watch for the answer before sending, and only after the last await: a rejection (timeout,
+    // close) always has its handler attached.
+    const finish = conn.awaitNode(
+      node => node.tag === 'iq' && getBinaryNodeChild(node, 'link_code_companion_reg')?.attrs.stage === 'companion_finish',
+      COMPANION_FINISH_TIMEOUT_MS
+    )
+    conn.send({
+      tag: 'notification',
+      attrs: { from: 's.whatsapp.net', type: 'link_code_companion_reg', id: newMessageId(), t: unixNow() },
+      content: [
+        {
+          tag: 'link_code_companion_reg',
+          attrs: { stage: 'primary_hello' },
+          content: [
+            { tag: 'link_code_pairing_ref', attrs: {}, content: Buffer.from(request.ref) },
+            { tag: 'primary_identity_pub', attrs: {}, content: this.account.accountKey.public },
+            { tag: 'link_code_pairing_wrapped_primary_ephemeral_pub', attrs: {}, content: wrappedPhoneEphemeral }
+          ]
+        }
+      ]
+    })
+    const reply = getBinaryNodeChild(await finish.catch(() => undefined), 'link_code_companion_reg')
+    const bundle = getBinaryNodeChildBuffer(reply, 'link_code_pairing_wrapped_key_bundle')
+    if (!bundle) return undefined
+    let opened: ReturnType<typeof openKeyBundle>
+    try {
+      opened = openKeyBundle({ bundle: Buffer.from(bundle), phoneEphemeral, companionEphemeral, accountKey: this.account.accountKey })
+    } catch {
+      // The bundle does not open: the companion derived its keys from another code.
+      return undefined
+    }
+    if (!opened.companionIdentity.equals(reg.identityKey)) return undefined
+    conn.codeRequest = undefined
+    return this.link(conn, reg, opened.advSecret)
+  }
+
+  /** Signs the device identity for `reg`, sends pair-success and records the device; then 515. */
+  private async link(conn: SimConnection, reg: Registration, advSecret: Buffer): Promise<LinkedDevice> {
     const account = this.account
     const deviceId = account.nextDeviceId++
     const keyIndex = account.nextKeyIndex++
@@ -89,7 +174,7 @@ export class Phone {
       accountSignatureKey: account.accountKey.public,
       accountSignature
     }).finish()
-    const hmac = hmacSign(signed, parsed.advSecret)
+    const hmac = hmacSign(signed, advSecret)
     const identity = proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish()
 
     const jid = `${account.pn}:${deviceId}@s.whatsapp.net`

@@ -4,39 +4,34 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
+import { setTimeout as delay } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
 import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { invalidArgument, VaultError } from '../core/errors.js'
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
-import { controlHandler } from './control.js'
+import { controlHandler, type ControlHost } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
+import { KICK_NODES, type KickReason } from './kicks.js'
 import { Phone, type PhoneHost } from './phone.js'
-import { lidForPhone, unixNow, withKeyType, type DeviceRecord, type SimState } from './state.js'
+import { lidForPhone, unixNow, withKeyType, type DeviceInfo, type DeviceRecord, type SimState } from './state.js'
 
-export type KickReason = 'restart' | 'replaced' | 'logout' | 'badSession'
-
-export interface DeviceInfo {
-  jid: string
-  lid: string
-  online: boolean
-  /** One-time pre-keys the server still holds for the device. */
-  preKeyCount: number
-  /** Pre-key uploads the device made. */
-  preKeyUploads: number
-  /** Stanzas waiting for the device's next login. */
-  pendingCount: number
-}
-
-/** What the server sends for each kick; the client maps it to the DisconnectReason in the comment. */
-const KICK_NODES: Record<KickReason, BinaryNode> = {
-  restart: { tag: 'stream:error', attrs: { code: '515' } }, // 515 restartRequired
-  replaced: { tag: 'stream:error', attrs: {}, content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] }, // 440 connectionReplaced
-  logout: { tag: 'stream:error', attrs: { code: '401' }, content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }] }, // 401 loggedOut
-  badSession: { tag: 'stream:error', attrs: {}, content: [{ tag: 'xml-not-well-formed', attrs: {} }] } // 500 badSession
-}
+export type { KickReason } from './kicks.js'
+export type { DeviceInfo } from './state.js'
 
 const QR_REFS = 6
+/** How long restart() keeps the port closed unless told otherwise: long enough to refuse a reconnect. */
+const DEFAULT_RESTART_DOWN_MS = 200
+/** setTimeout's limit; longer waits would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+const checkDuration = (ms: unknown, what: string, { min }: { min: number }): number => {
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < min || ms > MAX_TIMER_MS) {
+    throw invalidArgument(`${what} must be a whole number of milliseconds from ${min} to ${MAX_TIMER_MS}, not ${String(ms)}.`)
+  }
+  return ms
+}
 /** Delay before the first stanza after the handshake, so it never races the client's switch to transport. */
 const POST_HANDSHAKE_DELAY_MS = 15
 /** If the client never sends its post-login queries, queued stanzas go out after this long. */
@@ -44,7 +39,7 @@ const FLUSH_FALLBACK_MS = 3_000
 /** Stanzas kept for an offline device; the oldest are dropped beyond this (bounded memory). */
 const MAX_PENDING = 10_000
 
-export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost {
+export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost, ControlHost {
   readonly noiseKey: KeyPair = Curve.generateKeyPair()
   readonly certChain: Uint8Array
   readonly rootPublicKey: Buffer
@@ -55,6 +50,10 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private readonly contacts = new Map<string, Contact>()
   private wss?: WebSocketServer
   private http?: Server
+  /** Where listen() bound, so restart() listens there again. */
+  private address?: { host: string; port: number; describe: () => Record<string, unknown> }
+  private restarting?: Promise<void>
+  private stopped = false
 
   constructor(
     readonly state: SimState,
@@ -69,7 +68,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   /** Listens on host:port; `describe` feeds the control API's GET /. Resolves with the bound port. */
   listen(host: string, port: number, describe: () => Record<string, unknown>): Promise<number> {
     return new Promise((resolve, reject) => {
-      const http = createServer(controlHandler(this, describe))
+      const http = createServer(controlHandler(this))
       this.http = http
       // Never reject an upgrade: Baileys would hang in 'connecting'. Errors go in-protocol.
       const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: 2 << 20 })
@@ -85,22 +84,61 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
         http.on('error', err => this.log(`server error: ${err.message}`))
         http.on('clientError', (_err, socket) => socket.destroy())
         const address = http.address()
-        resolve(typeof address === 'object' && address ? address.port : port)
+        const bound = typeof address === 'object' && address ? address.port : port
+        this.address = { host, port: bound, describe }
+        resolve(bound)
       })
     })
   }
 
+  describe(): Record<string, unknown> {
+    return this.address?.describe() ?? {}
+  }
+
   async stop(): Promise<void> {
-    for (const conn of this.connections) conn.close(1001)
+    this.stopped = true
+    await this.restarting
+    await this.close()
+  }
+
+  /**
+   * Closes every connection and stops listening, stays unreachable for `downMs`, then listens on
+   * the same address again. Devices, contacts and queued stanzas are kept, as a real server keeps
+   * them in its database across a restart. Bad input throws at once; `after` delays the closing
+   * (the control API first finishes answering the request that asked for the restart).
+   */
+  restart(downMs = DEFAULT_RESTART_DOWN_MS, { after }: { after?: Promise<void> } = {}): Promise<void> {
+    checkDuration(downMs, 'downMs', { min: 0 })
+    const address = this.address
+    if (!address || this.stopped) throw new VaultError('NOT_FOUND', 'The simulator was stopped: start a new one instead of restarting it.')
+    this.restarting ??= (async () => {
+      try {
+        await after
+        this.log(`restarting: down for ${downMs} ms`)
+        await this.close()
+        await delay(downMs)
+        if (this.stopped) return
+        await this.listen(address.host, address.port, address.describe).catch(err => {
+          throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${address.host}:${address.port} again: ${(err as Error).message}`, { cause: err })
+        })
+      } finally {
+        this.restarting = undefined
+      }
+    })()
+    return this.restarting
+  }
+
+  private async close(): Promise<void> {
     const { wss, http } = this
+    // Stop accepting first: a client that sees its connection close must find the port closed.
+    const listenerClosed = http?.listening ? new Promise<void>(resolve => http.close(() => resolve())) : Promise.resolve()
+    for (const conn of this.connections) conn.close(1001)
     if (wss) {
       for (const client of wss.clients) client.terminate()
       await new Promise<void>(resolve => wss.close(() => resolve()))
     }
-    if (http?.listening) {
-      http.closeAllConnections()
-      await new Promise<void>(resolve => http.close(() => resolve()))
-    }
+    http?.closeAllConnections()
+    await listenerClosed
   }
 
   deviceInfos(): DeviceInfo[] {
@@ -193,6 +231,11 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     return conn && !conn.closed ? conn : undefined
   }
 
+  codeRequests(): SimConnection[] {
+    const own = `${this.state.account.pn}@s.whatsapp.net`
+    return [...this.connections].filter(conn => !conn.closed && conn.registration && conn.codeRequest?.jid === own).reverse()
+  }
+
   isOnline(device: DeviceRecord): boolean {
     const conn = this.online.get(device.jid)
     return !!conn && !conn.closed
@@ -211,7 +254,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   deliver(device: DeviceRecord, stanza: BinaryNode): void {
     const conn = this.online.get(device.jid)
-    if (conn?.ready && !conn.closed) return conn.send(stanza)
+    if (conn?.ready && !conn.closed && !conn.silent) return conn.send(stanza)
     device.pending.push(stanza)
     if (device.pending.length > MAX_PENDING) device.pending.shift()
   }
@@ -247,10 +290,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
    * Returns how many live connections were told.
    */
   kick(jid: string, reason: KickReason): number {
-    const decoded = jidDecode(jid)
-    const devices = decoded?.device ? [this.state.byJid(jid)].filter(d => !!d) : this.state.isOwnUser(decoded?.user) ? this.state.listDevices() : []
     let told = 0
-    for (const device of devices) {
+    for (const device of this.devicesFor(jid)) {
       if (reason === 'logout') this.state.removeDevice(device)
       const conn = this.online.get(device.jid)
       if (conn && !conn.closed) {
@@ -259,6 +300,36 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       }
     }
     return told
+  }
+
+  /**
+   * Makes the live connections of a device (or of every device of the account) half-open for
+   * `ms`; stanzas for the device wait in its queue meanwhile. Returns how many were silenced.
+   */
+  silence(jid: string, ms: number): number {
+    checkDuration(ms, 'ms', { min: 1 })
+    let silenced = 0
+    for (const device of this.devicesFor(jid)) {
+      const conn = this.online.get(device.jid)
+      if (!conn || conn.closed) continue
+      conn.silence(ms, () => this.resumeDelivery(conn))
+      silenced++
+    }
+    return silenced
+  }
+
+  /** After a silence, what queued up meanwhile goes out on the connection that is still there. */
+  private resumeDelivery(conn: SimConnection): void {
+    const device = conn.device
+    if (!device || !conn.ready || this.online.get(device.jid) !== conn) return
+    for (const stanza of device.pending.splice(0)) conn.send(stanza)
+  }
+
+  /** The devices a JID names: one device (with device number) or all of the account (without). */
+  private devicesFor(jid: string): DeviceRecord[] {
+    const decoded = jidDecode(jid)
+    if (decoded?.device) return [this.state.byJid(jid)].filter(d => !!d)
+    return this.state.isOwnUser(decoded?.user) ? this.state.listDevices() : []
   }
 
   unlink(device: DeviceRecord): void {

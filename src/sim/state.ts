@@ -37,6 +37,19 @@ export interface DeviceRecord extends Registration {
   linkedAt: number
 }
 
+/** A device as the server sees it (the public, key-free view of a DeviceRecord). */
+export interface DeviceInfo {
+  jid: string
+  lid: string
+  online: boolean
+  /** One-time pre-keys the server still holds for the device. */
+  preKeyCount: number
+  /** Pre-key uploads the device made. */
+  preKeyUploads: number
+  /** Stanzas waiting for the device's next login. */
+  pendingCount: number
+}
+
 /** A Signal bundle as Baileys' injectE2ESession takes it (keys with the 0x05 prefix). */
 export interface PreKeyBundle {
   registrationId: number

@@ -2,7 +2,14 @@
  * Drives a real Baileys socket against the simulator for the end-to-end tests: event capture,
  * bounded waits (a hang fails fast) and a clean end.
  */
-import makeWASocket, { type AuthenticationState, type ConnectionState, type SignalKeyStore, type WAMessage, type WASocket } from '@whiskeysockets/baileys'
+import makeWASocket, {
+  type AuthenticationState,
+  type ConnectionState,
+  type SignalKeyStore,
+  type UserFacingSocketConfig,
+  type WAMessage,
+  type WASocket
+} from '@whiskeysockets/baileys'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
 import { isLibsignalChatter } from '../../src/sim/contact.js'
@@ -38,6 +45,8 @@ export interface ClientOptions {
   auth: { state: AuthenticationState; saveCreds: () => Promise<void> }
   /** Called with each QR the client shows (pairing). */
   onQr?: (qr: string) => void
+  /** More makeWASocket options (e.g. a short keepAliveIntervalMs). */
+  config?: Partial<UserFacingSocketConfig>
 }
 
 export interface Client {
@@ -107,7 +116,7 @@ function watchKeys(keys: SignalKeyStore, saveErrors: unknown[]) {
   return { watched, idle }
 }
 
-export function connectClient({ url, auth, onQr }: ClientOptions): Client {
+export function connectClient({ url, auth, onQr, config }: ClientOptions): Client {
   const saveErrors: unknown[] = []
   const keys = watchKeys(auth.state.keys, saveErrors)
   const sock = makeWASocket({
@@ -117,7 +126,8 @@ export function connectClient({ url, auth, onQr }: ClientOptions): Client {
     markOnlineOnConnect: false,
     connectTimeoutMs: 10_000,
     // A query the simulator forgot to answer then costs 15 s, which the open deadlines catch.
-    defaultQueryTimeoutMs: QUERY_TIMEOUT_MS
+    defaultQueryTimeoutMs: QUERY_TIMEOUT_MS,
+    ...config
   })
   const qrs: string[] = []
   const received: WAMessage[] = []

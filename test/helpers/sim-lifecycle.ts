@@ -24,9 +24,32 @@ export async function pair(sim: Simulator, auth: ClientOptions['auth']): Promise
   return scan
 }
 
+/**
+ * Pairs a fresh auth state by code: on its first QR the client calls requestPairingCode for the
+ * phone's number, then `enter` types the code (the phone by default; a test may go over HTTP).
+ * Returns the linked device once the client got its 515.
+ */
+export async function pairByCode(
+  sim: Simulator,
+  auth: ClientOptions['auth'],
+  enter: (code: string) => Promise<LinkedDevice> = code => sim.phone.enterCode(code)
+): Promise<LinkedDevice> {
+  let requested: Promise<string> | undefined
+  const client: Client = connectClient({ url: sim.url, auth, onQr: () => (requested ??= client.sock.requestPairingCode(sim.phone.account.pn)) })
+  try {
+    await eventually(() => !!requested, 'the client asked for a pairing code', OPEN_MS)
+    const linked = await enter(await requested!)
+    assert.equal(await client.waitForClose(OPEN_MS), DisconnectReason.restartRequired, 'pairing by code ends with 515 restart required')
+    return linked
+  } finally {
+    await client.end()
+    assert.deepEqual(client.saveErrors, [])
+  }
+}
+
 /** Connects from saved creds and waits for open; fails if a QR shows up. */
-export async function login(sim: Simulator, auth: ClientOptions['auth']): Promise<Client> {
-  const client = connectClient({ url: sim.url, auth, onQr: () => assert.fail('a linked device must not be asked to scan a QR code') })
+export async function login(sim: Simulator, auth: ClientOptions['auth'], config?: ClientOptions['config']): Promise<Client> {
+  const client = connectClient({ url: sim.url, auth, config, onQr: () => assert.fail('a linked device must not be asked to scan a QR code') })
   await client.waitForOpen(OPEN_MS)
   return client
 }

@@ -13,8 +13,11 @@ export const simCommand: Command = {
     "simulator's root key (make the client trust it: WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(KEY, 'hex')).",
     'Runs until Ctrl-C. The same port answers a JSON control API over HTTP:',
     '  POST /scan  <qr text>                 link the device showing this QR',
+    '  POST /pair-code {"code"}              link the device that requested this pairing code',
     '  GET  /devices                         linked devices as the server sees them',
-    '  POST /kick  {"jid","reason"}          reason: restart | replaced | logout | badSession',
+    '  POST /kick  {"jid","reason"}          reason: restart | replaced | logout | badSession | forbidden | multideviceMismatch',
+    '  POST /silence {"jid","ms"}            a half-open connection for ms (no pongs, no stanzas)',
+    '  POST /restart {"downMs"?}             close every connection, refuse for downMs, listen again',
     '  POST /contacts/<number>/send {"text"} a contact texts the linked devices',
     '  GET  /contacts/<number>/next          the next message a device sent to that contact'
   ].join('\n'),
