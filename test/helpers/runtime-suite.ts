@@ -12,7 +12,7 @@ import { getNextPreKeys } from '@whiskeysockets/baileys'
 import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
 import type { Store } from '../../src/store/store.js'
 import { verifyBackup } from '../../src/tools/restore.js'
-import { createRuntime, startSession, type Session, type SessionState, type StartSessionOptions, type StateChange } from '../../src/runtime/index.js'
+import { canTransition, createRuntime, startSession, type Session, type SessionState, type StartSessionOptions, type StateChange } from '../../src/runtime/index.js'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { silentLogger, textOf } from './sim-client.js'
 import { eventually } from './sim-lifecycle.js'
@@ -25,10 +25,17 @@ export interface RuntimeTarget {
 
 const WAIT_MS = 15_000
 
+/** Transitions the state machine does not allow, seen by any recorder (must stay empty). */
+const badTransitions: string[] = []
+
 /** Records a session's transitions; `until` waits for a state (bounded). */
 export function recordStates(session: Session) {
   const changes: StateChange[] = []
-  session.on('state', change => void changes.push(change))
+  session.on('state', change => {
+    // Every transition is one the state machine allows (the runtime only logs a bad one).
+    if (!canTransition(change.previous, change.state)) badTransitions.push(`${change.previous} → ${change.state} (${change.reason.message})`)
+    changes.push(change)
+  })
   return {
     changes,
     states: () => changes.map(c => c.state),
@@ -248,6 +255,24 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       await session.stop()
     })
 
+    test('a pairing code requested but never entered (crash before linking): the next start links again instead of failing', { timeout: 30_000 }, async () => {
+      const link = { pairingCode: { phoneNumber: sim.phone.account.pn } }
+      const first = await start('half', { link })
+      const firstRec = recordStates(first)
+      await firstRec.until('registering')
+      await first.stop()
+      const saved = await store.readCreds('half')
+      assert.ok(saved?.pairingCode && saved.me?.id && !saved.account, 'Baileys saved a half-done pairing')
+      const again = await start('half', { link })
+      const rec = recordStates(again)
+      let entered: Promise<unknown> | undefined
+      again.on('pairing-code', code => void (entered ??= sim.phone.enterCode(code)))
+      await rec.until('connected')
+      await entered
+      await again.stop()
+      await store.drop('half')
+    })
+
     test('403 and 411 → failed with the creds kept; a new start connects without linking again', { timeout: 30_000 }, async () => {
       for (const [reason, code] of [['forbidden', 403], ['multideviceMismatch', 411]] as const) {
         const session = await start('coded')
@@ -382,6 +407,10 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       await rec.until('connected', n)
       assert.notEqual(relinked.jid, codedJid, 'a new device')
       await session.stop()
+    })
+
+    test('every transition seen above is one the state machine allows', () => {
+      assert.deepEqual(badTransitions, [])
     })
   })
 }
