@@ -9,6 +9,8 @@ import { describe, mock, test } from 'node:test'
 import { openStore } from '../src/store/open-store.js'
 import { createRuntime, startSession, ReconnectPolicy, DEFAULT_CODES, CredsSaver, canTransition } from '../src/runtime/index.js'
 import { Watchdog, resolveWatchdog } from '../src/runtime/watchdog.js'
+import { handleSignals } from '../src/runtime/signals.js'
+import { silentLogger } from '../src/runtime/logger.js'
 import { isVaultError } from '../src/core/errors.js'
 
 const half = () => 0.5 // jitter term 0: the base delays
@@ -262,6 +264,34 @@ describe('bad options', () => {
       await assert.rejects(runtime.start('late'), invalid)
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('signals', () => {
+  test('the first SIGTERM stops gracefully, a second one forces the exit (130); the handlers are removed after', async () => {
+    const exits: Array<number | undefined> = []
+    const exit = mock.method(process, 'exit', ((code?: number) => void exits.push(code)) as never)
+    try {
+      let finish!: () => void
+      let stops = 0
+      const before = process.listenerCount('SIGTERM')
+      const uninstall = handleSignals(() => {
+        stops++
+        return new Promise<void>(resolve => (finish = resolve))
+      }, silentLogger)
+      process.emit('SIGTERM')
+      assert.equal(stops, 1)
+      assert.deepEqual(exits, [], 'waits for the graceful stop')
+      process.emit('SIGINT')
+      assert.deepEqual(exits, [130], 'second signal forces the exit')
+      finish()
+      await new Promise(r => setImmediate(r))
+      assert.deepEqual(exits, [130, 0], 'the graceful stop, once done, exits 0')
+      uninstall()
+      assert.equal(process.listenerCount('SIGTERM'), before)
+    } finally {
+      exit.mock.restore()
     }
   })
 })
