@@ -212,7 +212,14 @@ export class Session {
       return this.transition('failed', { message })
     }
     if (this.stopping) return
-    this.openSocket(this.auth, this.saver!)
+    try {
+      this.openSocket(this.auth, this.saver!)
+    } catch (err) {
+      // makeWASocket refused its options: no retry can fix that.
+      const message = `makeWASocket failed: ${(err as Error).message}`
+      this.analytics.error(undefined, message)
+      this.transition('failed', { message })
+    }
   }
 
   private openSocket(auth: VaultAuthState, saver: CredsSaver): void {
