@@ -9,6 +9,12 @@ import { describe, mock, test } from 'node:test'
 import { openStore } from '../src/store/open-store.js'
 import { createRuntime, startSession, ReconnectPolicy, DEFAULT_CODES, CredsSaver, canTransition } from '../src/runtime/index.js'
 import { Watchdog, resolveWatchdog } from '../src/runtime/watchdog.js'
+import { handleSignals } from '../src/runtime/signals.js'
+import { createSqliteDriver } from '../src/drivers/sqlite.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { silentLogger } from '../src/runtime/logger.js'
 import { isVaultError } from '../src/core/errors.js'
 
 const half = () => 0.5 // jitter term 0: the base delays
@@ -262,6 +268,64 @@ describe('bad options', () => {
       await assert.rejects(runtime.start('late'), invalid)
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('signals', () => {
+  test('the first SIGTERM stops gracefully, a second one forces the exit (130); the handlers are removed after', async () => {
+    const exits: Array<number | undefined> = []
+    const exit = mock.method(process, 'exit', ((code?: number) => void exits.push(code)) as never)
+    try {
+      let finish!: () => void
+      let stops = 0
+      const before = process.listenerCount('SIGTERM')
+      const uninstall = handleSignals(() => {
+        stops++
+        return new Promise<void>(resolve => (finish = resolve))
+      }, silentLogger)
+      process.emit('SIGTERM')
+      assert.equal(stops, 1)
+      assert.deepEqual(exits, [], 'waits for the graceful stop')
+      process.emit('SIGINT')
+      assert.deepEqual(exits, [130], 'second signal forces the exit')
+      finish()
+      await new Promise(r => setImmediate(r))
+      assert.deepEqual(exits, [130, 0], 'the graceful stop, once done, exits 0')
+      uninstall()
+      assert.equal(process.listenerCount('SIGTERM'), before)
+    } finally {
+      exit.mock.restore()
+    }
+  })
+})
+
+describe('auth state: read your writes while a write is in flight', () => {
+  test('a key read during an in-flight write of that key returns the written value, not the one before', async () => {
+    // A slow backend (as PostgreSQL is, next to SQLite): Baileys commits a decrypt's session while
+    // a reply, in another transaction, reads the same session. The reply must see the new state.
+    const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-ryw-'))
+    const inner = await createSqliteDriver({ path: join(dir, 'x.db') })
+    let delay = 0
+    const slow = { ...inner, write: async (s: string, b: Parameters<typeof inner.write>[1]) => {
+      await new Promise(r => setTimeout(r, delay))
+      return inner.write(s, b)
+    } }
+    const store = await openStore(slow as never)
+    try {
+      const { state } = await store.useAuthState('s')
+      await state.keys.set({ session: { alice: { version: 1 } as never } })
+      assert.deepEqual((await state.keys.get('session', ['alice'])).alice, { version: 1 })
+      delay = 50
+      const writing = state.keys.set({ session: { alice: { version: 2 } as never } })
+      assert.deepEqual((await state.keys.get('session', ['alice'])).alice, { version: 2 })
+      await writing
+      const cold = await openStore(await createSqliteDriver({ path: join(dir, 'x.db') }))
+      assert.deepEqual((await cold.readKeys('s', 'session', ['alice'])).get('alice'), { version: 2 })
+      await cold.close()
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -40,14 +40,14 @@ const DEFAULT_CACHE_ENTRIES = 5_000
  * session: a bot that calls useAuthState again on reconnect must not get a second cache that
  * disagrees with the first, nor a second queue that reorders writes.
  */
-const runtimes = new WeakMap<Store, Map<string, { cache: ReadCache; queue: WriteQueue }>>()
+const runtimes = new WeakMap<Store, Map<string, { cache: ReadCache; queue: WriteQueue; inflight: Map<string, Promise<unknown>> }>>()
 
 function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
   let bySession = runtimes.get(store)
   if (!bySession) runtimes.set(store, (bySession = new Map()))
   let runtime = bySession.get(sessionId)
   if (!runtime) {
-    runtime = { cache: new ReadCache(cacheEntries), queue: new WriteQueue() }
+    runtime = { cache: new ReadCache(cacheEntries), queue: new WriteQueue(), inflight: new Map() }
     store.trackWrites(runtime.queue)
     bySession.set(sessionId, runtime)
   }
@@ -65,7 +65,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const reopened = runtimes.get(store)?.has(sessionId) ?? false
   if (stored === undefined && !reopened) await refuseHalfMadeSession(store, sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
-  const { cache, queue } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
+  const { cache, queue, inflight } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
   const { codec } = store
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
@@ -73,9 +73,25 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const readEntry = (entry: Exclude<CacheEntry, null>, type: string, id: string) =>
     entry.bytes ? codec.decode(entry.bytes, sessionId, type, id) : entry.value
 
+  /**
+   * Keys with a write queued or in flight. A read of such a key waits for that write: Baileys
+   * runs transactions on different keys concurrently (a reply sent while the decrypt that
+   * preceded it is still committing), and a read that returned the value from before the write
+   * would fork the Signal session (Bad MAC on the next message).
+   */
+  const track = <T>(batch: WriteBatch, written: Promise<T>): Promise<T> => {
+    for (const [type, id] of [...batch.set, ...batch.del]) {
+      const key = ReadCache.key(type, id)
+      inflight.set(key, written)
+      const forget = () => void (inflight.get(key) === written && inflight.delete(key))
+      written.then(forget, forget)
+    }
+    return written
+  }
+
   /** `values` holds the objects given to keys.set, aligned with batch.set. */
   const commit = (batch: WriteBatch, values: unknown[] = []) =>
-    queue.run(async () => {
+    track(batch, queue.run(async () => {
       try {
         await store.writeRaw(sessionId, batch)
       } catch (err) {
@@ -88,11 +104,15 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       }
       batch.set.forEach(([type, id, bytes], i) => cache.set(ReadCache.key(type, id), entryFor(type, bytes, values[i])))
       for (const [type, id] of batch.del) cache.set(ReadCache.key(type, id), null)
-    })
+    }))
 
   const keys: VaultKeyStore = {
     async get(type, ids) {
       assertKeyType(type)
+      if (inflight.size > 0) {
+        const writes = ids.flatMap(id => inflight.get(ReadCache.key(type, id)) ?? [])
+        if (writes.length > 0) await Promise.allSettled(writes)
+      }
       const result: { [id: string]: any } = {}
       const missing: string[] = []
       for (const id of ids) {

@@ -4,7 +4,7 @@
  *   const session = await startSession({ store, sessionId: 'main', socket: { … } })
  *   session.on('socket', sock => sock.ev.on('messages.upsert', …))
  */
-export { startSession, createSession } from './start-session.js'
+export { startSession } from './start-session.js'
 export { Session, type SessionHealth } from './session.js'
 export { createRuntime, Runtime, type RuntimeOptions } from './runtime.js'
 export type { StartSessionOptions, SessionOptions, LinkOptions } from './options.js'

@@ -177,9 +177,10 @@ export class Session {
         await sock.logout().catch(err => this.log.warn({ err: (err as Error).message }, 'logout on the server failed; clearing locally'))
       } else sock?.end(undefined)
       this.sock = undefined
+      if (this.current !== 'unregistered') this.transition('expired', { code: 401, message: 'logged out by request' })
       await this.quiesce(deadline)
       const file = await this.clear(CLEARED_BY_LOGOUT)
-      this.transition('unregistered', { message: 'logged out by request' })
+      this.transition('unregistered', { code: 401, message: 'cleared after logout (a backup was taken first)' })
       return { backup: file }
     } finally {
       this.uninstallSignals?.()
@@ -211,7 +212,14 @@ export class Session {
       return this.transition('failed', { message })
     }
     if (this.stopping) return
-    this.openSocket(this.auth, this.saver!)
+    try {
+      this.openSocket(this.auth, this.saver!)
+    } catch (err) {
+      // makeWASocket refused its options: no retry can fix that.
+      const message = `makeWASocket failed: ${(err as Error).message}`
+      this.analytics.error(undefined, message)
+      this.transition('failed', { message })
+    }
   }
 
   private openSocket(auth: VaultAuthState, saver: CredsSaver): void {

@@ -34,7 +34,8 @@ const NEXT: Record<SessionState, readonly SessionState[]> = {
   connected: ['disconnected', 'expired'],
   disconnected: ['connecting', 'expired'],
   expired: ['unregistered'],
-  failed: ['stopped'],
+  // logout() unlinks a failed session too
+  failed: ['stopped', 'expired'],
   stopped: []
 }
 

@@ -12,7 +12,7 @@ import { getNextPreKeys } from '@whiskeysockets/baileys'
 import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
 import type { Store } from '../../src/store/store.js'
 import { verifyBackup } from '../../src/tools/restore.js'
-import { createRuntime, startSession, type Session, type SessionState, type StartSessionOptions, type StateChange } from '../../src/runtime/index.js'
+import { canTransition, createRuntime, startSession, type Session, type SessionState, type StartSessionOptions, type StateChange } from '../../src/runtime/index.js'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { silentLogger, textOf } from './sim-client.js'
 import { eventually } from './sim-lifecycle.js'
@@ -25,10 +25,17 @@ export interface RuntimeTarget {
 
 const WAIT_MS = 15_000
 
+/** Transitions the state machine does not allow, seen by any recorder (must stay empty). */
+const badTransitions: string[] = []
+
 /** Records a session's transitions; `until` waits for a state (bounded). */
 export function recordStates(session: Session) {
   const changes: StateChange[] = []
-  session.on('state', change => void changes.push(change))
+  session.on('state', change => {
+    // Every transition is one the state machine allows (the runtime only logs a bad one).
+    if (!canTransition(change.previous, change.state)) badTransitions.push(`${change.previous} → ${change.state} (${change.reason.message})`)
+    changes.push(change)
+  })
   return {
     changes,
     states: () => changes.map(c => c.state),
@@ -54,6 +61,7 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
     let store: Store
     let dir: string
     let jid: string
+    let codedJid: string
 
     const start = (sessionId: string, extra: Partial<StartSessionOptions> = {}) =>
       startSession({ store, sessionId, socket: socketOptions(sim), policy: FAST_POLICY, backupDir: join(dir, 'backups'), ...extra })
@@ -233,6 +241,103 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       await session.stop()
     })
 
+    test('pairing by code: the code is requested at the QR moment, typed on the phone; no QR event', { timeout: 30_000 }, async () => {
+      const session = await start('coded', { link: { pairingCode: { phoneNumber: sim.phone.account.pn } } })
+      const rec = recordStates(session)
+      session.on('qr', () => assert.fail('linking by code shows no QR'))
+      let entered: Promise<{ jid: string }> | undefined
+      session.on('pairing-code', code => void (entered ??= sim.phone.enterCode(code)))
+      await rec.until('connected')
+      codedJid = (await entered!).jid
+      assert.deepEqual(rec.states(), ['connecting', 'registering', 'registered', 'connecting', 'connected'])
+      assert.match(rec.changes[1].reason.message, /pairing code/)
+      assert.equal((await store.readCreds('coded'))?.me?.id, codedJid)
+      await session.stop()
+    })
+
+    test('a pairing code requested but never entered (crash before linking): the next start links again instead of failing', { timeout: 30_000 }, async () => {
+      const link = { pairingCode: { phoneNumber: sim.phone.account.pn } }
+      const first = await start('half', { link })
+      const firstRec = recordStates(first)
+      await firstRec.until('registering')
+      await first.stop()
+      const saved = await store.readCreds('half')
+      assert.ok(saved?.pairingCode && saved.me?.id && !saved.account, 'Baileys saved a half-done pairing')
+      const again = await start('half', { link })
+      const rec = recordStates(again)
+      let entered: Promise<unknown> | undefined
+      again.on('pairing-code', code => void (entered ??= sim.phone.enterCode(code)))
+      await rec.until('connected')
+      await entered
+      await again.stop()
+      await store.drop('half')
+    })
+
+    test('403 and 411 → failed with the creds kept; a new start connects without linking again', { timeout: 30_000 }, async () => {
+      for (const [reason, code] of [['forbidden', 403], ['multideviceMismatch', 411]] as const) {
+        const session = await start('coded')
+        const rec = recordStates(session)
+        session.on('qr', () => assert.fail('creds kept: no QR'))
+        await rec.until('connected')
+        assert.equal(sim.kick(codedJid, reason), 1)
+        const failed = await rec.until('failed')
+        assert.equal(failed.reason.code, code)
+        assert.match(failed.reason.message, /creds are kept/)
+        assert.equal((await store.readCreds('coded'))?.me?.id, codedJid)
+        await session.stop()
+      }
+    })
+
+    test('watchdog: a half-open connection (silenced) is ended with 408 and the session reconnects', { timeout: 30_000 }, async () => {
+      const session = await start('bot', { watchdog: { timeoutMs: 400 } })
+      const rec = recordStates(session)
+      await rec.until('connected')
+      const n = rec.changes.length
+      assert.equal(sim.silence(jid, 5_000), 1)
+      const lost = await rec.until('disconnected', n)
+      assert.equal(lost.reason.code, 408)
+      assert.match(lost.reason.message, /watchdog: no frame/)
+      await rec.until('connected', n)
+      assert.equal(session.stats().watchdogReconnects, 1)
+      const carol = sim.contact('15550003333')
+      session.on('socket', sock => sock.ev.on('messages.upsert', ({ messages }) => messages.forEach(m => !m.key.fromMe && textOf(m) === 'there?' && void sock.sendMessage(m.key.remoteJid!, { text: 'yes' }))))
+      await carol.sendText('there?')
+      assert.equal((await carol.nextMessage()).text, 'yes')
+      await session.stop()
+    })
+
+    test('server restart: 428, then backoff attempts #1, #2, … while it is down, then connected; the counter resets when healthy', { timeout: 30_000 }, async () => {
+      const session = await start('bot', { policy: { backoff: { initialMs: 40, factor: 1.5, maxMs: 200, jitter: 0 }, healthyAfterMs: 200 } })
+      const rec = recordStates(session)
+      await rec.until('connected')
+      const n = rec.changes.length
+      await sim.restart({ downMs: 300 })
+      await rec.until('connected', n)
+      const waits = rec.changes.slice(n).filter(c => c.state === 'disconnected')
+      assert.equal(waits[0].reason.code, 428)
+      const attempts = waits.map(c => /reconnect #(\d+) in (\d+) ms/.exec(c.reason.message)!)
+      assert.deepEqual(attempts.map(m => Number(m[1])), attempts.map((_, i) => i + 1), 'attempts counted up')
+      assert.deepEqual(attempts.map(m => Number(m[2])), attempts.map((_, i) => Math.min(200, Math.round(40 * 1.5 ** i))), 'the backoff sequence')
+      await eventually(() => session.health().reconnectAttempt === 0, 'the counter reset after a healthy period')
+      await session.stop()
+    })
+
+    test('loop detection: more closes than allowed within the window → failed with the creds kept', { timeout: 30_000 }, async () => {
+      const session = await start('bot', { policy: { ...FAST_POLICY, loop: { maxFailures: 2, windowMs: 60_000 } } })
+      const rec = recordStates(session)
+      for (let i = 0; i < 3; i++) {
+        await eventually(() => session.state === 'connected', 'connected')
+        const n = rec.changes.length
+        assert.equal(sim.kick(jid, 'badSession'), 1)
+        await rec.until(i < 2 ? 'connected' : 'failed', n)
+      }
+      const failed = rec.changes.at(-1)!
+      assert.equal(failed.state, 'failed')
+      assert.match(failed.reason.message, /Reconnect loop: 3 closes/)
+      assert.ok(await store.readCreds('bot'))
+      await session.stop()
+    })
+
     test('createRuntime: many sessions; logout() backs up, unlinks on the server and clears', { timeout: 40_000 }, async () => {
       const runtime = createRuntime({ store, socket: socketOptions(sim), policy: FAST_POLICY, backupDir: join(dir, 'backups') })
       const second = await runtime.start('second')
@@ -285,6 +390,27 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       assert.equal(session.state, 'unregistered', 'no relink unless configured')
       assert.equal(session.socket, undefined)
       await session.stop()
+    })
+
+    test('401 with relinkAfterLogout: backup, clear, then a new pairing code at once', { timeout: 30_000 }, async () => {
+      const session = await start('coded', { link: { pairingCode: { phoneNumber: sim.phone.account.pn }, relinkAfterLogout: true } })
+      const rec = recordStates(session)
+      const codes: string[] = []
+      session.on('pairing-code', code => void codes.push(code))
+      await rec.until('connected')
+      const n = rec.changes.length
+      assert.equal(sim.kick(codedJid, 'logout'), 1)
+      await rec.until('registering', n)
+      assert.deepEqual(rec.states().slice(n), ['expired', 'unregistered', 'connecting', 'registering'])
+      assert.equal(codes.length, 1)
+      const relinked = await sim.phone.enterCode(codes[0])
+      await rec.until('connected', n)
+      assert.notEqual(relinked.jid, codedJid, 'a new device')
+      await session.stop()
+    })
+
+    test('every transition seen above is one the state machine allows', () => {
+      assert.deepEqual(badTransitions, [])
     })
   })
 }

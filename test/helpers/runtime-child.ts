@@ -1,0 +1,54 @@
+/**
+ * Child process for the SIGTERM scenario: an echo bot kept alive by the runtime, with signal
+ * handling on (as the CLI sets it). argv: <simulator url> <root key hex> <store url> <session id>
+ * IPC to the parent: { type: 'qr' | 'state' | 'received' | 'replied' | 'ack' | 'stopped' }.
+ * Every store write that resolved is reported as 'ack' (type, id, sha256 of the bytes, or null
+ * for a delete), so the parent can check that no acknowledged write was lost.
+ */
+import { createHash } from 'node:crypto'
+import { openStore } from '../../src/store/open-store.js'
+import { trustSimulator } from '../../src/sim/index.js'
+import { startSession } from '../../src/runtime/index.js'
+import { silentLogger, textOf } from './sim-client.js'
+
+const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
+const send = (msg: Record<string, unknown>) => process.send?.(msg)
+const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+
+trustSimulator(Buffer.from(rootKeyHex, 'hex'))
+const store = await openStore(storeUrl)
+const writeRaw = store.writeRaw.bind(store)
+store.writeRaw = async (session, batch) => {
+  await writeRaw(session, batch)
+  send({
+    type: 'ack',
+    creds: batch.creds ? digest(batch.creds) : undefined,
+    keys: [...batch.set.map(([t, id, bytes]) => [t, id, digest(bytes)]), ...batch.del.map(([t, id]) => [t, id, null])]
+  })
+}
+
+const session = await startSession({
+  store,
+  sessionId,
+  socket: { waWebSocketUrl: url, logger: silentLogger as never, markOnlineOnConnect: false },
+  handleSignals: { exit: false }
+})
+session.on('qr', qr => send({ type: 'qr', qr }))
+session.on('state', ({ state, reason }) => {
+  send({ type: 'state', state, code: reason.code })
+  if (state === 'stopped') {
+    void store.close().then(() => process.send!({ type: 'stopped', stats: session.stats() }, () => process.exit(0)))
+  }
+})
+session.on('socket', sock => {
+  sock.ev.on('messages.upsert', async ({ messages, type }) => {
+    if (type !== 'notify') return
+    for (const msg of messages) {
+      const text = textOf(msg)
+      if (msg.key.fromMe || text === undefined) continue
+      send({ type: 'received', text })
+      await sock.sendMessage(msg.key.remoteJid!, { text: `echo: ${text}` })
+      send({ type: 'replied', text })
+    }
+  })
+})
