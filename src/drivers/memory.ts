@@ -1,4 +1,5 @@
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+import { refuseWrites } from './read-only.js'
 
 /**
  * In-process driver: tests, ephemeral bots, and the ceiling the benchmarks compare against.
@@ -13,6 +14,8 @@ interface SessionData {
 export interface MemoryDriverOptions {
   /** Stores opened with the same name in one process share their data (`memory:name`). */
   name?: string
+  /** Refuse writes (the CLI's read-only commands). */
+  readOnly?: boolean
 }
 
 const named = new Map<string, Map<string, SessionData>>()
@@ -21,7 +24,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
   let data: Map<string, SessionData>
   if (options.name) {
     data = named.get(options.name) ?? new Map()
-    named.set(options.name, data)
+    if (!options.readOnly) named.set(options.name, data)
   } else {
     data = new Map()
   }
@@ -32,7 +35,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
     return s
   }
 
-  return {
+  const driver: Driver = {
     kind: 'memory',
     capabilities: { snapshot: false },
     async getCreds(session) {
@@ -83,4 +86,5 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
     },
     async close() {}
   }
+  return options.readOnly ? refuseWrites(driver, `memory:${options.name ?? ''}`) : driver
 }

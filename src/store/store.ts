@@ -1,10 +1,11 @@
 import type { AuthenticationCreds } from '@whiskeysockets/baileys'
 import type { Driver, ListEntry } from '../core/driver.js'
-import { VaultError } from '../core/errors.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
 import { makeAuthState, type AuthStateOptions, type VaultAuthState } from '../auth/auth-state.js'
 import { assertKeyId, assertKeyType, assertSessionId } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
 import type { WriteQueue } from '../auth/write-queue.js'
+import { readOnlyError } from '../drivers/read-only.js'
 
 /** Decoded values for one atomic write (null/undefined deletes). */
 export interface ValueBatch {
@@ -28,7 +29,9 @@ export class Store {
     readonly codec: ValueCodec,
     /** The store URL with any password redacted, for messages. */
     readonly label: string,
-    private readonly authDefaults: AuthStateOptions = {}
+    private readonly authDefaults: AuthStateOptions = {},
+    /** readOnly: every write and drop is refused before it reaches the driver (see OpenStoreOptions). */
+    readonly access: { readOnly: boolean } = { readOnly: false }
   ) {}
 
   /** Baileys' `{ state, saveCreds }` for one WhatsApp account in this store. */
@@ -46,6 +49,9 @@ export class Store {
 
   /** Raw stored bytes of many keys of one type (one driver round trip). */
   async readRaw(session: string, type: string, ids: readonly string[]): Promise<Map<string, Uint8Array>> {
+    // Checked here, not per driver: a number id was found on sqlite and refused on file:.
+    if (!Array.isArray(ids)) throw invalidArgument(`Key ids for type "${type}" must be an array of strings; got ${typeof ids}.`)
+    for (const id of ids) assertKeyId(type, id)
     return this.guard('reading keys', session, () => this.driver.get(session, type, ids))
   }
 
@@ -80,6 +86,7 @@ export class Store {
 
   /** One atomic write of already-encoded bytes (the auth state and tools use this). */
   async writeRaw(session: string, batch: Parameters<Driver['write']>[1]): Promise<void> {
+    if (this.access.readOnly) throw readOnlyError(this.label)
     await this.guard('writing', session, () => this.driver.write(session, batch))
   }
 
@@ -105,6 +112,7 @@ export class Store {
   /** Removes a session and all its keys. */
   async drop(session: string): Promise<void> {
     assertSessionId(session)
+    if (this.access.readOnly) throw readOnlyError(this.label)
     await this.guard('dropping', session, () => this.driver.drop(session))
   }
 

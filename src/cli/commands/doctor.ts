@@ -17,7 +17,7 @@ export const doctorCommand: Command = {
   async run(args, ctx) {
     const [url] = positionals(args, ['url'])
     const keep = intFlag(args, 'keep')
-    const store = await openCliStore(url, ctx, { mustExist: true })
+    const store = await openCliStore(url, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'doctor')
     try {
       const result = await doctor(store, { sessions: flagList(args, 'session'), keep, onProgress: bar.listener })
