@@ -4,7 +4,7 @@ import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from 
 import { VaultError } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
-import { createPrivateFile, isPermissionError, notWritable, restrictFiles } from './sqlite-access.js'
+import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
 import { prepareSchema } from './sqlite-schema.js'
 
 /**
@@ -76,6 +76,10 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   }
 }
 
+const isNotADatabase = (err: unknown) => ['SQLITE_NOTADB', 'SQLITE_CORRUPT'].includes((err as { code?: string }).code ?? '')
+const notADatabase = (where: string, cause: unknown) =>
+  new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${(cause as { code?: string }).code}). Restore it from a backup.`, { cause })
+
 export async function createSqliteDriver(options: SqliteDriverOptions): Promise<Driver> {
   const owned = !options.database
   const where = options.path ?? 'database'
@@ -83,18 +87,22 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   const onDisk = owned && !!options.path && options.path !== ':memory:'
   let db: BetterSqlite3.Database
   let created = false
+  let copied = false
   if (options.database) {
     db = options.database
   } else {
     const Database = await loadBetterSqlite3()
     try {
       if (onDisk && !readOnly) created = createPrivateFile(options.path!)
-      db = new Database(options.path ?? ':memory:', readOnly ? { readonly: true, fileMustExist: true } : {})
+      if (readOnly && onDisk) ({ db, copied } = openReadOnly(Database, options.path!, where))
+      else db = new Database(options.path ?? ':memory:', { readonly: readOnly })
     } catch (cause) {
       if (readOnly && onDisk && (cause as { code?: string }).code === 'SQLITE_CANTOPEN' && !existsSync(options.path!)) {
         throw new VaultError('NOT_FOUND', `SQLite database ${where} does not exist. Check the path.`, { cause })
       }
-      if (isPermissionError(cause)) throw notWritable(where, cause)
+      if (cause instanceof VaultError) throw cause
+      if (isNotADatabase(cause)) throw notADatabase(where, cause)
+      if (!readOnly && isPermissionError(cause)) throw notWritable(where, cause)
       throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open SQLite database ${where}: ${(cause as Error).message}`, { cause })
     }
   }
@@ -111,11 +119,8 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   } catch (err) {
     if (owned) db.close()
     if (err instanceof VaultError) throw err
-    const code = (err as { code?: string }).code
-    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      throw new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${code}). Restore it from a backup.`, { cause: err })
-    }
-    if (isPermissionError(err)) throw notWritable(where, err)
+    if (isNotADatabase(err)) throw notADatabase(where, err)
+    if (!readOnly && isPermissionError(err)) throw notWritable(where, err)
     throw err
   }
 
@@ -156,7 +161,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     },
     async snapshot(fn) {
       // A second connection in one read transaction sees one point in time while writes go on.
-      if (!owned || !options.path || options.path === ':memory:') return fn(reader)
+      if (!onDisk || copied) return fn(reader)
       const Database = await loadBetterSqlite3()
       const snap = new Database(options.path, { readonly: true })
       try {
