@@ -108,9 +108,12 @@ describe('baileys-vault doctor', () => {
     assert.equal(run.code, 0, run.stdout)
     assert.match(run.stdout, /fresh {2}never linked/)
     assert.match(run.stdout, /info {4}NOT_LINKED: This session was never linked/)
-    const missing = await runCli(['doctor', url, '--session', 'nobody', '--json'])
-    assert.equal(missing.code, 0)
-    assert.equal(missing.json().sessions[0].status, 'empty')
+    // A named session that is not there is a typo, as in inspect (exit 2, NOT_FOUND naming the sessions held).
+    for (const command of ['doctor', 'inspect']) {
+      const missing = await runCli([command, url, '--session', 'nobody'])
+      assert.equal(missing.code, 2, command)
+      assert.match(missing.stderr, /Session "nobody" has no creds and no keys in .*not in this store \(sessions: "fresh"\)/, command)
+    }
     const empty = await runCli(['doctor', `memory:doctor-empty-${process.pid}`])
     assert.equal(empty.code, 0)
     assert.match(empty.stdout, /never linked/)

@@ -5,7 +5,7 @@ import { isProblem, type Finding } from './findings.js'
 import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { BoundedList, selectSessions } from './sessions.js'
+import { BoundedList, assertSessionsExist, selectSessions } from './sessions.js'
 
 export interface DoctorOptions {
   sessions?: readonly string[]
@@ -88,6 +88,8 @@ class KeyFindings {
 export async function doctor(store: Store, options: DoctorOptions = {}): Promise<DoctorResult> {
   const keep = checkKeep(options.keep ?? DEFAULT_KEEP)
   const sessions = await selectSessions(store, options.sessions)
+  // A named session that does not exist is a typo, as in inspect: NOT_FOUND, not "never linked".
+  if (options.sessions?.length) await assertSessionsExist(store, sessions)
   const ticker = progressTicker(options.onProgress, 'check')
   const reports: DoctorSessionReport[] = []
   for (const session of sessions) reports.push(await checkSession(store, session, keep, n => ticker.add(n, session)))
