@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Curve, initAuthCreds, useMultiFileAuthState } from '@whiskeysockets/baileys'
@@ -120,7 +120,14 @@ describe('baileys-vault doctor', () => {
   })
 
   it("a Baileys folder: the fixture is healthy, an empty or never-linked folder is 'never linked'", async () => {
-    const healthy = await runCli(['doctor', `file:${copyFixture('alice')}`])
+    // Baileys writes its files 0644: the private keys are readable by others, a store-wide warning.
+    const folder = copyFixture('alice')
+    const readable = await runCli(['doctor', `file:${folder}`, '--json'])
+    assert.equal(readable.code, 1)
+    assert.deepEqual(readable.json().findings.map((f: any) => f.code), ['FILE_READABLE_BY_OTHERS'])
+    assert.equal(readable.json().findings[0].fix, `chmod -R go-rwx '${folder}'`)
+    for (const file of readdirSync(folder)) chmodSync(join(folder, file), 0o600)
+    const healthy = await runCli(['doctor', `file:${folder}`])
     assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr)
     assert.match(healthy.stdout, /default {2}healthy/)
 
@@ -132,6 +139,7 @@ describe('baileys-vault doctor', () => {
     // What Baileys writes when it shows the first QR code: fresh creds, nothing else.
     const { saveCreds } = await useMultiFileAuthState(empty)
     await saveCreds()
+    chmodSync(join(empty, 'creds.json'), 0o600)
     const fresh = await runCli(['doctor', `file:${empty}`, '--json'])
     assert.equal(fresh.code, 0, fresh.stdout)
     assert.equal(fresh.json().sessions[0].status, 'unlinked')

@@ -156,10 +156,16 @@ export class Store {
     if (err instanceof VaultError) return err
     const what = session === undefined ? '' : ` session "${session}"`
     const detail = err instanceof Error ? err.message : String(err)
-    return new VaultError(
-      'BACKEND_UNAVAILABLE',
-      `The ${this.driver.kind} store ${this.label} failed while ${action}${what}: ${detail}. Nothing was reported as saved; retry when the backend is reachable.`,
-      { cause: err }
-    )
+    // A refusal by the file system or the server is not an outage: retrying will not help.
+    const next = isPermissionDenied(err)
+      ? 'permission denied: check that this user may write the store (file and folder modes, or the database role\'s rights); read-only commands work without it.'
+      : 'retry when the backend is reachable.'
+    return new VaultError('BACKEND_UNAVAILABLE', `The ${this.driver.kind} store ${this.label} failed while ${action}${what}: ${detail}. Nothing was reported as saved; ${next}`, { cause: err })
   }
+}
+
+/** EACCES/EPERM/EROFS (files), 42501 insufficient_privilege (PostgreSQL), NOPERM (Redis ACL). */
+const isPermissionDenied = (err: unknown): boolean => {
+  const code = (err as { code?: string })?.code
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === '42501' || /^NOPERM\b/.test((err as Error)?.message ?? '')
 }

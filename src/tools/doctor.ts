@@ -1,6 +1,7 @@
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { checkCreds, isLinked } from './creds-check.js'
+import { checkFileModes } from './file-modes.js'
 import { isProblem, type Finding } from './findings.js'
 import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
@@ -28,6 +29,8 @@ export interface DoctorSessionReport {
 
 export interface DoctorResult {
   store: string
+  /** Findings about the store as a whole (e.g. file modes), not about one session. */
+  findings: Finding[]
   sessions: DoctorSessionReport[]
   errors: number
   warnings: number
@@ -94,10 +97,11 @@ export async function doctor(store: Store, options: DoctorOptions = {}): Promise
   const reports: DoctorSessionReport[] = []
   for (const session of sessions) reports.push(await checkSession(store, session, keep, n => ticker.add(n, session)))
   ticker.add(0, undefined, true)
-  const all = reports.flatMap(r => r.findings)
+  const findings = checkFileModes(store.label)
+  const all = [...findings, ...reports.flatMap(r => r.findings)]
   const errors = all.filter(f => f.severity === 'error').length
   const warnings = all.filter(f => f.severity === 'warning').length
-  return { store: store.label, sessions: reports, errors, warnings, ok: errors + warnings === 0 }
+  return { store: store.label, findings, sessions: reports, errors, warnings, ok: errors + warnings === 0 }
 }
 
 async function checkSession(store: Store, session: string, keep: number, tick: (n: number) => void): Promise<DoctorSessionReport> {

@@ -116,8 +116,10 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     // still parsed once here, so a damaged source value stops the migration exactly as before.
     let batch: Array<[string, string, Uint8Array]> = []
     const counts: Record<string, number> = {}
+    let written = 0
     const flush = async () => {
       await to.writeRaw(p.target, { set: batch, del: [] })
+      written += batch.length
       copied.add(batch.length, p.session)
       batch = []
     }
@@ -134,11 +136,14 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       if (batch.length > 0) await flush()
     } catch (err) {
       if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
-      throw new VaultError(
-        err.code,
-        `${err.message} The migration stopped: session "${p.target}" on ${to.label} has some keys and no creds (Baileys would not use it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
-        { cause: err }
-      )
+      // Say what the target holds now: a refused first write left it as it was.
+      const state =
+        written > 0
+          ? `session "${p.target}" on ${to.label} has some keys and no creds (Baileys would not use it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`
+          : p.overwritten
+            ? `session "${p.target}" on ${to.label} was removed (--overwrite) and nothing was copied into it yet. Fix the cause, then run migrate again.`
+            : `nothing was written to session "${p.target}" on ${to.label}. Fix the cause, then run migrate again.`
+      throw new VaultError(err.code, `${err.message} The migration stopped: ${state}`, { cause: err })
     }
     p.counts = counts
     p.keys = sumCounts(counts)
