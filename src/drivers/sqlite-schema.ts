@@ -27,7 +27,7 @@ const columnsOf = (db: BetterSqlite3.Database, table: string): string[] =>
  * creating ours next to them is impossible, and reading them would fail with SQL errors.
  * Returns whether vault_meta exists.
  */
-function checkForeignTables(db: BetterSqlite3.Database, where: string): boolean {
+export function refuseForeignTables(db: BetterSqlite3.Database, where: string): boolean {
   let hasMeta = false
   for (const [table, expected] of Object.entries(TABLES)) {
     const columns = columnsOf(db, table)
@@ -52,7 +52,7 @@ const notAStore = (where: string, why: string) =>
  * A newer version is refused, never touched; read-only opens never write a byte.
  */
 export function prepareSchema(db: BetterSqlite3.Database, where: string, readOnly: boolean): void {
-  const hasMeta = checkForeignTables(db, where)
+  const hasMeta = refuseForeignTables(db, where)
   if (readOnly) {
     if (!hasMeta) throw notAStore(where, 'no vault_meta table')
     for (const table of Object.keys(TABLES)) if (columnsOf(db, table).length === 0) throw notAStore(where, `no ${table} table`)

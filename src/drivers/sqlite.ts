@@ -5,7 +5,7 @@ import { VaultError } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
-import { prepareSchema } from './sqlite-schema.js'
+import { prepareSchema, refuseForeignTables } from './sqlite-schema.js'
 
 /**
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
@@ -97,7 +97,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       if (readOnly && onDisk) ({ db, copied } = openReadOnly(Database, options.path!, where))
       else db = new Database(options.path ?? ':memory:', { readonly: readOnly })
     } catch (cause) {
-      if (readOnly && onDisk && (cause as { code?: string }).code === 'SQLITE_CANTOPEN' && !existsSync(options.path!)) {
+      if (readOnly && onDisk && !existsSync(options.path!)) {
         throw new VaultError('NOT_FOUND', `SQLite database ${where} does not exist. Check the path.`, { cause })
       }
       if (cause instanceof VaultError) throw cause
@@ -110,6 +110,8 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     // SQLite silently falls back to a read-only connection on a file this user may not write.
     if (!readOnly && db.readonly) throw notWritable(where)
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
+    // Before anything that writes (journal mode, schema): another program's database stays untouched.
+    refuseForeignTables(db, where)
     if (!readOnly) {
       db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
