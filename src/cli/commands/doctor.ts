@@ -46,7 +46,7 @@ export const doctorCommand: Command = {
           '',
           result.ok
             ? `${plural(result.sessions.length, 'session')} checked: no problems.`
-            : `${bad > 0 ? plural(bad, 'session') : 'The store'} with problems: ${plural(result.errors, 'error')}, ${plural(result.warnings, 'warning')}.`
+            : `${bad > 0 ? `${plural(bad, 'session')} with problems` : 'Store problems'}: ${plural(result.errors, 'error')}, ${plural(result.warnings, 'warning')}.`
         )
         ctx.stdout.write(out.join('\n') + '\n')
       }
