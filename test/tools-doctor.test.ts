@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Curve, initAuthCreds, useMultiFileAuthState } from '@whiskeysockets/baileys'
@@ -111,16 +111,26 @@ describe('baileys-vault doctor', () => {
     assert.equal(run.code, 0, run.stdout)
     assert.match(run.stdout, /fresh {2}never linked/)
     assert.match(run.stdout, /info {4}NOT_LINKED: This session was never linked/)
-    const missing = await runCli(['doctor', url, '--session', 'nobody', '--json'])
-    assert.equal(missing.code, 0)
-    assert.equal(missing.json().sessions[0].status, 'empty')
+    // A named session that is not there is a typo, as in inspect (exit 2, NOT_FOUND naming the sessions held).
+    for (const command of ['doctor', 'inspect']) {
+      const missing = await runCli([command, url, '--session', 'nobody'])
+      assert.equal(missing.code, 2, command)
+      assert.match(missing.stderr, /Session "nobody" has no creds and no keys in .*not in this store \(sessions: "fresh"\)/, command)
+    }
     const empty = await runCli(['doctor', `memory:doctor-empty-${process.pid}`])
     assert.equal(empty.code, 0)
     assert.match(empty.stdout, /never linked/)
   })
 
   it("a Baileys folder: the fixture is healthy, an empty or never-linked folder is 'never linked'", async () => {
-    const healthy = await runCli(['doctor', `file:${copyFixture('alice')}`])
+    // Baileys writes its files 0644: the private keys are readable by others, a store-wide warning.
+    const folder = copyFixture('alice')
+    const readable = await runCli(['doctor', `file:${folder}`, '--json'])
+    assert.equal(readable.code, 1)
+    assert.deepEqual(readable.json().findings.map((f: any) => f.code), ['FILE_READABLE_BY_OTHERS'])
+    assert.equal(readable.json().findings[0].fix, `chmod -R go-rwx '${folder}'`)
+    for (const file of readdirSync(folder)) chmodSync(join(folder, file), 0o600)
+    const healthy = await runCli(['doctor', `file:${folder}`])
     assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr)
     assert.match(healthy.stdout, /default {2}healthy/)
 
@@ -132,6 +142,7 @@ describe('baileys-vault doctor', () => {
     // What Baileys writes when it shows the first QR code: fresh creds, nothing else.
     const { saveCreds } = await useMultiFileAuthState(empty)
     await saveCreds()
+    chmodSync(join(empty, 'creds.json'), 0o600)
     const fresh = await runCli(['doctor', `file:${empty}`, '--json'])
     assert.equal(fresh.code, 0, fresh.stdout)
     assert.equal(fresh.json().sessions[0].status, 'unlinked')

@@ -13,6 +13,12 @@ export interface CliOpenOptions {
    * folder that does not exist is an error, instead of silently creating an empty store.
    */
   mustExist?: boolean
+  /**
+   * The command only reads (ls, inspect, doctor, backup, the source of migrate): the store is
+   * opened read-only, so nothing in it is created, replayed or deleted, and a backend that is
+   * not a baileys-vault store is refused. Implies mustExist.
+   */
+  readOnly?: boolean
 }
 
 /**
@@ -21,10 +27,10 @@ export interface CliOpenOptions {
  */
 export async function openCliStore(url: string, ctx: CommandContext, options: CliOpenOptions = {}): Promise<Store> {
   const { kind, target } = parseStoreUrl(url)
-  if (options.mustExist && (kind === 'sqlite' || kind === 'file') && target !== ':memory:' && !existsSync(target)) {
+  if ((options.mustExist || options.readOnly) && (kind === 'sqlite' || kind === 'file') && target !== ':memory:' && !existsSync(target)) {
     throw new VaultError('NOT_FOUND', `${redactUrl(url)} does not exist. Check the path (relative paths are relative to ${process.cwd()}).`)
   }
-  return openStore(url, { encryption: encryptionFromEnv(ctx.env) })
+  return openStore(url, { encryption: encryptionFromEnv(ctx.env), readOnly: options.readOnly })
 }
 
 /** Two URLs naming the same backend (a migrate onto itself would destroy the source with --overwrite). */

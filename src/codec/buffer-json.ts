@@ -1,3 +1,5 @@
+import { VaultError } from '../core/errors.js'
+
 /**
  * Baileys' BufferJSON semantics, reimplemented so the codec needs no Baileys import and runs
  * fast: bytes become {type:'Buffer', data:<base64>}; on the way back such objects, and objects
@@ -10,6 +12,7 @@
  * followed by one post-order walk applying the reviver's two rules, which is equivalent.
  */
 export const bufferJsonReplacer = (_key: string, value: any): any => {
+  if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new UnstorableValueError(value)
   if (value instanceof Uint8Array || value?.type === 'Buffer') {
     return { type: 'Buffer', data: Buffer.from(value?.data || value).toString('base64') }
   }
@@ -28,20 +31,54 @@ export const bufferJsonReviver = (_key: string, value: any): any => {
   return value
 }
 
-/** True if JSON.stringify would give the replacer something to change (bytes, toJSON, Buffer-shaped). */
+/**
+ * A value JSON cannot hold: JSON.stringify would drop a function or a Symbol without a word
+ * (Baileys would later read back a value with a field missing) and throw a TypeError on a
+ * BigInt or a cycle. The store names the key it was for (see encodeValue); never the value.
+ */
+export class UnstorableValueError extends VaultError {
+  readonly what: string
+  constructor(value: unknown, what = value === CYCLE ? 'a circular reference' : typeof value === 'symbol' ? 'a Symbol' : typeof value === 'bigint' ? 'a BigInt' : `a ${typeof value}`) {
+    super('INVALID_ARGUMENT', `The value cannot be stored: it contains ${what}, which JSON cannot hold. Nothing was written.`)
+    this.what = what
+  }
+}
+const CYCLE = Symbol('cycle')
+
+/**
+ * True if JSON.stringify would give the replacer something to change (bytes, toJSON, Buffer-shaped).
+ * Walking every leaf of a value without bytes, it also finds what JSON would drop or choke on.
+ */
 function needsReplacer(value: unknown, depth = 0): boolean {
-  if (typeof value !== 'object' || value === null) return false
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new UnstorableValueError(value)
+    return false
+  }
   if (depth > 64 || ArrayBuffer.isView(value) || typeof (value as any).toJSON === 'function' || (value as any).type === 'Buffer') return true
   if (Array.isArray(value)) {
     for (const item of value) if (needsReplacer(item, depth + 1)) return true
     return false
   }
-  for (const key in value) if (needsReplacer((value as any)[key], depth + 1)) return true
+  for (const key in value) {
+    const child = (value as any)[key]
+    // for-in also visits inherited enumerable members (class methods), which JSON skips.
+    if (typeof child === 'function' && !Object.hasOwn(value, key)) continue
+    if (needsReplacer(child, depth + 1)) return true
+  }
   return false
 }
 
-export const toBufferJson = (value: unknown): string =>
-  needsReplacer(value) ? JSON.stringify(value, bufferJsonReplacer) : JSON.stringify(value)
+/** BufferJSON text of a value; UnstorableValueError for what JSON cannot hold (a cycle, a function, …). */
+export function toBufferJson(value: unknown): string {
+  // try/catch costs nothing on the path that does not throw; only the error is classified.
+  try {
+    return needsReplacer(value) ? JSON.stringify(value, bufferJsonReplacer) : JSON.stringify(value)
+  } catch (err) {
+    if (err instanceof TypeError && /circular/i.test(err.message)) throw new UnstorableValueError(CYCLE)
+    if (err instanceof TypeError && /BigInt/.test(err.message)) throw new UnstorableValueError(0n)
+    throw err
+  }
+}
 
 /** Applies the reviver's rules bottom-up, as JSON.parse with the reviver would. */
 function revive(value: any): any {

@@ -1,6 +1,6 @@
 import { proto } from '@whiskeysockets/baileys'
 import { VaultError, describeLocation } from '../core/errors.js'
-import { fromBufferJson, toBufferJson } from './buffer-json.js'
+import { UnstorableValueError, fromBufferJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
 
 /**
@@ -9,8 +9,13 @@ import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
  * AppStateSyncKeyData.fromObject, as Baileys does, so app-state sync never loops.
  * Sealed (encrypted) envelopes are opened by the store before they reach this codec.
  */
-export function encodeValue(value: unknown, bare = false): Uint8Array {
-  return jsonEnvelope(toBufferJson(value), bare)
+export function encodeValue(value: unknown, bare = false, location?: () => string): Uint8Array {
+  try {
+    return jsonEnvelope(toBufferJson(value), bare)
+  } catch (err) {
+    if (!(err instanceof UnstorableValueError) || !location) throw err
+    throw new VaultError('INVALID_ARGUMENT', `Cannot store ${location()}: the value contains ${err.what}, which JSON cannot hold. Nothing was written; pass plain data (objects, arrays, strings, numbers, booleans, Buffers).`)
+  }
 }
 
 export function decodeValue(bytes: Uint8Array, session: string, type?: string, id?: string): any {

@@ -1,5 +1,6 @@
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
 import { renameTargetTaken } from '../core/errors.js'
+import { refuseWrites } from './read-only.js'
 
 /**
  * In-process driver: tests, ephemeral bots, and the ceiling the benchmarks compare against.
@@ -14,6 +15,8 @@ interface SessionData {
 export interface MemoryDriverOptions {
   /** Stores opened with the same name in one process share their data (`memory:name`). */
   name?: string
+  /** Refuse writes (the CLI's read-only commands). */
+  readOnly?: boolean
 }
 
 const named = new Map<string, Map<string, SessionData>>()
@@ -22,7 +25,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
   let data: Map<string, SessionData>
   if (options.name) {
     data = named.get(options.name) ?? new Map()
-    named.set(options.name, data)
+    if (!options.readOnly) named.set(options.name, data)
   } else {
     data = new Map()
   }
@@ -35,7 +38,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
 
   const hasData = (s: SessionData | undefined) => !!s && (!!s.creds || [...s.keys.values()].some(m => m.size > 0))
 
-  return {
+  const driver: Driver = {
     kind: 'memory',
     capabilities: { snapshot: false, rename: true },
     async getCreds(session) {
@@ -95,4 +98,5 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
     },
     async close() {}
   }
+  return options.readOnly ? refuseWrites(driver, `memory:${options.name ?? ''}`) : driver
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
+import { refuseWrites } from './read-only.js'
 
 /**
  * PostgreSQL via `pg`. Many sessions in two tables:
@@ -47,6 +48,11 @@ export interface PostgresDriverOptions {
    * false behind a pooler that cannot carry them (PgBouncer < 1.21 in transaction mode).
    */
   preparedStatements?: boolean
+  /**
+   * Open for reading only (the CLI's ls, inspect, doctor, backup): no schema or table is
+   * created, no lock taken; a database without the tables is NOT_FOUND; writes are refused.
+   */
+  readOnly?: boolean
 }
 
 /** The part of `pg`'s query API this driver uses (a Pool or a checked-out PoolClient). */
@@ -119,15 +125,27 @@ async function loadPg(): Promise<any> {
 }
 
 /** Creates the tables if missing (once, under an advisory lock) and checks the schema version. */
-async function prepareSchema(pool: PgPoolLike, t: Tables, where: string): Promise<void> {
+async function prepareSchema(pool: PgPoolLike, t: Tables, where: string, readOnly: boolean): Promise<void> {
   const readVersion = async (q: PgQueryable): Promise<string | undefined> => {
     const exists = await q.query({ text: 'SELECT to_regclass($1) IS NOT NULL AS ok', values: [t.meta] })
     if (!exists.rows[0].ok) return undefined
-    const row = await q.query({ text: `SELECT value FROM ${t.meta} WHERE key = 'schema_version'` })
-    return row.rows[0]?.value
+    try {
+      const row = await q.query({ text: `SELECT value FROM ${t.meta} WHERE key = 'schema_version'` })
+      return row.rows[0]?.value
+    } catch (err) {
+      // 42703 undefined_column / 42883 undefined_function: a table of that name, not ours.
+      if ((err as { code?: string }).code !== '42703' && (err as { code?: string }).code !== '42883') throw err
+      throw new VaultError(
+        'UNSUPPORTED_FORMAT',
+        `PostgreSQL ${where} has a table ${t.meta} that is not baileys-vault's (${(err as Error).message}). baileys-vault did not change it; use another schema or tablePrefix.`
+      )
+    }
   }
   // Fast path: tables exist already (no DDL, so a role without CREATE rights can use them).
   let version = await readVersion(pool)
+  if (version === undefined && readOnly) {
+    throw new VaultError('NOT_FOUND', `PostgreSQL ${where} is not a baileys-vault store (no table ${t.meta} with a schema_version). Nothing was created; check the URL, schema and tablePrefix.`)
+  }
   if (version === undefined) {
     const client = await pool.connect()
     try {
@@ -349,7 +367,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   }
 
   try {
-    await prepareSchema(pool, tables, where)
+    await prepareSchema(pool, tables, where, !!options.readOnly)
   } catch (err) {
     if (owned) await pool.end().catch(() => undefined)
     if (err instanceof VaultError) throw err
@@ -360,7 +378,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   const reader = makeReader(pool, st)
   let closed = false
 
-  return {
+  const driver: Driver = {
     kind: 'postgres',
     capabilities: { snapshot: true, rename: true },
     ...reader,
@@ -404,4 +422,5 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
       if (owned) await pool.end()
     }
   }
+  return options.readOnly ? refuseWrites(driver, `postgres://${where}`) : driver
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
+import { refuseWrites } from './read-only.js'
 
 /**
  * Redis via `ioredis` (v5 or v6) or a user-owned client. Layout, with `prefix` = `vault`:
@@ -54,6 +55,11 @@ export interface RedisDriverOptions {
   clientOptions?: Record<string, unknown>
   /** A command that gets no reply within this time rejects (half-open connections). Default 10,000 ms. */
   commandTimeoutMs?: number
+  /**
+   * Open for reading only (the CLI's ls, inspect, doctor, backup): sends no write command, not
+   * even the schema marker; a prefix holding no baileys-vault store is NOT_FOUND.
+   */
+  readOnly?: boolean
 }
 
 /** The part of the ioredis API this driver uses. */
@@ -205,8 +211,11 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   }
 
   try {
-    await call('HSETNX', metaKey, 'schema_version', String(REDIS_SCHEMA_VERSION))
+    if (!options.readOnly) await call('HSETNX', metaKey, 'schema_version', String(REDIS_SCHEMA_VERSION))
     const raw = (await call('HGET', metaKey, 'schema_version')) as Buffer | null
+    if (!raw && options.readOnly) {
+      throw new VaultError('NOT_FOUND', `Redis ${where} holds no baileys-vault store under the prefix "${prefix}" (no ${metaKey} hash). Check the URL, the database number and ?prefix=.`)
+    }
     const version = raw ? raw.toString() : String(REDIS_SCHEMA_VERSION)
     const n = Number(version)
     if (n !== REDIS_SCHEMA_VERSION) {
@@ -229,7 +238,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   const exclusive = (member: Buffer) => Buffer.concat([Buffer.from('('), member])
   let closed = false
 
-  return {
+  const driver: Driver = {
     kind: 'redis',
     capabilities: { snapshot: false, rename: true },
 
@@ -316,4 +325,5 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
       else owned.disconnect()
     }
   }
+  return options.readOnly ? refuseWrites(driver, `redis://${where}`) : driver
 }

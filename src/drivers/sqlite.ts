@@ -1,7 +1,11 @@
+import { existsSync } from 'node:fs'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
+import { refuseWrites } from './read-only.js'
+import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
+import { prepareSchema, refuseForeignTables } from './sqlite-schema.js'
 
 /**
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
@@ -17,41 +21,21 @@ export interface SqliteDriverOptions {
   durability?: 'full' | 'normal'
   /** How long to wait on a lock held by another connection (ms). */
   busyTimeoutMs?: number
+  /**
+   * Open for reading only (the CLI's ls, inspect, doctor, backup): the file must exist and be a
+   * baileys-vault store; no schema is created, the journal mode is left alone, writes are refused.
+   */
+  readOnly?: boolean
 }
 
-export const SQLITE_SCHEMA_VERSION = 1
+export { SQLITE_SCHEMA_VERSION } from './sqlite-schema.js'
 const PAGE = 500
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS vault_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vault_creds (session TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS vault_keys (
-  session TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, value BLOB NOT NULL,
-  PRIMARY KEY (session, type, id)
-) WITHOUT ROWID;`
 
 async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
   try {
     return (await import('better-sqlite3')).default
   } catch (cause) {
     throw new VaultError('BACKEND_UNAVAILABLE', 'The sqlite: store needs the better-sqlite3 package: npm install better-sqlite3', { cause })
-  }
-}
-
-/** Opens (creating if needed) and checks the schema version: a newer one is refused, never touched. */
-function prepareSchema(db: BetterSqlite3.Database, where: string): void {
-  db.exec(SCHEMA)
-  const row = db.prepare(`SELECT value FROM vault_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined
-  if (!row) {
-    db.prepare(`INSERT OR IGNORE INTO vault_meta (key, value) VALUES ('schema_version', ?)`).run(String(SQLITE_SCHEMA_VERSION))
-    return
-  }
-  const version = Number(row.value)
-  if (version !== SQLITE_SCHEMA_VERSION) {
-    throw new VaultError(
-      'UNSUPPORTED_FORMAT',
-      `SQLite store ${where} has schema version ${row.value}; this baileys-vault reads version ${SQLITE_SCHEMA_VERSION}. ${version > SQLITE_SCHEMA_VERSION ? 'Upgrade baileys-vault.' : 'Run baileys-vault migrate from this file to a new one.'}`
-    )
   }
 }
 
@@ -92,32 +76,53 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   }
 }
 
+const isNotADatabase = (err: unknown) => ['SQLITE_NOTADB', 'SQLITE_CORRUPT'].includes((err as { code?: string }).code ?? '')
+const notADatabase = (where: string, cause: unknown) =>
+  new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${(cause as { code?: string }).code}). Restore it from a backup.`, { cause })
+
 export async function createSqliteDriver(options: SqliteDriverOptions): Promise<Driver> {
   const owned = !options.database
   const where = options.path ?? 'database'
+  const readOnly = !!options.readOnly
+  const onDisk = owned && !!options.path && options.path !== ':memory:'
   let db: BetterSqlite3.Database
+  let created = false
+  let copied = false
   if (options.database) {
     db = options.database
   } else {
     const Database = await loadBetterSqlite3()
     try {
-      db = new Database(options.path ?? ':memory:')
+      if (onDisk && !readOnly) created = createPrivateFile(options.path!)
+      if (readOnly && onDisk) ({ db, copied } = openReadOnly(Database, options.path!, where))
+      else db = new Database(options.path ?? ':memory:', { readonly: readOnly })
     } catch (cause) {
+      if (readOnly && onDisk && !existsSync(options.path!)) {
+        throw new VaultError('NOT_FOUND', `SQLite database ${where} does not exist. Check the path.`, { cause })
+      }
+      if (cause instanceof VaultError) throw cause
+      if (isNotADatabase(cause)) throw notADatabase(where, cause)
+      if (!readOnly && isPermissionError(cause)) throw notWritable(where, cause)
       throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open SQLite database ${where}: ${(cause as Error).message}`, { cause })
     }
   }
   try {
+    // SQLite silently falls back to a read-only connection on a file this user may not write.
+    if (!readOnly && db.readonly) throw notWritable(where)
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
-    db.pragma('journal_mode = WAL')
-    db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
-    prepareSchema(db, where)
+    // Before anything that writes (journal mode, schema): another program's database stays untouched.
+    refuseForeignTables(db, where)
+    if (!readOnly) {
+      db.pragma('journal_mode = WAL')
+      db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
+      if (created) restrictFiles(options.path!)
+    }
+    prepareSchema(db, where, readOnly)
   } catch (err) {
     if (owned) db.close()
     if (err instanceof VaultError) throw err
-    const code = (err as { code?: string }).code
-    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      throw new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${code}). Restore it from a backup.`, { cause: err })
-    }
+    if (isNotADatabase(err)) throw notADatabase(where, err)
+    if (!readOnly && isPermissionError(err)) throw notWritable(where, err)
     throw err
   }
 
@@ -148,22 +153,31 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     renameStatements.keys.run(to, from)
   })
 
-  return {
+  /** A write refused by the file system (mode changed, folder read-only) names the path, not "retry". */
+  const writing = (fn: () => void) => {
+    try {
+      fn()
+    } catch (err) {
+      throw isPermissionError(err) ? notWritable(where, err) : err
+    }
+  }
+
+  const driver: Driver = {
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true },
     ...reader,
     async write(session, batch) {
-      applyBatch(session, batch)
+      writing(() => applyBatch(session, batch))
     },
     async rename(from, to) {
       renameSession(from, to)
     },
     async drop(session) {
-      dropSession(session)
+      writing(() => dropSession(session))
     },
     async snapshot(fn) {
       // A second connection in one read transaction sees one point in time while writes go on.
-      if (!owned || !options.path || options.path === ':memory:') return fn(reader)
+      if (!onDisk || copied) return fn(reader)
       const Database = await loadBetterSqlite3()
       const snap = new Database(options.path, { readonly: true })
       try {
@@ -179,4 +193,5 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       if (owned && db.open) db.close()
     }
   }
+  return readOnly ? refuseWrites(driver, `sqlite:${where}`) : driver
 }

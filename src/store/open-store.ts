@@ -13,6 +13,12 @@ import type { EncryptionOptions } from '../codec/seal.js'
 export interface OpenStoreOptions extends AuthStateOptions {
   /** Encryption at rest (AES-256-GCM); see codec/seal.ts and the README's security section. */
   encryption?: EncryptionOptions
+  /**
+   * Open for reading only: nothing is created, replayed or deleted in the backend (no schema,
+   * no journal replay), a backend that holds no baileys-vault store is NOT_FOUND (or
+   * UNSUPPORTED_FORMAT), and every write or drop is refused with INVALID_ARGUMENT.
+   */
+  readOnly?: boolean
   /** Options for sqlite: stores (durability, busy timeout, a user-owned Database). */
   sqlite?: Omit<SqliteDriverOptions, 'path'>
   /** Options for file: stores (durability). */
@@ -26,17 +32,20 @@ export interface OpenStoreOptions extends AuthStateOptions {
 /** Creates the driver for a URL. Each driver module is imported only when its scheme is used. */
 async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver> {
   const { kind, target } = parseStoreUrl(url)
+  const { readOnly } = options
   switch (kind) {
     case 'memory':
-      return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined })
+      return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined, readOnly })
     case 'sqlite':
-      return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target })
-    case 'file':
-      return (await import('../drivers/file.js')).createFileDriver({ ...options.file, path: target })
+      return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target, readOnly })
+    case 'file': {
+      const fileOptions: FileDriverOptions & { readOnly?: boolean } = { ...options.file, path: target, readOnly: options.readOnly }
+      return (await import('../drivers/file.js')).createFileDriver(fileOptions)
+    }
     case 'postgres':
-      return (await import('../drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target })
+      return (await import('../drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target, readOnly })
     case 'redis':
-      return (await import('../drivers/redis.js')).createRedisDriver({ ...options.redis, url: target })
+      return (await import('../drivers/redis.js')).createRedisDriver({ ...options.redis, url: target, readOnly })
     default:
       throw invalidArgument(`The ${kind} store is not available in this build of baileys-vault.`)
   }
@@ -52,7 +61,7 @@ export async function openStore(url: string | Driver, options: OpenStoreOptions 
   const driver = typeof url === 'string' ? await driverFor(url, options) : url
   const label = typeof url === 'string' ? redactUrl(url) : `${driver.kind}:`
   const codec = sealed ?? plainCodec(!!driver.capabilities.bareJson)
-  return new Store(driver, codec, label, { cacheEntries: options.cacheEntries })
+  return new Store(driver, codec, label, { cacheEntries: options.cacheEntries }, { readOnly: !!options.readOnly })
 }
 
 /** Opens `url` and the auth state of one session; `close()` closes the store. */

@@ -1,10 +1,11 @@
 import type { AuthenticationCreds } from '@whiskeysockets/baileys'
 import type { Driver, ListEntry } from '../core/driver.js'
-import { VaultError } from '../core/errors.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
 import { makeAuthState, type AuthStateOptions, type VaultAuthState } from '../auth/auth-state.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
 import type { WriteQueue } from '../auth/write-queue.js'
+import { readOnlyError } from '../drivers/read-only.js'
 
 /** Store methods accept the staging sessions of migrate/restore; useAuthState does not. */
 const STAGING_OK = { staging: true }
@@ -38,7 +39,9 @@ export class Store {
     readonly codec: ValueCodec,
     /** The store URL with any password redacted, for messages. */
     readonly label: string,
-    private readonly authDefaults: AuthStateOptions = {}
+    private readonly authDefaults: AuthStateOptions = {},
+    /** readOnly: every write and drop is refused before it reaches the driver (see OpenStoreOptions). */
+    readonly access: { readOnly: boolean } = { readOnly: false }
   ) {}
 
   /** Baileys' `{ state, saveCreds }` for one WhatsApp account in this store. */
@@ -56,6 +59,9 @@ export class Store {
 
   /** Raw stored bytes of many keys of one type (one driver round trip). */
   async readRaw(session: string, type: string, ids: readonly string[]): Promise<Map<string, Uint8Array>> {
+    // Checked here, not per driver: a number id was found on sqlite and refused on file:.
+    if (!Array.isArray(ids)) throw invalidArgument(`Key ids for type "${type}" must be an array of strings; got ${typeof ids}.`)
+    for (const id of ids) assertKeyId(type, id)
     return this.guard('reading keys', session, () => this.driver.get(session, type, ids))
   }
 
@@ -94,6 +100,7 @@ export class Store {
 
   /** One atomic write of already-encoded bytes (the auth state and tools use this). */
   async writeRaw(session: string, batch: Parameters<Driver['write']>[1]): Promise<void> {
+    if (this.access.readOnly) throw readOnlyError(this.label)
     const started = this.observers.size > 0 ? performance.now() : 0
     await this.guard('writing', session, () => this.driver.write(session, batch))
     if (started) for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
@@ -138,6 +145,7 @@ export class Store {
   async rename(from: string, to: string): Promise<void> {
     assertSessionId(from, STAGING_OK)
     assertSessionId(to, STAGING_OK)
+    if (this.access.readOnly) throw readOnlyError(this.label)
     if (!this.canRename(from, to)) throw new VaultError('INVALID_ARGUMENT', `The ${this.driver.kind} store ${this.label} cannot rename session "${from}" to "${to}" atomically.`)
     await this.guard('renaming', from, () => this.driver.rename!(from, to))
   }
@@ -145,6 +153,7 @@ export class Store {
   /** Removes a session and all its keys. */
   async drop(session: string): Promise<void> {
     assertSessionId(session, STAGING_OK)
+    if (this.access.readOnly) throw readOnlyError(this.label)
     await this.guard('dropping', session, () => this.driver.drop(session))
   }
 
@@ -194,10 +203,16 @@ export class Store {
     if (err instanceof VaultError) return err
     const what = session === undefined ? '' : ` session "${session}"`
     const detail = err instanceof Error ? err.message : String(err)
-    return new VaultError(
-      'BACKEND_UNAVAILABLE',
-      `The ${this.driver.kind} store ${this.label} failed while ${action}${what}: ${detail}. Nothing was reported as saved; retry when the backend is reachable.`,
-      { cause: err }
-    )
+    // A refusal by the file system or the server is not an outage: retrying will not help.
+    const next = isPermissionDenied(err)
+      ? 'permission denied: check that this user may write the store (file and folder modes, or the database role\'s rights); read-only commands work without it.'
+      : 'retry when the backend is reachable.'
+    return new VaultError('BACKEND_UNAVAILABLE', `The ${this.driver.kind} store ${this.label} failed while ${action}${what}: ${detail}. Nothing was reported as saved; ${next}`, { cause: err })
   }
+}
+
+/** EACCES/EPERM/EROFS (files), 42501 insufficient_privilege (PostgreSQL), NOPERM (Redis ACL). */
+const isPermissionDenied = (err: unknown): boolean => {
+  const code = (err as { code?: string })?.code
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === '42501' || /^NOPERM\b/.test((err as Error)?.message ?? '')
 }

@@ -1,12 +1,13 @@
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { checkCreds, isLinked } from './creds-check.js'
+import { checkFileModes } from './file-modes.js'
 import { isProblem, type Finding } from './findings.js'
 import { ignoredFiles, listNames } from './ignored-files.js'
 import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { BoundedList, selectSessions } from './sessions.js'
+import { BoundedList, assertSessionsExist, selectSessions } from './sessions.js'
 import { interruptedCopies } from './staging.js'
 
 export interface DoctorOptions {
@@ -32,6 +33,8 @@ export interface DoctorSessionReport {
 
 export interface DoctorResult {
   store: string
+  /** Findings about the store as a whole (e.g. file modes), not about one session. */
+  findings: Finding[]
   sessions: DoctorSessionReport[]
   /** Staging sessions left by interrupted migrate/restore runs; each counts as a warning. */
   interrupted: string[]
@@ -94,15 +97,18 @@ class KeyFindings {
 export async function doctor(store: Store, options: DoctorOptions = {}): Promise<DoctorResult> {
   const keep = checkKeep(options.keep ?? DEFAULT_KEEP)
   const sessions = await selectSessions(store, options.sessions)
+  // A named session that does not exist is a typo, as in inspect: NOT_FOUND, not "never linked".
+  if (options.sessions?.length) await assertSessionsExist(store, sessions)
   const ticker = progressTicker(options.onProgress, 'check')
   const reports: DoctorSessionReport[] = []
   for (const session of sessions) reports.push(await checkSession(store, session, keep, n => ticker.add(n, session)))
   ticker.add(0, undefined, true)
-  const all = reports.flatMap(r => r.findings)
+  const findings = checkFileModes(store.label)
+  const all = [...findings, ...reports.flatMap(r => r.findings)]
   const errors = all.filter(f => f.severity === 'error').length
   const interrupted = options.sessions?.length ? [] : await interruptedCopies(store)
   const warnings = all.filter(f => f.severity === 'warning').length + interrupted.length
-  return { store: store.label, sessions: reports, interrupted, errors, warnings, ok: errors + warnings === 0 }
+  return { store: store.label, findings, sessions: reports, interrupted, errors, warnings, ok: errors + warnings === 0 }
 }
 
 async function checkSession(store: Store, session: string, keep: number, tick: (n: number) => void): Promise<DoctorSessionReport> {

@@ -1,11 +1,11 @@
 import { proto } from '@whiskeysockets/baileys'
-import { VaultError, isVaultError } from '../core/errors.js'
+import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { isLinked } from './creds-check.js'
 import { ignoredFiles } from './ignored-files.js'
 import { asBytes } from './keypair.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { selectSessions } from './sessions.js'
+import { selectSessions, sessionNotFound } from './sessions.js'
 import { interruptedCopies } from './staging.js'
 
 export interface SessionSummary {
@@ -123,7 +123,7 @@ export async function inspect(store: Store, session: string, options: { onProgre
   const { summary, creds } = await summarize(store, session, bytesByType, n => ticker.add(n, session))
   ticker.add(0, undefined, true)
   if (!summary.hasCreds && summary.keys === 0) {
-    throw new VaultError('NOT_FOUND', `Session "${session}" has no creds and no keys in ${store.label}. Run \`baileys-vault ls ${store.label}\` to see the sessions it holds.`)
+    throw await sessionNotFound(store, session)
   }
   return { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await ignoredFiles(store, session) }
 }

@@ -131,8 +131,10 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     // still parsed once here, so a damaged source value stops the migration exactly as before.
     let batch: Array<[string, string, Uint8Array]> = []
     const counts: Record<string, number> = {}
+    let written = 0
     const flush = async () => {
       await to.writeRaw(dest.session, { set: batch, del: [] })
+      written += batch.length
       copied.add(batch.length, p.session)
       batch = []
     }
@@ -149,13 +151,15 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       if (batch.length > 0) await flush()
     } catch (err) {
       if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
-      throw new VaultError(
-        err.code,
-        dest.staged
-          ? `${err.message} The migration stopped before session "${p.target}" became visible on ${to.label}; its partial copy "${dest.session}" is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
-          : `${err.message} The migration stopped: session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`,
-        { cause: err }
-      )
+      // Say what the target holds now: a staged copy is invisible; a refused first write left it as it was.
+      const state = dest.staged
+        ? `session "${p.target}" did not become visible on ${to.label}; its partial copy "${dest.session}" is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
+        : written > 0
+          ? `session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`
+          : p.overwritten
+            ? `session "${p.target}" on ${to.label} was removed (--overwrite) and nothing was copied into it yet. Fix the cause, then run migrate again.`
+            : `nothing was written to session "${p.target}" on ${to.label}. Fix the cause, then run migrate again.`
+      throw new VaultError(err.code, `${err.message} The migration stopped: ${state}`, { cause: err })
     }
     p.counts = counts
     p.keys = sumCounts(counts)

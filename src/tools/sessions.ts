@@ -21,10 +21,25 @@ export async function sessionHasData(store: Store, session: string): Promise<boo
 /** Requested sessions must exist in the source; a typo should not look like an empty success. */
 export async function assertSessionsExist(store: Store, sessions: readonly string[]): Promise<void> {
   for (const s of sessions) {
-    if (!(await sessionHasData(store, s))) {
-      throw new VaultError('NOT_FOUND', `Session "${s}" has no creds and no keys in ${store.label}. Run \`baileys-vault ls ${store.label}\` to see the sessions it holds.`)
-    }
+    if (!(await sessionHasData(store, s))) throw await sessionNotFound(store, s)
   }
+}
+
+const LISTED = 10
+
+/** NOT_FOUND for a session with no creds and no keys, naming the sessions the store does hold. */
+export async function sessionNotFound(store: Store, session: string): Promise<VaultError> {
+  const held: string[] = []
+  let more = false
+  for await (const s of store.sessions()) {
+    if (held.length === LISTED) {
+      more = true
+      break
+    }
+    held.push(s)
+  }
+  const list = held.length === 0 ? 'none' : held.map(s => `"${s}"`).join(', ') + (more ? ', …' : '')
+  return new VaultError('NOT_FOUND', `Session "${session}" has no creds and no keys in ${store.label}: it is not in this store (sessions: ${list}). Check the --session value; \`baileys-vault ls ${store.label}\` lists them.`)
 }
 
 /** Counts per key type (ids only, no values read): sizes a job before it starts. */

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it, before, after } from 'node:test'
+import { initAuthCreds } from '@whiskeysockets/baileys'
 import type { Driver } from '../../src/core/driver.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { Store } from '../../src/store/store.js'
+import { plainCodec } from '../../src/store/value-codec.js'
 
 /**
  * Reads the backend directly (SQL, Redis commands, files), bypassing the driver, so the
@@ -200,6 +204,18 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       d = await h.open()
       assert.equal(Buffer.from((await d.getCreds(s))!).toString(), 'persisted')
       assert.equal(Buffer.from((await d.get(s, 'session', ['x'])).get('x')!).toString(), 'y')
+    })
+
+    it('keys.get with ids that are not strings is INVALID_ARGUMENT at the store layer, whatever the driver', async () => {
+      const s = sid('ids')
+      // Not closed: closing the store would close the suite's driver.
+      const store = new Store(d, plainCodec(!!d.capabilities.bareJson), `${d.kind}:conformance`)
+      await store.write(s, { creds: initAuthCreds(), set: [['pre-key', '5', { keyId: 5 }]] })
+      const { state } = await store.useAuthState(s)
+      const invalid = (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /Key id/.test(e.message)
+      for (const ids of [[5], [null], [{}], ['5', 5], [['5']]]) await assert.rejects(state.keys.get('pre-key', ids as any), invalid, JSON.stringify(ids))
+      await assert.rejects(store.readRaw(s, 'pre-key', '5' as any), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+      assert.deepEqual(await state.keys.get('pre-key', ['5']), { '5': { keyId: 5 } })
     })
 
     it('declares its snapshot capability truthfully; a snapshot sees one point in time', async () => {

@@ -19,7 +19,7 @@ export const backupCommand: Command = {
   async run(args, ctx) {
     const [url, file] = positionals(args, ['url', 'file'])
     const plaintext = args.flags.plaintext === true
-    const store = await openCliStore(url, ctx, { mustExist: true })
+    const store = await openCliStore(url, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'backup')
     try {
       const encrypted = store.codec.currentKeyId !== undefined

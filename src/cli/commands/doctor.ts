@@ -18,7 +18,7 @@ export const doctorCommand: Command = {
   async run(args, ctx) {
     const [url] = positionals(args, ['url'])
     const keep = intFlag(args, 'keep')
-    const store = await openCliStore(url, ctx, { mustExist: true })
+    const store = await openCliStore(url, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'doctor')
     try {
       const result = await doctor(store, { sessions: flagList(args, 'session'), keep, onProgress: bar.listener })
@@ -26,6 +26,12 @@ export const doctorCommand: Command = {
       if (ctx.json) printJson(ctx.stdout, result)
       else {
         const out: string[] = [result.store]
+        const finding = (f: (typeof result.findings)[number]) => {
+          out.push(`  ${f.severity.padEnd(7)} ${f.code}: ${f.message}`)
+          if (f.ids && (f.count ?? 0) > 1) out.push(`          e.g. ${f.ids.join(', ')}${(f.count ?? 0) > f.ids.length ? ', …' : ''}`)
+          if (f.fix) out.push(`          fix: ${f.fix}`)
+        }
+        result.findings.forEach(finding)
         if (result.sessions.length === 0) out.push('  no sessions: this store was never linked. Start the bot and scan the QR code.')
         const width = Math.max(0, ...result.sessions.map(s => s.session.length))
         for (const s of result.sessions) {
@@ -34,11 +40,7 @@ export const doctorCommand: Command = {
           const state =
             s.status === 'problems' ? `problems: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}` : s.status === 'unlinked' ? 'never linked' : s.status === 'empty' ? 'no data (never linked)' : 'healthy'
           out.push(`${s.session.padEnd(width)}  ${state}  (${plural(s.keys, 'key')})`)
-          for (const f of s.findings) {
-            out.push(`  ${f.severity.padEnd(7)} ${f.code}: ${f.message}`)
-            if (f.ids && (f.count ?? 0) > 1) out.push(`          e.g. ${f.ids.join(', ')}${(f.count ?? 0) > f.ids.length ? ', …' : ''}`)
-            if (f.fix) out.push(`          fix: ${f.fix}`)
-          }
+          s.findings.forEach(finding)
         }
         for (const s of result.interrupted) out.push(`warning ${interruptedNote(result.store, s)}`)
         const bad = result.sessions.filter(s => s.status === 'problems').length
@@ -46,7 +48,7 @@ export const doctorCommand: Command = {
           '',
           result.ok
             ? `${plural(result.sessions.length, 'session')} checked: no problems.`
-            : `${plural(bad, 'session')} with problems: ${plural(result.errors, 'error')}, ${plural(result.warnings, 'warning')}.`
+            : `${bad > 0 ? `${plural(bad, 'session')} with problems` : 'Store problems'}: ${plural(result.errors, 'error')}, ${plural(result.warnings, 'warning')}.`
         )
         ctx.stdout.write(out.join('\n') + '\n')
       }

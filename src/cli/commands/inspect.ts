@@ -15,7 +15,7 @@ export const inspectCommand: Command = {
   flags: [],
   async run(args, ctx) {
     const [url] = positionals(args, ['url'])
-    const store = await openCliStore(url, ctx, { mustExist: true })
+    const store = await openCliStore(url, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'inspect')
     try {
       const session = flagString(args, 'session') ?? (await onlySession(await selectSessions(store)))

@@ -13,7 +13,7 @@ export const lsCommand: Command = {
   flags: [],
   async run(args, ctx) {
     const [url] = positionals(args, ['url'])
-    const store = await openCliStore(url, ctx, { mustExist: true })
+    const store = await openCliStore(url, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'ls')
     try {
       const result = await ls(store, { onProgress: bar.listener })

@@ -26,7 +26,7 @@ export const migrateCommand: Command = {
   async run(args, ctx) {
     const [fromUrl, toUrl] = positionals(args, ['from-url', 'to-url'])
     if (sameStore(fromUrl, toUrl)) throw invalidArgument('The source and the target are the same store; migrate copies between two different stores.')
-    const from = await openCliStore(fromUrl, ctx, { mustExist: true })
+    const from = await openCliStore(fromUrl, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'migrate')
     try {
       const to = await openCliStore(toUrl, ctx)
