@@ -55,6 +55,18 @@ describe('values keys.set cannot store', () => {
     })
   }
 
+  it('keys.get with a number id is INVALID_ARGUMENT even when the same id is cached as a string', async () => {
+    const store = await openStore(`memory:errors-get-${process.pid}`)
+    try {
+      const { state } = await store.useAuthState('bot')
+      await state.keys.set({ 'pre-key': { '1': { public: Buffer.alloc(32), private: Buffer.alloc(32) } } })
+      assert.ok((await state.keys.get('pre-key', ['1']))['1'], 'cached as a string id')
+      await assert.rejects(state.keys.get('pre-key', [1 as any]), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /pre-key/.test(e.message))
+    } finally {
+      await store.close()
+    }
+  })
+
   it('toBufferJson itself throws a VaultError, never a raw TypeError, and still skips inherited methods as JSON does', () => {
     for (const [what, value] of unstorable()) assert.throws(() => toBufferJson(value), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && what.test(e.message))
     class WithMethod {

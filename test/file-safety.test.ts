@@ -155,7 +155,7 @@ describe('file: folders with the user\'s own files', () => {
     writeFileSync(join(proj, '.vault-journal'), encodeJournal([{ target: 'pre-key-3.json', tmp }, { target: 'pre-key-1.json' }]))
     writeFileSync(join(proj, '.vault-tmp-999999999-2-0000abcd'), 'stray')
     const before = snapshot(proj)
-    const store = await openStore(`file:${proj}`, { file: { readOnly: true } })
+    const store = await openStore(`file:${proj}`, { readOnly: true })
     const listed = await ls(store)
     assert.deepEqual(listed.sessions.map(s => s.session), ['default'])
     const checked = await doctor(store)

@@ -109,6 +109,8 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const keys: VaultKeyStore = {
     async get(type, ids) {
       assertKeyType(type)
+      // A number id must fail as on every driver, not hit a cached string id.
+      for (const id of ids) if (typeof id !== 'string') assertKeyId(type, id)
       if (inflight.size > 0) {
         const writes = ids.flatMap(id => inflight.get(ReadCache.key(type, id)) ?? [])
         if (writes.length > 0) await Promise.allSettled(writes)

@@ -20,13 +20,13 @@ export interface OpenStoreOptions extends AuthStateOptions {
    */
   readOnly?: boolean
   /** Options for sqlite: stores (durability, busy timeout, a user-owned Database). */
-  sqlite?: Omit<SqliteDriverOptions, 'path'>
+  sqlite?: Omit<SqliteDriverOptions, 'path' | 'readOnly'>
   /** Options for file: stores (durability). */
-  file?: Omit<FileDriverOptions, 'path'>
+  file?: Omit<FileDriverOptions, 'path' | 'readOnly'>
   /** Options for postgres:// stores (a user-owned Pool, schema, table prefix, pool settings). */
-  postgres?: Omit<PostgresDriverOptions, 'url'>
+  postgres?: Omit<PostgresDriverOptions, 'url' | 'readOnly'>
   /** Options for redis:// stores (a user-owned client, key prefix, ioredis options). */
-  redis?: Omit<RedisDriverOptions, 'url'>
+  redis?: Omit<RedisDriverOptions, 'url' | 'readOnly'>
 }
 
 /** Creates the driver for a URL. Each driver module is imported only when its scheme is used. */
@@ -38,10 +38,8 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
       return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined, readOnly })
     case 'sqlite':
       return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target, readOnly })
-    case 'file': {
-      const fileOptions: FileDriverOptions & { readOnly?: boolean } = { ...options.file, path: target, readOnly: options.readOnly }
-      return (await import('../drivers/file.js')).createFileDriver(fileOptions)
-    }
+    case 'file':
+      return (await import('../drivers/file.js')).createFileDriver({ ...options.file, path: target, readOnly })
     case 'postgres':
       return (await import('../drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target, readOnly })
     case 'redis':
