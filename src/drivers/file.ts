@@ -32,6 +32,7 @@ import {
   parseSessionFolder,
   sessionFolder
 } from './file-names.js'
+import { fileLease } from './file-lease.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
@@ -53,8 +54,8 @@ import {
  *
  * Concurrency: writes to one session folder are serialised in this process (across driver
  * instances); readers never wait for an fsync, only for the renames of a batch being applied.
- * Two processes must not write the same session at once (use a lease): a second process
- * would see, and could replay, the first one's journal.
+ * Two processes must not write the same session at once (use a lease, file-lease.ts): a
+ * second process would see, and could replay, the first one's journal.
  */
 export interface FileDriverOptions {
   /** The root folder: a Baileys auth folder (session `default`) holding one sub-folder per other session. */
@@ -104,6 +105,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
   if (rootStat && !rootStat.isDirectory()) throw invalidArgument(`${root} is not a folder; give file: the folder of a Baileys auth state.`)
 
+  const leases = fileLease(root, sync)
   /** Folders brought to a batch boundary by this driver instance. */
   const recovered = new Map<string, Promise<void>>()
   const pending = new Set<Promise<unknown>>()
@@ -270,6 +272,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   return {
     kind: 'file',
     capabilities: { bareJson: true, snapshot: false },
+    lease: leases.lease,
 
     async getCreds(session) {
       const p = place(session)
@@ -294,7 +297,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       const p = place(session)
       const ops = planBatch(batch)
       await readyDir(p.dir)
-      await track(serialise(p.dir, () => commit(p, ops)))
+      const run = () => commit(p, ops)
+      const epoch = batch.epoch
+      await track(serialise(p.dir, epoch === undefined ? run : () => leases.fenced(session, epoch, run)))
     },
 
     async *list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
