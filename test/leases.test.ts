@@ -102,7 +102,10 @@ describe('leases through the store and the auth state', () => {
       const lease = await store.acquireLease('one', { owner: leaseOwner(), ttlMs: 30_000 })
       await assert.rejects(store.useAuthState('two', { lease }), err => isVaultError(err, 'INVALID_ARGUMENT'))
       const plain = await openStore({ ...(await createSqliteDriver({ path: ':memory:' })), lease: undefined })
-      await assert.rejects(plain.acquireLease('one', { owner: leaseOwner(), ttlMs: 30_000 }), err => isVaultError(err, 'INVALID_ARGUMENT') && /does not support leases/.test((err as Error).message))
+      await assert.rejects(
+        plain.acquireLease('one', { owner: leaseOwner(), ttlMs: 30_000 }),
+        err => isVaultError(err, 'INVALID_ARGUMENT') && /does not support leases/.test((err as Error).message)
+      )
       await plain.close()
     } finally {
       await store.close()

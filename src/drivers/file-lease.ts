@@ -36,7 +36,10 @@ interface LeaseRecord {
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code
 
-export function fileLease(root: string, sync: boolean): { lease: LeaseCapability; fenced<T>(session: string, epoch: number, commit: () => Promise<T>): Promise<T> } {
+export function fileLease(
+  root: string,
+  sync: boolean
+): { lease: LeaseCapability; fenced<T>(session: string, epoch: number, commit: () => Promise<T>): Promise<T> } {
   const dir = join(root, DIR)
   let made: Promise<unknown> | undefined
   const paths = (session: string) => {
@@ -53,7 +56,10 @@ export function fileLease(root: string, sync: boolean): { lease: LeaseCapability
     } catch {
       // reported below
     }
-    throw new VaultError('CORRUPT_DATA', `Lease file ${path} is damaged. Stop every process using this folder, then delete the file (the next lease starts again at epoch 1).`)
+    throw new VaultError(
+      'CORRUPT_DATA',
+      `Lease file ${path} is damaged. Stop every process using this folder, then delete the file (the next lease starts again at epoch 1).`
+    )
   }
 
   const write = (p: ReturnType<typeof paths>, record: LeaseRecord) => {
@@ -110,7 +116,10 @@ export function fileLease(root: string, sync: boolean): { lease: LeaseCapability
       }
       if (broke) continue
       if (performance.now() > deadline) {
-        throw new VaultError('BACKEND_UNAVAILABLE', `The lease lock ${p.lock} has been held by a live process for ${LOCK_WAIT_MS / 1000} s (a stopped process in the middle of a write?). Resume or stop that process, then retry.`)
+        throw new VaultError(
+          'BACKEND_UNAVAILABLE',
+          `The lease lock ${p.lock} has been held by a live process for ${LOCK_WAIT_MS / 1000} s (a stopped process in the middle of a write?). Resume or stop that process, then retry.`
+        )
       }
       await sleep(2)
     }

@@ -18,7 +18,9 @@ export function postgresLease(pool: PgPoolLike, t: Pick<Tables, 'lease' | 'lockK
     WHERE l.owner = '' OR l.owner = excluded.owner OR l.expires_at <= now()
     RETURNING epoch`)
   const read = statement(`SELECT owner, epoch, ${ms('expires_at')} AS ms FROM ${t.lease} WHERE session = $1`)
-  const extend = statement(`UPDATE ${t.lease} SET expires_at = now() + $4::float8 * interval '1 millisecond' WHERE session = $1 AND owner = $2 AND epoch = $3 RETURNING 1`)
+  const extend = statement(
+    `UPDATE ${t.lease} SET expires_at = now() + $4::float8 * interval '1 millisecond' WHERE session = $1 AND owner = $2 AND epoch = $3 RETURNING 1`
+  )
   const giveUp = statement(`UPDATE ${t.lease} SET owner = '', expires_at = now() WHERE session = $1 AND owner = $2 AND epoch = $3`)
 
   let ready: Promise<void> | undefined

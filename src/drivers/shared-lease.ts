@@ -59,7 +59,8 @@ function checkOwner(owner: unknown): asserts owner is string {
 }
 
 function checkEpoch(epoch: unknown): asserts epoch is number {
-  if (!Number.isSafeInteger(epoch) || (epoch as number) < 1) throw invalidArgument(`A lease epoch is a positive integer returned by acquire; got ${String(epoch)}.`)
+  if (!Number.isSafeInteger(epoch) || (epoch as number) < 1)
+    throw invalidArgument(`A lease epoch is a positive integer returned by acquire; got ${String(epoch)}.`)
 }
 
 /** Wraps backend steps into the contract: checks, the TTL floor from measured round trips, errors. */
@@ -76,7 +77,9 @@ export function leaseCapability(ops: RawLeaseOps, floorMs = LEASE_TTL_FLOOR_MS):
   const checkTtl = (ttlMs: unknown): number => {
     const min = minTtlMs()
     if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < min) {
-      throw invalidArgument(`A lease TTL must be at least ${min} ms here (3x the lease round trip, at least ${floorMs} ms); got ${String(ttlMs)}. Use a longer TTL, e.g. 30000.`)
+      throw invalidArgument(
+        `A lease TTL must be at least ${min} ms here (3x the lease round trip, at least ${floorMs} ms); got ${String(ttlMs)}. Use a longer TTL, e.g. 30000.`
+      )
     }
     return Math.round(ttlMs)
   }

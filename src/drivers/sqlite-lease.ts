@@ -15,10 +15,14 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
   db.exec(`CREATE TABLE IF NOT EXISTS vault_lease (
     session TEXT PRIMARY KEY, owner TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at REAL NOT NULL
   ) WITHOUT ROWID`)
-  const take = db.prepare(`INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (?, ?, 1, ${NOW_MS} + ?)
+  const take = db
+    .prepare(
+      `INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (?, ?, 1, ${NOW_MS} + ?)
     ON CONFLICT (session) DO UPDATE SET owner = excluded.owner, epoch = epoch + 1, expires_at = excluded.expires_at
     WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS}
-    RETURNING epoch`).pluck()
+    RETURNING epoch`
+    )
+    .pluck()
   const read = db.prepare(`SELECT owner, epoch, expires_at - ${NOW_MS} AS expiresInMs FROM vault_lease WHERE session = ?`)
   const extend = db.prepare(`UPDATE vault_lease SET expires_at = ${NOW_MS} + ? WHERE session = ? AND owner = ? AND epoch = ?`)
   const giveUp = db.prepare(`UPDATE vault_lease SET owner = '', expires_at = 0 WHERE session = ? AND owner = ? AND epoch = ?`)
