@@ -6,6 +6,7 @@ import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
 import { prepareSchema, refuseForeignTables } from './sqlite-schema.js'
+import { sqliteLease } from './sqlite-lease.js'
 
 /**
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
@@ -127,6 +128,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   }
 
   const reader = makeReader(db)
+  const { lease, fence } = sqliteLease(db)
   const upsertCreds = db.prepare('INSERT INTO vault_creds (session, value) VALUES (?, ?) ON CONFLICT (session) DO UPDATE SET value = excluded.value')
   const upsertKey = db.prepare('INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value')
   const deleteKey = db.prepare('DELETE FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
@@ -134,6 +136,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     if (batch.creds) upsertCreds.run(session, batch.creds)
     for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
+    fence(session, batch.epoch) // last: the writes above took the write lock, so this reads the latest lease
   })
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
@@ -165,6 +168,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   const driver: Driver = {
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true },
+    lease,
     ...reader,
     async write(session, batch) {
       writing(() => applyBatch(session, batch))
