@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it, before, after } from 'node:test'
-import type { Driver } from '../../src/core/driver.js'
+import type { Driver } from '../core/driver.js'
 
 /**
  * Reads the backend directly (SQL, Redis commands, files), bypassing the driver, so the
