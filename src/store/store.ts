@@ -24,8 +24,8 @@ export interface StoreObserver {
 
 /**
  * A Store is a driver plus the codec (and, when configured, encryption). Every driver call
- * goes through `guard`, the one place where backend errors become VaultErrors. Members marked
- * `@internal` are for the package's own layers (auth state, tools) and are left out of the
+ * goes through `guard`, the one place where backend errors become VaultErrors. Internal members
+ * (the driver, codec, guard) serve the package's own layers (auth state, tools) and are left out of the
  * published types: create stores with openStore().
  */
 export class Store {
