@@ -17,7 +17,7 @@ import { load } from './util.js'
  * Workloads: one-to-one, group, login, receive, many-accounts, bulk (default: all). Choose with
  * arguments or BENCH_WORKLOADS=group,login. Sizes: BENCH_* env variables (see each file).
  * `npm run bench` starts throwaway PostgreSQL and Redis servers (scripts/with-test-servers.sh);
- * `node dist/bench/run.js` alone benches the embedded stores only.
+ * `node build/bench/run.js` alone benches the embedded stores only.
  */
 const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Promise<void>> = {
   'one-to-one': runOneToOne,

@@ -13,4 +13,4 @@ npm run build
 
 node -e "const D = require('better-sqlite3'); const db = new D(':memory:'); db.prepare('select 1').get(); db.close()" \
   || { echo "setup: better-sqlite3 did not load; its native build failed (see npm ci output above)." >&2; exit 1; }
-echo "setup: ok (better-sqlite3 native module loads; build in dist/)" >&2
+echo "setup: ok (better-sqlite3 native module loads; package in dist/, tests in build/)" >&2

@@ -1,26 +1,17 @@
+/**
+ * baileys-vault: durable session storage for Baileys. What a bot needs:
+ *
+ *   const store = await openStore('sqlite:./baileys.db')
+ *   const { state, saveCreds } = await store.useAuthState('main')
+ *
+ * Other entry points: baileys-vault/tools (migrate, backup, restore, doctor, …),
+ * baileys-vault/drivers (driver factories and the Driver contract), baileys-vault/testing
+ * (the driver conformance suite), baileys-vault/runtime (sessions kept alive),
+ * baileys-vault/sim (a local WhatsApp simulator).
+ */
 export { openStore, useSqliteAuthState, useFileAuthState, type OpenStoreOptions } from './store/open-store.js'
-export { Store, type ValueBatch } from './store/store.js'
+export type { Store } from './store/store.js'
 export type { VaultAuthState, VaultKeyStore, AuthStateOptions } from './auth/auth-state.js'
 export { VaultError, isVaultError, type VaultErrorCode } from './core/errors.js'
-export type { Driver, DriverCapabilities, WriteBatch, ListEntry, ListOptions, SnapshotReader } from './core/driver.js'
-export { parseStoreUrl, redactUrl, type StoreKind } from './core/url.js'
-export { createMemoryDriver } from './drivers/memory.js'
-export { createSqliteDriver, type SqliteDriverOptions } from './drivers/sqlite.js'
-export { createFileDriver, type FileDriverOptions } from './drivers/file.js'
-export { createPostgresDriver, type PostgresDriverOptions, type PgPoolLike } from './drivers/postgres.js'
-export { createRedisDriver, type RedisDriverOptions, type RedisClientLike } from './drivers/redis.js'
-export { toBufferJson, fromBufferJson } from './codec/buffer-json.js'
-export { migrate, type MigrateOptions, type MigrateResult, type MigrateSessionResult } from './tools/migrate.js'
-export { backup, type BackupOptions, type BackupResult } from './tools/backup.js'
-export type { BackupKeys } from './tools/backup-seal.js'
-export { restore, verifyBackup, type RestoreOptions, type RestoreResult, type VerifyBackupOptions } from './tools/restore.js'
-export { doctor, type DoctorOptions, type DoctorResult, type DoctorSessionReport } from './tools/doctor.js'
-export type { Finding, Severity } from './tools/findings.js'
-export { ls, inspect, type LsResult, type InspectResult, type SessionSummary, type CredsSummary } from './tools/inspect.js'
-export { prune, type PruneOptions, type PruneResult } from './tools/prune.js'
-export type { Mismatch } from './tools/verify.js'
-export type { ToolProgress, ProgressListener } from './tools/progress.js'
-export { rotateKey, encryptionStatus, type RotateKeyOptions, type RotateKeyResult, type EncryptionStatus } from './tools/rotate-key.js'
-export { encryptionFromEnv, deriveKeyId, type EncryptionOptions } from './codec/seal.js'
-export type { LeaseCapability, LeaseGrant, LeaseInfo } from './core/driver.js'
-export { leaseOwner, LEASE_TTL_FLOOR_MS } from './drivers/shared-lease.js'
+export { encryptionFromEnv, type EncryptionOptions } from './codec/seal.js'
+export type { LeaseGrant, LeaseInfo } from './core/driver.js'

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMemoryDriver } from '../src/drivers/memory.js'
 import { createSqliteDriver } from '../src/drivers/sqlite.js'
-import { driverConformance } from './helpers/conformance.js'
+import { driverConformance } from '../src/testing/index.js'
 
 driverConformance('memory', async () => {
   const name = `conformance-${process.pid}-${Date.now()}`

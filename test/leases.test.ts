@@ -14,7 +14,7 @@ import { createSqliteDriver } from '../src/drivers/sqlite.js'
 import { leaseOwner } from '../src/drivers/shared-lease.js'
 import { openStore } from '../src/store/open-store.js'
 import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { until } from './helpers/conformance.js'
+import { until } from '../src/testing/conformance.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/lease-child.js', import.meta.url))
 const temps: string[] = []

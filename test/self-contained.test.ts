@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { findOutsidePaths } from './helpers/outside-paths.js'
 
-/** The checkout this test runs from (dist/test inside it). */
+/** The checkout this test runs from (build/test inside it). */
 const ROOT = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }).trim()
 
 /** Tracked files that make up the project: code, scripts, CI, package metadata and docs. The fixture data is generated key material. */
@@ -30,9 +30,9 @@ describe('the repository stands alone', () => {
     // test/helpers/fixture.ts before the fixtures moved into the repository.
     const oldFixture = "export const FIXTURE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'fixtures', 'baileys-7-multifile')"
     assert.equal(findOutsidePaths('test/helpers/fixture.ts', oldFixture).length, 1)
-    assert.equal(findOutsidePaths('test/helpers/fixture.ts', "join(here, '..', '..', '..', 'test', 'fixtures')").length, 0, 'dist/test/helpers is three below the root')
+    assert.equal(findOutsidePaths('test/helpers/fixture.ts', "join(here, '..', '..', '..', 'test', 'fixtures')").length, 0, 'build/test/helpers is three below the root')
 
-    assert.equal(findOutsidePaths('src/cli/build-cli.ts', `new URL('${up}/${up}/${up}/package.json', import.meta.url)`).length, 0, 'dist/src/cli is three below')
+    assert.equal(findOutsidePaths('src/cli/build-cli.ts', `new URL('${up}/${up}/${up}/package.json', import.meta.url)`).length, 0, 'build/src/cli is three below')
     assert.equal(findOutsidePaths('src/cli/build-cli.ts', `new URL('${up}/${up}/${up}/${up}/package.json', import.meta.url)`).length, 1)
     assert.equal(findOutsidePaths('scripts/setup.sh', `cd "$(dirname "$0")/${up}/${up}"`).length, 1, 'a script runs from its own folder')
     assert.equal(findOutsidePaths('README.md', `See ${up}/shared/DESIGN.md`).length, 1)

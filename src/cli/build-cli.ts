@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { VaultError } from '../core/errors.js'
 import { EXIT_USAGE, UsageError, parseArgs, type Command, type CommandContext, type Output } from './command.js'
 
@@ -31,12 +33,19 @@ export interface CliIo {
   signal?: AbortSignal
 }
 
+/**
+ * The package's version: from the nearest package.json named baileys-vault above this file,
+ * which sits at dist/cli in the package and at build/src/cli in the test build.
+ */
 function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'))
-    return String(pkg.version)
-  } catch {
-    return 'unknown'
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+      if (pkg.name === 'baileys-vault') return String(pkg.version)
+    } catch {
+      // no readable package.json here: keep climbing
+    }
+    if (dirname(dir) === dir) return 'unknown'
   }
 }
 

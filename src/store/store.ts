@@ -27,7 +27,9 @@ export interface StoreObserver {
 
 /**
  * A Store is a driver plus the codec (and, when configured, encryption). Every driver call
- * goes through `guard`, the one place where backend errors become VaultErrors.
+ * goes through `guard`, the one place where backend errors become VaultErrors. Internal members
+ * (the driver, codec, guard) serve the package's own layers (auth state, tools) and are left out of the
+ * published types: create stores with openStore().
  */
 export class Store {
   private closed = false
@@ -36,8 +38,11 @@ export class Store {
   private readonly writeQueues = new Set<WriteQueue>()
   private readonly observers = new Set<StoreObserver>()
 
+  /** @internal */
   constructor(
+    /** @internal */
     readonly driver: Driver,
+    /** @internal */
     readonly codec: ValueCodec,
     /** The store URL with any password redacted, for messages. */
     readonly label: string,
@@ -52,11 +57,26 @@ export class Store {
     return makeAuthState(this, sessionId, { ...this.authDefaults, ...options })
   }
 
+  /** The backend this store runs on ('sqlite', 'postgres', …), for messages and metrics. */
+  get kind(): string {
+    return this.driver.kind
+  }
+
   /** Decoded creds, or undefined for a session that was never saved. Damaged creds throw CORRUPT_DATA. */
   async readCreds(session: string): Promise<AuthenticationCreds | undefined> {
-    assertSessionId(session, STAGING_OK)
-    const bytes = await this.guard('reading creds', session, () => this.driver.getCreds(session))
+    const bytes = await this.readRawCreds(session)
     return bytes && this.codec.decodeCreds(bytes, session)
+  }
+
+  /** Stored creds bytes as they are (sealed when encrypted), or undefined: for tools that check or copy without decoding. */
+  async readRawCreds(session: string): Promise<Uint8Array | undefined> {
+    assertSessionId(session, STAGING_OK)
+    return this.guard('reading creds', session, () => this.driver.getCreds(session))
+  }
+
+  /** Whether the session has creds saved (a linked or linking account, not just leftover keys). */
+  async hasCreds(session: string): Promise<boolean> {
+    return (await this.readRawCreds(session)) !== undefined
   }
 
   /** Raw stored bytes of many keys of one type (one driver round trip). */
@@ -204,12 +224,12 @@ export class Store {
     return this.closing
   }
 
-  /** Registers an auth state's write queue (see close). */
+  /** @internal Registers an auth state's write queue (see close). */
   trackWrites(queue: WriteQueue): void {
     this.writeQueues.add(queue)
   }
 
-  /** Runs a driver call; backend failures become BACKEND_UNAVAILABLE, VaultErrors pass through. */
+  /** @internal Runs a driver call; backend failures become BACKEND_UNAVAILABLE, VaultErrors pass through. */
   async guard<T>(action: string, session: string | undefined, fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new VaultError('INVALID_ARGUMENT', `Store ${this.label} is closed; open it again with openStore().`)
     try {

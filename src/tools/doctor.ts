@@ -139,7 +139,7 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
   const lid = new LidChecker(store, session, keyFindings)
   const encrypted = new BoundedList<string>(SAMPLE)
   const protection = new ProtectionTally(store)
-  const credsBytes = await store.guard('reading creds', session, () => store.driver.getCreds(session))
+  const credsBytes = await store.readRawCreds(session)
   if (credsBytes) protection.add(credsBytes)
   let pending = 0
 

@@ -69,7 +69,7 @@ export interface InspectResult {
 async function summarize(store: Store, session: string, bytesByType?: Record<string, number>, tick?: (n: number) => void) {
   let creds: any
   let credsError: string | undefined
-  const credsBytes = await store.guard('reading creds', session, () => store.driver.getCreds(session))
+  const credsBytes = await store.readRawCreds(session)
   if (credsBytes) {
     try {
       creds = store.codec.decodeCreds(credsBytes, session)

@@ -67,7 +67,7 @@ async function describeTarget(to: Store, p: MigrateSessionResult, overwrite: boo
   if (overwrite && p.targetHadData) {
     const keys: Array<[string, string]> = []
     for await (const [type, id] of to.listKeys(p.target)) keys.push([type, id])
-    const creds = (await to.guard('reading creds', p.target, () => to.driver.getCreds(p.target))) !== undefined
+    const creds = await to.hasCreds(p.target)
     p.wouldDelete = { creds, keys }
   }
   const ignored = await ignoredFiles(to, p.target)
@@ -101,7 +101,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     const counts = countFirst ? await countKeys(from, session) : {}
     const keys = sumCounts(counts)
     total += keys
-    const creds = (await from.guard('reading creds', session, () => from.driver.getCreds(session))) !== undefined
+    const creds = await from.hasCreds(session)
     const target = targetOf(session)
     const p: MigrateSessionResult = { session, target, counts, keys, creds, targetHadData: await sessionHasData(to, target), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 }
     if (options.dryRun) await describeTarget(to, p, !!options.overwrite)

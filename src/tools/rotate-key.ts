@@ -34,7 +34,7 @@ export async function encryptionStatus(store: Store, session: string): Promise<E
     if (p.sealed) status.sealedBy[p.keyId] = (status.sealedBy[p.keyId] ?? 0) + 1
     else status.plaintext++
   }
-  const creds = await store.guard('reading creds', session, () => store.driver.getCreds(session))
+  const creds = await store.readRawCreds(session)
   if (creds) count(creds)
   for await (const [, , bytes] of store.listRaw(session)) count(bytes!)
   return status
@@ -74,7 +74,7 @@ export async function rotateKey(store: Store, options: RotateKeyOptions = {}): P
       if (batch.length >= batchSize) await flush()
     }
     await flush()
-    const creds = await store.guard('reading creds', session, () => store.driver.getCreds(session))
+    const creds = await store.readRawCreds(session)
     if (creds && !isCurrent(creds)) {
       await store.write(session, { creds: store.codec.decodeCreds(creds, session) })
       resealed++

@@ -12,8 +12,7 @@ export async function selectSessions(store: Store, requested?: readonly string[]
 
 /** True when the session has creds or at least one key. Reads no values. */
 export async function sessionHasData(store: Store, session: string): Promise<boolean> {
-  const creds = await store.guard('reading creds', session, () => store.driver.getCreds(session))
-  if (creds) return true
+  if (await store.hasCreds(session)) return true
   for await (const _ of store.listKeys(session)) return true
   return false
 }

@@ -45,7 +45,7 @@ export async function copyDestination(store: Store, target: string, options: { r
 export async function conflictError(store: Store, conflicts: readonly string[], alternative: string): Promise<Error> {
   const halfMade: string[] = []
   for (const session of conflicts) {
-    if (!(await store.guard('reading creds', session, () => store.driver.getCreds(session)))) halfMade.push(session)
+    if (!(await store.hasCreds(session))) halfMade.push(session)
   }
   const names = (sessions: string[]) => sessions.map(s => `"${s}"`).join(', ')
   const parts = [`The target ${store.label} already has data for session(s) ${names([...conflicts])}. Nothing was written. ${alternative}, or pass overwrite (--overwrite) to replace them.`]

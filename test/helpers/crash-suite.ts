@@ -9,8 +9,11 @@ import type { StoreTarget } from './real-client-suite.js'
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url))
 export const CRASH_KILLS = Number(process.env.VAULT_CRASH_KILLS ?? 30)
 
-/** Starts the child, waits until it is in traffic, lets it run a random while, SIGKILLs it. */
-function runAndKill(url: string, options: string, maxDelayMs: number): Promise<{ rounds: number }> {
+/**
+ * Starts the child, waits until it is in traffic (`ready`, or with `afterRound` its first
+ * completed round, so a slow machine still sees progress), lets it run a random while, SIGKILLs it.
+ */
+function runAndKill(url: string, options: string, maxDelayMs: number, afterRound: boolean): Promise<{ rounds: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, url], { env: { ...process.env, VAULT_CRASH_OPTIONS: options }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
@@ -22,7 +25,7 @@ function runAndKill(url: string, options: string, maxDelayMs: number): Promise<{
     }, 60_000)
     child.stdout.on('data', chunk => {
       out += chunk
-      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), Math.random() * maxDelayMs)
+      if (!timer && out.includes(afterRound ? '\nround ' : 'ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), Math.random() * maxDelayMs)
     })
     child.stderr.on('data', chunk => (err += chunk))
     child.on('exit', (code, signal) => {
@@ -48,7 +51,8 @@ export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>,
         let rounds = 0
         let killedMidRun = 0
         for (let i = 0; i < kills; i++) {
-          const run = await runAndKill(target.url, options, 400)
+          // Every fifth kill waits for a finished round first; the others land anywhere.
+          const run = await runAndKill(target.url, options, 400, i % 5 === 0)
           rounds += run.rounds
           if (run.rounds > 0) killedMidRun++
           // After the kill: open, and both directions and the group still decrypt.

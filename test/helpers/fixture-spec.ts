@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
  * the generator (scripts/make-fixtures.ts) can import it before the fixture exists.
  */
 
-/** The repository: the nearest folder above this file holding package.json (source or dist/). */
+/** The repository: the nearest folder above this file holding package.json (source or build/). */
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url))
   while (!existsSync(join(dir, 'package.json'))) {

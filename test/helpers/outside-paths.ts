@@ -34,7 +34,7 @@ export function climb(path: string): number {
 
 /**
  * How far up a relative path in `file` may climb and stay inside the repository: the folder's
- * depth, one more for TypeScript and JavaScript, which run compiled under dist/.
+ * depth, one more for TypeScript and JavaScript, which run compiled one folder down (build/ for the test build).
  */
 export function allowedClimb(file: string): number {
   const dir = dirname(file)

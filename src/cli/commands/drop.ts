@@ -35,7 +35,7 @@ export const dropCommand: Command = {
     try {
       await assertSessionsExist(store, [session])
       const counts = await countKeys(store, session)
-      const creds = (await store.guard('reading creds', session, () => store.driver.getCreds(session))) !== undefined
+      const creds = await store.hasCreds(session)
       const keys = sumCounts(counts)
       const what = `${creds ? 'creds and ' : 'no creds, '}${plural(keys, 'key')}${keys > 0 ? `: ${formatCounts(counts)}` : ''}`
       if (!yes) {

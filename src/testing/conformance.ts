@@ -4,11 +4,11 @@ import { hostname } from 'node:os'
 import { describe, it, before, after } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { initAuthCreds } from '@whiskeysockets/baileys'
-import type { Driver, LeaseCapability } from '../../src/core/driver.js'
-import { isVaultError } from '../../src/core/errors.js'
-import { leaseOwner } from '../../src/drivers/shared-lease.js'
-import { Store } from '../../src/store/store.js'
-import { plainCodec } from '../../src/store/value-codec.js'
+import type { Driver, LeaseCapability } from '../core/driver.js'
+import { isVaultError } from '../core/errors.js'
+import { leaseOwner } from '../drivers/shared-lease.js'
+import { Store } from '../store/store.js'
+import { plainCodec } from '../store/value-codec.js'
 
 /**
  * Reads the backend directly (SQL, Redis commands, files), bypassing the driver, so the
