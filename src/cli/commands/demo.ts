@@ -47,7 +47,7 @@ export const demoCommand: Command = {
     const line = (text: string) => (ctx.json ? ctx.stderr : ctx.stdout).write(`${text}\n`)
     const event = (e: Record<string, unknown>) => ctx.json && ctx.stdout.write(`${JSON.stringify({ ...e, ms: Date.now() - started })}\n`)
 
-    line(`baileys-vault demo: a simulated WhatsApp server and phone, the real Baileys client, SQLite at ${db}\n`)
+    line(`baileys-vault demo: a simulated WhatsApp server and phone, the real Baileys client, SQLite at ${db}`)
     const sim = await startSimulator()
     const untrust = trustSimulator(sim)
     const store = await openStore(`sqlite:${db}`)
