@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { LEDGER_FILE } from '../src/runtime/backup-schedule.js'
@@ -21,6 +22,7 @@ import { freshPostgres } from './helpers/servers.js'
 import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
 
 const CONTACT = '15550004242'
+const README = fileURLToPath(new URL('../../README.md', import.meta.url))
 
 interface Family {
   name: string
@@ -179,20 +181,22 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
     assert.equal(exitCode, 1, `a logged-out session exits 1; stderr: ${run.stderr()}`)
   })
 
-  it('on PostgreSQL: QR linking, SIGTERM, a restart without a QR that continues the conversation', { timeout: 40_000 }, async () => {
+  it("on PostgreSQL with the README's bot: QR linking, SIGTERM, a restart without a QR that continues the conversation", { timeout: 40_000 }, async () => {
     const pg = await freshPostgres('cli_run')
     try {
       const dir = tempDir()
       const bot = join(dir, 'bot.mjs')
-      writeFileSync(bot, ECHO_BOT)
+      const readmeBot = /```js\n([\s\S]*?export default[\s\S]*?)```/.exec(readFileSync(README, 'utf8'))?.[1]
+      assert.ok(readmeBot, "the README shows a bot module in a js block")
+      writeFileSync(bot, readmeBot)
       const run = spawnRun([pg.url, ...sim.flags, '--bot', bot, '--session', 'pg'])
       await linkByQr(run, sim)
-      assert.equal(await converse(sim, CONTACT, 'hello pg'), 'echo: hello pg')
+      assert.equal(await converse(sim, CONTACT, 'ping'), 'pong')
       await stopGracefully(run)
 
       const again = spawnRun([pg.url, ...sim.flags, '--bot', bot])
       await again.waitFor(entered('connected'), { what: 'connected after the restart' })
-      assert.equal(await converse(sim, CONTACT, 'hello again'), 'echo: hello again')
+      assert.equal(await converse(sim, CONTACT, 'ping'), 'pong')
       await stopGracefully(again)
       assert.equal(again.events.filter(e => e.event === 'qr').length, 0)
     } finally {

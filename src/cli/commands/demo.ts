@@ -62,8 +62,8 @@ export const demoCommand: Command = {
     const steps: Array<{ step: string; ok: boolean; ms: number }> = []
     try {
       const session = await runtime.start(SESSION)
-      session.on('state', ({ state, reason }) => {
-        event({ event: 'state', session: SESSION, state, reason })
+      session.on('state', ({ state, previous, reason }) => {
+        event({ event: 'state', session: SESSION, state, previous, reason })
         line(`${at()}  ${SESSION}  ${state.padEnd(12)} ${reason.message}${reason.code ? ` (code ${reason.code})` : ''}`)
       })
       let qrs = 0
