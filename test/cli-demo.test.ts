@@ -6,7 +6,14 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { spawnCli } from './helpers/run-child.js'
 
-const STEPS = ['1. link', '2. a contact sends "ping"', '3. the socket is killed', '4a. the server asks for a restart', '4b. the connection goes silent', '5. graceful stop']
+const STEPS = [
+  '1. link',
+  '2. a contact sends "ping"',
+  '3. the socket is killed',
+  '4a. the server asks for a restart',
+  '4b. the connection goes silent',
+  '5. graceful stop'
+]
 
 test('baileys-vault demo --json: every step ok, exit 0', { timeout: 60_000 }, async () => {
   const demo = spawnCli(['demo', '--json'])

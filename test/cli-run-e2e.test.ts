@@ -82,82 +82,95 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
     await sim?.stop()
   })
 
-  it('QR linking, a bot that replies, reconnects without a QR, /readyz and /metrics, scheduled backups, SIGTERM, then a restart that continues', { timeout: 60_000 }, async () => {
-    const dir = tempDir()
-    const url = `sqlite:${join(dir, 'wa.db')}`
-    const bot = join(dir, 'bot.mjs')
-    writeFileSync(bot, ECHO_BOT)
-    const backups = join(dir, 'backups')
-    mkdirSync(backups)
-    writeFileSync(join(backups, 'notes.txt'), 'not a backup of ours')
-    const run = spawnRun([url, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', '--backup-dir', backups, '--backup-every', '1s', '--backup-keep', '2'])
+  it(
+    'QR linking, a bot that replies, reconnects without a QR, /readyz and /metrics, scheduled backups, SIGTERM, then a restart that continues',
+    { timeout: 60_000 },
+    async () => {
+      const dir = tempDir()
+      const url = `sqlite:${join(dir, 'wa.db')}`
+      const bot = join(dir, 'bot.mjs')
+      writeFileSync(bot, ECHO_BOT)
+      const backups = join(dir, 'backups')
+      mkdirSync(backups)
+      writeFileSync(join(backups, 'notes.txt'), 'not a backup of ours')
+      const run = spawnRun([url, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', '--backup-dir', backups, '--backup-every', '1s', '--backup-keep', '2'])
 
-    const { url: health } = await run.waitFor(e => e.event === 'http', { what: 'the http event' })
-    assert.match(health, /^http:\/\/127\.0\.0\.1:\d+$/)
-    const jid = await linkByQr(run, sim)
-    assert.equal(await converse(sim, CONTACT, 'ping 1'), 'echo: ping 1')
+      const { url: health } = await run.waitFor(e => e.event === 'http', { what: 'the http event' })
+      assert.match(health, /^http:\/\/127\.0\.0\.1:\d+$/)
+      const jid = await linkByQr(run, sim)
+      assert.equal(await converse(sim, CONTACT, 'ping 1'), 'echo: ping 1')
 
-    const ready = await fetch(`${health}/readyz`)
-    assert.equal(ready.status, 200)
-    assert.deepEqual(await ready.json(), { ready: true, sessions: [{ session: 'main', state: 'connected', ready: true }] })
-    const listed = (await (await fetch(`${health}/sessions`)).json()) as any
-    assert.equal(listed.sessions.length, 1)
-    assert.equal(listed.sessions[0].session, 'main')
-    assert.equal(listed.sessions[0].state, 'connected')
-    assert.ok(!Number.isNaN(Date.parse(listed.sessions[0].since)))
-    assert.equal(listed.sessions[0].stats.messagesIn, 1)
-    assert.equal((await fetch(`${health}/nowhere`)).status, 404)
-    assert.equal((await fetch(`${health}/readyz`, { method: 'POST' })).status, 405)
-    assert.equal((await fetch(`${health}/healthz`)).status, 200)
+      const ready = await fetch(`${health}/readyz`)
+      assert.equal(ready.status, 200)
+      assert.deepEqual(await ready.json(), { ready: true, sessions: [{ session: 'main', state: 'connected', ready: true }] })
+      const listed = (await (await fetch(`${health}/sessions`)).json()) as any
+      assert.equal(listed.sessions.length, 1)
+      assert.equal(listed.sessions[0].session, 'main')
+      assert.equal(listed.sessions[0].state, 'connected')
+      assert.ok(!Number.isNaN(Date.parse(listed.sessions[0].since)))
+      assert.equal(listed.sessions[0].stats.messagesIn, 1)
+      assert.equal((await fetch(`${health}/nowhere`)).status, 404)
+      assert.equal((await fetch(`${health}/readyz`, { method: 'POST' })).status, 405)
+      assert.equal((await fetch(`${health}/healthz`)).status, 200)
 
-    const before = await scrape(health)
-    for (const name of DOCUMENTED_METRICS) assert.ok(before.has(name), `/metrics has ${name}`)
-    assert.equal(sample(before, 'baileys_vault_session_state', { session: 'main', state: 'connected' }), 1)
-    assert.equal(sample(before, 'baileys_vault_sessions', { state: 'connected' }), 1)
-    assert.equal(sample(before, 'baileys_vault_messages_total', { session: 'main', direction: 'in' }), 1)
-    assert.ok((before.get('baileys_vault_store_write_seconds')?.metrics[0]?.buckets ?? {})['+Inf'], 'store writes are timed')
+      const before = await scrape(health)
+      for (const name of DOCUMENTED_METRICS) assert.ok(before.has(name), `/metrics has ${name}`)
+      assert.equal(sample(before, 'baileys_vault_session_state', { session: 'main', state: 'connected' }), 1)
+      assert.equal(sample(before, 'baileys_vault_sessions', { state: 'connected' }), 1)
+      assert.equal(sample(before, 'baileys_vault_messages_total', { session: 'main', direction: 'in' }), 1)
+      assert.ok((before.get('baileys_vault_store_write_seconds')?.metrics[0]?.buckets ?? {})['+Inf'], 'store writes are timed')
 
-    // The server asks for a restart: the session reconnects from the stored creds, no QR.
-    let mark = run.events.length
-    assert.equal((await sim.call('POST', '/kick', { jid, reason: 'restart' })).body.told, 1)
-    await run.waitFor(entered('disconnected'), { from: mark, what: 'disconnected after the kick' })
-    const reconnected = await run.waitFor(entered('connected'), { from: mark, what: 'connected after the kick' })
-    assert.equal(reconnected.previous, 'connecting')
+      // The server asks for a restart: the session reconnects from the stored creds, no QR.
+      let mark = run.events.length
+      assert.equal((await sim.call('POST', '/kick', { jid, reason: 'restart' })).body.told, 1)
+      await run.waitFor(entered('disconnected'), { from: mark, what: 'disconnected after the kick' })
+      const reconnected = await run.waitFor(entered('connected'), { from: mark, what: 'connected after the kick' })
+      assert.equal(reconnected.previous, 'connecting')
 
-    // The server goes away for a while: /readyz answers 503 until the session is back.
-    mark = run.events.length
-    await sim.call('POST', '/restart', { downMs: 3_000 })
-    await run.waitFor(entered('disconnected'), { from: mark, what: 'disconnected while the server is down' })
-    const notReady = await fetch(`${health}/readyz`)
-    assert.equal(notReady.status, 503)
-    assert.equal(((await notReady.json()) as any).sessions[0].ready, false)
-    await run.waitFor(entered('connected'), { from: mark, what: 'connected once the server is back', timeoutMs: 20_000 })
-    assert.equal((await fetch(`${health}/readyz`)).status, 200)
+      // The server goes away for a while: /readyz answers 503 until the session is back.
+      mark = run.events.length
+      await sim.call('POST', '/restart', { downMs: 3_000 })
+      await run.waitFor(entered('disconnected'), { from: mark, what: 'disconnected while the server is down' })
+      const notReady = await fetch(`${health}/readyz`)
+      assert.equal(notReady.status, 503)
+      assert.equal(((await notReady.json()) as any).sessions[0].ready, false)
+      await run.waitFor(entered('connected'), { from: mark, what: 'connected once the server is back', timeoutMs: 20_000 })
+      assert.equal((await fetch(`${health}/readyz`)).status, 200)
 
-    const later = await scrape(health)
-    assert.equal(sample(later, 'baileys_vault_connections_total', { session: 'main' }), sample(before, 'baileys_vault_connections_total', { session: 'main' }) + 2)
-    assert.equal(sample(later, 'baileys_vault_disconnects_total', { session: 'main', reason: '515' }), sample(before, 'baileys_vault_disconnects_total', { session: 'main', reason: '515' }) + 1)
-    assert.ok(sample(later, 'baileys_vault_reconnect_attempts_total', { session: 'main' }) > sample(before, 'baileys_vault_reconnect_attempts_total', { session: 'main' }))
-    assert.equal(run.events.filter(e => e.event === 'qr').length, 1, 'no new QR after the first link')
+      const later = await scrape(health)
+      assert.equal(
+        sample(later, 'baileys_vault_connections_total', { session: 'main' }),
+        sample(before, 'baileys_vault_connections_total', { session: 'main' }) + 2
+      )
+      assert.equal(
+        sample(later, 'baileys_vault_disconnects_total', { session: 'main', reason: '515' }),
+        sample(before, 'baileys_vault_disconnects_total', { session: 'main', reason: '515' }) + 1
+      )
+      assert.ok(
+        sample(later, 'baileys_vault_reconnect_attempts_total', { session: 'main' }) >
+          sample(before, 'baileys_vault_reconnect_attempts_total', { session: 'main' })
+      )
+      assert.equal(run.events.filter(e => e.event === 'qr').length, 1, 'no new QR after the first link')
 
-    // Scheduled backups every second, two kept: wait for the third, then stop.
-    await run.waitFor(e => e.event === 'backup' && e.scheduled === true, { nth: 3, what: 'the third scheduled backup' })
-    assert.ok(sample(await scrape(health), 'baileys_vault_last_backup_timestamp_seconds', { session: 'main' }) > 0)
-    await stopGracefully(run)
-    const files = readdirSync(backups).sort()
-    const scheduled = files.filter(f => f.endsWith('.vault'))
-    assert.ok(scheduled.length >= 1 && scheduled.length <= 2, `at most 2 scheduled backups are kept: ${files}`)
-    assert.deepEqual(files.filter(f => !f.endsWith('.vault')).sort(), [LEDGER_FILE, 'notes.txt'].sort())
-    assert.equal(readFileSync(join(backups, 'notes.txt'), 'utf8'), 'not a backup of ours')
-    for (const file of scheduled) assert.ok((await verifyBackup(join(backups, file))).counts.has('main'), `${file} verifies and holds main`)
+      // Scheduled backups every second, two kept: wait for the third, then stop.
+      await run.waitFor(e => e.event === 'backup' && e.scheduled === true, { nth: 3, what: 'the third scheduled backup' })
+      assert.ok(sample(await scrape(health), 'baileys_vault_last_backup_timestamp_seconds', { session: 'main' }) > 0)
+      await stopGracefully(run)
+      const files = readdirSync(backups).sort()
+      const scheduled = files.filter(f => f.endsWith('.vault'))
+      assert.ok(scheduled.length >= 1 && scheduled.length <= 2, `at most 2 scheduled backups are kept: ${files}`)
+      assert.deepEqual(files.filter(f => !f.endsWith('.vault')).sort(), [LEDGER_FILE, 'notes.txt'].sort())
+      assert.equal(readFileSync(join(backups, 'notes.txt'), 'utf8'), 'not a backup of ours')
+      for (const file of scheduled) assert.ok((await verifyBackup(join(backups, file))).counts.has('main'), `${file} verifies and holds main`)
 
-    // The same store again: connected from the stored creds, no QR, and the bot still answers.
-    const again = spawnRun([url, ...sim.flags, '--bot', bot])
-    await again.waitFor(entered('connected'), { what: 'connected after the restart' })
-    assert.equal(await converse(sim, CONTACT, 'ping 2'), 'echo: ping 2')
-    await stopGracefully(again)
-    assert.equal(again.events.filter(e => e.event === 'qr').length, 0, 'no QR after a restart')
-  })
+      // The same store again: connected from the stored creds, no QR, and the bot still answers.
+      const again = spawnRun([url, ...sim.flags, '--bot', bot])
+      await again.waitFor(entered('connected'), { what: 'connected after the restart' })
+      assert.equal(await converse(sim, CONTACT, 'ping 2'), 'echo: ping 2')
+      await stopGracefully(again)
+      assert.equal(again.events.filter(e => e.event === 'qr').length, 0, 'no QR after a restart')
+    }
+  )
 
   it('pairing-code linking, then a logout (401): a backup that verifies, exit 1', { timeout: 30_000 }, async () => {
     const dir = tempDir()
@@ -187,7 +200,7 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       const dir = tempDir()
       const bot = join(dir, 'bot.mjs')
       const readmeBot = /```js\n([\s\S]*?export default[\s\S]*?)```/.exec(readFileSync(README, 'utf8'))?.[1]
-      assert.ok(readmeBot, "the README shows a bot module in a js block")
+      assert.ok(readmeBot, 'the README shows a bot module in a js block')
       writeFileSync(bot, readmeBot)
       const run = spawnRun([pg.url, ...sim.flags, '--bot', bot, '--session', 'pg'])
       await linkByQr(run, sim)

@@ -69,7 +69,10 @@ export function spawnCli(argv: string[], options: { cwd?: string; env?: NodeJS.P
           if (found) finish(() => resolve(found))
           else if (done) finish(() => reject(new Error(`the process exited before ${what}; events: ${JSON.stringify(events)}; stderr: ${err}`)))
         }
-        const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events: ${JSON.stringify(events)}; stderr: ${err}`))), timeoutMs)
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events: ${JSON.stringify(events)}; stderr: ${err}`))),
+          timeoutMs
+        )
         const finish = (then: () => void) => {
           clearTimeout(timer)
           waiters.delete(check)
@@ -82,7 +85,9 @@ export function spawnCli(argv: string[], options: { cwd?: string; env?: NodeJS.P
     exited(timeoutMs = 15_000) {
       return Promise.race([
         exit,
-        new Promise<Exit>((_, reject) => setTimeout(() => reject(new Error(`the process did not exit within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs).unref())
+        new Promise<Exit>((_, reject) =>
+          setTimeout(() => reject(new Error(`the process did not exit within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs).unref()
+        )
       ])
     },
     kill(signal = 'SIGKILL') {

@@ -1,7 +1,7 @@
 import { VaultError } from '../../core/errors.js'
 import { parseDuration } from '../../runtime/duration.js'
 import { loadBot, type BotHandler } from '../../runtime/bot.js'
-import { listenHealth, parseListenAddress, type HealthServer } from '../../runtime/http.js'
+import { listenHealth, parseListenAddress } from '../../runtime/http.js'
 import { createMetrics, type VaultMetrics } from '../../runtime/metrics.js'
 import { metricsFromStats } from '../../runtime/metrics-sync.js'
 import { scheduleBackups, type BackupSchedule } from '../../runtime/backup-schedule.js'
