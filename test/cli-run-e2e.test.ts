@@ -100,6 +100,13 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       const jid = await linkByQr(run, sim)
       assert.equal(await converse(sim, CONTACT, 'ping 1'), 'echo: ping 1')
 
+      // A bot that throws is reported and counted; the session stays up and the bot keeps answering.
+      await sim.call('POST', `/contacts/${CONTACT}/send`, { text: 'boom' })
+      const failed = await run.waitFor(e => e.event === 'error', { what: "the bot's error" })
+      assert.match(failed.message, /the bot failed on purpose/)
+      assert.equal(await converse(sim, CONTACT, 'ping 1b'), 'echo: ping 1b')
+      assert.equal(run.events.filter(e => e.event === 'state').at(-1)?.state, 'connected')
+
       const ready = await fetch(`${health}/readyz`)
       assert.equal(ready.status, 200)
       assert.deepEqual(await ready.json(), { ready: true, sessions: [{ session: 'main', state: 'connected', ready: true }] })
@@ -108,7 +115,8 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       assert.equal(listed.sessions[0].session, 'main')
       assert.equal(listed.sessions[0].state, 'connected')
       assert.ok(!Number.isNaN(Date.parse(listed.sessions[0].since)))
-      assert.equal(listed.sessions[0].stats.messagesIn, 1)
+      assert.equal(listed.sessions[0].stats.messagesIn, 3)
+      assert.equal(listed.sessions[0].stats.listenerErrors, 1)
       assert.equal((await fetch(`${health}/nowhere`)).status, 404)
       assert.equal((await fetch(`${health}/readyz`, { method: 'POST' })).status, 405)
       assert.equal((await fetch(`${health}/healthz`)).status, 200)
@@ -117,7 +125,7 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       for (const name of DOCUMENTED_METRICS) assert.ok(before.has(name), `/metrics has ${name}`)
       assert.equal(sample(before, 'baileys_vault_session_state', { session: 'main', state: 'connected' }), 1)
       assert.equal(sample(before, 'baileys_vault_sessions', { state: 'connected' }), 1)
-      assert.equal(sample(before, 'baileys_vault_messages_total', { session: 'main', direction: 'in' }), 1)
+      assert.equal(sample(before, 'baileys_vault_messages_total', { session: 'main', direction: 'in' }), 3)
       assert.ok((before.get('baileys_vault_store_write_seconds')?.metrics[0]?.buckets ?? {})['+Inf'], 'store writes are timed')
 
       // The server asks for a restart: the session reconnects from the stored creds, no QR.

@@ -157,12 +157,13 @@ export async function converse(sim: SimChild, contact: string, text: string): Pr
   return reply.body.text
 }
 
-/** An echo bot as a user writes it for `run --bot`. */
+/** An echo bot as a user writes it for `run --bot`; "boom" makes it throw (a buggy bot). */
 export const ECHO_BOT = `export default sock => {
   sock.ev.on('messages.upsert', async ({ messages, type }) => {
     if (type !== 'notify') return
     for (const m of messages) {
       const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text
+      if (text === 'boom') throw new Error('the bot failed on purpose')
       if (!m.key.fromMe && text) await sock.sendMessage(m.key.remoteJid, { text: 'echo: ' + text })
     }
   })
