@@ -146,11 +146,12 @@ export const runCommand: Command = {
     const p = await plan(args)
     const out = sessionOutput({ stdout: ctx.stdout, stderr: ctx.stderr, json: ctx.json })
     let runtime: Runtime | undefined
+    let started = false
     const running = () => runtime?.sessions() ?? []
     // The endpoint binds before the store is opened: a port in use is a usage error that leaves
     // the store untouched (not even created).
     const metrics = p.http ? await optionalMetrics(ctx, running) : undefined
-    const http = p.http ? await listenHealth(healthSource(running, metrics), { ...p.http, warn: m => out.note(`warning: ${m}`) }) : undefined
+    const http = p.http ? await listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) }) : undefined
     let store: Store | undefined
     let schedule: BackupSchedule | undefined
     let untrust: (() => void) | undefined
@@ -183,6 +184,7 @@ export const runCommand: Command = {
         sessions.push(session)
       }
       const ended = untilAllEnded(sessions, (_s, state) => endings.push(state))
+      started = true
 
       if (p.backups) {
         const backupStore = store
