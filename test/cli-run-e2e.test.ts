@@ -69,8 +69,8 @@ async function stopGracefully(run: CliChild): Promise<void> {
 describe('baileys-vault run against baileys-vault sim, as child processes', () => {
   let sim: SimChild
   const children: CliChild[] = []
-  const spawnRun = (argv: string[]) => {
-    const child = spawnCli(['run', ...argv, '--json'])
+  const spawnRun = (argv: string[], options: { cwd?: string } = {}) => {
+    const child = spawnCli(['run', ...argv, '--json'], options)
     children.push(child)
     return child
   }
@@ -93,7 +93,10 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       const backups = join(dir, 'backups')
       mkdirSync(backups)
       writeFileSync(join(backups, 'notes.txt'), 'not a backup of ours')
-      const run = spawnRun([url, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', '--backup-dir', backups, '--backup-every', '1s', '--backup-keep', '2'])
+      const run = spawnRun(
+        [url, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', '--backup-dir', 'backups', '--backup-every', '1s', '--backup-keep', '2'],
+        { cwd: dir }
+      )
 
       const { url: health } = await run.waitFor(e => e.event === 'http', { what: 'the http event' })
       assert.match(health, /^http:\/\/127\.0\.0\.1:\d+$/)
@@ -161,7 +164,8 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       assert.equal(run.events.filter(e => e.event === 'qr').length, 1, 'no new QR after the first link')
 
       // Scheduled backups every second, two kept: wait for the third, then stop.
-      await run.waitFor(e => e.event === 'backup' && e.scheduled === true, { nth: 3, what: 'the third scheduled backup' })
+      const third = await run.waitFor(e => e.event === 'backup' && e.scheduled === true, { nth: 3, what: 'the third scheduled backup' })
+      assert.ok(third.file.startsWith(`${backups}/`), `the event names the file by its absolute path: ${third.file}`)
       assert.ok(sample(await scrape(health), 'baileys_vault_last_backup_timestamp_seconds', { session: 'main' }) > 0)
       await stopGracefully(run)
       const files = readdirSync(backups).sort()

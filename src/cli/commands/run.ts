@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { VaultError } from '../../core/errors.js'
 import { parseDuration } from '../../runtime/duration.js'
 import { loadBot, type BotHandler } from '../../runtime/bot.js'
@@ -68,7 +69,8 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
     logLevel,
     bot: flagString(args, 'bot') === undefined ? undefined : await asUsage(() => loadBot(flagString(args, 'bot')!)),
     http: httpText === undefined ? undefined : { ...asUsageSync(() => parseListenAddress(httpText)), allowNonLoopback: args.flags['http-public'] === true },
-    backups: backupDir === undefined ? undefined : { dir: backupDir, everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
+    // Absolute, so every backup event names a file that can be found whatever the reader's cwd.
+    backups: backupDir === undefined ? undefined : { dir: resolve(backupDir), everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
     server: serverUrl === undefined ? undefined : { url: serverUrl, rootKey: rootKeyHex === undefined ? undefined : Buffer.from(rootKeyHex, 'hex') }
   }
 }
