@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,7 +57,12 @@ const DOCUMENTED_METRICS = [
 ]
 
 const md5 = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex')
-const tempDir = () => mkdtempSync(join(tmpdir(), 'vault-run-e2e-'))
+const made: string[] = []
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vault-run-e2e-'))
+  made.push(dir)
+  return dir
+}
 
 async function stopGracefully(run: CliChild): Promise<void> {
   run.kill('SIGTERM')
@@ -80,6 +85,7 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
   after(async () => {
     for (const child of children) child.kill()
     await sim?.stop()
+    for (const dir of made) rmSync(dir, { recursive: true, force: true })
   })
 
   it(
