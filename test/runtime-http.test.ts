@@ -81,6 +81,20 @@ describe('health and metrics endpoint', () => {
     }
   })
 
+  it('/readyz answers 503 while the sessions are still starting (the endpoint is up before them)', async () => {
+    let starting = true
+    const server = await listenHealth({ ...(await source([])), starting: () => starting }, { port: 0 })
+    try {
+      const early = await fetch(`${server.url}/readyz`)
+      assert.equal(early.status, 503)
+      assert.deepEqual(await early.json(), { ready: false, starting: true, sessions: [] })
+      starting = false
+      assert.equal((await fetch(`${server.url}/readyz`)).status, 200)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('refuses a non-loopback address unless allowed, and a port in use, with clear errors', async () => {
     const src = await source([])
     await assert.rejects(listenHealth(src, { host: '0.0.0.0', port: 0 }), { code: 'INVALID_ARGUMENT', message: /loopback/ })

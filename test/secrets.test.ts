@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it, before, after } from 'node:test'
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStore } from '../src/store/open-store.js'
@@ -10,6 +10,7 @@ import { createMemoryDriver } from '../src/drivers/memory.js'
 import { copyFixture, importBaileysFolder, readBaileysFolder } from './helpers/fixture.js'
 import { instrument } from './helpers/faulty-driver.js'
 import { runCli } from './helpers/tools-cli.js'
+import { converse, ECHO_BOT, linkByQr, spawnCli, startSimChild } from './helpers/run-child.js'
 
 /**
  * No secret ever reaches a log line, an error message or tool output. Collects everything
@@ -100,5 +101,44 @@ describe('secrets stay out of output and errors', () => {
     assert.ok(haystack.includes('CORRUPT') || haystack.includes('damaged') || haystack.includes('not valid JSON'), 'failure paths were exercised')
     for (const secret of secrets) assert.ok(!haystack.includes(secret), 'a private key appeared in output or an error message')
     assert.ok(!haystack.includes('s3cret-pass'), 'a store password appeared in output or an error message')
+  })
+
+  it('run --json output, its stderr and its HTTP endpoints carry no key material and no message text', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vault-secrets-run-'))
+    const url = `sqlite:${join(dir, 'wa.db')}`
+    const bot = join(dir, 'bot.mjs')
+    writeFileSync(bot, ECHO_BOT)
+    const text = `confidential-${randomBytes(6).toString('hex')}`
+    const sim = await startSimChild()
+    const run = spawnCli(['run', url, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', '--json'])
+    const bodies: string[] = []
+    try {
+      const { url: health } = await run.waitFor(e => e.event === 'http')
+      await linkByQr(run, sim)
+      assert.equal(await converse(sim, '15550007777', text), `echo: ${text}`)
+      for (const path of ['/sessions', '/readyz', '/metrics', '/healthz', '/nowhere']) bodies.push(await (await fetch(health + path)).text())
+      assert.ok(bodies[2].includes('baileys_vault_messages_total'), 'metrics were served')
+      run.kill('SIGTERM')
+      assert.equal((await run.exited()).code, 0)
+    } finally {
+      run.kill()
+      await sim.stop()
+    }
+
+    const store = await openStore(url)
+    const { creds } = (await store.useAuthState('main')).state
+    await store.close()
+    const raw: Uint8Array[] = [creds.noiseKey.private, creds.signedIdentityKey.private, creds.signedPreKey.keyPair.private, creds.pairingEphemeralKeyPair.private, Buffer.from(creds.advSecretKey, 'base64')]
+    const runSecrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
+    // The documented exception: the "qr" event carries what the phone must scan (public keys and the
+    // adv secret that pairing exchanges), so it is the one line left out of the scan.
+    const stdout = run.stdout().split('\n').filter(line => !line.startsWith('{"event":"qr"'))
+    const qrs = run.events.filter(e => e.event === 'qr')
+    assert.equal(qrs.length, 1)
+    assert.ok(runSecrets.some(secret => qrs[0].qr.includes(secret)), "the scan looks for this run's keys (the QR shows its adv secret)")
+    const haystack = [...stdout, run.stderr(), ...bodies].join('\n')
+    assert.ok(haystack.includes('"state":"connected"'), 'the scan covers the run output')
+    for (const secret of runSecrets) assert.ok(!haystack.includes(secret), 'a private key appeared in run output or an endpoint')
+    assert.ok(!haystack.includes(text), 'message text appeared in run output or an endpoint')
   })
 })

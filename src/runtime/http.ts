@@ -23,6 +23,8 @@ export interface HealthSource {
   /** States in which a session counts as ready (connected, or deliberately not running). */
   readyStates: ReadonlySet<string>
   metrics?: VaultMetrics
+  /** True while sessions are still being started: /readyz is 503 then, never vacuously ready. */
+  starting?: () => boolean
 }
 
 export interface ListenOptions {
@@ -102,8 +104,10 @@ async function handle(source: HealthSource, req: IncomingMessage, res: ServerRes
       return send(res, 200, { status: 'ok' })
     case '/readyz': {
       const sessions = source.sessions()
-      const ready = sessions.every(s => source.readyStates.has(s.state))
-      return send(res, ready ? 200 : 503, { ready, sessions: sessions.map(s => ({ session: s.session, state: s.state, ready: source.readyStates.has(s.state) })) })
+      const starting = source.starting?.() === true
+      const ready = !starting && sessions.every(s => source.readyStates.has(s.state))
+      const body = { ready, ...(starting ? { starting } : {}), sessions: sessions.map(s => ({ session: s.session, state: s.state, ready: source.readyStates.has(s.state) })) }
+      return send(res, ready ? 200 : 503, body)
     }
     case '/sessions':
       return send(res, 200, { sessions: source.sessions() })

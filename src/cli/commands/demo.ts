@@ -47,7 +47,7 @@ export const demoCommand: Command = {
     const line = (text: string) => (ctx.json ? ctx.stderr : ctx.stdout).write(`${text}\n`)
     const event = (e: Record<string, unknown>) => ctx.json && ctx.stdout.write(`${JSON.stringify({ ...e, ms: Date.now() - started })}\n`)
 
-    line(`baileys-vault demo: a simulated WhatsApp server and phone, the real Baileys client, SQLite at ${db}\n`)
+    line(`baileys-vault demo: a simulated WhatsApp server and phone, the real Baileys client, SQLite at ${db}`)
     const sim = await startSimulator()
     const untrust = trustSimulator(sim)
     const store = await openStore(`sqlite:${db}`)
@@ -62,8 +62,8 @@ export const demoCommand: Command = {
     const steps: Array<{ step: string; ok: boolean; ms: number }> = []
     try {
       const session = await runtime.start(SESSION)
-      session.on('state', ({ state, reason }) => {
-        event({ event: 'state', session: SESSION, state, reason })
+      session.on('state', ({ state, previous, reason }) => {
+        event({ event: 'state', session: SESSION, state, previous, reason })
         line(`${at()}  ${SESSION}  ${state.padEnd(12)} ${reason.message}${reason.code ? ` (code ${reason.code})` : ''}`)
       })
       let qrs = 0

@@ -1,11 +1,12 @@
+import { resolve } from 'node:path'
 import { VaultError } from '../../core/errors.js'
 import { parseDuration } from '../../runtime/duration.js'
 import { loadBot, type BotHandler } from '../../runtime/bot.js'
-import { listenHealth, parseListenAddress, type HealthServer } from '../../runtime/http.js'
+import { listenHealth, parseListenAddress } from '../../runtime/http.js'
 import { createMetrics, type VaultMetrics } from '../../runtime/metrics.js'
 import { metricsFromStats } from '../../runtime/metrics-sync.js'
 import { scheduleBackups, type BackupSchedule } from '../../runtime/backup-schedule.js'
-import { createRuntime } from '../../runtime/runtime.js'
+import { createRuntime, type Runtime } from '../../runtime/runtime.js'
 import type { Session } from '../../runtime/session.js'
 import type { SessionState } from '../../runtime/states.js'
 import type { Store } from '../../store/store.js'
@@ -68,7 +69,8 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
     logLevel,
     bot: flagString(args, 'bot') === undefined ? undefined : await asUsage(() => loadBot(flagString(args, 'bot')!)),
     http: httpText === undefined ? undefined : { ...asUsageSync(() => parseListenAddress(httpText)), allowNonLoopback: args.flags['http-public'] === true },
-    backups: backupDir === undefined ? undefined : { dir: backupDir, everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
+    // Absolute, so every backup event names a file that can be found whatever the reader's cwd.
+    backups: backupDir === undefined ? undefined : { dir: resolve(backupDir), everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
     server: serverUrl === undefined ? undefined : { url: serverUrl, rootKey: rootKeyHex === undefined ? undefined : Buffer.from(rootKeyHex, 'hex') }
   }
 }
@@ -145,16 +147,28 @@ export const runCommand: Command = {
   async run(args, ctx) {
     const p = await plan(args)
     const out = sessionOutput({ stdout: ctx.stdout, stderr: ctx.stderr, json: ctx.json })
-    const store = await openCliStore(p.url, ctx)
-    let http: HealthServer | undefined
+    let runtime: Runtime | undefined
+    let started = false
+    const running = () => runtime?.sessions() ?? []
+    // The endpoint binds before the store is opened: a port in use is a usage error that leaves
+    // the store untouched (not even created).
+    const metrics = p.http ? await optionalMetrics(ctx, running) : undefined
+    const http = p.http ? await listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) }) : undefined
+    let store: Store | undefined
     let schedule: BackupSchedule | undefined
     let untrust: (() => void) | undefined
     const endings: SessionState[] = []
     try {
+      store = await openCliStore(p.url, ctx)
       const ids = await sessionIds(store, p)
       if (p.server?.rootKey) untrust = (await import('../../sim/certs.js')).trustSimulator(p.server.rootKey)
       const { logger, baileysLogger } = cliLoggers(p.logLevel)
-      const runtime = createRuntime({
+      if (metrics) store.observe({ write: e => metrics.storeWrite(e.driver, e.seconds), error: e => metrics.storeError(e.driver, e.code) })
+      if (http) {
+        out.note(`health and metrics on ${http.url} (/healthz /readyz /sessions /metrics)`)
+        out.event({ event: 'http', url: http.url })
+      }
+      runtime = createRuntime({
         store,
         logger,
         socket: { logger: baileysLogger, ...(p.server ? { waWebSocketUrl: p.server.url } : {}) },
@@ -172,45 +186,29 @@ export const runCommand: Command = {
         sessions.push(session)
       }
       const ended = untilAllEnded(sessions, (_s, state) => endings.push(state))
+      started = true
 
-      const metrics = p.http ? await optionalMetrics(ctx, () => runtime.sessions()) : undefined
-      if (metrics) store.observe({ write: e => metrics.storeWrite(e.driver, e.seconds), error: e => metrics.storeError(e.driver, e.code) })
-      if (p.http) {
-        http = await listenHealth(
-          {
-            readyStates: READY,
-            metrics,
-            sessions: () =>
-              runtime.sessions().map(s => {
-                const h = s.health()
-                return { session: s.sessionId, state: h.state, since: h.since, reason: h.reason, stats: s.stats() }
-              })
-          },
-          { host: p.http.host, port: p.http.port, allowNonLoopback: p.http.allowNonLoopback, warn: m => out.note(`warning: ${m}`) }
-        )
-        out.note(`health and metrics on ${http.url} (/healthz /readyz /sessions /metrics)`)
-        out.event({ event: 'http', url: http.url })
-      }
       if (p.backups) {
+        const backupStore = store
         schedule = scheduleBackups({
-          store,
+          store: backupStore,
           ...p.backups,
-          sessions: () => runtime.sessions().filter(s => s.state === 'connected').map(s => s.sessionId),
+          sessions: () => running().filter(s => s.state === 'connected').map(s => s.sessionId),
           onBackup: ({ session, file }) => {
             metrics?.backupTaken(session, new Date())
             out.event({ event: 'backup', session, file, scheduled: true })
             out.note(`${session}: scheduled backup ${file}`)
           },
           onError: ({ session, error }) => {
-            metrics?.storeError(store.driver.kind, (error as VaultError).code ?? 'BACKUP_FAILED')
+            metrics?.storeError(backupStore.driver.kind, (error as VaultError).code ?? 'BACKUP_FAILED')
             out.event({ event: 'error', session, code: (error as VaultError).code ?? 'BACKUP_FAILED', message: `scheduled backup failed: ${(error as Error).message}` })
             out.note(`${session}: scheduled backup failed (${(error as Error).message}); trying again at the next round`)
           }
         })
       }
 
-      const stop = () => void runtime.stop()
-      const signals = onStopSignals(ctx, stop)
+      const activeRuntime = runtime
+      const signals = onStopSignals(ctx, () => void activeRuntime.stop())
       try {
         await ended
       } finally {
@@ -221,9 +219,22 @@ export const runCommand: Command = {
       await schedule?.stop()
       await http?.close()
       untrust?.()
-      await store.close()
+      await store?.close()
     }
     return endings.some(s => s === 'failed' || s === 'expired') ? EXIT_PROBLEMS : EXIT_OK
+  }
+}
+
+/** What /readyz, /sessions and /metrics report: the runtime's sessions, read at each request. */
+function healthSource(sessions: () => Session[], metrics: VaultMetrics | undefined) {
+  return {
+    readyStates: READY,
+    metrics,
+    sessions: () =>
+      sessions().map(s => {
+        const h = s.health()
+        return { session: s.sessionId, state: h.state, since: h.since, reason: h.reason, stats: s.stats() }
+      })
   }
 }
 
