@@ -83,6 +83,7 @@ describe('leases through the store and the auth state', () => {
     try {
       const first = await a.acquireLease('bot', { owner: ownerA, ttlMs: 30_000 })
       const auth1 = await a.useAuthState('bot', { lease: first })
+      await auth1.saveCreds() // a real session: creds first (keys alone would be refused as half-made)
       await auth1.state.keys.set({ 'pre-key': { '1': key(1) } })
       await a.releaseLease(first)
       const lb = await b.acquireLease('bot', { owner: leaseOwner(), ttlMs: 30_000 })
