@@ -40,7 +40,10 @@ export function mapKeys() {
       for (const type in set) {
         let byId = data.get(type)
         if (!byId) data.set(type, (byId = new Map()))
-        for (const id in set[type]) (set[type][id] == null ? byId.delete(id) : byId.set(id, set[type][id]))
+        for (const id in set[type]) {
+          if (set[type][id] == null) byId.delete(id)
+          else byId.set(id, set[type][id])
+        }
       }
     }
   }

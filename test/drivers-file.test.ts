@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, truncateSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { describe, it, after } from 'node:test'
@@ -19,7 +19,7 @@ import { realClientSuite } from './helpers/real-client-suite.js'
 import { crashSuite } from './helpers/crash-suite.js'
 import { toolsSuite } from './helpers/tools-suite.js'
 import { testEncryption } from './helpers/encryption-keys.js'
-import { KEYS, SESSIONS, batchFor } from './helpers/file-crash-child.js'
+import { KEYS, SESSIONS } from './helpers/file-crash-child.js'
 
 const temps: string[] = []
 const tempRoot = (label: string) => {
@@ -147,6 +147,7 @@ describe('file driver: names', () => {
       const parts = 1 + rand(i % 50 === 0 ? 200 : 8)
       for (let j = 0; j < parts; j++) id += alphabet[rand(alphabet.length)]
       const { file, idFile } = keyFile(type, id)
+      // eslint-disable-next-line no-control-regex -- NUL must never be in a file name
       assert.ok(!/[/\\\u0000]/.test(file) && !file.startsWith('.') && Buffer.byteLength(file) <= MAX_NAME_BYTES, file)
       const owner = `${type}\u0000${id}`
       assert.equal(byName.get(file) ?? owner, owner, `two keys share ${file}`)

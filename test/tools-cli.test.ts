@@ -43,6 +43,7 @@ describe('baileys-vault CLI shell', () => {
     bar.listener!({ phase: 'copy', done: 50, total: 200, session: 'alice' })
     bar.listener!({ phase: 'verify', done: 7 })
     bar.end()
+    // eslint-disable-next-line no-control-regex -- the terminal's erase-line sequence
     assert.match(tty.err(), /\r\x1b\[Kmigrate copy +\[######-+\] +25% 50\/200 keys {2}alice/)
     assert.match(tty.err(), /migrate verify +7 keys/)
     assert.ok(tty.err().endsWith('\r\x1b[K'))

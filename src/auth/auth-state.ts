@@ -6,6 +6,7 @@ import { assertKeyId, assertKeyType } from '../store/validate.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
 import { WriteQueue } from './write-queue.js'
 import { VaultError } from '../core/errors.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 export interface AuthStateOptions {
   /** Entries of the bounded read cache (stored bytes per key); 0 disables it. Default 5,000. */
@@ -132,7 +133,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
         const writes = ids.flatMap(id => inflight.get(ReadCache.key(type, id)) ?? [])
         if (writes.length > 0) await Promise.allSettled(writes)
       }
-      const result: { [id: string]: any } = {}
+      const result: { [id: string]: StoredValue } = {}
       const missing: string[] = []
       for (const id of ids) {
         const hit = cache.get(ReadCache.key(type, id))

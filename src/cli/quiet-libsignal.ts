@@ -1,3 +1,4 @@
+/* eslint-disable no-console -- this file exists to filter console output */
 /**
  * libsignal (Baileys' Signal implementation) prints whole session records with `console.info`
  * and `console.warn` ("Closing session: SessionEntry { … privKey … }"): private ratchet keys in a

@@ -1,4 +1,5 @@
 import { VaultError } from '../core/errors.js'
+import type { StoredValue } from './stored-value.js'
 
 /**
  * Baileys' BufferJSON semantics, reimplemented so the codec needs no Baileys import and runs
@@ -11,7 +12,7 @@ import { VaultError } from '../core/errors.js'
  * detected by one walk and go through plain JSON.stringify; parsing is a plain JSON.parse
  * followed by one post-order walk applying the reviver's two rules, which is equivalent.
  */
-export const bufferJsonReplacer = (_key: string, value: any): any => {
+export const bufferJsonReplacer = (_key: string, value: StoredValue): StoredValue => {
   if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new UnstorableValueError(value)
   if (value instanceof Uint8Array || value?.type === 'Buffer') {
     return { type: 'Buffer', data: Buffer.from(value?.data || value).toString('base64') }
@@ -19,7 +20,7 @@ export const bufferJsonReplacer = (_key: string, value: any): any => {
   return value
 }
 
-export const bufferJsonReviver = (_key: string, value: any): any => {
+export const bufferJsonReviver = (_key: string, value: StoredValue): StoredValue => {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     if (value.type === 'Buffer' && typeof value.data === 'string') return Buffer.from(value.data, 'base64')
     const keys = Object.keys(value)
@@ -54,13 +55,13 @@ function needsReplacer(value: unknown, depth = 0): boolean {
     if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new UnstorableValueError(value)
     return false
   }
-  if (depth > 64 || ArrayBuffer.isView(value) || typeof (value as any).toJSON === 'function' || (value as any).type === 'Buffer') return true
+  if (depth > 64 || ArrayBuffer.isView(value) || typeof (value as StoredValue).toJSON === 'function' || (value as StoredValue).type === 'Buffer') return true
   if (Array.isArray(value)) {
     for (const item of value) if (needsReplacer(item, depth + 1)) return true
     return false
   }
   for (const key in value) {
-    const child = (value as any)[key]
+    const child = (value as StoredValue)[key]
     // for-in also visits inherited enumerable members (class methods), which JSON skips.
     if (typeof child === 'function' && !Object.hasOwn(value, key)) continue
     if (needsReplacer(child, depth + 1)) return true
@@ -81,7 +82,7 @@ export function toBufferJson(value: unknown): string {
 }
 
 /** Applies the reviver's rules bottom-up, as JSON.parse with the reviver would. */
-function revive(value: any): any {
+function revive(value: StoredValue): StoredValue {
   if (typeof value !== 'object' || value === null) return value
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = revive(value[i])
@@ -91,4 +92,4 @@ function revive(value: any): any {
   return bufferJsonReviver('', value)
 }
 
-export const fromBufferJson = (text: string): any => revive(JSON.parse(text))
+export const fromBufferJson = (text: string): StoredValue => revive(JSON.parse(text))

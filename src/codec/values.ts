@@ -2,6 +2,7 @@ import { proto } from '@whiskeysockets/baileys'
 import { VaultError, describeLocation } from '../core/errors.js'
 import { UnstorableValueError, fromBufferJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
+import type { StoredValue } from './stored-value.js'
 
 /**
  * Exact Baileys value semantics: a value comes back as Baileys' own multi-file store would
@@ -18,7 +19,7 @@ export function encodeValue(value: unknown, bare = false, location?: () => strin
   }
 }
 
-export function decodeValue(bytes: Uint8Array, session: string, type?: string, id?: string): any {
+export function decodeValue(bytes: Uint8Array, session: string, type?: string, id?: string): StoredValue {
   return decodeBody(plainBody(bytes, session, type, id), session, type, id)
 }
 
@@ -36,8 +37,8 @@ export function plainBody(bytes: Uint8Array, session: string, type?: string, id?
 }
 
 /** Decodes a BufferJSON body (see plainBody) with Baileys' value semantics. */
-export function decodeBody(body: Buffer, session: string, type?: string, id?: string): any {
-  let value: any
+export function decodeBody(body: Buffer, session: string, type?: string, id?: string): StoredValue {
+  let value: StoredValue
   try {
     value = fromBufferJson(body.toString('utf8'))
   } catch (cause) {
@@ -58,7 +59,7 @@ export function decodeBody(body: Buffer, session: string, type?: string, id?: st
 export const encodeBody = (body: Uint8Array, bare = false): Uint8Array => bytesEnvelope(body, bare)
 
 /** Creds must decode to an object; anything else is damage, never a reason to start fresh. */
-export function decodeCreds(bytes: Uint8Array, session: string): any {
+export function decodeCreds(bytes: Uint8Array, session: string): StoredValue {
   const creds = decodeValue(bytes, session)
   if (typeof creds !== 'object' || creds === null || Array.isArray(creds) || !creds.noiseKey || !creds.signedIdentityKey) {
     throw new VaultError('CORRUPT_DATA', `Creds of session "${session}" are damaged (missing noiseKey or signedIdentityKey). Restore them from a backup; baileys-vault did not overwrite them.`)

@@ -119,6 +119,7 @@ export function encodeJournal(ops: readonly JournalOp[]): Buffer {
 }
 
 const safeTarget = (name: unknown): name is string =>
+  // eslint-disable-next-line no-control-regex -- NUL is what is refused
   typeof name === 'string' && name.length > 0 && !name.startsWith('.') && !/[/\\\u0000]/.test(name)
 
 /** The journal's operations, or undefined when it is torn, damaged or not ours. */

@@ -20,7 +20,7 @@ export const isBaileysType = (type: string) => BAILEYS_TYPES.includes(type)
 export function recordedTypes(dir: string): Set<string> {
   const bytes = readMaybe(join(dir, TYPES_FILE))
   if (bytes === undefined) return new Set()
-  let raw: any
+  let raw: { format?: unknown; version?: unknown; types?: unknown } | undefined
   try {
     raw = JSON.parse(bytes.toString('utf8'))
   } catch {

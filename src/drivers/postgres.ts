@@ -59,7 +59,7 @@ export interface PostgresDriverOptions {
 
 /** The part of `pg`'s query API this driver uses (a Pool or a checked-out PoolClient). */
 export interface PgQueryable {
-  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: any[] }>
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: any[] }> // eslint-disable-line @typescript-eslint/no-explicit-any -- pg's own row type
 }
 
 /** The part of `pg.PoolClient` this driver uses. */
@@ -120,8 +120,10 @@ export function statementOf(text: string, prepared: boolean): Statement {
   return values => ({ name, text, values })
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's ESM and CJS builds export different shapes
 async function loadPg(): Promise<any> {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see loadPg
     const mod: any = await import('pg')
     return mod.default ?? mod
   } catch (cause) {

@@ -132,8 +132,10 @@ const FENCED_WRITE_SHA = sha1(FENCED_WRITE_SCRIPT)
 const toBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
 const field = (type: string, id: string) => `${type}\u0000${id}`
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis' ESM and CJS builds export different shapes
 async function loadIoredis(): Promise<any> {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see loadIoredis
     const mod: any = await import('ioredis')
     return mod.Redis ?? mod.default
   } catch (cause) {
@@ -156,6 +158,7 @@ function splitUrl(url: string): { url: string; prefix?: string; where: string } 
 
 export async function createRedisDriver(options: RedisDriverOptions): Promise<Driver> {
   let client: RedisClientLike
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an ioredis client of the loaded module
   let owned: any
   let where = 'server'
   let prefix = options.prefix
@@ -192,6 +195,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     client = owned
   }
   prefix ??= 'vault'
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (prefix.length === 0 || prefix.length > 64 || /[\u0000-\u001f\u007f]/.test(prefix)) {
     owned?.disconnect()
     throw invalidArgument('The Redis key prefix must be 1-64 characters without control characters.')

@@ -6,6 +6,7 @@ import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from '.
 import type { ValueCodec } from './value-codec.js'
 import type { WriteQueue } from '../auth/write-queue.js'
 import { readOnlyError } from '../drivers/read-only.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 /** Store methods accept the staging sessions of migrate/restore; useAuthState does not. */
 const STAGING_OK = { staging: true }
@@ -88,11 +89,11 @@ export class Store {
   }
 
   /** Decoded keys of one type; missing ids are absent. */
-  async readKeys(session: string, type: string, ids: readonly string[]): Promise<Map<string, any>> {
+  async readKeys(session: string, type: string, ids: readonly string[]): Promise<Map<string, StoredValue>> {
     assertSessionId(session, STAGING_OK)
     assertKeyType(type)
     const raw = await this.readRaw(session, type, ids)
-    const out = new Map<string, any>()
+    const out = new Map<string, StoredValue>()
     for (const [id, bytes] of raw) out.set(id, this.codec.decode(bytes, session, type, id))
     return out
   }
@@ -135,7 +136,7 @@ export class Store {
   }
 
   /** Keys of a session (optionally one type), with decoded values if asked. */
-  async *listKeys(session: string, type?: string, options: { values?: boolean } = {}): AsyncIterable<[type: string, id: string, value?: any]> {
+  async *listKeys(session: string, type?: string, options: { values?: boolean } = {}): AsyncIterable<[type: string, id: string, value?: StoredValue]> {
     assertSessionId(session, STAGING_OK)
     if (type !== undefined) assertKeyType(type)
     for await (const [t, id, bytes] of this.guardIterable('listing keys', session, this.driver.list(session, type, options))) {

@@ -2,6 +2,7 @@ import { decodeBody, decodeCreds, decodeValue, encodeBody, encodeValue, plainBod
 import { FORMAT_SEALED } from '../codec/envelope.js'
 import { keyIdOf, locationAad, makeSealer, type EncryptionOptions } from '../codec/seal.js'
 import { describeLocation } from '../core/errors.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 /**
  * What the store layer uses to turn Baileys values into stored bytes and back. The plain
@@ -10,8 +11,8 @@ import { describeLocation } from '../core/errors.js'
  */
 export interface ValueCodec {
   encode(value: unknown, session: string, type?: string, id?: string): Uint8Array
-  decode(bytes: Uint8Array, session: string, type?: string, id?: string): any
-  decodeCreds(bytes: Uint8Array, session: string): any
+  decode(bytes: Uint8Array, session: string, type?: string, id?: string): StoredValue
+  decodeCreds(bytes: Uint8Array, session: string): StoredValue
   /**
    * Bulk-tool fast path (migrate, verify): `body` opens stored bytes to their BufferJSON text
    * (unsealing if needed; same errors as decode), `decodeBody` parses such a text, and
@@ -20,7 +21,7 @@ export interface ValueCodec {
    * parse/stringify per key.
    */
   body(bytes: Uint8Array, session: string, type?: string, id?: string): Buffer
-  decodeBody(body: Buffer, session: string, type?: string, id?: string): any
+  decodeBody(body: Buffer, session: string, type?: string, id?: string): StoredValue
   encodeBody(body: Uint8Array, session: string, type?: string, id?: string): Uint8Array
   /** How a stored value is protected: 'plain', or the id of the key it is sealed with. */
   protection(bytes: Uint8Array): { sealed: false } | { sealed: true; keyId: string }

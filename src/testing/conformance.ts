@@ -230,8 +230,8 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       await store.write(s, { creds: initAuthCreds(), set: [['pre-key', '5', { keyId: 5 }]] })
       const { state } = await store.useAuthState(s)
       const invalid = (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /Key id/.test(e.message)
-      for (const ids of [[5], [null], [{}], ['5', 5], [['5']]]) await assert.rejects(state.keys.get('pre-key', ids as any), invalid, JSON.stringify(ids))
-      await assert.rejects(store.readRaw(s, 'pre-key', '5' as any), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+      for (const ids of [[5], [null], [{}], ['5', 5], [['5']]]) await assert.rejects(state.keys.get('pre-key', ids as unknown as string[]), invalid, JSON.stringify(ids))
+      await assert.rejects(store.readRaw(s, 'pre-key', '5' as unknown as string[]), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
       assert.deepEqual(await state.keys.get('pre-key', ['5']), { '5': { keyId: 5 } })
     })
 

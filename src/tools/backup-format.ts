@@ -7,6 +7,7 @@ import { fromBufferJson, toBufferJson } from '../codec/buffer-json.js'
 import { VaultError } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId } from '../store/validate.js'
 import { openStream, readSealHeader, unwrapDataKey, type BackupKeys } from './backup-seal.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 export type { BackupKeys }
 
@@ -51,8 +52,8 @@ export interface BackupTrailer {
 }
 
 export type BackupEntry =
-  | { kind: 'creds'; session: string; value: any }
-  | { kind: 'key'; session: string; type: string; id: string; value: any }
+  | { kind: 'creds'; session: string; value: StoredValue }
+  | { kind: 'key'; session: string; type: string; id: string; value: StoredValue }
 
 export const headerLine = (header: BackupHeader): string => JSON.stringify(header) + '\n'
 export const credsLine = (session: string, value: unknown): string => toBufferJson({ kind: 'creds', session, value }) + '\n'

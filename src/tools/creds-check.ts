@@ -2,6 +2,7 @@ import { proto } from '@whiskeysockets/baileys'
 import { asBytes, isKeyPairShape, keyPairMatches } from './keypair.js'
 import type { Finding } from './findings.js'
 import { verifySignature } from './signal.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 const ADV_ACCOUNT_SIG_PREFIX = Buffer.from([6, 0])
 const ADV_HOSTED_ACCOUNT_SIG_PREFIX = Buffer.from([6, 5])
@@ -14,7 +15,7 @@ const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => Number
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Field checks: [name, required, valid?, expected shape]. Mirrors Baileys 7's AuthenticationCreds. */
-const FIELDS: Array<[string, boolean, (v: any) => boolean, string]> = [
+const FIELDS: Array<[string, boolean, (v: StoredValue) => boolean, string]> = [
   ['noiseKey', true, isKeyPairShape, 'a key pair of 32-byte keys'],
   ['pairingEphemeralKeyPair', true, isKeyPairShape, 'a key pair of 32-byte keys'],
   ['signedIdentityKey', true, isKeyPairShape, 'a key pair of 32-byte keys'],
@@ -48,14 +49,14 @@ const FIELDS: Array<[string, boolean, (v: any) => boolean, string]> = [
 ]
 
 /** A session is linked once pairing succeeded: `me` is set (or the pairing-code flow marked it registered). */
-export const isLinked = (creds: any): boolean => !!creds?.me?.id || !!creds?.account || creds?.registered === true
+export const isLinked = (creds: StoredValue): boolean => !!creds?.me?.id || !!creds?.account || creds?.registered === true
 
 /**
  * Offline checks of one session's creds: completeness and types, key pairs, the signed
  * pre-key signature, and the ADV account and device signatures as Baileys' pairing made them
  * (validate-connection.js, configureSuccessfulPairing). Messages never contain key material.
  */
-export function checkCreds(creds: any): Finding[] {
+export function checkCreds(creds: StoredValue): Finding[] {
   const findings: Finding[] = []
   const missing: string[] = []
   const invalid: string[] = []
@@ -180,11 +181,11 @@ function checkAccount(account: Record<string, unknown>, identity: unknown): Find
 }
 
 /** Baileys trusts the primary phone through the signal identity it stored at pairing. */
-function checkSignalIdentities(creds: any): Finding[] {
+function checkSignalIdentities(creds: StoredValue): Finding[] {
   const accountKey = asBytes(creds.account?.accountSignatureKey)
   if (!accountKey || accountKey.length !== 32 || !Array.isArray(creds.signalIdentities)) return []
   const expected = Buffer.concat([Buffer.from([5]), accountKey])
-  const found = creds.signalIdentities.some((i: any) => i?.identifierKey instanceof Uint8Array && Buffer.compare(Buffer.from(i.identifierKey), expected) === 0)
+  const found = creds.signalIdentities.some((i: StoredValue) => i?.identifierKey instanceof Uint8Array && Buffer.compare(Buffer.from(i.identifierKey), expected) === 0)
   if (found) return []
   return [
     {

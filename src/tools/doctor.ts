@@ -9,6 +9,7 @@ import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { BoundedList, assertSessionsExist, selectSessions } from './sessions.js'
 import { interruptedCopies } from './staging.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 export interface DoctorOptions {
   sessions?: readonly string[]
@@ -113,7 +114,7 @@ export async function doctor(store: Store, options: DoctorOptions = {}): Promise
 
 async function checkSession(store: Store, session: string, keep: number, tick: (n: number) => void): Promise<DoctorSessionReport> {
   const findings: Finding[] = []
-  let creds: any
+  let creds: StoredValue
   let credsReadable = true
   try {
     creds = await store.readCreds(session)
@@ -151,7 +152,7 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
       tick(pending)
       pending = 0
     }
-    let value: any
+    let value: StoredValue
     try {
       value = store.codec.decode(bytes!, session, type, id)
     } catch (err) {

@@ -7,6 +7,7 @@ import { asBytes } from './keypair.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { selectSessions, sessionNotFound } from './sessions.js'
 import { interruptedCopies } from './staging.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 export interface SessionSummary {
   session: string
@@ -67,7 +68,7 @@ export interface InspectResult {
 }
 
 async function summarize(store: Store, session: string, bytesByType?: Record<string, number>, tick?: (n: number) => void) {
-  let creds: any
+  let creds: StoredValue
   let credsError: string | undefined
   const credsBytes = await store.readRawCreds(session)
   if (credsBytes) {
@@ -128,7 +129,7 @@ export async function inspect(store: Store, session: string, options: { onProgre
   return { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await ignoredFiles(store, session) }
 }
 
-export function credsSummary(creds: any): CredsSummary {
+export function credsSummary(creds: StoredValue): CredsSummary {
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined)
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
   const identity = creds.signedIdentityKey?.public

@@ -2,14 +2,15 @@ import { fromBufferJson } from '../codec/buffer-json.js'
 import { asBytes, isKeyPairShape } from './keypair.js'
 import { preKeyNumber } from './prekeys.js'
 import { parseSessionRecord } from './signal.js'
+import type { StoredValue } from '../codec/stored-value.js'
 
 /**
  * Shape checks of decoded values, per Baileys 7 key type: each returns undefined when the
  * value is what Baileys' own code expects to read, else a short reason (no key material).
  */
-type Check = (value: any, id: string) => string | undefined
+type Check = (value: StoredValue, id: string) => string | undefined
 
-const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isObject = (v: unknown): v is Record<string, StoredValue> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const DIGITS = /^[0-9]+$/
 
 export const KEY_CHECKS: Record<string, Check> = {
@@ -30,7 +31,7 @@ export const KEY_CHECKS: Record<string, Check> = {
     // Baileys stores SenderKeyRecord.serialize() as bytes of BufferJSON text.
     const bytes = asBytes(v) ?? (isObject(v) ? Buffer.from(JSON.stringify(v)) : undefined)
     if (!bytes) return 'not a serialized sender key record'
-    let states: any
+    let states: StoredValue
     try {
       states = fromBufferJson(bytes.toString('utf8'))
     } catch {

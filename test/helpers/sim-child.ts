@@ -31,7 +31,7 @@ function run(): void {
       send({ type: 'replied', text })
     }
   })
-  client.waitForClose(24 * 3600_000).then(code => {
+  void client.waitForClose(24 * 3600_000).then(code => {
     send({ type: 'close', code })
     if (code === DisconnectReason.restartRequired) setTimeout(run, 50)
   })

@@ -190,7 +190,7 @@ export function connectClient({ url, auth, onQr, config }: ClientOptions): Clien
       ),
     end: async () => {
       if (state !== 'close') {
-        sock.end(undefined)
+        void sock.end(undefined)
         await client.waitForClose(5_000).catch(() => undefined)
       }
       await keys.idle()
