@@ -1,4 +1,5 @@
 import type { LeaseCapability } from '../core/driver.js'
+import { inTransaction } from './pg-transaction.js'
 import type { PgPoolLike, Statement, Tables } from './postgres.js'
 import { leaseCapability } from './shared-lease.js'
 
@@ -27,20 +28,12 @@ export function postgresLease(pool: PgPoolLike, t: Pick<Tables, 'lease' | 'lockK
   const create = async () => {
     const exists = await pool.query({ text: 'SELECT to_regclass($1) IS NOT NULL AS ok', values: [t.lease] })
     if (exists.rows[0].ok) return
-    const client = await pool.connect()
-    try {
-      await client.query({ text: 'BEGIN' })
+    await inTransaction(pool, 'BEGIN', async client => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [t.lockKey] })
       await client.query({
         text: `CREATE TABLE IF NOT EXISTS ${t.lease} (session text COLLATE "C" PRIMARY KEY, owner text COLLATE "C" NOT NULL, epoch bigint NOT NULL, expires_at timestamptz NOT NULL)`
       })
-      await client.query({ text: 'COMMIT' })
-      client.release()
-    } catch (err) {
-      await client.query({ text: 'ROLLBACK' }).catch(() => undefined)
-      client.release(err as Error)
-      throw err
-    }
+    })
   }
   const query = async (st: Statement, values: unknown[]) => {
     ready ??= create().catch(err => {

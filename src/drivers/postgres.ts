@@ -4,6 +4,7 @@ import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.j
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { postgresLease } from './postgres-lease.js'
+import { inTransaction } from './pg-transaction.js'
 import { leaseLost } from './shared-lease.js'
 
 /**
@@ -81,7 +82,9 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 
 function checkIdent(what: string, name: string): void {
   if (!IDENT.test(name) || name.length > 48) {
-    throw invalidArgument(`The postgres ${what} must be letters, digits and '_' (at most 48, not starting with a digit); got a string of length ${name.length}.`)
+    throw invalidArgument(
+      `The postgres ${what} must be letters, digits and '_' (at most 48, not starting with a digit); got a string of length ${name.length}.`
+    )
   }
 }
 
@@ -151,36 +154,32 @@ async function prepareSchema(pool: PgPoolLike, t: Tables, where: string, readOnl
   // Fast path: tables exist already (no DDL, so a role without CREATE rights can use them).
   let version = await readVersion(pool)
   if (version === undefined && readOnly) {
-    throw new VaultError('NOT_FOUND', `PostgreSQL ${where} is not a baileys-vault store (no table ${t.meta} with a schema_version). Nothing was created; check the URL, schema and tablePrefix.`)
+    throw new VaultError(
+      'NOT_FOUND',
+      `PostgreSQL ${where} is not a baileys-vault store (no table ${t.meta} with a schema_version). Nothing was created; check the URL, schema and tablePrefix.`
+    )
   }
   if (version === undefined) {
-    const client = await pool.connect()
-    try {
-      await client.query({ text: 'BEGIN' })
+    version = await inTransaction(pool, 'BEGIN', async client => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [t.lockKey] })
-      version = await readVersion(client)
-      if (version === undefined) {
+      let found = await readVersion(client)
+      if (found === undefined) {
         if (t.schema) await client.query({ text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}` })
         await client.query({ text: `CREATE TABLE IF NOT EXISTS ${t.meta} (key text COLLATE "C" PRIMARY KEY, value text NOT NULL)` })
         await client.query({ text: `CREATE TABLE IF NOT EXISTS ${t.creds} (session text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)` })
         await client.query({
           text: `CREATE TABLE IF NOT EXISTS ${t.keys} (
-            session text COLLATE "C" NOT NULL, type text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, value bytea NOT NULL,
-            PRIMARY KEY (session, type, id))`
+          session text COLLATE "C" NOT NULL, type text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, value bytea NOT NULL,
+          PRIMARY KEY (session, type, id))`
         })
         await client.query({
           text: `INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING`,
           values: [String(POSTGRES_SCHEMA_VERSION)]
         })
-        version = String(POSTGRES_SCHEMA_VERSION)
+        found = String(POSTGRES_SCHEMA_VERSION)
       }
-      await client.query({ text: 'COMMIT' })
-      client.release()
-    } catch (err) {
-      await client.query({ text: 'ROLLBACK' }).catch(() => undefined)
-      client.release(err as Error)
-      throw err
-    }
+      return found
+    })
   }
   const n = Number(version)
   if (n !== POSTGRES_SCHEMA_VERSION) {
@@ -396,7 +395,11 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   } catch (err) {
     if (owned) await pool.end().catch(() => undefined)
     if (err instanceof VaultError) throw err
-    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot open the PostgreSQL store ${where}: ${(err as Error).message.replace(/\.+$/, '')}. Check that the server is running and the URL, user and password are right.`, { cause: err })
+    throw new VaultError(
+      'BACKEND_UNAVAILABLE',
+      `Cannot open the PostgreSQL store ${where}: ${(err as Error).message.replace(/\.+$/, '')}. Check that the server is running and the URL, user and password are right.`,
+      { cause: err }
+    )
   }
 
   const st = statements(tables, options.preparedStatements ?? true)
@@ -426,23 +429,10 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     async snapshot(fn) {
       // One connection in a REPEATABLE READ transaction: every read sees the snapshot taken
       // by its first statement, while writes go on through the pool.
-      const client = await pool.connect()
-      let failed: Error | undefined
-      try {
-        await client.query({ text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' })
+      return inTransaction(pool, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async client => {
         await client.query({ text: 'SELECT 1' })
-        return await fn(makeReader(client, st))
-      } catch (err) {
-        failed = err as Error
-        throw err
-      } finally {
-        try {
-          await client.query({ text: failed ? 'ROLLBACK' : 'COMMIT' })
-          client.release()
-        } catch (err) {
-          client.release(err as Error)
-        }
-      }
+        return fn(makeReader(client, st))
+      })
     },
     async close() {
       if (closed) return
