@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { backup } from '../src/tools/backup.js'
 import { migrate } from '../src/tools/migrate.js'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { withPeakRss } from './util.js'
 
 /** Child of the bulk workload: one migrate or backup in a fresh process; prints keys, ms and RSS. */

@@ -1,4 +1,4 @@
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { signalOf } from './signal.js'
 
 /**

@@ -9,8 +9,8 @@
  * (the driver conformance suite), baileys-vault/runtime (sessions kept alive),
  * baileys-vault/sim (a local WhatsApp simulator).
  */
-export { openStore, useSqliteAuthState, useFileAuthState, type OpenStoreOptions } from './store/open-store.js'
-export type { Store } from './store/store.js'
+export { openStore, useSqliteAuthState, useFileAuthState, type OpenStoreOptions } from './open-store.js'
+export type { AuthStore as Store } from './auth/auth-store.js'
 export type { VaultAuthState, VaultKeyStore, AuthStateOptions } from './auth/auth-state.js'
 export { VaultError, isVaultError, type VaultErrorCode } from './core/errors.js'
 export { encryptionFromEnv, type EncryptionOptions } from './codec/seal.js'

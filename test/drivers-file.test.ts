@@ -10,7 +10,7 @@ import { initAuthCreds, useMultiFileAuthState, type SignalDataTypeMap } from '@w
 import { createFileDriver } from '../src/drivers/file.js'
 import { encodeJournal } from '../src/drivers/file-io.js'
 import { keyFile, parseKeyFile, sessionFolder, parseSessionFolder, MAX_NAME_BYTES } from '../src/drivers/file-names.js'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { isVaultError } from '../src/core/errors.js'
 import { driverConformance, TRICKY_IDS } from '../src/testing/index.js'
 import { copyFixture, manifest, JID, GROUP, baileysFolderDevice, FIXTURE_ROOT, type FixtureName } from './helpers/fixture.js'

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { initAuthCreds } from '@whiskeysockets/baileys'
 import { isVaultError } from '../src/core/errors.js'
 import { toBufferJson } from '../src/codec/buffer-json.js'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { runCli } from './helpers/tools-cli.js'
 
 const dir = () => mkdtempSync(join(tmpdir(), 'vault-errors-'))

@@ -12,7 +12,7 @@ import { isVaultError } from '../src/core/errors.js'
 import { createPostgresDriver } from '../src/drivers/postgres.js'
 import { createSqliteDriver } from '../src/drivers/sqlite.js'
 import { leaseOwner } from '../src/drivers/shared-lease.js'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { freshPostgres, freshRedis } from './helpers/servers.js'
 import { until } from '../src/testing/conformance.js'
 

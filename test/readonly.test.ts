@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { initAuthCreds } from '@whiskeysockets/baileys'
 import { isVaultError } from '../src/core/errors.js'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { runCli } from './helpers/tools-cli.js'
 import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
 

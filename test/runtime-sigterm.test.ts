@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { startSimulator, type Simulator } from '../src/sim/index.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/runtime-child.js', import.meta.url))

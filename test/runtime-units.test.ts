@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { describe, mock, test } from 'node:test'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { createRuntime, startSession, ReconnectPolicy, DEFAULT_CODES, CredsSaver, canTransition } from '../src/runtime/index.js'
 import { Watchdog, resolveWatchdog } from '../src/runtime/watchdog.js'
 import { handleSignals } from '../src/runtime/signals.js'

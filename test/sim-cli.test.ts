@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { buildCli } from '../src/cli/build-cli.js'
-import { openStore } from '../src/store/open-store.js'
+import { openStore } from '../src/open-store.js'
 import { trustSimulator } from '../src/sim/index.js'
 import { connectClient, textOf } from './helpers/sim-client.js'
 

@@ -23,8 +23,8 @@ import {
   type BinaryNode,
   type SocketConfig
 } from '@whiskeysockets/baileys'
-import { openStore } from '../src/store/open-store.js'
-import type { Store } from '../src/store/store.js'
+import { openStore } from '../src/open-store.js'
+import type { AuthStore as Store } from '../src/auth/auth-store.js'
 import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
 import { connectClient, silentLogger, textOf, type Client } from './helpers/sim-client.js'
 

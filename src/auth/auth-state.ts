@@ -42,16 +42,10 @@ export interface VaultAuthState {
 
 const DEFAULT_CACHE_ENTRIES = 5_000
 
-/**
- * One read cache and one write queue per (store, session), shared by every auth state of that
- * session: a bot that calls useAuthState again on reconnect must not get a second cache that
- * disagrees with the first, nor a second queue that reorders writes.
- */
-const runtimes = new WeakMap<Store, Map<string, { cache: ReadCache; queue: WriteQueue; inflight: Map<string, Promise<unknown>>; epoch?: number }>>()
+/** One read cache, write queue and set of in-flight writes per session of a store (see AuthStore). */
+export type SessionAuthRuntimes = Map<string, { cache: ReadCache; queue: WriteQueue; inflight: Map<string, Promise<unknown>>; epoch?: number }>
 
-function sessionRuntime(store: Store, sessionId: string, cacheEntries: number, epoch: number | undefined) {
-  let bySession = runtimes.get(store)
-  if (!bySession) runtimes.set(store, (bySession = new Map()))
+function sessionRuntime(store: Store, bySession: SessionAuthRuntimes, sessionId: string, cacheEntries: number, epoch: number | undefined) {
   let runtime = bySession.get(sessionId)
   if (!runtime) {
     runtime = { cache: new ReadCache(cacheEntries), queue: new WriteQueue(), inflight: new Map() }
@@ -71,18 +65,18 @@ function sessionRuntime(store: Store, sessionId: string, cacheEntries: number, e
  * they resolve; the cache only learns a value after the backend has committed it, so a failed
  * write leaves cache and database agreeing on the previous state.
  */
-export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions): Promise<VaultAuthState> {
+export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions, runtimes: SessionAuthRuntimes): Promise<VaultAuthState> {
   const epoch = options.lease?.epoch
   if (options.lease && options.lease.session !== sessionId) {
     throw invalidArgument(`The lease given to useAuthState is for session "${options.lease.session}", not "${sessionId}".`)
   }
   const stored = await store.readCreds(sessionId)
   // A session this store already opened (a bot reconnecting before its first saveCreds) is not orphaned.
-  const reopened = runtimes.get(store)?.has(sessionId) ?? false
+  const reopened = runtimes.has(sessionId)
   if (stored === undefined && !reopened) await refuseHalfMadeSession(store, sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
   // Made only once the session passed the checks above: a refused session stays refused.
-  const { cache, queue, inflight } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES, epoch)
+  const { cache, queue, inflight } = sessionRuntime(store, runtimes, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES, epoch)
   const { codec } = store
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { VaultError } from '../core/errors.js'
 import { parseStoreUrl, redactUrl } from '../core/url.js'
-import { openStore } from '../store/open-store.js'
+import { openStore } from '../open-store.js'
 import { encryptionFromEnv } from '../codec/seal.js'
-import type { Store } from '../store/store.js'
+import type { AuthStore as Store } from '../auth/auth-store.js'
 import type { CommandContext } from './command.js'
 
 export interface CliOpenOptions {

@@ -1,7 +1,7 @@
 /** startSession's options, checked up front: bad input is INVALID_ARGUMENT, before anything connects. */
 import type { UserFacingSocketConfig } from '@whiskeysockets/baileys'
 import { invalidArgument } from '../core/errors.js'
-import type { Store } from '../store/store.js'
+import type { AuthStore as Store } from '../auth/auth-store.js'
 import { assertSessionId } from '../store/validate.js'
 import type { RuntimeLogger } from './logger.js'
 import type { ReconnectPolicyOptions } from './policy.js'

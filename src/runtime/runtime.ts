@@ -1,6 +1,6 @@
 /** Many sessions in one process: one Session per id, shared options, one graceful stop for all. */
 import { invalidArgument } from '../core/errors.js'
-import type { Store } from '../store/store.js'
+import type { AuthStore as Store } from '../auth/auth-store.js'
 import { assertSessionId } from '../store/validate.js'
 import { silentLogger } from './logger.js'
 import { checkSessionOptions, type SessionOptions } from './options.js'

@@ -6,7 +6,7 @@
 import makeWASocket, { proto, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
 import type { VaultAuthState } from '../auth/auth-state.js'
 import { VaultError } from '../core/errors.js'
-import type { Store } from '../store/store.js'
+import type { AuthStore as Store } from '../auth/auth-store.js'
 import { Analytics, type SessionStats } from './analytics.js'
 import { CredsSaver } from './creds-saver.js'
 import { TypedEvents, type Listener, type SessionEvents } from './events.js'

@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js'
+import type { AuthStore as Store } from '../auth/auth-store.js'
 import { sessionLogger, silentLogger } from './logger.js'
 import { checkStartOptions, type SessionOptions, type StartSessionOptions } from './options.js'
 import { preflight } from './preflight.js'

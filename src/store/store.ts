@@ -1,10 +1,8 @@
 import type { AuthenticationCreds } from '@whiskeysockets/baileys'
 import type { Driver, LeaseCapability, LeaseGrant, LeaseInfo, ListEntry } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
-import { makeAuthState, type AuthStateOptions, type VaultAuthState } from '../auth/auth-state.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
-import type { WriteQueue } from '../auth/write-queue.js'
 import { readOnlyError } from '../drivers/read-only.js'
 import type { StoredValue } from '../codec/stored-value.js'
 
@@ -36,7 +34,7 @@ export class Store {
   private closed = false
   private closing?: Promise<void>
   /** Write queues of the auth states opened on this store: close() lets them finish first. */
-  private readonly writeQueues = new Set<WriteQueue>()
+  private readonly writeQueues = new Set<{ drain(): Promise<void> }>()
   private readonly observers = new Set<StoreObserver>()
 
   /** @internal */
@@ -47,16 +45,9 @@ export class Store {
     readonly codec: ValueCodec,
     /** The store URL with any password redacted, for messages. */
     readonly label: string,
-    private readonly authDefaults: AuthStateOptions = {},
     /** readOnly: every write and drop is refused before it reaches the driver (see OpenStoreOptions). */
     readonly access: { readOnly: boolean } = { readOnly: false }
   ) {}
-
-  /** Baileys' `{ state, saveCreds }` for one WhatsApp account in this store. */
-  async useAuthState(sessionId: string, options: AuthStateOptions = {}): Promise<VaultAuthState> {
-    assertSessionId(sessionId)
-    return makeAuthState(this, sessionId, { ...this.authDefaults, ...options })
-  }
 
   /** The backend this store runs on ('sqlite', 'postgres', …), for messages and metrics. */
   get kind(): string {
@@ -226,7 +217,7 @@ export class Store {
   }
 
   /** @internal Registers an auth state's write queue (see close). */
-  trackWrites(queue: WriteQueue): void {
+  trackWrites(queue: { drain(): Promise<void> }): void {
     this.writeQueues.add(queue)
   }
 

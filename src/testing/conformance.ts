@@ -7,7 +7,7 @@ import { initAuthCreds } from '@whiskeysockets/baileys'
 import type { Driver, LeaseCapability } from '../core/driver.js'
 import { isVaultError } from '../core/errors.js'
 import { leaseOwner } from '../drivers/shared-lease.js'
-import { Store } from '../store/store.js'
+import { AuthStore } from '../auth/auth-store.js'
 import { plainCodec } from '../store/value-codec.js'
 
 /**
@@ -226,7 +226,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
     it('keys.get with ids that are not strings is INVALID_ARGUMENT at the store layer, whatever the driver', async () => {
       const s = sid('ids')
       // Not closed: closing the store would close the suite's driver.
-      const store = new Store(d, plainCodec(!!d.capabilities.bareJson), `${d.kind}:conformance`)
+      const store = new AuthStore(d, plainCodec(!!d.capabilities.bareJson), `${d.kind}:conformance`, { readOnly: false })
       await store.write(s, { creds: initAuthCreds(), set: [['pre-key', '5', { keyId: 5 }]] })
       const { state } = await store.useAuthState(s)
       const invalid = (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /Key id/.test(e.message)

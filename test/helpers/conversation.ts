@@ -1,4 +1,4 @@
-import type { Store } from '../../src/store/store.js'
+import type { AuthStore as Store } from '../../src/auth/auth-store.js'
 import { JID, baileysFolderDevice } from './fixture.js'
 import { assertFixtureConversationContinues } from './conversation-check.js'
 import { SignalDevice } from './signal-device.js'

@@ -1,5 +1,5 @@
-import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
-import type { Store } from '../../src/store/store.js'
+import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
+import type { AuthStore as Store } from '../../src/auth/auth-store.js'
 import { SignalDevice, deliver } from './signal-device.js'
 
 export const CRASH_GROUP = '120363777777777777@g.us'

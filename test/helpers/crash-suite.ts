@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import { encodeOptions, oneRound, openPair, setUpConversation } from './crash-conversation.js'
 import type { StoreTarget } from './real-client-suite.js'
 

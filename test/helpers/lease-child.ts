@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline'
 import { leaseOwner } from '../../src/drivers/shared-lease.js'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 
 const [url, session, ttl] = process.argv.slice(2)
 const store = await openStore(url)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it, after } from 'node:test'
-import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js'
+import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
 import { copyFixture, importBaileysFolder, readBaileysFolder } from './fixture.js'
 import { SignalDevice, deliver } from './signal-device.js'
 import { assertConversationContinues, storeDevice } from './conversation.js'

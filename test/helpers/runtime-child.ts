@@ -6,7 +6,7 @@
  * for a delete), so the parent can check that no acknowledged write was lost.
  */
 import { createHash } from 'node:crypto'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import { trustSimulator } from '../../src/sim/index.js'
 import { startSession } from '../../src/runtime/index.js'
 import { silentLogger, textOf } from './sim-client.js'

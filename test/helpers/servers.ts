@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { isVaultError } from '../../src/core/errors.js'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import type { StoreTarget } from './real-client-suite.js'
 
 /**

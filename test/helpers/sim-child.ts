@@ -5,7 +5,7 @@
  * Reconnects by itself after 515 (restart required), like any bot.
  */
 import { DisconnectReason } from '@whiskeysockets/baileys'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import { trustSimulator } from '../../src/sim/index.js'
 import { connectClient, textOf } from './sim-client.js'
 

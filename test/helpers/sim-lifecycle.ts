@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DisconnectReason, INITIAL_PREKEY_COUNT } from '@whiskeysockets/baileys'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../../src/sim/index.js'
 import { connectClient, textOf, type Client, type ClientOptions } from './sim-client.js'
 

@@ -5,7 +5,7 @@
  * argv: migrate|restore <from url | backup file> <to url> <session> <target session>
  */
 import { writeSync } from 'node:fs'
-import { openStore } from '../../src/store/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import { migrate } from '../../src/tools/migrate.js'
 import { restore } from '../../src/tools/restore.js'
 import type { ToolProgress } from '../../src/tools/progress.js'

@@ -8,7 +8,7 @@ import { createRuntime } from '../../runtime/runtime.js'
 import type { Session } from '../../runtime/session.js'
 import type { SessionState } from '../../runtime/states.js'
 import { startSimulator, trustSimulator } from '../../sim/index.js'
-import { openStore } from '../../store/open-store.js'
+import { openStore } from '../../open-store.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagString, UsageError, type Command } from '../command.js'
 import { pingPongBot } from '../demo-bot.js'
 

@@ -9,7 +9,7 @@ import { scheduleBackups, type BackupSchedule } from '../../runtime/backup-sched
 import { createRuntime, type Runtime } from '../../runtime/runtime.js'
 import type { Session } from '../../runtime/session.js'
 import type { SessionState } from '../../runtime/states.js'
-import type { Store } from '../../store/store.js'
+import type { AuthStore as Store } from '../../auth/auth-store.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command, type CommandContext } from '../command.js'
 import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'

@@ -1,14 +1,14 @@
-import type { Driver } from '../core/driver.js'
-import { invalidArgument } from '../core/errors.js'
-import { parseStoreUrl, redactUrl } from '../core/url.js'
-import type { AuthStateOptions } from '../auth/auth-state.js'
-import type { SqliteDriverOptions } from '../drivers/sqlite.js'
-import type { FileDriverOptions } from '../drivers/file.js'
-import type { PostgresDriverOptions } from '../drivers/postgres.js'
-import type { RedisDriverOptions } from '../drivers/redis.js'
-import { Store } from './store.js'
-import { plainCodec, sealedCodec } from './value-codec.js'
-import type { EncryptionOptions } from '../codec/seal.js'
+import type { Driver } from './core/driver.js'
+import { invalidArgument } from './core/errors.js'
+import { parseStoreUrl, redactUrl } from './core/url.js'
+import type { AuthStateOptions } from './auth/auth-state.js'
+import type { SqliteDriverOptions } from './drivers/sqlite.js'
+import type { FileDriverOptions } from './drivers/file.js'
+import type { PostgresDriverOptions } from './drivers/postgres.js'
+import type { RedisDriverOptions } from './drivers/redis.js'
+import { AuthStore } from './auth/auth-store.js'
+import { plainCodec, sealedCodec } from './store/value-codec.js'
+import type { EncryptionOptions } from './codec/seal.js'
 
 export interface OpenStoreOptions extends AuthStateOptions {
   /** Encryption at rest (AES-256-GCM); see codec/seal.ts and the README's security section. */
@@ -35,15 +35,15 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
   const { readOnly } = options
   switch (kind) {
     case 'memory':
-      return (await import('../drivers/memory.js')).createMemoryDriver({ name: target || undefined, readOnly })
+      return (await import('./drivers/memory.js')).createMemoryDriver({ name: target || undefined, readOnly })
     case 'sqlite':
-      return (await import('../drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target, readOnly })
+      return (await import('./drivers/sqlite.js')).createSqliteDriver({ ...options.sqlite, path: target, readOnly })
     case 'file':
-      return (await import('../drivers/file.js')).createFileDriver({ ...options.file, path: target, readOnly })
+      return (await import('./drivers/file.js')).createFileDriver({ ...options.file, path: target, readOnly })
     case 'postgres':
-      return (await import('../drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target, readOnly })
+      return (await import('./drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target, readOnly })
     case 'redis':
-      return (await import('../drivers/redis.js')).createRedisDriver({ ...options.redis, url: target, readOnly })
+      return (await import('./drivers/redis.js')).createRedisDriver({ ...options.redis, url: target, readOnly })
     default:
       throw invalidArgument(`The ${kind} store is not available in this build of baileys-vault.`)
   }
@@ -53,13 +53,13 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
  * Opens a store: `memory:`, `sqlite:<path>`, `file:<folder>`, `postgres://…`, `redis://…`,
  * or an already-built Driver.
  */
-export async function openStore(url: string | Driver, options: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(url: string | Driver, options: OpenStoreOptions = {}): Promise<AuthStore> {
   // Bad encryption options fail before any backend is opened.
   const sealed = options.encryption ? sealedCodec(options.encryption) : undefined
   const driver = typeof url === 'string' ? await driverFor(url, options) : url
   const label = typeof url === 'string' ? redactUrl(url) : `${driver.kind}:`
   const codec = sealed ?? plainCodec(!!driver.capabilities.bareJson)
-  return new Store(driver, codec, label, { cacheEntries: options.cacheEntries }, { readOnly: !!options.readOnly })
+  return new AuthStore(driver, codec, label, { readOnly: !!options.readOnly }, { cacheEntries: options.cacheEntries })
 }
 
 /** Opens `url` and the auth state of one session; `close()` closes the store. */
