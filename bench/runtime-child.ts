@@ -53,6 +53,11 @@ async function settledMemory() {
   return { rss: mid('rss'), heap: mid('heap'), heapTotal: mid('heapTotal'), external: mid('external') }
 }
 
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start)
+  return (user + system) / 1000
+}
+
 function deadline<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${spec.timeoutMs} ms: ${what}`)), spec.timeoutMs)))
@@ -101,6 +106,10 @@ async function link(): Promise<Record<string, unknown>> {
 interface Run {
   /** From the first start to the last session connected. */
   ms: number
+  /** From the first start to the last makeWASocket call (the cost before connecting). */
+  socketsMs: number
+  /** CPU time of this process (user + system) over `ms`: less at the mercy of a busy machine. */
+  cpuMs: number
   /** Growth over the baseline, after the settle and a gc. */
   rss: number
   heap: number
@@ -114,12 +123,17 @@ async function runWithRuntime(): Promise<Run> {
   const store = await openStore(spec.storeUrl)
   const base = await settledMemory()
   const started = performance.now()
+  let socketsMs = 0
+  const cpu = process.cpuUsage()
   const runtime = createRuntime({ store, socket })
   const sessions = await Promise.all(spec.sessions.map(id => runtime.start(id)))
+  for (const s of sessions) s.on('socket', () => (socketsMs = performance.now() - started))
   await deadline(Promise.all(sessions.map(connected)), `${sessions.length} runtime sessions connecting`)
   const ms = performance.now() - started
   return {
     ms,
+    socketsMs,
+    cpuMs: cpuSince(cpu),
     ...(await idle(base)),
     stop: async () => {
       await runtime.stop()
@@ -132,6 +146,8 @@ async function runBare(): Promise<Run> {
   const store = await openStore(spec.storeUrl)
   const base = await settledMemory()
   const started = performance.now()
+  let socketsMs = 0
+  const cpu = process.cpuUsage()
   const socks: WASocket[] = []
   await deadline(
     Promise.all(
@@ -139,6 +155,7 @@ async function runBare(): Promise<Run> {
         const { state, saveCreds } = await store.useAuthState(id)
         const sock = makeWASocket({ ...socket, auth: state })
         socks.push(sock)
+        socketsMs = performance.now() - started
         sock.ev.on('creds.update', () => void saveCreds())
         await new Promise<void>((resolve, reject) =>
           sock.ev.on('connection.update', ({ connection, lastDisconnect }) => {
@@ -153,6 +170,8 @@ async function runBare(): Promise<Run> {
   const ms = performance.now() - started
   return {
     ms,
+    socketsMs,
+    cpuMs: cpuSince(cpu),
     ...(await idle(base)),
     stop: async () => {
       for (const sock of socks) void sock.end(undefined)
