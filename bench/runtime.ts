@@ -15,7 +15,7 @@ import { envInt, fmt, mb, median, printTable } from './util.js'
  * (createRuntime + start) and bare (store.useAuthState + makeWASocket, nothing else) — and we
  * measure the time from start to all connected, and the RSS and heap per connected idle session
  * after a settle and a gc (the growth over the process before its first session).
- * Sizes: BENCH_RUNTIME_SESSIONS (default "10,100"), BENCH_RUNTIME_ROUNDS (1),
+ * Sizes: BENCH_RUNTIME_SESSIONS (default "10,100"), BENCH_RUNTIME_ROUNDS (3; single-process RSS swings by tens of MB with V8's heap sizing),
  * BENCH_RUNTIME_SETTLE_MS (5000), BENCH_RUNTIME_LINK_BATCH (10).
  */
 const child = fileURLToPath(new URL('./runtime-child.js', import.meta.url))
@@ -89,7 +89,7 @@ const overhead = (runtime: number, bare: number) => `${(((runtime - bare) / bare
 export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
   const sizes = (process.env.BENCH_RUNTIME_SESSIONS ?? '10,100').split(',').map(s => Number(s.trim()))
   if (sizes.some(n => !Number.isInteger(n) || n <= 0)) throw new Error(`BENCH_RUNTIME_SESSIONS must be positive integers, e.g. "10,100"`)
-  const rounds = envInt('BENCH_RUNTIME_ROUNDS', 1)
+  const rounds = envInt('BENCH_RUNTIME_ROUNDS', 3)
   const largest = Math.max(...sizes)
   console.log(`## Runtime — ${sizes.join(' and ')} sessions in one process, simulator in another, one SQLite store (default, FULL); runtime vs bare makeWASocket, each in a fresh process, median of ${rounds} round(s)\n`)
 
