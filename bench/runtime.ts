@@ -13,8 +13,9 @@ import { envInt, fmt, mb, median, printTable } from './util.js'
  * devices are linked once by QR (POST /scan), `BENCH_RUNTIME_LINK_BATCH` at a time, and stopped.
  * Then, from that warm store, each N is started in a fresh process twice — with the runtime
  * (createRuntime + start) and bare (store.useAuthState + makeWASocket, nothing else) — and we
- * measure the time from start to all connected, and the RSS and heap per connected idle session
- * after a settle and a gc (the growth over the process before its first session).
+ * measure the time from start to all connected (and the CPU the process spent meanwhile: steadier
+ * than wall time on a shared machine), and the RSS and heap per connected idle session after a
+ * settle and a gc (the growth over the process before its first session).
  * Sizes: BENCH_RUNTIME_SESSIONS (default "10,100"), BENCH_RUNTIME_ROUNDS (3; single-process RSS swings by tens of MB with V8's heap sizing),
  * BENCH_RUNTIME_SETTLE_MS (5000), BENCH_RUNTIME_LINK_BATCH (10).
  */
@@ -51,6 +52,7 @@ type Mode = 'link' | Measured
 type Measured = 'runtime' | 'bare'
 interface ChildResult {
   ms: number
+  cpuMs: number
   rss: number
   heap: number
   heapTotal: number
@@ -111,19 +113,19 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
         for (const mode of order) {
           const r = await runChild(mode, sim, storeUrl, ids.slice(0, n))
           got[mode].push(r)
-          detail.push([String(n), mode, String(round + 1), fmt(r.ms), mb(r.rss), mb(r.heap), mb(r.heapTotal), mb(r.external)])
+          detail.push([String(n), mode, String(round + 1), fmt(r.ms), fmt(r.cpuMs), mb(r.rss), mb(r.heap), mb(r.heapTotal), mb(r.external)])
         }
       }
       const med = (mode: Measured) => {
         const runs = got[mode]
         const m = (k: keyof ChildResult) => median(runs.map(r => r[k]))
-        return { ms: m('ms'), rss: m('rss'), heap: m('heap'), heapTotal: m('heapTotal'), external: m('external'), linkMs: 0 }
+        return { ms: m('ms'), cpuMs: m('cpuMs'), rss: m('rss'), heap: m('heap'), heapTotal: m('heapTotal'), external: m('external'), linkMs: 0 }
       }
       medians.set(n, { runtime: med('runtime'), bare: med('bare') })
     }
     const row = (label: string, r: ChildResult, b: ChildResult, per: number) => {
       const [rssR, rssB] = [r.rss / per, b.rss / per]
-      return [label, fmt(r.ms), fmt(b.ms), mb(rssR), mb(rssB), overhead(rssR, rssB), `<= 10% ${rssR <= rssB * 1.1 ? 'met' : 'NOT met'}`, mb(r.heap / per), mb(b.heap / per)]
+      return [label, fmt(r.ms), fmt(b.ms), fmt(r.cpuMs), fmt(b.cpuMs), mb(rssR), mb(rssB), overhead(rssR, rssB), `<= 10% ${rssR <= rssB * 1.1 ? 'met' : 'NOT met'}`, mb(r.heap / per), mb(b.heap / per)]
     }
     const rows = sizes.map(n => row(String(n), medians.get(n)!.runtime, medians.get(n)!.bare, n))
     if (sizes.length > 1) {
@@ -132,16 +134,16 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
       const [lo, hi] = [Math.min(...sizes), largest]
       const diff = (mode: Measured): ChildResult => {
         const [a, b] = [medians.get(lo)![mode], medians.get(hi)![mode]]
-        return { ms: NaN, rss: b.rss - a.rss, heap: b.heap - a.heap, heapTotal: 0, external: 0, linkMs: 0 }
+        return { ms: NaN, cpuMs: NaN, rss: b.rss - a.rss, heap: b.heap - a.heap, heapTotal: 0, external: 0, linkMs: 0 }
       }
       rows.push(row(`marginal ${lo}->${hi}`, diff('runtime'), diff('bare'), hi - lo))
     }
     printTable(
-      ['sessions', 'runtime: all connected ms', 'bare ms', 'runtime RSS MB / session', 'bare RSS MB / session', 'RSS overhead', 'target', 'runtime heap MB / session', 'bare heap MB / session'],
+      ['sessions', 'runtime: all connected ms', 'bare ms', 'runtime CPU ms', 'bare CPU ms', 'runtime RSS MB / session', 'bare RSS MB / session', 'RSS overhead', 'target', 'runtime heap MB / session', 'bare heap MB / session'],
       rows
     )
     console.log('Each process (growth over its baseline before the first session, MB):\n')
-    printTable(['sessions', 'mode', 'round', 'all connected ms', 'RSS', 'heap used', 'heap total', 'external'], detail)
+    printTable(['sessions', 'mode', 'round', 'all connected ms', 'CPU ms', 'RSS', 'heap used', 'heap total', 'external'], detail)
   } finally {
     await sim.stop()
     rmSync(dir, { recursive: true, force: true })
