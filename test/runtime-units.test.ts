@@ -7,7 +7,9 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { describe, mock, test } from 'node:test'
 import { openStore } from '../src/open-store.js'
-import { createRuntime, startSession, ReconnectPolicy, DEFAULT_CODES, CredsSaver, canTransition } from '../src/runtime/index.js'
+import { createRuntime, startSession, ReconnectPolicy, DEFAULT_CODES, CredsSaver, canTransition, preflight, repairPreKeyCounters } from '../src/runtime/index.js'
+import { checkCreds } from '../src/tools/creds-check.js'
+import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
 import { Watchdog, resolveWatchdog } from '../src/runtime/watchdog.js'
 import { handleSignals } from '../src/runtime/signals.js'
 import { createSqliteDriver } from '../src/drivers/sqlite.js'
@@ -326,6 +328,53 @@ describe('auth state: read your writes while a write is in flight', () => {
     } finally {
       await store.close()
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('preflight: cheap before every connect', () => {
+  const pair = () => Curve.generateKeyPair()
+  const preKeys = (ids: number[]) => ids.map(id => ['pre-key', String(id), pair()] as [string, string, unknown])
+
+  test('counters consistent with the stored pre-keys: no repair, and the pre-keys are not listed', async () => {
+    const store = await openStore('memory:preflight-consistent')
+    try {
+      const creds = { ...initAuthCreds(), nextPreKeyId: 31, firstUnuploadedPreKeyId: 31 }
+      await store.write('s', { creds, set: preKeys(Array.from({ length: 30 }, (_, i) => i + 1)) })
+      const listKeys = mock.method(store, 'listKeys')
+      assert.equal(await repairPreKeyCounters(store, 's', creds), undefined)
+      assert.equal(listKeys.mock.callCount(), 0, 'one read at the counter, not a listing of every pre-key')
+      assert.equal((await store.readCreds('s'))!.nextPreKeyId, 31)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('the crash window with the first ids of the batch already consumed is still repaired', async () => {
+    const store = await openStore('memory:preflight-window')
+    try {
+      const creds = { ...initAuthCreds(), nextPreKeyId: 31, firstUnuploadedPreKeyId: 31 }
+      // Batch 31..38 committed, creds not saved; 31..33 consumed by contacts' first messages since.
+      await store.write('s', { creds, set: preKeys([...Array.from({ length: 30 }, (_, i) => i + 1), 34, 35, 36, 37, 38]) })
+      assert.deepEqual(await repairPreKeyCounters(store, 's', creds), { from: 31, to: 39, ahead: 5 })
+      const saved = (await store.readCreds('s'))!
+      assert.equal(saved.nextPreKeyId, 39)
+      assert.equal(saved.firstUnuploadedPreKeyId, 39)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('signatures are left to doctor: preflight passes creds whose signed pre-key signature is wrong; checkCreds reports it', async () => {
+    const store = await openStore('memory:preflight-signature')
+    try {
+      const fresh = initAuthCreds()
+      const creds = { ...fresh, signedPreKey: { ...fresh.signedPreKey, signature: new Uint8Array(64).fill(7) } }
+      await store.write('s', { creds })
+      assert.deepEqual(await preflight(store, 's'), { ok: true, linked: false, repair: undefined })
+      assert.ok(checkCreds(creds).some(f => f.code === 'SIGNED_PRE_KEY_SIGNATURE_INVALID'))
+    } finally {
+      await store.close()
     }
   })
 })

@@ -1,3 +1,5 @@
+import { typeIdKey } from '../core/bytes.js'
+
 /**
  * What the cache holds for a key: the stored bytes (decoded on every read, so a caller that
  * mutates what it got can never change what the next read returns), or, for types whose
@@ -24,7 +26,7 @@ export class ReadCache {
   constructor(readonly maxEntries: number) {}
 
   static key(type: string, id: string): string {
-    return `${type}\u0000${id}`
+    return typeIdKey(type, id)
   }
 
   get(key: string): CacheEntry | undefined {

@@ -1,4 +1,5 @@
 import { VaultError } from '../core/errors.js'
+import { bufferView } from '../core/bytes.js'
 
 /**
  * Stored bytes start with a format byte below 0x20, so they can never be confused with
@@ -15,7 +16,7 @@ export type Envelope = { format: 'json' | 'bare'; body: Buffer } | { format: 'se
 
 /** `where` names the value's location for error messages; called only when there is an error. */
 export function openEnvelope(bytes: Uint8Array, where: () => string): Envelope {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const buf = bufferView(bytes)
   if (buf.length === 0) throw new VaultError('CORRUPT_DATA', `Stored value for ${where()} is empty. Restore it from a backup or delete it.`)
   const first = buf[0]
   if (first >= 0x20) return { format: 'bare', body: buf }

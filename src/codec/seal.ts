@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { FORMAT_SEALED } from './envelope.js'
+import { bufferView } from '../core/bytes.js'
 
 /**
  * Encryption at rest: AES-256-GCM, a fresh random 96-bit nonce per write, the key id in the
@@ -62,7 +63,7 @@ export function makeSealer(options: EncryptionOptions): Sealer {
       return Buffer.concat([Buffer.from([FORMAT_SEALED, currentId.length]), currentId, nonce, cipher.getAuthTag(), body])
     },
     open(sealed, aad, where) {
-      const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)
+      const buf = bufferView(sealed)
       const idEnd = 2 + (buf[1] ?? 0)
       if (buf.length < idEnd + NONCE + TAG) throw new VaultError('DECRYPT_FAILED', `Encrypted value for ${where} is truncated. Restore it from a backup; nothing was overwritten.`)
       const keyId = buf.subarray(2, idEnd).toString('utf8')

@@ -6,6 +6,7 @@ import { refuseWrites } from './read-only.js'
 import { postgresLease } from './postgres-lease.js'
 import { inTransaction } from './pg-transaction.js'
 import { leaseLost } from './shared-lease.js'
+import { bufferView, typeIdKey } from '../core/bytes.js'
 
 /**
  * PostgreSQL via `pg`. Many sessions in two tables:
@@ -329,8 +330,8 @@ function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
 /** Splits a batch into the statement's arrays: set then delete, last write of a key wins. */
 function batchArrays(batch: WriteBatch) {
   const final = new Map<string, [string, string, Uint8Array | null]>()
-  for (const [type, id, value] of batch.set) final.set(`${type}\u0000${id}`, [type, id, value])
-  for (const [type, id] of batch.del) final.set(`${type}\u0000${id}`, [type, id, null])
+  for (const [type, id, value] of batch.set) final.set(typeIdKey(type, id), [type, id, value])
+  for (const [type, id] of batch.del) final.set(typeIdKey(type, id), [type, id, null])
   // A fixed row order: concurrent writers lock rows in the same order and cannot deadlock.
   const entries = [...final.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   const setTypes: string[] = []
@@ -348,7 +349,7 @@ function batchArrays(batch: WriteBatch) {
     } else {
       setTypes.push(type)
       setIds.push(id)
-      setValues.push(Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+      setValues.push(bufferView(value))
       setOffsets.push(offset)
       setLengths.push(value.byteLength)
       offset += value.byteLength
@@ -418,7 +419,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     async write(session, batch) {
       const a = batchArrays(batch)
       if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0 && batch.epoch === undefined) return
-      const creds = batch.creds ? Buffer.from(batch.creds.buffer, batch.creds.byteOffset, batch.creds.byteLength) : null
+      const creds = batch.creds ? bufferView(batch.creds) : null
       const values = [session, creds, a.setTypes, a.setIds, a.blob, a.setOffsets, a.setLengths, a.delTypes, a.delIds]
       if (batch.epoch === undefined) await pool.query(st.write(values))
       else if ((await pool.query(st.writeFenced([...values, batch.epoch]))).rows[0].fenced !== 1) throw leaseLost(session, batch.epoch)

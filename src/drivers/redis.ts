@@ -5,6 +5,7 @@ import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { fencedScript, redisLease } from './redis-lease.js'
 import { leaseLost } from './shared-lease.js'
+import { bufferView, typeIdKey } from '../core/bytes.js'
 
 /**
  * Redis via `ioredis` (v5 or v6) or a user-owned client. Layout, with `prefix` = `vault`:
@@ -129,8 +130,8 @@ const RENAME_SHA = sha1(RENAME_SCRIPT)
 const FENCED_WRITE_SCRIPT = fencedScript(WRITE_SCRIPT)
 const FENCED_WRITE_SHA = sha1(FENCED_WRITE_SCRIPT)
 
-const toBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
-const field = (type: string, id: string) => `${type}\u0000${id}`
+const toBuffer = bufferView
+const field = typeIdKey
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis' ESM and CJS builds export different shapes
 async function loadIoredis(): Promise<any> {

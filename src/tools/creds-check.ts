@@ -51,12 +51,22 @@ const FIELDS: Array<[string, boolean, (v: StoredValue) => boolean, string]> = [
 /** A session is linked once pairing succeeded: `me` is set (or the pairing-code flow marked it registered). */
 export const isLinked = (creds: StoredValue): boolean => !!creds?.me?.id || !!creds?.account || creds?.registered === true
 
+export interface CheckCredsOptions {
+  /**
+   * Verify the signed pre-key and ADV signatures. Default true. Each check is an XEdDSA verify
+   * in libsignal's pure-JS curve (tens of ms of CPU): doctor does them, the runtime's preflight
+   * before every connect does not.
+   */
+  signatures?: boolean
+}
+
 /**
  * Offline checks of one session's creds: completeness and types, key pairs, the signed
  * pre-key signature, and the ADV account and device signatures as Baileys' pairing made them
  * (validate-connection.js, configureSuccessfulPairing). Messages never contain key material.
  */
-export function checkCreds(creds: StoredValue): Finding[] {
+export function checkCreds(creds: StoredValue, options: CheckCredsOptions = {}): Finding[] {
+  const signatures = options.signatures ?? true
   const findings: Finding[] = []
   const missing: string[] = []
   const invalid: string[] = []
@@ -84,7 +94,7 @@ export function checkCreds(creds: StoredValue): Finding[] {
     if (!keyPairMatches(spk.keyPair)) {
       findings.push({ severity: 'error', code: 'KEY_PAIR_MISMATCH', message: 'signedPreKey.keyPair: the public key does not belong to the private key.', fix: RESTORE })
     }
-    if (isKeyPairShape(identity) && spk.signature instanceof Uint8Array) {
+    if (signatures && isKeyPairShape(identity) && spk.signature instanceof Uint8Array) {
       // Baileys' signedKeyPair: sign(identity.private, 0x05 || preKey.public)
       const signed = Buffer.concat([Buffer.from([5]), spk.keyPair.public])
       if (!verifySignature(identity.public, signed, spk.signature)) {
@@ -130,11 +140,11 @@ export function checkCreds(creds: StoredValue): Finding[] {
     })
     return findings
   }
-  findings.push(...checkAccount(creds.account, identity), ...checkSignalIdentities(creds))
+  findings.push(...checkAccount(creds.account, identity, signatures), ...checkSignalIdentities(creds))
   return findings
 }
 
-function checkAccount(account: Record<string, unknown>, identity: unknown): Finding[] {
+function checkAccount(account: Record<string, unknown>, identity: unknown, signatures: boolean): Finding[] {
   const details = asBytes(account.details)
   const accountKey = asBytes(account.accountSignatureKey)
   const accountSig = asBytes(account.accountSignature)
@@ -155,7 +165,7 @@ function checkAccount(account: Record<string, unknown>, identity: unknown): Find
   } catch {
     return [{ severity: 'error', code: 'ACCOUNT_INVALID', message: 'creds.account.details is not an ADVDeviceIdentity.', fix: RESTORE }]
   }
-  if (!isKeyPairShape(identity)) return []
+  if (!signatures || !isKeyPairShape(identity)) return []
   const findings: Finding[] = []
   // configureSuccessfulPairing: the phone signs (prefix || details || our identity public key).
   const accountMsg = Buffer.concat([hosted ? ADV_HOSTED_ACCOUNT_SIG_PREFIX : ADV_ACCOUNT_SIG_PREFIX, details, identity.public])

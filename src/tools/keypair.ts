@@ -1,10 +1,11 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { bufferView } from '../core/bytes.js'
 
 const PKCS8_X25519 = Buffer.from([48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32])
 
 /** Bytes from a Buffer/Uint8Array or a base64 string (protobuf JSON keeps bytes as base64). */
 export function asBytes(value: unknown): Buffer | undefined {
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  if (value instanceof Uint8Array) return bufferView(value)
   if (typeof value === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) return Buffer.from(value, 'base64')
   return undefined
 }
