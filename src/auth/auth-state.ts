@@ -1,5 +1,6 @@
 import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
-import type { WriteBatch } from '../core/driver.js'
+import type { LeaseGrant, WriteBatch } from '../core/driver.js'
+import { invalidArgument } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
@@ -9,6 +10,11 @@ import { VaultError } from '../core/errors.js'
 export interface AuthStateOptions {
   /** Entries of the bounded read cache (stored bytes per key); 0 disables it. Default 5,000. */
   cacheEntries?: number
+  /**
+   * The session's lease (store.acquireLease): every write carries its epoch as a fencing
+   * token and fails with LEASE_LOST, never retried, once another owner has taken over.
+   */
+  lease?: Pick<LeaseGrant, 'session' | 'epoch'>
 }
 
 /** Baileys' SignalKeyStore plus enumeration (Baileys' next major adds `list`). */
@@ -40,9 +46,12 @@ const DEFAULT_CACHE_ENTRIES = 5_000
  * session: a bot that calls useAuthState again on reconnect must not get a second cache that
  * disagrees with the first, nor a second queue that reorders writes.
  */
-const runtimes = new WeakMap<Store, Map<string, { cache: ReadCache; queue: WriteQueue; inflight: Map<string, Promise<unknown>> }>>()
+const runtimes = new WeakMap<
+  Store,
+  Map<string, { cache: ReadCache; queue: WriteQueue; inflight: Map<string, Promise<unknown>>; epoch?: number }>
+>()
 
-function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
+function sessionRuntime(store: Store, sessionId: string, cacheEntries: number, epoch: number | undefined) {
   let bySession = runtimes.get(store)
   if (!bySession) runtimes.set(store, (bySession = new Map()))
   let runtime = bySession.get(sessionId)
@@ -50,6 +59,11 @@ function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
     runtime = { cache: new ReadCache(cacheEntries), queue: new WriteQueue(), inflight: new Map() }
     store.trackWrites(runtime.queue)
     bySession.set(sessionId, runtime)
+  }
+  // A new lease epoch means another owner may have written since: cached values are suspect.
+  if (epoch !== undefined && runtime.epoch !== epoch) {
+    if (runtime.epoch !== undefined) runtime.cache.clear()
+    runtime.epoch = epoch
   }
   return runtime
 }
@@ -60,12 +74,16 @@ function sessionRuntime(store: Store, sessionId: string, cacheEntries: number) {
  * write leaves cache and database agreeing on the previous state.
  */
 export async function makeAuthState(store: Store, sessionId: string, options: AuthStateOptions): Promise<VaultAuthState> {
+  const epoch = options.lease?.epoch
+  if (options.lease && options.lease.session !== sessionId) {
+    throw invalidArgument(`The lease given to useAuthState is for session "${options.lease.session}", not "${sessionId}".`)
+  }
   const stored = await store.readCreds(sessionId)
   // A session this store already opened (a bot reconnecting before its first saveCreds) is not orphaned.
   const reopened = runtimes.get(store)?.has(sessionId) ?? false
   if (stored === undefined && !reopened) await refuseHalfMadeSession(store, sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
-  const { cache, queue, inflight } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES)
+  const { cache, queue, inflight } = sessionRuntime(store, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES, epoch)
   const { codec } = store
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
@@ -92,6 +110,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   /** `values` holds the objects given to keys.set, aligned with batch.set. */
   const commit = (batch: WriteBatch, values: unknown[] = []) =>
     track(batch, queue.run(async () => {
+      if (epoch !== undefined) batch.epoch = epoch
       try {
         await store.writeRaw(sessionId, batch)
       } catch (err) {

@@ -10,6 +10,12 @@ export interface WriteBatch {
   creds?: Uint8Array
   set: Array<[type: string, id: string, value: Uint8Array]>
   del: Array<[type: string, id: string]>
+  /**
+   * Fencing token: apply the batch only if the session's lease is held (not released) at
+   * exactly this epoch, checked inside the same atomic write. Otherwise the batch fails with
+   * VaultError LEASE_LOST and none of it lands. Absent: no fence (no lease in use).
+   */
+  epoch?: number
 }
 
 export interface ListOptions {
@@ -48,7 +54,10 @@ export interface Driver {
   list(session: string, type?: string, options?: ListOptions): AsyncIterable<ListEntry>
   /** Every session that has creds or keys. */
   sessions(): AsyncIterable<string>
-  /** Remove a session and all its keys, atomically. */
+  /**
+   * Remove a session and all its keys, atomically. Not fenced: a tool takes the lease first,
+   * which fences every other writer; the lease record survives, so epochs never go back.
+   */
   drop(session: string): Promise<void>
   /** Optional (capability `rename`): atomic move of a session; throws if `to` has data. */
   rename?(from: string, to: string): Promise<void>
@@ -68,6 +77,56 @@ export interface Driver {
   unfinishedBatch?(session: string): Promise<boolean>
   /** Optional: run `fn` against one consistent snapshot (backup). */
   snapshot?<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>
+  /** Optional: one owner per session, with fencing tokens (see LeaseCapability). */
+  lease?: LeaseCapability
+}
+
+/**
+ * Leases: one owner per session at a time, and a fencing token that stops a zombie's writes.
+ *
+ * Rules every driver follows:
+ * - `acquire` grants the lease when nobody holds it, it was released, it expired, or `owner`
+ *   already holds it; each grant returns a NEW epoch, greater than every epoch this session
+ *   ever had (the counter survives release, expiry, `drop` and restarts). Held by another
+ *   live owner: VaultError LEASE_HELD naming that owner's host and pid.
+ * - `renew` extends the lease by `ttlMs` from now if `owner` still holds `epoch` (also after
+ *   expiry, as long as nobody took it over); otherwise LEASE_LOST.
+ * - `release` gives the lease up at once (a standby can take it within one poll). Releasing
+ *   a lease that is no longer ours is a no-op: it cannot take another owner's lease away.
+ * - A write with `WriteBatch.epoch` lands only if that epoch is the current, unreleased one,
+ *   checked in the same atomic write (LEASE_LOST otherwise). Expiry alone does not fence: an
+ *   epoch changes only when another owner acquires, and that is what a write checks.
+ * - Time: expiry is decided by the backend's clock (PostgreSQL `now()`, Redis `TIME`, SQLite's
+ *   clock, i.e. the host sharing the file), never by comparing two hosts' clocks.
+ * - `ttlMs` below `minTtlMs` (3x the slowest recent lease round trip, at least a floor) and an
+ *   empty owner are INVALID_ARGUMENT.
+ * - Owners are strings `host:pid:random` (see leaseOwner()); messages show host and pid.
+ */
+export interface LeaseCapability {
+  /** Smallest TTL accepted now (ms). */
+  readonly minTtlMs: number
+  acquire(session: string, request: { owner: string; ttlMs: number }): Promise<LeaseGrant>
+  renew(session: string, request: { owner: string; epoch: number; ttlMs: number }): Promise<LeaseGrant>
+  release(session: string, request: { owner: string; epoch: number }): Promise<void>
+  /** Who holds the session's lease (for reporting); undefined when nobody does or it was released. */
+  leaseInfo(session: string): Promise<LeaseInfo | undefined>
+}
+
+export interface LeaseGrant {
+  session: string
+  owner: string
+  /** The fencing token: stamp it on every WriteBatch. */
+  epoch: number
+  ttlMs: number
+}
+
+export interface LeaseInfo {
+  owner: string
+  epoch: number
+  /** By the backend's clock; 0 or less: expired (another owner may take it). */
+  expiresInMs: number
+  /** Set when the owner's host is this host: whether its pid still exists. */
+  ownerAlive?: boolean
 }
 
 /** What a snapshot exposes: the read half of the contract. */

@@ -165,7 +165,7 @@ export function applyOps(dir: string, ops: readonly JournalOp[], replay: boolean
   }
 }
 
-const processAlive = (pid: number): boolean => {
+export const processAlive = (pid: number): boolean => {
   if (pid === process.pid) return true
   try {
     process.kill(pid, 0)

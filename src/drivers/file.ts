@@ -34,6 +34,7 @@ import {
   sessionFolder
 } from './file-names.js'
 import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from './file-types.js'
+import { fileLease } from './file-lease.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
@@ -67,8 +68,8 @@ import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from
  *
  * Concurrency: writes to one session folder are serialised in this process (across driver
  * instances); readers never wait for an fsync, only for the renames of a batch being applied.
- * Two processes must not write the same session at once (use a lease): a second process
- * would see, and could replay, the first one's journal.
+ * Two processes must not write the same session at once (use a lease, file-lease.ts): a
+ * second process would see, and could replay, the first one's journal.
  */
 export interface FileDriverOptions {
   /** The root folder: a Baileys auth folder (session `default`) holding one sub-folder per other session. */
@@ -124,6 +125,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
   if (rootStat && !rootStat.isDirectory()) throw invalidArgument(`${root} is not a folder; give file: the folder of a Baileys auth state.`)
 
+  const leases = fileLease(root, sync)
   /** Folders brought to a batch boundary by this driver instance. */
   const recovered = new Map<string, Promise<void>>()
   const pending = new Set<Promise<unknown>>()
@@ -365,6 +367,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     kind: 'file',
     capabilities: { bareJson: true, snapshot: false, rename: true },
     canRename,
+    lease: leases.lease,
 
     async getCreds(session) {
       const p = place(session)
@@ -390,12 +393,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       assertWritable('write')
       const p = place(session)
       await readyDir(p.dir)
-      await track(
-        serialise(p.dir, () => {
-          const { ops, newTypes } = planBatch(batch, p.dir)
-          return commit(p, ops, newTypes)
-        })
-      )
+      const run = () => {
+        const { ops, newTypes } = planBatch(batch, p.dir)
+        return commit(p, ops, newTypes)
+      }
+      const epoch = batch.epoch
+      await track(serialise(p.dir, epoch === undefined ? run : () => leases.fenced(session, epoch, run)))
     },
 
     async *list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {

@@ -1,5 +1,6 @@
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
 import { renameTargetTaken } from '../core/errors.js'
+import { memoryLease, type LeaseRecord } from './memory-lease.js'
 
 /**
  * In-process driver: tests, ephemeral bots, and the ceiling the benchmarks compare against.
@@ -17,6 +18,7 @@ export interface MemoryDriverOptions {
 }
 
 const named = new Map<string, Map<string, SessionData>>()
+const namedLeases = new Map<string, Map<string, LeaseRecord>>()
 
 export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
   let data: Map<string, SessionData>
@@ -26,6 +28,9 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
   } else {
     data = new Map()
   }
+  const leases = (options.name && namedLeases.get(options.name)) || new Map<string, LeaseRecord>()
+  if (options.name) namedLeases.set(options.name, leases)
+  const { lease, fence } = memoryLease(leases)
   const copy = (bytes: Uint8Array) => Buffer.from(bytes)
   const sessionData = (session: string) => {
     let s = data.get(session)
@@ -38,6 +43,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
   return {
     kind: 'memory',
     capabilities: { snapshot: false, rename: true },
+    lease,
     async getCreds(session) {
       const creds = data.get(session)?.creds
       return creds && copy(creds)
@@ -54,6 +60,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
     },
     async write(session, batch: WriteBatch) {
       // Synchronous body: nothing can interleave, so the batch is atomic.
+      fence(session, batch.epoch)
       const s = sessionData(session)
       if (batch.creds) s.creds = copy(batch.creds)
       for (const [type, id, value] of batch.set) {

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
+import { postgresLease } from './postgres-lease.js'
+import { leaseLost } from './shared-lease.js'
 
 /**
  * PostgreSQL via `pg`. Many sessions in two tables:
@@ -77,11 +79,13 @@ function checkIdent(what: string, name: string): void {
   }
 }
 
-interface Tables {
+export interface Tables {
   schema?: string
   meta: string
   creds: string
   keys: string
+  /** Lease rows (postgres-lease.ts), created on first use of a lease. */
+  lease: string
   /** Identifies this set of tables for the advisory lock. */
   lockKey: string
 }
@@ -96,14 +100,15 @@ export function tableNames(options: PostgresDriverOptions): Tables {
     meta: q('meta'),
     creds: q('creds'),
     keys: q('keys'),
+    lease: q('lease'),
     lockKey: `baileys-vault:${options.schema ?? ''}.${prefix}`
   }
 }
 
-type Statement = (values: unknown[]) => { name?: string; text: string; values: unknown[] }
+export type Statement = (values: unknown[]) => { name?: string; text: string; values: unknown[] }
 
 /** A named statement: planned once per connection, then only bound and executed. */
-function statementOf(text: string, prepared: boolean): Statement {
+export function statementOf(text: string, prepared: boolean): Statement {
   if (!prepared) return values => ({ text, values })
   const name = `baileys_vault_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
   return values => ({ name, text, values })
@@ -175,6 +180,8 @@ interface Statements {
   pageTypeValues: Statement
   pageSessions: Statement
   write: Statement
+  /** `write` that lands only if $10 is the session's current lease epoch (see writeText). */
+  writeFenced: Statement
   drop: Statement
   rename: Statement
 }
@@ -208,28 +215,8 @@ export function statements(t: Tables, prepared: boolean): Statements {
         UNION
         (SELECT session FROM ${t.creds} WHERE session > $1 ORDER BY session LIMIT $2)
       ) u ORDER BY session LIMIT $2`),
-    // One statement = one implicit transaction: all of it commits or none does. The key sets
-    // of `s` and `d` are made disjoint by the caller (a CTE must not touch a row twice).
-    // The values travel as ONE binary bytea parameter ($5) sliced by offset/length: a bytea[]
-    // array would go as hex text, twice the bytes plus parsing on both sides.
-    write: statement(`
-      WITH c AS (
-        INSERT INTO ${t.creds} (session, value) SELECT $1, $2::bytea WHERE $2::bytea IS NOT NULL
-        ON CONFLICT (session) DO UPDATE SET value = excluded.value
-      ), s AS (
-        INSERT INTO ${t.keys} (session, type, id, value)
-        SELECT $1, u.type, u.id, substring($5::bytea FROM u.off FOR u.len)
-        FROM unnest($3::text[], $4::text[], $6::int4[], $7::int4[]) AS u(type, id, off, len)
-        ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
-      ), d AS (
-        -- Rows found by one primary-key probe each (see getMany), deleted by ctid: a plain join
-        -- got a plan that scanned every key of the session. Writes to a session are serialised
-        -- by its one writer, so no concurrent update moves these rows between probe and delete.
-        DELETE FROM ${t.keys} WHERE ctid = ANY (ARRAY(
-          SELECT k.ctid FROM unnest($8::text[], $9::text[]) AS x(type, id)
-          CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = $1 AND type = x.type AND id = x.id LIMIT 1) k))
-      )
-      SELECT 1`),
+    write: statement(writeText(t, false)),
+    writeFenced: statement(writeText(t, true)),
     drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`),
     // One statement, one snapshot: "taken" and both updates see the same state, so the move
     // happens whole or (target taken) not at all. A row written to $2 meanwhile makes the
@@ -244,6 +231,42 @@ export function statements(t: Tables, prepared: boolean): Statements {
       )
       SELECT yes AS taken FROM taken`)
   }
+}
+
+/**
+ * The write statement. Fenced, a first CTE locks the session's lease row FOR SHARE if it holds epoch $10: an
+ * acquire (an UPDATE of that row) waits for this write to commit, and one that committed first
+ * is seen (READ COMMITTED re-checks a locked row's latest version), so the epoch cannot change
+ * between the check and the commit. Every data CTE runs only if that row was found; the result
+ * says whether it was.
+ *
+ * One statement = one implicit transaction: all of it commits or none does. The key sets
+ * of `s` and `d` are made disjoint by the caller (a CTE must not touch a row twice).
+ * The values travel as ONE binary bytea parameter ($5) sliced by offset/length: a bytea[]
+ * array would go as hex text, twice the bytes plus parsing on both sides.
+ */
+function writeText(t: Tables, fenced: boolean): string {
+  const fence = fenced ? `f AS (SELECT epoch FROM ${t.lease} WHERE session = $1 AND epoch = $10 AND owner <> '' FOR SHARE), ` : ''
+  const onlyIf = fenced ? ' AND EXISTS (SELECT 1 FROM f)' : ''
+  const where = fenced ? ' WHERE EXISTS (SELECT 1 FROM f)' : ''
+  return `
+      WITH ${fence}c AS (
+        INSERT INTO ${t.creds} (session, value) SELECT $1, $2::bytea WHERE $2::bytea IS NOT NULL${onlyIf}
+        ON CONFLICT (session) DO UPDATE SET value = excluded.value
+      ), s AS (
+        INSERT INTO ${t.keys} (session, type, id, value)
+        SELECT $1, u.type, u.id, substring($5::bytea FROM u.off FOR u.len)
+        FROM unnest($3::text[], $4::text[], $6::int4[], $7::int4[]) AS u(type, id, off, len)${where}
+        ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
+      ), d AS (
+        -- Rows found by one primary-key probe each (see getMany), deleted by ctid: a plain join
+        -- got a plan that scanned every key of the session. Writes to a session are serialised
+        -- by its one writer, so no concurrent update moves these rows between probe and delete.
+        DELETE FROM ${t.keys} WHERE ctid = ANY (ARRAY(
+          SELECT k.ctid FROM unnest($8::text[], $9::text[]) AS x(type, id)
+          CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = $1 AND type = x.type AND id = x.id LIMIT 1) k))${onlyIf}
+      )
+      ${fenced ? 'SELECT count(*)::int AS fenced FROM f' : 'SELECT 1'}`
 }
 
 function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
@@ -363,6 +386,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   return {
     kind: 'postgres',
     capabilities: { snapshot: true, rename: true },
+    lease: postgresLease(pool, tables, text => statementOf(text, options.preparedStatements ?? true)),
     ...reader,
     async rename(from, to) {
       const { rows } = await pool.query(st.rename([from, to]))
@@ -370,9 +394,11 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     },
     async write(session, batch) {
       const a = batchArrays(batch)
-      if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0) return
+      if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0 && batch.epoch === undefined) return
       const creds = batch.creds ? Buffer.from(batch.creds.buffer, batch.creds.byteOffset, batch.creds.byteLength) : null
-      await pool.query(st.write([session, creds, a.setTypes, a.setIds, a.blob, a.setOffsets, a.setLengths, a.delTypes, a.delIds]))
+      const values = [session, creds, a.setTypes, a.setIds, a.blob, a.setOffsets, a.setLengths, a.delTypes, a.delIds]
+      if (batch.epoch === undefined) await pool.query(st.write(values))
+      else if ((await pool.query(st.writeFenced([...values, batch.epoch]))).rows[0].fenced !== 1) throw leaseLost(session, batch.epoch)
     },
     async drop(session) {
       await pool.query(st.drop([session]))

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
+import { fencedScript, redisLease } from './redis-lease.js'
+import { leaseLost } from './shared-lease.js'
 
 /**
  * Redis via `ioredis` (v5 or v6) or a user-owned client. Layout, with `prefix` = `vault`:
@@ -118,6 +120,8 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const WRITE_SHA = sha1(WRITE_SCRIPT)
 const DROP_SHA = sha1(DROP_SCRIPT)
 const RENAME_SHA = sha1(RENAME_SCRIPT)
+const FENCED_WRITE_SCRIPT = fencedScript(WRITE_SCRIPT)
+const FENCED_WRITE_SHA = sha1(FENCED_WRITE_SCRIPT)
 
 const toBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
 const field = (type: string, id: string) => `${type}\u0000${id}`
@@ -192,6 +196,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   const credsKey = (s: string) => `${prefix}:s:${s}:creds`
   const keysKey = (s: string) => `${prefix}:s:${s}:keys`
   const indexKey = (s: string) => `${prefix}:s:${s}:index`
+  const leaseKey = (s: string) => `${prefix}:s:${s}:lease`
   const call = (command: string, ...args: Array<string | Buffer | number>) => client.callBuffer(command, ...args)
 
   /** EVALSHA, loading the script on NOSCRIPT (a restarted server has an empty script cache). */
@@ -232,6 +237,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   return {
     kind: 'redis',
     capabilities: { snapshot: false, rename: true },
+    lease: redisLease(runScript, leaseKey),
 
     async getCreds(session) {
       const value = (await call('GET', credsKey(session))) as Buffer | null
@@ -250,13 +256,16 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     },
 
     async write(session, batch: WriteBatch) {
-      if (!batch.creds && batch.set.length === 0 && batch.del.length === 0) return
+      if (!batch.creds && batch.set.length === 0 && batch.del.length === 0 && batch.epoch === undefined) return
       // Set then delete, like every driver: a key in both ends up deleted. The script applies
       // them in this order, so duplicates need no special handling.
       const args: Array<string | Buffer> = [session, batch.creds ? '1' : '0', batch.creds ? toBuffer(batch.creds) : '', String(batch.set.length)]
       for (const [type, id, value] of batch.set) args.push(field(type, id), toBuffer(value))
       for (const [type, id] of batch.del) args.push(field(type, id))
-      await runScript(WRITE_SHA, WRITE_SCRIPT, [sessionsKey, credsKey(session), keysKey(session), indexKey(session)], args)
+      const keys = [sessionsKey, credsKey(session), keysKey(session), indexKey(session)]
+      if (batch.epoch === undefined) return void (await runScript(WRITE_SHA, WRITE_SCRIPT, keys, args))
+      const landed = await runScript(FENCED_WRITE_SHA, FENCED_WRITE_SCRIPT, [...keys, leaseKey(session)], [...args, String(batch.epoch)])
+      if (landed !== 1) throw leaseLost(session, batch.epoch)
     },
 
     list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {

@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
+import { sqliteLease } from './sqlite-lease.js'
 
 /**
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
@@ -122,6 +123,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   }
 
   const reader = makeReader(db)
+  const { lease, fence } = sqliteLease(db)
   const upsertCreds = db.prepare('INSERT INTO vault_creds (session, value) VALUES (?, ?) ON CONFLICT (session) DO UPDATE SET value = excluded.value')
   const upsertKey = db.prepare('INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value')
   const deleteKey = db.prepare('DELETE FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
@@ -129,6 +131,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     if (batch.creds) upsertCreds.run(session, batch.creds)
     for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
+    fence(session, batch.epoch) // last: the writes above took the write lock, so this reads the latest lease
   })
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
@@ -151,6 +154,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   return {
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true },
+    lease,
     ...reader,
     async write(session, batch) {
       applyBatch(session, batch)

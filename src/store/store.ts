@@ -1,6 +1,6 @@
 import type { AuthenticationCreds } from '@whiskeysockets/baileys'
-import type { Driver, ListEntry } from '../core/driver.js'
-import { VaultError } from '../core/errors.js'
+import type { Driver, LeaseCapability, LeaseGrant, LeaseInfo, ListEntry } from '../core/driver.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
 import { makeAuthState, type AuthStateOptions, type VaultAuthState } from '../auth/auth-state.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
@@ -14,6 +14,8 @@ export interface ValueBatch {
   creds?: AuthenticationCreds
   set?: Array<[type: string, id: string, value: unknown]>
   del?: Array<[type: string, id: string]>
+  /** Fencing token of the lease this write is made under (see WriteBatch.epoch). */
+  epoch?: number
 }
 
 /** Told of every write's duration and of every failed store operation (metrics; no values). */
@@ -89,7 +91,7 @@ export class Store {
       assertKeyId(type, id)
     }
     const creds = batch.creds === undefined ? undefined : this.codec.encode(batch.creds, owner)
-    await this.writeRaw(session, { creds, set, del })
+    await this.writeRaw(session, { creds, set, del, epoch: batch.epoch })
   }
 
   /** One atomic write of already-encoded bytes (the auth state and tools use this). */
@@ -112,6 +114,36 @@ export class Store {
     for await (const [t, id, bytes] of this.guardIterable('listing keys', session, this.driver.list(session, type, options))) {
       yield options.values ? [t, id, this.codec.decode(bytes!, session, t, id)] : [t, id]
     }
+  }
+
+  /**
+   * Takes the session's lease (LEASE_HELD if another live owner has it). Pass the grant to
+   * useAuthState(id, { lease }) so every write is fenced by its epoch; renew at ttl/3.
+   */
+  async acquireLease(session: string, request: { owner: string; ttlMs: number }): Promise<LeaseGrant> {
+    assertSessionId(session)
+    return this.guard('acquiring the lease of', session, () => this.leases().acquire(session, request))
+  }
+
+  /** Extends the lease by its TTL (or `ttlMs`); LEASE_LOST once another owner took it over. */
+  async renewLease(lease: LeaseGrant, options: { ttlMs?: number } = {}): Promise<LeaseGrant> {
+    return this.guard('renewing the lease of', lease.session, () => this.leases().renew(lease.session, { ...lease, ttlMs: options.ttlMs ?? lease.ttlMs }))
+  }
+
+  /** Gives the lease up now, so a standby takes over at once; a no-op if it is no longer ours. */
+  async releaseLease(lease: LeaseGrant): Promise<void> {
+    await this.guard('releasing the lease of', lease.session, () => this.leases().release(lease.session, lease))
+  }
+
+  /** Who holds a session's lease (for reports); undefined when nobody does. */
+  async leaseInfo(session: string): Promise<LeaseInfo | undefined> {
+    assertSessionId(session)
+    return this.guard('reading the lease of', session, () => this.leases().leaseInfo(session))
+  }
+
+  private leases(): LeaseCapability {
+    if (!this.driver.lease) throw invalidArgument(`The ${this.driver.kind} store does not support leases.`)
+    return this.driver.lease
   }
 
   /** Raw listing for tools that copy bytes (type, id, stored bytes). */

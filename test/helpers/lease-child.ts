@@ -1,0 +1,24 @@
+/**
+ * Child process of the lease race: opens the store, says `ready`, waits for `go` on stdin so
+ * every child asks at the same instant, tries to acquire the session's lease once and prints
+ * the outcome as one JSON line. Then it exits WITHOUT releasing: the lease stays behind a
+ * pid that no longer exists. argv: <store url> <session> <ttl ms>.
+ */
+import { createInterface } from 'node:readline'
+import { leaseOwner } from '../../src/drivers/shared-lease.js'
+import { openStore } from '../../src/store/open-store.js'
+
+const [url, session, ttl] = process.argv.slice(2)
+const store = await openStore(url)
+const owner = leaseOwner()
+const lines = createInterface({ input: process.stdin })
+process.stdout.write('ready\n')
+for await (const line of lines) if (line === 'go') break
+try {
+  const lease = await store.acquireLease(session, { owner, ttlMs: Number(ttl) })
+  process.stdout.write(`${JSON.stringify({ won: true, owner, epoch: lease.epoch })}\n`)
+} catch (err) {
+  process.stdout.write(`${JSON.stringify({ won: false, owner, code: (err as { code?: string }).code, message: (err as Error).message })}\n`)
+}
+await store.close()
+process.exit(0)
