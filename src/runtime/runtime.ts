@@ -39,7 +39,8 @@ export class Runtime {
     checkSessionOptions(options)
     let pending = this.starting.get(sessionId)
     if (!pending) {
-      pending = createSession(this.store, sessionId, { ...this.defaults, ...options }).then(session => {
+      pending = createSession(this.store, sessionId, { ...this.defaults, ...options }).then(async session => {
+        await session.takeLeaseFirst()
         this.started.set(sessionId, session)
         setImmediate(() => session.begin())
         return session
