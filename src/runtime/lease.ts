@@ -149,6 +149,26 @@ export class SessionLease {
     }
   }
 
+  /**
+   * Renews now, before a reconnect or after a 440: false when the lease turned out lost (the
+   * loss was reported through onLost). A backend that does not answer is not a loss: the
+   * writes are fenced anyway, and the renewal timer decides.
+   */
+  async confirm(): Promise<boolean> {
+    const grant = this.grant
+    if (!grant) return false
+    try {
+      const renewed = await this.store.renewLease(grant)
+      if (this.grant === grant) {
+        this.grant = renewed
+        this.lastRenewedAt = Date.now()
+      }
+    } catch (err) {
+      if (isLeaseLost(err) && this.grant === grant) this.lose(err as VaultError)
+    }
+    return this.grant !== undefined
+  }
+
   /** Stops a standby's polling (a stop began); a lease already held keeps being renewed. */
   stopWaiting(): void {
     this.closed = true

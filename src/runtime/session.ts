@@ -212,6 +212,8 @@ export class Session {
     if (this.stopping) return
     this.reconnectTimer = undefined
     try {
+      // A reconnect first checks the lease is still ours (a zombie woken up must not kick the new owner).
+      if (this.lease?.held && !(await this.lease.confirm())) return
       if (this.lease && !this.lease.held) {
         const grant = await this.lease.take(held =>
           this.transition('standby', { message: `waiting as a standby: ${held?.message ?? 'another process holds the lease'}` })
@@ -332,6 +334,8 @@ export class Session {
     if (this.healthyTimer) clearTimeout(this.healthyTimer)
     if (this.stopping || this.endingOnPurpose) return
     const code = statusCode(error)
+    // Replaced by another client: if that is because our lease was taken over, stand by instead of failing.
+    if (code === 440 && this.lease?.held && !(await this.lease.confirm())) return
     const reason: StateReason = { code, message: error?.message ?? 'connection closed' }
     this.analytics.disconnected(reason)
     this.analytics.error(code, reason.message)
