@@ -5,7 +5,9 @@
  *     and the conversation continues;
  *  2. zombie: SIGSTOP B until its lease expires, C takes over; SIGCONT B: its write fails with
  *     LEASE_LOST, its socket ends (standby), nothing of it reaches the store, C keeps talking;
- *  3. rolling restart: SIGTERM C while D waits: D takes over after C released (no 440 anywhere).
+ *  3. rolling restart: SIGTERM C while D waits: D takes over after C released (no 440 anywhere);
+ *  5. tools against the live bot D: migrate, restore, prune and rotate-key fail with LEASE_HELD
+ *     naming D's pid, and the store is byte for byte what it was.
  * The measured takeover and handoff times are reported as diagnostics.
  */
 import assert from 'node:assert/strict'
@@ -18,6 +20,15 @@ import { fileURLToPath } from 'node:url'
 import { openStore } from '../src/store/open-store.js'
 import { startSimulator, type Simulator } from '../src/sim/index.js'
 import { freshPostgres } from './helpers/servers.js'
+import { randomBytes, createHash } from 'node:crypto'
+import { encryptionFromEnv } from '../src/codec/seal.js'
+import { isVaultError } from '../src/core/errors.js'
+import type { Store } from '../src/store/store.js'
+import { backup } from '../src/tools/backup.js'
+import { migrate } from '../src/tools/migrate.js'
+import { prune } from '../src/tools/prune.js'
+import { restore } from '../src/tools/restore.js'
+import { rotateKey } from '../src/tools/rotate-key.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/lease-runtime-child.js', import.meta.url))
 const TTL_MS = 1500
@@ -154,11 +165,41 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   assert.equal(d.events.filter(e => e.type === 'qr').length, 0)
   await converse(bob, d, `${label} 5`)
   assert.deepEqual(bob.decryptErrors, [])
+  await toolsAgainstLiveBot(storeUrl, d)
   d.child.send({ type: 'stats' })
   const stats = await d.waitFor(e => e.type === 'stats', 'stats')
   assert.deepEqual({ state: stats.stats!.lease!.state, takeovers: stats.stats!.lease!.takeovers }, { state: 'held', takeovers: 1 })
   d.child.kill('SIGTERM')
   assert.equal(await d.exited, 0)
+}
+
+/** Every stored byte of session 'main' (creds and keys), as one digest. */
+async function digestOf(store: Store): Promise<string> {
+  const h = createHash('sha256').update(Buffer.from((await store.driver.getCreds('main')) ?? []))
+  for await (const [type, id, bytes] of store.listRaw('main')) h.update(`${type}/${id}`).update(Buffer.from(bytes!))
+  return h.digest('hex')
+}
+
+async function toolsAgainstLiveBot(storeUrl: string, bot: Child) {
+  const held = (err: unknown) => isVaultError(err, 'LEASE_HELD') && new RegExp(`pid ${bot.child.pid}`).test((err as Error).message)
+  const live = await openStore(storeUrl)
+  const source = await openStore('memory:')
+  const encrypted = await openStore(storeUrl, { encryption: encryptionFromEnv({ BAILEYS_VAULT_KEY: `k1:${randomBytes(32).toString('base64')}` }) })
+  const file = join(dir, `live-${Date.now()}.backup`)
+  try {
+    const before = await digestOf(live)
+    const copy = await source.useAuthState('main')
+    await copy.saveCreds()
+    await backup(live, file)
+    await assert.rejects(migrate(source, live, { sessions: ['main'], overwrite: true }), held, 'migrate')
+    await assert.rejects(restore(file, live, { overwrite: true }), held, 'restore')
+    await assert.rejects(prune(live, 'main', { keep: 817 }), held, 'prune')
+    await assert.rejects(rotateKey(encrypted), held, 'rotate-key')
+    await assert.rejects(prune(live, 'main', { keep: 817, force: true }), held, '--force never takes a live lease')
+    assert.equal(await digestOf(live), before, 'nothing was written')
+  } finally {
+    await Promise.all([live.close(), source.close(), encrypted.close()])
+  }
 }
 
 test('leases on SQLite: takeover after SIGKILL, zombie fenced, rolling handoff', { timeout: 120_000 }, async t => {
