@@ -135,7 +135,8 @@ export class SessionLease {
 
   /** Wraps an auth state so a write refused with LEASE_LOST reports the loss before the error reaches Baileys. */
   fence(auth: VaultAuthState): VaultAuthState {
-    const guard = <A extends unknown[], T>(fn: (...args: A) => Promise<T>) =>
+    const guard =
+      <A extends unknown[], T>(fn: (...args: A) => Promise<T>) =>
       (...args: A): Promise<T> =>
         fn(...args).catch((err: unknown) => {
           if (isLeaseLost(err)) this.lose(err as VaultError)
@@ -145,7 +146,17 @@ export class SessionLease {
     return {
       ...auth,
       saveCreds: guard(auth.saveCreds),
-      state: { creds: auth.state.creds, keys: { ...keys, get: keys.get.bind(keys), set: guard(keys.set.bind(keys)), clear: guard(keys.clear.bind(keys)), listIds: keys.listIds.bind(keys), list: keys.list.bind(keys) } }
+      state: {
+        creds: auth.state.creds,
+        keys: {
+          ...keys,
+          get: keys.get.bind(keys),
+          set: guard(keys.set.bind(keys)),
+          clear: guard(keys.clear.bind(keys)),
+          listIds: keys.listIds.bind(keys),
+          list: keys.list.bind(keys)
+        }
+      }
     }
   }
 
@@ -222,7 +233,9 @@ export class SessionLease {
       if (isLeaseLost(err)) return this.lose(err as VaultError)
       // The backend did not answer: the lease may still be ours, but not past the next renewal.
       if (Date.now() - this.lastRenewedAt + this.pollMs >= this.ttlMs) {
-        return this.lose(new VaultError('LEASE_LOST', `The lease of session "${this.sessionId}" could not be renewed before it expires: ${(err as Error).message}`))
+        return this.lose(
+          new VaultError('LEASE_LOST', `The lease of session "${this.sessionId}" could not be renewed before it expires: ${(err as Error).message}`)
+        )
       }
     }
     if (this.grant === grant || this.grant?.epoch === grant.epoch) this.scheduleRenewal()

@@ -1,0 +1,115 @@
+/**
+ * Fleet mode with real processes: three `baileys-vault run --all --capacity 4` instances share
+ * one PostgreSQL store of 6 linked sessions (6, not 30: the machine has 2 shared cores) and the
+ * simulator. Every session ends up connected on exactly one instance; kill -9 the busiest one and
+ * the survivors pick up its sessions (each again on exactly one instance) within TTL + backoff.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { openStore } from '../src/store/open-store.js'
+import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
+import { startSession } from '../src/runtime/index.js'
+import { freshPostgres } from './helpers/servers.js'
+import { silentLogger } from './helpers/sim-client.js'
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
+const SESSIONS = ['s1', 's2', 's3', 's4', 's5', 's6']
+const TTL = '1500ms'
+
+let sim: Simulator
+let untrust: () => void
+const children: ChildProcess[] = []
+
+before(async () => {
+  sim = await startSimulator()
+  untrust = trustSimulator(sim)
+})
+
+after(async () => {
+  children.forEach(c => c.kill('SIGKILL'))
+  untrust?.()
+  await sim?.stop()
+})
+
+/** Links every session once, in this process, then stops it (the lease is released). */
+async function provision(url: string) {
+  const store = await openStore(url)
+  try {
+    for (const sessionId of SESSIONS) {
+      const session = await startSession({ store, sessionId, socket: { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false } })
+      session.on('qr', qr => void sim.phone.scan(qr))
+      await new Promise<void>(resolve => session.on('state', ({ state }) => state === 'connected' && resolve()))
+      await session.stop()
+    }
+  } finally {
+    await store.close()
+  }
+}
+
+function startInstance(url: string, name: string) {
+  const args = [BIN, 'run', url, '--all', '--capacity', '4', '--lease-ttl', TTL, '--server', sim.url, '--trust-root-key', sim.rootPublicKey.toString('hex'), '--json']
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+  children.push(child)
+  /** Each session's latest state in this instance. */
+  const states = new Map<string, string>()
+  let buffer = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    let nl
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      const e = JSON.parse(line) as { event: string; session?: string; state?: string }
+      if (e.event === 'state' && e.session) states.set(e.session, e.state!)
+    }
+  })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  const connected = () => [...states].filter(([, s]) => s === 'connected').map(([id]) => id)
+  return { name, child, states, exited, connected, alive: true }
+}
+
+type Instance = ReturnType<typeof startInstance>
+
+/** Waits until every session is connected on exactly one live instance; fails on a double owner. */
+async function untilSpread(instances: Instance[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const owners = new Map<string, string[]>()
+    for (const i of instances.filter(i => i.alive)) for (const id of i.connected()) owners.set(id, [...(owners.get(id) ?? []), i.name])
+    const doubled = [...owners].filter(([, o]) => o.length > 1)
+    assert.deepEqual(doubled, [], 'a session connected on two instances at once')
+    if (SESSIONS.every(id => owners.get(id)?.length === 1)) return owners
+    if (Date.now() > deadline) assert.fail(`not every session connected once: ${JSON.stringify([...owners])}`)
+    await new Promise(r => setTimeout(r, 50))
+  }
+}
+
+test('fleet: 3 instances share 6 sessions, each on exactly one; kill -9 one and the others take its sessions', { timeout: 180_000 }, async t => {
+  const pg = await freshPostgres('lease_fleet')
+  try {
+    await provision(pg.url)
+    const instances = ['A', 'B', 'C'].map(name => startInstance(pg.url, name))
+    const owners = await untilSpread(instances, 60_000)
+    const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
+    t.diagnostic(`spread: ${counts}`)
+    assert.ok(instances.every(i => i.connected().length <= 4), 'capacity respected')
+
+    const busiest = instances.reduce((a, b) => (b.connected().length > a.connected().length ? b : a))
+    const orphans = busiest.connected()
+    const killedAt = Date.now()
+    busiest.child.kill('SIGKILL')
+    busiest.alive = false
+    await untilSpread(instances, 30_000)
+    t.diagnostic(`fleet: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
+    t.diagnostic(`after: ${instances.filter(i => i.alive).map(i => `${i.name}:${i.connected().length}`).join(' ')}`)
+    assert.ok(owners.size === SESSIONS.length)
+
+    for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')
+    for (const i of instances.filter(i => i.alive)) assert.equal(await i.exited, 0, `${i.name} stops gracefully`)
+  } finally {
+    await pg.cleanup()
+  }
+})
