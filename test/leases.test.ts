@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { describe, it, after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import pg from 'pg'
 import type { Driver } from '../src/core/driver.js'
 import { isVaultError } from '../src/core/errors.js'
+import { createPostgresDriver } from '../src/drivers/postgres.js'
 import { createSqliteDriver } from '../src/drivers/sqlite.js'
 import { leaseOwner } from '../src/drivers/shared-lease.js'
 import { openStore } from '../src/store/open-store.js'
@@ -110,6 +112,37 @@ describe('leases through the store and the auth state', () => {
       await plain.close()
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('postgres: the fence inside the write statement', () => {
+  it('a fenced write that meets an acquisition in flight waits for it, then fails with LEASE_LOST and lands nothing', async () => {
+    const db = await freshPostgres('lease-fence-race')
+    const d = await createPostgresDriver({ url: db.url })
+    const taker = new pg.Client({ connectionString: db.url })
+    const watcher = new pg.Client({ connectionString: db.url })
+    await taker.connect()
+    await watcher.connect()
+    try {
+      const mine = await d.lease!.acquire('s', { owner: leaseOwner(), ttlMs: 30_000 })
+      await d.write('s', { creds: Buffer.from('mine'), set: [], del: [], epoch: mine.epoch })
+      // Another owner's acquisition, not yet committed when the write starts.
+      await taker.query('BEGIN')
+      await taker.query(`UPDATE vault_lease SET owner = 'elsewhere.example:1:x', epoch = epoch + 1 WHERE session = 's'`)
+      const write = d.write('s', { creds: Buffer.from('zombie'), set: [['session', 'a', Buffer.from('1')]], del: [], epoch: mine.epoch })
+      const waiting = () => watcher.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
+      await until(async () => ((await waiting()).rows[0].n > 0 ? true : undefined))
+      await taker.query('COMMIT')
+      await assert.rejects(write, err => isVaultError(err, 'LEASE_LOST'))
+      const creds = await watcher.query(`SELECT value FROM vault_creds WHERE session = 's'`)
+      assert.equal(creds.rows[0].value.toString(), 'mine')
+      assert.equal((await watcher.query(`SELECT count(*)::int AS n FROM vault_keys WHERE session = 's'`)).rows[0].n, 0)
+    } finally {
+      await taker.end()
+      await watcher.end()
+      await d.close()
+      await db.cleanup()
     }
   })
 })

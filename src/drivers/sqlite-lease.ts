@@ -12,42 +12,48 @@ import { leaseCapability, leaseLost } from './shared-lease.js'
 const NOW_MS = `((julianday('now') - 2440587.5) * 86400000.0)`
 
 export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapability; fence(session: string, epoch: number | undefined): void } {
-  db.exec(`CREATE TABLE IF NOT EXISTS vault_lease (
-    session TEXT PRIMARY KEY, owner TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at REAL NOT NULL
-  ) WITHOUT ROWID`)
-  const take = db
-    .prepare(
-      `INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (?, ?, 1, ${NOW_MS} + ?)
-    ON CONFLICT (session) DO UPDATE SET owner = excluded.owner, epoch = epoch + 1, expires_at = excluded.expires_at
-    WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS}
-    RETURNING epoch`
-    )
-    .pluck()
-  const read = db.prepare(`SELECT owner, epoch, expires_at - ${NOW_MS} AS expiresInMs FROM vault_lease WHERE session = ?`)
-  const extend = db.prepare(`UPDATE vault_lease SET expires_at = ${NOW_MS} + ? WHERE session = ? AND owner = ? AND epoch = ?`)
-  const giveUp = db.prepare(`UPDATE vault_lease SET owner = '', expires_at = 0 WHERE session = ? AND owner = ? AND epoch = ?`)
-  const current = db.prepare(`SELECT epoch FROM vault_lease WHERE session = ? AND owner <> ''`).pluck()
-  type Row = { owner: string; epoch: number; expiresInMs: number }
+  /** Table and statements on first use: a store that never leases is never written to for it. */
+  let prepared: ReturnType<typeof prepare> | undefined
+  const st = () => (prepared ??= prepare())
+  const prepare = () => {
+    db.exec(`CREATE TABLE IF NOT EXISTS vault_lease (
+      session TEXT PRIMARY KEY, owner TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at REAL NOT NULL
+    ) WITHOUT ROWID`)
+    const take = db
+      .prepare(
+        `INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (?, ?, 1, ${NOW_MS} + ?)
+      ON CONFLICT (session) DO UPDATE SET owner = excluded.owner, epoch = epoch + 1, expires_at = excluded.expires_at
+      WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS}
+      RETURNING epoch`
+      )
+      .pluck()
+    const read = db.prepare(`SELECT owner, epoch, expires_at - ${NOW_MS} AS expiresInMs FROM vault_lease WHERE session = ?`)
+    const extend = db.prepare(`UPDATE vault_lease SET expires_at = ${NOW_MS} + ? WHERE session = ? AND owner = ? AND epoch = ?`)
+    const giveUp = db.prepare(`UPDATE vault_lease SET owner = '', expires_at = 0 WHERE session = ? AND owner = ? AND epoch = ?`)
+    const current = db.prepare(`SELECT epoch FROM vault_lease WHERE session = ? AND owner <> ''`).pluck()
 
-  const acquire = db.transaction((session: string, owner: string, ttlMs: number) => {
-    const epoch = take.get(session, owner, ttlMs) as number | undefined
-    if (epoch !== undefined) return { epoch }
-    const row = read.get(session) as Row
-    return { heldBy: row.owner, expiresInMs: row.expiresInMs }
-  })
+    const acquire = db.transaction((session: string, owner: string, ttlMs: number) => {
+      const epoch = take.get(session, owner, ttlMs) as number | undefined
+      if (epoch !== undefined) return { epoch }
+      const row = read.get(session) as Row
+      return { heldBy: row.owner, expiresInMs: row.expiresInMs }
+    })
+    return { read, extend, giveUp, current, acquire }
+  }
+  type Row = { owner: string; epoch: number; expiresInMs: number }
 
   const lease = leaseCapability({
     async acquire(session, owner, ttlMs) {
-      return acquire.immediate(session, owner, ttlMs)
+      return st().acquire.immediate(session, owner, ttlMs)
     },
     async renew(session, owner, epoch, ttlMs) {
-      return extend.run(ttlMs, session, owner, epoch).changes === 1
+      return st().extend.run(ttlMs, session, owner, epoch).changes === 1
     },
     async release(session, owner, epoch) {
-      giveUp.run(session, owner, epoch)
+      st().giveUp.run(session, owner, epoch)
     },
     async info(session) {
-      const row = read.get(session) as Row | undefined
+      const row = st().read.get(session) as Row | undefined
       return row && row.owner !== '' ? row : undefined
     }
   })
@@ -55,7 +61,7 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
     lease,
     /** Call inside the write transaction: throws LEASE_LOST, which rolls the batch back. */
     fence(session, epoch) {
-      if (epoch !== undefined && current.get(session) !== epoch) throw leaseLost(session, epoch)
+      if (epoch !== undefined && st().current.get(session) !== epoch) throw leaseLost(session, epoch)
     }
   }
 }

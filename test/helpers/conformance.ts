@@ -24,6 +24,8 @@ export interface DriverHarness {
   raw: RawReader
   /** Whether the driver offers consistent snapshots (checked either way). */
   snapshot: boolean
+  /** Whether the driver offers leases (checked either way); default true. */
+  lease?: boolean
   /** Removes the backend's data after the suite. */
   cleanup?(): Promise<void>
 }
@@ -239,11 +241,15 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       const held = (err: unknown) => isVaultError(err, 'LEASE_HELD')
       const lost = (err: unknown) => isVaultError(err, 'LEASE_LOST')
       before(() => {
-        assert.ok(d.lease, `${name} offers leases`)
-        lease = d.lease
+        lease = d.lease!
+      })
+
+      it('declares its lease capability truthfully', () => {
+        assert.equal(!!d.lease, h.lease ?? true)
       })
 
       it('acquire is exclusive, names the holder, and every acquisition gets a greater epoch', async () => {
+        if (!d.lease) return
         const s = sid('lease-excl')
         const a = leaseOwner()
         const b = leaseOwner()
@@ -265,6 +271,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       })
 
       it("a stale epoch's batch fails with LEASE_LOST and none of it lands; release lets another owner in at once", async () => {
+        if (!d.lease) return
         const s = sid('lease-fence')
         const a = leaseOwner()
         const b = leaseOwner()
@@ -294,6 +301,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       })
 
       it("expiry comes from the backend's clock: an expired lease is taken over and its holder is fenced", async () => {
+        if (!d.lease) return
         const s = sid('lease-expiry')
         const a = leaseOwner()
         const b = leaseOwner()
@@ -308,6 +316,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       })
 
       it('renew extends the lease past its first TTL; an expired lease nobody took can still be renewed', async () => {
+        if (!d.lease) return
         const s = sid('lease-renew')
         const a = leaseOwner()
         const b = leaseOwner()
@@ -325,6 +334,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       })
 
       it('refuses a TTL below minTtlMs, an empty owner and a bad epoch with INVALID_ARGUMENT', async () => {
+        if (!d.lease) return
         const s = sid('lease-bad')
         const bad = (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT')
         assert.ok(lease.minTtlMs >= 200)
@@ -337,6 +347,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       })
 
       it('reports a lease whose owner on this host no longer exists; epochs survive drop and reopen', async () => {
+        if (!d.lease) return
         const s = sid('lease-dead')
         const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
         const dead = `${hostname()}:${child.stdout}:gone`
