@@ -17,7 +17,8 @@ import { silentLogger } from './helpers/sim-client.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
 const SESSIONS = ['s1', 's2', 's3', 's4', 's5', 's6']
-const TTL = '1500ms'
+/** Longer than the other lease tests: three instances linking at once on 2 cores slow the round trips (the floor is 3x them). */
+const TTL = '3s'
 
 let sim: Simulator
 let untrust: () => void
@@ -51,7 +52,10 @@ async function provision(url: string) {
 
 function startInstance(url: string, name: string) {
   const args = [BIN, 'run', url, '--all', '--capacity', '4', '--lease-ttl', TTL, '--server', sim.url, '--trust-root-key', sim.rootPublicKey.toString('hex'), '--json']
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const history: string[] = []
   children.push(child)
   /** Each session's latest state in this instance. */
   const states = new Map<string, string>()
@@ -64,11 +68,12 @@ function startInstance(url: string, name: string) {
       buffer = buffer.slice(nl + 1)
       const e = JSON.parse(line) as { event: string; session?: string; state?: string }
       if (e.event === 'state' && e.session) states.set(e.session, e.state!)
+      history.push(line)
     }
   })
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   const connected = () => [...states].filter(([, s]) => s === 'connected').map(([id]) => id)
-  return { name, child, states, exited, connected, alive: true }
+  return { name, child, states, exited, connected, alive: true, report: () => `${name}: ${history.join('\n')}\n${stderr}` }
 }
 
 type Instance = ReturnType<typeof startInstance>
@@ -82,7 +87,7 @@ async function untilSpread(instances: Instance[], timeoutMs: number) {
     const doubled = [...owners].filter(([, o]) => o.length > 1)
     assert.deepEqual(doubled, [], 'a session connected on two instances at once')
     if (SESSIONS.every(id => owners.get(id)?.length === 1)) return owners
-    if (Date.now() > deadline) assert.fail(`not every session connected once: ${JSON.stringify([...owners])}`)
+    if (Date.now() > deadline) assert.fail(`not every session connected once: ${JSON.stringify([...owners])}\n${instances.map(i => i.report()).join('\n')}`)
     await new Promise(r => setTimeout(r, 50))
   }
 }

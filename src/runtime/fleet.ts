@@ -7,6 +7,8 @@
  * ceil(sessions / live owners), where the live owners are the distinct processes holding an
  * unexpired lease, plus this one. So when one process dies, the survivors split its sessions
  * instead of the fastest poller taking them all; a process never takes a live session away.
+ * A session this process loses (LEASE_LOST: it could not renew in time) is stopped and
+ * forgotten, so it returns to the pool; one that fails for another reason stays failed here.
  */
 import { hostname } from 'node:os'
 import { VaultError } from '../core/errors.js'
@@ -57,7 +59,13 @@ export function startFleet(options: FleetOptions): Fleet {
     for (const id of free) {
       if (stopped || mine() >= Math.min(capacity, average)) return
       try {
-        options.onStart(await runtime.start(id, { lease: { ttlMs, wait: false } }))
+        // The store's TTL floor rises with its round trips under load: claim with at least that.
+        const session = await runtime.start(id, { lease: { ttlMs: Math.max(ttlMs, store.driver.lease?.minTtlMs ?? 0), wait: false } })
+        // Lost to another instance (LEASE_LOST): back to the pool, claimable again later.
+        session.on('state', ({ state }) => {
+          if (state === 'failed' && !stopped && session.stats().lastError?.code === 'LEASE_LOST') void runtime.remove(id).catch(err => options.onError?.(err))
+        })
+        options.onStart(session)
       } catch (err) {
         if (!(err instanceof VaultError && err.code === 'LEASE_HELD')) options.onError?.(err)
       }

@@ -58,6 +58,7 @@ export class SessionLease {
   private waiting = false
   private closed = false
   private lastHeld?: VaultError
+  private attempted = false
   private takeovers = 0
   private lostCount = 0
 
@@ -73,6 +74,15 @@ export class SessionLease {
     this.wait = options.wait ?? true
   }
 
+  /**
+   * The TTL asked of renewals and standby polls: the configured one, raised to the store's
+   * current floor (3x the slowest recent round trip) when the backend slowed down, so a busy
+   * moment is not mistaken for a lost lease. Only the first attempt refuses a too-short TTL.
+   */
+  private get workingTtlMs(): number {
+    return Math.max(this.ttlMs, this.store.driver.lease?.minTtlMs ?? 0)
+  }
+
   get held(): LeaseGrant | undefined {
     return this.grant
   }
@@ -84,7 +94,9 @@ export class SessionLease {
   async tryTake(): Promise<LeaseGrant | undefined> {
     if (this.grant) return this.grant
     try {
-      const grant = await this.store.acquireLease(this.sessionId, { owner: this.owner, ttlMs: this.ttlMs })
+      const ttlMs = this.attempted ? this.workingTtlMs : this.ttlMs
+      this.attempted = true
+      const grant = await this.store.acquireLease(this.sessionId, { owner: this.owner, ttlMs })
       if (this.closed) {
         await this.store.releaseLease(grant).catch(() => undefined)
         return undefined
@@ -169,7 +181,7 @@ export class SessionLease {
     const grant = this.grant
     if (!grant) return false
     try {
-      const renewed = await this.store.renewLease(grant)
+      const renewed = await this.store.renewLease(grant, { ttlMs: this.workingTtlMs })
       if (this.grant === grant) {
         this.grant = renewed
         this.lastRenewedAt = Date.now()
@@ -224,7 +236,7 @@ export class SessionLease {
     const grant = this.grant
     if (!grant || this.closed) return
     try {
-      const renewed = await this.store.renewLease(grant)
+      const renewed = await this.store.renewLease(grant, { ttlMs: this.workingTtlMs })
       if (this.grant !== grant) return
       this.grant = renewed
       this.lastRenewedAt = Date.now()

@@ -55,6 +55,14 @@ export class Runtime {
     return this.started.get(sessionId)
   }
 
+  /** Stops session `id` and forgets it, so a later start() makes a new one (fleet mode re-claims lost sessions). */
+  async remove(sessionId: string): Promise<void> {
+    const session = this.started.get(sessionId)
+    this.starting.delete(sessionId)
+    this.started.delete(sessionId)
+    await session?.stop()
+  }
+
   sessions(): Session[] {
     return [...this.started.values()]
   }

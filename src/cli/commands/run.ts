@@ -201,7 +201,7 @@ export const runCommand: Command = {
           ttlMs: p.lease.ttlMs,
           onStart: session => {
             attach(session)
-            session.on('state', ({ state }) => (state === 'failed' || state === 'stopped') && endings.push(state))
+            session.on('state', ({ state }) => state === 'failed' && session.stats().lastError?.code !== 'LEASE_LOST' && endings.push(state))
           },
           onError: err => out.note(`fleet: ${(err as Error).message}`)
         })
