@@ -19,7 +19,14 @@ import { after, before, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../src/store/open-store.js'
 import { startSimulator, type Simulator } from '../src/sim/index.js'
-import { freshPostgres } from './helpers/servers.js'
+import { freshPostgres, freshRedis } from './helpers/servers.js'
+import { silentLogger } from './helpers/sim-client.js'
+import { spawn } from 'node:child_process'
+import { dirname } from 'node:path'
+import { startSession } from '../src/runtime/index.js'
+import { createMetrics } from '../src/runtime/metrics.js'
+import { metricsFromStats } from '../src/runtime/metrics-sync.js'
+import type { Session } from '../src/runtime/session.js'
 import { randomBytes, createHash } from 'node:crypto'
 import { encryptionFromEnv } from '../src/codec/seal.js'
 import { isVaultError } from '../src/core/errors.js'
@@ -31,6 +38,7 @@ import { restore } from '../src/tools/restore.js'
 import { rotateKey } from '../src/tools/rotate-key.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/lease-runtime-child.js', import.meta.url))
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
 const TTL_MS = 1500
 const POLL_MS = TTL_MS / 3
 /** The key the zombie's probe write touches (see lease-runtime-child.ts). */
@@ -98,7 +106,7 @@ async function converse(bob: ReturnType<Simulator['contact']>, owner: Child, tex
 const codes440 = (c: Child) => c.events.filter(e => e.type === 'state' && e.code === 440)
 
 async function scenarios(t: TestContext, storeUrl: string, label: string) {
-  const bob = sim.contact(label === 'sqlite' ? '15550003001' : '15550003002', { name: `Bob ${label}` })
+  const bob = sim.contact({ sqlite: '15550003001', postgres: '15550003002', redis: '15550003003' }[label]!, { name: `Bob ${label}` })
   let scanned: Promise<unknown> | undefined
   const a = startChild(storeUrl, 'A', { onEvent: e => e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!)) })
   await a.waitFor(a.state('connected'), 'A connected after linking')
@@ -215,6 +223,49 @@ test('leases on PostgreSQL: takeover after SIGKILL, zombie fenced, rolling hando
   }
 })
 
+test('leases on Redis: takeover after SIGKILL, zombie fenced, rolling handoff', { timeout: 120_000 }, async t => {
+  const redis = await freshRedis('lease_runtime')
+  try {
+    await scenarios(t, redis.url, 'redis')
+  } finally {
+    await redis.cleanup()
+  }
+})
+
+test('a lease TTL below the floor is INVALID_ARGUMENT before anything connects', async () => {
+  const store = await openStore('memory:')
+  try {
+    await assert.rejects(startSession({ store, sessionId: 'x', lease: { ttlMs: 50 } }), err => isVaultError(err, 'INVALID_ARGUMENT') && /ttlMs/.test((err as Error).message))
+  } finally {
+    await store.close()
+  }
+})
+
+test('lease metrics: baileys_vault_lease_state is 2 for the owner and 1 for a standby', { timeout: 30_000 }, async () => {
+  const store = await openStore('memory:')
+  const socket = { waWebSocketUrl: 'ws://127.0.0.1:9', logger: silentLogger as never }
+  const owner = await startSession({ store, sessionId: 'm', socket, lease: { ttlMs: 1000 } })
+  const standby = await startSession({ store, sessionId: 'm', socket, lease: { ttlMs: 1000 } })
+  const gauge = async (session: Session) => {
+    let sync = () => {}
+    const metrics = await createMetrics({ states: [], beforeScrape: () => sync() })
+    sync = metricsFromStats(metrics, () => [session])
+    return /baileys_vault_lease_state\{session="m"\} (\d)/.exec(await metrics.text())?.[1]
+  }
+  try {
+    await new Promise<void>(resolve => (standby.state === 'standby' ? resolve() : standby.on('state', ({ state }) => state === 'standby' && resolve())))
+    assert.equal(await gauge(owner), '2')
+    assert.equal(await gauge(standby), '1')
+    await owner.stop() // releases: the standby takes over within one poll
+    await new Promise<void>(resolve => standby.on('state', ({ state }) => state === 'connecting' && resolve()))
+    assert.equal(standby.stats().lease?.takeovers, 1)
+    assert.equal(await gauge(standby), '2')
+  } finally {
+    await standby.stop()
+    await store.close()
+  }
+})
+
 test('--no-wait: a second process fails at once with LEASE_HELD naming the owner', { timeout: 60_000 }, async () => {
   const storeUrl = `sqlite:${join(dir, 'nowait.db')}`
   let scanned: Promise<unknown> | undefined
@@ -226,6 +277,32 @@ test('--no-wait: a second process fails at once with LEASE_HELD naming the owner
   assert.equal(failed.code, 'LEASE_HELD')
   assert.match(failed.message!, new RegExp(`pid ${a.child.pid}`))
   assert.equal(await b.exited, 2)
+  // The CLI: `run --no-wait` exits 2 with LEASE_HELD; without it, it reports standby.
+  const cli = (extra: string[]) =>
+    spawn(process.execPath, [BIN, 'run', storeUrl, '--session', 'main', '--server', sim.url, '--trust-root-key', sim.rootPublicKey.toString('hex'), '--json', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+  const noWait = cli(['--no-wait'])
+  let stderr = ''
+  noWait.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+  assert.equal(await new Promise(resolve => noWait.once('exit', resolve)), 2)
+  assert.match(stderr, /leased by host/)
+  assert.match(stderr, new RegExp(`pid ${a.child.pid}`))
+  const waiting = cli([])
+  children.push(waiting)
+  const standby = await new Promise<Record<string, unknown>>(resolve => {
+    let buffer = ''
+    waiting.stdout!.on('data', (c: Buffer) => {
+      buffer += c.toString()
+      for (const line of buffer.split('\n').slice(0, -1)) {
+        const e = JSON.parse(line) as Record<string, unknown>
+        if (e.event === 'state' && e.state === 'standby') resolve(e)
+      }
+    })
+  })
+  assert.equal(standby.session, 'main')
+  waiting.kill('SIGTERM')
+  assert.equal(await new Promise(resolve => waiting.once('exit', resolve)), 0)
   a.child.kill('SIGTERM')
   assert.equal(await a.exited, 0)
 })

@@ -13,6 +13,8 @@ import type { Store } from '../store/store.js'
 export interface ToolLeaseOptions {
   /** Take leases that expired without a release (a dead owner). A live lease is never taken. */
   force?: boolean
+  /** How long a killed tool blocks the session (renewed at a third of it). Default 30,000 ms. */
+  leaseTtlMs?: number
 }
 
 const TOOL_TTL_MS = 30_000
@@ -27,9 +29,12 @@ async function checkFree(store: Store, session: string, force: boolean): Promise
   if (!info) return
   const who = ownerText(info.owner)
   if (info.expiresInMs > 0) {
+    const left = `${Math.ceil(info.expiresInMs / 1000)} s`
     throw new VaultError(
       'LEASE_HELD',
-      `Session "${session}" on ${store.label} is in use by ${who} (lease for ${Math.ceil(info.expiresInMs / 1000)} s more). Nothing was written. Stop that process first: its graceful stop releases the lease.`
+      info.ownerAlive === false
+        ? `Session "${session}" on ${store.label} is leased by ${who}, whose pid no longer exists on this host (it crashed without releasing it). Nothing was written. The lease expires in ${left}; then run again with --force (force: true).`
+        : `Session "${session}" on ${store.label} is in use by ${who} (lease for ${left} more). Nothing was written. Stop that process first: its graceful stop releases the lease.`
     )
   }
   if (force) return
@@ -58,11 +63,12 @@ export async function withSessionLeases<T>(
 ): Promise<T> {
   if (!store.driver.lease) return work(() => undefined)
   const owner = leaseOwner()
+  const ttlMs = options.leaseTtlMs ?? TOOL_TTL_MS
   const grants = new Map<string, LeaseGrant>()
   const releaseAll = () => Promise.allSettled([...grants.values()].map(g => store.releaseLease(g)))
   try {
     for (const session of new Set(sessions)) await checkFree(store, session, !!options.force)
-    for (const session of new Set(sessions)) grants.set(session, await store.acquireLease(session, { owner, ttlMs: TOOL_TTL_MS }))
+    for (const session of new Set(sessions)) grants.set(session, await store.acquireLease(session, { owner, ttlMs }))
   } catch (err) {
     await releaseAll()
     throw err
@@ -73,7 +79,7 @@ export async function withSessionLeases<T>(
         g => grants.set(session, g),
         () => undefined
       )
-  }, TOOL_TTL_MS / 3)
+  }, ttlMs / 3)
   renew.unref?.()
   try {
     return await work(session => grants.get(session)?.epoch)
