@@ -51,7 +51,21 @@ async function provision(url: string) {
 }
 
 function startInstance(url: string, name: string) {
-  const args = [BIN, 'run', url, '--all', '--capacity', '4', '--lease-ttl', TTL, '--server', sim.url, '--trust-root-key', sim.rootPublicKey.toString('hex'), '--json']
+  const args = [
+    BIN,
+    'run',
+    url,
+    '--all',
+    '--capacity',
+    '4',
+    '--lease-ttl',
+    TTL,
+    '--server',
+    sim.url,
+    '--trust-root-key',
+    sim.rootPublicKey.toString('hex'),
+    '--json'
+  ]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
@@ -100,7 +114,10 @@ test('fleet: 3 instances share 6 sessions, each on exactly one; kill -9 one and 
     const owners = await untilSpread(instances, 60_000)
     const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
     t.diagnostic(`spread: ${counts}`)
-    assert.ok(instances.every(i => i.connected().length <= 4), 'capacity respected')
+    assert.ok(
+      instances.every(i => i.connected().length <= 4),
+      'capacity respected'
+    )
 
     const busiest = instances.reduce((a, b) => (b.connected().length > a.connected().length ? b : a))
     const orphans = busiest.connected()
@@ -109,7 +126,12 @@ test('fleet: 3 instances share 6 sessions, each on exactly one; kill -9 one and 
     busiest.alive = false
     await untilSpread(instances, 30_000)
     t.diagnostic(`fleet: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
-    t.diagnostic(`after: ${instances.filter(i => i.alive).map(i => `${i.name}:${i.connected().length}`).join(' ')}`)
+    t.diagnostic(
+      `after: ${instances
+        .filter(i => i.alive)
+        .map(i => `${i.name}:${i.connected().length}`)
+        .join(' ')}`
+    )
     assert.ok(owners.size === SESSIONS.length)
 
     for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')

@@ -86,7 +86,13 @@ function startChild(storeUrl: string, name: string, options: { wait?: boolean; o
     for (;;) {
       const hit = events.find(pred)
       if (hit) return hit
-      if (Date.now() > deadline) assert.fail(`${name}: timed out waiting for ${what}; saw ${events.filter(e => e.type !== 'ack').map(e => e.state ?? e.type).join(',')}`)
+      if (Date.now() > deadline)
+        assert.fail(
+          `${name}: timed out waiting for ${what}; saw ${events
+            .filter(e => e.type !== 'ack')
+            .map(e => e.state ?? e.type)
+            .join(',')}`
+        )
       await new Promise(r => setTimeout(r, 20))
     }
   }
@@ -108,7 +114,7 @@ const codes440 = (c: Child) => c.events.filter(e => e.type === 'state' && e.code
 async function scenarios(t: TestContext, storeUrl: string, label: string) {
   const bob = sim.contact({ sqlite: '15550003001', postgres: '15550003002', redis: '15550003003' }[label]!, { name: `Bob ${label}` })
   let scanned: Promise<unknown> | undefined
-  const a = startChild(storeUrl, 'A', { onEvent: e => e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!)) })
+  const a = startChild(storeUrl, 'A', { onEvent: e => void (e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!))) })
   await a.waitFor(a.state('connected'), 'A connected after linking')
   await scanned
   const b = startChild(storeUrl, 'B')
@@ -142,7 +148,11 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   const woke = b.events.slice(beforeWake)
   const fenced = await b.waitFor(e => e.type === 'fenced-result', 'the zombie write stamped with its old epoch')
   assert.deepEqual([fenced.ok, fenced.code], [false, 'LEASE_LOST'], 'the store refused the stale epoch')
-  assert.deepEqual(b.events.slice(beforeWake).filter(e => e.type === 'ack'), [], 'no write of the zombie landed')
+  assert.deepEqual(
+    b.events.slice(beforeWake).filter(e => e.type === 'ack'),
+    [],
+    'no write of the zombie landed'
+  )
   const refused = woke.filter(e => e.type === 'write-failed')
   assert.ok(refused.length > 0 || /cleared/.test(probe.message ?? ''), 'the zombie write was refused by the store or cut off after the loss')
   for (const e of b.events.slice(beforeWake).filter(e => e.type === 'write-failed')) assert.equal(e.code, 'LEASE_LOST')
@@ -235,7 +245,10 @@ test('leases on Redis: takeover after SIGKILL, zombie fenced, rolling handoff', 
 test('a lease TTL below the floor is INVALID_ARGUMENT before anything connects', async () => {
   const store = await openStore('memory:')
   try {
-    await assert.rejects(startSession({ store, sessionId: 'x', lease: { ttlMs: 50 } }), err => isVaultError(err, 'INVALID_ARGUMENT') && /ttlMs/.test((err as Error).message))
+    await assert.rejects(
+      startSession({ store, sessionId: 'x', lease: { ttlMs: 50 } }),
+      err => isVaultError(err, 'INVALID_ARGUMENT') && /ttlMs/.test((err as Error).message)
+    )
   } finally {
     await store.close()
   }
@@ -269,7 +282,7 @@ test('lease metrics: baileys_vault_lease_state is 2 for the owner and 1 for a st
 test('--no-wait: a second process fails at once with LEASE_HELD naming the owner', { timeout: 60_000 }, async () => {
   const storeUrl = `sqlite:${join(dir, 'nowait.db')}`
   let scanned: Promise<unknown> | undefined
-  const a = startChild(storeUrl, 'A', { onEvent: e => e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!)) })
+  const a = startChild(storeUrl, 'A', { onEvent: e => void (e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!))) })
   await a.waitFor(a.state('connected'), 'A connected')
   await scanned
   const b = startChild(storeUrl, 'B', { wait: false })
@@ -279,9 +292,13 @@ test('--no-wait: a second process fails at once with LEASE_HELD naming the owner
   assert.equal(await b.exited, 2)
   // The CLI: `run --no-wait` exits 2 with LEASE_HELD; without it, it reports standby.
   const cli = (extra: string[]) =>
-    spawn(process.execPath, [BIN, 'run', storeUrl, '--session', 'main', '--server', sim.url, '--trust-root-key', sim.rootPublicKey.toString('hex'), '--json', ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
+    spawn(
+      process.execPath,
+      [BIN, 'run', storeUrl, '--session', 'main', '--server', sim.url, '--trust-root-key', sim.rootPublicKey.toString('hex'), '--json', ...extra],
+      {
+        stdio: ['ignore', 'pipe', 'pipe']
+      }
+    )
   const noWait = cli(['--no-wait'])
   let stderr = ''
   noWait.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))

@@ -388,7 +388,7 @@ export class Session {
     this.rememberCredsStats()
     this.auth = undefined
     this.saver = undefined
-    sock?.end(closeError(err.message, 440) as never)
+    void sock?.end(closeError(err.message, 440) as never)
     if (this.lease?.wait === false) return this.transition('failed', { message: err.message })
     this.transition('standby', { message: `lease lost; waiting as a standby (${err.message})` })
     void this.connect()
