@@ -1,6 +1,6 @@
 /**
  * Fleet mode with real processes: three `baileys-vault run --all --capacity N` instances share
- * one PostgreSQL store of 6 linked sessions (6, not 30: the machine has 2 shared cores) and the
+ * one PostgreSQL store of 30 linked sessions (VAULT_FLEET_SESSIONS to change it) and the
  * simulator. Every session ends up connected on exactly one instance; kill -9 the busiest one and
  * the survivors pick up its sessions (each again on exactly one instance) within TTL + backoff.
  */
@@ -16,8 +16,8 @@ import { freshPostgres } from './helpers/servers.js'
 import { silentLogger } from './helpers/sim-client.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
-/** 6 by default (2 shared cores); VAULT_FLEET_SESSIONS=30 runs the issue's full size. */
-const SESSIONS = Array.from({ length: Number(process.env.VAULT_FLEET_SESSIONS ?? 6) }, (_, i) => `s${i + 1}`)
+/** The issue's 30 by default (about 90 s on 2 shared cores); VAULT_FLEET_SESSIONS=6 for a quick run. */
+const SESSIONS = Array.from({ length: Number(process.env.VAULT_FLEET_SESSIONS ?? 30) }, (_, i) => `s${i + 1}`)
 /** Each instance's capacity: room for every session on two instances. */
 const CAPACITY = Math.ceil((SESSIONS.length * 2) / 3)
 /** Longer than the other lease tests: three instances linking at once on 2 cores slow the round trips (the floor is 3x them). */
@@ -109,12 +109,12 @@ async function untilSpread(instances: Instance[], timeoutMs: number) {
   }
 }
 
-test('fleet: 3 instances share 6 sessions, each on exactly one; kill -9 one and the others take its sessions', { timeout: 180_000 }, async t => {
+test('fleet: 3 instances share the sessions, each on exactly one; kill -9 one and the others take its sessions', { timeout: 300_000 }, async t => {
   const pg = await freshPostgres('lease_fleet')
   try {
     await provision(pg.url)
     const instances = ['A', 'B', 'C'].map(name => startInstance(pg.url, name))
-    const owners = await untilSpread(instances, 60_000)
+    const owners = await untilSpread(instances, 120_000)
     const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
     t.diagnostic(`spread: ${counts}`)
     assert.ok(
