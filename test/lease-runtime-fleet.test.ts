@@ -3,16 +3,17 @@
  * one PostgreSQL store of 30 linked sessions (VAULT_FLEET_SESSIONS to change it) and the
  * simulator. Every session ends up connected on exactly one instance; kill -9 the busiest one and
  * the survivors pick up its sessions (each again on exactly one instance) within TTL + backoff.
+ * On PostgreSQL and on Redis.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { after, before, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../src/store/open-store.js'
 import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
 import { startSession } from '../src/runtime/index.js'
-import { freshPostgres } from './helpers/servers.js'
+import { freshPostgres, freshRedis } from './helpers/servers.js'
 import { silentLogger } from './helpers/sim-client.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
@@ -109,37 +110,54 @@ async function untilSpread(instances: Instance[], timeoutMs: number) {
   }
 }
 
-test('fleet: 3 instances share the sessions, each on exactly one; kill -9 one and the others take its sessions', { timeout: 300_000 }, async t => {
-  const pg = await freshPostgres('lease_fleet')
+async function fleet(t: TestContext, url: string, label: string) {
+  await provision(url)
+  const instances = ['A', 'B', 'C'].map(name => startInstance(url, name))
+  const owners = await untilSpread(instances, 120_000)
+  const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
+  t.diagnostic(`${label} spread: ${counts}`)
+  assert.ok(
+    instances.every(i => i.connected().length <= CAPACITY),
+    'capacity respected'
+  )
+
+  const busiest = instances.reduce((a, b) => (b.connected().length > a.connected().length ? b : a))
+  const orphans = busiest.connected()
+  const killedAt = Date.now()
+  busiest.child.kill('SIGKILL')
+  busiest.alive = false
+  await untilSpread(instances, 30_000)
+  t.diagnostic(`${label}: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
+  t.diagnostic(
+    `${label} after: ${instances
+      .filter(i => i.alive)
+      .map(i => `${i.name}:${i.connected().length}`)
+      .join(' ')}`
+  )
+  assert.ok(owners.size === SESSIONS.length)
+
+  for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')
+  for (const i of instances.filter(i => i.alive)) assert.equal(await i.exited, 0, `${i.name} stops gracefully`)
+}
+
+test(
+  'fleet on PostgreSQL: 3 instances share the sessions, each on exactly one; kill -9 one and the others take its sessions',
+  { timeout: 300_000 },
+  async t => {
+    const pg = await freshPostgres('lease_fleet')
+    try {
+      await fleet(t, pg.url, 'postgres')
+    } finally {
+      await pg.cleanup()
+    }
+  }
+)
+
+test('fleet on Redis: 3 instances share the sessions, each on exactly one; kill -9 one and the others take its sessions', { timeout: 300_000 }, async t => {
+  const redis = await freshRedis('lease_fleet')
   try {
-    await provision(pg.url)
-    const instances = ['A', 'B', 'C'].map(name => startInstance(pg.url, name))
-    const owners = await untilSpread(instances, 120_000)
-    const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
-    t.diagnostic(`spread: ${counts}`)
-    assert.ok(
-      instances.every(i => i.connected().length <= CAPACITY),
-      'capacity respected'
-    )
-
-    const busiest = instances.reduce((a, b) => (b.connected().length > a.connected().length ? b : a))
-    const orphans = busiest.connected()
-    const killedAt = Date.now()
-    busiest.child.kill('SIGKILL')
-    busiest.alive = false
-    await untilSpread(instances, 30_000)
-    t.diagnostic(`fleet: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
-    t.diagnostic(
-      `after: ${instances
-        .filter(i => i.alive)
-        .map(i => `${i.name}:${i.connected().length}`)
-        .join(' ')}`
-    )
-    assert.ok(owners.size === SESSIONS.length)
-
-    for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')
-    for (const i of instances.filter(i => i.alive)) assert.equal(await i.exited, 0, `${i.name} stops gracefully`)
+    await fleet(t, redis.url, 'redis')
   } finally {
-    await pg.cleanup()
+    await redis.cleanup()
   }
 })
