@@ -94,7 +94,10 @@ function killSuite(name: string, makeTarget: () => Promise<Target>, target = 'al
         // A rerun (no --overwrite needed: nothing is visible) replaces the leftover.
         const from = await openStore(source)
         try {
-          const r = await migrate(from, store, { sessions: ['alice'], rename: { alice: target } })
+          // The killed run never released its lease: the refusal says its pid is gone; once expired, force takes it.
+          await assert.rejects(migrate(from, store, { sessions: ['alice'], rename: { alice: target } }), err => isVaultError(err, 'LEASE_HELD') && /pid no longer exists/.test((err as Error).message))
+          await new Promise(resolve => setTimeout(resolve, 600))
+          const r = await migrate(from, store, { sessions: ['alice'], rename: { alice: target }, force: true })
           assert.ok(r.ok)
         } finally {
           await from.close()
@@ -126,7 +129,10 @@ describe('migrate into a staging session, published by one atomic rename', () =>
     try {
       assert.deepEqual(await list(store.sessions()), [])
       assert.deepEqual(await list(store.stagingSessions()), ['.staging:alice'])
-      const r = await restore(backupFile, store)
+      // The killed run's lease: its pid is gone, which the refusal says; once expired, force takes it.
+      await assert.rejects(restore(backupFile, store), err => isVaultError(err, 'LEASE_HELD') && /pid no longer exists/.test((err as Error).message))
+      await new Promise(resolve => setTimeout(resolve, 600))
+      const r = await restore(backupFile, store, { force: true })
       assert.ok(r.ok)
       assert.deepEqual(await list(store.sessions()), ['alice'])
       assert.deepEqual(await list(store.stagingSessions()), [])

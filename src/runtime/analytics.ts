@@ -1,5 +1,6 @@
 /** Per-session counters. `snapshot()` is plain data (the operations issue exports it as metrics). */
 import type { SessionState, StateReason } from './states.js'
+import type { LeaseStats } from './lease.js'
 
 export interface SessionStats {
   sessionId: string
@@ -25,6 +26,8 @@ export interface SessionStats {
   /** saveCreds calls, creds writes made, and writes saved by coalescing. */
   creds: { saves: number; writes: number; coalesced: number }
   lastError?: { code?: number | string; message: string; at: string }
+  /** The session's lease (absent when leases are off). */
+  lease?: LeaseStats
 }
 
 export class Analytics {

@@ -17,3 +17,5 @@ export { preflight, repairPreKeyCounters, type PreflightResult, type PreflightOp
 export { CredsSaver } from './creds-saver.js'
 export type { RuntimeLogger } from './logger.js'
 export type { SignalOptions } from './signals.js'
+export { DEFAULT_LEASE_TTL_MS, type LeaseOptions, type LeaseSetting, type LeaseStats } from './lease.js'
+export { startFleet, type Fleet, type FleetOptions } from './fleet.js'

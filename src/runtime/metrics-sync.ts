@@ -28,6 +28,11 @@ export function metricsFromStats(metrics: VaultMetrics, sessions: () => Iterable
       for (const [reason, count] of Object.entries(now.disconnects)) {
         metrics.disconnected(id, reason, grew(count, before?.disconnects[reason]))
       }
+      if (now.lease) {
+        metrics.setLeaseState(id, now.lease.state)
+        metrics.leaseTakeover(id, grew(now.lease.takeovers, before?.lease?.takeovers))
+        metrics.leaseLost(id, grew(now.lease.lost, before?.lease?.lost))
+      }
       seen.set(id, now)
     }
   }

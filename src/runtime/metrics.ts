@@ -19,6 +19,10 @@ export interface VaultMetrics {
   storeWrite(driver: string, seconds: number): void
   storeError(driver: string, code: string): void
   backupTaken(session: string, at: Date): void
+  /** The session's lease: held, standby (another process holds it) or none (not taken, or leases off). */
+  setLeaseState(session: string, state: 'held' | 'standby' | 'none'): void
+  leaseTakeover(session: string, n?: number): void
+  leaseLost(session: string, n?: number): void
   /** Forgets a session's per-session series (it was removed from the runtime). */
   forget(session: string): void
   /** The text exposition for GET /metrics. */
@@ -77,7 +81,12 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
   const storeErrors = new prom.Counter({ name: 'baileys_vault_store_errors_total', help: 'Store operations that failed, by error code', labelNames: ['driver', 'code'], registers })
   const lastBackup = new prom.Gauge({ name: 'baileys_vault_last_backup_timestamp_seconds', help: 'Unix time of the last successful scheduled backup', labelNames: ['session'], registers })
 
-  const perSession = [connections, reconnects, decryptFailures, lastBackup]
+  const leaseState = new prom.Gauge({ name: 'baileys_vault_lease_state', help: "The session's lease: 2 held, 1 standby (another process holds it), 0 none", labelNames: ['session'], registers })
+  const takeovers = new prom.Counter({ name: 'baileys_vault_lease_takeovers_total', help: 'Leases taken after waiting as a standby', labelNames: ['session'], registers })
+  const leasesLost = new prom.Counter({ name: 'baileys_vault_lease_lost_total', help: 'Renewals or writes refused with LEASE_LOST (the socket was ended)', labelNames: ['session'], registers })
+  const LEASE_STATE_VALUE = { held: 2, standby: 1, none: 0 } as const
+
+  const perSession = [connections, reconnects, decryptFailures, lastBackup, leaseState, takeovers, leasesLost]
   return {
     registry,
     contentType: registry.contentType,
@@ -95,6 +104,9 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     storeWrite: (driver, seconds) => writeSeconds.observe({ driver }, seconds),
     storeError: (driver, code) => storeErrors.inc({ driver, code }),
     backupTaken: (session, at) => lastBackup.set({ session }, at.getTime() / 1000),
+    setLeaseState: (session, state) => leaseState.set({ session }, LEASE_STATE_VALUE[state]),
+    leaseTakeover: (session, n = 1) => takeovers.inc({ session }, n),
+    leaseLost: (session, n = 1) => leasesLost.inc({ session }, n),
     forget(session) {
       const state = current.get(session)
       if (state !== undefined) sessionState.remove({ session, state })

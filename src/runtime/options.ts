@@ -8,6 +8,7 @@ import type { ReconnectPolicyOptions } from './policy.js'
 import type { PreflightOptions } from './preflight.js'
 import type { SignalOptions } from './signals.js'
 import type { WatchdogOptions } from './watchdog.js'
+import { checkLeaseSetting, type LeaseSetting } from './lease.js'
 
 export interface LinkOptions {
   /** Link by an 8-character code typed on the phone instead of a QR (digits, with country code). */
@@ -28,6 +29,12 @@ export interface SessionOptions {
   backupDir?: string
   /** A graceful stop gives up waiting for in-flight work after this long. Default 10,000 ms. */
   stopDeadlineMs?: number
+  /**
+   * One owner per account: the session takes the store's lease before connecting (default on,
+   * TTL 30 s). `{ wait: false }` fails with LEASE_HELD instead of waiting as a standby;
+   * `false` turns leases off.
+   */
+  lease?: LeaseSetting
 }
 
 export interface StartSessionOptions extends SessionOptions {
@@ -52,6 +59,7 @@ export function checkSessionOptions(options: SessionOptions): void {
   if (options.backupDir !== undefined && (typeof options.backupDir !== 'string' || options.backupDir === '')) throw invalidArgument('backupDir must be a folder path.')
   const deadline = options.stopDeadlineMs
   if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0)) throw invalidArgument('stopDeadlineMs must be a non-negative number.')
+  checkLeaseSetting(options.lease)
   if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.info !== 'function')) throw invalidArgument('logger must be a pino-style logger.')
 }
 

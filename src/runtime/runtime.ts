@@ -39,7 +39,8 @@ export class Runtime {
     checkSessionOptions(options)
     let pending = this.starting.get(sessionId)
     if (!pending) {
-      pending = createSession(this.store, sessionId, { ...this.defaults, ...options }).then(session => {
+      pending = createSession(this.store, sessionId, { ...this.defaults, ...options }).then(async session => {
+        await session.takeLeaseFirst()
         this.started.set(sessionId, session)
         setImmediate(() => session.begin())
         return session
@@ -52,6 +53,14 @@ export class Runtime {
 
   get(sessionId: string): Session | undefined {
     return this.started.get(sessionId)
+  }
+
+  /** Stops session `id` and forgets it, so a later start() makes a new one (fleet mode re-claims lost sessions). */
+  async remove(sessionId: string): Promise<void> {
+    const session = this.started.get(sessionId)
+    this.starting.delete(sessionId)
+    this.started.delete(sessionId)
+    await session?.stop()
   }
 
   sessions(): Session[] {

@@ -12,6 +12,7 @@ import { CredsSaver } from './creds-saver.js'
 import { TypedEvents, type Listener, type SessionEvents } from './events.js'
 import { guardSocketHandlers } from './guard-socket.js'
 import { KeyActivity } from './key-activity.js'
+import { SessionLease } from './lease.js'
 import { backupAndClear } from './logged-out.js'
 import { sessionLogger, silentLogger, type RuntimeLogger } from './logger.js'
 import type { SessionOptions } from './options.js'
@@ -70,6 +71,8 @@ export class Session {
   /** Hooks for code outside the session (leases, CLI): called before each connect. */
   private readonly beforeConnect: Array<() => Promise<void> | void> = []
   private uninstallSignals?: () => void
+  /** One owner per account (lease.ts); undefined with `lease: false` or a store without leases. */
+  private readonly lease?: SessionLease
 
   constructor(
     readonly store: Store,
@@ -87,6 +90,9 @@ export class Session {
       this.analytics.listenerErrors++
       this.log.error({}, `an 'error' listener failed: ${(err as Error)?.message ?? String(err)}`)
     })
+    if (options.lease !== false && store.driver.lease) {
+      this.lease = new SessionLease(store, sessionId, options.lease ?? {}, err => this.onLeaseLost(err))
+    }
     const linked = preflightResult.ok && preflightResult.linked
     this.current = linked ? 'disconnected' : 'unregistered'
     this.reason = { message: linked ? 'not connected yet' : 'no linked device yet' }
@@ -119,7 +125,18 @@ export class Session {
   }
 
   stats(): SessionStats {
-    return this.analytics.snapshot(this.current, this.credsStats())
+    const stats = this.analytics.snapshot(this.current, this.credsStats())
+    if (this.lease) stats.lease = this.lease.stats()
+    return stats
+  }
+
+  /**
+   * First attempt at the lease (startSession and Runtime.start await it): LEASE_HELD when
+   * another live owner holds it and `lease.wait` is false, INVALID_ARGUMENT for a bad TTL.
+   * When it is held and waiting is on, the session begins in `standby`.
+   */
+  async takeLeaseFirst(): Promise<void> {
+    if (this.lease && this.preflightResult.ok) await this.lease.tryTake()
   }
 
   health(): SessionHealth {
@@ -183,6 +200,7 @@ export class Session {
       this.transition('unregistered', { code: 401, message: 'cleared after logout (a backup was taken first)' })
       return { backup: file }
     } finally {
+      await this.releaseLease()
       this.uninstallSignals?.()
       done()
     }
@@ -194,11 +212,20 @@ export class Session {
     if (this.stopping) return
     this.reconnectTimer = undefined
     try {
+      // A reconnect first checks the lease is still ours (a zombie woken up must not kick the new owner).
+      if (this.lease?.held && !(await this.lease.confirm())) return
+      if (this.lease && !this.lease.held) {
+        const grant = await this.lease.take(held =>
+          this.transition('standby', { message: `waiting as a standby: ${held?.message ?? 'another process holds the lease'}` })
+        )
+        if (!grant || this.stopping) return
+      }
       for (const hook of this.beforeConnect) await hook()
       if (this.stopping) return
       this.transition('connecting', { message: 'opening a connection' })
       if (!this.auth) {
-        this.auth = await this.store.useAuthState(this.sessionId)
+        const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
+        this.auth = this.lease ? this.lease.fence(auth) : auth
         // A pairing code requested before a crash never completed: start that linking over.
         if (isUnfinishedPairing(this.auth.state.creds)) {
           this.auth.state.creds.me = undefined
@@ -307,6 +334,8 @@ export class Session {
     if (this.healthyTimer) clearTimeout(this.healthyTimer)
     if (this.stopping || this.endingOnPurpose) return
     const code = statusCode(error)
+    // Replaced by another client: if that is because our lease was taken over, stand by instead of failing.
+    if (code === 440 && this.lease?.held && !(await this.lease.confirm())) return
     const reason: StateReason = { code, message: error?.message ?? 'connection closed' }
     this.analytics.disconnected(reason)
     this.analytics.error(code, reason.message)
@@ -344,6 +373,27 @@ export class Session {
     if (this.options.link?.relinkAfterLogout && !this.stopping) await this.connect()
   }
 
+  /**
+   * The lease is gone (a renewal or a write got LEASE_LOST): another owner may be writing.
+   * The socket ends now, before another send can fork the ratchet; the auth state is cut off
+   * (its late writes are refused), and the session waits as a standby or fails.
+   */
+  private onLeaseLost(err: VaultError): void {
+    if (this.stopping) return
+    this.analytics.error(err.code, err.message)
+    this.log.warn({ code: err.code }, 'lease lost; ending the socket')
+    this.cancelTimers()
+    const sock = this.sock
+    this.sock = undefined
+    this.rememberCredsStats()
+    this.auth = undefined
+    this.saver = undefined
+    void sock?.end(closeError(err.message, 440) as never)
+    if (this.lease?.wait === false) return this.transition('failed', { message: err.message })
+    this.transition('standby', { message: `lease lost; waiting as a standby (${err.message})` })
+    void this.connect()
+  }
+
   /** Backup + clear; the old auth state is cut off first so a late Baileys write cannot refill the session. */
   private async clear(why: string): Promise<string | undefined> {
     const auth = this.auth
@@ -360,6 +410,7 @@ export class Session {
 
   private async shutdown(): Promise<void> {
     this.cancelTimers()
+    this.lease?.stopWaiting()
     const deadline = Date.now() + (this.options.stopDeadlineMs ?? 10_000)
     const sock = this.sock
     if (sock) {
@@ -371,8 +422,14 @@ export class Session {
     }
     await this.quiesce(deadline)
     if (Date.now() >= deadline) this.log.warn({}, 'graceful stop reached its deadline; some work may not have finished')
+    await this.releaseLease()
     this.transition('stopped', { message: 'stopped gracefully' })
     this.uninstallSignals?.()
+  }
+
+  /** After the socket ended and the writes drained: a standby elsewhere takes over within one poll. */
+  private async releaseLease(): Promise<void> {
+    await this.lease?.release().catch(err => this.log.warn({ code: (err as VaultError).code }, `releasing the lease failed (it expires by itself): ${(err as Error).message}`))
   }
 
   /** Waits for in-flight key work and creds writes (bounded by `deadline`). */

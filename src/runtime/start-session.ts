@@ -20,6 +20,7 @@ export async function startSession(options: StartSessionOptions): Promise<Sessio
   checkStartOptions(options)
   const { store, sessionId, handleSignals: signals, ...rest } = options
   const session = await createSession(store, sessionId, rest)
+  await session.takeLeaseFirst()
   if (signals) {
     const log = sessionLogger(rest.logger ?? silentLogger, sessionId)
     session.setSignalHandlers(handleSignals(() => session.stop(), log, signals === true ? {} : signals))

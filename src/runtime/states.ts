@@ -4,6 +4,9 @@
  *   unregistered → connecting → registering → registered → connecting → connected ⇄ disconnected
  *   connected → expired → unregistered            registered → unregistered
  *
+ * `standby`: another process holds the session's lease; this one polls and takes over when it
+ * is released or expires (every live state goes there when the lease is lost).
+ *
  * `failed` needs help (creds kept, reason given); `stopped` is the end of a graceful stop.
  */
 export type SessionState =
@@ -14,6 +17,7 @@ export type SessionState =
   | 'connected'
   | 'disconnected'
   | 'expired'
+  | 'standby'
   | 'failed'
   | 'stopped'
 
@@ -27,12 +31,13 @@ const ANYWHERE_TO = ['failed', 'stopped'] as const
 
 /** Allowed next states (failed and stopped are reachable from every live state). */
 const NEXT: Record<SessionState, readonly SessionState[]> = {
-  unregistered: ['connecting'],
-  connecting: ['registering', 'registered', 'connected', 'disconnected', 'expired', 'unregistered'],
-  registering: ['registered', 'disconnected', 'expired', 'unregistered'],
-  registered: ['connecting', 'disconnected', 'unregistered', 'expired'],
-  connected: ['disconnected', 'expired'],
-  disconnected: ['connecting', 'expired'],
+  unregistered: ['connecting', 'standby'],
+  connecting: ['registering', 'registered', 'connected', 'disconnected', 'expired', 'unregistered', 'standby'],
+  registering: ['registered', 'disconnected', 'expired', 'unregistered', 'standby'],
+  registered: ['connecting', 'disconnected', 'unregistered', 'expired', 'standby'],
+  connected: ['disconnected', 'expired', 'standby'],
+  disconnected: ['connecting', 'expired', 'standby'],
+  standby: ['connecting'],
   expired: ['unregistered'],
   // logout() unlinks a failed session too
   failed: ['stopped', 'expired'],

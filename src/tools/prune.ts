@@ -2,8 +2,9 @@ import { VaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
+import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
-export interface PruneOptions {
+export interface PruneOptions extends ToolLeaseOptions {
   /** Report what would be removed; change nothing. */
   dryRun?: boolean
   /** Pre-keys kept below firstUnuploadedPreKeyId (default 1624; at least 817). See prekeys.ts. */
@@ -60,20 +61,25 @@ export async function prune(store: Store, session: string, options: PruneOptions
       high = Math.max(high, n)
     } else remaining++
   }
-  for (const id of doomed) {
-    batch.push(['pre-key', id])
-    if (batch.length >= batchSize) {
-      if (!options.dryRun) await store.write(session, { del: batch })
+  // A dry run writes nothing, so it needs no lease; a real one fails with LEASE_HELD against a live bot.
+  const write = async (epochOf: (session: string) => number | undefined) => {
+    for (const id of doomed) {
+      batch.push(['pre-key', id])
+      if (batch.length >= batchSize) {
+        if (!options.dryRun) await store.write(session, { del: batch, epoch: epochOf(session) })
+        removed += batch.length
+        ticker.add(batch.length, session)
+        batch = []
+      }
+    }
+    if (batch.length > 0) {
+      if (!options.dryRun) await store.write(session, { del: batch, epoch: epochOf(session) })
       removed += batch.length
-      ticker.add(batch.length, session)
-      batch = []
+      ticker.add(batch.length, session, true)
     }
   }
-  if (batch.length > 0) {
-    if (!options.dryRun) await store.write(session, { del: batch })
-    removed += batch.length
-    ticker.add(batch.length, session, true)
-  }
+  if (options.dryRun) await write(() => undefined)
+  else await withSessionLeases(store, [session], options, write)
   return {
     store: store.label,
     session,

@@ -7,8 +7,9 @@ import { progressTicker, type ProgressListener } from './progress.js'
 import { renamePlan, sessionHasData } from './sessions.js'
 import { SessionVerifier, type Mismatch } from './verify.js'
 import { conflictError, copyDestination, type CopyDestination } from './staging.js'
+import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
-export interface RestoreOptions {
+export interface RestoreOptions extends ToolLeaseOptions {
   /** Sessions to restore; default: every session in the backup. */
   sessions?: readonly string[]
   /** Replace target sessions that already hold data (each is dropped first). Default: refuse. */
@@ -166,50 +167,55 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   if (options.dryRun) return result(true)
   if (conflicts.length > 0 && !options.overwrite) throw await conflictError(to, conflicts, 'Restore into another store')
 
-  // Write: keys in batches, each session's creds after its keys, into a staging session that
-  // is published whole once the session is written (see copyDestination).
-  const written = progressTicker(options.onProgress, 'write', total)
-  const destinations = new Map<RestoreSessionResult, CopyDestination>()
-  let current: RestoreSessionResult | undefined
-  let creds: unknown
-  let batch: Array<[string, string, unknown]> = []
-  const flush = async () => {
-    if (!current || batch.length === 0) return
-    await to.write(destinations.get(current)!.session, { set: batch }, { sealedFor: current.target })
-    written.add(batch.length, current.session)
-    batch = []
-  }
-  const publish = async (r: RestoreSessionResult) => {
-    await destinations.get(r)!.publish()
-    r.overwritten = r.targetHadData
-  }
-  const endSession = async () => {
-    await flush()
-    if (current && creds !== undefined) await to.write(destinations.get(current)!.session, { creds: creds as any }, { sealedFor: current.target })
-    if (current) await publish(current)
-    creds = undefined
-  }
-  for await (const entry of entries(file, keys)) {
-    const r = plan.get(entry.session)
-    if (!r) continue
-    if (r !== current) {
-      await endSession()
-      current = r
+  // The lease of every target session: a live bot there makes this LEASE_HELD before any write.
+  await withSessionLeases(to, results.map(r => r.target), options, async epochOf => {
+    // Write: keys in batches, each session's creds after its keys, into a staging session that
+    // is published whole once the session is written (see copyDestination).
+    const written = progressTicker(options.onProgress, 'write', total)
+    const destinations = new Map<RestoreSessionResult, CopyDestination>()
+    /** Writes in place (no staging) are stamped with the target's lease epoch. */
+    const epochFor = (r: RestoreSessionResult) => (destinations.get(r)!.staged ? undefined : epochOf(r.target))
+    let current: RestoreSessionResult | undefined
+    let creds: unknown
+    let batch: Array<[string, string, unknown]> = []
+    const flush = async () => {
+      if (!current || batch.length === 0) return
+      await to.write(destinations.get(current)!.session, { set: batch, epoch: epochFor(current) }, { sealedFor: current.target })
+      written.add(batch.length, current.session)
+      batch = []
+    }
+    const publish = async (r: RestoreSessionResult) => {
+      await destinations.get(r)!.publish()
+      r.overwritten = r.targetHadData
+    }
+    const endSession = async () => {
+      await flush()
+      if (current && creds !== undefined) await to.write(destinations.get(current)!.session, { creds: creds as any, epoch: epochFor(current) }, { sealedFor: current.target })
+      if (current) await publish(current)
+      creds = undefined
+    }
+    for await (const entry of entries(file, keys)) {
+      const r = plan.get(entry.session)
+      if (!r) continue
+      if (r !== current) {
+        await endSession()
+        current = r
+        destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
+      }
+      if (entry.kind === 'creds') creds = entry.value
+      else {
+        batch.push([entry.type, entry.id, entry.value])
+        if (batch.length >= batchSize) await flush()
+      }
+    }
+    await endSession()
+    // A session the file lists without any line (nothing to write) still replaces its target.
+    for (const r of results) if (!destinations.has(r)) {
       destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
+      await publish(r)
     }
-    if (entry.kind === 'creds') creds = entry.value
-    else {
-      batch.push([entry.type, entry.id, entry.value])
-      if (batch.length >= batchSize) await flush()
-    }
-  }
-  await endSession()
-  // A session the file lists without any line (nothing to write) still replaces its target.
-  for (const r of results) if (!destinations.has(r)) {
-    destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
-    await publish(r)
-  }
-  written.add(0, undefined, true)
+    written.add(0, undefined, true)
+  })
 
   // Verify: the target must return what the file holds, with Baileys' value semantics.
   const verifying = progressTicker(options.onProgress, 'verify', total)

@@ -2,6 +2,7 @@ import { invalidArgument } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { selectSessions } from './sessions.js'
+import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
 export interface EncryptionStatus {
   /** Values (keys + creds) with no encryption. */
@@ -10,7 +11,7 @@ export interface EncryptionStatus {
   sealedBy: Record<string, number>
 }
 
-export interface RotateKeyOptions {
+export interface RotateKeyOptions extends ToolLeaseOptions {
   sessions?: readonly string[]
   /** Values per atomic write. Default 500. */
   batchSize?: number
@@ -57,33 +58,37 @@ export async function rotateKey(store: Store, options: RotateKeyOptions = {}): P
   const tick = progressTicker(options.onProgress, 'reseal')
   const result: RotateKeyResult = { store: store.label, currentKeyId: current, sessions: [], resealed: 0, complete: true }
 
-  for (const session of await selectSessions(store, options.sessions)) {
-    let resealed = 0
-    let alreadyCurrent = 0
-    let batch: Array<[string, string, unknown]> = []
-    const flush = async () => {
-      if (batch.length === 0) return
-      await store.write(session, { set: batch })
-      resealed += batch.length
-      tick.add(batch.length, session)
-      batch = []
+  const sessions = await selectSessions(store, options.sessions)
+  // The lease of every session it re-seals: a live bot makes this LEASE_HELD before any write.
+  await withSessionLeases(store, sessions, options, async epochOf => {
+    for (const session of sessions) {
+      let resealed = 0
+      let alreadyCurrent = 0
+      let batch: Array<[string, string, unknown]> = []
+      const flush = async () => {
+        if (batch.length === 0) return
+        await store.write(session, { set: batch, epoch: epochOf(session) })
+        resealed += batch.length
+        tick.add(batch.length, session)
+        batch = []
+      }
+      for await (const [type, id, bytes] of store.listRaw(session)) {
+        if (isCurrent(bytes!)) alreadyCurrent++
+        else batch.push([type, id, store.codec.decode(bytes!, session, type, id)])
+        if (batch.length >= batchSize) await flush()
+      }
+      await flush()
+      const creds = await store.readRawCreds(session)
+      if (creds && !isCurrent(creds)) {
+        await store.write(session, { creds: store.codec.decodeCreds(creds, session), epoch: epochOf(session) })
+        resealed++
+      } else if (creds) alreadyCurrent++
+      result.sessions.push({ session, resealed, alreadyCurrent })
+      result.resealed += resealed
+      const after = await encryptionStatus(store, session)
+      if (after.plaintext > 0 || Object.keys(after.sealedBy).some(k => k !== current)) result.complete = false
     }
-    for await (const [type, id, bytes] of store.listRaw(session)) {
-      if (isCurrent(bytes!)) alreadyCurrent++
-      else batch.push([type, id, store.codec.decode(bytes!, session, type, id)])
-      if (batch.length >= batchSize) await flush()
-    }
-    await flush()
-    const creds = await store.readRawCreds(session)
-    if (creds && !isCurrent(creds)) {
-      await store.write(session, { creds: store.codec.decodeCreds(creds, session) })
-      resealed++
-    } else if (creds) alreadyCurrent++
-    result.sessions.push({ session, resealed, alreadyCurrent })
-    result.resealed += resealed
-    const after = await encryptionStatus(store, session)
-    if (after.plaintext > 0 || Object.keys(after.sealedBy).some(k => k !== current)) result.complete = false
-  }
+  })
   tick.add(0, undefined, true)
   return result
 }

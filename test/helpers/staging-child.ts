@@ -17,6 +17,7 @@ const options = {
   sessions: [session],
   rename: { [session]: target },
   batchSize: 100,
+  leaseTtlMs: 500, // the killed run's lease expires soon, so the rerun can take it with force
   onProgress: (p: ToolProgress) => {
     if (p.phase !== copyPhase || p.done === 0) return
     writeSync(1, `copied ${p.done}\n`)

@@ -15,14 +15,15 @@ export const migrateCommand: Command = {
   name: 'migrate',
   summary: 'Copy sessions between any two stores, then verify every key on the target',
   usage:
-    'baileys-vault migrate <from-url> <to-url> [--session <id>…] [--dry-run] [--overwrite] [--json]\n' +
-    '  Stop the bot using the source first. The source is only read.\n' +
+    'baileys-vault migrate <from-url> <to-url> [--session <id>…] [--dry-run] [--overwrite] [--force] [--json]\n' +
+    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
+    '  A live bot on a target makes it refuse (LEASE_HELD). The source is only read.\n' +
     '  --dry-run    count and check, write nothing\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
     '  --as <id>    target session id, when one session is migrated (a Baileys folder is session "default")\n' +
     '  Exit 1 when verification found a mismatch (or, with --dry-run, a target session would be refused).',
   valueFlags: ['session', 'as'],
-  flags: ['dry-run', 'overwrite'],
+  flags: ['dry-run', 'overwrite', 'force'],
   async run(args, ctx) {
     const [fromUrl, toUrl] = positionals(args, ['from-url', 'to-url'])
     if (sameStore(fromUrl, toUrl)) throw invalidArgument('The source and the target are the same store; migrate copies between two different stores.')
@@ -33,7 +34,7 @@ export const migrateCommand: Command = {
       try {
         const dryRun = args.flags['dry-run'] === true
         const { sessions, rename } = await sessionsAndRename(args, () => selectSessions(from))
-        const result = await migrate(from, to, { sessions, dryRun, overwrite: args.flags.overwrite === true, rename, onProgress: bar.listener })
+        const result = await migrate(from, to, { sessions, dryRun, force: args.flags.force === true, overwrite: args.flags.overwrite === true, rename, onProgress: bar.listener })
         bar.end()
         if (ctx.json) printJson(ctx.stdout, result)
         else {

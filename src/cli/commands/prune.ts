@@ -10,11 +10,12 @@ export const pruneCommand: Command = {
   name: 'prune',
   summary: 'Remove pre-keys Baileys can never use again (below the uploaded window, never consumed)',
   usage:
-    'baileys-vault prune <url> [--session <id>] [--dry-run] [--keep <n>] [--json]\n' +
-    '  Stop the bot first. --session is optional when the store holds exactly one session.\n' +
+    'baileys-vault prune <url> [--session <id>] [--dry-run] [--keep <n>] [--force] [--json]\n' +
+    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
+    '  A live bot makes it refuse (LEASE_HELD). --session is optional when the store holds exactly one session.\n' +
     '  --keep  pre-keys kept below firstUnuploadedPreKeyId (default 1624, minimum 817)',
   valueFlags: ['session', 'keep'],
-  flags: ['dry-run'],
+  flags: ['dry-run', 'force'],
   async run(args, ctx) {
     const [url] = positionals(args, ['url'])
     const keep = intFlag(args, 'keep')
@@ -23,7 +24,7 @@ export const pruneCommand: Command = {
     try {
       const session = flagString(args, 'session') ?? (await onlySession(await selectSessions(store)))
       const dryRun = args.flags['dry-run'] === true
-      const r = await prune(store, session, { dryRun, keep, onProgress: bar.listener })
+      const r = await prune(store, session, { dryRun, keep, force: args.flags.force === true, onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, r)
       else {

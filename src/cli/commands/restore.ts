@@ -11,14 +11,15 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup file into a store (the whole file is decrypted and verified before anything is written)',
   usage:
-    'baileys-vault restore <file> <url> [--session <id>…] [--as <id>] [--overwrite] [--dry-run] [--plaintext] [--json]\n' +
+    'baileys-vault restore <file> <url> [--session <id>…] [--as <id>] [--overwrite] [--dry-run] [--plaintext] [--force] [--json]\n' +
+    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
     '  A sealed backup opens with BAILEYS_VAULT_KEY or one of BAILEYS_VAULT_OLD_KEYS.\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
     '  --as <id>    target session id, when one session is restored\n' +
     '  --dry-run    verify the file and check the target, write nothing\n' +
     '  --plaintext  write the target unencrypted; BAILEYS_VAULT_KEY then only opens the backup',
   valueFlags: ['session', 'as'],
-  flags: ['overwrite', 'dry-run', 'plaintext'],
+  flags: ['overwrite', 'dry-run', 'plaintext', 'force'],
   async run(args, ctx) {
     const [file, url] = positionals(args, ['file', 'url'])
     const encryption = encryptionFromEnv(ctx.env)
@@ -34,7 +35,7 @@ export const restoreCommand: Command = {
       }
       const dryRun = args.flags['dry-run'] === true
       const { sessions, rename } = await sessionsAndRename(args, async () => (await readBackupHeader(file, { encryption })).sessions)
-      const result = await restore(file, store, { sessions, overwrite: args.flags.overwrite === true, dryRun, rename, encryption, onProgress: bar.listener })
+      const result = await restore(file, store, { sessions, force: args.flags.force === true, overwrite: args.flags.overwrite === true, dryRun, rename, encryption, onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, result)
       else {

@@ -9,19 +9,20 @@ export const rotateKeyCommand: Command = {
   name: 'rotate-key',
   summary: 'Re-encrypt every value under the current key (BAILEYS_VAULT_KEY); resumable',
   usage:
-    'baileys-vault rotate-key <url> [--session <id>…] [--json]\n' +
+    'baileys-vault rotate-key <url> [--session <id>…] [--force] [--json]\n' +
+    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
     '  BAILEYS_VAULT_KEY=<base64 or id:base64>      the key to seal with\n' +
     '  BAILEYS_VAULT_OLD_KEYS=<key>[,<key>…]         keys values may still be sealed with\n' +
-    '  Plaintext values are sealed too. Stop the bot first. Safe to run again after an interruption.',
+    '  Plaintext values are sealed too. A live bot makes it refuse (LEASE_HELD). Safe to run again after an interruption.',
   valueFlags: ['session'],
-  flags: [],
+  flags: ['force'],
   async run(args, ctx) {
     const [url] = positionals(args, ['url'])
     if (!ctx.env.BAILEYS_VAULT_KEY) throw new UsageError('set BAILEYS_VAULT_KEY to the key to encrypt with (old keys in BAILEYS_VAULT_OLD_KEYS)')
     const store = await openCliStore(url, ctx, { mustExist: true })
     const bar = progressBar(ctx, 'rotate-key')
     try {
-      const r = await rotateKey(store, { sessions: flagList(args, 'session'), onProgress: bar.listener })
+      const r = await rotateKey(store, { sessions: flagList(args, 'session'), force: args.flags.force === true, onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, r)
       else {

@@ -10,14 +10,17 @@ import { createRuntime, type Runtime } from '../../runtime/runtime.js'
 import type { Session } from '../../runtime/session.js'
 import type { SessionState } from '../../runtime/states.js'
 import type { AuthStore as Store } from '../../auth/auth-store.js'
+import { intFlag } from '../args.js'
+import { DEFAULT_LEASE_TTL_MS } from '../../runtime/lease.js'
+import { startFleet, type Fleet } from '../../runtime/fleet.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command, type CommandContext } from '../command.js'
 import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
 import { sessionOutput } from '../session-output.js'
 
-const ALL_STATES: SessionState[] = ['unregistered', 'registering', 'registered', 'connecting', 'connected', 'disconnected', 'expired', 'failed', 'stopped']
-/** States /readyz counts as ready: connected, or deliberately not running. */
-const READY = new Set<string>(['connected', 'stopped'])
+const ALL_STATES: SessionState[] = ['unregistered', 'registering', 'registered', 'connecting', 'connected', 'disconnected', 'expired', 'standby', 'failed', 'stopped']
+/** States /readyz counts as ready: connected, or deliberately not running (a hot standby is ready to take over). */
+const READY = new Set<string>(['connected', 'standby', 'stopped'])
 
 interface RunPlan {
   url: string
@@ -29,6 +32,9 @@ interface RunPlan {
   backups?: { dir: string; everyMs: number; keep: number }
   server?: { url: string; rootKey?: Buffer }
   logLevel: string
+  lease: { ttlMs: number; wait: boolean }
+  /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
+  capacity?: number
 }
 
 /** Everything a typo could get wrong is checked here, before the store is opened or anything connects. */
@@ -60,8 +66,16 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   const keep = keepText === undefined ? 7 : Number(keepText)
   if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`--backup-keep must be a whole number of at least 1, got "${keepText}"`)
 
+  const leaseTtl = flagString(args, 'lease-ttl')
+  const capacity = intFlag(args, 'capacity')
+  if (capacity !== undefined && (!all || capacity < 1)) throw new UsageError('--capacity N (at least 1) is fleet mode: use it with --all')
+  const wait = args.flags['no-wait'] !== true
+  if (capacity !== undefined && !wait) throw new UsageError('fleet mode never waits on a held session (it claims free ones); leave out --no-wait')
+
   const httpText = flagString(args, 'http')
   return {
+    lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
+    capacity,
     url,
     all,
     session: sessions[0],
@@ -93,6 +107,7 @@ const asUsage = async <T>(fn: () => Promise<T>): Promise<T> => {
 /** The sessions to keep alive: --session, --all, or the store's only session ('main' in an empty store). */
 async function sessionIds(store: Store, p: RunPlan): Promise<string[]> {
   if (p.session) return [p.session]
+  if (p.capacity !== undefined) return [] // fleet mode claims its sessions as it goes
   const existing: string[] = []
   for await (const s of store.sessions()) existing.push(s)
   if (p.all) {
@@ -133,16 +148,20 @@ export const runCommand: Command = {
     'baileys-vault run <url> [--session ID | --all] [--pairing-code PHONE] [--bot ./bot.mjs]',
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
+    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
     '--bot: a module whose default export is called with every new socket: (sock, session) => void.',
     '--json: one JSON event per line on stdout (state, qr, pairing-code, backup, error); human lines on stderr.',
+    'One process per session: a session leased by another live process waits as a hot standby (state standby) and',
+    'takes over when that one stops or dies (--no-wait: fail at once with LEASE_HELD). --all --capacity N: fleet mode,',
+    'claim unowned or expired sessions up to N while below the fleet average, and keep polling for orphans.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
-  valueFlags: ['session', 'pairing-code', 'bot', 'http', 'backup-dir', 'backup-every', 'backup-keep', 'server', 'trust-root-key', 'log-level'],
-  flags: ['all', 'http-public'],
+  valueFlags: ['session', 'pairing-code', 'bot', 'http', 'backup-dir', 'backup-every', 'backup-keep', 'server', 'trust-root-key', 'log-level', 'lease-ttl', 'capacity'],
+  flags: ['all', 'http-public', 'no-wait'],
 
   async run(args, ctx) {
     const p = await plan(args)
@@ -157,6 +176,7 @@ export const runCommand: Command = {
     let store: Store | undefined
     let schedule: BackupSchedule | undefined
     let untrust: (() => void) | undefined
+    let fleet: Fleet | undefined
     const endings: SessionState[] = []
     try {
       store = await openCliStore(p.url, ctx)
@@ -173,11 +193,11 @@ export const runCommand: Command = {
         logger,
         socket: { logger: baileysLogger, ...(p.server ? { waWebSocketUrl: p.server.url } : {}) },
         link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
-        backupDir: p.backups?.dir
+        backupDir: p.backups?.dir,
+        lease: p.lease
       })
       const sessions: Session[] = []
-      for (const id of ids) {
-        const session = await runtime.start(id)
+      const attach = (session: Session) => {
         out.attach(session)
         if (p.bot) {
           const bot = p.bot
@@ -185,7 +205,26 @@ export const runCommand: Command = {
         }
         sessions.push(session)
       }
-      const ended = untilAllEnded(sessions, (_s, state) => endings.push(state))
+      for (const id of ids) attach(await runtime.start(id))
+      let stopFleet = () => {}
+      const fleetStopped = new Promise<void>(resolve => (stopFleet = resolve))
+      if (p.capacity !== undefined) {
+        fleet = startFleet({
+          runtime,
+          capacity: p.capacity,
+          ttlMs: p.lease.ttlMs,
+          onStart: session => {
+            attach(session)
+            session.on('state', ({ state }) => state === 'failed' && session.stats().lastError?.code !== 'LEASE_LOST' && endings.push(state))
+          },
+          onError: err => out.note(`fleet: ${(err as Error).message}`)
+        })
+        out.note(`fleet mode: claiming up to ${p.capacity} free sessions of ${store.label}`)
+        out.event({ event: 'fleet', capacity: p.capacity })
+        void fleet.poll().catch(err => out.note(`fleet: ${(err as Error).message}`))
+      }
+      // Fleet mode runs until a signal; otherwise until every session has ended.
+      const ended = p.capacity !== undefined ? fleetStopped : untilAllEnded(sessions, (_s, state) => endings.push(state))
       started = true
 
       if (p.backups) {
@@ -208,7 +247,12 @@ export const runCommand: Command = {
       }
 
       const activeRuntime = runtime
-      const signals = onStopSignals(ctx, () => void activeRuntime.stop())
+      const stop = () => {
+        fleet?.stop()
+        stopFleet()
+        void activeRuntime.stop()
+      }
+      const signals = onStopSignals(ctx, stop)
       try {
         await ended
       } finally {
@@ -216,6 +260,7 @@ export const runCommand: Command = {
         await runtime.stop()
       }
     } finally {
+      fleet?.stop()
       await schedule?.stop()
       await http?.close()
       untrust?.()
