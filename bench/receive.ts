@@ -1,6 +1,6 @@
 import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
-import type { BenchTarget } from './targets.js'
+import type { BenchConnection, BenchTarget } from './targets.js'
 import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
 /**
@@ -12,7 +12,7 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
  */
 const ME = '15551110000:0@s.whatsapp.net'
 
-async function buildBurst(contacts: number, messages: number) {
+export async function buildBurst(contacts: number, messages: number) {
   const me = setupDevice()
   const peers = []
   for (let c = 0; c < contacts; c++) {
@@ -38,14 +38,21 @@ async function buildBurst(contacts: number, messages: number) {
   return { creds: me.creds, keys: me.store.dump(), queue }
 }
 
-async function receive(target: BenchTarget, burst: Awaited<ReturnType<typeof buildBurst>>): Promise<number> {
+export type Burst = Awaited<ReturnType<typeof buildBurst>>
+
+/** Copies a device built by buildBurst into `session` of an open target. */
+export async function seedAccount(conn: BenchConnection, session: string, burst: Burst): Promise<void> {
+  const seeded = await conn.auth(session)
+  Object.assign(seeded.state.creds, burst.creds)
+  await seeded.saveCreds()
+  await seeded.state.keys.set(burst.keys as any)
+}
+
+async function receive(target: BenchTarget, burst: Burst): Promise<number> {
   const backend = await target.create()
   try {
     let conn = await backend.connect()
-    const seeded = await conn.auth('me')
-    Object.assign(seeded.state.creds, burst.creds)
-    await seeded.saveCreds()
-    await seeded.state.keys.set(burst.keys as any)
+    await seedAccount(conn, 'me', burst)
     await conn.close()
     const start = performance.now()
     conn = await backend.connect()
