@@ -1,10 +1,13 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, renameTargetTaken } from '../core/errors.js'
+import { GroupCommit, type GroupedBatch } from './group-commit.js'
 import { pageThrough } from './paging.js'
 
 /**
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
+ * Writes of all sessions go through group commit (group-commit.ts): batches that arrive in the
+ * same event-loop turn share one transaction, each batch in its own savepoint, so one fsync.
  * Durability: `synchronous=FULL` by default (each commit is fsync'd: survives power loss);
  * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` (survives a process crash, may lose
  * the last commits on power loss).
@@ -130,6 +133,24 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
   })
+  /**
+   * One transaction for a group, one savepoint per batch: applyBatch nested in a transaction is
+   * a SAVEPOINT in better-sqlite3, so a batch that throws rolls back alone and the others still
+   * commit. If SQLite aborted the whole transaction (disk full, I/O error) or the COMMIT fails,
+   * the group throws and every batch in it fails: none is reported saved.
+   */
+  const applyGroup = db.transaction((group: readonly GroupedBatch[]) =>
+    group.map(({ session, batch }) => {
+      try {
+        applyBatch(session, batch)
+        return undefined
+      } catch (err) {
+        if (!db.inTransaction) throw err
+        return err
+      }
+    })
+  )
+  const groups = new GroupCommit({ applyGroup: async group => applyGroup(group) })
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
   const dropSession = db.transaction((session: string) => {
@@ -152,13 +173,13 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true },
     ...reader,
-    async write(session, batch) {
-      applyBatch(session, batch)
-    },
+    write: (session, batch) => groups.write(session, batch),
     async rename(from, to) {
+      await groups.drain() // after the writes made before it, as when each write committed at once
       renameSession(from, to)
     },
     async drop(session) {
+      await groups.drain()
       dropSession(session)
     },
     async snapshot(fn) {
@@ -176,6 +197,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       }
     },
     async close() {
+      await groups.drain()
       if (owned && db.open) db.close()
     }
   }
