@@ -96,7 +96,15 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
       const m = median(results.get(t.name)!)
       const goal = TARGETS[t.name]
       const ms = writeMs.get(t.name)!
-      return [t.name, fmt(m), ratio(m, ceiling), goal === undefined ? '' : `>= ${goal}x ${m / ceiling >= goal ? 'met' : 'NOT met'}`, fmt(percentile(ms, 50), 2), fmt(percentile(ms, 99), 2), t.durability]
+      return [
+        t.name,
+        fmt(m),
+        ratio(m, ceiling),
+        goal === undefined ? '' : `>= ${goal}x ${m / ceiling >= goal ? 'met' : 'NOT met'}`,
+        fmt(percentile(ms, 50), 2),
+        fmt(percentile(ms, 99), 2),
+        t.durability
+      ]
     })
   )
   console.log(`(write latency: each keys.set of a Baileys transaction commit, queueing included, over all rounds)\n`)

@@ -42,10 +42,13 @@ describe('GroupCommit (the generic queue)', () => {
     assert.equal(groups.length, 1, 'the second group waits for the first commit')
     release()
     await Promise.all([...first, ...second])
-    assert.deepEqual(groups, [['s1/1', 's2/1', 's1/2'], ['s3/1', 's1/3']])
+    assert.deepEqual(groups, [
+      ['s1/1', 's2/1', 's1/2'],
+      ['s3/1', 's1/3']
+    ])
   })
 
-  it("rejects exactly the batches the driver failed, and every batch of a group that failed as a whole", async () => {
+  it('rejects exactly the batches the driver failed, and every batch of a group that failed as a whole', async () => {
     let failWhole = false
     const queue = new GroupCommit({
       applyGroup: async (group: readonly GroupedBatch[]) => {
@@ -54,16 +57,25 @@ describe('GroupCommit (the generic queue)', () => {
       }
     })
     const one = await Promise.allSettled([queue.write('ok', batch('1')), queue.write('bad', batch('1')), queue.write('ok2', batch('1'))])
-    assert.deepEqual(one.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+    assert.deepEqual(
+      one.map(r => r.status),
+      ['fulfilled', 'rejected', 'fulfilled']
+    )
     failWhole = true
     const two = await Promise.allSettled([queue.write('ok', batch('2')), queue.write('ok2', batch('2'))])
-    assert.deepEqual(two.map(r => r.status), ['rejected', 'rejected'])
+    assert.deepEqual(
+      two.map(r => r.status),
+      ['rejected', 'rejected']
+    )
   })
 
   it('a driver that returns fewer outcomes than batches fails the group: nothing is reported saved by mistake', async () => {
     const queue = new GroupCommit({ applyGroup: async () => [undefined] })
     const r = await Promise.allSettled([queue.write('a', batch('1')), queue.write('b', batch('1'))])
-    assert.deepEqual(r.map(x => x.status), ['rejected', 'rejected'])
+    assert.deepEqual(
+      r.map(x => x.status),
+      ['rejected', 'rejected']
+    )
   })
 
   it('drain waits for every queued batch', async () => {
@@ -182,7 +194,11 @@ describe('sqlite group commit', () => {
       const log = database.prepare(`SELECT session, id FROM applied WHERE id LIKE 'write%' ORDER BY seq`).all() as Array<{ session: string; id: string }>
       for (let s = 0; s < sessions; s++) {
         const order = log.filter(r => r.session === `w${s}`).map(r => Number(r.id.slice(5, -2)))
-        assert.deepEqual(order, Array.from({ length: writes }, (_, n) => n), `order of w${s}`)
+        assert.deepEqual(
+          order,
+          Array.from({ length: writes }, (_, n) => n),
+          `order of w${s}`
+        )
         assert.deepEqual(await inDatabase(path, `w${s}`, 'counter.0'), { n: writes - 1 })
       }
     } finally {
