@@ -80,7 +80,9 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
   )
   const bursts = await quietly(async () => {
     const built: Burst[] = []
-    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages))
+    // A contact of its own per account: libsignal serialises all work on one peer address
+    // process-wide, so a shared contact would make the accounts take turns.
+    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages, i))
     return built
   })
   const writeMs = new Map<string, number[]>(targets.map(t => [t.name, []]))

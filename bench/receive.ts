@@ -12,11 +12,12 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
  */
 const ME = '15551110000:0@s.whatsapp.net'
 
-export async function buildBurst(contacts: number, messages: number) {
+/** `firstContact` numbers the contacts' JIDs: libsignal queues work per peer address process-wide. */
+export async function buildBurst(contacts: number, messages: number, firstContact = 0) {
   const me = setupDevice()
   const peers = []
   for (let c = 0; c < contacts; c++) {
-    const jid = `1557${String(c).padStart(7, '0')}:0@s.whatsapp.net`
+    const jid = `1557${String(firstContact + c).padStart(7, '0')}:0@s.whatsapp.net`
     const peer = setupDevice(initAuthCreds())
     const preKey = Curve.generateKeyPair()
     await me.store.keys.set({ 'pre-key': { [c + 1]: preKey } })
