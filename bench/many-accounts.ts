@@ -124,7 +124,7 @@ export async function quietly<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const account = (i: number) => `acct-${String(i).padStart(5, '0')}`
+export const account = (i: number) => `acct-${String(i).padStart(5, '0')}`
 const child = fileURLToPath(new URL('./many-accounts-child.js', import.meta.url))
 
 async function rssChild(db: Db, sessions: string[], cacheEntries: number | undefined, t: Template) {

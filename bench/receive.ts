@@ -1,6 +1,6 @@
 import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
-import type { BenchTarget } from './targets.js'
+import type { BenchConnection, BenchTarget } from './targets.js'
 import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
 /**
@@ -12,11 +12,12 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
  */
 const ME = '15551110000:0@s.whatsapp.net'
 
-async function buildBurst(contacts: number, messages: number) {
+/** `firstContact` numbers the contacts' JIDs: libsignal queues work per peer address process-wide. */
+export async function buildBurst(contacts: number, messages: number, firstContact = 0) {
   const me = setupDevice()
   const peers = []
   for (let c = 0; c < contacts; c++) {
-    const jid = `1557${String(c).padStart(7, '0')}:0@s.whatsapp.net`
+    const jid = `1557${String(firstContact + c).padStart(7, '0')}:0@s.whatsapp.net`
     const peer = setupDevice(initAuthCreds())
     const preKey = Curve.generateKeyPair()
     await me.store.keys.set({ 'pre-key': { [c + 1]: preKey } })
@@ -38,14 +39,21 @@ async function buildBurst(contacts: number, messages: number) {
   return { creds: me.creds, keys: me.store.dump(), queue }
 }
 
-async function receive(target: BenchTarget, burst: Awaited<ReturnType<typeof buildBurst>>): Promise<number> {
+export type Burst = Awaited<ReturnType<typeof buildBurst>>
+
+/** Copies a device built by buildBurst into `session` of an open target. */
+export async function seedAccount(conn: BenchConnection, session: string, burst: Burst): Promise<void> {
+  const seeded = await conn.auth(session)
+  Object.assign(seeded.state.creds, burst.creds)
+  await seeded.saveCreds()
+  await seeded.state.keys.set(burst.keys as any)
+}
+
+async function receive(target: BenchTarget, burst: Burst): Promise<number> {
   const backend = await target.create()
   try {
     let conn = await backend.connect()
-    const seeded = await conn.auth('me')
-    Object.assign(seeded.state.creds, burst.creds)
-    await seeded.saveCreds()
-    await seeded.state.keys.set(burst.keys as any)
+    await seedAccount(conn, 'me', burst)
     await conn.close()
     const start = performance.now()
     conn = await backend.connect()

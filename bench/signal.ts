@@ -1,5 +1,16 @@
 import { addTransactionCapability, Curve, DEFAULT_CONNECTION_CONFIG, initAuthCreds, type AuthenticationCreds, type AuthenticationState, type SignalKeyStore } from '@whiskeysockets/baileys'
-import { silentLogger } from '../test/helpers/signal-device.js'
+
+/** Baileys' logger interface, silent (bench output is the tables). */
+export const silentLogger: any = {
+  level: 'silent',
+  child: () => silentLogger,
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  fatal() {}
+}
 
 /**
  * Baileys' Signal repository over an auth state, with the key store wrapped in Baileys'

@@ -7,7 +7,6 @@ import type { AuthStateOptions } from '../src/auth/auth-state.js'
 import { openStore, type OpenStoreOptions } from '../src/open-store.js'
 import type { Store } from '../src/store/store.js'
 import { uniqueId } from './util.js'
-import { deleteRedisPrefix } from '../test/helpers/servers.js'
 
 /** An auth state with its saveCreds, however the target stores it. */
 export interface BenchAuth {
@@ -231,6 +230,24 @@ export function vaultPostgres(): BenchTarget | undefined {
     sizeBytes: p => postgresSize(p.id),
     cleanup: p => withPg(c => c.query(`DROP SCHEMA IF EXISTS "${pgSchema(p.id)}" CASCADE`))
   })
+}
+
+/** Deletes every key under `prefix:` on the bench Redis (SCAN + UNLINK, bounded batches). */
+async function deleteRedisPrefix(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis')
+  const client = new Redis(process.env.VAULT_TEST_REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  client.on('error', () => undefined)
+  await client.connect()
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length > 0) await client.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    client.disconnect()
+  }
 }
 
 export function vaultRedis(): BenchTarget | undefined {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, renameTargetTaken } from '../core/errors.js'
+import { GroupCommit, type GroupedBatch } from './group-commit.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
@@ -10,6 +11,8 @@ import { sqliteLease } from './sqlite-lease.js'
 
 /**
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
+ * Writes of all sessions go through group commit (group-commit.ts): batches that arrive in the
+ * same event-loop turn share one transaction, each batch in its own savepoint, so one fsync.
  * Durability: `synchronous=FULL` by default (each commit is fsync'd: survives power loss);
  * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` (survives a process crash, may lose
  * the last commits on power loss).
@@ -138,6 +141,32 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
     fence(session, batch.epoch) // last: the writes above took the write lock, so this reads the latest lease
   })
+  /**
+   * One transaction for a group, one savepoint per batch: applyBatch nested in a transaction is
+   * a SAVEPOINT in better-sqlite3, so a batch that throws rolls back alone and the others still
+   * commit. If SQLite aborted the whole transaction (disk full, I/O error) or the COMMIT fails,
+   * the group throws and every batch in it fails: none is reported saved.
+   */
+  const applyGroup = db.transaction((group: readonly GroupedBatch[]) =>
+    group.map(({ session, batch }) => {
+      try {
+        applyBatch(session, batch)
+        return undefined
+      } catch (err) {
+        if (!db.inTransaction) throw err
+        return err
+      }
+    })
+  )
+  /** A write refused by the file system (mode changed, folder read-only) names the path, not "retry". */
+  const writing = <T>(fn: () => T): T => {
+    try {
+      return fn()
+    } catch (err) {
+      throw isPermissionError(err) ? notWritable(where, err) : err
+    }
+  }
+  const groups = new GroupCommit({ applyGroup: async group => writing(() => applyGroup(group)) })
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
   const dropSession = db.transaction((session: string) => {
@@ -156,27 +185,19 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     renameStatements.keys.run(to, from)
   })
 
-  /** A write refused by the file system (mode changed, folder read-only) names the path, not "retry". */
-  const writing = (fn: () => void) => {
-    try {
-      fn()
-    } catch (err) {
-      throw isPermissionError(err) ? notWritable(where, err) : err
-    }
-  }
 
   const driver: Driver = {
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true },
     lease,
     ...reader,
-    async write(session, batch) {
-      writing(() => applyBatch(session, batch))
-    },
+    write: (session, batch) => groups.write(session, batch),
     async rename(from, to) {
-      renameSession(from, to)
+      await groups.drain() // after the writes made before it, as when each write committed at once
+      writing(() => renameSession(from, to))
     },
     async drop(session) {
+      await groups.drain()
       writing(() => dropSession(session))
     },
     async snapshot(fn) {
@@ -194,6 +215,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       }
     },
     async close() {
+      await groups.drain()
       if (owned && db.open) db.close()
     }
   }

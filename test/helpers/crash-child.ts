@@ -1,14 +1,19 @@
 /**
  * Child process of the crash suite: drives Signal traffic on a store until it is SIGKILLed.
- * argv: <store url>; env VAULT_CRASH_OPTIONS: serialised OpenStoreOptions.
+ * argv: <store url>; env VAULT_CRASH_OPTIONS: serialised OpenStoreOptions; VAULT_CRASH_PAIRS: conversations.
  */
 import { openStore } from '../../src/open-store.js'
 import { decodeOptions, oneRound, openPair } from './crash-conversation.js'
 
 const store = await openStore(process.argv[2], decodeOptions(process.env.VAULT_CRASH_OPTIONS))
-const { a, b } = await openPair(store)
+// VAULT_CRASH_PAIRS > 1: the gateway pattern, many conversations at once (group commits in flight).
+const pairs = await Promise.all(Array.from({ length: Number(process.env.VAULT_CRASH_PAIRS ?? 1) }, (_, pair) => openPair(store, pair)))
 process.stdout.write('ready\n')
-for (let n = 0; ; n++) {
-  await oneRound(a, b, n)
-  process.stdout.write(`round ${n}\n`)
-}
+await Promise.all(
+  pairs.map(async ({ a, b }) => {
+    for (let n = 0; ; n++) {
+      await oneRound(a, b, n)
+      process.stdout.write(`round ${n}\n`)
+    }
+  })
+)

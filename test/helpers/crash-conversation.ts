@@ -17,24 +17,32 @@ export const encodeOptions = (options: OpenStoreOptions = {}) =>
 export const decodeOptions = (text: string | undefined): OpenStoreOptions =>
   text ? JSON.parse(text, (_k, v) => (v && typeof v === 'object' && '$b64' in v ? Buffer.from(v.$b64, 'base64') : v)) : {}
 
-export async function openPair(store: Store) {
+/** Sessions of pair `pair`: a/b for pair 0 (the classic suite), a<n>/b<n> for the gateway pattern's others. */
+export const pairSessions = (pair = 0) => (pair === 0 ? { a: 'a', b: 'b' } : { a: `a${pair}`, b: `b${pair}` })
+
+export async function openPair(store: Store, pair = 0) {
+  const sessions = pairSessions(pair)
+  // Own JIDs per pair: libsignal queues work per address process-wide.
+  const jid = (s: 'a' | 'b') => (pair === 0 ? JIDS[s] : JIDS[s].replace('1555222', `1555${300 + pair}`))
   const open = async (s: 'a' | 'b') => {
-    const { state, saveCreds, isNew } = await store.useAuthState(s)
+    const { state, saveCreds, isNew } = await store.useAuthState(sessions[s])
     if (isNew) await saveCreds()
-    return new SignalDevice(JIDS[s], state, saveCreds)
+    return new SignalDevice(jid(s), state, saveCreds)
   }
   return { a: await open('a'), b: await open('b') }
 }
 
 /** First contact: a 1:1 session and the group sender key, as before any crash. */
-export async function setUpConversation(url: string, options: OpenStoreOptions): Promise<void> {
+export async function setUpConversation(url: string, options: OpenStoreOptions, pairs = 1): Promise<void> {
   const store = await openStore(url, options)
-  const { a, b } = await openPair(store)
-  await a.startSessionWith(b)
-  await deliver(a, b, 'hello')
-  await deliver(b, a, 'hello back')
-  const first = await a.sendGroup(CRASH_GROUP, 'group hello')
-  await b.receiveGroup(CRASH_GROUP, a.jid, first, true)
+  for (let pair = 0; pair < pairs; pair++) {
+    const { a, b } = await openPair(store, pair)
+    await a.startSessionWith(b)
+    await deliver(a, b, 'hello')
+    await deliver(b, a, 'hello back')
+    const first = await a.sendGroup(CRASH_GROUP, 'group hello')
+    await b.receiveGroup(CRASH_GROUP, a.jid, first, true)
+  }
   await store.close()
 }
 

@@ -13,9 +13,9 @@ export const CRASH_KILLS = Number(process.env.VAULT_CRASH_KILLS ?? 30)
  * Starts the child, waits until it is in traffic (`ready`, or with `afterRound` its first
  * completed round, so a slow machine still sees progress), lets it run a random while, SIGKILLs it.
  */
-function runAndKill(url: string, options: string, maxDelayMs: number, afterRound: boolean): Promise<{ rounds: number }> {
+function runAndKill(url: string, options: string, maxDelayMs: number, pairs: number, afterRound: boolean): Promise<{ rounds: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, url], { env: { ...process.env, VAULT_CRASH_OPTIONS: options }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CHILD, url], { env: { ...process.env, VAULT_CRASH_OPTIONS: options, VAULT_CRASH_PAIRS: String(pairs) }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     let timer: NodeJS.Timeout | undefined
@@ -41,25 +41,27 @@ function runAndKill(url: string, options: string, maxDelayMs: number, afterRound
  * SIGKILL a process in the middle of Signal traffic, many times; after every kill the store
  * opens and the conversation continues in both directions and in the group.
  */
-export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>, kills = CRASH_KILLS): void {
+export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>, kills = CRASH_KILLS, { pairs = 1 }: { pairs?: number } = {}): void {
   describe(`crash: ${name}`, () => {
-    it(`the conversation continues after ${kills} SIGKILLs mid-traffic`, async t => {
+    it(`${pairs > 1 ? `each of ${pairs} concurrent conversations` : 'the conversation'} continues after ${kills} SIGKILLs mid-traffic`, async t => {
       const target = await makeTarget()
       try {
-        await setUpConversation(target.url, target.options ?? {})
+        await setUpConversation(target.url, target.options ?? {}, pairs)
         const options = encodeOptions(target.options)
         let rounds = 0
         let killedMidRun = 0
         for (let i = 0; i < kills; i++) {
           // Every fifth kill waits for a finished round first; the others land anywhere.
-          const run = await runAndKill(target.url, options, 400, i % 5 === 0)
+          const run = await runAndKill(target.url, options, 400 * pairs, pairs, i % 5 === 0)
           rounds += run.rounds
           if (run.rounds > 0) killedMidRun++
           // After the kill: open, and both directions and the group still decrypt.
           const store = await openStore(target.url, target.options)
           try {
-            const { a, b } = await openPair(store)
-            await oneRound(a, b, 1_000_000 + i)
+            for (let pair = 0; pair < pairs; pair++) {
+              const { a, b } = await openPair(store, pair)
+              await oneRound(a, b, 1_000_000 + i)
+            }
           } finally {
             await store.close()
           }

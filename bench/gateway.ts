@@ -1,0 +1,113 @@
+import type { AuthenticationState } from '@whiskeysockets/baileys'
+import { account, quietly } from './many-accounts.js'
+import { buildBurst, seedAccount, type Burst } from './receive.js'
+import { signalOf } from './signal.js'
+import type { BenchTarget } from './targets.js'
+import { envInt, fmt, interleaved, median, percentile, printTable, ratio } from './util.js'
+
+/**
+ * Gateway (issue 15): K accounts in one process on the store under test, as WAHA or Evolution
+ * API run them. Each account has a contact (a plain in-memory peer) with M queued messages;
+ * all accounts work at once, each serially (Baileys' per-socket message mutex): decrypt a
+ * message, encrypt a reply, next. Every decrypt and encrypt is its own Baileys transaction,
+ * so its own commit. Aggregate msg/s, plus the latency of each keys.set as Baileys sees it
+ * (queueing and commit): this is where many sessions' writes can share one commit.
+ */
+interface GatewayRun {
+  msgPerSecond: number
+  writeMs: number[]
+}
+
+/** The account's keys with every keys.set timed (what a Baileys commit waits for). */
+function timedKeys(keys: AuthenticationState['keys'], writeMs: number[]): AuthenticationState['keys'] {
+  return {
+    get: (type, ids) => keys.get(type, ids),
+    async set(data) {
+      const start = performance.now()
+      await keys.set(data)
+      writeMs.push(performance.now() - start)
+    }
+  }
+}
+
+async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun> {
+  const backend = await target.create()
+  try {
+    let conn = await backend.connect()
+    for (const [i, burst] of bursts.entries()) await seedAccount(conn, account(i), burst)
+    await conn.close()
+    // Reopened: a cold read cache, as after the gateway restarts and its queues arrive.
+    conn = await backend.connect()
+    const writeMs: number[] = []
+    const accounts = []
+    for (const [i, burst] of bursts.entries()) {
+      const { state } = await conn.auth(account(i))
+      accounts.push({ burst, repo: signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }).repo })
+    }
+    const start = performance.now()
+    await Promise.all(
+      accounts.map(async ({ burst, repo }) => {
+        for (const m of burst.queue) {
+          const plain = await repo.decryptMessage({ jid: m.jid, type: m.type, ciphertext: m.ciphertext })
+          if (Buffer.from(plain).toString() !== m.text) throw new Error(`${target.name}: decrypt mismatch`)
+          await repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+        }
+      })
+    )
+    const seconds = (performance.now() - start) / 1000
+    await conn.close()
+    const messages = bursts.reduce((n, b) => n + b.queue.length, 0)
+    return { msgPerSecond: messages / seconds, writeMs }
+  } finally {
+    await backend.destroy()
+  }
+}
+
+/** Issue 15's targets, as a ratio to the plain Map of the same run. */
+const TARGETS: Record<string, number> = {
+  'baileys-vault sqlite: (default)': 0.9,
+  'baileys-vault redis://': 0.9,
+  'baileys-vault postgres://': 0.85,
+  'baileys-vault file: (default)': 0.7
+}
+
+export async function runGateway(targets: BenchTarget[]): Promise<void> {
+  const accounts = envInt('BENCH_GATEWAY_ACCOUNTS', 40)
+  const messages = envInt('BENCH_GATEWAY_MESSAGES', 25)
+  const rounds = envInt('BENCH_GATEWAY_ROUNDS', 3)
+  console.log(
+    `## Gateway — ${accounts} accounts at once, each decrypting ${messages} queued messages from its contact and encrypting a reply to each (serially per account), median of ${rounds} interleaved rounds\n`
+  )
+  const bursts = await quietly(async () => {
+    const built: Burst[] = []
+    // A contact of its own per account: libsignal serialises all work on one peer address
+    // process-wide, so a shared contact would make the accounts take turns.
+    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages, i))
+    return built
+  })
+  const writeMs = new Map<string, number[]>(targets.map(t => [t.name, []]))
+  const results = await interleaved(targets, rounds, async t => {
+    const run = await gateway(t, bursts)
+    writeMs.get(t.name)!.push(...run.writeMs)
+    return run.msgPerSecond
+  })
+  const ceiling = median(results.get(targets[0].name)!)
+  printTable(
+    ['store', 'msg/s', 'vs in-memory', 'target', 'write p50 ms', 'write p99 ms', 'durability'],
+    targets.map(t => {
+      const m = median(results.get(t.name)!)
+      const goal = TARGETS[t.name]
+      const ms = writeMs.get(t.name)!
+      return [
+        t.name,
+        fmt(m),
+        ratio(m, ceiling),
+        goal === undefined ? '' : `>= ${goal}x ${m / ceiling >= goal ? 'met' : 'NOT met'}`,
+        fmt(percentile(ms, 50), 2),
+        fmt(percentile(ms, 99), 2),
+        t.durability
+      ]
+    })
+  )
+  console.log(`(write latency: each keys.set of a Baileys transaction commit, queueing included, over all rounds)\n`)
+}

@@ -1,0 +1,103 @@
+import type { WriteBatch } from '../core/driver.js'
+
+/**
+ * Group commit: batches from many sessions (and many auth states) that arrive while a commit
+ * is being made, or in the same event-loop turn, are flushed together by the driver's
+ * `applyGroup`, so they share one commit (one fsync, one round trip).
+ *
+ * Guarantees, whatever the driver:
+ * - Batches are handed to `applyGroup` in arrival order; one group at a time. So writes of one
+ *   session land in the order they were made (the auth state's write queue makes them one at a
+ *   time anyway).
+ * - `write` resolves only after the group holding its batch has committed, and rejects with
+ *   that batch's own error, or with the group's error when the whole group failed. None is
+ *   dropped, none is reported saved that was not.
+ */
+export interface GroupedBatch {
+  session: string
+  batch: WriteBatch
+}
+
+/**
+ * Applies a group in one commit. Resolves to one outcome per batch, aligned with `group`:
+ * undefined (committed) or the error that failed that batch alone (its effects rolled back).
+ * Throws when the group as a whole did not commit: every batch of it fails with that error.
+ */
+export type ApplyGroup = (group: readonly GroupedBatch[]) => Promise<ReadonlyArray<unknown>>
+
+export interface GroupCommitOptions {
+  applyGroup: ApplyGroup
+  /** Most batches in one group (bounds one transaction's size and the wait of its first batch). Default 256. */
+  maxGroup?: number
+}
+
+interface Pending extends GroupedBatch {
+  resolve(): void
+  reject(err: unknown): void
+}
+
+export class GroupCommit {
+  private pending: Pending[] = []
+  /** A flush is scheduled for the next turn of the event loop. */
+  private scheduled = false
+  /** A group is being committed now. */
+  private inFlight = false
+  /** Settles when the queue is next empty and idle (drain). */
+  private busy?: { done: Promise<void>; settle(): void }
+  private readonly maxGroup: number
+
+  constructor(private readonly options: GroupCommitOptions) {
+    this.maxGroup = options.maxGroup ?? 256
+  }
+
+  /** Queues one batch for the next group; settles once that group's outcome is known. */
+  write(session: string, batch: WriteBatch): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ session, batch, resolve, reject })
+      this.schedule()
+    })
+  }
+
+  /** Resolves when every batch queued so far has settled (drop, rename and close wait on this). */
+  async drain(): Promise<void> {
+    while (this.busy) await this.busy.done
+  }
+
+  private schedule(): void {
+    // Batches that arrive while a group commits wait and form the next group.
+    if (this.scheduled || this.inFlight) return
+    this.scheduled = true
+    if (!this.busy) {
+      let settle!: () => void
+      const done = new Promise<void>(resolve => (settle = resolve))
+      this.busy = { done, settle }
+    }
+    // setImmediate, not a microtask: writes made in this event-loop turn (other sessions' crypto
+    // finishing, callers woken by the previous group) join the group.
+    setImmediate(() => void this.flushNext())
+  }
+
+  private async flushNext(): Promise<void> {
+    this.scheduled = false
+    this.inFlight = true
+    await this.flush(this.pending.splice(0, this.maxGroup))
+    this.inFlight = false
+    if (this.pending.length > 0) return this.schedule()
+    const busy = this.busy
+    this.busy = undefined
+    busy?.settle()
+  }
+
+  private async flush(group: Pending[]): Promise<void> {
+    let outcomes: ReadonlyArray<unknown>
+    try {
+      outcomes = await this.options.applyGroup(group)
+      // An outcome per batch or none counts as saved: a driver bug must not report unsaved writes saved.
+      if (outcomes.length !== group.length) throw new Error(`group commit returned ${outcomes.length} outcomes for ${group.length} batches`)
+    } catch (err) {
+      for (const p of group) p.reject(err)
+      return
+    }
+    group.forEach((p, i) => (outcomes[i] === undefined ? p.resolve() : p.reject(outcomes[i])))
+  }
+}
