@@ -42,7 +42,12 @@ export async function buildFolder(dir: string, total: number): Promise<number> {
   let bytes = 0
   for (let i = 0; i < total; i++) {
     const [type, value] = bare[i % bare.length]
-    const id = type === 'sender-key' ? `1203630${String(i).padStart(11, '0')}@g.us--1558${String(i).padStart(7, '0')}--0` : type === 'session' || type === 'identity-key' ? `1558${String(i).padStart(7, '0')}.1` : String(i)
+    const id =
+      type === 'sender-key'
+        ? `1203630${String(i).padStart(11, '0')}@g.us--1558${String(i).padStart(7, '0')}--0`
+        : type === 'session' || type === 'identity-key'
+          ? `1558${String(i).padStart(7, '0')}.1`
+          : String(i)
     writeFileSync(join(dir, `${type}-${id}.json`), value)
     bytes += value.byteLength
   }
@@ -52,7 +57,9 @@ export async function buildFolder(dir: string, total: number): Promise<number> {
 export async function runBulk(_targets: BenchTarget[]): Promise<void> {
   const total = envInt('BENCH_BULK_KEYS', 100_000)
   const rounds = envInt('BENCH_BULK_ROUNDS', 1)
-  console.log(`## Bulk tools — one session of ${total} keys from a Baileys folder (file:); migrate (incl. its verification pass) and backup; each in a fresh process; median of ${rounds}\n`)
+  console.log(
+    `## Bulk tools — one session of ${total} keys from a Baileys folder (file:); migrate (incl. its verification pass) and backup; each in a fresh process; median of ${rounds}\n`
+  )
   const root = mkdtempSync(join(tmpdir(), 'vault-bulk-'))
   try {
     const source: Endpoint = { name: 'file: (Baileys folder)', url: `file:${join(root, 'source')}` }
@@ -61,7 +68,11 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
     const targets: Endpoint[] = [
       { name: 'memory:', url: 'memory:' },
       { name: 'sqlite: (default, FULL)', url: `sqlite:${join(root, 'target.db')}` },
-      { name: 'sqlite: encrypted', url: `sqlite:${join(root, 'target-enc.db')}`, options: { encryption: { keys: { k: Buffer.from(encryption.keys.k).toString('base64') }, current: 'k' } } },
+      {
+        name: 'sqlite: encrypted',
+        url: `sqlite:${join(root, 'target-enc.db')}`,
+        options: { encryption: { keys: { k: Buffer.from(encryption.keys.k).toString('base64') }, current: 'k' } }
+      },
       { name: 'file: (fsync)', url: `file:${join(root, 'target-folder')}` }
     ]
     if (process.env.VAULT_TEST_POSTGRES_URL) {

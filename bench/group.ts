@@ -47,7 +47,9 @@ async function fanOut(target: BenchTarget, seed: Awaited<ReturnType<typeof build
     await keys.transaction(async () => {
       const memory: Record<string, boolean> = (await keys.get('sender-key-memory', [group]))[group] || {}
       const { senderKeyDistributionMessage } = await repo.encryptGroupMessage({ group, meId: ME, data })
-      const skdm = proto.Message.encode({ senderKeyDistributionMessage: { groupId: group, axolotlSenderKeyDistributionMessage: senderKeyDistributionMessage } }).finish()
+      const skdm = proto.Message.encode({
+        senderKeyDistributionMessage: { groupId: group, axolotlSenderKeyDistributionMessage: senderKeyDistributionMessage }
+      }).finish()
       for (const jid of seed.devices) {
         if (!(await repo.validateSession(jid)).exists) throw new Error(`no session for ${jid}`)
       }
@@ -65,7 +67,9 @@ export async function runGroup(targets: BenchTarget[]): Promise<void> {
   const members = envInt('BENCH_GROUP_MEMBERS', 500)
   const devicesPer = envInt('BENCH_GROUP_DEVICES', 2)
   const rounds = envInt('BENCH_GROUP_ROUNDS', 3)
-  console.log(`## Group fan-out — first send to ${members} members x ${devicesPer} devices (${members * devicesPer} session reads + encrypts, one commit), median of ${rounds} interleaved rounds\n`)
+  console.log(
+    `## Group fan-out — first send to ${members} members x ${devicesPer} devices (${members * devicesPer} session reads + encrypts, one commit), median of ${rounds} interleaved rounds\n`
+  )
   const seed = await buildSender(members, devicesPer)
   await fanOut(targets[0], seed, 'warmup@g.us')
   let commitKeys = 0
@@ -82,7 +86,12 @@ export async function runGroup(targets: BenchTarget[]): Promise<void> {
       const ms = median(results.get(t.name)!)
       const overhead = ((ms - crypto) / crypto) * 100
       const g = t.kind === 'sqlite' && t.name.endsWith('(default)') ? goal.sqlite : t.kind === 'postgres' || t.kind === 'redis' ? goal[t.kind] : undefined
-      return [t.name, fmt(ms), t.kind === 'plain' ? '(crypto time)' : `${fmt(overhead, 1)}%`, g === undefined ? '' : `<= ${g}% ${overhead <= g ? 'met' : 'NOT met'}`]
+      return [
+        t.name,
+        fmt(ms),
+        t.kind === 'plain' ? '(crypto time)' : `${fmt(overhead, 1)}%`,
+        g === undefined ? '' : `<= ${g}% ${overhead <= g ? 'met' : 'NOT met'}`
+      ]
     })
   )
   console.log(`(the commit held ${commitKeys} keys)\n`)

@@ -31,7 +31,8 @@ export async function loginBurst(target: BenchTarget, count: number, preKeys: Re
     const again = await conn.auth('login')
     const got = await again.state.keys.get('pre-key', Object.keys(preKeys))
     const read = performance.now()
-    if (Object.keys(got).length !== count || again.state.creds.nextPreKeyId !== count + 1) throw new Error(`${target.name}: read back ${Object.keys(got).length} pre-keys`)
+    if (Object.keys(got).length !== count || again.state.creds.nextPreKeyId !== count + 1)
+      throw new Error(`${target.name}: read back ${Object.keys(got).length} pre-keys`)
     await conn.close()
     return { write: written - start, read: read - reopenStart }
   } finally {

@@ -30,5 +30,13 @@ for (let i = 0; i < held.length; i += 2) {
   for (const type of ['pre-key', 'session', 'sender-key', 'lid-mapping', 'device-list', 'identity-key']) await keys.get(type, await keys.listIds(type))
 }
 const all = measure()
-process.stdout.write(JSON.stringify({ afterFirst: first.rss - base.rss, afterAll: all.rss - base.rss, heapFirst: first.heap - base.heap, heapAll: all.heap - base.heap, held: held.length / 2 }))
+process.stdout.write(
+  JSON.stringify({
+    afterFirst: first.rss - base.rss,
+    afterAll: all.rss - base.rss,
+    heapFirst: first.heap - base.heap,
+    heapAll: all.heap - base.heap,
+    held: held.length / 2
+  })
+)
 await store.close()

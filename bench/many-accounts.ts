@@ -138,7 +138,9 @@ export async function runManyAccounts(_targets: BenchTarget[]): Promise<void> {
   const keysPer = envInt('BENCH_ACCOUNT_KEYS', 2000)
   const holding = Math.min(100, Math.floor(accounts / 4))
   const samples = Math.min(envInt('BENCH_ACCOUNT_SAMPLES', 200), accounts - 2 * holding)
-  console.log(`## Many accounts — ${accounts} accounts x ${keysPer} keys in one database; open + first decrypt over ${samples} accounts; RSS of a process holding ${holding} accounts\n`)
+  console.log(
+    `## Many accounts — ${accounts} accounts x ${keysPer} keys in one database; open + first decrypt over ${samples} accounts; RSS of a process holding ${holding} accounts\n`
+  )
   const t = await quietly(() => buildTemplate(keysPer))
   const rows: string[][] = []
   const memRows: string[][] = []
@@ -165,19 +167,35 @@ export async function runManyAccounts(_targets: BenchTarget[]): Promise<void> {
       }
       await store.close()
       const p99 = percentile(times, 99)
-      rows.push([db.name, fmt(fillS, 1), fmt((accounts * keysPer) / fillS), fmt(percentile(times, 50), 1), fmt(p99, 1), `<= 20 ms ${p99 <= 20 ? 'met' : 'NOT met'}`, mb(size / accounts)])
+      rows.push([
+        db.name,
+        fmt(fillS, 1),
+        fmt((accounts * keysPer) / fillS),
+        fmt(percentile(times, 50), 1),
+        fmt(p99, 1),
+        `<= 20 ms ${p99 <= 20 ? 'met' : 'NOT met'}`,
+        mb(size / accounts)
+      ])
 
       for (const [k, cacheEntries] of [undefined, 250].entries()) {
         // Each child gets accounts that never decrypted their first message yet.
         const held = order.slice(samples + k * holding, samples + (k + 1) * holding).map(account)
         const r = await rssChild(db, held, cacheEntries, t)
-        memRows.push([db.name, cacheEntries === undefined ? '5000 (default)' : String(cacheEntries), mb(r.afterFirst / holding), mb(r.afterAll / holding), mb(r.heapAll / holding)])
+        memRows.push([
+          db.name,
+          cacheEntries === undefined ? '5000 (default)' : String(cacheEntries),
+          mb(r.afterFirst / holding),
+          mb(r.afterAll / holding),
+          mb(r.heapAll / holding)
+        ])
       }
     } finally {
       await db.cleanup()
     }
   }
   printTable(['database', 'fill s', 'fill keys/s', 'open + decrypt p50 ms', 'p99 ms', 'target', 'MB on disk / account'], rows)
-  console.log(`(a Signal session record here is ${t.sessionBytes} bytes; ${keysPer} keys: 40% pre-keys, then sessions, sender keys, LID mappings, device lists, identity keys)\n`)
+  console.log(
+    `(a Signal session record here is ${t.sessionBytes} bytes; ${keysPer} keys: 40% pre-keys, then sessions, sender keys, LID mappings, device lists, identity keys)\n`
+  )
   printTable(['database', 'cacheEntries', 'RSS MB / account after 1st message', 'after reading all keys', 'heap MB / account'], memRows)
 }

@@ -11,7 +11,10 @@ export async function oneToOne(target: BenchTarget, messages: number): Promise<n
   const backend = await target.open()
   try {
     const devices = []
-    for (const [session, jid] of [['a', '15553330001:0@s.whatsapp.net'], ['b', '15553330002:0@s.whatsapp.net']]) {
+    for (const [session, jid] of [
+      ['a', '15553330001:0@s.whatsapp.net'],
+      ['b', '15553330002:0@s.whatsapp.net']
+    ]) {
       const { state, saveCreds } = await backend.auth(session)
       await saveCreds()
       devices.push(new SignalDevice(jid, state, saveCreds))

@@ -34,7 +34,10 @@ const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Prom
 
 function chosen(): string[] {
   const fromArgs = process.argv.slice(2).filter(a => !a.startsWith('-'))
-  const fromEnv = (process.env.BENCH_WORKLOADS ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  const fromEnv = (process.env.BENCH_WORKLOADS ?? '')
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean)
   const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS)
   for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload "${n}"; choose from ${Object.keys(WORKLOADS).join(', ')}`)
   return names
@@ -42,7 +45,9 @@ function chosen(): string[] {
 
 function disk(): string {
   try {
-    return execFileSync('sh', ['-c', `df -T "${process.env.TMPDIR ?? '/tmp'}" | tail -1 | awk '{print $1" "$2}'`]).toString().trim()
+    return execFileSync('sh', ['-c', `df -T "${process.env.TMPDIR ?? '/tmp'}" | tail -1 | awk '{print $1" "$2}'`])
+      .toString()
+      .trim()
   } catch {
     return 'unknown'
   }
@@ -52,7 +57,9 @@ async function main() {
   const names = chosen()
   const targets = allTargets()
   const started = Date.now()
-  console.log(`# baileys-vault bench — node ${process.version}, ${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, temp disk ${disk()}`)
+  console.log(
+    `# baileys-vault bench — node ${process.version}, ${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, temp disk ${disk()}`
+  )
   console.log(`workloads: ${names.join(', ')}; ${serversNote()}; load average at start ${load()}\n`)
   for (const name of names) {
     const t0 = Date.now()

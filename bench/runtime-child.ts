@@ -185,7 +185,13 @@ async function runBare(): Promise<Run> {
 async function idle(base: Memory) {
   await sleep(spec.settleMs)
   const after = await settledMemory()
-  return { rss: after.rss - base.rss, heap: after.heap - base.heap, heapTotal: after.heapTotal - base.heapTotal, external: after.external - base.external, baseRss: base.rss }
+  return {
+    rss: after.rss - base.rss,
+    heap: after.heap - base.heap,
+    heapTotal: after.heapTotal - base.heapTotal,
+    external: after.external - base.external,
+    baseRss: base.rss
+  }
 }
 
 trustSimulator(Buffer.from(spec.rootKey, 'hex'))

@@ -63,7 +63,14 @@ interface ChildResult {
 
 /** What one process measured, plus its RSS without V8's empty committed heap. */
 type Figures = Omit<ChildResult, 'linkMs' | 'external'> & { live: number }
-const figures = (r: ChildResult): Figures => ({ ms: r.ms, cpuMs: r.cpuMs, rss: r.rss, heap: r.heap, heapTotal: r.heapTotal, live: r.rss - r.heapTotal + r.heap })
+const figures = (r: ChildResult): Figures => ({
+  ms: r.ms,
+  cpuMs: r.cpuMs,
+  rss: r.rss,
+  heap: r.heap,
+  heapTotal: r.heapTotal,
+  live: r.rss - r.heapTotal + r.heap
+})
 
 /** One fresh process (so its RSS holds only what the mode needs); resolves with its result. */
 function runChild(mode: Mode, sim: Simulator, storeUrl: string, sessions: string[]): Promise<ChildResult> {
@@ -98,7 +105,9 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
   if (sizes.some(n => !Number.isInteger(n) || n <= 0)) throw new Error(`BENCH_RUNTIME_SESSIONS must be positive integers, e.g. "10,100"`)
   const rounds = envInt('BENCH_RUNTIME_ROUNDS', 3)
   const largest = Math.max(...sizes)
-  console.log(`## Runtime — ${sizes.join(' and ')} sessions in one process, simulator in another, one SQLite store (default, FULL); runtime vs bare makeWASocket, each in a fresh process, median of ${rounds} round(s)\n`)
+  console.log(
+    `## Runtime — ${sizes.join(' and ')} sessions in one process, simulator in another, one SQLite store (default, FULL); runtime vs bare makeWASocket, each in a fresh process, median of ${rounds} round(s)\n`
+  )
 
   const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-'))
   const storeUrl = `sqlite:${join(dir, 'runtime.db')}`
@@ -106,7 +115,9 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
   try {
     const ids = Array.from({ length: largest }, (_, i) => sessionId(i))
     const { linkMs } = await runChild('link', sim, storeUrl, ids)
-    console.log(`setup: linked ${largest} devices by QR in ${fmt(linkMs / 1000, 1)} s (${fmt(linkMs / largest)} ms per device, ${envInt('BENCH_RUNTIME_LINK_BATCH', 10)} at a time)\n`)
+    console.log(
+      `setup: linked ${largest} devices by QR in ${fmt(linkMs / 1000, 1)} s (${fmt(linkMs / largest)} ms per device, ${envInt('BENCH_RUNTIME_LINK_BATCH', 10)} at a time)\n`
+    )
 
     const medians = new Map<number, Record<Measured, Figures>>()
     const detail: string[][] = []
@@ -131,7 +142,21 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
     const row = (label: string, r: Figures, b: Figures, per: number) => {
       const [liveR, liveB] = [r.live / per, b.live / per]
       const target = `<= 10% ${liveR <= liveB * 1.1 ? 'met' : 'NOT met'}`
-      return [label, fmt(r.ms), fmt(b.ms), fmt(r.cpuMs), fmt(b.cpuMs), mb(r.rss / per), mb(b.rss / per), mb(liveR), mb(liveB), overhead(liveR, liveB), target, kb(r.heap / per), kb(b.heap / per)]
+      return [
+        label,
+        fmt(r.ms),
+        fmt(b.ms),
+        fmt(r.cpuMs),
+        fmt(b.cpuMs),
+        mb(r.rss / per),
+        mb(b.rss / per),
+        mb(liveR),
+        mb(liveB),
+        overhead(liveR, liveB),
+        target,
+        kb(r.heap / per),
+        kb(b.heap / per)
+      ]
     }
     const rows = sizes.map(n => row(String(n), medians.get(n)!.runtime, medians.get(n)!.bare, n))
     if (sizes.length > 1) {
@@ -145,7 +170,21 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
       rows.push(row(`marginal ${lo}->${hi}`, diff('runtime'), diff('bare'), hi - lo))
     }
     printTable(
-      ['sessions', 'all connected ms: runtime', 'bare', 'CPU ms: runtime', 'bare', 'RSS MB / session: runtime', 'bare', 'live RSS MB / session: runtime', 'bare', 'overhead', 'target', 'heap KB / session: runtime', 'bare'],
+      [
+        'sessions',
+        'all connected ms: runtime',
+        'bare',
+        'CPU ms: runtime',
+        'bare',
+        'RSS MB / session: runtime',
+        'bare',
+        'live RSS MB / session: runtime',
+        'bare',
+        'overhead',
+        'target',
+        'heap KB / session: runtime',
+        'bare'
+      ],
       rows
     )
     console.log('live RSS = RSS - heap committed + heap used: V8 keeps a varying amount of empty heap committed (±30 MB here, run to run),')

@@ -1,4 +1,12 @@
-import { addTransactionCapability, Curve, DEFAULT_CONNECTION_CONFIG, initAuthCreds, type AuthenticationCreds, type AuthenticationState, type SignalKeyStore } from '@whiskeysockets/baileys'
+import {
+  addTransactionCapability,
+  Curve,
+  DEFAULT_CONNECTION_CONFIG,
+  initAuthCreds,
+  type AuthenticationCreds,
+  type AuthenticationState,
+  type SignalKeyStore
+} from '@whiskeysockets/baileys'
 
 /** Baileys' logger interface, silent (bench output is the tables). */
 export const silentLogger: any = {

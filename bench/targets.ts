@@ -98,7 +98,11 @@ export const plainMemory: BenchTarget = withOpen({
                 return out
               },
               async set(set: Record<string, Record<string, any>>) {
-                for (const type in set) for (const id in set[type]) set[type][id] == null ? data.delete(`${type}/${id}`) : data.set(`${type}/${id}`, set[type][id])
+                for (const type in set)
+                  for (const id in set[type]) {
+                    if (set[type][id] == null) data.delete(`${type}/${id}`)
+                    else data.set(`${type}/${id}`, set[type][id])
+                  }
               }
             }
             return { state: { creds: s.creds, keys } as AuthenticationState, saveCreds: async () => {} }
@@ -204,10 +208,19 @@ export const postgresSize = (id: string) =>
     return Number(rows[0].n)
   })
 
-
 export const vaultMemory = vaultTarget('baileys-vault memory:', 'memory', 'none', p => `memory:bench-${p.id}`)
-export const vaultFile = vaultTarget('baileys-vault file: (default)', 'file', 'temp file + fdatasync + rename + dir fsync; journal per batch', p => `file:${join(p.dir, 'auth')}`)
-export const vaultSqlite = vaultTarget('baileys-vault sqlite: (default)', 'sqlite', 'WAL, synchronous=FULL (fsync per commit)', p => `sqlite:${join(p.dir, 'b.db')}`)
+export const vaultFile = vaultTarget(
+  'baileys-vault file: (default)',
+  'file',
+  'temp file + fdatasync + rename + dir fsync; journal per batch',
+  p => `file:${join(p.dir, 'auth')}`
+)
+export const vaultSqlite = vaultTarget(
+  'baileys-vault sqlite: (default)',
+  'sqlite',
+  'WAL, synchronous=FULL (fsync per commit)',
+  p => `sqlite:${join(p.dir, 'b.db')}`
+)
 export const vaultSqliteNormal = vaultTarget(
   'baileys-vault sqlite: durability normal',
   'sqlite',
@@ -226,10 +239,17 @@ export const vaultSqliteEncrypted = vaultTarget(
 export function vaultPostgres(): BenchTarget | undefined {
   const url = process.env.VAULT_TEST_POSTGRES_URL
   if (!url) return undefined
-  return vaultTarget('baileys-vault postgres://', 'postgres', 'server default: fsync=on, synchronous_commit=on', () => url, p => ({ postgres: { schema: pgSchema(p.id) } }), {
-    sizeBytes: p => postgresSize(p.id),
-    cleanup: p => withPg(c => c.query(`DROP SCHEMA IF EXISTS "${pgSchema(p.id)}" CASCADE`))
-  })
+  return vaultTarget(
+    'baileys-vault postgres://',
+    'postgres',
+    'server default: fsync=on, synchronous_commit=on',
+    () => url,
+    p => ({ postgres: { schema: pgSchema(p.id) } }),
+    {
+      sizeBytes: p => postgresSize(p.id),
+      cleanup: p => withPg(c => c.query(`DROP SCHEMA IF EXISTS "${pgSchema(p.id)}" CASCADE`))
+    }
+  )
 }
 
 /** Deletes every key under `prefix:` on the bench Redis (SCAN + UNLINK, bounded batches). */
@@ -269,17 +289,9 @@ export function vaultRedis(): BenchTarget | undefined {
 
 /** Every target this machine can run; server targets only when their URL is set. */
 export function allTargets(): BenchTarget[] {
-  return [
-    plainMemory,
-    vaultMemory,
-    baileysMultiFile,
-    vaultFile,
-    vaultSqlite,
-    vaultSqliteNormal,
-    vaultSqliteEncrypted,
-    vaultPostgres(),
-    vaultRedis()
-  ].filter((t): t is BenchTarget => t !== undefined)
+  return [plainMemory, vaultMemory, baileysMultiFile, vaultFile, vaultSqlite, vaultSqliteNormal, vaultSqliteEncrypted, vaultPostgres(), vaultRedis()].filter(
+    (t): t is BenchTarget => t !== undefined
+  )
 }
 
 export const serversNote = () =>

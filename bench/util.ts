@@ -42,7 +42,10 @@ export function printTable(header: string[], rows: string[][]): void {
   console.log('')
 }
 
-export const load = () => loadavg().map(l => l.toFixed(2)).join(' ')
+export const load = () =>
+  loadavg()
+    .map(l => l.toFixed(2))
+    .join(' ')
 
 /** A short random id for names of throwaway data (schemas, prefixes, folders). */
 export const uniqueId = () => `${process.pid.toString(36)}${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
@@ -51,7 +54,11 @@ export const uniqueId = () => `${process.pid.toString(36)}${Date.now().toString(
  * Runs `fn(target)` for every target, `rounds` times, interleaving targets within each round so
  * that machine noise (other processes) hits every target alike. Returns samples by target name.
  */
-export async function interleaved<T extends { name: string }>(targets: T[], rounds: number, fn: (target: T, round: number) => Promise<number>): Promise<Map<string, number[]>> {
+export async function interleaved<T extends { name: string }>(
+  targets: T[],
+  rounds: number,
+  fn: (target: T, round: number) => Promise<number>
+): Promise<Map<string, number[]>> {
   const results = new Map<string, number[]>(targets.map(t => [t.name, []]))
   for (let round = 0; round < rounds; round++) {
     for (const target of targets) results.get(target.name)!.push(await fn(target, round))

@@ -3,15 +3,7 @@
  * ones send it, so that Baileys' own functions turn it into creds and keys. Nothing here writes
  * a creds field or a key: Baileys does that.
  */
-import {
-  Curve,
-  getBinaryNodeChild,
-  getBinaryNodeChildren,
-  hmacSign,
-  proto,
-  type BinaryNode,
-  type KeyPair
-} from '@whiskeysockets/baileys'
+import { Curve, getBinaryNodeChild, getBinaryNodeChildren, hmacSign, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
 import { randomBytes, randomInt } from 'node:crypto'
 
 const ACCOUNT_SIG_PREFIX = Buffer.from([6, 0])

@@ -109,7 +109,9 @@ async function linkDevice(name: FixtureName, server: KeyServer): Promise<Device>
     registered: true,
     routingInfo: randomBytes(12),
     lastPropHash: randomBytes(4).toString('hex'),
-    processedHistoryMessages: [{ key: { remoteJid: JID[name], id: generateMessageIDV2(state.creds.me!.id), fromMe: true }, messageTimestamp: unixTimestampSeconds() }],
+    processedHistoryMessages: [
+      { key: { remoteJid: JID[name], id: generateMessageIDV2(state.creds.me!.id), fromMe: true }, messageTimestamp: unixTimestampSeconds() }
+    ],
     accountSyncCounter: state.creds.accountSyncCounter + 1
   })
   // Pre-key upload (socket.js uploadPreKeys).
@@ -216,7 +218,8 @@ function writeManifest(all: Device[]) {
     generatedBy: `scripts/make-fixtures.ts: Baileys ${BAILEYS_VERSION} useMultiFileAuthState + makeLibSignalRepository`,
     group: GROUP,
     devices,
-    conversation: 'alice<->bob and alice<->carol have open 1:1 sessions; alice and bob have sent to the group; the next message in any direction decrypts with the stored state'
+    conversation:
+      'alice<->bob and alice<->carol have open 1:1 sessions; alice and bob have sent to the group; the next message in any direction decrypts with the stored state'
   }
   writeFileSync(join(FIXTURE_ROOT, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
   return manifest

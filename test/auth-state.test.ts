@@ -64,11 +64,17 @@ describe('useAuthState', () => {
     const { driver, calls } = instrument(createMemoryDriver())
     const store = await openStore(driver)
     const { state } = await store.useAuthState('k')
-    await state.keys.set({ 'pre-key': { '1': { public: Buffer.from([1]), private: Buffer.from([2]) }, '2': { public: Buffer.from([3]), private: Buffer.from([4]) } }, 'lid-mapping': { '155': '900' } })
+    await state.keys.set({
+      'pre-key': { '1': { public: Buffer.from([1]), private: Buffer.from([2]) }, '2': { public: Buffer.from([3]), private: Buffer.from([4]) } },
+      'lid-mapping': { '155': '900' }
+    })
     assert.equal(calls.write, 1)
     await state.keys.set({ 'pre-key': { '1': null, '2': undefined as any }, 'lid-mapping': { '155': '901' } })
     assert.equal(calls.write, 2)
-    assert.deepEqual(calls.writes[1].del.sort(), [['pre-key', '1'], ['pre-key', '2']])
+    assert.deepEqual(calls.writes[1].del.sort(), [
+      ['pre-key', '1'],
+      ['pre-key', '2']
+    ])
     assert.deepEqual(await state.keys.get('pre-key', ['1', '2']), {})
     assert.deepEqual(await state.keys.get('lid-mapping', ['155']), { '155': '901' })
     await state.keys.set({})
@@ -117,7 +123,10 @@ describe('useAuthState', () => {
     const store = await openStore('memory:')
     const { state, saveCreds } = await store.useAuthState('l')
     await saveCreds()
-    await state.keys.set({ 'pre-key': { '3': { public: Buffer.from([3]), private: Buffer.from([3]) }, '1': { public: Buffer.from([1]), private: Buffer.from([1]) } }, session: { s: { a: 1 } } } as any)
+    await state.keys.set({
+      'pre-key': { '3': { public: Buffer.from([3]), private: Buffer.from([3]) }, '1': { public: Buffer.from([1]), private: Buffer.from([1]) } },
+      session: { s: { a: 1 } }
+    } as any)
     assert.deepEqual(await state.keys.listIds('pre-key'), ['1', '3'])
     const listed: Array<[string, unknown]> = []
     for await (const entry of state.keys.list('session')) listed.push(entry)

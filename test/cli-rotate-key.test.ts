@@ -47,7 +47,10 @@ describe('cli: rotate-key and BAILEYS_VAULT_KEY', () => {
     const again = await runCli(['rotate-key', url, '--json'], { env: { BAILEYS_VAULT_KEY: k2 } })
     assert.equal(again.json().resealed, 0)
     const after = await runCli(['doctor', url, '--json'], { env: { BAILEYS_VAULT_KEY: k2 } })
-    assert.deepEqual(after.json().sessions[0].findings.filter((f: any) => /PLAINTEXT|OLD_KEY/.test(f.code)), [])
+    assert.deepEqual(
+      after.json().sessions[0].findings.filter((f: any) => /PLAINTEXT|OLD_KEY/.test(f.code)),
+      []
+    )
 
     const onlyNew = await openStore(url, { encryption: encryptionFromEnv({ BAILEYS_VAULT_KEY: k2 }) })
     await assertConversationContinues(onlyNew)

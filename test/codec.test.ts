@@ -45,7 +45,12 @@ describe('codec: exact Baileys value semantics', () => {
 
   it("reads the fixture's key ids exactly as Baileys wrote them, including tctoken __index", () => {
     const ids = listBaileysFolder(join(FIXTURE_ROOT, 'alice')).map(([t, id]) => `${t}/${id}`)
-    for (const expected of ['tctoken/__index', 'sender-key/120363000000000001@g.us::15550000002::0', 'session/90000000000002_1.0', 'lid-mapping/90000000000002_reverse']) {
+    for (const expected of [
+      'tctoken/__index',
+      'sender-key/120363000000000001@g.us::15550000002::0',
+      'session/90000000000002_1.0',
+      'lid-mapping/90000000000002_reverse'
+    ]) {
       assert.ok(ids.includes(expected), expected)
     }
   })
@@ -90,16 +95,25 @@ describe('codec: exact Baileys value semantics', () => {
       () => decodeValue(torn, 'acct-1', 'session', '15550000001.0'),
       (e: unknown) => e instanceof VaultError && e.code === 'CORRUPT_DATA' && e.message.includes('acct-1') && e.message.includes('15550000001.0')
     )
-    assert.throws(() => decodeValue(new Uint8Array(0), 'acct-1', 'session', 'x'), (e: unknown) => e instanceof VaultError && e.code === 'CORRUPT_DATA')
+    assert.throws(
+      () => decodeValue(new Uint8Array(0), 'acct-1', 'session', 'x'),
+      (e: unknown) => e instanceof VaultError && e.code === 'CORRUPT_DATA'
+    )
   })
 
   it('raises UNSUPPORTED_FORMAT for a newer format byte', () => {
-    assert.throws(() => decodeValue(Buffer.from([0x07, 0x7b, 0x7d]), 's', 'session', 'x'), (e: unknown) => e instanceof VaultError && e.code === 'UNSUPPORTED_FORMAT')
+    assert.throws(
+      () => decodeValue(Buffer.from([0x07, 0x7b, 0x7d]), 's', 'session', 'x'),
+      (e: unknown) => e instanceof VaultError && e.code === 'UNSUPPORTED_FORMAT'
+    )
   })
 
   it('refuses creds that decode to something that is not creds', () => {
     for (const bad of [null, 'text', [1, 2], { registrationId: 5 }]) {
-      assert.throws(() => decodeCreds(encodeValue(bad), 'acct-9'), (e: unknown) => e instanceof VaultError && e.code === 'CORRUPT_DATA' && e.message.includes('acct-9'))
+      assert.throws(
+        () => decodeCreds(encodeValue(bad), 'acct-9'),
+        (e: unknown) => e instanceof VaultError && e.code === 'CORRUPT_DATA' && e.message.includes('acct-9')
+      )
     }
   })
 })

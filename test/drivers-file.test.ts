@@ -131,8 +131,16 @@ describe('file driver: names', () => {
     const long = keyFile('session', 'x'.repeat(400))
     assert.match(long.file, /^session%~[0-9a-f]{32}\.json$/)
     assert.equal(long.idFile, long.file.replace(/\.json$/, '.id'))
-    for (const bad of ['', 'a\u0000b', '\ud800x']) assert.throws(() => keyFile('session', bad), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
-    for (const bad of ['../x', 'a/b', 'Session', '', '.x']) assert.throws(() => keyFile(bad, '1'), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+    for (const bad of ['', 'a\u0000b', '\ud800x'])
+      assert.throws(
+        () => keyFile('session', bad),
+        (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT')
+      )
+    for (const bad of ['../x', 'a/b', 'Session', '', '.x'])
+      assert.throws(
+        () => keyFile(bad, '1'),
+        (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT')
+      )
   })
 
   it('maps every (type, id) to one safe name that reads back exactly (randomised)', () => {
@@ -181,7 +189,11 @@ describe('file driver: names', () => {
     assert.match(long.name!, /^%~[0-9a-f]{32}$/)
     assert.equal(long.hashed, true)
     for (const foreign of ['default', '.vault-trash-1', '%zz', '%2F']) assert.equal(parseSessionFolder(foreign), undefined, foreign)
-    for (const bad of ['', 'a\u0000', '\udc00']) assert.throws(() => sessionFolder(bad), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+    for (const bad of ['', 'a\u0000', '\udc00'])
+      assert.throws(
+        () => sessionFolder(bad),
+        (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT')
+      )
   })
 })
 
@@ -203,7 +215,11 @@ describe('file driver: layout, sessions and safety', () => {
       assert.deepEqual(listed.sort(), [...TRICKY_IDS].sort(), s)
     }
     assert.deepEqual((await collect(d.sessions())).sort(), [...sessions].sort())
-    for (const path of walk(root)) assert.ok(path.split('/').every(part => !part.startsWith('.') || part === '.vault-session'), path)
+    for (const path of walk(root))
+      assert.ok(
+        path.split('/').every(part => !part.startsWith('.') || part === '.vault-session'),
+        path
+      )
     await assert.rejects(d.write('s', { set: [['../x', '1', text('v')]], del: [] }), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
     await assert.rejects(d.get('s', 'session', ['a\u0000b']), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
     await assert.rejects(d.getCreds('\ud800'), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
@@ -230,7 +246,11 @@ describe('file driver: layout, sessions and safety', () => {
     await store.drop('bot-2')
     assert.ok(!existsSync(join(root, 'bot-2')))
     assert.deepEqual(await collect(store.sessions()), ['a/b'])
-    assert.deepEqual(readdirSync(root).filter(n => n.startsWith('.')), [], 'no journal, temp or trash left behind')
+    assert.deepEqual(
+      readdirSync(root).filter(n => n.startsWith('.')),
+      [],
+      'no journal, temp or trash left behind'
+    )
     // Foreign files are ignored, never listed or touched.
     writeFileSync(join(root, 'notes.txt'), 'hi')
     writeFileSync(join(root, 'creds.json.bak'), 'hi')
@@ -246,9 +266,11 @@ describe('file driver: layout, sessions and safety', () => {
     const ids = Array.from({ length: 20 }, (_, i) => String(i))
     const batch = (g: number) => ({ creds: text(String(g)), set: ids.map(id => ['session', id, text(String(g))] as [string, string, Uint8Array]), del: [] })
     let done = false
-    const writers = Promise.all([a, b].map(async (d, w) => {
-      for (let g = 1; g <= 15; g++) await d.write('s', batch(g * 2 + w))
-    })).finally(() => (done = true))
+    const writers = Promise.all(
+      [a, b].map(async (d, w) => {
+        for (let g = 1; g <= 15; g++) await d.write('s', batch(g * 2 + w))
+      })
+    ).finally(() => (done = true))
     let reads = 0
     while (!done) {
       const got = await b.get('s', 'session', ids)
@@ -260,7 +282,10 @@ describe('file driver: layout, sessions and safety', () => {
     }
     await writers
     assert.ok(reads > 1)
-    assert.deepEqual(readdirSync(join(root, 's')).filter(n => n.startsWith('.')), [])
+    assert.deepEqual(
+      readdirSync(join(root, 's')).filter(n => n.startsWith('.')),
+      []
+    )
     await Promise.all([a.close(), b.close()])
   })
 
@@ -269,7 +294,14 @@ describe('file driver: layout, sessions and safety', () => {
     const old = process.umask(0o022)
     try {
       const d = await createFileDriver({ path: root })
-      await d.write('default', { creds: text('{}'), set: [['pre-key', '1', text('1')], ['session', 'x'.repeat(300), text('2')]], del: [] })
+      await d.write('default', {
+        creds: text('{}'),
+        set: [
+          ['pre-key', '1', text('1')],
+          ['session', 'x'.repeat(300), text('2')]
+        ],
+        del: []
+      })
       await d.write('other', { creds: text('{}'), set: [['pre-key', '1', text('1')]], del: [] })
       await d.write('other', { set: [['pre-key', '2', text('2')]], del: [] })
       await d.close()
@@ -288,7 +320,10 @@ describe('file driver: layout, sessions and safety', () => {
     let store = await openStore(`file:${folder}`)
     const { state } = await store.useAuthState('default')
     for (const id of ['2', '3']) {
-      await assert.rejects(state.keys.get('pre-key', [id]), (e: any) => isVaultError(e, 'CORRUPT_DATA') && e.message.includes('"default"') && e.message.includes(`pre-key "${id}"`))
+      await assert.rejects(
+        state.keys.get('pre-key', [id]),
+        (e: any) => isVaultError(e, 'CORRUPT_DATA') && e.message.includes('"default"') && e.message.includes(`pre-key "${id}"`)
+      )
     }
     assert.ok((await state.keys.get('pre-key', ['4']))['4'], 'other keys still read')
     await store.close()
@@ -393,7 +428,13 @@ describe("file driver: Baileys' own folders, both directions", () => {
 describe('file driver: files it did not write are never touched', () => {
   /** Every file under `dir` with the md5 of its bytes: compare before and after. */
   const snapshot = (dir: string) =>
-    walk(dir).map(p => (p.endsWith('/') ? p : `${p} ${createHash('md5').update(readFileSync(join(dir, p))).digest('hex')}`))
+    walk(dir).map(p =>
+      p.endsWith('/')
+        ? p
+        : `${p} ${createHash('md5')
+            .update(readFileSync(join(dir, p)))
+            .digest('hex')}`
+    )
   /** Files a user keeps beside the auth state, named like keys of types Baileys does not have. */
   const plantForeign = (dir: string) => {
     mkdirSync(dir, { recursive: true })
@@ -407,7 +448,13 @@ describe('file driver: files it did not write are never touched', () => {
     for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body)
     return Object.keys(files).sort()
   }
-  const foreignSnapshot = (dir: string, names: string[]) => names.map(n => `${n} ${createHash('md5').update(readFileSync(join(dir, n))).digest('hex')}`)
+  const foreignSnapshot = (dir: string, names: string[]) =>
+    names.map(
+      n =>
+        `${n} ${createHash('md5')
+          .update(readFileSync(join(dir, n)))
+          .digest('hex')}`
+    )
 
   it('lists, clears and drops only Baileys key files; other x-y.json files stay byte-identical and are reported as ignored', async () => {
     const root = join(tempRoot('foreign'), 'proj')
@@ -422,13 +469,22 @@ describe('file driver: files it did not write are never touched', () => {
     const { state, saveCreds } = await store.useAuthState('default')
     await saveCreds()
     await state.keys.set({ 'pre-key': { '1': { public: Buffer.from([1]), private: Buffer.from([2]) } }, session: { 'a.0': Buffer.from([3]) } })
-    assert.deepEqual((await collect(store.listKeys('default'))).map(([t, id]) => `${t} ${id}`), ['pre-key 1', 'session a.0'])
+    assert.deepEqual(
+      (await collect(store.listKeys('default'))).map(([t, id]) => `${t} ${id}`),
+      ['pre-key 1', 'session a.0']
+    )
     await state.keys.clear()
     assert.deepEqual(await collect(store.listKeys('default')), [])
     assert.deepEqual(foreignSnapshot(root, names), before, 'keys.clear() left them alone')
     await state.keys.set({ 'pre-key': { '2': { public: Buffer.from([1]), private: Buffer.from([2]) } } })
     // Deleting a key of a type the folder does not own is a no-op, not an unlink of app-settings.json.
-    await store.driver.write('default', { set: [], del: [['app', 'settings'], ['x', 'y']] })
+    await store.driver.write('default', {
+      set: [],
+      del: [
+        ['app', 'settings'],
+        ['x', 'y']
+      ]
+    })
     await store.drop('default')
     assert.deepEqual(await collect(store.sessions()), [])
     assert.deepEqual(readdirSync(root).sort(), names, 'drop removed creds and keys, nothing else')
@@ -449,16 +505,32 @@ describe('file driver: files it did not write are never touched', () => {
     const names = plantForeign(root)
     const before = foreignSnapshot(root, names)
     let d = await createFileDriver({ path: root })
-    await d.write('default', { set: [['custom', 'a', text('A')], ['custom', 'b/c', text('BC')], ['pre-key', '1', text('1')]], del: [] })
+    await d.write('default', {
+      set: [
+        ['custom', 'a', text('A')],
+        ['custom', 'b/c', text('BC')],
+        ['pre-key', '1', text('1')]
+      ],
+      del: []
+    })
     assert.deepEqual(JSON.parse(readFileSync(join(root, '.vault-types'), 'utf8')).types, ['custom'], 'Baileys types need no record')
     await d.close()
     d = await createFileDriver({ path: root })
-    assert.deepEqual((await collect(d.list('default'))).map(([t, id]) => `${t} ${id}`), ['custom a', 'custom b/c', 'pre-key 1'])
+    assert.deepEqual(
+      (await collect(d.list('default'))).map(([t, id]) => `${t} ${id}`),
+      ['custom a', 'custom b/c', 'pre-key 1']
+    )
     assert.equal(Buffer.from((await d.get('default', 'custom', ['a'])).get('a')!).toString(), 'A')
     await d.write('default', { set: [], del: [['custom', 'a']] })
-    assert.deepEqual((await collect(d.list('default', 'custom'))).map(([, id]) => id), ['b/c'])
+    assert.deepEqual(
+      (await collect(d.list('default', 'custom'))).map(([, id]) => id),
+      ['b/c']
+    )
     // "app" names app-settings.json already: writing that type would overwrite the user's file.
-    await assert.rejects(d.write('default', { set: [['app', 'other', text('v')]], del: [] }), (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && e.message.includes('app-settings.json'))
+    await assert.rejects(
+      d.write('default', { set: [['app', 'other', text('v')]], del: [] }),
+      (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && e.message.includes('app-settings.json')
+    )
     assert.deepEqual(JSON.parse(readFileSync(join(root, '.vault-types'), 'utf8')).types, ['custom'])
     await d.drop('default')
     assert.deepEqual(readdirSync(root).sort(), names, 'drop removed the custom keys and the record')
@@ -472,7 +544,10 @@ describe('file driver: files it did not write are never touched', () => {
     const ro = await createFileDriver({ path: missing, readOnly: true })
     assert.deepEqual(await collect(ro.sessions()), [])
     assert.equal(await ro.getCreds('default'), undefined)
-    await assert.rejects(ro.write('default', { creds: text('x'), set: [], del: [] }), (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && /read-only/.test(e.message))
+    await assert.rejects(
+      ro.write('default', { creds: text('x'), set: [], del: [] }),
+      (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && /read-only/.test(e.message)
+    )
     await assert.rejects(ro.drop('default'), (e: any) => isVaultError(e, 'INVALID_ARGUMENT') && /read-only/.test(e.message))
     assert.deepEqual(readdirSync(parent), [], 'no folder was created')
 
@@ -498,7 +573,10 @@ describe('file driver: files it did not write are never touched', () => {
     // A read-write open replays it.
     const again = await createFileDriver({ path: root })
     assert.equal(await again.unfinishedBatch!('default'), false)
-    assert.deepEqual((await collect(again.list('default'))).map(([, id]) => id), ['2'])
+    assert.deepEqual(
+      (await collect(again.list('default'))).map(([, id]) => id),
+      ['2']
+    )
     await again.close()
   })
 })
@@ -516,7 +594,15 @@ describe('file driver: crash safety', () => {
   it('replays a complete journal whose batch was cut off half-applied', async () => {
     const root = join(tempRoot('replay'), 'auth')
     let d = await createFileDriver({ path: root })
-    await d.write('default', { creds: text('old creds'), set: [['pre-key', '1', text('old 1')], ['pre-key', '2', text('old 2')], ['pre-key', '3', text('old 3')]], del: [] })
+    await d.write('default', {
+      creds: text('old creds'),
+      set: [
+        ['pre-key', '1', text('old 1')],
+        ['pre-key', '2', text('old 2')],
+        ['pre-key', '3', text('old 3')]
+      ],
+      del: []
+    })
     await d.close()
     // The batch: creds, pre-key 1 and 2 new, pre-key 3 deleted. Crash after the commit point,
     // with one rename done.
@@ -534,7 +620,10 @@ describe('file driver: crash safety', () => {
     d = await createFileDriver({ path: root })
     assert.equal(Buffer.from((await d.getCreds('default'))!).toString(), 'new creds')
     const got = await d.get('default', 'pre-key', ['1', '2', '3'])
-    assert.deepEqual([...got].map(([id, v]) => `${id}=${Buffer.from(v)}`), ['1=new 1', '2=new 2'])
+    assert.deepEqual(
+      [...got].map(([id, v]) => `${id}=${Buffer.from(v)}`),
+      ['1=new 1', '2=new 2']
+    )
     assert.deepEqual(readdirSync(root).sort(), ['creds.json', 'pre-key-1.json', 'pre-key-2.json'])
     await d.close()
   })
@@ -542,7 +631,13 @@ describe('file driver: crash safety', () => {
   it('discards a torn journal: the folder stays at the previous batch', async () => {
     const root = join(tempRoot('torn'), 'auth')
     let d = await createFileDriver({ path: root })
-    await d.write('s', { set: [['pre-key', '1', text('old 1')], ['pre-key', '2', text('old 2')]], del: [] })
+    await d.write('s', {
+      set: [
+        ['pre-key', '1', text('old 1')],
+        ['pre-key', '2', text('old 2')]
+      ],
+      del: []
+    })
     await d.close()
     const pid = await deadPid()
     const dir = join(root, 's')
@@ -551,7 +646,10 @@ describe('file driver: crash safety', () => {
     writeFileSync(join(dir, '.vault-journal'), journal.subarray(0, journal.length - 3))
     d = await createFileDriver({ path: root })
     const got = await d.get('s', 'pre-key', ['1', '2'])
-    assert.deepEqual([...got].map(([id, v]) => `${id}=${Buffer.from(v)}`), ['1=old 1', '2=old 2'])
+    assert.deepEqual(
+      [...got].map(([id, v]) => `${id}=${Buffer.from(v)}`),
+      ['1=old 1', '2=old 2']
+    )
     assert.deepEqual(readdirSync(dir).sort(), ['pre-key-1.json', 'pre-key-2.json'], 'journal and its temp file are gone')
     await d.close()
   })
@@ -588,8 +686,20 @@ describe('file driver: crash safety', () => {
     const d = await createFileDriver({ path: root })
     const dir = join(root, 's')
     const values = async () => [...(await d.get('s', 'pre-key', ['1', '2']))].map(([id, v]) => `${id}=${Buffer.from(v)}`)
-    await d.write('s', { set: [['pre-key', '1', text('old 1')], ['pre-key', '2', text('old 2')]], del: [] })
-    const batch = { set: [['pre-key', '1', text('new 1')], ['pre-key', '2', text('new 2')]], del: [] } as Parameters<typeof d.write>[1]
+    await d.write('s', {
+      set: [
+        ['pre-key', '1', text('old 1')],
+        ['pre-key', '2', text('old 2')]
+      ],
+      del: []
+    })
+    const batch = {
+      set: [
+        ['pre-key', '1', text('new 1')],
+        ['pre-key', '2', text('new 2')]
+      ],
+      del: []
+    } as Parameters<typeof d.write>[1]
     // Before the commit point: the journal cannot be put in place.
     mkdirSync(join(dir, '.vault-journal', 'blocker'), { recursive: true })
     await assert.rejects(d.write('s', batch))
@@ -656,7 +766,12 @@ describe('file driver: crash safety', () => {
         const next = ackedNow.has(s) ? a + 1 : acked.get(s)! + 1
         assert.ok(g === a || g === next, `kill ${k}, session ${s}: on disk ${g}, acknowledged ${a}, in flight ${next}`)
         if (g === next) midBatch++
-        if (existsSync(dir)) assert.deepEqual(readdirSync(dir).filter(n => n.startsWith('.vault-') && n !== '.vault-session'), [], 'no journal or temp file left after open')
+        if (existsSync(dir))
+          assert.deepEqual(
+            readdirSync(dir).filter(n => n.startsWith('.vault-') && n !== '.vault-session'),
+            [],
+            'no journal or temp file left after open'
+          )
         acked.set(s, g)
       }
       await d.close()

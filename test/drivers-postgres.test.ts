@@ -22,7 +22,8 @@ async function rawClient(url: string) {
     client,
     raw: {
       creds: async (s: string) => (await one('SELECT value FROM vault_creds WHERE session = $1', [s]))?.value,
-      key: async (s: string, t: string, id: string) => (await one('SELECT value FROM vault_keys WHERE session = $1 AND type = $2 AND id = $3', [s, t, id]))?.value,
+      key: async (s: string, t: string, id: string) =>
+        (await one('SELECT value FROM vault_keys WHERE session = $1 AND type = $2 AND id = $3', [s, t, id]))?.value,
       countKeys: async (s: string) => (await one('SELECT count(*)::int AS n FROM vault_keys WHERE session = $1', [s])).n as number
     }
   }
@@ -72,10 +73,21 @@ describe('postgres driver', () => {
       const d = await createPostgresDriver({ pool: counted })
       const set: Array<[string, string, Uint8Array]> = Array.from({ length: 300 }, (_, i) => ['pre-key', String(i), bytes(`v${i}`)])
       let before = queries()
-      await d.write('s', { creds: bytes('c'), set, del: [['pre-key', '5'], ['session', 'none']] })
+      await d.write('s', {
+        creds: bytes('c'),
+        set,
+        del: [
+          ['pre-key', '5'],
+          ['session', 'none']
+        ]
+      })
       assert.equal(queries() - before, 1, 'one statement for creds + 300 upserts + deletes')
       before = queries()
-      const got = await d.get('s', 'pre-key', Array.from({ length: 100 }, (_, i) => String(i)))
+      const got = await d.get(
+        's',
+        'pre-key',
+        Array.from({ length: 100 }, (_, i) => String(i))
+      )
       assert.equal(queries() - before, 1, 'one query for 100 ids')
       assert.equal(got.size, 99, 'pre-key 5 was set then deleted in the same batch')
       await d.close()
@@ -93,7 +105,15 @@ describe('postgres driver', () => {
       await d.write('s', { creds: bytes('old'), set: [['session', 'a', bytes('1')]], del: [] })
       // PostgreSQL text cannot hold NUL: the statement fails after the other rows were valid.
       await assert.rejects(
-        d.write('s', { creds: bytes('new'), set: [['session', 'a', bytes('2')], ['session', 'b', bytes('3')], ['session', 'bad\u0000id', bytes('4')]], del: [] })
+        d.write('s', {
+          creds: bytes('new'),
+          set: [
+            ['session', 'a', bytes('2')],
+            ['session', 'b', bytes('3')],
+            ['session', 'bad\u0000id', bytes('4')]
+          ],
+          del: []
+        })
       )
       assert.equal(Buffer.from((await d.getCreds('s'))!).toString(), 'old')
       const got = await d.get('s', 'session', ['a', 'b'])
@@ -115,9 +135,22 @@ describe('postgres driver', () => {
       await drivers[0].write('s', { creds: bytes('c'), set: [['pre-key', '1', bytes('x')]], del: [] })
       assert.equal(Buffer.from((await drivers[5].getCreds('s'))!).toString(), 'c')
       assert.equal(await other.getCreds('s'), undefined, 'another prefix is another store')
-      await other.write('s', { creds: bytes('o'), set: [['pre-key', '1', bytes('y')], ['pre-key', '2', bytes('z')]], del: [['pre-key', '2']] })
-      assert.deepEqual([...(await other.get('s', 'pre-key', ['1', '2']))].map(([id, v]) => `${id}=${Buffer.from(v)}`), ['1=y'], 'unprepared statements work too')
-      const { rows } = await c.query(`SELECT to_regclass('bots.wa_keys') AS k, to_regclass('bots.wa_creds') AS c, (SELECT count(*)::int FROM bots.wa_meta) AS meta`)
+      await other.write('s', {
+        creds: bytes('o'),
+        set: [
+          ['pre-key', '1', bytes('y')],
+          ['pre-key', '2', bytes('z')]
+        ],
+        del: [['pre-key', '2']]
+      })
+      assert.deepEqual(
+        [...(await other.get('s', 'pre-key', ['1', '2']))].map(([id, v]) => `${id}=${Buffer.from(v)}`),
+        ['1=y'],
+        'unprepared statements work too'
+      )
+      const { rows } = await c.query(
+        `SELECT to_regclass('bots.wa_keys') AS k, to_regclass('bots.wa_creds') AS c, (SELECT count(*)::int FROM bots.wa_meta) AS meta`
+      )
       assert.deepEqual(rows[0], { k: 'bots.wa_keys', c: 'bots.wa_creds', meta: 1 })
       assert.equal((await c.query('SELECT count(*)::int AS n FROM bots.wa_keys')).rows[0].n, 1)
       await assert.rejects(createPostgresDriver({ url: db.url, tablePrefix: 'x"; drop' }), err => isVaultError(err, 'INVALID_ARGUMENT'))
@@ -164,11 +197,20 @@ describe('postgres driver', () => {
       await state.keys.set({ 'sender-key-memory': { g: { a: true } } })
       // Terminating pooled idle connections makes pg emit 'error' on the pool; unhandled it would kill this process.
       const name = new URL(db.url).pathname.slice(1)
-      const { rows } = await admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
+      const { rows } = await admin.query(
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [name]
+      )
       assert.ok(rows[0].n >= 1)
       await new Promise(resolve => setTimeout(resolve, 300))
       await state.keys.set({ 'sender-key-memory': { h: { b: true } } })
-      assert.deepEqual(await store.readKeys('x', 'sender-key-memory', ['g', 'h']), new Map([['g', { a: true }], ['h', { b: true }]]))
+      assert.deepEqual(
+        await store.readKeys('x', 'sender-key-memory', ['g', 'h']),
+        new Map([
+          ['g', { a: true }],
+          ['h', { b: true }]
+        ])
+      )
     } finally {
       await admin.end()
       await store.close()
@@ -210,7 +252,9 @@ describe('postgres: query plans stay index-bound under generic plans', () => {
       // The write's delete: one probe per id, then a delete by tuple id; no scan of the session.
       const write = statements(tableNames({}), false).write([]).text
       await client.query(`PREPARE write_keys(text, bytea, text[], text[], bytea, int4[], int4[], text[], text[]) AS ${write}`)
-      const del = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) EXECUTE write_keys('s', NULL, '{}', '{}', ''::bytea, '{}', '{}', '{pre-key}', '{7}')`)).rows[0]['QUERY PLAN'])
+      const del = JSON.stringify(
+        (await client.query(`EXPLAIN (FORMAT JSON) EXECUTE write_keys('s', NULL, '{}', '{}', ''::bytea, '{}', '{}', '{pre-key}', '{7}')`)).rows[0]['QUERY PLAN']
+      )
       assert.match(del, /"Index Cond":"\(\(session = \$1\) AND \(type = x.type\) AND \(id = x.id\)\)"/, `each deleted id is probed: ${del}`)
       assert.doesNotMatch(del, /"Recheck Cond":"\(session = \$1\)"|"Index Cond":"\(session = \$1\)"/, `no scan of the whole session: ${del}`)
     } finally {

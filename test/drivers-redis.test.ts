@@ -55,13 +55,24 @@ describe('redis driver', () => {
       const set: Array<[string, string, Uint8Array]> = Array.from({ length: 3000 }, (_, i) => ['pre-key', String(i), bytes(`v${i}`)])
       await client.script('FLUSH')
       calls = []
-      await d.write('s', { creds: bytes('c'), set, del: [['pre-key', '5'], ['session', 'none']] })
+      await d.write('s', {
+        creds: bytes('c'),
+        set,
+        del: [
+          ['pre-key', '5'],
+          ['session', 'none']
+        ]
+      })
       assert.deepEqual(calls, ['EVALSHA', 'EVAL'], 'a server without the script gets it once')
       calls = []
       await d.write('s', { set: [['session', 'a', bytes('1')]], del: [] })
       assert.deepEqual(calls, ['EVALSHA'])
       calls = []
-      const got = await d.get('s', 'pre-key', Array.from({ length: 100 }, (_, i) => String(i)))
+      const got = await d.get(
+        's',
+        'pre-key',
+        Array.from({ length: 100 }, (_, i) => String(i))
+      )
       assert.deepEqual(calls, ['HMGET'])
       assert.equal(got.size, 99, 'pre-key 5 was set then deleted in the same batch')
       await d.close()

@@ -15,8 +15,10 @@ import { realClientSuite } from './helpers/real-client-suite.js'
 import { crashSuite } from './helpers/crash-suite.js'
 
 const tmpDb = () => join(mkdtempSync(join(tmpdir(), 'vault-enc-')), 'store.db')
-const isVault = (code: string, ...parts: string[]) => (e: unknown) =>
-  e instanceof VaultError && e.code === code && parts.every(p => e.message.includes(p))
+const isVault =
+  (code: string, ...parts: string[]) =>
+  (e: unknown) =>
+    e instanceof VaultError && e.code === code && parts.every(p => e.message.includes(p))
 const rawRows = (path: string) => {
   const db = new Database(path, { readonly: true })
   const rows = db.prepare('SELECT type, id, value FROM vault_keys').all() as Array<{ type: string; id: string; value: Buffer }>
@@ -106,7 +108,10 @@ describe('encryption at rest', () => {
     await state.keys.set({ 'lid-mapping': { x: '1' } })
     await store.close()
     const sealed = rawRows(path).rows.filter(r => r.value[0] === 0x10)
-    assert.deepEqual(sealed.map(r => r.id), ['x'])
+    assert.deepEqual(
+      sealed.map(r => r.id),
+      ['x']
+    )
   })
 
   it('values sealed with an old key still open while it is configured', async () => {
@@ -138,7 +143,12 @@ describe('encryption at rest', () => {
     // Interrupted after the first batch: the next run finishes the job.
     let calls = 0
     await assert.rejects(
-      rotateKey(rotating, { batchSize: 10, onProgress: () => { if (++calls === 1) throw new Error('interrupted') } }),
+      rotateKey(rotating, {
+        batchSize: 10,
+        onProgress: () => {
+          if (++calls === 1) throw new Error('interrupted')
+        }
+      }),
       /interrupted/
     )
     const partial = await encryptionStatus(rotating, 'alice')
@@ -170,7 +180,10 @@ describe('encryption at rest', () => {
     const k2 = randomBytes(32).toString('base64')
     assert.equal(encryptionFromEnv({}), undefined)
     assert.deepEqual(encryptionFromEnv({ BAILEYS_VAULT_KEY: k1 }), { keys: { [deriveKeyId(k1)]: k1 }, current: deriveKeyId(k1) })
-    assert.deepEqual(encryptionFromEnv({ BAILEYS_VAULT_KEY: `main:${k1}`, BAILEYS_VAULT_OLD_KEYS: `prev:${k2}` }), { keys: { main: k1, prev: k2 }, current: 'main' })
+    assert.deepEqual(encryptionFromEnv({ BAILEYS_VAULT_KEY: `main:${k1}`, BAILEYS_VAULT_OLD_KEYS: `prev:${k2}` }), {
+      keys: { main: k1, prev: k2 },
+      current: 'main'
+    })
   })
 })
 

@@ -40,14 +40,21 @@ describe('values keys.set cannot store', () => {
         for (const [what, value] of unstorable()) {
           await assert.rejects(
             state.keys.set({ 'pre-key': { '1': { public: Buffer.alloc(32), private: Buffer.alloc(32) } }, session: { 'peer.0': value as any } }),
-            (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && what.test(e.message) && e.message.includes('session "bot" session "peer.0"') && !/keyId|sign|=>/.test(e.message),
+            (e: unknown) =>
+              isVaultError(e, 'INVALID_ARGUMENT') &&
+              what.test(e.message) &&
+              e.message.includes('session "bot" session "peer.0"') &&
+              !/keyId|sign|=>/.test(e.message),
             String(what)
           )
         }
         // All or nothing: the good key of each refused batch was not written either.
         assert.deepEqual(await state.keys.listIds('pre-key'), [])
         assert.deepEqual(await state.keys.listIds('session'), [])
-        await assert.rejects(store.write('bot', { creds: { ...initAuthCreds(), extra: 1n } as any }), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /session "bot" creds/.test(e.message))
+        await assert.rejects(
+          store.write('bot', { creds: { ...initAuthCreds(), extra: 1n } as any }),
+          (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /session "bot" creds/.test(e.message)
+        )
         assert.equal(await store.readCreds('bot'), undefined)
       } finally {
         await store.close()
@@ -68,7 +75,11 @@ describe('values keys.set cannot store', () => {
   })
 
   it('toBufferJson itself throws a VaultError, never a raw TypeError, and still skips inherited methods as JSON does', () => {
-    for (const [what, value] of unstorable()) assert.throws(() => toBufferJson(value), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && what.test(e.message))
+    for (const [what, value] of unstorable())
+      assert.throws(
+        () => toBufferJson(value),
+        (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && what.test(e.message)
+      )
     class WithMethod {
       keyId = 1
     }

@@ -68,7 +68,7 @@ async function sourceStore(): Promise<string> {
   return url
 }
 
-describe('file: folders with the user\'s own files', () => {
+describe("file: folders with the user's own files", () => {
   it('migrate --overwrite (into a new and into an existing session) leaves package-lock.json, app-settings.json and x-y.json byte-identical', async () => {
     const from = await sourceStore()
     const proj = projectFolder('migrate')
@@ -93,7 +93,8 @@ describe('file: folders with the user\'s own files', () => {
     const text = await runCli(['migrate', from, `file:${proj}`, '--dry-run', '--overwrite'])
     assert.equal(text.code, 0, text.stderr)
     assert.match(text.stdout, /would delete from file:.* session "default": creds \+ 4 keys/)
-    for (const line of ['pre-key 1', 'pre-key 2', 'session 15550000002.0', 'app-state-sync-version regular']) assert.ok(text.stdout.includes(`    ${line}\n`), line)
+    for (const line of ['pre-key 1', 'pre-key 2', 'session 15550000002.0', 'app-state-sync-version regular'])
+      assert.ok(text.stdout.includes(`    ${line}\n`), line)
     assert.match(text.stdout, /kept, not baileys-vault's \(never touched\): app-settings\.json, notes\.txt, package-lock\.json, x-y\.json/)
     const json = (await runCli(['migrate', from, `file:${proj}`, '--dry-run', '--overwrite', '--json'])).json()
     assert.deepEqual(json.sessions[0].wouldDelete, {
@@ -142,7 +143,10 @@ describe('file: folders with the user\'s own files', () => {
     assert.deepEqual(report.ignored, FOREIGN_NAMES)
     assert.equal(report.findings.find((f: any) => f.code === 'IGNORED_FILES')?.severity, 'info')
     const docText = await runCli(['doctor', `file:${proj}`])
-    assert.match(docText.stdout, /info +IGNORED_FILES: ignored \(not baileys-vault's, never touched\): app-settings\.json, notes\.txt, package-lock\.json, x-y\.json/)
+    assert.match(
+      docText.stdout,
+      /info +IGNORED_FILES: ignored \(not baileys-vault's, never touched\): app-settings\.json, notes\.txt, package-lock\.json, x-y\.json/
+    )
   })
 
   it('ls and doctor on a read-only file: store leave stray temp files and journals untouched, and doctor reports the unfinished batch', async () => {
@@ -157,10 +161,16 @@ describe('file: folders with the user\'s own files', () => {
     const before = snapshot(proj)
     const store = await openStore(`file:${proj}`, { readOnly: true })
     const listed = await ls(store)
-    assert.deepEqual(listed.sessions.map(s => s.session), ['default'])
+    assert.deepEqual(
+      listed.sessions.map(s => s.session),
+      ['default']
+    )
     const checked = await doctor(store)
     const unfinished = checked.sessions[0].findings.find(f => f.code === 'UNFINISHED_BATCH')
-    assert.ok(unfinished && /unfinished batch journal/.test(unfinished.message) && /read-write/.test(unfinished.fix!), JSON.stringify(checked.sessions[0].findings))
+    assert.ok(
+      unfinished && /unfinished batch journal/.test(unfinished.message) && /read-write/.test(unfinished.fix!),
+      JSON.stringify(checked.sessions[0].findings)
+    )
     await assert.rejects(store.drop('default'), (e: any) => e.code === 'INVALID_ARGUMENT' && /read-only/.test(e.message))
     await store.close()
     assert.deepEqual(snapshot(proj), before, 'byte-identical: journal, temp files and all')

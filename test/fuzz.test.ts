@@ -35,7 +35,10 @@ const MUTATIONS: Record<string, Mutation> = {
  * Mutates stored values at random and reads them back through the public API: every read
  * must give a value or a VaultError, never a crash, a foreign exception, or a silent fresh device.
  */
-for (const [label, options] of [['plain', {}], ['encrypted', { encryption: testEncryption() }]] as Array<[string, OpenStoreOptions]>) {
+for (const [label, options] of [
+  ['plain', {}],
+  ['encrypted', { encryption: testEncryption() }]
+] as Array<[string, OpenStoreOptions]>) {
   describe(`fuzz: damaged stored values (${label})`, () => {
     it('every read of a damaged value gives the value or a VaultError', async () => {
       const path = join(mkdtempSync(join(tmpdir(), 'vault-fuzz-')), 'store.db')

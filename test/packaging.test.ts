@@ -29,26 +29,35 @@ describe('the packed tarball, installed into a new project', () => {
 
   // The child npm must not inherit `npm test`'s own npm_* settings (prefix, scripts, …).
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)))
-  const npm = (args: string[], cwd: string, extra: NodeJS.ProcessEnv = {}) =>
-    run('npm', args, { cwd, env: { ...env, ...extra }, maxBuffer: 64 * 1024 * 1024 })
+  const npm = (args: string[], cwd: string, extra: NodeJS.ProcessEnv = {}) => run('npm', args, { cwd, env: { ...env, ...extra }, maxBuffer: 64 * 1024 * 1024 })
 
-  before(async () => {
-    assert.ok(quickStart >= 0 && simExample >= 0, 'the README has its quick start and its simulator example')
-    const { stdout } = await npm(['pack', '--json', '--pack-destination', work], ROOT)
-    const [pack] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
-    packed = pack.files
-    mkdirSync(project)
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'a-new-bot', private: true, type: 'module' }))
-    await npm(
-      [
-        'install', '--prefer-offline', '--no-audit', '--no-fund',
-        join(work, pack.filename), '@whiskeysockets/baileys@7.0.0-rc14', 'qrcode@1.5.4',
-        'typescript@5.9.3', '@types/node@20.19.43', '@types/qrcode@1.5.6'
-      ],
-      project,
-      { npm_config_build_from_source: 'true' }
-    )
-  }, { timeout: 15 * 60_000 })
+  before(
+    async () => {
+      assert.ok(quickStart >= 0 && simExample >= 0, 'the README has its quick start and its simulator example')
+      const { stdout } = await npm(['pack', '--json', '--pack-destination', work], ROOT)
+      const [pack] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+      packed = pack.files
+      mkdirSync(project)
+      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'a-new-bot', private: true, type: 'module' }))
+      await npm(
+        [
+          'install',
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          join(work, pack.filename),
+          '@whiskeysockets/baileys@7.0.0-rc14',
+          'qrcode@1.5.4',
+          'typescript@5.9.3',
+          '@types/node@20.19.43',
+          '@types/qrcode@1.5.6'
+        ],
+        project,
+        { npm_config_build_from_source: 'true' }
+      )
+    },
+    { timeout: 15 * 60_000 }
+  )
 
   after(() => rmSync(work, { recursive: true, force: true }))
 
@@ -87,7 +96,10 @@ describe('the packed tarball, installed into a new project', () => {
       ].join('\n')
     )
     try {
-      const child = runExample(`example${quickStart}.js`, ['--import', './point-at-simulator.mjs'], { SIM_URL: sim.url, SIM_ROOT_KEY: sim.rootPublicKey.toString('hex') })
+      const child = runExample(`example${quickStart}.js`, ['--import', './point-at-simulator.mjs'], {
+        SIM_URL: sim.url,
+        SIM_ROOT_KEY: sim.rootPublicKey.toString('hex')
+      })
       await child.waitFor(/[▄▀█]{10}/)
       await sim.stop()
       assert.equal(await child.exited, 0, child.output())

@@ -27,7 +27,7 @@ function foreignDatabase(path: string, ddl: string): string {
 }
 
 const tablesOf = (path: string) =>
-  (new Database(path, { readonly: true }).prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[])
+  new Database(path, { readonly: true }).prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]
 
 /** A store with one linked-looking session and a key, written by baileys-vault. */
 async function vaultDatabase(path: string): Promise<void> {
@@ -38,8 +38,18 @@ async function vaultDatabase(path: string): Promise<void> {
 
 describe('read-only commands write nothing', () => {
   const cases = [
-    { name: 'an unrelated SQLite database', ddl: 'CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES (\'ann\')', code: 'NOT_FOUND', message: /is not a baileys-vault store \(no vault_meta table\)/ },
-    { name: 'a database with another program\'s vault_meta', ddl: 'CREATE TABLE vault_meta (k TEXT, v TEXT); INSERT INTO vault_meta VALUES (\'a\', \'b\')', code: 'UNSUPPORTED_FORMAT', message: /has a table vault_meta that is not baileys-vault's \(no column key, value\)/ }
+    {
+      name: 'an unrelated SQLite database',
+      ddl: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ann')",
+      code: 'NOT_FOUND',
+      message: /is not a baileys-vault store \(no vault_meta table\)/
+    },
+    {
+      name: "a database with another program's vault_meta",
+      ddl: "CREATE TABLE vault_meta (k TEXT, v TEXT); INSERT INTO vault_meta VALUES ('a', 'b')",
+      code: 'UNSUPPORTED_FORMAT',
+      message: /has a table vault_meta that is not baileys-vault's \(no column key, value\)/
+    }
   ]
   for (const c of cases) {
     it(`ls, inspect, doctor, backup and migrate (source) refuse ${c.name} and leave it byte-identical`, async () => {
@@ -65,7 +75,10 @@ describe('read-only commands write nothing', () => {
   it('a read-write open of a database with a foreign vault_meta is UNSUPPORTED_FORMAT, not "no such column: value"', async () => {
     const path = foreignDatabase(join(dir(), 'app.db'), 'CREATE TABLE vault_meta (k TEXT, v TEXT)')
     const before = md5(path)
-    await assert.rejects(openStore(`sqlite:${path}`), (e: unknown) => isVaultError(e, 'UNSUPPORTED_FORMAT') && e.message.includes(path) && !e.message.includes('no such column'))
+    await assert.rejects(
+      openStore(`sqlite:${path}`),
+      (e: unknown) => isVaultError(e, 'UNSUPPORTED_FORMAT') && e.message.includes(path) && !e.message.includes('no such column')
+    )
     assert.equal(md5(path), before)
   })
 
@@ -149,10 +162,16 @@ describe('a store this user may read but not write', { skip: process.getuid?.() 
 
     const ls = runAsNobody(['ls', `sqlite:${path}`])
     assert.equal(ls.code, 0, ls.stderr)
-    assert.deepEqual(ls.json().sessions.map((s: any) => [s.session, s.keys]), [['bot', 1]])
+    assert.deepEqual(
+      ls.json().sessions.map((s: any) => [s.session, s.keys]),
+      [['bot', 1]]
+    )
     for (const command of ['inspect', 'doctor']) assert.notEqual(runAsNobody([command, `sqlite:${path}`]).code, 2, command)
 
-    for (const args of [['prune', `sqlite:${path}`], ['migrate', `memory:`, `sqlite:${path}`]]) {
+    for (const args of [
+      ['prune', `sqlite:${path}`],
+      ['migrate', `memory:`, `sqlite:${path}`]
+    ]) {
       const run = runAsNobody(args)
       assert.equal(run.code, 2, `${args[0]}: ${run.stdout} ${run.stderr}`)
       const { code, message } = run.json().error

@@ -21,7 +21,10 @@ async function storeWithSessions(...sessions: string[]) {
   return store
 }
 
-const vaultFiles = (dir: string) => readdirSync(dir).filter(f => f.endsWith('.vault')).sort()
+const vaultFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter(f => f.endsWith('.vault'))
+    .sort()
 
 describe('scheduled backups', () => {
   it('writes one verifiable file per session per round and keeps only the newest `keep` it wrote', async () => {

@@ -29,7 +29,10 @@ describe('health and metrics endpoint', () => {
       const notReady = await fetch(`${server.url}/readyz`)
       assert.equal(notReady.status, 503)
       const body = await notReady.json()
-      assert.deepEqual(body.sessions.find((s: { session: string }) => s.session === 'c'), { session: 'c', state: 'disconnected', ready: false })
+      assert.deepEqual(
+        body.sessions.find((s: { session: string }) => s.session === 'c'),
+        { session: 'c', state: 'disconnected', ready: false }
+      )
       const sessions = await (await fetch(`${server.url}/sessions`)).json()
       assert.equal(sessions.sessions.length, 3)
       assert.equal(sessions.sessions[2].lastDisconnect.code, 408)
@@ -60,7 +63,11 @@ describe('health and metrics endpoint', () => {
       const res = await fetch(`${server.url}/metrics`)
       assert.equal(res.status, 200)
       assert.match(res.headers.get('content-type') ?? '', /^text\/plain/)
-      const families = parsePrometheusTextFormat(await res.text()) as Array<{ name: string; type: string; metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: object }> }>
+      const families = parsePrometheusTextFormat(await res.text()) as Array<{
+        name: string
+        type: string
+        metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: object }>
+      }>
       const byName = new Map(families.map(f => [f.name, f]))
       const value = (name: string, labels: Record<string, string>) =>
         byName.get(name)?.metrics.find(s => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v))?.value

@@ -7,7 +7,16 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { describe, mock, test } from 'node:test'
 import { openStore } from '../src/open-store.js'
-import { createRuntime, startSession, ReconnectPolicy, DEFAULT_CODES, CredsSaver, canTransition, preflight, repairPreKeyCounters } from '../src/runtime/index.js'
+import {
+  createRuntime,
+  startSession,
+  ReconnectPolicy,
+  DEFAULT_CODES,
+  CredsSaver,
+  canTransition,
+  preflight,
+  repairPreKeyCounters
+} from '../src/runtime/index.js'
 import { checkCreds } from '../src/tools/creds-check.js'
 import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
 import { Watchdog, resolveWatchdog } from '../src/runtime/watchdog.js'
@@ -23,7 +32,17 @@ const half = () => 0.5 // jitter term 0: the base delays
 
 describe('reconnect policy', () => {
   test('the documented default per close code', () => {
-    const expected: Record<number, string> = { 515: 'restart', 408: 'backoff', 428: 'backoff', 500: 'backoff', 503: 'backoff', 440: 'fail', 401: 'logged-out', 403: 'fail', 411: 'fail' }
+    const expected: Record<number, string> = {
+      515: 'restart',
+      408: 'backoff',
+      428: 'backoff',
+      500: 'backoff',
+      503: 'backoff',
+      440: 'fail',
+      401: 'logged-out',
+      403: 'fail',
+      411: 'fail'
+    }
     assert.deepEqual({ ...DEFAULT_CODES }, expected)
     const policy = new ReconnectPolicy()
     for (const [code, action] of Object.entries(expected)) assert.equal(policy.actionFor(Number(code)), action, `code ${code}`)
@@ -90,8 +109,21 @@ describe('reconnect policy', () => {
 
   test('codes are configurable; bad policy options are INVALID_ARGUMENT', () => {
     assert.equal(new ReconnectPolicy({ codes: { 503: 'fail' } }).actionFor(503), 'fail')
-    for (const bad of [{ codes: { 5: 'restart' } }, { codes: { 500: 'explode' } }, { backoff: { initialMs: -1 } }, { backoff: { factor: 0.5 } }, { backoff: { jitter: 1 } }, { backoff: { maxAttempts: 1.5 } }, { backoff: { initialMs: 10, maxMs: 5 } }, { otherCodes: 'x' }]) {
-      assert.throws(() => new ReconnectPolicy(bad as never), (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT'), JSON.stringify(bad))
+    for (const bad of [
+      { codes: { 5: 'restart' } },
+      { codes: { 500: 'explode' } },
+      { backoff: { initialMs: -1 } },
+      { backoff: { factor: 0.5 } },
+      { backoff: { jitter: 1 } },
+      { backoff: { maxAttempts: 1.5 } },
+      { backoff: { initialMs: 10, maxMs: 5 } },
+      { otherCodes: 'x' }
+    ]) {
+      assert.throws(
+        () => new ReconnectPolicy(bad as never),
+        (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT'),
+        JSON.stringify(bad)
+      )
     }
   })
 })
@@ -232,7 +264,10 @@ describe('watchdog (fake clock)', () => {
 
   test('bad watchdog options are INVALID_ARGUMENT', () => {
     for (const bad of [{ timeoutMs: -1 }, { timeoutMs: 50 }, { silenceMs: Number.NaN }]) {
-      assert.throws(() => resolveWatchdog(bad), (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT'))
+      assert.throws(
+        () => resolveWatchdog(bad),
+        (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT')
+      )
     }
   })
 })
@@ -240,12 +275,28 @@ describe('watchdog (fake clock)', () => {
 describe('states', () => {
   test('the guide’s machine: allowed and refused transitions', () => {
     const allowed: Array<[string, string]> = [
-      ['unregistered', 'connecting'], ['connecting', 'registering'], ['registering', 'registered'], ['registered', 'connecting'],
-      ['connecting', 'connected'], ['connected', 'disconnected'], ['disconnected', 'connecting'], ['connected', 'expired'],
-      ['expired', 'unregistered'], ['registered', 'unregistered'], ['connected', 'failed'], ['disconnected', 'stopped'], ['failed', 'stopped']
+      ['unregistered', 'connecting'],
+      ['connecting', 'registering'],
+      ['registering', 'registered'],
+      ['registered', 'connecting'],
+      ['connecting', 'connected'],
+      ['connected', 'disconnected'],
+      ['disconnected', 'connecting'],
+      ['connected', 'expired'],
+      ['expired', 'unregistered'],
+      ['registered', 'unregistered'],
+      ['connected', 'failed'],
+      ['disconnected', 'stopped'],
+      ['failed', 'stopped']
     ]
     for (const [a, b] of allowed) assert.equal(canTransition(a as never, b as never), true, `${a} → ${b}`)
-    const refused: Array<[string, string]> = [['stopped', 'connecting'], ['failed', 'connecting'], ['unregistered', 'connected'], ['expired', 'connected'], ['connected', 'registering']]
+    const refused: Array<[string, string]> = [
+      ['stopped', 'connecting'],
+      ['failed', 'connecting'],
+      ['unregistered', 'connected'],
+      ['expired', 'connected'],
+      ['connected', 'registering']
+    ]
     for (const [a, b] of refused) assert.equal(canTransition(a as never, b as never), false, `${a} → ${b}`)
   })
 })
@@ -309,10 +360,13 @@ describe('auth state: read your writes while a write is in flight', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-ryw-'))
     const inner = await createSqliteDriver({ path: join(dir, 'x.db') })
     let delay = 0
-    const slow = { ...inner, write: async (s: string, b: Parameters<typeof inner.write>[1]) => {
-      await new Promise(r => setTimeout(r, delay))
-      return inner.write(s, b)
-    } }
+    const slow = {
+      ...inner,
+      write: async (s: string, b: Parameters<typeof inner.write>[1]) => {
+        await new Promise(r => setTimeout(r, delay))
+        return inner.write(s, b)
+      }
+    }
     const store = await openStore(slow as never)
     try {
       const { state } = await store.useAuthState('s')

@@ -26,7 +26,13 @@ describe('secrets stay out of output and errors', () => {
 
   before(async () => {
     const { creds, keys } = await readBaileysFolder(copyFixture('alice'))
-    const raw: Uint8Array[] = [creds.noiseKey.private, creds.signedIdentityKey.private, creds.signedPreKey.keyPair.private, creds.pairingEphemeralKeyPair.private, Buffer.from(creds.advSecretKey, 'base64')]
+    const raw: Uint8Array[] = [
+      creds.noiseKey.private,
+      creds.signedIdentityKey.private,
+      creds.signedPreKey.keyPair.private,
+      creds.pairingEphemeralKeyPair.private,
+      Buffer.from(creds.advSecretKey, 'base64')
+    ]
     for (const [type, , value] of keys as Array<[string, string, any]>) {
       if (type === 'pre-key') raw.push(value.private)
       if (type === 'app-state-sync-key') raw.push(value.keyData)
@@ -55,7 +61,12 @@ describe('secrets stay out of output and errors', () => {
     await importBaileysFolder(store, copyFixture('alice'), 'alice')
     await store.close()
 
-    for (const argv of [['ls', url], ['inspect', url, '--session', 'alice'], ['doctor', url], ['prune', url, '--session', 'alice', '--dry-run']]) {
+    for (const argv of [
+      ['ls', url],
+      ['inspect', url, '--session', 'alice'],
+      ['doctor', url],
+      ['prune', url, '--session', 'alice', '--dry-run']
+    ]) {
       for (const json of [[], ['--json']]) {
         const run = await runCli([...argv, ...json])
         seen.push(run.stdout, run.stderr)
@@ -66,7 +77,11 @@ describe('secrets stay out of output and errors', () => {
     seen.push(...Object.values(await runCli(['backup', url, bak])).filter(v => typeof v === 'string'))
     const encUrl = `sqlite:${join(dir, 'enc.db')}`
     const key = randomBytes(32).toString('base64')
-    for (const argv of [['migrate', url, encUrl], ['doctor', encUrl], ['inspect', encUrl, '--session', 'alice']]) {
+    for (const argv of [
+      ['migrate', url, encUrl],
+      ['doctor', encUrl],
+      ['inspect', encUrl, '--session', 'alice']
+    ]) {
       const run = await runCli(argv, { env: { BAILEYS_VAULT_KEY: key } })
       seen.push(run.stdout, run.stderr)
     }
@@ -128,14 +143,26 @@ describe('secrets stay out of output and errors', () => {
     const store = await openStore(url)
     const { creds } = (await store.useAuthState('main')).state
     await store.close()
-    const raw: Uint8Array[] = [creds.noiseKey.private, creds.signedIdentityKey.private, creds.signedPreKey.keyPair.private, creds.pairingEphemeralKeyPair.private, Buffer.from(creds.advSecretKey, 'base64')]
+    const raw: Uint8Array[] = [
+      creds.noiseKey.private,
+      creds.signedIdentityKey.private,
+      creds.signedPreKey.keyPair.private,
+      creds.pairingEphemeralKeyPair.private,
+      Buffer.from(creds.advSecretKey, 'base64')
+    ]
     const runSecrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
     // The documented exception: the "qr" event carries what the phone must scan (public keys and the
     // adv secret that pairing exchanges), so it is the one line left out of the scan.
-    const stdout = run.stdout().split('\n').filter(line => !line.startsWith('{"event":"qr"'))
+    const stdout = run
+      .stdout()
+      .split('\n')
+      .filter(line => !line.startsWith('{"event":"qr"'))
     const qrs = run.events.filter(e => e.event === 'qr')
     assert.equal(qrs.length, 1)
-    assert.ok(runSecrets.some(secret => qrs[0].qr.includes(secret)), "the scan looks for this run's keys (the QR shows its adv secret)")
+    assert.ok(
+      runSecrets.some(secret => qrs[0].qr.includes(secret)),
+      "the scan looks for this run's keys (the QR shows its adv secret)"
+    )
     const haystack = [...stdout, run.stderr(), ...bodies].join('\n')
     assert.ok(haystack.includes('"state":"connected"'), 'the scan covers the run output')
     for (const secret of runSecrets) assert.ok(!haystack.includes(secret), 'a private key appeared in run output or an endpoint')

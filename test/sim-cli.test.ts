@@ -13,7 +13,12 @@ import { connectClient, textOf } from './helpers/sim-client.js'
 
 function capture() {
   let text = ''
-  return { write: (chunk: string) => void (text += chunk), get text() { return text } }
+  return {
+    write: (chunk: string) => void (text += chunk),
+    get text() {
+      return text
+    }
+  }
 }
 
 async function until<T>(fn: () => T | undefined, what: string, timeoutMs = 5_000): Promise<T> {
@@ -62,7 +67,10 @@ test('baileys-vault sim serves a bot end to end through its URL and control API'
 
     const bot = connectClient({ url, auth, onQr: () => assert.fail('no QR after pairing') })
     await bot.waitForOpen(10_000)
-    assert.deepEqual((await call('GET', '/devices')).body.map((d: { jid: string }) => d.jid), [jid])
+    assert.deepEqual(
+      (await call('GET', '/devices')).body.map((d: { jid: string }) => d.jid),
+      [jid]
+    )
 
     const sent = await call('POST', '/contacts/15550006666/send', { text: 'ping' })
     assert.equal(sent.status, 200)
@@ -94,7 +102,12 @@ test('baileys-vault sim serves a bot end to end through its URL and control API'
 })
 
 test('baileys-vault sim refuses non-loopback hosts and bad ports', { timeout: 10_000 }, async () => {
-  for (const args of [['--host', '0.0.0.0'], ['--host', '192.168.1.10'], ['--port', 'abc'], ['--port', '70000']]) {
+  for (const args of [
+    ['--host', '0.0.0.0'],
+    ['--host', '192.168.1.10'],
+    ['--port', 'abc'],
+    ['--port', '70000']
+  ]) {
     const stderr = capture()
     const code = await buildCli(['sim', ...args], { stdout: capture(), stderr, signal: AbortSignal.timeout(5_000) })
     assert.equal(code, 2, `sim ${args.join(' ')} is a usage error`)

@@ -41,7 +41,12 @@ describe('simulator: SIGKILL of the client process', () => {
   const children: ChildProcess[] = []
   after(() => children.forEach(c => c.kill('SIGKILL')))
 
-  interface ChildEvent { type: string; text?: string; code?: number; qr?: string }
+  interface ChildEvent {
+    type: string
+    text?: string
+    code?: number
+    qr?: string
+  }
 
   function startChild(storeUrl: string, onEvent: (e: ChildEvent) => void): ChildProcess {
     const child = fork(CHILD, [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'killed'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })

@@ -40,9 +40,13 @@ before(async () => {
   store = await openStore('memory:sim-garbage')
   const auth = await store.useAuthState('bot')
   let scan: Promise<{ jid: string }> | undefined
-  const pairing = connectClient({ url: sim.url, auth, onQr: qr => {
-    scan ??= sim.phone.scan(qr)
-  } })
+  const pairing = connectClient({
+    url: sim.url,
+    auth,
+    onQr: qr => {
+      scan ??= sim.phone.scan(qr)
+    }
+  })
   assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
   await pairing.end()
   botJid = (await scan!).jid
@@ -200,9 +204,13 @@ test('after all of that the linked client still works and new devices can pair',
   try {
     const auth = await other.useAuthState('second')
     let scan: Promise<unknown> | undefined
-    const pairing = connectClient({ url: sim.url, auth, onQr: qr => {
-    scan ??= sim.phone.scan(qr)
-  } })
+    const pairing = connectClient({
+      url: sim.url,
+      auth,
+      onQr: qr => {
+        scan ??= sim.phone.scan(qr)
+      }
+    })
     assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
     await scan
     await pairing.end()

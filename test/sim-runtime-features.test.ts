@@ -36,7 +36,10 @@ after(async () => {
 })
 
 const control = (path: string, body?: unknown) =>
-  fetch(`${sim.url.replace('ws:', 'http:')}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) })
+  fetch(`${sim.url.replace('ws:', 'http:')}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    body: body === undefined ? undefined : JSON.stringify(body)
+  })
 
 describe('pairing by code', () => {
   test('a wrong code links nothing; the right one links, and the device logs in from its saved creds without a QR', { timeout: 60_000 }, async () => {
@@ -114,19 +117,23 @@ describe('kicks, silence and restart', () => {
     assert.deepEqual(await kicked.json(), { told: 0 }, 'the HTTP API knows the new reasons (nobody online to tell)')
   })
 
-  test('silence: Baileys keepalive gives up with 408 on the half-open connection; what was sent meanwhile arrives after the reconnect', { timeout: 40_000 }, async () => {
-    const alice = sim.contact('15550001111', { name: 'Alice' })
-    const client = await login(sim, auth, { keepAliveIntervalMs: 500 })
-    assert.equal(sim.silence(linked.jid, 60_000), 1)
-    await alice.sendText('sent into the silence')
-    assert.equal(sim.device(linked.jid)?.pendingCount, 1, 'held back, not written to the silent connection')
-    assert.equal(await client.waitForClose(15_000), DisconnectReason.connectionLost)
-    await client.end()
+  test(
+    'silence: Baileys keepalive gives up with 408 on the half-open connection; what was sent meanwhile arrives after the reconnect',
+    { timeout: 40_000 },
+    async () => {
+      const alice = sim.contact('15550001111', { name: 'Alice' })
+      const client = await login(sim, auth, { keepAliveIntervalMs: 500 })
+      assert.equal(sim.silence(linked.jid, 60_000), 1)
+      await alice.sendText('sent into the silence')
+      assert.equal(sim.device(linked.jid)?.pendingCount, 1, 'held back, not written to the silent connection')
+      assert.equal(await client.waitForClose(15_000), DisconnectReason.connectionLost)
+      await client.end()
 
-    const again = await login(sim, auth)
-    assert.equal(textOf(await again.nextMessage()), 'sent into the silence')
-    await again.end()
-  })
+      const again = await login(sim, auth)
+      assert.equal(textOf(await again.nextMessage()), 'sent into the silence')
+      await again.end()
+    }
+  )
 
   test('silence that ends before the client gives up: the connection stays, held stanzas go out', { timeout: 30_000 }, async () => {
     const alice = sim.contact('15550001111', { name: 'Alice' })
@@ -138,7 +145,10 @@ describe('kicks, silence and restart', () => {
     assert.equal(textOf(await client.nextMessage(OPEN_MS)), 'after a short silence')
     assert.equal(sim.device(linked.jid)?.online, true, 'never closed')
     assert.equal((await control('/silence', { jid: linked.jid, ms: -1 })).status, 400)
-    assert.throws(() => sim.silence(linked.jid, 0), err => isVaultError(err, 'INVALID_ARGUMENT'))
+    assert.throws(
+      () => sim.silence(linked.jid, 0),
+      err => isVaultError(err, 'INVALID_ARGUMENT')
+    )
     await client.end()
   })
 
@@ -170,7 +180,14 @@ describe('kicks, silence and restart', () => {
     assert.equal(await client.waitForClose(OPEN_MS), DisconnectReason.connectionClosed)
     await client.end()
     // The port comes back after downMs: wait until the control API answers again.
-    for (let attempt = 0; !(await control('/').then(r => r.ok, () => false)); attempt++) {
+    for (
+      let attempt = 0;
+      !(await control('/').then(
+        r => r.ok,
+        () => false
+      ));
+      attempt++
+    ) {
       assert.ok(attempt < 100, 'the simulator listens again')
       await new Promise(r => setTimeout(r, 50))
     }
@@ -184,6 +201,9 @@ describe('kicks, silence and restart', () => {
     const other = await startSimulator()
     await other.stop()
     await assert.rejects(other.restart(), err => isVaultError(err, 'NOT_FOUND'))
-    assert.throws(() => sim.silence(linked.jid, Number.NaN), err => isVaultError(err, 'INVALID_ARGUMENT'))
+    assert.throws(
+      () => sim.silence(linked.jid, Number.NaN),
+      err => isVaultError(err, 'INVALID_ARGUMENT')
+    )
   })
 })

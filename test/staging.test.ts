@@ -95,7 +95,10 @@ function killSuite(name: string, makeTarget: () => Promise<Target>, target = 'al
         const from = await openStore(source)
         try {
           // The killed run never released its lease: the refusal says its pid is gone; once expired, force takes it.
-          await assert.rejects(migrate(from, store, { sessions: ['alice'], rename: { alice: target } }), err => isVaultError(err, 'LEASE_HELD') && /pid no longer exists/.test((err as Error).message))
+          await assert.rejects(
+            migrate(from, store, { sessions: ['alice'], rename: { alice: target } }),
+            err => isVaultError(err, 'LEASE_HELD') && /pid no longer exists/.test((err as Error).message)
+          )
           await new Promise(resolve => setTimeout(resolve, 600))
           const r = await migrate(from, store, { sessions: ['alice'], rename: { alice: target }, force: true })
           assert.ok(r.ok)
@@ -175,7 +178,10 @@ function renameSuite(name: string, makeTarget: () => Promise<Target>) {
       await store.write('.staging:dave', { creds: initAuthCreds(), set: [...keys, ['session', 'x.0', { s: 1 }]] })
       await store.write('erin', { set: [['pre-key', '1', keyPair(1)]] })
       assert.ok(store.canRename('.staging:dave', 'dave'))
-      await assert.rejects(store.rename('.staging:dave', 'erin'), err => isVaultError(err, 'INVALID_ARGUMENT') && /already has creds or keys/.test((err as Error).message))
+      await assert.rejects(
+        store.rename('.staging:dave', 'erin'),
+        err => isVaultError(err, 'INVALID_ARGUMENT') && /already has creds or keys/.test((err as Error).message)
+      )
       assert.equal(await countKeys(store, '.staging:dave'), 1201, 'a refused rename moved nothing')
       assert.equal(await countKeys(store, 'erin'), 1)
 
@@ -215,7 +221,12 @@ describe('Driver.rename', () => {
 /** A target session with keys and no creds: what an interrupted in-place copy leaves. */
 async function halfMade(url: string, session: string): Promise<void> {
   const store = await openStore(url)
-  await store.write(session, { set: [['pre-key', '1', keyPair(1)], ['pre-key', '2', keyPair(2)]] })
+  await store.write(session, {
+    set: [
+      ['pre-key', '1', keyPair(1)],
+      ['pre-key', '2', keyPair(2)]
+    ]
+  })
   await store.close()
 }
 

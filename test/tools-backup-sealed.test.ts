@@ -119,7 +119,9 @@ describe('sealed backups (library)', () => {
     assert.throws(() => gunzipSync(bytes), 'the file is not a gzip stream')
     assertNoSecrets(bytes, 'sealed backup')
     // The plaintext inside is the ordinary backup: same checksum as the result reports.
-    const inner = gunzipSync(await unseal(file, encryption)).toString('utf8').split('\n')
+    const inner = gunzipSync(await unseal(file, encryption))
+      .toString('utf8')
+      .split('\n')
     assert.equal(JSON.parse(inner[0]).format, 'baileys-vault-backup')
     assert.equal(JSON.parse(inner.at(-2)!).sha256, result.sha256)
     // The control: a plaintext export of the same store does hold the keys.
@@ -186,17 +188,29 @@ describe('sealed backups (library)', () => {
     await backup(store, file)
     const cases: Array<[string, () => Promise<unknown>, RegExp]> = [
       ['no key at all', async () => restore(file, await open(memoryUrl())), /is encrypted \(sealed with key "k2024"\) and no encryption key is configured/],
-      ['only other keys', async () => restore(file, await open(memoryUrl()), { encryption: testEncryption('kother') }), /sealed with key "k2024", which is not configured/],
+      [
+        'only other keys',
+        async () => restore(file, await open(memoryUrl()), { encryption: testEncryption('kother') }),
+        /sealed with key "k2024", which is not configured/
+      ],
       [
         'same key id, other bytes',
         async () => restore(file, await open(memoryUrl()), { encryption: { keys: { k2024: randomBytes(32) }, current: 'k2024' } }),
         /does not open it/
       ],
-      ['a target store with other keys', async () => restore(file, await open(memoryUrl(), { encryption: testEncryption('kother') })), /which is not configured/]
+      [
+        'a target store with other keys',
+        async () => restore(file, await open(memoryUrl(), { encryption: testEncryption('kother') })),
+        /which is not configured/
+      ]
     ]
     for (const [label, run, message] of cases) {
       const before = opened.length
-      await assert.rejects(run(), (e: unknown) => isVaultError(e, 'DECRYPT_FAILED') && message.test((e as Error).message) && /Nothing was restored/.test((e as Error).message), label)
+      await assert.rejects(
+        run(),
+        (e: unknown) => isVaultError(e, 'DECRYPT_FAILED') && message.test((e as Error).message) && /Nothing was restored/.test((e as Error).message),
+        label
+      )
       await assertNothingWritten(opened[before], label)
     }
     await assert.rejects(verifyBackup(file), (e: unknown) => isVaultError(e, 'DECRYPT_FAILED'))
@@ -252,7 +266,10 @@ describe('sealed backups (library)', () => {
     const forged = path('forged.vault')
     writeFileSync(forged, await through(sealStream(header, forgedKey), content))
     const target = await open(memoryUrl(), { encryption })
-    await assert.rejects(restore(forged, target), (e: unknown) => isVaultError(e, 'CORRUPT_DATA') && /does not hold a sealed file key/.test((e as Error).message))
+    await assert.rejects(
+      restore(forged, target),
+      (e: unknown) => isVaultError(e, 'CORRUPT_DATA') && /does not hold a sealed file key/.test((e as Error).message)
+    )
     await assertNothingWritten(target, 'forged')
   })
 
@@ -358,7 +375,9 @@ describe('sealed backups (CLI)', () => {
   it('restore with the backup key among BAILEYS_VAULT_OLD_KEYS re-seals under the new key', async () => {
     const newKey = randomBytes(32).toString('base64')
     const to = path('cli-rotated.db')
-    const run = await runCli(['restore', sealed, `sqlite:${to}`, '--json'], { env: { BAILEYS_VAULT_KEY: `knew:${newKey}`, BAILEYS_VAULT_OLD_KEYS: env.BAILEYS_VAULT_KEY } })
+    const run = await runCli(['restore', sealed, `sqlite:${to}`, '--json'], {
+      env: { BAILEYS_VAULT_KEY: `knew:${newKey}`, BAILEYS_VAULT_OLD_KEYS: env.BAILEYS_VAULT_KEY }
+    })
     assert.equal(run.code, 0, run.stderr)
     assert.equal(run.json().sealed, true)
     assert.equal(run.json().keyId, 'kcli')

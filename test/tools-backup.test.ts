@@ -59,7 +59,10 @@ describe('baileys-vault backup / restore (CLI)', () => {
     const trailer = JSON.parse(text.at(-2)!)
     assert.deepEqual(trailer.sessions, { alice: { creds: 1, keys: ALICE.keys } })
     assert.equal(trailer.lines, ALICE.keys + 1)
-    const hashed = text.slice(0, -2).map(l => l + '\n').join('')
+    const hashed = text
+      .slice(0, -2)
+      .map(l => l + '\n')
+      .join('')
     assert.equal(trailer.sha256, createHash('sha256').update(hashed).digest('hex'))
     assert.equal(result.sha256, trailer.sha256)
   })
@@ -114,7 +117,11 @@ describe('baileys-vault backup / restore (CLI)', () => {
     const cases: Array<[string, Buffer, RegExp]> = [
       ['truncated gzip', bytes.subarray(0, bytes.length - 40), /gzip stream is truncated or damaged|truncated/],
       ['flipped compressed byte', Buffer.from(bytes.map((b, i) => (i === Math.floor(bytes.length / 2) ? b ^ 0xff : b))), /damaged/],
-      ['changed value, valid gzip', gzipSync(text.replace(`"nextPreKeyId":${ALICE.nextPreKeyId}`, `"nextPreKeyId":${ALICE.nextPreKeyId + 1}`)), /SHA-256 checksum does not match/],
+      [
+        'changed value, valid gzip',
+        gzipSync(text.replace(`"nextPreKeyId":${ALICE.nextPreKeyId}`, `"nextPreKeyId":${ALICE.nextPreKeyId + 1}`)),
+        /SHA-256 checksum does not match/
+      ],
       ['lines removed, valid gzip', gzipSync(text.split('\n').slice(0, 30).join('\n') + '\n'), /end marker is missing/],
       ['a line cut in half', gzipSync(text.slice(0, text.length / 2)), /incomplete|not valid JSON/],
       ['garbage line', gzipSync(text.replace('\n', '\n{not json\n')), /not valid JSON/],
@@ -179,7 +186,10 @@ describe('baileys-vault backup / restore (CLI)', () => {
     assert.equal(readFileSync(out, 'utf8'), 'precious')
     assert.equal((await runCli(['backup', url, out, '--overwrite'])).code, 0)
     assert.equal(JSON.parse(lines(out)[0]).format, 'baileys-vault-backup')
-    assert.deepEqual(readdirSync(dir).filter(f => f.includes('.partial-')), [])
+    assert.deepEqual(
+      readdirSync(dir).filter(f => f.includes('.partial-')),
+      []
+    )
     const noDir = await runCli(['backup', url, join(dir, 'no', 'such', 'dir.gz')])
     assert.equal(noDir.code, 2)
     assert.equal(existsSync(join(dir, 'no')), false)
@@ -197,8 +207,14 @@ describe('baileys-vault backup / restore (CLI)', () => {
     const to = memoryUrl()
     const r = await runCli(['restore', all, to, '--session', 'zed', '--json'])
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.json().sessions.map((s: any) => s.session), ['zed'])
-    assert.deepEqual((await runCli(['ls', to, '--json'])).json().sessions.map((s: any) => s.session), ['zed'])
+    assert.deepEqual(
+      r.json().sessions.map((s: any) => s.session),
+      ['zed']
+    )
+    assert.deepEqual(
+      (await runCli(['ls', to, '--json'])).json().sessions.map((s: any) => s.session),
+      ['zed']
+    )
     const missing = await runCli(['restore', all, memoryUrl(), '--session', 'nobody'])
     assert.equal(missing.code, 2)
     assert.match(missing.stderr, /has no session "nobody"/)

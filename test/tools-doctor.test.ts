@@ -90,7 +90,10 @@ describe('baileys-vault doctor', () => {
     const run = await runCli(['doctor', url, '--json'])
     assert.equal(run.code, 1)
     const findings = run.json().sessions[0].findings
-    assert.deepEqual(findings.map((f: any) => f.code), ['CREDS_INCOMPLETE', 'CREDS_FIELD_INVALID', 'KEY_PAIR_MISMATCH'])
+    assert.deepEqual(
+      findings.map((f: any) => f.code),
+      ['CREDS_INCOMPLETE', 'CREDS_FIELD_INVALID', 'KEY_PAIR_MISMATCH']
+    )
     assert.match(findings[0].message, /advSecretKey/)
     assert.match(findings[1].message, /registrationId/)
     assert.match(findings[2].message, /noiseKey/)
@@ -127,7 +130,10 @@ describe('baileys-vault doctor', () => {
     const folder = copyFixture('alice')
     const readable = await runCli(['doctor', `file:${folder}`, '--json'])
     assert.equal(readable.code, 1)
-    assert.deepEqual(readable.json().findings.map((f: any) => f.code), ['FILE_READABLE_BY_OTHERS'])
+    assert.deepEqual(
+      readable.json().findings.map((f: any) => f.code),
+      ['FILE_READABLE_BY_OTHERS']
+    )
     assert.equal(readable.json().findings[0].fix, `chmod -R go-rwx '${folder}'`)
     for (const file of readdirSync(folder)) chmodSync(join(folder, file), 0o600)
     const healthy = await runCli(['doctor', `file:${folder}`])

@@ -29,7 +29,12 @@ describe('baileys-vault ls / inspect', () => {
     const run = await runCli(['ls', source.url])
     assert.equal(run.code, 0, run.stderr)
     assert.match(run.stdout, /SESSION +PHONE +LID +STATE +KEYS +SIZE +TYPES/)
-    assert.match(run.stdout, new RegExp(`alice +15550000001 +90000000000001 +linked +${ALICE.keys} +1\\d KiB +pre-key ${ALICE.byType['pre-key']}, lid-mapping ${ALICE.byType['lid-mapping']}`))
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `alice +15550000001 +90000000000001 +linked +${ALICE.keys} +1\\d KiB +pre-key ${ALICE.byType['pre-key']}, lid-mapping ${ALICE.byType['lid-mapping']}`
+      )
+    )
     assert.match(run.stdout, /spare +- +- +no creds +1 /)
     const json = (await runCli(['ls', source.url, '--json'])).json()
     assert.deepEqual(
@@ -94,7 +99,10 @@ describe('baileys-vault prune', () => {
   it('removes only pre-keys below the uploaded window; dry run first; doctor agrees', async () => {
     const { url, store } = await grownAlice()
     const before = (await runCli(['doctor', url, '--json'])).json().sessions[0].findings
-    assert.deepEqual(before.map((f: any) => [f.code, f.count]), [['STALE_PRE_KEYS', 3001 - 1624 - 2]])
+    assert.deepEqual(
+      before.map((f: any) => [f.code, f.count]),
+      [['STALE_PRE_KEYS', 3001 - 1624 - 2]]
+    )
 
     const dry = await runCli(['prune', url, '--session', 'alice', '--dry-run'])
     assert.equal(dry.code, 0, dry.stderr)

@@ -58,9 +58,15 @@ describe('migrate (library)', () => {
     const result = await migrate(source.store, target, { batchSize: 10, onProgress: p => progress.push(p.phase) })
     assert.equal(result.ok, true)
     assert.ok(writes.length >= Math.ceil(source.keys / 10) + 1)
-    assert.ok(writes.every(w => w.keys <= 10), 'no batch above the batch size')
+    assert.ok(
+      writes.every(w => w.keys <= 10),
+      'no batch above the batch size'
+    )
     assert.deepEqual(writes.at(-1), { creds: true, keys: 0 }, 'creds are the last write')
-    assert.ok(writes.slice(0, -1).every(w => !w.creds), 'no creds before the keys are all in')
+    assert.ok(
+      writes.slice(0, -1).every(w => !w.creds),
+      'no creds before the keys are all in'
+    )
     assert.deepEqual(await rawSnapshot(source.store, 'alice'), before)
     assert.ok(progress.includes('copy') && progress.includes('verify'))
   })
@@ -69,7 +75,9 @@ describe('migrate (library)', () => {
     const source = await aliceSource()
     const other = encodeValue({ public: Buffer.alloc(32, 1), private: Buffer.alloc(32, 2) })
     const torn = Buffer.from([1, 0x7b, 0x22]) // the envelope byte, then '{"': a torn write
-    const { driver } = recordingDriver({ damage: (t, id) => (t === 'session' || (t === 'pre-key' && id === '7') ? other : t === 'sender-key-memory' ? torn : undefined) })
+    const { driver } = recordingDriver({
+      damage: (t, id) => (t === 'session' || (t === 'pre-key' && id === '7') ? other : t === 'sender-key-memory' ? torn : undefined)
+    })
     const result = await migrate(source.store, await openStore(driver))
     assert.equal(result.ok, false)
     const s = result.sessions[0]
@@ -173,10 +181,13 @@ describe('baileys-vault migrate (CLI)', () => {
     const bob = await runCli(['migrate', `file:${copyFixture('bob')}`, to, '--as', 'bob', '--json'])
     assert.equal(bob.code, 0, bob.stderr)
     assert.deepEqual([bob.json().sessions[0].session, bob.json().sessions[0].target], ['default', 'bob'])
-    assert.deepEqual((await runCli(['ls', to, '--json'])).json().sessions.map((s: any) => [s.session, s.phone]), [
-      ['alice', '15550000001'],
-      ['bob', '15550000002']
-    ])
+    assert.deepEqual(
+      (await runCli(['ls', to, '--json'])).json().sessions.map((s: any) => [s.session, s.phone]),
+      [
+        ['alice', '15550000001'],
+        ['bob', '15550000002']
+      ]
+    )
     const again = await runCli(['migrate', `file:${copyFixture('alice')}`, to, '--as', 'alice'])
     assert.equal(again.code, 2, 'the renamed target is checked for existing data')
     const target = await openStore(to)
@@ -246,8 +257,14 @@ describe('baileys-vault migrate (CLI)', () => {
     const to = memoryUrl()
     const run = await runCli(['migrate', source.url, to, '--session', 'alice', '--json'])
     assert.equal(run.code, 0, run.stderr)
-    assert.deepEqual(run.json().sessions.map((s: any) => s.session), ['alice'])
+    assert.deepEqual(
+      run.json().sessions.map((s: any) => s.session),
+      ['alice']
+    )
     const all = await runCli(['migrate', source.url, memoryUrl(), '--json'])
-    assert.deepEqual(all.json().sessions.map((s: any) => s.session), ['alice', 'other'])
+    assert.deepEqual(
+      all.json().sessions.map((s: any) => s.session),
+      ['alice', 'other']
+    )
   })
 })

@@ -81,8 +81,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
   const entryFor = (type: string, bytes: Uint8Array, value: unknown): CacheEntry => (SHARED_VALUE_TYPES.has(type) ? { value } : { bytes })
-  const readEntry = (entry: Exclude<CacheEntry, null>, type: string, id: string) =>
-    entry.bytes ? codec.decode(entry.bytes, sessionId, type, id) : entry.value
+  const readEntry = (entry: Exclude<CacheEntry, null>, type: string, id: string) => (entry.bytes ? codec.decode(entry.bytes, sessionId, type, id) : entry.value)
 
   /**
    * Keys with a write queued or in flight. A read of such a key waits for that write: Baileys
@@ -102,21 +101,24 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
 
   /** `values` holds the objects given to keys.set, aligned with batch.set. */
   const commit = (batch: WriteBatch, values: unknown[] = []) =>
-    track(batch, queue.run(async () => {
-      if (epoch !== undefined) batch.epoch = epoch
-      try {
-        await store.writeRaw(sessionId, batch)
-      } catch (err) {
-        // The outcome is unknown to the cache only if the backend might have committed; forget
-        // the touched keys so the next read asks the database, which is the truth.
-        for (const [type, id] of [...batch.set, ...batch.del]) cache.delete(ReadCache.key(type, id))
-        throw err
-      } finally {
-        cache.generation++
-      }
-      batch.set.forEach(([type, id, bytes], i) => cache.set(ReadCache.key(type, id), entryFor(type, bytes, values[i])))
-      for (const [type, id] of batch.del) cache.set(ReadCache.key(type, id), null)
-    }))
+    track(
+      batch,
+      queue.run(async () => {
+        if (epoch !== undefined) batch.epoch = epoch
+        try {
+          await store.writeRaw(sessionId, batch)
+        } catch (err) {
+          // The outcome is unknown to the cache only if the backend might have committed; forget
+          // the touched keys so the next read asks the database, which is the truth.
+          for (const [type, id] of [...batch.set, ...batch.del]) cache.delete(ReadCache.key(type, id))
+          throw err
+        } finally {
+          cache.generation++
+        }
+        batch.set.forEach(([type, id, bytes], i) => cache.set(ReadCache.key(type, id), entryFor(type, bytes, values[i])))
+        for (const [type, id] of batch.del) cache.set(ReadCache.key(type, id), null)
+      })
+    )
 
   const keys: VaultKeyStore = {
     async get(type, ids) {

@@ -3,7 +3,13 @@ import { UsageError, flagList, flagString, type ParsedArgs } from './command.js'
 /** Exactly `names.length` positionals, named for the error message. */
 export function positionals(args: ParsedArgs, names: string[]): string[] {
   const got = args.positionals
-  if (got.length < names.length) throw new UsageError(`missing ${names.slice(got.length).map(n => `<${n}>`).join(' ')}`)
+  if (got.length < names.length)
+    throw new UsageError(
+      `missing ${names
+        .slice(got.length)
+        .map(n => `<${n}>`)
+        .join(' ')}`
+    )
   if (got.length > names.length) throw new UsageError(`unexpected argument "${got[names.length]}"`)
   return got
 }
@@ -23,14 +29,19 @@ export function intFlag(args: ParsedArgs, key: string): number | undefined {
 export async function onlySession(sessions: string[]): Promise<string> {
   if (sessions.length === 1) return sessions[0]
   if (sessions.length === 0) throw new UsageError('the store has no sessions')
-  throw new UsageError(`the store has ${sessions.length} sessions; pick one with --session (${sessions.slice(0, 5).join(', ')}${sessions.length > 5 ? ', …' : ''})`)
+  throw new UsageError(
+    `the store has ${sessions.length} sessions; pick one with --session (${sessions.slice(0, 5).join(', ')}${sessions.length > 5 ? ', …' : ''})`
+  )
 }
 
 /**
  * `--session` (repeatable) and `--as <id>` of migrate/restore: the sessions to copy and the
  * rename map. `--as` renames one session: the one named, or the only one `available()` lists.
  */
-export async function sessionsAndRename(args: ParsedArgs, available: () => Promise<string[]>): Promise<{ sessions: string[]; rename?: Record<string, string> }> {
+export async function sessionsAndRename(
+  args: ParsedArgs,
+  available: () => Promise<string[]>
+): Promise<{ sessions: string[]; rename?: Record<string, string> }> {
   const sessions = flagList(args, 'session')
   const as = flagString(args, 'as')
   if (as === undefined) return { sessions }

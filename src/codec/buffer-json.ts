@@ -39,7 +39,10 @@ export const bufferJsonReviver = (_key: string, value: StoredValue): StoredValue
  */
 export class UnstorableValueError extends VaultError {
   readonly what: string
-  constructor(value: unknown, what = value === CYCLE ? 'a circular reference' : typeof value === 'symbol' ? 'a Symbol' : typeof value === 'bigint' ? 'a BigInt' : `a ${typeof value}`) {
+  constructor(
+    value: unknown,
+    what = value === CYCLE ? 'a circular reference' : typeof value === 'symbol' ? 'a Symbol' : typeof value === 'bigint' ? 'a BigInt' : `a ${typeof value}`
+  ) {
     super('INVALID_ARGUMENT', `The value cannot be stored: it contains ${what}, which JSON cannot hold. Nothing was written.`)
     this.what = what
   }

@@ -39,7 +39,8 @@ export function keyIdOf(sealed: Uint8Array): string {
 
 function toKey(id: string, key: Uint8Array | string): Buffer {
   const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : Buffer.from(key)
-  if (bytes.length !== 32) throw invalidArgument(`Encryption key "${id}" must be 32 bytes (base64 of 32 random bytes, e.g. \`openssl rand -base64 32\`); got ${bytes.length} bytes.`)
+  if (bytes.length !== 32)
+    throw invalidArgument(`Encryption key "${id}" must be 32 bytes (base64 of 32 random bytes, e.g. \`openssl rand -base64 32\`); got ${bytes.length} bytes.`)
   return bytes
 }
 
@@ -50,7 +51,8 @@ export function makeSealer(options: EncryptionOptions): Sealer {
     keys.set(id, toKey(id, key))
   }
   const current = keys.get(options.current)
-  if (!current) throw invalidArgument(`encryption.current is "${options.current}", which is not one of the configured keys (${[...keys.keys()].join(', ') || 'none'}).`)
+  if (!current)
+    throw invalidArgument(`encryption.current is "${options.current}", which is not one of the configured keys (${[...keys.keys()].join(', ') || 'none'}).`)
   const currentId = Buffer.from(options.current, 'utf8')
 
   return {
@@ -65,11 +67,15 @@ export function makeSealer(options: EncryptionOptions): Sealer {
     open(sealed, aad, where) {
       const buf = bufferView(sealed)
       const idEnd = 2 + (buf[1] ?? 0)
-      if (buf.length < idEnd + NONCE + TAG) throw new VaultError('DECRYPT_FAILED', `Encrypted value for ${where} is truncated. Restore it from a backup; nothing was overwritten.`)
+      if (buf.length < idEnd + NONCE + TAG)
+        throw new VaultError('DECRYPT_FAILED', `Encrypted value for ${where} is truncated. Restore it from a backup; nothing was overwritten.`)
       const keyId = buf.subarray(2, idEnd).toString('utf8')
       const key = keys.get(keyId)
       if (!key) {
-        throw new VaultError('DECRYPT_FAILED', `Value for ${where} is sealed with key "${keyId}", which is not configured. Add that key to encryption.keys (or BAILEYS_VAULT_OLD_KEYS); nothing was overwritten.`)
+        throw new VaultError(
+          'DECRYPT_FAILED',
+          `Value for ${where} is sealed with key "${keyId}", which is not configured. Add that key to encryption.keys (or BAILEYS_VAULT_OLD_KEYS); nothing was overwritten.`
+        )
       }
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(idEnd, idEnd + NONCE))
@@ -89,7 +95,10 @@ export function makeSealer(options: EncryptionOptions): Sealer {
 
 /** Key id derived from the key itself, for keys given without an id (BAILEYS_VAULT_KEY). */
 export const deriveKeyId = (key: Uint8Array | string) =>
-  `k${createHash('sha256').update(typeof key === 'string' ? Buffer.from(key, 'base64') : key).digest('hex').slice(0, 8)}`
+  `k${createHash('sha256')
+    .update(typeof key === 'string' ? Buffer.from(key, 'base64') : key)
+    .digest('hex')
+    .slice(0, 8)}`
 
 /**
  * Reads `BAILEYS_VAULT_KEY` (`<base64>` or `<id>:<base64>`) and, for rotations,
@@ -104,7 +113,10 @@ export function encryptionFromEnv(env: NodeJS.ProcessEnv): EncryptionOptions | u
   }
   const [currentId, currentKey] = parse(current)
   const keys: Record<string, string> = { [currentId]: currentKey }
-  for (const old of (env.BAILEYS_VAULT_OLD_KEYS ?? '').split(',').map(s => s.trim()).filter(Boolean)) {
+  for (const old of (env.BAILEYS_VAULT_OLD_KEYS ?? '')
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean)) {
     const [id, key] = parse(old)
     keys[id] = key
   }

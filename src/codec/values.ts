@@ -15,7 +15,10 @@ export function encodeValue(value: unknown, bare = false, location?: () => strin
     return jsonEnvelope(toBufferJson(value), bare)
   } catch (err) {
     if (!(err instanceof UnstorableValueError) || !location) throw err
-    throw new VaultError('INVALID_ARGUMENT', `Cannot store ${location()}: the value contains ${err.what}, which JSON cannot hold. Nothing was written; pass plain data (objects, arrays, strings, numbers, booleans, Buffers).`)
+    throw new VaultError(
+      'INVALID_ARGUMENT',
+      `Cannot store ${location()}: the value contains ${err.what}, which JSON cannot hold. Nothing was written; pass plain data (objects, arrays, strings, numbers, booleans, Buffers).`
+    )
   }
 }
 
@@ -31,7 +34,10 @@ export function decodeValue(bytes: Uint8Array, session: string, type?: string, i
 export function plainBody(bytes: Uint8Array, session: string, type?: string, id?: string): Buffer {
   const envelope = openEnvelope(bytes, () => describeLocation(session, type, id))
   if (envelope.format === 'sealed') {
-    throw new VaultError('DECRYPT_FAILED', `${describeLocation(session, type, id)} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`)
+    throw new VaultError(
+      'DECRYPT_FAILED',
+      `${describeLocation(session, type, id)} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`
+    )
   }
   return envelope.body
 }
@@ -43,7 +49,11 @@ export function decodeBody(body: Buffer, session: string, type?: string, id?: st
     value = fromBufferJson(body.toString('utf8'))
   } catch (cause) {
     const where = describeLocation(session, type, id)
-    throw new VaultError('CORRUPT_DATA', `Stored value for ${where} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`, { cause })
+    throw new VaultError(
+      'CORRUPT_DATA',
+      `Stored value for ${where} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`,
+      { cause }
+    )
   }
   if (type === 'app-state-sync-key' && value) {
     try {
@@ -62,7 +72,10 @@ export const encodeBody = (body: Uint8Array, bare = false): Uint8Array => bytesE
 export function decodeCreds(bytes: Uint8Array, session: string): StoredValue {
   const creds = decodeValue(bytes, session)
   if (typeof creds !== 'object' || creds === null || Array.isArray(creds) || !creds.noiseKey || !creds.signedIdentityKey) {
-    throw new VaultError('CORRUPT_DATA', `Creds of session "${session}" are damaged (missing noiseKey or signedIdentityKey). Restore them from a backup; baileys-vault did not overwrite them.`)
+    throw new VaultError(
+      'CORRUPT_DATA',
+      `Creds of session "${session}" are damaged (missing noiseKey or signedIdentityKey). Restore them from a backup; baileys-vault did not overwrite them.`
+    )
   }
   return creds
 }

@@ -3,14 +3,7 @@
  * the message says what happened and what to do. Messages never contain secrets.
  */
 export type VaultErrorCode =
-  | 'CORRUPT_DATA'
-  | 'UNSUPPORTED_FORMAT'
-  | 'DECRYPT_FAILED'
-  | 'LEASE_HELD'
-  | 'LEASE_LOST'
-  | 'BACKEND_UNAVAILABLE'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
+  'CORRUPT_DATA' | 'UNSUPPORTED_FORMAT' | 'DECRYPT_FAILED' | 'LEASE_HELD' | 'LEASE_LOST' | 'BACKEND_UNAVAILABLE' | 'INVALID_ARGUMENT' | 'NOT_FOUND'
 
 export class VaultError extends Error {
   override readonly name = 'VaultError'
@@ -23,8 +16,7 @@ export class VaultError extends Error {
   }
 }
 
-export const isVaultError = (err: unknown, code?: VaultErrorCode): err is VaultError =>
-  err instanceof VaultError && (code === undefined || err.code === code)
+export const isVaultError = (err: unknown, code?: VaultErrorCode): err is VaultError => err instanceof VaultError && (code === undefined || err.code === code)
 
 /** Human-readable location of a value, used in error messages (never includes the value). */
 export const describeLocation = (session: string, type?: string, id?: string): string =>

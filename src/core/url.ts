@@ -8,8 +8,7 @@ export interface ParsedStoreUrl {
   target: string
 }
 
-const USAGE =
-  'Use memory:, file:<folder>, sqlite:<path>, postgres://user:pass@host/db or redis://host:port.'
+const USAGE = 'Use memory:, file:<folder>, sqlite:<path>, postgres://user:pass@host/db or redis://host:port.'
 
 /** Parses a store URL. Relative paths (`sqlite:./a.db`, `file:auth`) are kept relative to cwd. */
 export function parseStoreUrl(url: string): ParsedStoreUrl {
@@ -41,7 +40,9 @@ export function parseStoreUrl(url: string): ParsedStoreUrl {
 function pathOfFileUrl(url: string): string {
   const parsed = new URL(url)
   if (parsed.host !== '' && parsed.host !== 'localhost') {
-    throw invalidArgument(`Store URL "${redactUrl(url)}" names a host ("${parsed.host}"); a local path is written ${parsed.protocol}${parsed.host}${parsed.pathname} or ${parsed.protocol}///absolute/path.`)
+    throw invalidArgument(
+      `Store URL "${redactUrl(url)}" names a host ("${parsed.host}"); a local path is written ${parsed.protocol}${parsed.host}${parsed.pathname} or ${parsed.protocol}///absolute/path.`
+    )
   }
   return decodeURIComponent(parsed.pathname)
 }

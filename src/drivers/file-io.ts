@@ -67,11 +67,14 @@ export async function writeTemps(dir: string, files: ReadonlyArray<readonly [nam
       inFlight.add(path)
       const fd = openSync(path, 'wx', FILE_MODE)
       fds.push(fd)
-      for (let at = 0; at < data.byteLength; ) at += writeSync(fd, data, at, data.byteLength - at)
+      for (let at = 0; at < data.byteLength;) at += writeSync(fd, data, at, data.byteLength - at)
     }
     if (sync) await Promise.all(fds.map(fd => fdatasyncAsync(fd)))
   } catch (err) {
-    removeTemps(dir, files.map(([name]) => name))
+    removeTemps(
+      dir,
+      files.map(([name]) => name)
+    )
     throw err
   } finally {
     for (const fd of fds) closeSync(fd)

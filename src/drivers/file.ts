@@ -199,7 +199,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     const taken = entries(dir).filter(e => fresh.includes(parseKeyFile(e.name)?.type as string))
     if (taken.length > 0) {
       throw invalidArgument(
-        `Folder ${dir} already holds ${taken.map(e => e.name).slice(0, 3).join(', ')}, named like keys of type "${parseKeyFile(taken[0].name)!.type}" that baileys-vault did not write. Nothing was written; use another key type, or move those files away.`
+        `Folder ${dir} already holds ${taken
+          .map(e => e.name)
+          .slice(0, 3)
+          .join(
+            ', '
+          )}, named like keys of type "${parseKeyFile(taken[0].name)!.type}" that baileys-vault did not write. Nothing was written; use another key type, or move those files away.`
       )
     }
     await replaceFile(dir, TYPES_FILE, encodeTypes([...recorded, ...fresh]))
@@ -226,7 +231,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       renameSync(join(p.dir, journalTmp), join(p.dir, JOURNAL))
       releaseTemp(p.dir, journalTmp)
     } catch (err) {
-      removeTemps(p.dir, files.map(([name]) => name))
+      removeTemps(
+        p.dir,
+        files.map(([name]) => name)
+      )
       knownFolders.delete(p.dir)
       // Nothing was committed: if the folder vanished under us, create it again and retry once.
       if (retry && isMissing(err)) return commit(p, ops, newTypes, false)
@@ -288,7 +296,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   /** Every key file of the store's own types in a folder as [type, id, file name], sorted by type then id. */
   const keyFiles = (dir: string, type?: string): Array<[string, string, string]> => {
-    const names = entries(dir).filter(e => e.isFile() || e.isSymbolicLink()).map(e => e.name)
+    const names = entries(dir)
+      .filter(e => e.isFile() || e.isSymbolicLink())
+      .map(e => e.name)
     const owned = names.length > 0 ? recordedTypes(dir) : new Set<string>()
     const out: Array<[string, string, string]> = []
     for (const name of names) {
@@ -300,7 +310,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       }
       const id = readMaybe(join(dir, k.idFile))?.toString('utf8')
       if (id === undefined || !isKeyFile(name, k.type, id)) {
-        throw new VaultError('CORRUPT_DATA', `Key file ${join(dir, name)} has no matching ${k.idFile} (its id is unknown). Restore both from a backup or delete the file.`)
+        throw new VaultError(
+          'CORRUPT_DATA',
+          `Key file ${join(dir, name)} has no matching ${k.idFile} (its id is unknown). Restore both from a backup or delete the file.`
+        )
       }
       out.push([k.type, id, name])
     }
@@ -341,7 +354,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   const recoverAll = async () => {
     if (readOnly) return
     await readyDir(root)
-    const folders = readdirSync(root, { withFileTypes: true }).filter(e => e.isDirectory() && parseSessionFolder(e.name)).map(e => join(root, e.name))
+    const folders = readdirSync(root, { withFileTypes: true })
+      .filter(e => e.isDirectory() && parseSessionFolder(e.name))
+      .map(e => join(root, e.name))
     for (let i = 0; i < folders.length; i += 8) await Promise.all(folders.slice(i, i + 8).map(readyDir))
   }
   if (rootStat) await recoverAll()
@@ -421,7 +436,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       const found = entries(root)
       await readyDir(root)
       if (hasData(root)) yield DEFAULT_SESSION
-      const folders = found.filter(e => e.isDirectory()).map(e => e.name).sort()
+      const folders = found
+        .filter(e => e.isDirectory())
+        .map(e => e.name)
+        .sort()
       for (const name of folders) {
         const parsed = parseSessionFolder(name)
         if (!parsed) continue
@@ -473,7 +491,10 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     },
 
     async rename(from, to) {
-      if (!canRename(from, to)) throw invalidArgument(`The file: store cannot move session "${from}" to "${to}" in one step: the root folder (session "default") and hashed folder names stay in place.`)
+      if (!canRename(from, to))
+        throw invalidArgument(
+          `The file: store cannot move session "${from}" to "${to}" in one step: the root folder (session "default") and hashed folder names stay in place.`
+        )
       const a = place(from)
       const b = place(to)
       await readyDir(a.dir)

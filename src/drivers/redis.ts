@@ -191,7 +191,11 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
       await owned.connect()
     } catch (err) {
       owned.disconnect()
-      throw new VaultError('BACKEND_UNAVAILABLE', `Cannot connect to the Redis store ${where}: ${(err as Error).message.replace(/\.+$/, '')}. Check that the server is running and the URL is right.`, { cause: err })
+      throw new VaultError(
+        'BACKEND_UNAVAILABLE',
+        `Cannot connect to the Redis store ${where}: ${(err as Error).message.replace(/\.+$/, '')}. Check that the server is running and the URL is right.`,
+        { cause: err }
+      )
     }
     client = owned
   }
@@ -224,7 +228,10 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     if (!options.readOnly) await call('HSETNX', metaKey, 'schema_version', String(REDIS_SCHEMA_VERSION))
     const raw = (await call('HGET', metaKey, 'schema_version')) as Buffer | null
     if (!raw && options.readOnly) {
-      throw new VaultError('NOT_FOUND', `Redis ${where} holds no baileys-vault store under the prefix "${prefix}" (no ${metaKey} hash). Check the URL, the database number and ?prefix=.`)
+      throw new VaultError(
+        'NOT_FOUND',
+        `Redis ${where} holds no baileys-vault store under the prefix "${prefix}" (no ${metaKey} hash). Check the URL, the database number and ?prefix=.`
+      )
     }
     const version = raw ? raw.toString() : String(REDIS_SCHEMA_VERSION)
     const n = Number(version)

@@ -35,7 +35,18 @@ export function restrictFiles(path: string): void {
   }
 }
 
-const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'SQLITE_READONLY', 'SQLITE_READONLY_DIRECTORY', 'SQLITE_READONLY_CANTINIT', 'SQLITE_READONLY_DBMOVED', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_AUTH'])
+const PERMISSION_CODES = new Set([
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'SQLITE_READONLY',
+  'SQLITE_READONLY_DIRECTORY',
+  'SQLITE_READONLY_CANTINIT',
+  'SQLITE_READONLY_DBMOVED',
+  'SQLITE_CANTOPEN',
+  'SQLITE_PERM',
+  'SQLITE_AUTH'
+])
 
 /** True for an error that means "this user may not write (or open) the file or its folder". */
 export const isPermissionError = (err: unknown): boolean => PERMISSION_CODES.has((err as { code?: string })?.code ?? '')

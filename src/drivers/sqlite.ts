@@ -50,9 +50,9 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   // A row-value comparison lets SQLite seek in the primary key; the OR form scanned the session per page.
   const pageAll = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND (type, id) > (?, ?) ORDER BY type, id LIMIT ?')
   const pageType = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND type = ? AND id > ? ORDER BY id LIMIT ?')
-  const pageSessions = db.prepare(
-    'SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > ? ORDER BY session LIMIT ?'
-  ).pluck()
+  const pageSessions = db
+    .prepare('SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > ? ORDER BY session LIMIT ?')
+    .pluck()
   type Row = { type: string; id: string; value: Buffer }
 
   return {
@@ -67,15 +67,17 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
       // Keyset paging: constant memory, and no statement is held open between pages.
       return pageThrough<Row, ListEntry>(
         last =>
-          (type === undefined
-            ? pageAll.all(session, last?.type ?? '', last?.id ?? '', PAGE)
-            : pageType.all(session, type, last?.id ?? '', PAGE)) as Row[],
+          (type === undefined ? pageAll.all(session, last?.type ?? '', last?.id ?? '', PAGE) : pageType.all(session, type, last?.id ?? '', PAGE)) as Row[],
         PAGE,
         r => (options.values ? [r.type, r.id, r.value] : [r.type, r.id])
       )
     },
     sessions() {
-      return pageThrough<string, string>(last => pageSessions.all(last ?? '', PAGE) as string[], PAGE, s => s)
+      return pageThrough<string, string>(
+        last => pageSessions.all(last ?? '', PAGE) as string[],
+        PAGE,
+        s => s
+      )
     }
   }
 }
@@ -133,7 +135,9 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   const reader = makeReader(db)
   const { lease, fence } = sqliteLease(db)
   const upsertCreds = db.prepare('INSERT INTO vault_creds (session, value) VALUES (?, ?) ON CONFLICT (session) DO UPDATE SET value = excluded.value')
-  const upsertKey = db.prepare('INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value')
+  const upsertKey = db.prepare(
+    'INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value'
+  )
   const deleteKey = db.prepare('DELETE FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
   const applyBatch = db.transaction((session: string, batch: WriteBatch) => {
     if (batch.creds) upsertCreds.run(session, batch.creds)
@@ -184,7 +188,6 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     renameStatements.creds.run(to, from)
     renameStatements.keys.run(to, from)
   })
-
 
   const driver: Driver = {
     kind: 'sqlite',

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { invalidArgument } from '../core/errors.js'
 
 /** What a `--bot` module exports by default: called with every new socket of a session. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a user's module: its socket and session types are theirs
 export type BotHandler<Socket = any, Session = any> = (sock: Socket, session: Session) => unknown
 
 /**

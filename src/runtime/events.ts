@@ -30,7 +30,7 @@ export interface SessionEvents {
 export type Listener<E extends keyof SessionEvents> = (payload: SessionEvents[E]) => unknown
 
 export class TypedEvents {
-  private readonly listeners = new Map<keyof SessionEvents, Set<(payload: any) => unknown>>()
+  private readonly listeners = new Map<keyof SessionEvents, Set<(payload: never) => unknown>>()
 
   constructor(private readonly onListenerError: (event: string, err: unknown) => void) {}
 
@@ -49,9 +49,9 @@ export class TypedEvents {
   }
 
   /** Calls one listener; a throw or a rejected promise is reported, never propagated. */
-  call(event: string, listener: (payload: any) => unknown, payload: unknown): void {
+  call(event: string, listener: (payload: never) => unknown, payload: unknown): void {
     try {
-      const result = listener(payload)
+      const result = listener(payload as never)
       if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).catch(err => this.onListenerError(event, err))
     } catch (err) {
       this.onListenerError(event, err)

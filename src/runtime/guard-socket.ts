@@ -5,9 +5,11 @@
  */
 import type { WASocket } from '@whiskeysockets/baileys'
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- wraps Baileys' listeners of every event type
 type AnyListener = (...args: any[]) => unknown
 
 export function guardSocketHandlers(sock: WASocket, onError: (where: string, err: unknown) => void): void {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- on/off are overloaded per event; the wrapper is generic
   const ev = sock.ev as any
   const wrapped = new WeakMap<AnyListener, AnyListener>()
   const guard = (where: string, listener: AnyListener): AnyListener => {

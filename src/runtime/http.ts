@@ -64,7 +64,9 @@ export async function listenHealth(source: HealthSource, options: ListenOptions 
   const port = options.port ?? 9464
   if (!isLoopback(host)) {
     if (!options.allowNonLoopback) {
-      throw invalidArgument(`The health endpoint binds loopback only; ${host} needs allowNonLoopback (CLI: --http-public). It shows session ids and states to anyone who can reach it.`)
+      throw invalidArgument(
+        `The health endpoint binds loopback only; ${host} needs allowNonLoopback (CLI: --http-public). It shows session ids and states to anyone who can reach it.`
+      )
     }
     options.warn?.(`health endpoint on non-loopback address ${host}: anyone who can reach it sees session ids and states`)
   }
@@ -106,7 +108,11 @@ async function handle(source: HealthSource, req: IncomingMessage, res: ServerRes
       const sessions = source.sessions()
       const starting = source.starting?.() === true
       const ready = !starting && sessions.every(s => source.readyStates.has(s.state))
-      const body = { ready, ...(starting ? { starting } : {}), sessions: sessions.map(s => ({ session: s.session, state: s.state, ready: source.readyStates.has(s.state) })) }
+      const body = {
+        ready,
+        ...(starting ? { starting } : {}),
+        sessions: sessions.map(s => ({ session: s.session, state: s.state, ready: source.readyStates.has(s.state) }))
+      }
       return send(res, ready ? 200 : 503, body)
     }
     case '/sessions':

@@ -10,7 +10,16 @@ export { createRuntime, Runtime, type RuntimeOptions } from './runtime.js'
 export type { StartSessionOptions, SessionOptions, LinkOptions } from './options.js'
 export type { SessionEvents, StateChange, Listener } from './events.js'
 export { canTransition, type SessionState, type StateReason } from './states.js'
-export { ReconnectPolicy, DEFAULT_CODES, backoffDelay, type ReconnectPolicyOptions, type CloseAction, type BackoffOptions, type LoopOptions, type Decision } from './policy.js'
+export {
+  ReconnectPolicy,
+  DEFAULT_CODES,
+  backoffDelay,
+  type ReconnectPolicyOptions,
+  type CloseAction,
+  type BackoffOptions,
+  type LoopOptions,
+  type Decision
+} from './policy.js'
 export type { WatchdogOptions } from './watchdog.js'
 export type { SessionStats } from './analytics.js'
 export { preflight, repairPreKeyCounters, type PreflightResult, type PreflightOptions, type PreKeyRepair } from './preflight.js'

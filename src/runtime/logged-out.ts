@@ -14,7 +14,13 @@ export const backupFileName = (sessionId: string, reason: string, at = new Date(
   `${sessionId.replace(/[^A-Za-z0-9._-]/g, '_')}-${reason}-${at.toISOString().replace(/[:.]/g, '-')}.vault.gz`
 
 /** Backs the session up into `dir`, then clears it. Resolves with the backup file (none if the session had no data). */
-export async function backupAndClear(store: Store, sessionId: string, auth: VaultAuthState | undefined, dir: string, reason: string): Promise<string | undefined> {
+export async function backupAndClear(
+  store: Store,
+  sessionId: string,
+  auth: VaultAuthState | undefined,
+  dir: string,
+  reason: string
+): Promise<string | undefined> {
   let file: string | undefined
   if (await sessionHasData(store, sessionId)) {
     await mkdir(dir, { recursive: true, mode: 0o700 })

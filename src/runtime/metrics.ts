@@ -54,7 +54,12 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
   const registers = [registry]
   const current = new Map<string, string>()
 
-  const sessionState = new prom.Gauge({ name: 'baileys_vault_session_state', help: '1 for the state each session is in now', labelNames: ['session', 'state'], registers })
+  const sessionState = new prom.Gauge({
+    name: 'baileys_vault_session_state',
+    help: '1 for the state each session is in now',
+    labelNames: ['session', 'state'],
+    registers
+  })
   new prom.Gauge({
     name: 'baileys_vault_sessions',
     help: 'Number of sessions in each state',
@@ -67,10 +72,20 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     }
   })
   const connections = new prom.Counter({ name: 'baileys_vault_connections_total', help: 'Connections opened', labelNames: ['session'], registers })
-  const disconnects = new prom.Counter({ name: 'baileys_vault_disconnects_total', help: 'Disconnections by reason (close code)', labelNames: ['session', 'reason'], registers })
+  const disconnects = new prom.Counter({
+    name: 'baileys_vault_disconnects_total',
+    help: 'Disconnections by reason (close code)',
+    labelNames: ['session', 'reason'],
+    registers
+  })
   const reconnects = new prom.Counter({ name: 'baileys_vault_reconnect_attempts_total', help: 'Reconnect attempts', labelNames: ['session'], registers })
   const messages = new prom.Counter({ name: 'baileys_vault_messages_total', help: 'Messages by direction', labelNames: ['session', 'direction'], registers })
-  const decryptFailures = new prom.Counter({ name: 'baileys_vault_decrypt_failures_total', help: 'Messages that could not be decrypted', labelNames: ['session'], registers })
+  const decryptFailures = new prom.Counter({
+    name: 'baileys_vault_decrypt_failures_total',
+    help: 'Messages that could not be decrypted',
+    labelNames: ['session'],
+    registers
+  })
   const writeSeconds = new prom.Histogram({
     name: 'baileys_vault_store_write_seconds',
     help: 'Duration of one atomic store write',
@@ -78,12 +93,37 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers
   })
-  const storeErrors = new prom.Counter({ name: 'baileys_vault_store_errors_total', help: 'Store operations that failed, by error code', labelNames: ['driver', 'code'], registers })
-  const lastBackup = new prom.Gauge({ name: 'baileys_vault_last_backup_timestamp_seconds', help: 'Unix time of the last successful scheduled backup', labelNames: ['session'], registers })
+  const storeErrors = new prom.Counter({
+    name: 'baileys_vault_store_errors_total',
+    help: 'Store operations that failed, by error code',
+    labelNames: ['driver', 'code'],
+    registers
+  })
+  const lastBackup = new prom.Gauge({
+    name: 'baileys_vault_last_backup_timestamp_seconds',
+    help: 'Unix time of the last successful scheduled backup',
+    labelNames: ['session'],
+    registers
+  })
 
-  const leaseState = new prom.Gauge({ name: 'baileys_vault_lease_state', help: "The session's lease: 2 held, 1 standby (another process holds it), 0 none", labelNames: ['session'], registers })
-  const takeovers = new prom.Counter({ name: 'baileys_vault_lease_takeovers_total', help: 'Leases taken after waiting as a standby', labelNames: ['session'], registers })
-  const leasesLost = new prom.Counter({ name: 'baileys_vault_lease_lost_total', help: 'Renewals or writes refused with LEASE_LOST (the socket was ended)', labelNames: ['session'], registers })
+  const leaseState = new prom.Gauge({
+    name: 'baileys_vault_lease_state',
+    help: "The session's lease: 2 held, 1 standby (another process holds it), 0 none",
+    labelNames: ['session'],
+    registers
+  })
+  const takeovers = new prom.Counter({
+    name: 'baileys_vault_lease_takeovers_total',
+    help: 'Leases taken after waiting as a standby',
+    labelNames: ['session'],
+    registers
+  })
+  const leasesLost = new prom.Counter({
+    name: 'baileys_vault_lease_lost_total',
+    help: 'Renewals or writes refused with LEASE_LOST (the socket was ended)',
+    labelNames: ['session'],
+    registers
+  })
   const LEASE_STATE_VALUE = { held: 2, standby: 1, none: 0 } as const
 
   const perSession = [connections, reconnects, decryptFailures, lastBackup, leaseState, takeovers, leasesLost]

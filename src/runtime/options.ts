@@ -56,11 +56,14 @@ export function checkSessionOptions(options: SessionOptions): void {
   if (options.link?.pairingCode !== undefined && (typeof phone !== 'string' || !/^\d{6,15}$/.test(phone))) {
     throw invalidArgument('link.pairingCode.phoneNumber must be the full number in digits with country code, no + or spaces (e.g. "15551234567").')
   }
-  if (options.backupDir !== undefined && (typeof options.backupDir !== 'string' || options.backupDir === '')) throw invalidArgument('backupDir must be a folder path.')
+  if (options.backupDir !== undefined && (typeof options.backupDir !== 'string' || options.backupDir === ''))
+    throw invalidArgument('backupDir must be a folder path.')
   const deadline = options.stopDeadlineMs
-  if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0)) throw invalidArgument('stopDeadlineMs must be a non-negative number.')
+  if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0))
+    throw invalidArgument('stopDeadlineMs must be a non-negative number.')
   checkLeaseSetting(options.lease)
-  if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.info !== 'function')) throw invalidArgument('logger must be a pino-style logger.')
+  if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.info !== 'function'))
+    throw invalidArgument('logger must be a pino-style logger.')
 }
 
 export function checkStartOptions(options: StartSessionOptions): void {

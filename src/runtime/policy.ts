@@ -75,10 +75,7 @@ export const DEFAULT_CODES: Readonly<Record<number, CloseAction>> = Object.freez
 const ACTIONS: readonly CloseAction[] = ['restart', 'backoff', 'fail', 'logged-out']
 
 export type Decision =
-  | { action: 'restart' }
-  | { action: 'backoff'; delayMs: number; attempt: number }
-  | { action: 'fail'; message: string }
-  | { action: 'logged-out' }
+  { action: 'restart' } | { action: 'backoff'; delayMs: number; attempt: number } | { action: 'fail'; message: string } | { action: 'logged-out' }
 
 type Resolved = Required<Omit<ReconnectPolicyOptions, 'backoff' | 'loop' | 'codes'>> & {
   /** A Map: an object keyed by close codes up to 515 gets a ~4 KB holey elements array per session in V8. */
@@ -173,15 +170,24 @@ export class ReconnectPolicy {
     if (action === 'fail') return { action, message: failMessage(code) }
     const replaced = this.closes.filter(c => c.code === 440).length
     if (code === 440 && replaced >= loop.maxReplaced) {
-      return { action: 'fail', message: `Connection replaced (440) ${replaced} times within ${loop.windowMs} ms: another client is using this account. Stop the other client (or this one); the creds are kept.` }
+      return {
+        action: 'fail',
+        message: `Connection replaced (440) ${replaced} times within ${loop.windowMs} ms: another client is using this account. Stop the other client (or this one); the creds are kept.`
+      }
     }
     if (this.closes.length > loop.maxFailures) {
-      return { action: 'fail', message: `Reconnect loop: ${this.closes.length} closes within ${loop.windowMs} ms (last code ${code ?? 'none'}). The creds are kept; check the network and the server, then start the session again.` }
+      return {
+        action: 'fail',
+        message: `Reconnect loop: ${this.closes.length} closes within ${loop.windowMs} ms (last code ${code ?? 'none'}). The creds are kept; check the network and the server, then start the session again.`
+      }
     }
     if (action === 'restart') return { action }
     this.attempt++
     if (this.attempt > backoff.maxAttempts) {
-      return { action: 'fail', message: `Gave up after ${backoff.maxAttempts} reconnect attempts in a row (last code ${code ?? 'none'}). The creds are kept; start the session again when the cause is fixed.` }
+      return {
+        action: 'fail',
+        message: `Gave up after ${backoff.maxAttempts} reconnect attempts in a row (last code ${code ?? 'none'}). The creds are kept; start the session again when the cause is fixed.`
+      }
     }
     return { action: 'backoff', delayMs: backoffDelay(backoff, this.attempt, this.options.random), attempt: this.attempt }
   }

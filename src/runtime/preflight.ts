@@ -17,9 +17,7 @@ export interface PreKeyRepair {
   ahead: number
 }
 
-export type PreflightResult =
-  | { ok: true; linked: boolean; repair?: PreKeyRepair }
-  | { ok: false; error: VaultError }
+export type PreflightResult = { ok: true; linked: boolean; repair?: PreKeyRepair } | { ok: false; error: VaultError }
 
 export interface PreflightOptions {
   /** Advance the pre-key counters past stored pre-keys (see repairPreKeyCounters). Default true. */
@@ -41,7 +39,14 @@ export async function preflight(store: Store, sessionId: string, options: Prefli
     // An unreachable backend is not damage: the caller decides (startSession rejects).
     if (!isVaultError(err) || err.code === 'BACKEND_UNAVAILABLE') throw err
     const what = err.code === 'DECRYPT_FAILED' ? 'cannot be decrypted with the configured key' : 'cannot be read'
-    return { ok: false, error: new VaultError('CORRUPT_DATA', `The creds of session "${sessionId}" ${what} (${err.code}); not connecting, so no new device is linked over them. Run \`baileys-vault doctor\`, then restore the creds from a backup.`, { cause: err }) }
+    return {
+      ok: false,
+      error: new VaultError(
+        'CORRUPT_DATA',
+        `The creds of session "${sessionId}" ${what} (${err.code}); not connecting, so no new device is linked over them. Run \`baileys-vault doctor\`, then restore the creds from a backup.`,
+        { cause: err }
+      )
+    }
   }
   if (!creds) return { ok: true, linked: false }
   if (isUnfinishedPairing(creds)) return { ok: true, linked: false }
@@ -50,7 +55,13 @@ export async function preflight(store: Store, sessionId: string, options: Prefli
   const errors = checkCreds(creds, { signatures: false }).filter(f => f.severity === 'error')
   if (errors.length > 0) {
     const codes = errors.map(f => f.code).join(', ')
-    return { ok: false, error: new VaultError('CORRUPT_DATA', `The creds of session "${sessionId}" are damaged (${codes}); not connecting, and nothing was overwritten. Run \`baileys-vault doctor\` for details, then restore the creds from a backup.`) }
+    return {
+      ok: false,
+      error: new VaultError(
+        'CORRUPT_DATA',
+        `The creds of session "${sessionId}" are damaged (${codes}); not connecting, and nothing was overwritten. Run \`baileys-vault doctor\` for details, then restore the creds from a backup.`
+      )
+    }
   }
   const repair = options.repairPreKeys === false ? undefined : await repairPreKeyCounters(store, sessionId, creds)
   return { ok: true, linked: isLinked(creds), repair }

@@ -46,7 +46,8 @@ const statusCode = (err: unknown): number | undefined => {
 }
 
 /** A Boom-shaped error, so Baileys and the policy read its status code like their own. */
-const closeError = (message: string, code: number) => Object.assign(new Error(message), { isBoom: true, output: { statusCode: code, payload: { statusCode: code, message } } })
+const closeError = (message: string, code: number) =>
+  Object.assign(new Error(message), { isBoom: true, output: { statusCode: code, payload: { statusCode: code, message } } })
 
 export class Session {
   private current: SessionState
@@ -192,7 +193,7 @@ export class Session {
       this.endingOnPurpose = true
       if (sock && this.current === 'connected') {
         await sock.logout().catch(err => this.log.warn({ err: (err as Error).message }, 'logout on the server failed; clearing locally'))
-      } else sock?.end(undefined)
+      } else void sock?.end(undefined)
       this.sock = undefined
       if (this.current !== 'unregistered') this.transition('expired', { code: 401, message: 'logged out by request' })
       await this.quiesce(deadline)
@@ -283,9 +284,12 @@ export class Session {
         onFrame: listener => sock.ws.on('frame', listener),
         onMessage: listener => sock.ev.on('messages.upsert', ({ type }) => type === 'notify' && listener()),
         ping: async timeoutMs => {
-          await sock.query({ tag: 'iq', attrs: { id: sock.generateMessageTag(), to: 's.whatsapp.net', type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] }, timeoutMs)
+          await sock.query(
+            { tag: 'iq', attrs: { id: sock.generateMessageTag(), to: 's.whatsapp.net', type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] },
+            timeoutMs
+          )
         },
-        kill: message => sock.end(closeError(message, 408) as never)
+        kill: message => void sock.end(closeError(message, 408) as never)
       },
       message => {
         this.analytics.watchdogReconnects++
@@ -416,7 +420,7 @@ export class Session {
     if (sock) {
       await this.quiesce(deadline)
       const closed = new Promise<void>(resolve => sock.ev.on('connection.update', u => u.connection === 'close' && resolve()))
-      sock.end(undefined)
+      void sock.end(undefined)
       await Promise.race([closed, new Promise(r => setTimeout(r, Math.max(0, deadline - Date.now())).unref?.())])
       this.sock = undefined
     }
@@ -429,7 +433,9 @@ export class Session {
 
   /** After the socket ended and the writes drained: a standby elsewhere takes over within one poll. */
   private async releaseLease(): Promise<void> {
-    await this.lease?.release().catch(err => this.log.warn({ code: (err as VaultError).code }, `releasing the lease failed (it expires by itself): ${(err as Error).message}`))
+    await this.lease
+      ?.release()
+      .catch(err => this.log.warn({ code: (err as VaultError).code }, `releasing the lease failed (it expires by itself): ${(err as Error).message}`))
   }
 
   /** Waits for in-flight key work and creds writes (bounded by `deadline`). */

@@ -10,16 +10,7 @@
  * `failed` needs help (creds kept, reason given); `stopped` is the end of a graceful stop.
  */
 export type SessionState =
-  | 'unregistered'
-  | 'registering'
-  | 'registered'
-  | 'connecting'
-  | 'connected'
-  | 'disconnected'
-  | 'expired'
-  | 'standby'
-  | 'failed'
-  | 'stopped'
+  'unregistered' | 'registering' | 'registered' | 'connecting' | 'connected' | 'disconnected' | 'expired' | 'standby' | 'failed' | 'stopped'
 
 /** Why a transition happened: a Baileys DisconnectReason code when there is one, and a message. */
 export interface StateReason {

@@ -28,7 +28,8 @@ export function resolveWatchdog(options: WatchdogOptions = {}): Required<Watchdo
   if (typeof options !== 'object' || options === null) throw invalidArgument('watchdog must be an object.')
   const out = { timeoutMs: options.timeoutMs ?? 60_000, silenceMs: options.silenceMs ?? 0, pingTimeoutMs: options.pingTimeoutMs ?? 10_000 }
   for (const [name, v] of Object.entries(out)) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`watchdog.${name} must be a non-negative number of milliseconds; got ${String(v)}.`)
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw invalidArgument(`watchdog.${name} must be a non-negative number of milliseconds; got ${String(v)}.`)
   }
   if (out.timeoutMs > 0 && out.timeoutMs < 100) throw invalidArgument('watchdog.timeoutMs must be at least 100 ms (or 0 to turn it off).')
   return out

@@ -28,10 +28,7 @@ export function makeCertAuthority(noiseStatic: KeyPair, root: KeyPair = Curve.ge
     { serial: 1, issuerSerial: WA_CERT_DETAILS.SERIAL, key: intermediateKey.public, notBefore: now - 60, notAfter: now + YEAR_S },
     root.private
   )
-  const leaf = certificate(
-    { serial: 2, issuerSerial: 1, key: noiseStatic.public, notBefore: now - 60, notAfter: now + YEAR_S },
-    intermediateKey.private
-  )
+  const leaf = certificate({ serial: 2, issuerSerial: 1, key: noiseStatic.public, notBefore: now - 60, notAfter: now + YEAR_S }, intermediateKey.private)
   return { root, chain: proto.CertChain.encode({ leaf, intermediate }).finish() }
 }
 
@@ -50,8 +47,7 @@ export function trustSimulator(rootPublicKey: Uint8Array | { rootPublicKey: Uint
 
 // libsignal is Baileys' dependency; resolve it from there so strict installs (pnpm) work too.
 const requireFromBaileys = createRequire(import.meta.resolve('@whiskeysockets/baileys'))
-const curve: { verifySignature(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean } =
-  requireFromBaileys('libsignal/src/curve.js')
+const curve: { verifySignature(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean } = requireFromBaileys('libsignal/src/curve.js')
 
 /**
  * A real XEdDSA check. Baileys' Curve.verify treats libsignal's `false` as success, so the

@@ -67,7 +67,9 @@ let saved: Pick<Console, 'info' | 'warn'> | undefined
 /** libsignal's own diagnostics; "Closing session:" and friends print whole records, private keys included. */
 export const isLibsignalChatter = (args: unknown[]): boolean =>
   typeof args[0] === 'string' &&
-  /^(Closing session|Opening session|Removing old closed session|Closing open session|Session already (closed|open)|Decrypted message with closed session|Migrating session)/.test(args[0])
+  /^(Closing session|Opening session|Removing old closed session|Closing open session|Session already (closed|open)|Decrypted message with closed session|Migrating session)/.test(
+    args[0]
+  )
 
 /**
  * Keeps libsignal's session dumps out of the output while the contact's Signal operations run.
@@ -159,7 +161,10 @@ export class Contact {
       const all = this.host.targets()
       const devices = options.to === undefined ? all : all.filter(d => d.jid === options.to || d.lid === options.to)
       if (devices.length === 0) {
-        throw new VaultError('NOT_FOUND', options.to ? `No linked device ${options.to}.` : 'The simulated phone has no linked device to send to; scan a QR code first.')
+        throw new VaultError(
+          'NOT_FOUND',
+          options.to ? `No linked device ${options.to}.` : 'The simulated phone has no linked device to send to; scan a QR code first.'
+        )
       }
       const id = newMessageId()
       const plain = encodeWAMessage({ conversation: text })

@@ -113,7 +113,10 @@ function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, 
           {
             tag: 'sync',
             attrs: {},
-            content: getBinaryNodeChildren(first, 'collection').map(c => ({ tag: 'collection', attrs: { name: c.attrs.name, version: c.attrs.version || '0' } }))
+            content: getBinaryNodeChildren(first, 'collection').map(c => ({
+              tag: 'collection',
+              attrs: { name: c.attrs.name, version: c.attrs.version || '0' }
+            }))
           }
         ])
       )
@@ -236,10 +239,16 @@ function bundleNodes(host: HandlerHost, keyNode: BinaryNode): BinaryNode[] {
           { tag: 'identity', attrs: {}, content: device.identityKey },
           signedPreKeyNode(device),
           ...(bundle.preKey
-            ? [{ tag: 'key', attrs: {}, content: [
-                { tag: 'id', attrs: {}, content: encodeBigEndian(bundle.preKey.keyId, 3) },
-                { tag: 'value', attrs: {}, content: bundle.preKey.publicKey.subarray(1) }
-              ] }]
+            ? [
+                {
+                  tag: 'key',
+                  attrs: {},
+                  content: [
+                    { tag: 'id', attrs: {}, content: encodeBigEndian(bundle.preKey.keyId, 3) },
+                    { tag: 'value', attrs: {}, content: bundle.preKey.publicKey.subarray(1) }
+                  ]
+                }
+              ]
             : [])
         ]
       })
@@ -255,7 +264,13 @@ function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode |
   const users: BinaryNode[] = []
   for (const user of getBinaryNodeChildren(getBinaryNodeChild(usync, 'list'), 'user')) {
     const phone = getBinaryNodeChild(user, 'contact')?.content
-    const jid = user.attrs.jid ?? (phone ? `${Buffer.from(phone as Uint8Array).toString().replace(/^\+/, '')}@${SERVER}` : undefined)
+    const jid =
+      user.attrs.jid ??
+      (phone
+        ? `${Buffer.from(phone as Uint8Array)
+            .toString()
+            .replace(/^\+/, '')}@${SERVER}`
+        : undefined)
     if (!jid) continue
     const decoded = jidDecode(jid)
     const contact = host.contactByUser(decoded?.user)

@@ -48,12 +48,10 @@ export async function wrapEphemeral(code: string, publicKey: Uint8Array): Promis
  * identity ‖ primary identity ‖ random)) and derives the ADV secret the companion derived.
  * Throws when the bundle does not open: the companion used a different code.
  */
-export function openKeyBundle(options: {
-  bundle: Buffer
-  phoneEphemeral: KeyPair
-  companionEphemeral: Buffer
-  accountKey: KeyPair
-}): { companionIdentity: Buffer; advSecret: Buffer } {
+export function openKeyBundle(options: { bundle: Buffer; phoneEphemeral: KeyPair; companionEphemeral: Buffer; accountKey: KeyPair }): {
+  companionIdentity: Buffer
+  advSecret: Buffer
+} {
   const { bundle, phoneEphemeral, companionEphemeral, accountKey } = options
   const shared = Curve.sharedKey(phoneEphemeral.private, companionEphemeral)
   const salt = bundle.subarray(0, SALT_BYTES)

@@ -119,7 +119,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
         await delay(downMs)
         if (this.stopped) return
         await this.listen(address.host, address.port, address.describe).catch(err => {
-          throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${address.host}:${address.port} again: ${(err as Error).message}`, { cause: err })
+          throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${address.host}:${address.port} again: ${(err as Error).message}`, {
+            cause: err
+          })
         })
       } finally {
         this.restarting = undefined
@@ -190,7 +192,11 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private register(conn: SimConnection, clientStatic: Buffer, data: proto.ClientPayload.IDevicePairingRegistrationData): void {
     const { eRegid, eIdent, eSkeyId, eSkeyVal, eSkeySig } = data
     const valid =
-      eRegid?.length === 4 && eIdent?.length === 32 && eSkeyId?.length === 3 && eSkeyVal?.length === 32 && eSkeySig?.length === 64 &&
+      eRegid?.length === 4 &&
+      eIdent?.length === 32 &&
+      eSkeyId?.length === 3 &&
+      eSkeyVal?.length === 32 &&
+      eSkeySig?.length === 64 &&
       verifySignature(eIdent, withKeyType(eSkeyVal), eSkeySig)
     if (!valid) {
       this.log(`registration refused on connection ${conn.id}: bad key bundle`)

@@ -139,6 +139,9 @@ export const lidForPhone = (pn: string, prefix: string): string => `${prefix}${p
 
 /** Message ids shaped like the real ones (upper-case hex). */
 export const newMessageId = (): string =>
-  '3EB0' + Array.from({ length: 8 }, () => randomInt(0, 256).toString(16).padStart(2, '0')).join('').toUpperCase()
+  '3EB0' +
+  Array.from({ length: 8 }, () => randomInt(0, 256).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase()
 
 export const unixNow = (): string => Math.floor(Date.now() / 1000).toString()

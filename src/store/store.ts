@@ -192,7 +192,8 @@ export class Store {
     assertSessionId(from, STAGING_OK)
     assertSessionId(to, STAGING_OK)
     if (this.access.readOnly) throw readOnlyError(this.label)
-    if (!this.canRename(from, to)) throw new VaultError('INVALID_ARGUMENT', `The ${this.driver.kind} store ${this.label} cannot rename session "${from}" to "${to}" atomically.`)
+    if (!this.canRename(from, to))
+      throw new VaultError('INVALID_ARGUMENT', `The ${this.driver.kind} store ${this.label} cannot rename session "${from}" to "${to}" atomically.`)
     await this.guard('renaming', from, () => this.driver.rename!(from, to))
   }
 
@@ -251,9 +252,13 @@ export class Store {
     const detail = err instanceof Error ? err.message : String(err)
     // A refusal by the file system or the server is not an outage: retrying will not help.
     const next = isPermissionDenied(err)
-      ? 'permission denied: check that this user may write the store (file and folder modes, or the database role\'s rights); read-only commands work without it.'
+      ? "permission denied: check that this user may write the store (file and folder modes, or the database role's rights); read-only commands work without it."
       : 'retry when the backend is reachable.'
-    return new VaultError('BACKEND_UNAVAILABLE', `The ${this.driver.kind} store ${this.label} failed while ${action}${what}: ${detail}. Nothing was reported as saved; ${next}`, { cause: err })
+    return new VaultError(
+      'BACKEND_UNAVAILABLE',
+      `The ${this.driver.kind} store ${this.label} failed while ${action}${what}: ${detail}. Nothing was reported as saved; ${next}`,
+      { cause: err }
+    )
   }
 }
 

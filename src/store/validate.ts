@@ -49,9 +49,10 @@ export function assertKeyType(type: unknown): asserts type is string {
 
 export function assertKeyId(type: string, id: unknown): asserts id is string {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\u0000') || !wellFormed(id)) {
-    throw invalidArgument(`Key id for type "${type}" must be a non-empty, well-formed Unicode string of at most ${MAX_ID_LENGTH} characters without NUL; got ${describe(id)}.`)
+    throw invalidArgument(
+      `Key id for type "${type}" must be a non-empty, well-formed Unicode string of at most ${MAX_ID_LENGTH} characters without NUL; got ${describe(id)}.`
+    )
   }
 }
 
-const describe = (value: unknown): string =>
-  typeof value === 'string' ? `a string of length ${value.length}` : value === null ? 'null' : typeof value
+const describe = (value: unknown): string => (typeof value === 'string' ? `a string of length ${value.length}` : value === null ? 'null' : typeof value)

@@ -55,7 +55,11 @@ export function sealedCodec(options: EncryptionOptions): ValueCodec {
     bytes[0] === FORMAT_SEALED ? sealer.open(bytes, locationAad(session, type, id), describeLocation(session, type, id)) : bytes
   return {
     currentKeyId: sealer.currentKeyId,
-    encode: (value, session, type, id) => sealer.seal(encodeValue(value, false, () => describeLocation(session, type, id)), locationAad(session, type, id)),
+    encode: (value, session, type, id) =>
+      sealer.seal(
+        encodeValue(value, false, () => describeLocation(session, type, id)),
+        locationAad(session, type, id)
+      ),
     decode: (bytes, session, type, id) => decodeValue(open(bytes, session, type, id), session, type, id),
     decodeCreds: (bytes, session) => decodeCreds(open(bytes, session), session),
     body: (bytes, session, type, id) => plainBody(open(bytes, session, type, id), session, type, id),

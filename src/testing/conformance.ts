@@ -99,7 +99,14 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
     it('writes creds and keys in one batch and the backend holds exactly those bytes', async () => {
       const s = sid('batch')
       const value = Buffer.from([0, 1, 2, 250, 255, 10, 13])
-      await d.write(s, { creds: bytes('{"creds":1}'), set: [['pre-key', '1', value], ['session', '15550000001.0', bytes('{"s":1}')]], del: [] })
+      await d.write(s, {
+        creds: bytes('{"creds":1}'),
+        set: [
+          ['pre-key', '1', value],
+          ['session', '15550000001.0', bytes('{"s":1}')]
+        ],
+        del: []
+      })
       assert.deepEqual(Buffer.from((await h.raw.creds(s))!), bytes('{"creds":1}'))
       assert.deepEqual(Buffer.from((await h.raw.key(s, 'pre-key', '1'))!), value)
       assert.deepEqual(Buffer.from((await d.getCreds(s))!), bytes('{"creds":1}'))
@@ -124,8 +131,20 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
 
     it('overwrites and deletes; a deleted key is gone from the backend', async () => {
       const s = sid('del')
-      await d.write(s, { set: [['session', 'a', bytes('1')], ['session', 'b', bytes('2')]], del: [] })
-      await d.write(s, { set: [['session', 'a', bytes('3')]], del: [['session', 'b'], ['session', 'never-existed']] })
+      await d.write(s, {
+        set: [
+          ['session', 'a', bytes('1')],
+          ['session', 'b', bytes('2')]
+        ],
+        del: []
+      })
+      await d.write(s, {
+        set: [['session', 'a', bytes('3')]],
+        del: [
+          ['session', 'b'],
+          ['session', 'never-existed']
+        ]
+      })
       assert.equal(Buffer.from((await h.raw.key(s, 'session', 'a'))!).toString(), '3')
       assert.equal(await h.raw.key(s, 'session', 'b'), undefined)
       assert.deepEqual([...(await d.get(s, 'session', ['a', 'b'])).keys()], ['a'])
@@ -196,7 +215,14 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
       const large = Buffer.alloc(1024 * 1024)
       for (let i = 0; i < large.length; i++) large[i] = (i * 7919) & 0xff
-      await d.write(s, { set: [['sender-key', 'every', every], ['sender-key', 'large', large], ['sender-key', 'one', Buffer.from([0])]], del: [] })
+      await d.write(s, {
+        set: [
+          ['sender-key', 'every', every],
+          ['sender-key', 'large', large],
+          ['sender-key', 'one', Buffer.from([0])]
+        ],
+        del: []
+      })
       const got = await d.get(s, 'sender-key', ['every', 'large', 'one'])
       assert.deepEqual(Buffer.from(got.get('every')!), every)
       assert.deepEqual(Buffer.from(got.get('large')!), large)
@@ -205,9 +231,7 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
 
     it('lands concurrent writes to different sessions and keys', async () => {
       const sessions = Array.from({ length: 8 }, (_, i) => sid(`c${i}`))
-      await Promise.all(
-        sessions.flatMap(s => Array.from({ length: 10 }, (_, k) => d.write(s, { set: [['pre-key', String(k), bytes(`${s}:${k}`)]], del: [] })))
-      )
+      await Promise.all(sessions.flatMap(s => Array.from({ length: 10 }, (_, k) => d.write(s, { set: [['pre-key', String(k), bytes(`${s}:${k}`)]], del: [] }))))
       for (const s of sessions) {
         assert.equal(await h.raw.countKeys(s), 10)
         assert.equal(Buffer.from((await d.get(s, 'pre-key', ['7'])).get('7')!).toString(), `${s}:7`)
@@ -230,7 +254,8 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       await store.write(s, { creds: initAuthCreds(), set: [['pre-key', '5', { keyId: 5 }]] })
       const { state } = await store.useAuthState(s)
       const invalid = (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /Key id/.test(e.message)
-      for (const ids of [[5], [null], [{}], ['5', 5], [['5']]]) await assert.rejects(state.keys.get('pre-key', ids as unknown as string[]), invalid, JSON.stringify(ids))
+      for (const ids of [[5], [null], [{}], ['5', 5], [['5']]])
+        await assert.rejects(state.keys.get('pre-key', ids as unknown as string[]), invalid, JSON.stringify(ids))
       await assert.rejects(store.readRaw(s, 'pre-key', '5' as unknown as string[]), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
       assert.deepEqual(await state.keys.get('pre-key', ['5']), { '5': { keyId: 5 } })
     })
@@ -241,7 +266,13 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
       const s = sid('snap')
       await d.write(s, { set: [['pre-key', '1', bytes('before')]], del: [] })
       const seen = await d.snapshot(async reader => {
-        await d.write(s, { set: [['pre-key', '1', bytes('after')], ['pre-key', '2', bytes('new')]], del: [] })
+        await d.write(s, {
+          set: [
+            ['pre-key', '1', bytes('after')],
+            ['pre-key', '2', bytes('new')]
+          ],
+          del: []
+        })
         const got = await reader.get(s, 'pre-key', ['1', '2'])
         return [...got].map(([id, v]) => `${id}=${Buffer.from(v).toString()}`)
       })
@@ -291,10 +322,25 @@ export function driverConformance(name: string, make: () => Promise<DriverHarnes
         const a = leaseOwner()
         const b = leaseOwner()
         const la = await lease.acquire(s, { owner: a, ttlMs: ttl(30_000) })
-        await d.write(s, { creds: bytes('c-a'), set: [['session', 'x', bytes('1')], ['pre-key', '1', bytes('p')]], del: [], epoch: la.epoch })
+        await d.write(s, {
+          creds: bytes('c-a'),
+          set: [
+            ['session', 'x', bytes('1')],
+            ['pre-key', '1', bytes('p')]
+          ],
+          del: [],
+          epoch: la.epoch
+        })
         await lease.release(s, { owner: a, epoch: la.epoch })
         assert.equal(await lease.leaseInfo(s), undefined)
-        const stale = { creds: bytes('c-stale'), set: [['session', 'x', bytes('2')], ['session', 'y', bytes('3')]] as Array<[string, string, Uint8Array]>, del: [['pre-key', '1']] as Array<[string, string]> }
+        const stale = {
+          creds: bytes('c-stale'),
+          set: [
+            ['session', 'x', bytes('2')],
+            ['session', 'y', bytes('3')]
+          ] as Array<[string, string, Uint8Array]>,
+          del: [['pre-key', '1']] as Array<[string, string]>
+        }
         await assert.rejects(d.write(s, { ...stale, epoch: la.epoch }), lost, 'a released epoch no longer writes')
         const lb = await lease.acquire(s, { owner: b, ttlMs: ttl(30_000) })
         assert.ok(lb.epoch > la.epoch)

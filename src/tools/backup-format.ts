@@ -52,8 +52,7 @@ export interface BackupTrailer {
 }
 
 export type BackupEntry =
-  | { kind: 'creds'; session: string; value: StoredValue }
-  | { kind: 'key'; session: string; type: string; id: string; value: StoredValue }
+  { kind: 'creds'; session: string; value: StoredValue } | { kind: 'key'; session: string; type: string; id: string; value: StoredValue }
 
 export const headerLine = (header: BackupHeader): string => JSON.stringify(header) + '\n'
 export const credsLine = (session: string, value: unknown): string => toBufferJson({ kind: 'creds', session, value }) + '\n'
@@ -208,7 +207,8 @@ function parseHeader(file: string, line: string): BackupHeader {
   } catch (cause) {
     throw new VaultError('UNSUPPORTED_FORMAT', `${file} is not a baileys-vault backup (the first line is not JSON).`, { cause })
   }
-  if (header?.format !== BACKUP_FORMAT) throw new VaultError('UNSUPPORTED_FORMAT', `${file} is not a baileys-vault backup (format "${String(header?.format)}").`)
+  if (header?.format !== BACKUP_FORMAT)
+    throw new VaultError('UNSUPPORTED_FORMAT', `${file} is not a baileys-vault backup (format "${String(header?.format)}").`)
   if (header.version !== BACKUP_VERSION) {
     throw new VaultError(
       'UNSUPPORTED_FORMAT',

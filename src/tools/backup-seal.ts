@@ -175,7 +175,8 @@ export function openStream(file: string, header: SealHeader, dataKey: Buffer): T
     },
     flush(done: TransformCallback) {
       const rest = chunks.rest()
-      if (rest.length < TAG) return done(damaged(file, `the file ends ${rest.length === 0 ? 'right after the header' : 'inside an authentication tag'} (it was truncated)`))
+      if (rest.length < TAG)
+        return done(damaged(file, `the file ends ${rest.length === 0 ? 'right after the header' : 'inside an authentication tag'} (it was truncated)`))
       try {
         chunk(this, rest, true)
       } catch (err) {
@@ -208,7 +209,8 @@ export async function readSealHeader(file: string): Promise<SealHeader | undefin
     const got = (await fd.read(wrapped, 0, wrappedLength, FIXED)).bytesRead
     if (got < wrappedLength) throw damaged(file, 'the encryption header is truncated')
     // The store's sealed envelope: 0x10 | key id length | key id | nonce (12) | tag (16) | ciphertext.
-    if (wrappedLength < 2 || wrapped[0] !== FORMAT_SEALED || wrappedLength < 2 + wrapped[1] + 12 + TAG) throw damaged(file, 'the encryption header does not hold a sealed file key')
+    if (wrappedLength < 2 || wrapped[0] !== FORMAT_SEALED || wrappedLength < 2 + wrapped[1] + 12 + TAG)
+      throw damaged(file, 'the encryption header does not hold a sealed file key')
     const keyId = wrapped.subarray(2, 2 + wrapped[1]).toString('utf8')
     return { bytes: Buffer.concat([fixed, wrapped]), keyId, chunkSize }
   } finally {
@@ -226,7 +228,8 @@ export function unwrapDataKey(file: string, header: SealHeader, keys: BackupKeys
   if (keys.codec?.currentKeyId) codecs.push(keys.codec)
   const hint =
     'Give that key: BAILEYS_VAULT_KEY (or BAILEYS_VAULT_OLD_KEYS) for the CLI, the encryption option of restore() / verifyBackup(), or a target store opened with it. Nothing was restored.'
-  if (codecs.length === 0) throw new VaultError('DECRYPT_FAILED', `Backup ${file} is encrypted (sealed with key "${header.keyId}") and no encryption key is configured. ${hint}`)
+  if (codecs.length === 0)
+    throw new VaultError('DECRYPT_FAILED', `Backup ${file} is encrypted (sealed with key "${header.keyId}") and no encryption key is configured. ${hint}`)
   const wrapped = header.bytes.subarray(FIXED)
   const id = wrapId(header.bytes.subarray(0, FIXED))
   const errors: unknown[] = []

@@ -103,7 +103,8 @@ const CHUNK = 256 * 1024
  */
 export async function backup(store: Store, file: string, options: BackupOptions = {}): Promise<BackupResult> {
   const started = Date.now()
-  if (!options.overwrite && existsSync(file)) throw invalidArgument(`${file} already exists. Choose another file name, or pass overwrite (--overwrite) to replace it.`)
+  if (!options.overwrite && existsSync(file))
+    throw invalidArgument(`${file} already exists. Choose another file name, or pass overwrite (--overwrite) to replace it.`)
   if (options.plaintext && options.encryption) throw invalidArgument('backup: plaintext and encryption exclude each other; pass one of them.')
   // Bad encryption options fail before anything is read or written.
   const sealer = options.plaintext ? undefined : options.encryption ? sealedCodec(options.encryption) : store.codec.currentKeyId ? store.codec : undefined
@@ -183,7 +184,8 @@ export async function backup(store: Store, file: string, options: BackupOptions 
       await rm(tmp, { force: true })
       if (err instanceof VaultError) throw err
       const code = (err as NodeJS.ErrnoException).code
-      if (code && /^E[A-Z]+$/.test(code)) throw new VaultError('INVALID_ARGUMENT', `Cannot write backup file ${file} (${code}). Check the folder exists and is writable.`, { cause: err })
+      if (code && /^E[A-Z]+$/.test(code))
+        throw new VaultError('INVALID_ARGUMENT', `Cannot write backup file ${file} (${code}). Check the folder exists and is writable.`, { cause: err })
       throw err
     }
   }
@@ -193,7 +195,9 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     else await run(liveSource(store))
   } catch (err) {
     if (err instanceof VaultError) throw err
-    throw new VaultError('BACKEND_UNAVAILABLE', `Backup of ${store.label} failed while reading: ${(err as Error).message}. No backup file was written.`, { cause: err })
+    throw new VaultError('BACKEND_UNAVAILABLE', `Backup of ${store.label} failed while reading: ${(err as Error).message}. No backup file was written.`, {
+      cause: err
+    })
   }
   await rename(tmp, file)
   const keys = results.reduce((n, r) => n + r.keys, 0)
@@ -202,7 +206,9 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     store: store.label,
     createdAt,
     snapshot,
-    note: snapshot ? undefined : `The ${store.driver.kind} driver has no consistent snapshots: the backup was read live. Stop the bot first for a consistent copy.`,
+    note: snapshot
+      ? undefined
+      : `The ${store.driver.kind} driver has no consistent snapshots: the backup was read live. Stop the bot first for a consistent copy.`,
     sessions: results,
     keys,
     bytes: (await stat(file)).size,

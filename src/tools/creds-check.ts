@@ -92,7 +92,12 @@ export function checkCreds(creds: StoredValue, options: CheckCredsOptions = {}):
   const spk = creds.signedPreKey
   if (isObject(spk) && isKeyPairShape(spk.keyPair)) {
     if (!keyPairMatches(spk.keyPair)) {
-      findings.push({ severity: 'error', code: 'KEY_PAIR_MISMATCH', message: 'signedPreKey.keyPair: the public key does not belong to the private key.', fix: RESTORE })
+      findings.push({
+        severity: 'error',
+        code: 'KEY_PAIR_MISMATCH',
+        message: 'signedPreKey.keyPair: the public key does not belong to the private key.',
+        fix: RESTORE
+      })
     }
     if (signatures && isKeyPairShape(identity) && spk.signature instanceof Uint8Array) {
       // Baileys' signedKeyPair: sign(identity.private, 0x05 || preKey.public)
@@ -179,7 +184,10 @@ function checkAccount(account: Record<string, unknown>, identity: unknown, signa
   }
   // ... and we sign (prefix || details || identity public || account key) with the identity key.
   const deviceMsg = (prefix: Buffer) => Buffer.concat([prefix, details, identity.public, accountKey])
-  if (!verifySignature(identity.public, deviceMsg(ADV_DEVICE_SIG_PREFIX), deviceSig) && !(hosted && verifySignature(identity.public, deviceMsg(ADV_HOSTED_DEVICE_SIG_PREFIX), deviceSig))) {
+  if (
+    !verifySignature(identity.public, deviceMsg(ADV_DEVICE_SIG_PREFIX), deviceSig) &&
+    !(hosted && verifySignature(identity.public, deviceMsg(ADV_HOSTED_DEVICE_SIG_PREFIX), deviceSig))
+  ) {
     findings.push({
       severity: 'error',
       code: 'DEVICE_SIGNATURE_INVALID',
@@ -195,7 +203,9 @@ function checkSignalIdentities(creds: StoredValue): Finding[] {
   const accountKey = asBytes(creds.account?.accountSignatureKey)
   if (!accountKey || accountKey.length !== 32 || !Array.isArray(creds.signalIdentities)) return []
   const expected = Buffer.concat([Buffer.from([5]), accountKey])
-  const found = creds.signalIdentities.some((i: StoredValue) => i?.identifierKey instanceof Uint8Array && Buffer.compare(Buffer.from(i.identifierKey), expected) === 0)
+  const found = creds.signalIdentities.some(
+    (i: StoredValue) => i?.identifierKey instanceof Uint8Array && Buffer.compare(Buffer.from(i.identifierKey), expected) === 0
+  )
   if (found) return []
   return [
     {

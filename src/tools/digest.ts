@@ -8,7 +8,9 @@ import { toBufferJson } from '../codec/buffer-json.js'
  * bytes (Buffer or Uint8Array) are encoded by BufferJSON, as everywhere else.
  */
 export function valueDigest(value: unknown): string {
-  return createHash('sha256').update(toBufferJson(canonical(value))).digest('base64url')
+  return createHash('sha256')
+    .update(toBufferJson(canonical(value)))
+    .digest('base64url')
 }
 
 function canonical(value: unknown): unknown {

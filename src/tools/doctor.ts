@@ -66,10 +66,22 @@ class ProtectionTally {
     const fix = `baileys-vault rotate-key ${this.store.label} --session ${session} (with BAILEYS_VAULT_KEY set, old keys in BAILEYS_VAULT_OLD_KEYS)`
     const out: Finding[] = []
     if (this.plaintext > 0) {
-      out.push({ severity: 'warning', code: 'PLAINTEXT_VALUES', count: this.plaintext, message: `${this.plaintext} value(s) (keys or creds) are stored unencrypted.`, fix })
+      out.push({
+        severity: 'warning',
+        code: 'PLAINTEXT_VALUES',
+        count: this.plaintext,
+        message: `${this.plaintext} value(s) (keys or creds) are stored unencrypted.`,
+        fix
+      })
     }
     for (const [keyId, count] of this.oldKeys) {
-      out.push({ severity: 'info', code: 'OLD_KEY_VALUES', count, message: `${count} value(s) are sealed with the older key "${keyId}"; it cannot be removed yet.`, fix })
+      out.push({
+        severity: 'info',
+        code: 'OLD_KEY_VALUES',
+        count,
+        message: `${count} value(s) are sealed with the older key "${keyId}"; it cannot be removed yet.`,
+        fix
+      })
     }
     return out
   }
@@ -86,7 +98,10 @@ class KeyFindings {
     if (f.ids!.length < SAMPLE) f.ids!.push(id)
   }
   list(): Finding[] {
-    return [...this.groups.values()].map(f => ({ ...f, message: f.count! > 1 ? `${f.count} ${f.type} keys: ${f.message}` : `${f.type} "${f.ids![0]}": ${f.message}` }))
+    return [...this.groups.values()].map(f => ({
+      ...f,
+      message: f.count! > 1 ? `${f.count} ${f.type} keys: ${f.message}` : `${f.type} "${f.ids![0]}": ${f.message}`
+    }))
   }
 }
 
@@ -125,7 +140,10 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
       severity: 'error',
       code: err.code === 'DECRYPT_FAILED' ? 'CREDS_ENCRYPTED' : 'CREDS_UNREADABLE',
       message: err.message,
-      fix: err.code === 'DECRYPT_FAILED' ? 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).' : 'Restore the creds from a backup (baileys-vault restore). Do not start the bot: it would link a new device.'
+      fix:
+        err.code === 'DECRYPT_FAILED'
+          ? 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).'
+          : 'Restore the creds from a backup (baileys-vault restore). Do not start the bot: it would link a new device.'
     })
   }
   if (creds) findings.push(...checkCreds(creds))
@@ -251,13 +269,23 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
     })
   }
   if (!creds && credsReadable && keys === 0) {
-    findings.push({ severity: 'info', code: 'NOT_LINKED', message: 'The session has no data: it was never linked.', fix: 'Start the bot and scan the QR code to link it.' })
+    findings.push({
+      severity: 'info',
+      code: 'NOT_LINKED',
+      message: 'The session has no data: it was never linked.',
+      fix: 'Start the bot and scan the QR code to link it.'
+    })
   }
 
   findings.push(...(await storageFindings(store, session)))
   const ignored = await ignoredFiles(store, session)
   if (ignored.length > 0) {
-    findings.push({ severity: 'info', code: 'IGNORED_FILES', count: ignored.length, message: `ignored (not baileys-vault's, never touched): ${listNames(ignored)}` })
+    findings.push({
+      severity: 'info',
+      code: 'IGNORED_FILES',
+      count: ignored.length,
+      message: `ignored (not baileys-vault's, never touched): ${listNames(ignored)}`
+    })
   }
 
   const linked = !!creds && isLinked(creds)
@@ -330,7 +358,8 @@ class LidChecker {
       for (const [l, pn] of reverse) {
         const there = got.get(pn)
         if (there === undefined) this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', `${l}_reverse`, 'the forward entry is missing', fix)
-        else if (there !== l) this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', `${l}_reverse`, 'the forward entry maps to another LID', fix)
+        else if (there !== l)
+          this.findings.add('warning', 'LID_MAPPING_INCONSISTENT', 'lid-mapping', `${l}_reverse`, 'the forward entry maps to another LID', fix)
       }
     }
   }

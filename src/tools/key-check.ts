@@ -47,7 +47,9 @@ export const KEY_CHECKS: Record<string, Check> = {
   'sender-key-memory': v => (isObject(v) && Object.values(v).every(x => typeof x === 'boolean') ? undefined : 'not a map of device JID to boolean'),
   'app-state-sync-key': v => (isObject(v) && asBytes(v.keyData)?.length ? undefined : 'no keyData'),
   'app-state-sync-version': v =>
-    isObject(v) && typeof v.version === 'number' && v.hash instanceof Uint8Array && isObject(v.indexValueMap) ? undefined : 'not { version, hash, indexValueMap }',
+    isObject(v) && typeof v.version === 'number' && v.hash instanceof Uint8Array && isObject(v.indexValueMap)
+      ? undefined
+      : 'not { version, hash, indexValueMap }',
   'lid-mapping': (v, id) => {
     if (typeof v !== 'string' || !DIGITS.test(v)) return 'the mapped user is not a string of digits'
     if (!DIGITS.test(id.endsWith('_reverse') ? id.slice(0, -'_reverse'.length) : id)) return 'the id is not a user number'

@@ -104,7 +104,18 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
     total += keys
     const creds = await from.hasCreds(session)
     const target = targetOf(session)
-    const p: MigrateSessionResult = { session, target, counts, keys, creds, targetHadData: await sessionHasData(to, target), overwritten: false, verified: 0, mismatches: [], mismatchCount: 0 }
+    const p: MigrateSessionResult = {
+      session,
+      target,
+      counts,
+      keys,
+      creds,
+      targetHadData: await sessionHasData(to, target),
+      overwritten: false,
+      verified: 0,
+      mismatches: [],
+      mismatchCount: 0
+    }
     if (options.dryRun) await describeTarget(to, p, !!options.overwrite)
     plan.push(p)
   }
@@ -122,73 +133,92 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   if (conflicts.length > 0 && !options.overwrite) throw await conflictError(to, conflicts, 'Pick another target')
 
   // The lease of every target session: a live bot there makes this LEASE_HELD before any write.
-  return withSessionLeases(to, plan.map(p => p.target), options, async epochOf => {
-    const copied = progressTicker(options.onProgress, 'copy', total)
-    for (const p of plan) {
-      // Into a staging session, published whole at the end (see copyDestination). Values are
-      // sealed for their final place: an encrypted store binds each value to its session id.
-      const dest = await copyDestination(to, p.target, { replace: p.targetHadData })
-      // Values are copied as their BufferJSON text (codec.body -> codec.encodeBody: unsealed from
-      // the source, re-sealed for the target if it is encrypted), not decoded into objects and
-      // re-encoded: profiled, the parse/stringify pair was most of a migration's CPU. Each value is
-      // still parsed once here, so a damaged source value stops the migration exactly as before.
-      let batch: Array<[string, string, Uint8Array]> = []
-      const counts: Record<string, number> = {}
-      let written = 0
-      const flush = async () => {
-        await to.writeRaw(dest.session, { set: batch, del: [], epoch: dest.staged ? undefined : epochOf(p.target) })
-        written += batch.length
-        copied.add(batch.length, p.session)
-        batch = []
-      }
-      try {
-        for await (const [type, id, bytes] of from.listRaw(p.session)) {
-          assertKeyType(type)
-          assertKeyId(type, id)
-          const body = from.codec.body(bytes!, p.session, type, id)
-          from.codec.decodeBody(body, p.session, type, id)
-          counts[type] = (counts[type] ?? 0) + 1
-          batch.push([type, id, to.codec.encodeBody(body, p.target, type, id)])
-          if (batch.length >= batchSize) await flush()
+  return withSessionLeases(
+    to,
+    plan.map(p => p.target),
+    options,
+    async epochOf => {
+      const copied = progressTicker(options.onProgress, 'copy', total)
+      for (const p of plan) {
+        // Into a staging session, published whole at the end (see copyDestination). Values are
+        // sealed for their final place: an encrypted store binds each value to its session id.
+        const dest = await copyDestination(to, p.target, { replace: p.targetHadData })
+        // Values are copied as their BufferJSON text (codec.body -> codec.encodeBody: unsealed from
+        // the source, re-sealed for the target if it is encrypted), not decoded into objects and
+        // re-encoded: profiled, the parse/stringify pair was most of a migration's CPU. Each value is
+        // still parsed once here, so a damaged source value stops the migration exactly as before.
+        let batch: Array<[string, string, Uint8Array]> = []
+        const counts: Record<string, number> = {}
+        let written = 0
+        const flush = async () => {
+          await to.writeRaw(dest.session, { set: batch, del: [], epoch: dest.staged ? undefined : epochOf(p.target) })
+          written += batch.length
+          copied.add(batch.length, p.session)
+          batch = []
         }
-        if (batch.length > 0) await flush()
-      } catch (err) {
-        if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
-        // Say what the target holds now: a staged copy is invisible; a refused first write left it as it was.
-        const state = dest.staged
-          ? `session "${p.target}" did not become visible on ${to.label}; its partial copy "${dest.session}" is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
-          : written > 0
-            ? `session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`
-            : p.overwritten
-              ? `session "${p.target}" on ${to.label} was removed (--overwrite) and nothing was copied into it yet. Fix the cause, then run migrate again.`
-              : `nothing was written to session "${p.target}" on ${to.label}. Fix the cause, then run migrate again.`
-        throw new VaultError(err.code, `${err.message} The migration stopped: ${state}`, { cause: err })
+        try {
+          for await (const [type, id, bytes] of from.listRaw(p.session)) {
+            assertKeyType(type)
+            assertKeyId(type, id)
+            const body = from.codec.body(bytes!, p.session, type, id)
+            from.codec.decodeBody(body, p.session, type, id)
+            counts[type] = (counts[type] ?? 0) + 1
+            batch.push([type, id, to.codec.encodeBody(body, p.target, type, id)])
+            if (batch.length >= batchSize) await flush()
+          }
+          if (batch.length > 0) await flush()
+        } catch (err) {
+          if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
+          // Say what the target holds now: a staged copy is invisible; a refused first write left it as it was.
+          const state = dest.staged
+            ? `session "${p.target}" did not become visible on ${to.label}; its partial copy "${dest.session}" is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
+            : written > 0
+              ? `session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`
+              : p.overwritten
+                ? `session "${p.target}" on ${to.label} was removed (--overwrite) and nothing was copied into it yet. Fix the cause, then run migrate again.`
+                : `nothing was written to session "${p.target}" on ${to.label}. Fix the cause, then run migrate again.`
+          throw new VaultError(err.code, `${err.message} The migration stopped: ${state}`, { cause: err })
+        }
+        p.counts = counts
+        p.keys = sumCounts(counts)
+        // Creds last: only now does the target session look complete to Baileys.
+        if (p.creds) {
+          const creds = await from.readCreds(p.session)
+          if (!creds)
+            throw new VaultError(
+              'NOT_FOUND',
+              `The creds of session "${p.session}" disappeared from ${from.label} during the migration. Stop the bot using it and run migrate again with --overwrite.`
+            )
+          await to.write(dest.session, { creds, epoch: dest.staged ? undefined : epochOf(p.target) }, { sealedFor: p.target })
+        }
+        await dest.publish()
+        p.overwritten = p.targetHadData
       }
-      p.counts = counts
-      p.keys = sumCounts(counts)
-      // Creds last: only now does the target session look complete to Baileys.
-      if (p.creds) {
-        const creds = await from.readCreds(p.session)
-        if (!creds) throw new VaultError('NOT_FOUND', `The creds of session "${p.session}" disappeared from ${from.label} during the migration. Stop the bot using it and run migrate again with --overwrite.`)
-        await to.write(dest.session, { creds, epoch: dest.staged ? undefined : epochOf(p.target) }, { sealedFor: p.target })
-      }
-      await dest.publish()
-      p.overwritten = p.targetHadData
-    }
-    copied.add(0, undefined, true)
+      copied.add(0, undefined, true)
 
-    const checked = progressTicker(options.onProgress, 'verify', plan.reduce((n, p) => n + p.keys, 0))
-    for (const p of plan) {
-      const verifier = new SessionVerifier(to, p.target, n => checked.add(n, p.session))
-      for await (const [type, id, bytes] of from.listRaw(p.session)) {
-        await verifier.add(type, id, () => from.codec.decode(bytes!, p.session, type, id), bytes, () => from.codec.body(bytes!, p.session, type, id))
+      const checked = progressTicker(
+        options.onProgress,
+        'verify',
+        plan.reduce((n, p) => n + p.keys, 0)
+      )
+      for (const p of plan) {
+        const verifier = new SessionVerifier(to, p.target, n => checked.add(n, p.session))
+        for await (const [type, id, bytes] of from.listRaw(p.session)) {
+          await verifier.add(
+            type,
+            id,
+            () => from.codec.decode(bytes!, p.session, type, id),
+            bytes,
+            () => from.codec.body(bytes!, p.session, type, id)
+          )
+        }
+        const v = await verifier.finish(p.creds ? await from.readCreds(p.session) : undefined)
+        p.verified = v.verified
+        p.mismatches = v.mismatches
+        p.mismatchCount = v.mismatchCount
       }
-      const v = await verifier.finish(p.creds ? await from.readCreds(p.session) : undefined)
-      p.verified = v.verified
-      p.mismatches = v.mismatches
-      p.mismatchCount = v.mismatchCount
+      checked.add(0, undefined, true)
+      return result(false)
     }
-    checked.add(0, undefined, true)
-    return result(false)
-  })
+  )
 }

@@ -42,7 +42,10 @@ export async function prune(store: Store, session: string, options: PruneOptions
     throw new VaultError('NOT_FOUND', `Session "${session}" has no creds in ${store.label}: without its pre-key counters nothing can be pruned safely.`)
   }
   if (!Number.isInteger(creds.firstUnuploadedPreKeyId) || !Number.isInteger(creds.nextPreKeyId) || creds.firstUnuploadedPreKeyId > creds.nextPreKeyId) {
-    throw new VaultError('CORRUPT_DATA', `The pre-key counters in the creds of session "${session}" are not consistent; run baileys-vault doctor first. Nothing was pruned.`)
+    throw new VaultError(
+      'CORRUPT_DATA',
+      `The pre-key counters in the creds of session "${session}" are not consistent; run baileys-vault doctor first. Nothing was pruned.`
+    )
   }
   const below = staleBelow(creds, keep)
   const ticker = progressTicker(options.onProgress, 'prune')

@@ -1,4 +1,5 @@
-import { VaultError, invalidArgument } from '../core/errors.js'
+import { VaultError } from '../core/errors.js'
+import type { StoredValue } from '../codec/stored-value.js'
 import { decodeValue, encodeValue } from '../codec/values.js'
 import type { Store } from '../store/store.js'
 import type { EncryptionOptions } from '../codec/seal.js'
@@ -129,7 +130,10 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   const wanted = options.sessions?.length ? [...new Set(options.sessions)] : header.sessions
   const missing = wanted.filter(s => !header.sessions.includes(s))
   if (missing.length > 0) {
-    throw new VaultError('NOT_FOUND', `Backup ${file} has no session ${missing.map(s => `"${s}"`).join(', ')}; it holds ${header.sessions.map(s => `"${s}"`).join(', ') || 'no sessions'}.`)
+    throw new VaultError(
+      'NOT_FOUND',
+      `Backup ${file} has no session ${missing.map(s => `"${s}"`).join(', ')}; it holds ${header.sessions.map(s => `"${s}"`).join(', ') || 'no sessions'}.`
+    )
   }
   const targetOf = renamePlan(wanted, options.rename, 'restored')
   const plan = new Map<string, RestoreSessionResult>()
@@ -168,54 +172,61 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   if (conflicts.length > 0 && !options.overwrite) throw await conflictError(to, conflicts, 'Restore into another store')
 
   // The lease of every target session: a live bot there makes this LEASE_HELD before any write.
-  await withSessionLeases(to, results.map(r => r.target), options, async epochOf => {
-    // Write: keys in batches, each session's creds after its keys, into a staging session that
-    // is published whole once the session is written (see copyDestination).
-    const written = progressTicker(options.onProgress, 'write', total)
-    const destinations = new Map<RestoreSessionResult, CopyDestination>()
-    /** Writes in place (no staging) are stamped with the target's lease epoch. */
-    const epochFor = (r: RestoreSessionResult) => (destinations.get(r)!.staged ? undefined : epochOf(r.target))
-    let current: RestoreSessionResult | undefined
-    let creds: unknown
-    let batch: Array<[string, string, unknown]> = []
-    const flush = async () => {
-      if (!current || batch.length === 0) return
-      await to.write(destinations.get(current)!.session, { set: batch, epoch: epochFor(current) }, { sealedFor: current.target })
-      written.add(batch.length, current.session)
-      batch = []
-    }
-    const publish = async (r: RestoreSessionResult) => {
-      await destinations.get(r)!.publish()
-      r.overwritten = r.targetHadData
-    }
-    const endSession = async () => {
-      await flush()
-      if (current && creds !== undefined) await to.write(destinations.get(current)!.session, { creds: creds as any, epoch: epochFor(current) }, { sealedFor: current.target })
-      if (current) await publish(current)
-      creds = undefined
-    }
-    for await (const entry of entries(file, keys)) {
-      const r = plan.get(entry.session)
-      if (!r) continue
-      if (r !== current) {
-        await endSession()
-        current = r
-        destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
+  await withSessionLeases(
+    to,
+    results.map(r => r.target),
+    options,
+    async epochOf => {
+      // Write: keys in batches, each session's creds after its keys, into a staging session that
+      // is published whole once the session is written (see copyDestination).
+      const written = progressTicker(options.onProgress, 'write', total)
+      const destinations = new Map<RestoreSessionResult, CopyDestination>()
+      /** Writes in place (no staging) are stamped with the target's lease epoch. */
+      const epochFor = (r: RestoreSessionResult) => (destinations.get(r)!.staged ? undefined : epochOf(r.target))
+      let current: RestoreSessionResult | undefined
+      let creds: unknown
+      let batch: Array<[string, string, unknown]> = []
+      const flush = async () => {
+        if (!current || batch.length === 0) return
+        await to.write(destinations.get(current)!.session, { set: batch, epoch: epochFor(current) }, { sealedFor: current.target })
+        written.add(batch.length, current.session)
+        batch = []
       }
-      if (entry.kind === 'creds') creds = entry.value
-      else {
-        batch.push([entry.type, entry.id, entry.value])
-        if (batch.length >= batchSize) await flush()
+      const publish = async (r: RestoreSessionResult) => {
+        await destinations.get(r)!.publish()
+        r.overwritten = r.targetHadData
       }
+      const endSession = async () => {
+        await flush()
+        if (current && creds !== undefined)
+          await to.write(destinations.get(current)!.session, { creds: creds as StoredValue, epoch: epochFor(current) }, { sealedFor: current.target })
+        if (current) await publish(current)
+        creds = undefined
+      }
+      for await (const entry of entries(file, keys)) {
+        const r = plan.get(entry.session)
+        if (!r) continue
+        if (r !== current) {
+          await endSession()
+          current = r
+          destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
+        }
+        if (entry.kind === 'creds') creds = entry.value
+        else {
+          batch.push([entry.type, entry.id, entry.value])
+          if (batch.length >= batchSize) await flush()
+        }
+      }
+      await endSession()
+      // A session the file lists without any line (nothing to write) still replaces its target.
+      for (const r of results)
+        if (!destinations.has(r)) {
+          destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
+          await publish(r)
+        }
+      written.add(0, undefined, true)
     }
-    await endSession()
-    // A session the file lists without any line (nothing to write) still replaces its target.
-    for (const r of results) if (!destinations.has(r)) {
-      destinations.set(r, await copyDestination(to, r.target, { replace: r.targetHadData }))
-      await publish(r)
-    }
-    written.add(0, undefined, true)
-  })
+  )
 
   // Verify: the target must return what the file holds, with Baileys' value semantics.
   const verifying = progressTicker(options.onProgress, 'verify', total)

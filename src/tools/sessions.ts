@@ -38,7 +38,10 @@ export async function sessionNotFound(store: Store, session: string): Promise<Va
     held.push(s)
   }
   const list = held.length === 0 ? 'none' : held.map(s => `"${s}"`).join(', ') + (more ? ', …' : '')
-  return new VaultError('NOT_FOUND', `Session "${session}" has no creds and no keys in ${store.label}: it is not in this store (sessions: ${list}). Check the --session value; \`baileys-vault ls ${store.label}\` lists them.`)
+  return new VaultError(
+    'NOT_FOUND',
+    `Session "${session}" has no creds and no keys in ${store.label}: it is not in this store (sessions: ${list}). Check the --session value; \`baileys-vault ls ${store.label}\` lists them.`
+  )
 }
 
 /** Counts per key type (ids only, no values read): sizes a job before it starts. */

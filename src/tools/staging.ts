@@ -48,7 +48,9 @@ export async function conflictError(store: Store, conflicts: readonly string[], 
     if (!(await store.hasCreds(session))) halfMade.push(session)
   }
   const names = (sessions: string[]) => sessions.map(s => `"${s}"`).join(', ')
-  const parts = [`The target ${store.label} already has data for session(s) ${names([...conflicts])}. Nothing was written. ${alternative}, or pass overwrite (--overwrite) to replace them.`]
+  const parts = [
+    `The target ${store.label} already has data for session(s) ${names([...conflicts])}. Nothing was written. ${alternative}, or pass overwrite (--overwrite) to replace them.`
+  ]
   if (halfMade.length > 0) {
     parts.push(
       `Session(s) ${names(halfMade)} have keys but no creds: an earlier migrate or restore into them was interrupted. Running again with overwrite (--overwrite) is safe: it replaces only those half-made sessions.`

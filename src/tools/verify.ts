@@ -101,7 +101,11 @@ export class SessionVerifier {
       list.push(entry)
     }
     for (const [type, list] of byType) {
-      const got = await target.readRaw(session, type, list.map(e => e.id))
+      const got = await target.readRaw(
+        session,
+        type,
+        list.map(e => e.id)
+      )
       for (const { id, bytes: expected, value: source, body: sourceBody } of list) {
         const bytes = got.get(id)
         if (!bytes) {
@@ -119,11 +123,7 @@ export class SessionVerifier {
           mismatches.push({ type, id, reason: 'unreadable', detail: err.code })
           continue
         }
-        if (
-          (expected && Buffer.compare(expected, bytes) === 0) ||
-          (sourceBody && sameBody(sourceBody, body)) ||
-          valueDigest(value) === valueDigest(source())
-        ) {
+        if ((expected && Buffer.compare(expected, bytes) === 0) || (sourceBody && sameBody(sourceBody, body)) || valueDigest(value) === valueDigest(source())) {
           this.verified++
         } else mismatches.push({ type, id, reason: 'different' })
       }

@@ -15,7 +15,10 @@ export const CRASH_KILLS = Number(process.env.VAULT_CRASH_KILLS ?? 30)
  */
 function runAndKill(url: string, options: string, maxDelayMs: number, pairs: number, afterRound: boolean): Promise<{ rounds: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, url], { env: { ...process.env, VAULT_CRASH_OPTIONS: options, VAULT_CRASH_PAIRS: String(pairs) }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CHILD, url], {
+      env: { ...process.env, VAULT_CRASH_OPTIONS: options, VAULT_CRASH_PAIRS: String(pairs) },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     let out = ''
     let err = ''
     let timer: NodeJS.Timeout | undefined

@@ -12,7 +12,15 @@ import { getNextPreKeys } from '@whiskeysockets/baileys'
 import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
 import { verifyBackup } from '../../src/tools/restore.js'
-import { canTransition, createRuntime, startSession, type Session, type SessionState, type StartSessionOptions, type StateChange } from '../../src/runtime/index.js'
+import {
+  canTransition,
+  createRuntime,
+  startSession,
+  type Session,
+  type SessionState,
+  type StartSessionOptions,
+  type StateChange
+} from '../../src/runtime/index.js'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { silentLogger, textOf } from './sim-client.js'
 import { eventually } from './sim-lifecycle.js'
@@ -40,8 +48,8 @@ export function recordStates(session: Session) {
     changes,
     states: () => changes.map(c => c.state),
     until: (state: SessionState, after = 0, timeoutMs = WAIT_MS) =>
-      eventually(() => changes.slice(after).some(c => c.state === state), `state ${state} (saw ${changes.map(c => c.state).join(' → ')})`, timeoutMs).then(
-        () => changes.slice(after).find(c => c.state === state)!
+      eventually(() => changes.slice(after).some(c => c.state === state), `state ${state} (saw ${changes.map(c => c.state).join(' → ')})`, timeoutMs).then(() =>
+        changes.slice(after).find(c => c.state === state)!
       )
   }
 }
@@ -190,7 +198,10 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       const good = (await store.readCreds('bot'))!
       await store.write('broken', { creds: { ...good, registrationId: 99_999 } })
       const brokenBytes = await store.driver.getCreds('broken')
-      for (const [id, bytes] of [['torn', garbage], ['broken', brokenBytes]] as const) {
+      for (const [id, bytes] of [
+        ['torn', garbage],
+        ['broken', brokenBytes]
+      ] as const) {
         const session = await start(id)
         const rec = recordStates(session)
         session.on('qr', () => assert.fail('damaged creds must not lead to a new QR'))
@@ -235,7 +246,11 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       assert.equal((await store.readRaw('bot', 'pre-key', [String(stale + 5)])).size, 1, 'new pre-keys numbered after them')
       // The conversation still works.
       const bob = sim.contact('15550002222', { name: 'Bob' })
-      session.on('socket', sock => sock.ev.on('messages.upsert', ({ messages }) => messages.forEach(m => !m.key.fromMe && textOf(m) === 'ping' && void sock.sendMessage(m.key.remoteJid!, { text: 'pong' }))))
+      session.on('socket', sock =>
+        sock.ev.on('messages.upsert', ({ messages }) =>
+          messages.forEach(m => !m.key.fromMe && textOf(m) === 'ping' && void sock.sendMessage(m.key.remoteJid!, { text: 'pong' }))
+        )
+      )
       await bob.sendText('ping')
       assert.equal((await bob.nextMessage()).text, 'pong')
       await session.stop()
@@ -274,7 +289,10 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
     })
 
     test('403 and 411 → failed with the creds kept; a new start connects without linking again', { timeout: 30_000 }, async () => {
-      for (const [reason, code] of [['forbidden', 403], ['multideviceMismatch', 411]] as const) {
+      for (const [reason, code] of [
+        ['forbidden', 403],
+        ['multideviceMismatch', 411]
+      ] as const) {
         const session = await start('coded')
         const rec = recordStates(session)
         session.on('qr', () => assert.fail('creds kept: no QR'))
@@ -300,27 +318,43 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       await rec.until('connected', n)
       assert.equal(session.stats().watchdogReconnects, 1)
       const carol = sim.contact('15550003333')
-      session.on('socket', sock => sock.ev.on('messages.upsert', ({ messages }) => messages.forEach(m => !m.key.fromMe && textOf(m) === 'there?' && void sock.sendMessage(m.key.remoteJid!, { text: 'yes' }))))
+      session.on('socket', sock =>
+        sock.ev.on('messages.upsert', ({ messages }) =>
+          messages.forEach(m => !m.key.fromMe && textOf(m) === 'there?' && void sock.sendMessage(m.key.remoteJid!, { text: 'yes' }))
+        )
+      )
       await carol.sendText('there?')
       assert.equal((await carol.nextMessage()).text, 'yes')
       await session.stop()
     })
 
-    test('server restart: 428, then backoff attempts #1, #2, … while it is down, then connected; the counter resets when healthy', { timeout: 30_000 }, async () => {
-      const session = await start('bot', { policy: { backoff: { initialMs: 40, factor: 1.5, maxMs: 200, jitter: 0 }, healthyAfterMs: 200 } })
-      const rec = recordStates(session)
-      await rec.until('connected')
-      const n = rec.changes.length
-      await sim.restart({ downMs: 300 })
-      await rec.until('connected', n)
-      const waits = rec.changes.slice(n).filter(c => c.state === 'disconnected')
-      assert.equal(waits[0].reason.code, 428)
-      const attempts = waits.map(c => /reconnect #(\d+) in (\d+) ms/.exec(c.reason.message)!)
-      assert.deepEqual(attempts.map(m => Number(m[1])), attempts.map((_, i) => i + 1), 'attempts counted up')
-      assert.deepEqual(attempts.map(m => Number(m[2])), attempts.map((_, i) => Math.min(200, Math.round(40 * 1.5 ** i))), 'the backoff sequence')
-      await eventually(() => session.health().reconnectAttempt === 0, 'the counter reset after a healthy period')
-      await session.stop()
-    })
+    test(
+      'server restart: 428, then backoff attempts #1, #2, … while it is down, then connected; the counter resets when healthy',
+      { timeout: 30_000 },
+      async () => {
+        const session = await start('bot', { policy: { backoff: { initialMs: 40, factor: 1.5, maxMs: 200, jitter: 0 }, healthyAfterMs: 200 } })
+        const rec = recordStates(session)
+        await rec.until('connected')
+        const n = rec.changes.length
+        await sim.restart({ downMs: 300 })
+        await rec.until('connected', n)
+        const waits = rec.changes.slice(n).filter(c => c.state === 'disconnected')
+        assert.equal(waits[0].reason.code, 428)
+        const attempts = waits.map(c => /reconnect #(\d+) in (\d+) ms/.exec(c.reason.message)!)
+        assert.deepEqual(
+          attempts.map(m => Number(m[1])),
+          attempts.map((_, i) => i + 1),
+          'attempts counted up'
+        )
+        assert.deepEqual(
+          attempts.map(m => Number(m[2])),
+          attempts.map((_, i) => Math.min(200, Math.round(40 * 1.5 ** i))),
+          'the backoff sequence'
+        )
+        await eventually(() => session.health().reconnectAttempt === 0, 'the counter reset after a healthy period')
+        await session.stop()
+      }
+    )
 
     test('loop detection: more closes than allowed within the window → failed with the creds kept', { timeout: 30_000 }, async () => {
       const session = await start('bot', { policy: { ...FAST_POLICY, loop: { maxFailures: 2, windowMs: 60_000 } } })
@@ -349,7 +383,13 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       second.on('qr', qr => void (scanned ??= sim.phone.scan(qr)))
       await recSecond.until('connected')
       await recBot.until('connected')
-      assert.deepEqual(runtime.sessions().map(s => s.sessionId).sort(), ['bot', 'second'])
+      assert.deepEqual(
+        runtime
+          .sessions()
+          .map(s => s.sessionId)
+          .sort(),
+        ['bot', 'second']
+      )
       const secondJid = (await scanned!).jid
       const backups: string[] = []
       second.on('backup', ({ file }) => void backups.push(file))

@@ -119,8 +119,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
 }
 
 const keyPair = (i: number) => ({ public: Buffer.from(`pub-${i}`.padEnd(33, '.')), private: Buffer.from(`priv-${i}`.padEnd(32, '.')) })
-const sameKeyPair = (got: any, i: number) =>
-  !!got && Buffer.from(got.public).equals(keyPair(i).public) && Buffer.from(got.private).equals(keyPair(i).private)
+const sameKeyPair = (got: any, i: number) => !!got && Buffer.from(got.public).equals(keyPair(i).public) && Buffer.from(got.private).equals(keyPair(i).private)
 
 /**
  * Outage of a server mid-traffic: writes during the outage reject with BACKEND_UNAVAILABLE
@@ -183,7 +182,9 @@ export function outageSuite(name: string, makeTarget: () => Promise<StoreTarget>
         }
         assert.ok(sameKeyPair((await state.keys.get('pre-key', ['after'])).after, 1_000_000))
         await saveCreds()
-        t.diagnostic(`${name}: ${before} writes before the outage, ${acked.size} acknowledged in all, ${errors.length} rejected during it; resumed ${Date.now() - resumeStarted} ms after restart`)
+        t.diagnostic(
+          `${name}: ${before} writes before the outage, ${acked.size} acknowledged in all, ${errors.length} rejected during it; resumed ${Date.now() - resumeStarted} ms after restart`
+        )
 
         // Nothing acknowledged is lost, and the write rejected during the outage never landed.
         // Read through a second store (no cache) so this is what the server really holds.

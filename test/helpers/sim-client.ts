@@ -67,8 +67,7 @@ export interface Client {
   end(): Promise<void>
 }
 
-export const textOf = (msg: WAMessage): string | undefined =>
-  msg.message?.conversation ?? msg.message?.extendedTextMessage?.text ?? undefined
+export const textOf = (msg: WAMessage): string | undefined => msg.message?.conversation ?? msg.message?.extendedTextMessage?.text ?? undefined
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout

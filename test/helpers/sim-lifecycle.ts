@@ -15,9 +15,13 @@ export const OPEN_MS = 10_000
 /** Pairs a fresh auth state: QR → phone scan → 515. Returns the linked device. */
 export async function pair(sim: Simulator, auth: ClientOptions['auth']): Promise<LinkedDevice> {
   let scan: Promise<LinkedDevice> | undefined
-  const client = connectClient({ url: sim.url, auth, onQr: qr => {
-    scan ??= sim.phone.scan(qr)
-  } })
+  const client = connectClient({
+    url: sim.url,
+    auth,
+    onQr: qr => {
+      scan ??= sim.phone.scan(qr)
+    }
+  })
   const code = await client.waitForClose(OPEN_MS)
   await client.end()
   assert.ok(scan, 'the client showed a QR code')
@@ -37,9 +41,13 @@ export async function pairByCode(
   enter: (code: string) => Promise<LinkedDevice> = code => sim.phone.enterCode(code)
 ): Promise<LinkedDevice> {
   let requested: Promise<string> | undefined
-  const client: Client = connectClient({ url: sim.url, auth, onQr: () => {
-    requested ??= client.sock.requestPairingCode(sim.phone.account.pn)
-  } })
+  const client: Client = connectClient({
+    url: sim.url,
+    auth,
+    onQr: () => {
+      requested ??= client.sock.requestPairingCode(sim.phone.account.pn)
+    }
+  })
   try {
     await eventually(() => !!requested, 'the client asked for a pairing code', OPEN_MS)
     const linked = await enter(await requested!)

@@ -90,7 +90,10 @@ export function toolsSuite(name: string, makeTarget: () => Promise<StoreTarget>)
       const source = await aliceSource()
       const target = await open()
       await target.write('alice', { set: [['pre-key', '999999', { public: Buffer.alloc(32, 1), private: Buffer.alloc(32, 2) }]] })
-      await assert.rejects(migrate(source.store, target), (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT') && /already has data/.test((err as Error).message))
+      await assert.rejects(
+        migrate(source.store, target),
+        (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT') && /already has data/.test((err as Error).message)
+      )
       assert.equal(await keyCount(target, 'alice'), 1, 'nothing written')
       assert.equal(await target.readCreds('alice'), undefined)
 

@@ -23,7 +23,12 @@ export const backupCommand: Command = {
     const bar = progressBar(ctx, 'backup')
     try {
       const encrypted = store.codec.currentKeyId !== undefined
-      const result = await backup(store, file, { sessions: flagList(args, 'session'), overwrite: args.flags.overwrite === true, plaintext, onProgress: bar.listener })
+      const result = await backup(store, file, {
+        sessions: flagList(args, 'session'),
+        overwrite: args.flags.overwrite === true,
+        plaintext,
+        onProgress: bar.listener
+      })
       bar.end()
       if (plaintext && encrypted) {
         ctx.stderr.write(

@@ -149,7 +149,10 @@ const deviceJid = (devices: Array<{ jid: string; online: boolean }>): string => 
 function reach(session: Session, state: SessionState): Promise<void> {
   if (session.state === state) return Promise.resolve()
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new VaultError('NOT_FOUND', `the session did not reach "${state}" within ${STEP_TIMEOUT_MS / 1000} s (it is ${session.state})`)), STEP_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => done(new VaultError('NOT_FOUND', `the session did not reach "${state}" within ${STEP_TIMEOUT_MS / 1000} s (it is ${session.state})`)),
+      STEP_TIMEOUT_MS
+    )
     const listener = ({ state: next }: { state: SessionState }) => {
       if (next === state) done()
       else if (next === 'failed' || next === 'stopped') done(new VaultError('NOT_FOUND', `the session ended "${next}" while waiting for "${state}"`))

@@ -38,7 +38,13 @@ export const doctorCommand: Command = {
           const errors = s.findings.filter(f => f.severity === 'error').length
           const warnings = s.findings.filter(f => f.severity === 'warning').length
           const state =
-            s.status === 'problems' ? `problems: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}` : s.status === 'unlinked' ? 'never linked' : s.status === 'empty' ? 'no data (never linked)' : 'healthy'
+            s.status === 'problems'
+              ? `problems: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`
+              : s.status === 'unlinked'
+                ? 'never linked'
+                : s.status === 'empty'
+                  ? 'no data (never linked)'
+                  : 'healthy'
           out.push(`${s.session.padEnd(width)}  ${state}  (${plural(s.keys, 'key')})`)
           s.findings.forEach(finding)
         }

@@ -41,7 +41,12 @@ export const inspectCommand: Command = {
         field('signed pre-key id', c.signedPreKeyId)
         field('next pre-key id', c.nextPreKeyId)
         field('first unuploaded pre-key', c.firstUnuploadedPreKeyId)
-        field('account', c.account?.present ? `present (key index ${c.account.keyIndex ?? '?'}, signed ${c.account.timestamp ? new Date(c.account.timestamp * 1000).toISOString() : '?'})` : 'missing')
+        field(
+          'account',
+          c.account?.present
+            ? `present (key index ${c.account.keyIndex ?? '?'}, signed ${c.account.timestamp ? new Date(c.account.timestamp * 1000).toISOString() : '?'})`
+            : 'missing'
+        )
         field('app-state key id', c.myAppStateKeyId)
         field('account sync counter', c.accountSyncCounter)
         field('history messages seen', c.processedHistoryMessages)

@@ -34,14 +34,31 @@ export const migrateCommand: Command = {
       try {
         const dryRun = args.flags['dry-run'] === true
         const { sessions, rename } = await sessionsAndRename(args, () => selectSessions(from))
-        const result = await migrate(from, to, { sessions, dryRun, force: args.flags.force === true, overwrite: args.flags.overwrite === true, rename, onProgress: bar.listener })
+        const result = await migrate(from, to, {
+          sessions,
+          dryRun,
+          force: args.flags.force === true,
+          overwrite: args.flags.overwrite === true,
+          rename,
+          onProgress: bar.listener
+        })
         bar.end()
         if (ctx.json) printJson(ctx.stdout, result)
         else {
           const out = [`${dryRun ? 'dry run: ' : ''}${result.from} -> ${result.to}`]
           for (const s of result.sessions) {
-            const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would copy') : s.overwritten ? 'overwritten' : 'copied'
-            out.push(`${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`)
+            const action = dryRun
+              ? s.targetHadData
+                ? args.flags.overwrite
+                  ? 'would overwrite'
+                  : 'would refuse (target has data; use --overwrite)'
+                : 'would copy'
+              : s.overwritten
+                ? 'overwritten'
+                : 'copied'
+            out.push(
+              `${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`
+            )
             out.push(`  ${formatCounts(s.counts)}`)
             if (s.wouldDelete) {
               const { creds, keys } = s.wouldDelete
@@ -51,12 +68,20 @@ export const migrateCommand: Command = {
             }
             if (s.targetIgnored) out.push(`  kept, not baileys-vault's (never touched): ${listNames(s.targetIgnored)}`)
             if (!dryRun) {
-              out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} of ${s.keys + (s.creds ? 1 : 0)} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
-              for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}${m.detail ? ` (${m.detail})` : ''}`)
+              out.push(
+                s.mismatchCount === 0
+                  ? `  verified: ${s.verified} of ${s.keys + (s.creds ? 1 : 0)} values read back and equal`
+                  : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`
+              )
+              for (const m of s.mismatches.slice(0, 20))
+                out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}${m.detail ? ` (${m.detail})` : ''}`)
             }
           }
           if (result.sessions.length === 0) out.push('no sessions in the source')
-          out.push('', `${plural(result.keys, 'key')} in ${plural(result.sessions.length, 'session')}, ${(result.durationMs / 1000).toFixed(1)} s${result.ok ? '' : ' — PROBLEMS, see above'}`)
+          out.push(
+            '',
+            `${plural(result.keys, 'key')} in ${plural(result.sessions.length, 'session')}, ${(result.durationMs / 1000).toFixed(1)} s${result.ok ? '' : ' — PROBLEMS, see above'}`
+          )
           ctx.stdout.write(out.join('\n') + '\n')
         }
         return result.ok ? EXIT_OK : EXIT_PROBLEMS

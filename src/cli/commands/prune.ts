@@ -30,7 +30,9 @@ export const pruneCommand: Command = {
       else {
         const n = r.removed['pre-key']
         const what = n === 0 ? 'no stale pre-keys' : `${n} stale pre-key${n === 1 ? '' : 's'} (ids ${r.range![0]}–${r.range![1]}, all below ${r.staleBelow})`
-        ctx.stdout.write(`${r.store} session "${r.session}": ${dryRun ? 'would remove' : 'removed'} ${what}; ${r.remaining} pre-keys ${dryRun ? 'would remain' : 'remain'}.\n`)
+        ctx.stdout.write(
+          `${r.store} session "${r.session}": ${dryRun ? 'would remove' : 'removed'} ${what}; ${r.remaining} pre-keys ${dryRun ? 'would remain' : 'remain'}.\n`
+        )
       }
       return EXIT_OK
     } finally {

@@ -35,7 +35,15 @@ export const restoreCommand: Command = {
       }
       const dryRun = args.flags['dry-run'] === true
       const { sessions, rename } = await sessionsAndRename(args, async () => (await readBackupHeader(file, { encryption })).sessions)
-      const result = await restore(file, store, { sessions, force: args.flags.force === true, overwrite: args.flags.overwrite === true, dryRun, rename, encryption, onProgress: bar.listener })
+      const result = await restore(file, store, {
+        sessions,
+        force: args.flags.force === true,
+        overwrite: args.flags.overwrite === true,
+        dryRun,
+        rename,
+        encryption,
+        onProgress: bar.listener
+      })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, result)
       else {
@@ -46,8 +54,18 @@ export const restoreCommand: Command = {
             : 'backup file verified: gzip, JSON, checksum and counts are intact'
         )
         for (const s of result.sessions) {
-          const action = dryRun ? (s.targetHadData ? (args.flags.overwrite ? 'would overwrite' : 'would refuse (target has data; use --overwrite)') : 'would restore') : s.overwritten ? 'overwritten' : 'restored'
-          out.push(`${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`)
+          const action = dryRun
+            ? s.targetHadData
+              ? args.flags.overwrite
+                ? 'would overwrite'
+                : 'would refuse (target has data; use --overwrite)'
+              : 'would restore'
+            : s.overwritten
+              ? 'overwritten'
+              : 'restored'
+          out.push(
+            `${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`
+          )
           if (!dryRun) {
             out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
             for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}`)

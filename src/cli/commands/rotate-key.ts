@@ -26,7 +26,8 @@ export const rotateKeyCommand: Command = {
       bar.end()
       if (ctx.json) printJson(ctx.stdout, r)
       else {
-        for (const s of r.sessions) ctx.stdout.write(`session "${s.session}": ${s.resealed} re-encrypted, ${s.alreadyCurrent} already under "${r.currentKeyId}"\n`)
+        for (const s of r.sessions)
+          ctx.stdout.write(`session "${s.session}": ${s.resealed} re-encrypted, ${s.alreadyCurrent} already under "${r.currentKeyId}"\n`)
         ctx.stdout.write(
           r.complete
             ? `${r.store}: every value is sealed with "${r.currentKeyId}"; older keys can be removed.\n`

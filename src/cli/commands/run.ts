@@ -18,7 +18,18 @@ import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
 import { sessionOutput } from '../session-output.js'
 
-const ALL_STATES: SessionState[] = ['unregistered', 'registering', 'registered', 'connecting', 'connected', 'disconnected', 'expired', 'standby', 'failed', 'stopped']
+const ALL_STATES: SessionState[] = [
+  'unregistered',
+  'registering',
+  'registered',
+  'connecting',
+  'connected',
+  'disconnected',
+  'expired',
+  'standby',
+  'failed',
+  'stopped'
+]
 /** States /readyz counts as ready: connected, or deliberately not running (a hot standby is ready to take over). */
 const READY = new Set<string>(['connected', 'standby', 'stopped'])
 
@@ -47,7 +58,8 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   if (all && sessions.length) throw new UsageError('use --session ID or --all, not both')
   if (sessions.length > 1) throw new UsageError('run keeps one session (--session ID) or all of them (--all)')
   const pairingPhone = flagString(args, 'pairing-code')
-  if (pairingPhone !== undefined && !/^\d{6,15}$/.test(pairingPhone)) throw new UsageError('--pairing-code takes the phone number in digits with country code, e.g. 15551234567')
+  if (pairingPhone !== undefined && !/^\d{6,15}$/.test(pairingPhone))
+    throw new UsageError('--pairing-code takes the phone number in digits with country code, e.g. 15551234567')
   if (pairingPhone !== undefined && all) throw new UsageError('--pairing-code links one session: use it with --session, not --all')
 
   const logLevel = flagString(args, 'log-level') ?? 'warn'
@@ -55,9 +67,12 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
 
   const serverUrl = flagString(args, 'server')
   const rootKeyHex = flagString(args, 'trust-root-key')
-  if (rootKeyHex !== undefined && serverUrl === undefined) throw new UsageError('--trust-root-key only makes sense with --server (a simulator); never trust another key for the real WhatsApp')
-  if (serverUrl !== undefined && !/^wss?:\/\/[^\s]+$/.test(serverUrl)) throw new UsageError(`--server takes a ws:// URL (what baileys-vault sim prints), got "${serverUrl}"`)
-  if (rootKeyHex !== undefined && !/^[0-9a-f]{64}$/i.test(rootKeyHex)) throw new UsageError('--trust-root-key takes the 64 hex characters baileys-vault sim prints as "root key"')
+  if (rootKeyHex !== undefined && serverUrl === undefined)
+    throw new UsageError('--trust-root-key only makes sense with --server (a simulator); never trust another key for the real WhatsApp')
+  if (serverUrl !== undefined && !/^wss?:\/\/[^\s]+$/.test(serverUrl))
+    throw new UsageError(`--server takes a ws:// URL (what baileys-vault sim prints), got "${serverUrl}"`)
+  if (rootKeyHex !== undefined && !/^[0-9a-f]{64}$/i.test(rootKeyHex))
+    throw new UsageError('--trust-root-key takes the 64 hex characters baileys-vault sim prints as "root key"')
 
   const backupDir = flagString(args, 'backup-dir')
   const every = flagString(args, 'backup-every')
@@ -84,7 +99,8 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
     bot: flagString(args, 'bot') === undefined ? undefined : await asUsage(() => loadBot(flagString(args, 'bot')!)),
     http: httpText === undefined ? undefined : { ...asUsageSync(() => parseListenAddress(httpText)), allowNonLoopback: args.flags['http-public'] === true },
     // Absolute, so every backup event names a file that can be found whatever the reader's cwd.
-    backups: backupDir === undefined ? undefined : { dir: resolve(backupDir), everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
+    backups:
+      backupDir === undefined ? undefined : { dir: resolve(backupDir), everyMs: asUsageSync(() => parseDuration(every ?? '24h', '--backup-every')), keep },
     server: serverUrl === undefined ? undefined : { url: serverUrl, rootKey: rootKeyHex === undefined ? undefined : Buffer.from(rootKeyHex, 'hex') }
   }
 }
@@ -111,7 +127,8 @@ async function sessionIds(store: Store, p: RunPlan): Promise<string[]> {
   const existing: string[] = []
   for await (const s of store.sessions()) existing.push(s)
   if (p.all) {
-    if (existing.length === 0) throw new VaultError('NOT_FOUND', `${store.label} has no sessions. Link one first: baileys-vault run ${store.label} --session main`)
+    if (existing.length === 0)
+      throw new VaultError('NOT_FOUND', `${store.label} has no sessions. Link one first: baileys-vault run ${store.label} --session main`)
     return existing.sort()
   }
   if (existing.length === 0) return ['main']
@@ -160,7 +177,20 @@ export const runCommand: Command = {
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
-  valueFlags: ['session', 'pairing-code', 'bot', 'http', 'backup-dir', 'backup-every', 'backup-keep', 'server', 'trust-root-key', 'log-level', 'lease-ttl', 'capacity'],
+  valueFlags: [
+    'session',
+    'pairing-code',
+    'bot',
+    'http',
+    'backup-dir',
+    'backup-every',
+    'backup-keep',
+    'server',
+    'trust-root-key',
+    'log-level',
+    'lease-ttl',
+    'capacity'
+  ],
   flags: ['all', 'http-public', 'no-wait'],
 
   async run(args, ctx) {
@@ -172,7 +202,9 @@ export const runCommand: Command = {
     // The endpoint binds before the store is opened: a port in use is a usage error that leaves
     // the store untouched (not even created).
     const metrics = p.http ? await optionalMetrics(ctx, running) : undefined
-    const http = p.http ? await listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) }) : undefined
+    const http = p.http
+      ? await listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) })
+      : undefined
     let store: Store | undefined
     let schedule: BackupSchedule | undefined
     let untrust: (() => void) | undefined
@@ -232,7 +264,10 @@ export const runCommand: Command = {
         schedule = scheduleBackups({
           store: backupStore,
           ...p.backups,
-          sessions: () => running().filter(s => s.state === 'connected').map(s => s.sessionId),
+          sessions: () =>
+            running()
+              .filter(s => s.state === 'connected')
+              .map(s => s.sessionId),
           onBackup: ({ session, file }) => {
             metrics?.backupTaken(session, new Date())
             out.event({ event: 'backup', session, file, scheduled: true })
@@ -240,7 +275,12 @@ export const runCommand: Command = {
           },
           onError: ({ session, error }) => {
             metrics?.storeError(backupStore.driver.kind, (error as VaultError).code ?? 'BACKUP_FAILED')
-            out.event({ event: 'error', session, code: (error as VaultError).code ?? 'BACKUP_FAILED', message: `scheduled backup failed: ${(error as Error).message}` })
+            out.event({
+              event: 'error',
+              session,
+              code: (error as VaultError).code ?? 'BACKUP_FAILED',
+              message: `scheduled backup failed: ${(error as Error).message}`
+            })
             out.note(`${session}: scheduled backup failed (${(error as Error).message}); trying again at the next round`)
           }
         })
