@@ -144,9 +144,17 @@ describe('SQLite files are private', () => {
   })
 })
 
-/** Runs the CLI as the unprivileged user `nobody` (tests run as root, where file modes do not bind). */
+/**
+ * Runs the CLI with the effective user `nobody` (tests run as root, where file modes do not
+ * bind): every file it opens or creates obeys the file modes. It keeps CAP_DAC_READ_SEARCH and
+ * the real uid, so it can read the code wherever the repository was cloned (a 0700 parent folder
+ * included) and module lookups (access(2), which checks the real uid) still find the packages.
+ */
 function runAsNobody(args: string[]) {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args, '--json'], { encoding: 'utf8' })
+  const keepRead = ['--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search']
+  const r = spawnSync('setpriv', ['--euid=65534', '--egid=65534', '--clear-groups', ...keepRead, process.execPath, BIN, ...args, '--json'], {
+    encoding: 'utf8'
+  })
   assert.equal(r.error, undefined, 'setpriv is needed (util-linux)')
   return { code: r.status, json: () => JSON.parse(r.stdout), stdout: r.stdout, stderr: r.stderr }
 }
