@@ -228,6 +228,13 @@ export const vaultSqliteNormal = vaultTarget(
   p => `sqlite:${join(p.dir, 'b.db')}`,
   { sqlite: { durability: 'normal' } }
 )
+export const vaultSqliteGroupCommit = vaultTarget(
+  'baileys-vault sqlite: group commit',
+  'sqlite',
+  'as sqlite default, concurrent writes share one transaction and fsync',
+  p => `sqlite:${join(p.dir, 'b.db')}`,
+  { sqlite: { groupCommit: true } }
+)
 export const vaultSqliteEncrypted = vaultTarget(
   'baileys-vault sqlite: encrypted',
   'sqlite',
@@ -289,9 +296,18 @@ export function vaultRedis(): BenchTarget | undefined {
 
 /** Every target this machine can run; server targets only when their URL is set. */
 export function allTargets(): BenchTarget[] {
-  return [plainMemory, vaultMemory, baileysMultiFile, vaultFile, vaultSqlite, vaultSqliteNormal, vaultSqliteEncrypted, vaultPostgres(), vaultRedis()].filter(
-    (t): t is BenchTarget => t !== undefined
-  )
+  return [
+    plainMemory,
+    vaultMemory,
+    baileysMultiFile,
+    vaultFile,
+    vaultSqlite,
+    vaultSqliteGroupCommit,
+    vaultSqliteNormal,
+    vaultSqliteEncrypted,
+    vaultPostgres(),
+    vaultRedis()
+  ].filter((t): t is BenchTarget => t !== undefined)
 }
 
 export const serversNote = () =>

@@ -95,7 +95,7 @@ describe('sqlite group commit', () => {
   async function open() {
     const path = tempDb()
     const database = new Database(path)
-    const store = await openStore(`sqlite:${path}`, { sqlite: { database } })
+    const store = await openStore(`sqlite:${path}`, { sqlite: { database, groupCommit: true } })
     const auths = []
     for (let i = 0; i < SESSIONS; i++) {
       const auth = await store.useAuthState(`s${i}`)
@@ -108,7 +108,7 @@ describe('sqlite group commit', () => {
 
   /** What a second connection (the database, not any cache) holds for a session's key. */
   async function inDatabase(path: string, session: string, id = 'peer.0') {
-    const other = await openStore(`sqlite:${path}`)
+    const other = await openStore(`sqlite:${path}`, { sqlite: { groupCommit: true } })
     try {
       return (await other.readKeys(session, 'session', [id])).get(id)
     } finally {
@@ -170,7 +170,7 @@ describe('sqlite group commit', () => {
   it('under many concurrent writers, no session ever sees its writes applied out of order', async () => {
     const path = tempDb()
     const database = new Database(path)
-    const store = await openStore(`sqlite:${path}`, { sqlite: { database } })
+    const store = await openStore(`sqlite:${path}`, { sqlite: { database, groupCommit: true } })
     try {
       // The database itself logs the order in which it applied each key write.
       database.exec(`CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, id TEXT);
@@ -213,7 +213,7 @@ crashSuite(
   'sqlite, gateway pattern (group commits in flight)',
   async () => {
     const path = tempDb()
-    return { url: `sqlite:${path}` }
+    return { url: `sqlite:${path}`, options: { sqlite: { groupCommit: true } } }
   },
   Number(process.env.VAULT_CRASH_KILLS ?? 10),
   { pairs: 6 }

@@ -26,6 +26,14 @@ export interface SqliteDriverOptions {
   /** How long to wait on a lock held by another connection (ms). */
   busyTimeoutMs?: number
   /**
+   * Group commit (off by default): writes that arrive while a commit is being made share the next
+   * transaction and its fsync (group-commit.ts). Many accounts in one process write faster; each
+   * write still resolves only once durable. Off by default because a write then lands a turn of
+   * the event loop later, which widens the window in which Baileys has sent a message whose
+   * ratchet step is not yet stored (a SIGKILL there desynchronises that Signal session).
+   */
+  groupCommit?: boolean
+  /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): the file must exist and be a
    * baileys-vault store; no schema is created, the journal mode is left alone, writes are refused.
    */
@@ -194,7 +202,11 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     capabilities: { snapshot: true, rename: true },
     lease,
     ...reader,
-    write: (session, batch) => groups.write(session, batch),
+    write: options.groupCommit
+      ? (session, batch) => groups.write(session, batch)
+      : async (session, batch) => {
+          writing(() => applyBatch(session, batch))
+        },
     async rename(from, to) {
       await groups.drain() // after the writes made before it, as when each write committed at once
       writing(() => renameSession(from, to))
