@@ -7,18 +7,7 @@ import {
   type AuthenticationState,
   type SignalKeyStore
 } from '@whiskeysockets/baileys'
-
-/** Baileys' logger interface, silent (bench output is the tables). */
-export const silentLogger: any = {
-  level: 'silent',
-  child: () => silentLogger,
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {}
-}
+import { silentLogger } from '../src/sim/silent-logger.js'
 
 /**
  * Baileys' Signal repository over an auth state, with the key store wrapped in Baileys'

@@ -16,23 +16,11 @@ import {
   type BinaryNode,
   type SignalDataSet,
   type SignalDataTypeMap,
-  type SignalKeyStore,
-  type SocketConfig
+  type SignalKeyStore
 } from '@whiskeysockets/baileys'
 import { VaultError } from '../core/errors.js'
+import { silentLogger } from './silent-logger.js'
 import { newMessageId, unixNow, type DeviceRecord, type PreKeyBundle } from './state.js'
-
-type Logger = Parameters<SocketConfig['makeSignalRepository']>[1]
-
-const silentLogger: Logger = {
-  level: 'silent',
-  child: () => silentLogger,
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {}
-}
 
 /** What the contact needs from the simulator. */
 export interface ContactHost {

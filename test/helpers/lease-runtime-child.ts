@@ -13,7 +13,7 @@ import { openStore } from '../../src/open-store.js'
 import { trustSimulator } from '../../src/sim/index.js'
 import { startSession } from '../../src/runtime/index.js'
 import type { SignalKeyStore } from '@whiskeysockets/baileys'
-import { silentLogger, textOf } from './sim-client.js'
+import { silentLogger, echoTexts } from './sim-client.js'
 
 const PROBE = { type: 'app-state-sync-version', id: 'zombie-probe' } as const
 
@@ -59,16 +59,7 @@ session.on('state', ({ state, reason }) => {
 })
 session.on('socket', sock => {
   keys = sock.authState.keys
-  sock.ev.on('messages.upsert', async ({ messages, type }) => {
-    if (type !== 'notify') return
-    for (const msg of messages) {
-      const text = textOf(msg)
-      if (msg.key.fromMe || text === undefined) continue
-      send({ type: 'received', text })
-      await sock.sendMessage(msg.key.remoteJid!, { text: `echo: ${text}` })
-      send({ type: 'replied', text })
-    }
-  })
+  echoTexts(sock, send)
 })
 process.on('message', (msg: { type: string }) => {
   if (msg.type === 'stats') send({ type: 'stats', stats: session.stats() })

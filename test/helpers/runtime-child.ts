@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { openStore } from '../../src/open-store.js'
 import { trustSimulator } from '../../src/sim/index.js'
 import { startSession } from '../../src/runtime/index.js'
-import { silentLogger, textOf } from './sim-client.js'
+import { silentLogger, echoTexts } from './sim-client.js'
 
 const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
 const send = (msg: Record<string, unknown>) => process.send?.(msg)
@@ -41,14 +41,5 @@ session.on('state', ({ state, reason }) => {
   }
 })
 session.on('socket', sock => {
-  sock.ev.on('messages.upsert', async ({ messages, type }) => {
-    if (type !== 'notify') return
-    for (const msg of messages) {
-      const text = textOf(msg)
-      if (msg.key.fromMe || text === undefined) continue
-      send({ type: 'received', text })
-      await sock.sendMessage(msg.key.remoteJid!, { text: `echo: ${text}` })
-      send({ type: 'replied', text })
-    }
-  })
+  echoTexts(sock, send)
 })

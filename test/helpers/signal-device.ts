@@ -7,22 +7,9 @@ import {
   type SignalKeyStoreWithTransaction
 } from '@whiskeysockets/baileys'
 import { Curve } from '@whiskeysockets/baileys'
+import { silentLogger } from '../../src/sim/silent-logger.js'
 
 const makeLibSignalRepository = DEFAULT_CONNECTION_CONFIG.makeSignalRepository
-
-/** Baileys wants a pino-shaped logger; tests keep it silent. */
-export const silentLogger: any = {
-  level: 'silent',
-  child() {
-    return silentLogger
-  },
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {}
-}
 
 export type Envelope = { type: 'pkmsg' | 'msg'; ciphertext: Uint8Array }
 export type GroupEnvelope = { ciphertext: Uint8Array; skdm: Uint8Array }

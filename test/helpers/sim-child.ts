@@ -7,7 +7,7 @@
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
 import { trustSimulator } from '../../src/sim/index.js'
-import { connectClient, textOf } from './sim-client.js'
+import { connectClient, echoTexts } from './sim-client.js'
 
 const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
 const send = (msg: Record<string, unknown>) => process.send?.(msg)
@@ -21,16 +21,7 @@ function run(): void {
   client.sock.ev.on('connection.update', update => {
     if (update.connection === 'open') send({ type: 'open' })
   })
-  client.sock.ev.on('messages.upsert', async ({ messages, type }) => {
-    if (type !== 'notify') return
-    for (const msg of messages) {
-      const text = textOf(msg)
-      if (msg.key.fromMe || text === undefined) continue
-      send({ type: 'received', text })
-      await client.sock.sendMessage(msg.key.remoteJid!, { text: `echo: ${text}` })
-      send({ type: 'replied', text })
-    }
-  })
+  echoTexts(client.sock, send)
   void client.waitForClose(24 * 3600_000).then(code => {
     send({ type: 'close', code })
     if (code === DisconnectReason.restartRequired) setTimeout(run, 50)

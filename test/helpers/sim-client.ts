@@ -69,6 +69,23 @@ export interface Client {
 
 export const textOf = (msg: WAMessage): string | undefined => msg.message?.conversation ?? msg.message?.extendedTextMessage?.text ?? undefined
 
+/**
+ * The test bots' behaviour: answer every incoming text with `echo: <text>`, reporting each one
+ * before and after the reply (the parent process waits on these reports).
+ */
+export function echoTexts(sock: WASocket, report: (event: { type: 'received' | 'replied'; text: string }) => void): void {
+  sock.ev.on('messages.upsert', async ({ messages, type }) => {
+    if (type !== 'notify') return
+    for (const msg of messages) {
+      const text = textOf(msg)
+      if (msg.key.fromMe || text === undefined) continue
+      report({ type: 'received', text })
+      await sock.sendMessage(msg.key.remoteJid!, { text: `echo: ${text}` })
+      report({ type: 'replied', text })
+    }
+  })
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout
   return Promise.race([
