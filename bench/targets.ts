@@ -307,7 +307,21 @@ export function allTargets(): BenchTarget[] {
     vaultSqliteEncrypted,
     vaultPostgres(),
     vaultRedis()
-  ].filter((t): t is BenchTarget => t !== undefined)
+  ]
+    .filter((t): t is BenchTarget => t !== undefined)
+    .filter(t => chosenTarget(t.name))
+}
+
+/**
+ * BENCH_TARGETS=sqlite,redis keeps the targets whose name contains one of the words (the plain
+ * Map baseline always runs: every ratio is against it).
+ */
+function chosenTarget(name: string): boolean {
+  const words = (process.env.BENCH_TARGETS ?? '')
+    .split(',')
+    .map(w => w.trim())
+    .filter(Boolean)
+  return name === plainMemory.name || words.length === 0 || words.some(w => name.includes(w))
 }
 
 export const serversNote = () =>
