@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
 import { WriteQueue } from './write-queue.js'
+import { Prefetcher } from './prefetch.js'
 import { VaultError } from '../core/errors.js'
 import type { StoredValue } from '../codec/stored-value.js'
 
@@ -42,19 +43,33 @@ export interface VaultAuthState {
 
 const DEFAULT_CACHE_ENTRIES = 5_000
 
-/** One read cache, write queue and set of in-flight writes per session of a store (see AuthStore). */
-export type SessionAuthRuntimes = Map<string, { cache: ReadCache; queue: WriteQueue; inflight: Map<string, Promise<unknown>>; epoch?: number }>
+/** One read cache, write queue, prefetcher and set of in-flight writes per session of a store (see AuthStore). */
+export type SessionAuthRuntimes = Map<string, SessionRuntime>
+
+interface SessionRuntime {
+  cache: ReadCache
+  queue: WriteQueue
+  inflight: Map<string, Promise<unknown>>
+  prefetch: Prefetcher
+  epoch?: number
+}
 
 function sessionRuntime(store: Store, bySession: SessionAuthRuntimes, sessionId: string, cacheEntries: number, epoch: number | undefined) {
   let runtime = bySession.get(sessionId)
   if (!runtime) {
-    runtime = { cache: new ReadCache(cacheEntries), queue: new WriteQueue(), inflight: new Map() }
+    const cache = new ReadCache(cacheEntries)
+    const inflight = new Map<string, Promise<unknown>>()
+    const prefetch = new Prefetcher({ cache, list: type => store.listRaw(sessionId, type), writing: () => inflight.keys() })
+    runtime = { cache, queue: new WriteQueue(), inflight, prefetch }
     store.trackWrites(runtime.queue)
     bySession.set(sessionId, runtime)
   }
   // A new lease epoch means another owner may have written since: cached values are suspect.
   if (epoch !== undefined && runtime.epoch !== epoch) {
-    if (runtime.epoch !== undefined) runtime.cache.clear()
+    if (runtime.epoch !== undefined) {
+      runtime.cache.clear()
+      runtime.prefetch.reset()
+    }
     runtime.epoch = epoch
   }
   return runtime
@@ -76,96 +91,156 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   if (stored === undefined && !reopened) await refuseHalfMadeSession(store, sessionId)
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
   // Made only once the session passed the checks above: a refused session stays refused.
-  const { cache, queue, inflight } = sessionRuntime(store, runtimes, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES, epoch)
+  const { cache, queue, inflight, prefetch } = sessionRuntime(store, runtimes, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES, epoch)
   const { codec } = store
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
   const entryFor = (type: string, bytes: Uint8Array, value: unknown): CacheEntry => (SHARED_VALUE_TYPES.has(type) ? { value } : { bytes })
-  const readEntry = (entry: Exclude<CacheEntry, null>, type: string, id: string) => (entry.bytes ? codec.decode(entry.bytes, sessionId, type, id) : entry.value)
+  /** A shared type's bytes (a prefetched entry) are decoded on first read, then kept decoded. */
+  const readEntry = (entry: Exclude<CacheEntry, null>, type: string, key: string, id: string) => {
+    if (!entry.bytes) return entry.value
+    const value = codec.decode(entry.bytes, sessionId, type, id)
+    if (SHARED_VALUE_TYPES.has(type)) cache.set(key, { value })
+    return value
+  }
 
   /**
    * Keys with a write queued or in flight. A read of such a key waits for that write: Baileys
    * runs transactions on different keys concurrently (a reply sent while the decrypt that
    * preceded it is still committing), and a read that returned the value from before the write
-   * would fork the Signal session (Bad MAC on the next message).
+   * would fork the Signal session (Bad MAC on the next message). One settle handler per batch.
    */
-  const track = <T>(batch: WriteBatch, written: Promise<T>): Promise<T> => {
-    for (const [type, id] of [...batch.set, ...batch.del]) {
-      const key = ReadCache.key(type, id)
-      inflight.set(key, written)
-      const forget = () => void (inflight.get(key) === written && inflight.delete(key))
-      written.then(forget, forget)
+  const track = (keys: string[], written: Promise<unknown>) => {
+    for (const key of keys) inflight.set(key, written)
+    const forget = () => {
+      for (const key of keys) if (inflight.get(key) === written) inflight.delete(key)
     }
-    return written
+    written.then(forget, forget)
   }
 
   /** `values` holds the objects given to keys.set, aligned with batch.set. */
-  const commit = (batch: WriteBatch, values: unknown[] = []) =>
-    track(
-      batch,
-      queue.run(async () => {
-        if (epoch !== undefined) batch.epoch = epoch
-        try {
-          await store.writeRaw(sessionId, batch)
-        } catch (err) {
-          // The outcome is unknown to the cache only if the backend might have committed; forget
-          // the touched keys so the next read asks the database, which is the truth.
-          for (const [type, id] of [...batch.set, ...batch.del]) cache.delete(ReadCache.key(type, id))
-          throw err
-        } finally {
-          cache.generation++
-        }
-        batch.set.forEach(([type, id, bytes], i) => cache.set(ReadCache.key(type, id), entryFor(type, bytes, values[i])))
-        for (const [type, id] of batch.del) cache.set(ReadCache.key(type, id), null)
-      })
-    )
+  const commit = (batch: WriteBatch, values: unknown[] = []): Promise<void> => {
+    if (epoch !== undefined) batch.epoch = epoch
+    const keyOf = ([type, id]: [string, string, ...unknown[]]) => {
+      const key = ReadCache.key(type, id)
+      prefetch.touched(type, key)
+      return key
+    }
+    const setKeys = batch.set.map(keyOf)
+    const delKeys = batch.del.map(keyOf)
+    const committed = () => {
+      cache.generation++
+      for (let i = 0; i < setKeys.length; i++) cache.set(setKeys[i], entryFor(batch.set[i][0], batch.set[i][2], values[i]))
+      for (const key of delKeys) cache.set(key, null)
+    }
+    const failed = (err: unknown) => {
+      // The outcome is unknown to the cache only if the backend might have committed; forget
+      // the touched keys so the next read asks the database, which is the truth.
+      cache.generation++
+      for (const key of setKeys) cache.delete(key)
+      for (const key of delKeys) cache.delete(key)
+      throw err
+    }
+    const written = queue.run(() => store.writeRaw(sessionId, batch).then(committed, failed))
+    track(delKeys.length > 0 ? setKeys.concat(delKeys) : setKeys, written)
+    return written
+  }
 
-  const keys: VaultKeyStore = {
-    async get(type, ids) {
+  /** Fills `result` with the cached ids; returns the ids the cache does not know. */
+  const fromCache = (type: string, ids: readonly string[], result: { [id: string]: StoredValue }) => {
+    let missing: string[] | undefined
+    for (const id of ids) {
+      const key = ReadCache.key(type, id)
+      const hit = cache.get(key)
+      if (hit === undefined) (missing ??= []).push(id)
+      else if (hit !== null) result[id] = readEntry(hit, type, key, id)
+    }
+    return missing
+  }
+
+  /** Reads ids of one type: cache first, then (after a burst of misses) a prefetch, then the driver. */
+  const read = (type: string, ids: string[]): Promise<{ [id: string]: StoredValue }> => {
+    const result: { [id: string]: StoredValue } = {}
+    const missing = fromCache(type, ids, result)
+    if (!missing) {
+      prefetch.hit(type)
+      return Promise.resolve(result)
+    }
+    return readMissing(type, missing, result)
+  }
+
+  const readMissing = async (type: string, ids: string[], result: { [id: string]: StoredValue }) => {
+    let missing: string[] | undefined = ids
+    const prefetching = prefetch.missed(type)
+    if (prefetching) {
+      await prefetching
+      missing = fromCache(type, missing, result)
+      if (!missing) return result
+    }
+    missing = missing.filter(id => !prefetch.knownAbsent(type, ReadCache.key(type, id)))
+    if (missing.length === 0) return result
+    const generation = cache.generation
+    const fetched = await store.readRaw(sessionId, type, missing)
+    const fresh = generation === cache.generation
+    for (const id of missing) {
+      const bytes = fetched.get(id)
+      if (bytes) result[id] = codec.decode(bytes, sessionId, type, id)
+      if (fresh) cache.set(ReadCache.key(type, id), bytes ? entryFor(type, bytes, result[id]) : null)
+    }
+    return result
+  }
+
+  /** The Signal key types and ids of a keys.set payload as one batch; throws on bad input. */
+  const batchOf = (data: SignalDataSet) => {
+    const batch: WriteBatch = { set: [], del: [] }
+    const values: unknown[] = []
+    for (const type in data) {
       assertKeyType(type)
-      // A number id must fail as on every driver, not hit a cached string id.
-      for (const id of ids) if (typeof id !== 'string') assertKeyId(type, id)
-      if (inflight.size > 0) {
-        const writes = ids.flatMap(id => inflight.get(ReadCache.key(type, id)) ?? [])
-        if (writes.length > 0) await Promise.allSettled(writes)
-      }
-      const result: { [id: string]: StoredValue } = {}
-      const missing: string[] = []
-      for (const id of ids) {
-        const hit = cache.get(ReadCache.key(type, id))
-        if (hit === undefined) missing.push(id)
-        else if (hit !== null) result[id] = readEntry(hit, type, id)
-      }
-      if (missing.length > 0) {
-        const generation = cache.generation
-        const fetched = await store.readRaw(sessionId, type, missing)
-        const fresh = generation === cache.generation
-        for (const id of missing) {
-          const bytes = fetched.get(id)
-          if (bytes) result[id] = codec.decode(bytes, sessionId, type, id)
-          if (fresh) cache.set(ReadCache.key(type, id), bytes ? entryFor(type, bytes, result[id]) : null)
+      const byId = data[type as keyof SignalDataSet]!
+      for (const id in byId) {
+        assertKeyId(type, id)
+        const value = byId[id]
+        if (value === null || value === undefined) batch.del.push([type, id])
+        else {
+          batch.set.push([type, id, codec.encode(value, sessionId, type, id)])
+          values.push(value)
         }
       }
-      return result
+    }
+    return { batch, values }
+  }
+
+  // get and set are plain functions returning promises, not async ones: each async layer cost a
+  // promise and a microtask turn per call (profiled), and bad input still rejects, never throws.
+  const keys: VaultKeyStore = {
+    get(type, ids) {
+      try {
+        assertKeyType(type)
+        // A number id must fail as on every driver, not hit a cached string id.
+        for (const id of ids) if (typeof id !== 'string') assertKeyId(type, id)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      if (inflight.size > 0) {
+        let writes: Promise<unknown>[] | undefined
+        for (const id of ids) {
+          const write = inflight.get(ReadCache.key(type, id))
+          if (write) (writes ??= []).push(write)
+        }
+        if (writes) return Promise.allSettled(writes).then(() => read(type, ids))
+      }
+      return read(type, ids)
     },
 
-    async set(data) {
-      const batch: WriteBatch = { set: [], del: [] }
-      const values: unknown[] = []
-      for (const type in data) {
-        assertKeyType(type)
-        const byId = data[type as keyof SignalDataSet]!
-        for (const id in byId) {
-          assertKeyId(type, id)
-          const value = byId[id]
-          if (value === null || value === undefined) batch.del.push([type, id])
-          else {
-            batch.set.push([type, id, codec.encode(value, sessionId, type, id)])
-            values.push(value)
-          }
-        }
+    set(data) {
+      let made: ReturnType<typeof batchOf>
+      try {
+        made = batchOf(data)
+      } catch (err) {
+        return Promise.reject(err)
       }
-      if (batch.set.length + batch.del.length > 0) await commit(batch, values)
+      const { batch, values } = made
+      return batch.set.length + batch.del.length > 0 ? commit(batch, values) : Promise.resolve()
     },
 
     async clear() {
@@ -173,6 +248,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       for await (const [type, id] of store.listKeys(sessionId)) batch.del.push([type, id])
       await commit(batch)
       cache.clear()
+      prefetch.reset()
     },
 
     async listIds(type) {

@@ -38,6 +38,11 @@ export class ReadCache {
     return value
   }
 
+  /** The entry without marking it used (the prefetch asks whether a key is cached at all). */
+  peek(key: string): CacheEntry | undefined {
+    return this.entries.get(key)
+  }
+
   set(key: string, value: CacheEntry): void {
     if (this.maxEntries <= 0) return
     this.entries.delete(key)

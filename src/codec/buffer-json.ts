@@ -52,23 +52,35 @@ const CYCLE = Symbol('cycle')
 /**
  * True if JSON.stringify would give the replacer something to change (bytes, toJSON, Buffer-shaped).
  * Walking every leaf of a value without bytes, it also finds what JSON would drop or choke on.
+ * Leaves are checked in the loop, not by a call each: a Signal session has no bytes, so this
+ * walk visits all of it on every write (profiled: as costly as the JSON.stringify that follows).
  */
 function needsReplacer(value: unknown, depth = 0): boolean {
   if (typeof value !== 'object' || value === null) {
-    if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new UnstorableValueError(value)
+    refuseUnstorable(value)
     return false
   }
   if (depth > 64 || ArrayBuffer.isView(value) || typeof (value as StoredValue).toJSON === 'function' || (value as StoredValue).type === 'Buffer') return true
   if (Array.isArray(value)) {
-    for (const item of value) if (needsReplacer(item, depth + 1)) return true
+    for (const item of value) if (typeof item === 'object' ? item !== null && needsReplacer(item, depth + 1) : refuseUnstorable(item)) return true
     return false
   }
   for (const key in value) {
     const child = (value as StoredValue)[key]
-    // for-in also visits inherited enumerable members (class methods), which JSON skips.
-    if (typeof child === 'function' && !Object.hasOwn(value, key)) continue
-    if (needsReplacer(child, depth + 1)) return true
+    if (typeof child === 'object') {
+      if (child !== null && needsReplacer(child, depth + 1)) return true
+    } else if (typeof child === 'function') {
+      // for-in also visits inherited enumerable members (class methods), which JSON skips.
+      if (Object.hasOwn(value, key)) throw new UnstorableValueError(child)
+    } else refuseUnstorable(child)
   }
+  return false
+}
+
+/** Throws for a leaf JSON would drop without a word (function, Symbol) or choke on (BigInt); false otherwise. */
+function refuseUnstorable(leaf: unknown): false {
+  const kind = typeof leaf
+  if (kind === 'function' || kind === 'symbol' || kind === 'bigint') throw new UnstorableValueError(leaf)
   return false
 }
 

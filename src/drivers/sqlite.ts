@@ -53,7 +53,8 @@ async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
 
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = ?').pluck()
-  const getOne = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
+  // One id (most of Baileys' reads): the value alone, without a row object.
+  const getOne = db.prepare('SELECT value FROM vault_keys WHERE session = ? AND type = ? AND id = ?').pluck()
   const getMany = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id IN (SELECT value FROM json_each(?))')
   // A row-value comparison lets SQLite seek in the primary key; the OR form scanned the session per page.
   const pageAll = db.prepare('SELECT type, id, value FROM vault_keys WHERE session = ? AND (type, id) > (?, ?) ORDER BY type, id LIMIT ?')
@@ -68,8 +69,12 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
       return (getCreds.get(session) as Buffer | undefined) ?? undefined
     },
     async get(session, type, ids) {
-      const rows = (ids.length === 1 ? getOne.all(session, type, ids[0]) : getMany.all(session, type, JSON.stringify(ids))) as Row[]
-      return new Map(rows.map(r => [r.id, r.value]))
+      const found = new Map<string, Uint8Array>()
+      if (ids.length === 1) {
+        const value = getOne.get(session, type, ids[0]) as Buffer | undefined
+        if (value) found.set(ids[0], value)
+      } else for (const r of getMany.all(session, type, JSON.stringify(ids)) as Row[]) found.set(r.id, r.value)
+      return found
     },
     list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
       // Keyset paging: constant memory, and no statement is held open between pages.
