@@ -71,6 +71,35 @@ describe('cold reads: batched prefetch', () => {
     }
   })
 
+  it('a burst with hits in between (each member read twice: miss, hit, miss, hit…) is still a burst', async () => {
+    const { store, state, calls, listings } = await reopenedStore(30)
+    try {
+      const before = calls.get
+      for (const id of ids(30)) {
+        assert.deepEqual((await state.keys.get('session', [id]))[id], sessionOf(id))
+        assert.deepEqual((await state.keys.get('session', [id]))[id], sessionOf(id))
+      }
+      assert.equal(listings(), 1)
+      assert.equal(calls.get - before, 7)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a warm session whose reads mostly hit never lists, however many misses add up over time', async () => {
+    const { store, state, listings } = await reopenedStore(30)
+    try {
+      const warm = ids(3)
+      for (const [i, id] of ids(30).entries()) {
+        await state.keys.get('session', [id]) // a new contact now and then: a miss
+        for (let n = 0; n < 4; n++) await state.keys.get('session', [warm[(i + n) % 3]]) // hits
+      }
+      assert.equal(listings(), 0)
+    } finally {
+      await store.close()
+    }
+  })
+
   it('opening a chat (a few misses) does not list anything', async () => {
     const { store, state, listings } = await reopenedStore(30)
     try {
@@ -96,7 +125,10 @@ describe('cold reads: batched prefetch', () => {
       await new Promise(resolve => setImmediate(resolve))
       await state.keys.set({ session: { [target]: sessionOf(target, 2) } } as any)
       // Evict the written key: 24 absent pre-keys, each a cached null.
-      await state.keys.get('pre-key', Array.from({ length: 24 }, (_, i) => String(i)))
+      await state.keys.get(
+        'pre-key',
+        Array.from({ length: 24 }, (_, i) => String(i))
+      )
       gate.resolve()
       assert.deepEqual((await burst)[all[7]], sessionOf(all[7]))
       const getsBefore = calls.get
@@ -105,7 +137,10 @@ describe('cold reads: batched prefetch', () => {
       // And a new id written after a complete listing is not "known absent".
       const fresh = '15558888888.1'
       await state.keys.set({ session: { [fresh]: sessionOf(fresh) } } as any)
-      await state.keys.get('pre-key', Array.from({ length: 24 }, (_, i) => String(100 + i)))
+      await state.keys.get(
+        'pre-key',
+        Array.from({ length: 24 }, (_, i) => String(100 + i))
+      )
       assert.deepEqual((await state.keys.get('session', [fresh]))[fresh], sessionOf(fresh))
     } finally {
       await store.close()

@@ -7,20 +7,23 @@ export interface PrefetchOptions {
   list: (type: string) => AsyncIterable<ListEntry>
   /** Keys whose write is queued or in flight right now (their stored value is about to change). */
   writing: () => Iterable<string>
-  /** Cache misses in a row on one type that start a prefetch of that type. */
+  /** Cache misses on one type (at least half of its recent reads) that start a prefetch of it. */
   after?: number
   /** Most keys one prefetch puts in the cache; default half the cache. */
   limit?: number
 }
 
-/** Eight misses in a row are a burst (a group send, a receive backlog); opening a chat misses two or three. */
+/** Eight misses are a burst (a group send, a receive backlog); opening a chat misses two or three. */
 const DEFAULT_AFTER = 8
+/** Reads counted per type before the counts are halved: old misses fade in a warm session. */
+const WINDOW = 64
 
 /**
  * Batched prefetch for cold reads. Baileys reads one key per device, one at a time (a first send
  * to a group of 300 devices reads ~900 keys), and each single-key read is a driver round trip.
- * After `after` misses in a row on one type, the whole type is listed once and its stored bytes
- * go into the cache, so the reads that follow hit it. Values are not decoded here: a value
+ * Once a type had `after` misses that are at least half of its recent reads (a group send reads
+ * each member's lid-mapping twice: miss, hit, miss, hit…), the whole type is listed once and its
+ * stored bytes go into the cache, so the reads that follow hit it. Values are not decoded here: a value
  * Baileys never reads is never parsed (the cache decodes on first read).
  *
  * When the listing holds the whole type, an id it did not list is known absent (until a write
@@ -31,7 +34,8 @@ const DEFAULT_AFTER = 8
  * already holds: the listing may have read such a key before its write committed.
  */
 export class Prefetcher {
-  private readonly streaks = new Map<string, number>()
+  /** Recent reads and misses per type (halved every WINDOW reads). */
+  private readonly recent = new Map<string, { reads: number; misses: number }>()
   /** Types prefetched since the cache was last cleared: each at most once. */
   private readonly done = new Set<string>()
   private readonly running = new Map<string, Promise<void>>()
@@ -66,9 +70,10 @@ export class Prefetcher {
     return mayExist !== undefined && !mayExist.has(key)
   }
 
-  /** A read of `type` was served from the cache: the burst, if any, is over. */
+  /** A read of `type` was served from the cache. */
   hit(type: string): void {
-    if (this.streaks.size > 0) this.streaks.delete(type)
+    const counts = this.recent.get(type)
+    if (counts) this.count(counts, 0)
   }
 
   /**
@@ -78,10 +83,11 @@ export class Prefetcher {
   missed(type: string): Promise<void> | undefined {
     const running = this.running.get(type)
     if (running || this.done.has(type) || this.limit <= 0) return running
-    const streak = (this.streaks.get(type) ?? 0) + 1
-    this.streaks.set(type, streak)
-    if (streak < this.after) return undefined
-    this.streaks.delete(type)
+    let counts = this.recent.get(type)
+    if (!counts) this.recent.set(type, (counts = { reads: 0, misses: 0 }))
+    this.count(counts, 1)
+    if (counts.misses < this.after || counts.misses * 2 < counts.reads) return undefined
+    this.recent.delete(type)
     this.done.add(type)
     const prefetch = this.fill(type).finally(() => this.running.delete(type))
     this.running.set(type, prefetch)
@@ -91,8 +97,17 @@ export class Prefetcher {
   /** The cache was cleared (new lease epoch, keys.clear): every type may be prefetched again. */
   reset(): void {
     this.done.clear()
-    this.streaks.clear()
+    this.recent.clear()
     this.complete.clear()
+  }
+
+  private count(counts: { reads: number; misses: number }, misses: number): void {
+    counts.reads++
+    counts.misses += misses
+    if (counts.reads >= WINDOW) {
+      counts.reads >>= 1
+      counts.misses >>= 1
+    }
   }
 
   private async fill(type: string): Promise<void> {

@@ -36,6 +36,30 @@ describe('WriteQueue', () => {
     assert.deepEqual(events, ['first start', 'first end', 'second start'])
   })
 
+  it("an idle queue starts the task in the caller's turn; a busy one starts it only after the one before", async () => {
+    const queue = new WriteQueue()
+    let started = 0
+    const first = queue.run(async () => {
+      started++
+    })
+    assert.equal(started, 1, 'no microtask turn before an idle queue runs the task')
+    const gate = deferred()
+    const busy = queue.run(() => gate.promise)
+    const behind = queue.run(async () => {
+      started++
+    })
+    assert.equal(started, 1)
+    gate.resolve()
+    await Promise.all([first, busy, behind])
+    assert.equal(started, 2)
+    // Settled again: idle, so the next task starts at once.
+    await queue.drain()
+    void queue.run(async () => {
+      started++
+    })
+    assert.equal(started, 3)
+  })
+
   it('keeps call order across many concurrent callers', async () => {
     const queue = new WriteQueue()
     const order: number[] = []
