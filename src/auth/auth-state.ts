@@ -141,7 +141,12 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       for (const key of delKeys) cache.delete(key)
       throw err
     }
-    const written = queue.run(() => store.writeRaw(sessionId, batch).then(committed, failed))
+    // A driver that commits on call keeps the session's order by itself: the next write need not
+    // wait for this one's flush (with a shared fsync that wait widened Baileys' window between a
+    // send and its commit, and a SIGKILL there desynchronised the session).
+    const written = store.commitsOnCall
+      ? queue.started(store.writeRaw(sessionId, batch).then(committed, failed))
+      : queue.run(() => store.writeRaw(sessionId, batch).then(committed, failed))
     track(delKeys.length > 0 ? setKeys.concat(delKeys) : setKeys, written)
     return written
   }
@@ -190,6 +195,14 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     return result
   }
 
+  /** Reads from the driver, past the cache: some of the ids have a committed write still flushing. */
+  const readCommitted = async (type: string, ids: string[]) => {
+    const result: { [id: string]: StoredValue } = {}
+    const fetched = await store.readRaw(sessionId, type, ids)
+    for (const [id, bytes] of fetched) result[id] = codec.decode(bytes, sessionId, type, id)
+    return result
+  }
+
   /** The Signal key types and ids of a keys.set payload as one batch; throws on bad input. */
   const batchOf = (data: SignalDataSet) => {
     const batch: WriteBatch = { set: [], del: [] }
@@ -227,7 +240,9 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
           const write = inflight.get(ReadCache.key(type, id))
           if (write) (writes ??= []).push(write)
         }
-        if (writes) return Promise.allSettled(writes).then(() => read(type, ids))
+        // A committed write is visible to the driver's reads at once: ask it rather than wait for
+        // the flush (Baileys' concurrent transactions would all wake on the same state).
+        if (writes) return store.commitsOnCall ? readCommitted(type, ids) : Promise.allSettled(writes).then(() => read(type, ids))
       }
       return read(type, ids)
     },

@@ -19,6 +19,24 @@ export class WriteQueue {
     return result
   }
 
+  /**
+   * A write its driver already committed in call order (DriverCapabilities.commitsOnCall): later
+   * writes need not wait for its flush, but drain() still waits for it.
+   */
+  started<T>(written: Promise<T>): Promise<T> {
+    const previous = this.tail
+    const result = previous
+      ? previous.then(
+          () => written,
+          () => written
+        )
+      : written
+    this.tail = result
+    const idle = () => void (this.tail === result && (this.tail = undefined))
+    result.then(idle, idle)
+    return written
+  }
+
   /** Resolves when everything queued so far has settled. */
   async drain(): Promise<void> {
     await this.tail?.then(settled, settled)

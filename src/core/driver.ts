@@ -34,6 +34,14 @@ export interface DriverCapabilities {
   /** `snapshot(fn)` runs reads against one consistent point in time. */
   snapshot?: boolean
   /**
+   * `write` commits the batch before it returns (its promise then settles once the commit is
+   * durable, or rejects if the commit failed), and reads see a commit at once. Batches then land
+   * in call order without waiting for each other's flush, and a read of a key whose write is
+   * still flushing can ask the driver instead of waiting (the auth state does both). SQLite and
+   * memory: commit synchronously; the server drivers and file: do not.
+   */
+  commitsOnCall?: boolean
+  /**
    * `rename(from, to)` moves a whole session (creds and keys) to a new id in one atomic step,
    * refusing when `to` holds data. migrate and restore write into a staging session and
    * rename it, so an interrupted copy is never visible. `canRename` may exclude some sessions.

@@ -45,7 +45,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
 
   const driver: Driver = {
     kind: 'memory',
-    capabilities: { snapshot: false, rename: true },
+    capabilities: { snapshot: false, rename: true, commitsOnCall: true },
     lease,
     async getCreds(session) {
       const creds = data.get(session)?.creds

@@ -204,7 +204,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
 
   const driver: Driver = {
     kind: 'sqlite',
-    capabilities: { snapshot: true, rename: true },
+    capabilities: { snapshot: true, rename: true, commitsOnCall: true },
     lease,
     ...reader,
     write: options.groupCommit

@@ -54,6 +54,11 @@ export class Store {
     return this.driver.kind
   }
 
+  /** @internal The driver commits each write in call order before it returns (DriverCapabilities). */
+  get commitsOnCall(): boolean {
+    return !!this.driver.capabilities.commitsOnCall
+  }
+
   /** Decoded creds, or undefined for a session that was never saved. Damaged creds throw CORRUPT_DATA. */
   async readCreds(session: string): Promise<AuthenticationCreds | undefined> {
     const bytes = await this.readRawCreds(session)
