@@ -8,7 +8,7 @@ import { toBufferJson } from '../src/codec/buffer-json.js'
 import type { OpenStoreOptions } from '../src/open-store.js'
 import { buildTemplate, quietly } from './many-accounts.js'
 import { chosenTarget, encryption, pgSchema, withPg, type BenchTarget } from './targets.js'
-import { CHANGE_MARGIN_MS } from '../src/drivers/file-io.js'
+import { CHANGE_MARGIN_MS } from '../src/drivers/file-changes.js'
 import { envInt, fmt, median, mb, printTable, uniqueId } from './util.js'
 
 /**

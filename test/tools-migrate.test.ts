@@ -14,7 +14,7 @@ import { copyFixture, fixtureFacts, readBaileysFolder } from './helpers/fixture.
 import { runCli } from './helpers/tools-cli.js'
 import { testEncryption } from './helpers/encryption-keys.js'
 import { keyFile } from '../src/drivers/file-names.js'
-import { CHANGE_MARGIN_MS } from '../src/drivers/file-io.js'
+import { CHANGE_MARGIN_MS } from '../src/drivers/file-changes.js'
 import type { ToolProgress } from '../src/tools/progress.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-migrate-'))

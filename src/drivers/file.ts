@@ -14,7 +14,6 @@ import {
   recoverDir,
   releaseTemp,
   removeTemps,
-  statChangedSince,
   syncDir,
   tempName,
   uniqueName,
@@ -36,6 +35,7 @@ import {
 } from './file-names.js'
 import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from './file-types.js'
 import { fileLease } from './file-lease.js'
+import { statChangedSince } from './file-changes.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
