@@ -14,6 +14,7 @@ const from = await openStore(spec.from.url, decodeOptions(spec.from.options))
 const to = spec.to ? await openStore(spec.to.url, decodeOptions(spec.to.options)) : undefined
 const baseRss = process.memoryUsage.rss()
 const start = performance.now()
+const cpuStart = process.cpuUsage()
 let keys = 0
 let bytes: number | undefined
 const [peakRss] = await withPeakRss(async () => {
@@ -30,6 +31,9 @@ const [peakRss] = await withPeakRss(async () => {
   }
 })
 const ms = performance.now() - start
+const cpu = process.cpuUsage(cpuStart)
+// CPU time of the operation (user + system, all threads): steadier than wall time on a shared machine.
+const cpuMs = (cpu.user + cpu.system) / 1000
 await from.close()
 await to?.close()
-process.stdout.write(JSON.stringify({ keys, ms, baseRss, peakRss, bytes }))
+process.stdout.write(JSON.stringify({ keys, ms, cpuMs, baseRss, peakRss, bytes }))

@@ -316,7 +316,7 @@ export function allTargets(): BenchTarget[] {
  * BENCH_TARGETS=sqlite,redis keeps the targets whose name contains one of the words (the plain
  * Map baseline always runs: every ratio is against it).
  */
-function chosenTarget(name: string): boolean {
+export function chosenTarget(name: string): boolean {
   const words = (process.env.BENCH_TARGETS ?? '')
     .split(',')
     .map(w => w.trim())

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -13,6 +13,9 @@ import { aliceSource, assertConversationContinues, rawSnapshot, toolsSuite } fro
 import { copyFixture, fixtureFacts, readBaileysFolder } from './helpers/fixture.js'
 import { runCli } from './helpers/tools-cli.js'
 import { testEncryption } from './helpers/encryption-keys.js'
+import { keyFile } from '../src/drivers/file-names.js'
+import { CHANGE_MARGIN_MS } from '../src/drivers/file-changes.js'
+import type { ToolProgress } from '../src/tools/progress.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-migrate-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -266,5 +269,84 @@ describe('baileys-vault migrate (CLI)', () => {
       all.json().sessions.map((s: any) => s.session),
       ['alice', 'other']
     )
+  })
+})
+
+/** Until a fresh copy of a folder is older than the change margin: its keys then count as unchanged. */
+const settle = () => new Promise(resolve => setTimeout(resolve, CHANGE_MARGIN_MS + 100))
+
+/** A Baileys folder (file:) and the keys in the order migrate copies them. */
+async function fileSource() {
+  const folder = copyFixture('alice')
+  const store = await openStore(`file:${folder}`, { readOnly: true })
+  const keys: Array<[string, string]> = []
+  for await (const [type, id] of store.listKeys('default')) keys.push([type, id])
+  return { folder, store, keys, path: (type: string, id: string) => join(folder, keyFile(type, id).file) }
+}
+
+/** Runs `change` once, when the first batch has been copied to the target (migrate's own progress hook). */
+const onFirstCopy = (change: () => void) => {
+  let done = false
+  return (p: ToolProgress) => {
+    if (p.phase !== 'copy' || p.done === 0 || done) return
+    done = true
+    change()
+  }
+}
+
+describe('migrate from a file: source changed during the copy', () => {
+  for (const settled of [true, false]) {
+    it(`reports a key that Baileys rewrote in place after it was copied (${settled ? 'checked by timestamps' : 'folder just written: every key read again'})`, async () => {
+      const source = await fileSource()
+      if (settled) await settle()
+      const [type, id] = source.keys[0] // in the first batch
+      const result = await migrate(source.store, await openStore(sqliteUrl()), {
+        batchSize: 10,
+        // What useMultiFileAuthState's writeData does: writeFile over the existing file, in place.
+        onProgress: onFirstCopy(() => writeFileSync(source.path(type, id), JSON.stringify({ changed: 'during the copy' })))
+      })
+      assert.equal(result.ok, false)
+      assert.deepEqual(result.sessions[0].mismatches, [{ type, id, reason: 'different' }])
+      assert.equal(result.sessions[0].verified, source.keys.length, 'every other key and the creds')
+    })
+  }
+
+  it('reports a key added to the source and one removed from it during the copy', async () => {
+    const source = await fileSource()
+    await settle()
+    const [goneType, goneId] = source.keys[1]
+    const result = await migrate(source.store, await openStore(sqliteUrl()), {
+      batchSize: 10,
+      onProgress: onFirstCopy(() => {
+        writeFileSync(source.path('pre-key', '999999'), JSON.stringify({ public: { type: 'Buffer', data: 'AA==' } }))
+        unlinkSync(source.path(goneType, goneId))
+      })
+    })
+    assert.equal(result.ok, false)
+    assert.deepEqual(
+      result.sessions[0].mismatches.map(m => `${m.reason} ${m.type} ${m.id ?? ''}`).sort(),
+      ['extra ' + goneType + ' ', 'missing pre-key 999999'].sort()
+    )
+  })
+
+  it('an unchanged source verifies without mismatches; keysChangedSince names only the keys written since', async () => {
+    const source = await fileSource()
+    await settle()
+    const result = await migrate(source.store, await openStore(sqliteUrl()), { batchSize: 10 })
+    assert.equal(result.ok, true)
+    assert.equal(result.sessions[0].verified, source.keys.length + 1)
+
+    const since = Date.now()
+    const changedNow = async () => {
+      const out: string[] = []
+      for await (const [t, i, changed] of source.store.keysChangedSince('default', since)!) if (changed) out.push(`${t} ${i}`)
+      return out
+    }
+    assert.deepEqual(await changedNow(), [])
+    const [type, id] = source.keys[3]
+    writeFileSync(source.path(type, id), JSON.stringify({ changed: true }))
+    assert.deepEqual(await changedNow(), [`${type} ${id}`], 'a rewrite in place')
+    writeFileSync(join(source.folder, 'notes.txt'), 'a new name in the folder')
+    assert.equal((await changedNow()).length, source.keys.length, 'a new name in the folder: every key may have been replaced by a rename')
   })
 })

@@ -42,18 +42,20 @@ export function plainBody(bytes: Uint8Array, session: string, type?: string, id?
   return envelope.body
 }
 
+const corrupt = (session: string, type: string | undefined, id: string | undefined, cause: unknown) =>
+  new VaultError(
+    'CORRUPT_DATA',
+    `Stored value for ${describeLocation(session, type, id)} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`,
+    { cause }
+  )
+
 /** Decodes a BufferJSON body (see plainBody) with Baileys' value semantics. */
 export function decodeBody(body: Buffer, session: string, type?: string, id?: string): StoredValue {
   let value: StoredValue
   try {
     value = fromBufferJson(body.toString('utf8'))
   } catch (cause) {
-    const where = describeLocation(session, type, id)
-    throw new VaultError(
-      'CORRUPT_DATA',
-      `Stored value for ${where} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`,
-      { cause }
-    )
+    throw corrupt(session, type, id, cause)
   }
   if (type === 'app-state-sync-key' && value) {
     try {
@@ -63,6 +65,24 @@ export function decodeBody(body: Buffer, session: string, type?: string, id?: st
     }
   }
   return value
+}
+
+/**
+ * Throws CORRUPT_DATA exactly when decodeBody would, without building the decoded value: the
+ * bulk tools copy a value as its text and only need to know that it reads back. Reviving
+ * Buffers cannot fail, so the JSON parse is the whole check, except for types whose decoding
+ * does more (app-state-sync-key).
+ */
+export function checkBody(body: Buffer, session: string, type?: string, id?: string): void {
+  if (type === 'app-state-sync-key') {
+    decodeBody(body, session, type, id)
+    return
+  }
+  try {
+    JSON.parse(body.toString('utf8'))
+  } catch (cause) {
+    throw corrupt(session, type, id, cause)
+  }
 }
 
 /** Stored bytes for an already-encoded BufferJSON body (the inverse of plainBody). */

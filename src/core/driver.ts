@@ -83,6 +83,13 @@ export interface Driver {
    * file: store's journal) that only a read-write open completes. doctor reports it.
    */
   unfinishedBatch?(session: string): Promise<boolean>
+  /**
+   * Optional: every key of a session, each with whether its value may have changed since `since`
+   * (ms since the epoch, this host's clock), told from metadata without reading values; when
+   * unsure, a key counts as changed. migrate uses it to verify a copy without reading every value
+   * of the source a second time: only the keys changed since the copy began are read again.
+   */
+  keysChangedSince?(session: string, since: number): AsyncIterable<[type: string, id: string, changed: boolean]>
   /** Optional: run `fn` against one consistent snapshot (backup). */
   snapshot?<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>
   /** Optional: one owner per session, with fencing tokens (see LeaseCapability). */

@@ -35,6 +35,7 @@ import {
 } from './file-names.js'
 import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from './file-types.js'
 import { fileLease } from './file-lease.js'
+import { statChangedSince } from './file-changes.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
@@ -428,6 +429,19 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
           return value && [t, id, value]
         })
         for (const entry of page) if (entry) yield entry
+      }
+    },
+
+    async *keysChangedSince(session, since) {
+      const p = place(session)
+      await readyDir(p.dir)
+      // A name added, removed or replaced by a rename (this store's own writes) changes the folder;
+      // an in-place rewrite (Baileys' writeFile) changes only the file, hence one stat per key.
+      const renamed = statChangedSince(p.dir, since)
+      if (renamed === undefined) return
+      for (const [type, id, name] of keyFiles(p.dir)) {
+        const changed = renamed || statChangedSince(join(p.dir, name), since)
+        if (changed !== undefined) yield [type, id, changed] // gone since the listing: no longer a key
       }
     },
 

@@ -182,6 +182,15 @@ export class Store {
     return this.guardIterable('listing keys', session, this.driver.list(session, type, { values: true }))
   }
 
+  /**
+   * Keys with whether each may have changed since `since` (see Driver.keysChangedSince), or
+   * undefined when the driver cannot tell.
+   */
+  keysChangedSince(session: string, since: number): AsyncIterable<[type: string, id: string, changed: boolean]> | undefined {
+    if (!this.driver.keysChangedSince) return undefined
+    return this.guardIterable('listing changed keys', session, this.driver.keysChangedSince(session, since))
+  }
+
   /** Every session id in this store (not the staging sessions of migrate/restore). */
   async *sessions(): AsyncIterable<string> {
     for await (const s of this.guardIterable('listing sessions', undefined, this.driver.sessions())) if (!isStagingSession(s)) yield s

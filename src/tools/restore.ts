@@ -253,7 +253,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
       // Compared by digest with the file's value as Baileys reads it: this also proves the
       // target's codec round-trips the value.
       const { type, id, value } = entry
-      await verifier!.add(type, id, () => asBaileysReadsIt(value, r.target, type, id))
+      await verifier!.add({ type, id, value: () => asBaileysReadsIt(value, r.target, type, id) })
     }
   }
   await finish()

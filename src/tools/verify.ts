@@ -34,17 +34,46 @@ function sameBody(sourceBody: () => Buffer, body: Buffer): boolean {
 export const MAX_LISTED = 100
 export const VERIFY_BATCH = 500
 
+/** One key the target must hold, as the source has it. */
+export interface ExpectedKey {
+  type: string
+  id: string
+  /** The decoded source value (called only when the cheaper checks below cannot decide). */
+  value?: () => unknown
+  /**
+   * What the target is expected to have stored. Identical target bytes are decoded through the
+   * target's codec (the fast path between stores of the same kind), unless `readable`.
+   */
+  bytes?: Uint8Array
+  /**
+   * `bytes` are known to decode: the caller produced them with the target's codec from a value
+   * it parsed (migrate's check of each batch it wrote). Identical target bytes are then the whole
+   * check, without unsealing or parsing them again.
+   */
+  readable?: boolean
+  /**
+   * The source value's BufferJSON text (codec.body): a target value with a byte-equal text decodes
+   * to the same value, so between stores of different kinds (a Baileys folder and SQLite, plain
+   * and sealed) the check is one unseal + parse of the target value instead of two decodes and
+   * two canonical digests.
+   */
+  body?: () => Buffer
+}
+
 /**
  * Checks a copy of one session: feed it what the source holds (`add` per key, `finish` with
- * the creds); every key is read back from the target in batches and compared by canonical
- * digest, then the target's key counts per type are compared with the source's, so keys the
- * source does not have are reported too. Memory stays bounded by one batch.
+ * the creds); every key is read back from the target in batches and compared (bytes, text or
+ * canonical digest, see ExpectedKey), then the target's key counts per type are compared with
+ * the source's, so keys the source does not have, or keys lost on the way, are reported too.
+ * Memory stays bounded by one batch.
  */
 export class SessionVerifier {
   private readonly mismatches = new BoundedList<Mismatch>(MAX_LISTED)
   private readonly counts: Record<string, number> = {}
+  /** Keys reported missing one by one, per type (the count check does not report them again). */
+  private readonly missing: Record<string, number> = {}
   private verified = 0
-  private batch: Array<{ type: string; id: string; bytes?: Uint8Array; value: () => unknown; body?: () => Buffer }> = []
+  private batch: ExpectedKey[] = []
 
   constructor(
     private readonly target: Store,
@@ -52,49 +81,27 @@ export class SessionVerifier {
     private readonly onBatch?: (n: number) => void
   ) {}
 
-  /**
-   * One key the target must hold. `value` gives the decoded source value (called only when
-   * needed); `bytes`, when given, are what the target is expected to have stored: if the
-   * target's bytes are identical, decoding them through the target's codec is the whole check
-   * (the fast path between stores of the same kind); otherwise the canonical digests of the two
-   * decoded values are compared. `body`, when given, is the source value's BufferJSON text
-   * (codec.body): a target value with a byte-equal text decodes to the same value, so between
-   * stores of different kinds (a Baileys folder and SQLite, plain and sealed) the check is one
-   * unseal + parse of the target value instead of two decodes and two canonical digests.
-   */
-  async add(type: string, id: string, value: () => unknown, bytes?: Uint8Array, body?: () => Buffer): Promise<void> {
-    this.counts[type] = (this.counts[type] ?? 0) + 1
-    this.batch.push({ type, id, bytes, value, body })
+  /** One key the target must hold (read back with the next batch). */
+  async add(key: ExpectedKey): Promise<void> {
+    this.counts[key.type] = (this.counts[key.type] ?? 0) + 1
+    this.batch.push(key)
     if (this.batch.length >= VERIFY_BATCH) await this.flush()
   }
-  /** `creds`: the source's creds, or undefined when the source session has none. */
-  async finish(creds: unknown): Promise<VerifyResult> {
-    await this.flush()
-    const { target, session, mismatches } = this
-    const targetCounts: Record<string, number> = {}
-    for await (const [type] of target.listKeys(session)) targetCounts[type] = (targetCounts[type] ?? 0) + 1
-    for (const [type, n] of Object.entries(targetCounts)) {
-      const extra = n - (this.counts[type] ?? 0)
-      if (extra > 0) mismatches.push({ type, reason: 'extra', detail: `${extra} key(s) on the target that the source does not have` })
-    }
-    if (creds !== undefined) {
-      try {
-        const got = await target.readCreds(session)
-        if (got === undefined) mismatches.push({ type: 'creds', reason: 'missing' })
-        else if (valueDigest(got) !== valueDigest(creds)) mismatches.push({ type: 'creds', reason: 'different' })
-        else this.verified++
-      } catch (err) {
-        if (!isVaultError(err) || err.code === 'BACKEND_UNAVAILABLE') throw err
-        mismatches.push({ type: 'creds', reason: 'unreadable', detail: err.code })
-      }
-    }
-    return { verified: this.verified, mismatches: mismatches.items, mismatchCount: mismatches.count }
+
+  /**
+   * One key of the source already found equal on the target, not read again (migrate: its copy
+   * was checked after its batch was written, and the source has not changed it since).
+   */
+  unchanged(type: string): void {
+    this.counts[type] = (this.counts[type] ?? 0) + 1
+    this.verified++
   }
 
-  private async flush(): Promise<void> {
+  /** Reads back and compares the keys added so far (also done every VERIFY_BATCH keys). */
+  async flush(): Promise<void> {
     if (this.batch.length === 0) return
     const { target, session, mismatches } = this
-    const byType = new Map<string, typeof this.batch>()
+    const byType = new Map<string, ExpectedKey[]>()
     for (const entry of this.batch) {
       let list = byType.get(entry.type)
       if (!list) byType.set(entry.type, (list = []))
@@ -106,10 +113,16 @@ export class SessionVerifier {
         type,
         list.map(e => e.id)
       )
-      for (const { id, bytes: expected, value: source, body: sourceBody } of list) {
+      for (const { id, bytes: expected, readable, value: source, body: sourceBody } of list) {
         const bytes = got.get(id)
         if (!bytes) {
           mismatches.push({ type, id, reason: 'missing' })
+          this.missing[type] = (this.missing[type] ?? 0) + 1
+          continue
+        }
+        const identical = !!expected && Buffer.compare(expected, bytes) === 0
+        if (identical && readable) {
+          this.verified++
           continue
         }
         let value: unknown
@@ -123,7 +136,7 @@ export class SessionVerifier {
           mismatches.push({ type, id, reason: 'unreadable', detail: err.code })
           continue
         }
-        if ((expected && Buffer.compare(expected, bytes) === 0) || (sourceBody && sameBody(sourceBody, body)) || valueDigest(value) === valueDigest(source())) {
+        if (identical || (sourceBody && sameBody(sourceBody, body)) || (source && valueDigest(value) === valueDigest(source()))) {
           this.verified++
         } else mismatches.push({ type, id, reason: 'different' })
       }
@@ -131,5 +144,40 @@ export class SessionVerifier {
     const n = this.batch.length
     this.batch = []
     this.onBatch?.(n)
+  }
+
+  /** What was found so far (the keys added since the last flush are not checked yet). */
+  get result(): VerifyResult {
+    return { verified: this.verified, mismatches: this.mismatches.items, mismatchCount: this.mismatches.count }
+  }
+
+  /** `creds`: the source's creds, or undefined when the source session has none. */
+  async finish(creds: unknown): Promise<VerifyResult> {
+    await this.flush()
+    const { target, session, mismatches } = this
+    const targetCounts: Record<string, number> = {}
+    for await (const [type] of target.listKeys(session)) targetCounts[type] = (targetCounts[type] ?? 0) + 1
+    for (const type of new Set([...Object.keys(targetCounts), ...Object.keys(this.counts)])) {
+      const extra = (targetCounts[type] ?? 0) - (this.counts[type] ?? 0)
+      if (extra > 0) mismatches.push({ type, reason: 'extra', detail: `${extra} key(s) on the target that the source does not have` })
+      const lost = -extra - (this.missing[type] ?? 0)
+      if (lost > 0) {
+        // Keys not read back one by one (see unchanged) and absent: the count is all we know.
+        mismatches.push({ type, reason: 'missing', detail: `${lost} key(s) of the source are not on the target` })
+        this.verified -= lost
+      }
+    }
+    if (creds !== undefined) {
+      try {
+        const got = await target.readCreds(session)
+        if (got === undefined) mismatches.push({ type: 'creds', reason: 'missing' })
+        else if (valueDigest(got) !== valueDigest(creds)) mismatches.push({ type: 'creds', reason: 'different' })
+        else this.verified++
+      } catch (err) {
+        if (!isVaultError(err) || err.code === 'BACKEND_UNAVAILABLE') throw err
+        mismatches.push({ type: 'creds', reason: 'unreadable', detail: err.code })
+      }
+    }
+    return this.result
   }
 }
