@@ -315,9 +315,6 @@ describe('sqlite durable commits', () => {
 })
 
 // The gateway pattern: many conversations writing at once, so flushes are shared and in flight when the SIGKILL lands.
-crashSuite(
-  'sqlite, gateway pattern (shared flushes in flight)',
-  async () => ({ url: `sqlite:${tempDb()}` }),
-  Number(process.env.VAULT_CRASH_KILLS ?? 10),
-  { pairs: 6 }
-)
+crashSuite('sqlite, gateway pattern (shared flushes in flight)', async () => ({ url: `sqlite:${tempDb()}` }), Number(process.env.VAULT_CRASH_KILLS ?? 10), {
+  pairs: 6
+})
