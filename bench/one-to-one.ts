@@ -73,6 +73,6 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
     })
   )
   console.log(
-    "(bound: the plain Map's time per message plus two durable commits, each the median of a loop of single ~6 KB writes through the store; a single conversation cannot beat it)\n"
+    "(bound: the plain Map's time per message plus two durable commits, each the mean of a loop of single ~6 KB writes through the store; a single conversation cannot beat it)\n"
   )
 }

@@ -218,7 +218,7 @@ export const vaultFile = vaultTarget(
 export const vaultSqlite = vaultTarget(
   'baileys-vault sqlite: (default)',
   'sqlite',
-  'WAL, durable commits: fdatasync of the WAL off the event loop, shared by concurrent commits',
+  'WAL, synchronous=FULL (fsync per commit)',
   p => `sqlite:${join(p.dir, 'b.db')}`
 )
 export const vaultSqliteNormal = vaultTarget(
@@ -228,12 +228,12 @@ export const vaultSqliteNormal = vaultTarget(
   p => `sqlite:${join(p.dir, 'b.db')}`,
   { sqlite: { durability: 'normal' } }
 )
-export const vaultSqliteOldFull = vaultTarget(
-  'baileys-vault sqlite: FULL fsync in each commit (old, A/B)',
+export const vaultSqliteGroupCommit = vaultTarget(
+  'baileys-vault sqlite: group commit',
   'sqlite',
-  'WAL, synchronous=FULL: each commit fsyncs on the event loop',
+  'WAL, commit at once, then a shared fdatasync of the WAL off the event loop',
   p => `sqlite:${join(p.dir, 'b.db')}`,
-  { sqlite: { walSync: false } }
+  { sqlite: { groupCommit: true } }
 )
 export const vaultSqliteEncrypted = vaultTarget(
   'baileys-vault sqlite: encrypted',
@@ -302,7 +302,7 @@ export function allTargets(): BenchTarget[] {
     baileysMultiFile,
     vaultFile,
     vaultSqlite,
-    vaultSqliteOldFull,
+    vaultSqliteGroupCommit,
     vaultSqliteNormal,
     vaultSqliteEncrypted,
     vaultPostgres(),

@@ -134,14 +134,14 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
   })
 })
 
-describe('sqlite durable commits', () => {
+describe('sqlite group commit (durable commits sharing their flush)', () => {
   const SESSIONS = 8
 
   /** A store on a user-owned connection (the test sets pragmas and triggers on it). */
   async function open(sqlite: { walSync?: () => Promise<void> } = {}) {
     const path = tempDb()
     const database = new Database(path)
-    const store = await openStore(`sqlite:${path}`, { sqlite: { database, ...sqlite } })
+    const store = await openStore(`sqlite:${path}`, { sqlite: { database, groupCommit: true, ...sqlite } })
     const auths = []
     for (let i = 0; i < SESSIONS; i++) {
       const auth = await store.useAuthState(`s${i}`)
@@ -162,18 +162,19 @@ describe('sqlite durable commits', () => {
     }
   }
 
-  it('runs synchronous=NORMAL and flushes the WAL itself; :memory: and durability normal keep their pragmas', async () => {
-    const path = tempDb()
-    const database = new Database(path)
-    const store = await openStore(`sqlite:${path}`, { sqlite: { database } })
-    assert.equal(database.pragma('synchronous', { simple: true }), 1, 'NORMAL: the barrier makes commits durable')
-    await store.close()
-    const memory = new Database(':memory:')
-    const inMemory = await openStore('sqlite::memory:', { sqlite: { database: memory } })
-    assert.equal(memory.pragma('synchronous', { simple: true }), 2, 'FULL: no WAL file to flush')
-    await inMemory.close()
-    memory.close()
-    database.close()
+  it('runs synchronous=NORMAL and flushes the WAL itself; the default, :memory: and durability normal keep their pragmas', async () => {
+    const pragmaWith = async (path: string, sqlite: { groupCommit?: boolean; durability?: 'normal' }) => {
+      const database = new Database(path)
+      const store = await openStore(`sqlite:${path}`, { sqlite: { database, ...sqlite } })
+      const synchronous = database.pragma('synchronous', { simple: true })
+      await store.close()
+      database.close()
+      return synchronous
+    }
+    assert.equal(await pragmaWith(tempDb(), { groupCommit: true }), 1, 'NORMAL: the barrier makes commits durable')
+    assert.equal(await pragmaWith(tempDb(), {}), 2, 'FULL by default')
+    assert.equal(await pragmaWith(':memory:', { groupCommit: true }), 2, 'FULL: no WAL file to flush')
+    assert.equal(await pragmaWith(tempDb(), { groupCommit: true, durability: 'normal' }), 1, 'NORMAL, no flush')
   })
 
   it('a write resolves only after the flush that started after its commit; the commit itself is made at once', async () => {
@@ -276,7 +277,7 @@ describe('sqlite durable commits', () => {
   it('under many concurrent writers, no session ever sees its writes applied out of order', async () => {
     const path = tempDb()
     const database = new Database(path)
-    const store = await openStore(`sqlite:${path}`, { sqlite: { database } })
+    const store = await openStore(`sqlite:${path}`, { sqlite: { database, groupCommit: true } })
     try {
       // The database itself logs the order in which it applied each key write.
       database.exec(`CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, id TEXT);

@@ -14,13 +14,15 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write, committed
  * at once (synchronously, in call order: per-session order and read-your-writes as ever).
  *
- * Durability `'full'` (default): a write resolves only once the WAL bytes of its commit are on
- * disk (survives power loss), as with `synchronous=FULL`, but the flush does not block the event
- * loop. The connection runs `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without
- * an fsync (a process crash right after loses nothing); then the write waits for a durability
- * barrier (wal-sync.ts): an fdatasync of the `-wal` file on libuv's thread pool that started after
- * the commit. Commits of every session made while one fdatasync runs share the next one (group
- * commit at the flush). Worth knowing:
+ * Durability `'full'` (default): a write resolves only once its commit is on disk (survives power
+ * loss). By default with `synchronous=FULL`: each COMMIT fsyncs the WAL, on the event loop.
+ *
+ * With `groupCommit: true` the flush leaves the event loop: the connection runs
+ * `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without an fsync (a process
+ * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
+ * an fdatasync of the `-wal` file on libuv's thread pool that started after the commit. Commits of
+ * every session made while one fdatasync runs share the next one. Same durability as FULL when
+ * the write resolves; worth knowing:
  * - another reader (a second connection, or a read of this one) may see a commit before it is
  *   durable, and before its write resolved;
  * - checkpoints sync the WAL and the database file as SQLite does in NORMAL mode;
@@ -29,8 +31,9 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  *   fsync the kernel's page cache state is unknown, and a later successful fsync proves nothing.
  *   Their commits may or may not survive; the auth state forgets the keys of a failed write, so
  *   its next read asks the database.
- * The barrier serves owned on-disk databases and a user-owned `database` in WAL mode; a
- * `:memory:` database (or one SQLite will not put in WAL mode) commits with `synchronous=FULL`.
+ * It serves owned on-disk databases and a user-owned `database` in WAL mode; a `:memory:` database
+ * (or one SQLite will not put in WAL mode) keeps `synchronous=FULL`.
+ *
  * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` with no flush per commit (survives a
  * process crash, may lose the last commits on power loss).
  */
@@ -43,15 +46,19 @@ export interface SqliteDriverOptions {
   /** How long to wait on a lock held by another connection (ms). */
   busyTimeoutMs?: number
   /**
-   * No longer needed, accepted and ignored: every durable commit already shares its flush with
-   * the commits of all sessions made meanwhile (see above), without delaying the commit itself.
+   * Durable commits share their flush (off by default; see above): many accounts in one process
+   * write faster and the event loop never waits on the disk. Off by default because the write
+   * then resolves later (after the shared flush), and Baileys runs its key transactions for one
+   * contact's session under different locks (a decrypt under the contact's JID, a send under the
+   * account's): the longer a commit takes, the likelier two of them read the same session state,
+   * and a SIGKILL then desynchronised the session in the simulator's crash scenario.
    */
   groupCommit?: boolean
   /**
    * @internal Replaces the fdatasync of the WAL (tests inject a failing or held flush; a real EIO
    * cannot be produced on demand).
    */
-  walSync?: (() => Promise<void>) | false
+  walSync?: () => Promise<void>
   /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): the file must exist and be a
    * baileys-vault store; no schema is created, the journal mode is left alone, writes are refused.
@@ -168,7 +175,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     refuseForeignTables(db, where)
     if (!readOnly) {
       const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
-      const barrier = options.durability !== 'normal' && wal && !db.memory && options.walSync !== false
+      const barrier = options.durability !== 'normal' && wal && !db.memory && !!options.groupCommit
       db.pragma(`synchronous = ${options.durability === 'normal' || barrier ? 'NORMAL' : 'FULL'}`)
       if (barrier) walFile = new WalFile(`${resolve(db.name)}-wal`)
       if (created) restrictFiles(options.path!)
