@@ -175,9 +175,9 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     refuseForeignTables(db, where)
     if (!readOnly) {
       const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
-      const barrier = options.durability !== 'normal' && wal && !db.memory && !!options.groupCommit
-      db.pragma(`synchronous = ${options.durability === 'normal' || barrier ? 'NORMAL' : 'FULL'}`)
-      if (barrier) walFile = new WalFile(`${resolve(db.name)}-wal`)
+      const shareFlush = options.durability !== 'normal' && wal && !db.memory && !!options.groupCommit
+      db.pragma(`synchronous = ${options.durability === 'normal' || shareFlush ? 'NORMAL' : 'FULL'}`)
+      if (shareFlush) walFile = new WalFile(`${resolve(db.name)}-wal`)
       if (created) restrictFiles(options.path!)
     }
     prepareSchema(db, where, readOnly)
