@@ -231,7 +231,7 @@ export const vaultSqliteNormal = vaultTarget(
 export const vaultSqliteGroupCommit = vaultTarget(
   'baileys-vault sqlite: group commit',
   'sqlite',
-  'as sqlite default, concurrent writes share one transaction and fsync',
+  'WAL, commit at once, then a shared fdatasync of the WAL off the event loop',
   p => `sqlite:${join(p.dir, 'b.db')}`,
   { sqlite: { groupCommit: true } }
 )

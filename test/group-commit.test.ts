@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test'
 import type { WriteBatch } from '../src/core/driver.js'
 import { VaultError } from '../src/core/errors.js'
 import { GroupCommit, type GroupedBatch } from '../src/drivers/group-commit.js'
+import { DurabilityBarrier } from '../src/drivers/wal-sync.js'
 import { openStore } from '../src/open-store.js'
 import { crashSuite } from './helpers/crash-suite.js'
 
@@ -88,14 +89,59 @@ describe('GroupCommit (the generic queue)', () => {
   })
 })
 
-describe('sqlite group commit', () => {
+describe('DurabilityBarrier (commit at once, share the flush)', () => {
+  /** A sync the test finishes by hand, counting how many started. */
+  function heldSyncs() {
+    const started: Array<{ finish(): void; fail(err: Error): void }> = []
+    const sync = () => new Promise<void>((finish, fail) => started.push({ finish, fail }))
+    return { started, sync }
+  }
+  const failure = (cause: unknown) => new VaultError('BACKEND_UNAVAILABLE', `flush failed: ${(cause as Error).message}`)
+
+  it('a commit waits for a sync that started after it; commits made while one runs share the next', async () => {
+    const { started, sync } = heldSyncs()
+    const barrier = new DurabilityBarrier({ sync, failure })
+    const settled: string[] = []
+    const first = barrier.wait().then(() => settled.push('first'))
+    assert.equal(started.length, 1, 'an idle barrier starts its sync at once')
+    const joined = [barrier.wait(), barrier.wait()].map((p, i) => p.then(() => settled.push(`joined${i}`)))
+    await turn()
+    assert.equal(started.length, 1, 'no second sync while one runs')
+    started[0].finish()
+    await first
+    await turn()
+    assert.deepEqual(settled, ['first'], 'commits made during the first sync are not covered by it')
+    assert.equal(started.length, 2, 'their sync starts when the first ends')
+    started[1].finish()
+    await Promise.all(joined)
+    assert.deepEqual(settled, ['first', 'joined0', 'joined1'])
+    await barrier.idle()
+  })
+
+  it('a failed sync rejects exactly its waiters and those of the next, then refuses every later wait', async () => {
+    const { started, sync } = heldSyncs()
+    const barrier = new DurabilityBarrier({ sync, failure })
+    const done = barrier.wait()
+    started[0].finish()
+    await done
+    const failing = barrier.wait()
+    const later = barrier.wait() // made during the failing sync: its own sync would prove nothing
+    started[1].fail(Object.assign(new Error('EIO (injected)'), { code: 'EIO' }))
+    for (const p of [failing, later]) await assert.rejects(p, (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
+    assert.equal((barrier.failed as VaultError | undefined)?.code, 'BACKEND_UNAVAILABLE')
+    await assert.rejects(barrier.wait(), (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
+    assert.equal(started.length, 2, 'no sync after a failure')
+  })
+})
+
+describe('sqlite group commit (durable commits sharing their flush)', () => {
   const SESSIONS = 8
 
   /** A store on a user-owned connection (the test sets pragmas and triggers on it). */
-  async function open() {
+  async function open(sqlite: { walSync?: () => Promise<void> } = {}) {
     const path = tempDb()
     const database = new Database(path)
-    const store = await openStore(`sqlite:${path}`, { sqlite: { database, groupCommit: true } })
+    const store = await openStore(`sqlite:${path}`, { sqlite: { database, groupCommit: true, ...sqlite } })
     const auths = []
     for (let i = 0; i < SESSIONS; i++) {
       const auth = await store.useAuthState(`s${i}`)
@@ -108,7 +154,7 @@ describe('sqlite group commit', () => {
 
   /** What a second connection (the database, not any cache) holds for a session's key. */
   async function inDatabase(path: string, session: string, id = 'peer.0') {
-    const other = await openStore(`sqlite:${path}`, { sqlite: { groupCommit: true } })
+    const other = await openStore(`sqlite:${path}`)
     try {
       return (await other.readKeys(session, 'session', [id])).get(id)
     } finally {
@@ -116,23 +162,104 @@ describe('sqlite group commit', () => {
     }
   }
 
-  it('a group that hits disk full fails every write in it with BACKEND_UNAVAILABLE; cache and database agree; writes succeed once the fault clears', async () => {
+  it('runs synchronous=NORMAL and flushes the WAL itself; the default, :memory: and durability normal keep their pragmas', async () => {
+    const pragmaWith = async (path: string, sqlite: { groupCommit?: boolean; durability?: 'normal' }) => {
+      const database = new Database(path)
+      const store = await openStore(`sqlite:${path}`, { sqlite: { database, ...sqlite } })
+      const synchronous = database.pragma('synchronous', { simple: true })
+      await store.close()
+      database.close()
+      return synchronous
+    }
+    assert.equal(await pragmaWith(tempDb(), { groupCommit: true }), 1, 'NORMAL: the barrier makes commits durable')
+    assert.equal(await pragmaWith(tempDb(), {}), 2, 'FULL by default')
+    assert.equal(await pragmaWith(':memory:', { groupCommit: true }), 2, 'FULL: no WAL file to flush')
+    assert.equal(await pragmaWith(tempDb(), { groupCommit: true, durability: 'normal' }), 1, 'NORMAL, no flush')
+  })
+
+  it('a write resolves only after the flush that started after its commit; the commit itself is made at once', async () => {
+    let holding = false
+    const held: Array<() => void> = []
+    const walSync = () => (holding ? new Promise<void>(resolve => held.push(resolve)) : Promise.resolve())
+    const { path, database, store, auths } = await open({ walSync })
+    holding = true // the setup's writes passed; from here on the test finishes every flush by hand
+    try {
+      let resolved = 0
+      const writes = auths.map(a => a.state.keys.set({ session: { 'peer.0': { v: 'after' } as any } }).then(() => resolved++))
+      await turn()
+      assert.equal(resolved, 0, 'no write resolves before its flush finished')
+      for (let i = 0; i < SESSIONS; i++) assert.deepEqual(await inDatabase(path, `s${i}`), { v: 'after' }, 'committed at once: another connection sees it')
+      assert.equal(held.length, 1, 'one flush in flight; the writes made during it wait for the next')
+      held[0]()
+      await turn()
+      assert.equal(resolved, 1, 'the first flush covers the first commit only; the others were made during it')
+      assert.equal(held.length, 2)
+      held[1]()
+      await Promise.all(writes)
+      assert.equal(held.length, 2, 'two flushes for all eight commits')
+    } finally {
+      holding = false
+      for (const finish of held) finish()
+      await store.close()
+      database.close()
+    }
+  })
+
+  it('a failed flush fails exactly the writes waiting on it with BACKEND_UNAVAILABLE, refuses later writes, and the cache agrees with the database; a reopened store writes again', async () => {
+    let fault: Error | undefined
+    const { path, database, store, auths } = await open({ walSync: async () => void (fault && (await Promise.reject(fault))) })
+    try {
+      await auths[0].state.keys.set({ session: { 'peer.0': { v: 'saved' } as any } })
+      fault = Object.assign(new Error('EIO: i/o error, fdatasync (injected)'), { code: 'EIO' })
+      const results = await Promise.allSettled(auths.slice(1).map(a => a.state.keys.set({ session: { 'peer.0': { v: 'unsynced' } as any } })))
+      for (const r of results) {
+        assert.equal(r.status, 'rejected')
+        assert.ok(r.reason instanceof VaultError && r.reason.code === 'BACKEND_UNAVAILABLE', String(r.reason))
+        assert.match(r.reason.message, /EIO.*reopen the store/s)
+      }
+      // Refused before committing anything: the database keeps the earlier value.
+      await assert.rejects(auths[0].state.keys.set({ session: { 'peer.0': { v: 'refused' } as any } }), (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
+      assert.deepEqual(await inDatabase(path, 's0'), { v: 'saved' })
+      for (const [i, a] of auths.entries()) {
+        // The failed writes' commits were made (their durability is unknown): the cache forgot
+        // those keys, so the auth state reads what the database holds.
+        assert.deepEqual(await a.state.keys.get('session', ['peer.0']), { 'peer.0': await inDatabase(path, `s${i}`) }, `cache of s${i}`)
+      }
+    } finally {
+      await store.close()
+    }
+    const reopened = await openStore(`sqlite:${path}`, { sqlite: { database } })
+    try {
+      const { state } = await reopened.useAuthState('s0')
+      await state.keys.set({ session: { 'peer.0': { v: 'again' } as any } })
+      assert.deepEqual(await inDatabase(path, 's0'), { v: 'again' })
+    } finally {
+      await reopened.close()
+      database.close()
+    }
+  })
+
+  it('a write that hits disk full fails with BACKEND_UNAVAILABLE alone; cache and database agree; writes succeed once the fault clears', async () => {
     const { path, database, store, auths } = await open()
     try {
-      // Real SQLITE_FULL: the database may grow by 3 pages, and the group needs far more. The
-      // first batches fit, a later one does not: SQLite aborts the whole transaction.
+      // Real SQLITE_FULL: the database may grow by 3 pages; the first writes fit, the later ones
+      // do not. Each write is its own transaction: a failed one rolls back alone.
       const pages = database.pragma('page_count', { simple: true }) as number
       database.pragma(`max_page_count = ${pages + 3}`)
       const big = (i: number) => ({ v: 'after', pad: Buffer.alloc(3000, i) }) as any
       const results = await Promise.allSettled(auths.map((a, i) => a.state.keys.set({ session: { 'peer.0': big(i) } })))
-      for (const r of results) {
-        assert.equal(r.status, 'rejected')
-        assert.ok(r.reason instanceof VaultError && r.reason.code === 'BACKEND_UNAVAILABLE', String(r.reason))
-        assert.match(r.reason.message, /full/)
-      }
-      for (const [i, a] of auths.entries()) {
-        assert.deepEqual(await a.state.keys.get('session', ['peer.0']), { 'peer.0': { v: 'before' } }, `cache of s${i}`)
-        assert.deepEqual(await inDatabase(path, `s${i}`), { v: 'before' }, `database of s${i}`)
+      assert.ok(
+        results.some(r => r.status === 'rejected'),
+        'some writes hit the limit'
+      )
+      for (const [i, r] of results.entries()) {
+        const expected = r.status === 'fulfilled' ? 'after' : 'before'
+        if (r.status === 'rejected') {
+          assert.ok(r.reason instanceof VaultError && r.reason.code === 'BACKEND_UNAVAILABLE', String(r.reason))
+          assert.match(r.reason.message, /full/)
+        }
+        assert.equal(((await auths[i].state.keys.get('session', ['peer.0']))['peer.0'] as any).v, expected, `cache of s${i}`)
+        assert.equal((await inDatabase(path, `s${i}`))?.v, expected, `database of s${i}`)
       }
 
       database.pragma('max_page_count = 1073741823') // the disk has room again
@@ -141,26 +268,6 @@ describe('sqlite group commit', () => {
         assert.equal(((await a.state.keys.get('session', ['peer.0']))['peer.0'] as any).v, 'after')
         assert.equal((await inDatabase(path, `s${i}`))?.v, 'after')
       }
-    } finally {
-      await store.close()
-      database.close()
-    }
-  })
-
-  it('a batch that fails alone (its savepoint) rolls back alone; the others in its group commit', async () => {
-    const { path, database, store, auths } = await open()
-    try {
-      database.exec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON vault_keys WHEN NEW.id = 'poison.0' BEGIN SELECT RAISE(ABORT, 'refused (injected)'); END`)
-      const results = await Promise.allSettled(
-        auths.map((a, i) => a.state.keys.set({ session: { 'peer.0': { v: 'after' } as any, ...(i === 3 ? { 'poison.0': { v: 'x' } as any } : {}) } }))
-      )
-      assert.deepEqual(
-        results.map(r => r.status),
-        auths.map((_, i) => (i === 3 ? 'rejected' : 'fulfilled'))
-      )
-      assert.equal((results[3] as PromiseRejectedResult).reason.code, 'BACKEND_UNAVAILABLE')
-      for (let i = 0; i < SESSIONS; i++) assert.deepEqual(await inDatabase(path, `s${i}`), { v: i === 3 ? 'before' : 'after' })
-      assert.equal(await inDatabase(path, 's3', 'poison.0'), undefined)
     } finally {
       await store.close()
       database.close()
@@ -208,13 +315,7 @@ describe('sqlite group commit', () => {
   })
 })
 
-// The gateway pattern: many conversations writing at once, so group commits are in flight when the SIGKILL lands.
-crashSuite(
-  'sqlite, gateway pattern (group commits in flight)',
-  async () => {
-    const path = tempDb()
-    return { url: `sqlite:${path}`, options: { sqlite: { groupCommit: true } } }
-  },
-  Number(process.env.VAULT_CRASH_KILLS ?? 10),
-  { pairs: 6 }
-)
+// The gateway pattern: many conversations writing at once, so flushes are shared and in flight when the SIGKILL lands.
+crashSuite('sqlite, gateway pattern (shared flushes in flight)', async () => ({ url: `sqlite:${tempDb()}` }), Number(process.env.VAULT_CRASH_KILLS ?? 10), {
+  pairs: 6
+})

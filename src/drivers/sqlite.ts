@@ -1,21 +1,41 @@
 import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
-import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
+import type { Driver, LeaseCapability, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
 import { VaultError, renameTargetTaken } from '../core/errors.js'
-import { GroupCommit, type GroupedBatch } from './group-commit.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
 import { prepareSchema, refuseForeignTables } from './sqlite-schema.js'
 import { sqliteLease } from './sqlite-lease.js'
+import { DurabilityBarrier, WalFile } from './wal-sync.js'
 
 /**
- * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write.
- * Writes of all sessions go through group commit (group-commit.ts): batches that arrive in the
- * same event-loop turn share one transaction, each batch in its own savepoint, so one fsync.
- * Durability: `synchronous=FULL` by default (each commit is fsync'd: survives power loss);
- * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` (survives a process crash, may lose
- * the last commits on power loss).
+ * SQLite via better-sqlite3. Many sessions in one file; WAL; one transaction per write, committed
+ * at once (synchronously, in call order: per-session order and read-your-writes as ever).
+ *
+ * Durability `'full'` (default): a write resolves only once its commit is on disk (survives power
+ * loss). By default with `synchronous=FULL`: each COMMIT fsyncs the WAL, on the event loop.
+ *
+ * With `groupCommit: true` the flush leaves the event loop: the connection runs
+ * `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without an fsync (a process
+ * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
+ * an fdatasync of the `-wal` file on libuv's thread pool that started after the commit. Commits of
+ * every session made while one fdatasync runs share the next one. Same durability as FULL when
+ * the write resolves; worth knowing:
+ * - another reader (a second connection, or a read of this one) may see a commit before it is
+ *   durable, and before its write resolved;
+ * - checkpoints sync the WAL and the database file as SQLite does in NORMAL mode;
+ * - a failed fdatasync fails every write waiting on it with BACKEND_UNAVAILABLE (none reported
+ *   saved), and the driver then refuses every write until the store is reopened: after a failed
+ *   fsync the kernel's page cache state is unknown, and a later successful fsync proves nothing.
+ *   Their commits may or may not survive; the auth state forgets the keys of a failed write, so
+ *   its next read asks the database.
+ * It serves owned on-disk databases and a user-owned `database` in WAL mode; a `:memory:` database
+ * (or one SQLite will not put in WAL mode) keeps `synchronous=FULL`.
+ *
+ * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` with no flush per commit (survives a
+ * process crash, may lose the last commits on power loss).
  */
 export interface SqliteDriverOptions {
   /** Database path, or ':memory:'. Ignored when `database` is given. */
@@ -26,13 +46,19 @@ export interface SqliteDriverOptions {
   /** How long to wait on a lock held by another connection (ms). */
   busyTimeoutMs?: number
   /**
-   * Group commit (off by default): writes that arrive while a commit is being made share the next
-   * transaction and its fsync (group-commit.ts). Many accounts in one process write faster; each
-   * write still resolves only once durable. Off by default because a write then lands a turn of
-   * the event loop later, which widens the window in which Baileys has sent a message whose
-   * ratchet step is not yet stored (a SIGKILL there desynchronises that Signal session).
+   * Durable commits share their flush (off by default; see above): many accounts in one process
+   * write faster and the event loop never waits on the disk. Off by default because the write
+   * then resolves later (after the shared flush), and Baileys runs its key transactions for one
+   * contact's session under different locks (a decrypt under the contact's JID, a send under the
+   * account's): the longer a commit takes, the likelier two of them read the same session state,
+   * and a SIGKILL then desynchronised the session in the simulator's crash scenario.
    */
   groupCommit?: boolean
+  /**
+   * @internal Replaces the fdatasync of the WAL (tests inject a failing or held flush; a real EIO
+   * cannot be produced on demand).
+   */
+  walSync?: () => Promise<void>
   /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): the file must exist and be a
    * baileys-vault store; no schema is created, the journal mode is left alone, writes are refused.
@@ -99,6 +125,25 @@ const isNotADatabase = (err: unknown) => ['SQLITE_NOTADB', 'SQLITE_CORRUPT'].inc
 const notADatabase = (where: string, cause: unknown) =>
   new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${(cause as { code?: string }).code}). Restore it from a backup.`, { cause })
 
+/** Lease steps commit at once too; each resolves once durable, so an epoch handed out survives a power loss. */
+function durableLease(lease: LeaseCapability, barrier: DurabilityBarrier): LeaseCapability {
+  const durable = async <T>(step: () => Promise<T>): Promise<T> => {
+    if (barrier.failed) throw barrier.failed
+    const result = await step()
+    await barrier.wait()
+    return result
+  }
+  return {
+    get minTtlMs() {
+      return lease.minTtlMs
+    },
+    acquire: (session, request) => durable(() => lease.acquire(session, request)),
+    renew: (session, request) => durable(() => lease.renew(session, request)),
+    release: (session, request) => durable(() => lease.release(session, request)),
+    leaseInfo: session => lease.leaseInfo(session)
+  }
+}
+
 export async function createSqliteDriver(options: SqliteDriverOptions): Promise<Driver> {
   const owned = !options.database
   const where = options.path ?? 'database'
@@ -107,6 +152,8 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   let db: BetterSqlite3.Database
   let created = false
   let copied = false
+  /** Durable commits flush through the barrier (see the doc comment above), set once the journal mode is known. */
+  let walFile: WalFile | undefined
   if (options.database) {
     db = options.database
   } else {
@@ -132,8 +179,10 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     // Before anything that writes (journal mode, schema): another program's database stays untouched.
     refuseForeignTables(db, where)
     if (!readOnly) {
-      db.pragma('journal_mode = WAL')
-      db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
+      const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
+      const shareFlush = options.durability !== 'normal' && wal && !db.memory && !!options.groupCommit
+      db.pragma(`synchronous = ${options.durability === 'normal' || shareFlush ? 'NORMAL' : 'FULL'}`)
+      if (shareFlush) walFile = new WalFile(`${resolve(db.name)}-wal`)
       if (created) restrictFiles(options.path!)
     }
     prepareSchema(db, where, readOnly)
@@ -158,23 +207,6 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
     fence(session, batch.epoch) // last: the writes above took the write lock, so this reads the latest lease
   })
-  /**
-   * One transaction for a group, one savepoint per batch: applyBatch nested in a transaction is
-   * a SAVEPOINT in better-sqlite3, so a batch that throws rolls back alone and the others still
-   * commit. If SQLite aborted the whole transaction (disk full, I/O error) or the COMMIT fails,
-   * the group throws and every batch in it fails: none is reported saved.
-   */
-  const applyGroup = db.transaction((group: readonly GroupedBatch[]) =>
-    group.map(({ session, batch }) => {
-      try {
-        applyBatch(session, batch)
-        return undefined
-      } catch (err) {
-        if (!db.inTransaction) throw err
-        return err
-      }
-    })
-  )
   /** A write refused by the file system (mode changed, folder read-only) names the path, not "retry". */
   const writing = <T>(fn: () => T): T => {
     try {
@@ -183,7 +215,24 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       throw isPermissionError(err) ? notWritable(where, err) : err
     }
   }
-  const groups = new GroupCommit({ applyGroup: async group => writing(() => applyGroup(group)) })
+  const walSync = options.walSync || walFile?.sync
+  const barrier = walFile
+    ? new DurabilityBarrier({
+        sync: walSync!,
+        failure: cause =>
+          new VaultError(
+            'BACKEND_UNAVAILABLE',
+            `Flushing SQLite database ${where} to disk failed (${(cause as { code?: string }).code ?? (cause as Error).message}): the last writes may be lost, and this store refuses writes from now on. Check the disk, then close and reopen the store.`,
+            { cause }
+          )
+      })
+    : undefined
+  /** Commits at once (synchronously: call order is commit order), then waits until the commit is on disk. */
+  const durably = async (commit: () => void): Promise<void> => {
+    if (barrier?.failed) throw barrier.failed
+    writing(commit)
+    await barrier?.wait()
+  }
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
   const dropSession = db.transaction((session: string) => {
@@ -205,21 +254,11 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   const driver: Driver = {
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true, commitsOnCall: true },
-    lease,
+    lease: barrier ? durableLease(lease, barrier) : lease,
     ...reader,
-    write: options.groupCommit
-      ? (session, batch) => groups.write(session, batch)
-      : async (session, batch) => {
-          writing(() => applyBatch(session, batch))
-        },
-    async rename(from, to) {
-      await groups.drain() // after the writes made before it, as when each write committed at once
-      writing(() => renameSession(from, to))
-    },
-    async drop(session) {
-      await groups.drain()
-      writing(() => dropSession(session))
-    },
+    write: (session, batch) => durably(() => applyBatch(session, batch)),
+    rename: (from, to) => durably(() => renameSession(from, to)),
+    drop: session => durably(() => dropSession(session)),
     async snapshot(fn) {
       // A second connection in one read transaction sees one point in time while writes go on.
       if (!onDisk || copied) return fn(reader)
@@ -235,7 +274,8 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       }
     },
     async close() {
-      await groups.drain()
+      await barrier?.idle()
+      await walFile?.close()
       if (owned && db.open) db.close()
     }
   }
