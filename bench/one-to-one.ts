@@ -1,5 +1,6 @@
 import { SignalDevice } from '../test/helpers/signal-device.js'
-import type { BenchTarget } from './targets.js'
+import { printFencingCost } from './fencing-cost.js'
+import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
 /**
@@ -45,6 +46,7 @@ const TARGETS: Record<string, number> = {
 }
 
 export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
+  targets = withLeaseVariants(targets) // issue 14: the fencing cost, in the same rounds
   const rounds = envInt('BENCH_ROUNDS', 5)
   const messages = envInt('BENCH_MESSAGES', 400)
   console.log(`## 1:1 traffic — ${messages} messages (encrypt + decrypt each, both devices on the store), median of ${rounds} interleaved rounds\n`)
@@ -58,4 +60,5 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
       return [t.name, fmt(m), ratio(m, ceiling), goal === undefined ? '' : `>= ${goal}x ${m / ceiling >= goal ? 'met' : 'NOT met'}`, t.durability]
     })
   )
+  printFencingCost(targets, results)
 }
