@@ -3,6 +3,9 @@
  * one PostgreSQL store of 30 linked sessions (VAULT_FLEET_SESSIONS to change it) and the
  * simulator. Every session ends up connected on exactly one instance; kill -9 the busiest one and
  * the survivors pick up its sessions (each again on exactly one instance) within TTL + backoff.
+ * The simulator's own count backs this: each device has at most one live connection at any
+ * moment, exactly one while the fleet is steady (before the kill, and again after the
+ * takeover), and the server never kicks one ('replaced' would mean two logins overlapped).
  * On PostgreSQL and on Redis.
  */
 import assert from 'node:assert/strict'
@@ -110,10 +113,47 @@ async function untilSpread(instances: Instance[], timeoutMs: number) {
   }
 }
 
+/** How long the fleet is watched while it is steady (every device must hold one connection). */
+const STEADY_MS = 1_000
+
+/** Samples the simulator's live connections of `jids` every 50 ms, as the server counts them. */
+function watchDevices(jids: string[]) {
+  const samples: Array<{ at: number; live: number[] }> = []
+  const take = () => samples.push({ at: Date.now(), live: jids.map(jid => sim.device(jid)?.liveConnections ?? 0) })
+  const timer = setInterval(take, 50).unref() // a failed test must not keep the process alive
+  const kicks = () => jids.flatMap(jid => Object.entries(sim.device(jid)!.kicks).filter(([, n]) => n > 0).map(([reason, n]) => `${jid} ${reason} x${n}`))
+  return {
+    kicks,
+    /** Holds for STEADY_MS, then checks that every sample since `from` saw one connection per device. */
+    async steady(from: number, what: string) {
+      await new Promise(r => setTimeout(r, STEADY_MS))
+      take()
+      const off = samples.filter(s => s.at >= from && s.live.some(n => n !== 1))
+      assert.deepEqual(off.map(s => s.live.join('')), [], `${what}: the simulator counts one live connection per device`)
+    },
+    /** The first sample from `from` on where every device had one connection again. */
+    allOnlineSince: (from: number) => samples.find(s => s.at >= from && s.live.every(n => n === 1))?.at,
+    stop() {
+      clearInterval(timer)
+      const doubled = samples.filter(s => s.live.some(n => n > 1))
+      assert.deepEqual(doubled.map(s => s.live.join('')), [], 'never two live connections for one device')
+      return samples.length
+    }
+  }
+}
+
 async function fleet(t: TestContext, url: string, label: string) {
+  const linkedBefore = new Set(sim.devices().map(d => d.jid))
   await provision(url)
+  const jids = sim
+    .devices()
+    .map(d => d.jid)
+    .filter(jid => !linkedBefore.has(jid))
+  assert.equal(jids.length, SESSIONS.length, 'one device linked per session')
+  const watch = watchDevices(jids)
   const instances = ['A', 'B', 'C'].map(name => startInstance(url, name))
   const owners = await untilSpread(instances, 120_000)
+  await watch.steady(Date.now(), `${label} spread`)
   const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
   t.diagnostic(`${label} spread: ${counts}`)
   assert.ok(
@@ -128,6 +168,9 @@ async function fleet(t: TestContext, url: string, label: string) {
   busiest.alive = false
   await untilSpread(instances, 30_000)
   t.diagnostic(`${label}: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
+  const backOnline = watch.allOnlineSince(killedAt)
+  t.diagnostic(`${label}: the simulator saw every device online again ${backOnline === undefined ? '(not sampled yet)' : `${backOnline - killedAt} ms`} after kill -9`)
+  await watch.steady(Date.now(), `${label} after the takeover`)
   t.diagnostic(
     `${label} after: ${instances
       .filter(i => i.alive)
@@ -138,6 +181,8 @@ async function fleet(t: TestContext, url: string, label: string) {
 
   for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')
   for (const i of instances.filter(i => i.alive)) assert.equal(await i.exited, 0, `${i.name} stops gracefully`)
+  t.diagnostic(`${label}: ${watch.stop()} samples of the simulator's connection count`)
+  assert.deepEqual(watch.kicks(), [], 'the simulator kicked no device (no 440 replaced)')
 }
 
 test(
