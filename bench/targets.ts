@@ -335,8 +335,7 @@ export const FENCING_BUDGETS: ReadonlyMap<string, number> = new Map([
 ])
 
 /** `targets` with each budgeted target followed by its "+ lease" copy, so both run in the same rounds. */
-export const withLeaseVariants = (targets: BenchTarget[]): BenchTarget[] =>
-  targets.flatMap(t => (FENCING_BUDGETS.has(t.name) ? [t, withLease(t)] : [t]))
+export const withLeaseVariants = (targets: BenchTarget[]): BenchTarget[] => targets.flatMap(t => (FENCING_BUDGETS.has(t.name) ? [t, withLease(t)] : [t]))
 
 /** Every target this machine can run; server targets only when their URL is set. */
 export function allTargets(): BenchTarget[] {

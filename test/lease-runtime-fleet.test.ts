@@ -42,19 +42,23 @@ after(async () => {
   await sim?.stop()
 })
 
-/** Links every session once, in this process, then stops it (the lease is released). */
-async function provision(url: string) {
+/** Links every session once, in this process, then stops it (the lease is released). Returns each session's device JID. */
+async function provision(url: string): Promise<string[]> {
   const store = await openStore(url)
+  const jids: string[] = []
   try {
     for (const sessionId of SESSIONS) {
       const session = await startSession({ store, sessionId, socket: { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false } })
-      session.on('qr', qr => void sim.phone.scan(qr))
+      let linked: Promise<{ jid: string }> | undefined
+      session.on('qr', qr => void (linked ??= sim.phone.scan(qr)))
       await new Promise<void>(resolve => session.on('state', ({ state }) => state === 'connected' && resolve()))
+      jids.push((await linked!).jid)
       await session.stop()
     }
   } finally {
     await store.close()
   }
+  return jids
 }
 
 function startInstance(url: string, name: string) {
@@ -94,7 +98,9 @@ function startInstance(url: string, name: string) {
   })
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   const connected = () => [...states].filter(([, s]) => s === 'connected').map(([id]) => id)
-  return { name, child, states, exited, connected, alive: true, report: () => `${name}: ${history.join('\n')}\n${stderr}` }
+  /** This instance's events about one session (states with their close codes). */
+  const eventsOf = (session: string) => history.filter(line => line.includes(`"session":"${session}"`)).map(line => `${name} ${line}`)
+  return { name, child, states, exited, connected, eventsOf, alive: true, report: () => `${name}: ${history.join('\n')}\n${stderr}` }
 }
 
 type Instance = ReturnType<typeof startInstance>
@@ -113,46 +119,67 @@ async function untilSpread(instances: Instance[], timeoutMs: number) {
   }
 }
 
+/** A session's state event saying that its owner lost the lease (src/runtime/session.ts, fleet.ts). */
+const LEASE_LOSS = /lease lost|LEASE_LOST|no longer held|could not be renewed/
+
 /** How long the fleet is watched while it is steady (every device must hold one connection). */
 const STEADY_MS = 1_000
 
-/** Samples the simulator's live connections of `jids` every 50 ms, as the server counts them. */
+/** Samples the simulator's live connections (and kicks) of `jids` every 50 ms, as the server counts them. */
 function watchDevices(jids: string[]) {
-  const samples: Array<{ at: number; live: number[] }> = []
-  const take = () => samples.push({ at: Date.now(), live: jids.map(jid => sim.device(jid)?.liveConnections ?? 0) })
+  const started = Date.now()
+  const kicksOf = (jid: string) => Object.values(sim.device(jid)!.kicks).reduce((a, b) => a + b, 0)
+  const samples: Array<{ at: number; live: number[]; kicks: number[] }> = []
+  const take = () => samples.push({ at: Date.now(), live: jids.map(jid => sim.device(jid)?.liveConnections ?? 0), kicks: jids.map(kicksOf) })
   const timer = setInterval(take, 50).unref() // a failed test must not keep the process alive
-  const kicks = () => jids.flatMap(jid => Object.entries(sim.device(jid)!.kicks).filter(([, n]) => n > 0).map(([reason, n]) => `${jid} ${reason} x${n}`))
+  /** Each kicked device: its kicks and when the samples first saw one (ms since the watch began). */
+  const kicks = () =>
+    jids.flatMap((jid, i) => {
+      const counts = Object.entries(sim.device(jid)!.kicks).filter(([, n]) => n > 0)
+      if (counts.length === 0) return []
+      const seen = samples.find(s => s.kicks[i] > 0)
+      return [{ session: SESSIONS[i], jid, kicks: Object.fromEntries(counts), seenAtMs: seen && seen.at - started }]
+    })
   return {
+    started,
     kicks,
     /** Holds for STEADY_MS, then checks that every sample since `from` saw one connection per device. */
     async steady(from: number, what: string) {
       await new Promise(r => setTimeout(r, STEADY_MS))
       take()
       const off = samples.filter(s => s.at >= from && s.live.some(n => n !== 1))
-      assert.deepEqual(off.map(s => s.live.join('')), [], `${what}: the simulator counts one live connection per device`)
+      assert.deepEqual(
+        off.map(s => s.live.join('')),
+        [],
+        `${what}: the simulator counts one live connection per device`
+      )
     },
-    /** The first sample from `from` on where every device had one connection again. */
-    allOnlineSince: (from: number) => samples.find(s => s.at >= from && s.live.every(n => n === 1))?.at,
+    /** The takeover window as the simulator saw it: from `from`, the first sample with a device offline to the next with all online. */
+    window(from: number) {
+      const firstOff = samples.findIndex(s => s.at >= from && s.live.some(n => n !== 1))
+      const back = firstOff < 0 ? undefined : samples.slice(firstOff).find(s => s.live.every(n => n === 1))
+      return back && { offAt: samples[firstOff].at, backAt: back.at }
+    },
     stop() {
       clearInterval(timer)
       const doubled = samples.filter(s => s.live.some(n => n > 1))
-      assert.deepEqual(doubled.map(s => s.live.join('')), [], 'never two live connections for one device')
+      assert.deepEqual(
+        doubled.map(s => s.live.join('')),
+        [],
+        'never two live connections for one device'
+      )
       return samples.length
     }
   }
 }
 
 async function fleet(t: TestContext, url: string, label: string) {
-  const linkedBefore = new Set(sim.devices().map(d => d.jid))
-  await provision(url)
-  const jids = sim
-    .devices()
-    .map(d => d.jid)
-    .filter(jid => !linkedBefore.has(jid))
-  assert.equal(jids.length, SESSIONS.length, 'one device linked per session')
+  const jids = await provision(url)
+  assert.equal(new Set(jids).size, SESSIONS.length, 'one device linked per session')
   const watch = watchDevices(jids)
   const instances = ['A', 'B', 'C'].map(name => startInstance(url, name))
   const owners = await untilSpread(instances, 120_000)
+  t.diagnostic(`${label}: every session connected once at ${Date.now() - watch.started} ms`)
   await watch.steady(Date.now(), `${label} spread`)
   const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
   t.diagnostic(`${label} spread: ${counts}`)
@@ -164,12 +191,17 @@ async function fleet(t: TestContext, url: string, label: string) {
   const busiest = instances.reduce((a, b) => (b.connected().length > a.connected().length ? b : a))
   const orphans = busiest.connected()
   const killedAt = Date.now()
+  t.diagnostic(`${label}: kill -9 of ${busiest.name} at ${killedAt - watch.started} ms`)
   busiest.child.kill('SIGKILL')
   busiest.alive = false
   await untilSpread(instances, 30_000)
   t.diagnostic(`${label}: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
-  const backOnline = watch.allOnlineSince(killedAt)
-  t.diagnostic(`${label}: the simulator saw every device online again ${backOnline === undefined ? '(not sampled yet)' : `${backOnline - killedAt} ms`} after kill -9`)
+  const window = watch.window(killedAt)
+  t.diagnostic(
+    window
+      ? `${label}: the simulator saw devices offline from ${window.offAt - killedAt} ms to ${window.backAt - killedAt} ms after kill -9`
+      : `${label}: the simulator's samples missed the takeover window`
+  )
   await watch.steady(Date.now(), `${label} after the takeover`)
   t.diagnostic(
     `${label} after: ${instances
@@ -182,7 +214,21 @@ async function fleet(t: TestContext, url: string, label: string) {
   for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')
   for (const i of instances.filter(i => i.alive)) assert.equal(await i.exited, 0, `${i.name} stops gracefully`)
   t.diagnostic(`${label}: ${watch.stop()} samples of the simulator's connection count`)
-  assert.deepEqual(watch.kicks(), [], 'the simulator kicked no device (no 440 replaced)')
+  // A kick is a second login while the first connection was open. The one case the design
+  // allows is a takeover of its own: an owner starved past its TTL (2 shared cores under load)
+  // lost its lease, which its events show, and the new owner's login replaced its socket.
+  const lostLease = (session: string) => instances.some(i => i.eventsOf(session).some(line => LEASE_LOSS.test(line)))
+  const kicked = watch.kicks()
+  const unexplained = kicked.filter(k => !lostLease(k.session))
+  if (kicked.length > unexplained.length)
+    t.diagnostic(`${label}: ${kicked.length - unexplained.length} 'replaced' kick(s) after an owner lost its lease under load: ${JSON.stringify(kicked)}`)
+  assert.deepEqual(
+    unexplained,
+    [],
+    `the simulator kicked no device (no 440 replaced) but after a lease loss; what the instances saw of those sessions:\n${unexplained
+      .flatMap(k => instances.flatMap(i => i.eventsOf(k.session)))
+      .join('\n')}`
+  )
 }
 
 test(
