@@ -2,7 +2,8 @@ import type { AuthenticationState } from '@whiskeysockets/baileys'
 import { account, quietly } from './many-accounts.js'
 import { buildBurst, seedAccount, type Burst } from './receive.js'
 import { signalOf } from './signal.js'
-import type { BenchTarget } from './targets.js'
+import { printFencingCost } from './fencing-cost.js'
+import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { envInt, fmt, interleaved, median, percentile, printTable, ratio } from './util.js'
 
 /**
@@ -72,6 +73,7 @@ const TARGETS: Record<string, number> = {
 }
 
 export async function runGateway(targets: BenchTarget[]): Promise<void> {
+  targets = withLeaseVariants(targets) // issue 14: the fencing cost, in the same rounds
   const accounts = envInt('BENCH_GATEWAY_ACCOUNTS', 40)
   const messages = envInt('BENCH_GATEWAY_MESSAGES', 25)
   const rounds = envInt('BENCH_GATEWAY_ROUNDS', 3)
@@ -110,4 +112,5 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
     })
   )
   console.log(`(write latency: each keys.set of a Baileys transaction commit, queueing included, over all rounds)\n`)
+  printFencingCost(targets, results, writeMs)
 }

@@ -1,6 +1,7 @@
 import { SignalDevice } from '../test/helpers/signal-device.js'
 import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
-import type { BenchTarget } from './targets.js'
+import { printFencingCost } from './fencing-cost.js'
+import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
 /**
@@ -46,6 +47,7 @@ const TARGETS: Record<string, number> = {
 }
 
 export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
+  targets = withLeaseVariants(targets) // issue 14: the fencing cost, in the same rounds
   const rounds = envInt('BENCH_ROUNDS', 5)
   const messages = envInt('BENCH_MESSAGES', 400)
   console.log(`## 1:1 traffic — ${messages} messages (encrypt + decrypt each, both devices on the store), median of ${rounds} interleaved rounds\n`)
@@ -75,4 +77,5 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
   console.log(
     "(bound: the plain Map's time per message plus two durable commits, each the mean of a loop of single ~6 KB writes through the store; a single conversation cannot beat it)\n"
   )
+  printFencingCost(targets, results)
 }

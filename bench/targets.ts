@@ -294,6 +294,49 @@ export function vaultRedis(): BenchTarget | undefined {
   )
 }
 
+/** Longer than any workload's round, so no renewal runs while a workload is measured. */
+const BENCH_LEASE_TTL_MS = 10 * 60_000
+
+/**
+ * The same target with leases on (issue 14): every auth state is opened with a lease from
+ * store.acquireLease, so every write carries its epoch and is fenced inside its atomic write.
+ * One owner for the target's whole life: reopening a session takes the lease again (a new epoch).
+ */
+export function withLease(target: BenchTarget): BenchTarget {
+  const owner = `bench:${process.pid}:${uniqueId()}`
+  return withOpen({
+    name: `${target.name} + lease`,
+    kind: target.kind,
+    durability: `${target.durability}; writes fenced by the lease epoch`,
+    async create() {
+      const backend = await target.create()
+      return {
+        ...backend,
+        async connect(options) {
+          const conn = await backend.connect(options)
+          return {
+            ...conn,
+            async auth(session, authOptions) {
+              const lease = await conn.store!.acquireLease(session, { owner, ttlMs: BENCH_LEASE_TTL_MS })
+              return conn.auth(session, { ...authOptions, lease })
+            }
+          }
+        }
+      }
+    }
+  })
+}
+
+/** Issue 14's budget for the cost of fencing (share of msg/s lost with leases on), by target. */
+export const FENCING_BUDGETS: ReadonlyMap<string, number> = new Map([
+  [vaultSqlite.name, 0.03],
+  ['baileys-vault postgres://', 0.05],
+  ['baileys-vault redis://', 0.05]
+])
+
+/** `targets` with each budgeted target followed by its "+ lease" copy, so both run in the same rounds. */
+export const withLeaseVariants = (targets: BenchTarget[]): BenchTarget[] => targets.flatMap(t => (FENCING_BUDGETS.has(t.name) ? [t, withLease(t)] : [t]))
+
 /** Every target this machine can run; server targets only when their URL is set. */
 export function allTargets(): BenchTarget[] {
   return [

@@ -3,6 +3,9 @@
  * one PostgreSQL store of 30 linked sessions (VAULT_FLEET_SESSIONS to change it) and the
  * simulator. Every session ends up connected on exactly one instance; kill -9 the busiest one and
  * the survivors pick up its sessions (each again on exactly one instance) within TTL + backoff.
+ * The simulator's own count backs this: each device has at most one live connection at any
+ * moment, exactly one while the fleet is steady (before the kill, and again after the
+ * takeover), and the server never kicks one ('replaced' would mean two logins overlapped).
  * On PostgreSQL and on Redis.
  */
 import assert from 'node:assert/strict'
@@ -39,19 +42,23 @@ after(async () => {
   await sim?.stop()
 })
 
-/** Links every session once, in this process, then stops it (the lease is released). */
-async function provision(url: string) {
+/** Links every session once, in this process, then stops it (the lease is released). Returns each session's device JID. */
+async function provision(url: string): Promise<string[]> {
   const store = await openStore(url)
+  const jids: string[] = []
   try {
     for (const sessionId of SESSIONS) {
       const session = await startSession({ store, sessionId, socket: { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false } })
-      session.on('qr', qr => void sim.phone.scan(qr))
+      let linked: Promise<{ jid: string }> | undefined
+      session.on('qr', qr => void (linked ??= sim.phone.scan(qr)))
       await new Promise<void>(resolve => session.on('state', ({ state }) => state === 'connected' && resolve()))
+      jids.push((await linked!).jid)
       await session.stop()
     }
   } finally {
     await store.close()
   }
+  return jids
 }
 
 function startInstance(url: string, name: string) {
@@ -86,12 +93,14 @@ function startInstance(url: string, name: string) {
       buffer = buffer.slice(nl + 1)
       const e = JSON.parse(line) as { event: string; session?: string; state?: string }
       if (e.event === 'state' && e.session) states.set(e.session, e.state!)
-      history.push(line)
+      history.push(`${Date.now()} ${line}`) // when it arrived (ms since the epoch): to place it against the samples
     }
   })
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   const connected = () => [...states].filter(([, s]) => s === 'connected').map(([id]) => id)
-  return { name, child, states, exited, connected, alive: true, report: () => `${name}: ${history.join('\n')}\n${stderr}` }
+  /** This instance's events about one session (states with their close codes). */
+  const eventsOf = (session: string) => history.filter(line => line.includes(`"session":"${session}"`)).map(line => `${name} ${line}`)
+  return { name, child, states, exited, connected, eventsOf, alive: true, report: () => `${name}: ${history.join('\n')}\n${stderr}` }
 }
 
 type Instance = ReturnType<typeof startInstance>
@@ -110,10 +119,66 @@ async function untilSpread(instances: Instance[], timeoutMs: number) {
   }
 }
 
+/** A session's state event saying that its owner lost the lease (src/runtime/session.ts, fleet.ts). */
+const LEASE_LOSS = /lease lost|LEASE_LOST|no longer held|could not be renewed/
+
+/** How long the fleet is watched while it is steady (every device must hold one connection). */
+const STEADY_MS = 1_000
+
+/** Samples the simulator's live connections (and kicks) of `jids` every 50 ms, as the server counts them. */
+function watchDevices(jids: string[]) {
+  const started = Date.now()
+  const kicksOf = (jid: string) => Object.values(sim.device(jid)!.kicks).reduce((a, b) => a + b, 0)
+  const samples: Array<{ at: number; live: number[]; kicks: number[] }> = []
+  const take = () => samples.push({ at: Date.now(), live: jids.map(jid => sim.device(jid)?.liveConnections ?? 0), kicks: jids.map(kicksOf) })
+  const timer = setInterval(take, 50).unref() // a failed test must not keep the process alive
+  /** Each kicked device: its kicks and when the samples first saw one (ms since the watch began). */
+  const kicks = () =>
+    jids.flatMap((jid, i) => {
+      const counts = Object.entries(sim.device(jid)!.kicks).filter(([, n]) => n > 0)
+      if (counts.length === 0) return []
+      const seen = samples.find(s => s.kicks[i] > 0)
+      return [{ session: SESSIONS[i], jid, kicks: Object.fromEntries(counts), seenAtMs: seen && seen.at - started }]
+    })
+  return {
+    started,
+    kicks,
+    /** Holds for STEADY_MS, then checks that every sample since `from` saw one connection per device. */
+    async steady(from: number, what: string) {
+      await new Promise(r => setTimeout(r, STEADY_MS))
+      take()
+      const off = samples.filter(s => s.at >= from && s.live.some(n => n !== 1))
+      assert.deepEqual(
+        off.map(s => s.live.join('')),
+        [],
+        `${what}: the simulator counts one live connection per device`
+      )
+    },
+    /** The takeover window as the simulator saw it: from `from`, the first sample with a device offline to the next with all online. */
+    window(from: number) {
+      const firstOff = samples.findIndex(s => s.at >= from && s.live.some(n => n !== 1))
+      const back = firstOff < 0 ? undefined : samples.slice(firstOff).find(s => s.live.every(n => n === 1))
+      return back && { offAt: samples[firstOff].at, backAt: back.at }
+    },
+    /** Stops sampling; each sample that saw two live connections for a device: when, and which sessions. */
+    stop() {
+      clearInterval(timer)
+      const doubled = samples
+        .filter(s => s.live.some(n => n > 1))
+        .map(s => ({ atMs: s.at - started, sessions: s.live.flatMap((n, i) => (n > 1 ? [SESSIONS[i]] : [])) }))
+      return { samples: samples.length, doubled }
+    }
+  }
+}
+
 async function fleet(t: TestContext, url: string, label: string) {
-  await provision(url)
+  const jids = await provision(url)
+  assert.equal(new Set(jids).size, SESSIONS.length, 'one device linked per session')
+  const watch = watchDevices(jids)
   const instances = ['A', 'B', 'C'].map(name => startInstance(url, name))
   const owners = await untilSpread(instances, 120_000)
+  t.diagnostic(`${label}: every session connected once at ${Date.now() - watch.started} ms`)
+  await watch.steady(Date.now(), `${label} spread`)
   const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
   t.diagnostic(`${label} spread: ${counts}`)
   assert.ok(
@@ -124,10 +189,18 @@ async function fleet(t: TestContext, url: string, label: string) {
   const busiest = instances.reduce((a, b) => (b.connected().length > a.connected().length ? b : a))
   const orphans = busiest.connected()
   const killedAt = Date.now()
+  t.diagnostic(`${label}: kill -9 of ${busiest.name} at ${killedAt - watch.started} ms`)
   busiest.child.kill('SIGKILL')
   busiest.alive = false
   await untilSpread(instances, 30_000)
   t.diagnostic(`${label}: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
+  const window = watch.window(killedAt)
+  t.diagnostic(
+    window
+      ? `${label}: the simulator saw devices offline from ${window.offAt - killedAt} ms to ${window.backAt - killedAt} ms after kill -9`
+      : `${label}: the simulator's samples missed the takeover window`
+  )
+  await watch.steady(Date.now(), `${label} after the takeover`)
   t.diagnostic(
     `${label} after: ${instances
       .filter(i => i.alive)
@@ -138,6 +211,31 @@ async function fleet(t: TestContext, url: string, label: string) {
 
   for (const i of instances.filter(i => i.alive)) i.child.kill('SIGTERM')
   for (const i of instances.filter(i => i.alive)) assert.equal(await i.exited, 0, `${i.name} stops gracefully`)
+  const { samples, doubled } = watch.stop()
+  t.diagnostic(`${label}: ${samples} samples of the simulator's connection count`)
+  // A kick (and, until the kicked socket closes, two live connections) means a second login while
+  // the first connection was open. The one case the design allows is a takeover of its own: an
+  // owner starved past its TTL (2 shared cores under load) lost its lease, which its events show,
+  // and the new owner's login replaced its still-open socket.
+  const lostLease = (session: string) => instances.some(i => i.eventsOf(session).some(line => LEASE_LOSS.test(line)))
+  const kicked = watch.kicks()
+  const explained = [...kicked.map(k => k.session), ...doubled.flatMap(d => d.sessions)].filter(lostLease)
+  if (explained.length > 0)
+    t.diagnostic(`${label}: after an owner lost its lease under load: kicks ${JSON.stringify(kicked)}, two connections ${JSON.stringify(doubled)}`)
+  const unexplained = {
+    kicked: kicked.filter(k => !lostLease(k.session)),
+    doubled: doubled.filter(d => d.sessions.some(session => !lostLease(session)))
+  }
+  const sessions = new Set([...unexplained.kicked.map(k => k.session), ...unexplained.doubled.flatMap(d => d.sessions)])
+  assert.deepEqual(
+    unexplained,
+    { kicked: [], doubled: [] },
+    `the simulator kicked no device (no 440 replaced) and never had two live connections for one, but after a lease loss (sampling began at ${watch.started}, kill -9 ${killedAt - watch.started} ms later); what the instances saw of those sessions:\n${[
+      ...sessions
+    ]
+      .flatMap(session => instances.flatMap(i => i.eventsOf(session)))
+      .join('\n')}`
+  )
 }
 
 test(

@@ -5,7 +5,8 @@
  *     and the conversation continues;
  *  2. zombie: SIGSTOP B until its lease expires, C takes over; SIGCONT B: its write fails with
  *     LEASE_LOST, its socket ends (standby), nothing of it reaches the store, C keeps talking;
- *  3. rolling restart: SIGTERM C while D waits: D takes over after C released (no 440 anywhere);
+ *  3. rolling restart: SIGTERM C while D waits: D takes over after C released (no 440 anywhere:
+ *     neither client saw one, and the simulator sent no kick and counts one live connection);
  *  5. tools against the live bot D: migrate, restore, prune and rotate-key fail with LEASE_HELD
  *     naming D's pid, and the store is byte for byte what it was.
  * The measured takeover and handoff times are reported as diagnostics.
@@ -116,7 +117,10 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   let scanned: Promise<unknown> | undefined
   const a = startChild(storeUrl, 'A', { onEvent: e => void (e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!))) })
   await a.waitFor(a.state('connected'), 'A connected after linking')
-  await scanned
+  const { jid } = (await scanned) as { jid: string }
+  /** The simulator's own record of the device: kicks sent and live connections. */
+  const server = () => sim.device(jid)!
+  const kicksAtStart = server().kicks
   const b = startChild(storeUrl, 'B')
   await b.waitFor(b.state('standby'), 'B standby')
   await converse(bob, a, `${label} 1`)
@@ -130,6 +134,7 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   t.diagnostic(`${label}: takeover after SIGKILL ${takeoverMs} ms (TTL ${TTL_MS} ms, poll ${POLL_MS} ms)`)
   assert.equal(b.events.filter(e => e.type === 'qr').length, 0, 'no QR on takeover')
   await converse(bob, b, `${label} 2`)
+  assert.deepEqual(server().kicks, kicksAtStart, 'the takeover after SIGKILL made the simulator kick nothing')
 
   // 2. Zombie: B frozen past its TTL; C takes over; B wakes up and tries to write.
   const c = startChild(storeUrl, 'C')
@@ -138,6 +143,9 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   const frozenAt = Date.now()
   await c.waitFor(c.state('connected'), 'C connected while B is frozen', 10_000)
   t.diagnostic(`${label}: takeover from a frozen owner ${Date.now() - frozenAt} ms`)
+  // The frozen B still had its socket open: C's login replaced it. This is the one kick the
+  // simulator must count in these scenarios (and shows that its count sees a 440).
+  assert.equal(server().kicks.replaced, kicksAtStart.replaced + 1, "C's login replaced the frozen B's connection")
   await converse(bob, c, `${label} 3`)
   const beforeWake = b.events.length
   b.child.kill('SIGCONT')
@@ -170,9 +178,14 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   b.child.kill('SIGKILL')
   const d = startChild(storeUrl, 'D')
   await d.waitFor(d.state('standby'), 'D standby')
+  const kicksBeforeHandoff = server().kicks
+  const live: number[] = []
+  const sampler = setInterval(() => live.push(server().liveConnections), 10).unref()
   const termAt = Date.now()
   c.child.kill('SIGTERM')
   const dConnected = await d.waitFor(d.state('connected'), 'D connected after the handoff', 10_000)
+  clearInterval(sampler)
+  assert.ok(Math.max(...live) <= 1, `never two live connections during the handoff (sampled ${live.join('')})`)
   assert.equal(await c.exited, 0)
   const cStopped = c.events.find(e => e.type === 'stopped')!
   t.diagnostic(`${label}: rolling handoff ${dConnected.at - termAt} ms from SIGTERM (C stopped after ${cStopped.at - termAt} ms)`)
@@ -182,6 +195,8 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   assert.deepEqual([...codes440(c), ...codes440(d)], [], 'no 440 kick on a rolling restart')
   assert.equal(d.events.filter(e => e.type === 'qr').length, 0)
   await converse(bob, d, `${label} 5`)
+  assert.deepEqual(server().kicks, kicksBeforeHandoff, 'the simulator sent no kick (no 440 replaced) during the rolling restart')
+  assert.equal(server().liveConnections, 1, 'the simulator counts one live connection after the handoff')
   assert.deepEqual(bob.decryptErrors, [])
   await toolsAgainstLiveBot(storeUrl, d)
   d.child.send({ type: 'stats' })

@@ -122,6 +122,13 @@ test(
       if (msg.text === 'echo: after restart') break
     }
     assert.deepEqual(bob.decryptErrors, [])
+    // The server's side of the restart: no kick (no 440 replaced), one live connection.
+    assert.deepEqual(
+      Object.entries(sim.device(jid)!.kicks).filter(([, n]) => n > 0),
+      [],
+      'the simulator kicked nothing'
+    )
+    assert.equal(sim.device(jid)!.liveConnections, 1)
     second.child.kill('SIGTERM')
     assert.equal(await second.exited, 0)
   }

@@ -6,7 +6,7 @@
  *   GET  /                                   { url, rootPublicKey, phone }
  *   POST /scan              "<qr text>"      { jid, lid, deviceId }
  *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
- *   GET  /devices                            [{ jid, lid, online, preKeyCount, … }]
+ *   GET  /devices                            [{ jid, lid, online, preKeyCount, liveConnections, kicks, … }]
  *   POST /kick              { jid, reason }  { told }
  *   POST /silence           { jid, ms }      { silenced }
  *   POST /restart           { downMs? }      { restarting: true }         (answered, then restarts)

@@ -13,7 +13,7 @@ import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
 import { controlHandler, type ControlHost } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
-import { KICK_NODES, type KickReason } from './kicks.js'
+import { KICK_NODES, KICK_REASONS, type KickReason } from './kicks.js'
 import { Phone, type PhoneHost } from './phone.js'
 import { lidForPhone, unixNow, withKeyType, type DeviceInfo, type DeviceRecord, type SimState } from './state.js'
 
@@ -47,6 +47,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   readonly connections = new Set<SimConnection>()
   private readonly online = new Map<string, SimConnection>()
   private readonly refs = new Map<string, SimConnection>()
+  /** Kicks sent, by device JID and reason: what a test asserts "no 440" on. */
+  private readonly kicked = new Map<string, Record<KickReason, number>>()
   private readonly contacts = new Map<string, Contact>()
   private wss?: WebSocketServer
   private http?: Server
@@ -154,7 +156,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       online: this.isOnline(d),
       preKeyCount: d.preKeys.size,
       preKeyUploads: d.preKeyUploads,
-      pendingCount: d.pending.length
+      pendingCount: d.pending.length,
+      liveConnections: [...this.connections].filter(conn => !conn.closed && conn.device?.jid === d.jid).length,
+      kicks: { ...this.kicksOf(d.jid) }
     }
   }
 
@@ -179,7 +183,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       return
     }
     const previous = this.online.get(device.jid)
-    if (previous && previous !== conn) previous.end(KICK_NODES.replaced)
+    if (previous && previous !== conn) this.sendKick(previous, device, 'replaced')
     conn.device = device
     this.online.set(device.jid, conn)
     this.log(`${device.jid} logged in (connection ${conn.id})`)
@@ -301,11 +305,24 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       if (reason === 'logout') this.state.removeDevice(device)
       const conn = this.online.get(device.jid)
       if (conn && !conn.closed) {
-        conn.end(KICK_NODES[reason])
+        this.sendKick(conn, device, reason)
         told++
       }
     }
     return told
+  }
+
+  /** Ends a live connection of `device` with the kick's stanza, and counts the kick. */
+  private sendKick(conn: SimConnection, device: DeviceRecord, reason: KickReason): void {
+    if (conn.closed) return
+    this.kicksOf(device.jid)[reason]++
+    conn.end(KICK_NODES[reason])
+  }
+
+  private kicksOf(jid: string): Record<KickReason, number> {
+    let counts = this.kicked.get(jid)
+    if (!counts) this.kicked.set(jid, (counts = Object.fromEntries(KICK_REASONS.map(r => [r, 0])) as Record<KickReason, number>))
+    return counts
   }
 
   /**

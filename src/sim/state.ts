@@ -5,6 +5,7 @@
  */
 import { randomInt } from 'node:crypto'
 import { Curve, jidDecode, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import type { KickReason } from './kicks.js'
 
 export interface SignedPreKey {
   id: number
@@ -48,6 +49,13 @@ export interface DeviceInfo {
   preKeyUploads: number
   /** Stanzas waiting for the device's next login. */
   pendingCount: number
+  /**
+   * Connections logged in as the device and not closed yet: 1 while it is online; 2 only for
+   * the moment a second login replaces the first (which the server kicks with 'replaced').
+   */
+  liveConnections: number
+  /** Kick stanzas the server sent to the device's connections, by reason ('replaced': 440, a second login). */
+  kicks: Record<KickReason, number>
 }
 
 /** A Signal bundle as Baileys' injectE2ESession takes it (keys with the 0x05 prefix). */
