@@ -205,6 +205,36 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
     }
   })
 
+  it("a session's next write commits while the previous one is still flushing, and a read of that key sees the commit at once", async () => {
+    let holding = false
+    const held: Array<() => void> = []
+    const walSync = () => (holding ? new Promise<void>(resolve => held.push(resolve)) : Promise.resolve())
+    const { path, database, store, auths } = await open({ walSync })
+    holding = true
+    try {
+      const [auth] = auths
+      let settled = 0
+      const first = auth.state.keys.set({ session: { 'peer.0': { v: 'one' } as any } }).then(() => settled++)
+      await turn()
+      const second = auth.state.keys.set({ session: { 'peer.0': { v: 'two' } as any } }).then(() => settled++)
+      await turn()
+      assert.equal(settled, 0, 'neither write resolved: their flushes are held')
+      assert.deepEqual(await inDatabase(path, 's0'), { v: 'two' }, 'the second write did not wait for the first one to be durable')
+      const read = await Promise.race([auth.state.keys.get('session', ['peer.0']), turn().then(() => 'waited')])
+      assert.deepEqual(read, { 'peer.0': { v: 'two' } }, 'the read asked the database instead of waiting for the flush')
+      for (const finish of held) finish()
+      await turn()
+      for (const finish of held) finish()
+      await Promise.all([first, second])
+      assert.deepEqual(await auth.state.keys.get('session', ['peer.0']), { 'peer.0': { v: 'two' } }, 'the cache ends on the last write')
+    } finally {
+      holding = false
+      for (const finish of held) finish()
+      await store.close()
+      database.close()
+    }
+  })
+
   it('a failed flush fails exactly the writes waiting on it with BACKEND_UNAVAILABLE, refuses later writes, and the cache agrees with the database; a reopened store writes again', async () => {
     let fault: Error | undefined
     const { path, database, store, auths } = await open({ walSync: async () => void (fault && (await Promise.reject(fault))) })
