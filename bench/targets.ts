@@ -243,15 +243,15 @@ export const vaultSqliteEncrypted = vaultTarget(
   { encryption }
 )
 
-export function vaultPostgres(): BenchTarget | undefined {
+export function vaultPostgres(variant: { groupCommit?: false } = {}): BenchTarget | undefined {
   const url = process.env.VAULT_TEST_POSTGRES_URL
   if (!url) return undefined
   return vaultTarget(
-    'baileys-vault postgres://',
+    variant.groupCommit === false ? 'baileys-vault postgres:// no group commit' : 'baileys-vault postgres://',
     'postgres',
     'server default: fsync=on, synchronous_commit=on',
     () => url,
-    p => ({ postgres: { schema: pgSchema(p.id) } }),
+    p => ({ postgres: { schema: pgSchema(p.id), ...variant } }),
     {
       sizeBytes: p => postgresSize(p.id),
       cleanup: p => withPg(c => c.query(`DROP SCHEMA IF EXISTS "${pgSchema(p.id)}" CASCADE`))
@@ -277,11 +277,11 @@ async function deleteRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-export function vaultRedis(): BenchTarget | undefined {
+export function vaultRedis(variant: { name?: string; options?: OpenStoreOptions['redis'] } = {}): BenchTarget | undefined {
   const base = process.env.VAULT_TEST_REDIS_URL
   if (!base) return undefined
   return vaultTarget(
-    'baileys-vault redis://',
+    `baileys-vault redis://${variant.name ?? ''}`,
     'redis',
     `AOF, appendfsync ${process.env.VAULT_TEST_REDIS_APPENDFSYNC ?? 'everysec'}`,
     p => {
@@ -289,7 +289,7 @@ export function vaultRedis(): BenchTarget | undefined {
       url.searchParams.set('prefix', `bench-${p.id}`)
       return url.toString()
     },
-    {},
+    { redis: variant.options },
     { cleanup: p => deleteRedisPrefix(`bench-${p.id}`) }
   )
 }
@@ -306,7 +306,10 @@ export function allTargets(): BenchTarget[] {
     vaultSqliteNormal,
     vaultSqliteEncrypted,
     vaultPostgres(),
-    vaultRedis()
+    vaultPostgres({ groupCommit: false }),
+    vaultRedis(),
+    vaultRedis({ name: ' no group commit', options: { groupCommit: false } }),
+    vaultRedis({ name: ' no group commit, autopipelining', options: { groupCommit: false, clientOptions: { enableAutoPipelining: true } } })
   ]
     .filter((t): t is BenchTarget => t !== undefined)
     .filter(t => chosenTarget(t.name))
