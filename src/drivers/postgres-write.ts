@@ -56,7 +56,14 @@ export function writeText(t: Tables, fenced: boolean): string {
 /** The statement's parameters for batches of distinct sessions. */
 export function writeValues(batches: readonly GroupedBatch[]): { values: unknown[]; fenced: boolean } {
   const creds: { sessions: string[]; offsets: number[]; lengths: number[]; fenced: boolean[] } = { sessions: [], offsets: [], lengths: [], fenced: [] }
-  const set = { sessions: [] as string[], types: [] as string[], ids: [] as string[], offsets: [] as number[], lengths: [] as number[], fenced: [] as boolean[] }
+  const set = {
+    sessions: [] as string[],
+    types: [] as string[],
+    ids: [] as string[],
+    offsets: [] as number[],
+    lengths: [] as number[],
+    fenced: [] as boolean[]
+  }
   const del = { sessions: [] as string[], types: [] as string[], ids: [] as string[], fenced: [] as boolean[] }
   const fence = { sessions: [] as string[], epochs: [] as number[] }
   const blobs: Buffer[] = []
@@ -170,7 +177,13 @@ export function postgresWriter({ pool, write, writeFenced }: PostgresWriterOptio
     } catch (err) {
       if (batches.length === 1 || !isDataError(err)) throw err
       const outcomes: unknown[] = []
-      for (const b of batches) outcomes.push(await statement([b]).then(([o]) => o, (e: unknown) => (isDataError(e) ? e : Promise.reject(e))))
+      for (const b of batches)
+        outcomes.push(
+          await statement([b]).then(
+            ([o]) => o,
+            (e: unknown) => (isDataError(e) ? e : Promise.reject(e))
+          )
+        )
       return outcomes
     }
   }

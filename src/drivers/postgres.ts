@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
+import type { Driver, ListEntry, ListOptions, SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
