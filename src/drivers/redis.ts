@@ -227,7 +227,8 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     runScript,
     keys: { sessions: sessionsKey, creds: credsKey, keys: keysKey, index: indexKey, lease: leaseKey }
   })
-  const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup })
+  // One connection applies scripts in the order sent: a group need not wait for the previous reply.
+  const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup, maxInFlight: options.client ? 1 : 8 })
   let closed = false
 
   const driver: Driver = {
