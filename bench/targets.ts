@@ -7,7 +7,6 @@ import type { AuthStateOptions } from '../src/auth/auth-state.js'
 import { openStore, type OpenStoreOptions } from '../src/open-store.js'
 import type { Store } from '../src/store/store.js'
 import { uniqueId } from './util.js'
-import { Redis } from 'ioredis'
 
 /** An auth state with its saveCreds, however the target stores it. */
 export interface BenchAuth {
@@ -244,15 +243,15 @@ export const vaultSqliteEncrypted = vaultTarget(
   { encryption }
 )
 
-export function vaultPostgres(variant: { groupCommit?: false } = {}): BenchTarget | undefined {
+export function vaultPostgres(): BenchTarget | undefined {
   const url = process.env.VAULT_TEST_POSTGRES_URL
   if (!url) return undefined
   return vaultTarget(
-    variant.groupCommit === false ? 'baileys-vault postgres:// no group commit' : 'baileys-vault postgres://',
+    'baileys-vault postgres://',
     'postgres',
     'server default: fsync=on, synchronous_commit=on',
     () => url,
-    p => ({ postgres: { schema: pgSchema(p.id), ...variant } }),
+    p => ({ postgres: { schema: pgSchema(p.id) } }),
     {
       sizeBytes: p => postgresSize(p.id),
       cleanup: p => withPg(c => c.query(`DROP SCHEMA IF EXISTS "${pgSchema(p.id)}" CASCADE`))
@@ -278,11 +277,11 @@ async function deleteRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-export function vaultRedis(variant: { name?: string; options?: OpenStoreOptions['redis'] } = {}): BenchTarget | undefined {
+export function vaultRedis(): BenchTarget | undefined {
   const base = process.env.VAULT_TEST_REDIS_URL
   if (!base) return undefined
   return vaultTarget(
-    `baileys-vault redis://${variant.name ?? ''}`,
+    'baileys-vault redis://',
     'redis',
     `AOF, appendfsync ${process.env.VAULT_TEST_REDIS_APPENDFSYNC ?? 'everysec'}`,
     p => {
@@ -290,48 +289,8 @@ export function vaultRedis(variant: { name?: string; options?: OpenStoreOptions[
       url.searchParams.set('prefix', `bench-${p.id}`)
       return url.toString()
     },
-    { redis: variant.options },
+    {},
     { cleanup: p => deleteRedisPrefix(`bench-${p.id}`) }
-  )
-}
-
-/**
- * TEMPORARY (A/B for issue 15): one script per write on an ioredis client with
- * enableAutoPipelining. ioredis 6's auto-pipelining drops the command name of `callBuffer`
- * ("ERR unknown command '<first key>'"), so this user-owned client maps each call to ioredis'
- * named `*Buffer` methods, which it does pipeline.
- */
-function vaultRedisAutoPipelining(): BenchTarget | undefined {
-  const base = process.env.VAULT_TEST_REDIS_URL
-  if (!base) return undefined
-  const clients = new Map<string, any>()
-  return vaultTarget(
-    'baileys-vault redis:// no group commit, autopipelining',
-    'redis',
-    `AOF, appendfsync ${process.env.VAULT_TEST_REDIS_APPENDFSYNC ?? 'everysec'}`,
-    () => base,
-    p => {
-      let client = clients.get(p.id)
-      if (!client) {
-        client = new Redis(base, { enableAutoPipelining: true })
-        client.on('error', () => undefined)
-        clients.set(p.id, client)
-      }
-      return {
-        redis: {
-          groupCommit: false,
-          prefix: `bench-${p.id}`,
-          client: { callBuffer: (command: string, ...args: unknown[]) => client[`${command.toLowerCase()}Buffer`](...args) }
-        }
-      }
-    },
-    {
-      cleanup: async p => {
-        clients.get(p.id)?.disconnect()
-        clients.delete(p.id)
-        await deleteRedisPrefix(`bench-${p.id}`)
-      }
-    }
   )
 }
 
@@ -347,10 +306,7 @@ export function allTargets(): BenchTarget[] {
     vaultSqliteNormal,
     vaultSqliteEncrypted,
     vaultPostgres(),
-    vaultPostgres({ groupCommit: false }),
-    vaultRedis(),
-    vaultRedis({ name: ' no group commit', options: { groupCommit: false } }),
-    vaultRedisAutoPipelining()
+    vaultRedis()
   ]
     .filter((t): t is BenchTarget => t !== undefined)
     .filter(t => chosenTarget(t.name))
