@@ -79,6 +79,31 @@ describe('GroupCommit (the generic queue)', () => {
     )
   })
 
+  it('with maxInFlight 2, the next group goes out while the first still commits; drain waits for both', async () => {
+    const groups: string[][] = []
+    let release!: () => void
+    const gate = new Promise<void>(resolve => (release = resolve))
+    const queue = new GroupCommit({
+      maxInFlight: 2,
+      applyGroup: async group => {
+        groups.push(group.map(g => g.session))
+        await gate
+        return group.map(() => undefined)
+      }
+    })
+    const writes = [queue.write('a', batch('1'))]
+    await turn()
+    writes.push(queue.write('b', batch('1')))
+    await turn()
+    assert.deepEqual(groups, [['a'], ['b']], 'the second group did not wait for the first reply')
+    let drained = false
+    const drain = queue.drain().then(() => (drained = true))
+    await turn()
+    assert.equal(drained, false)
+    release()
+    await Promise.all([...writes, drain])
+  })
+
   it('drain waits for every queued batch', async () => {
     const done: string[] = []
     const queue = new GroupCommit({ applyGroup: async group => group.map(g => void done.push(g.session)) })

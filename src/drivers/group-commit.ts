@@ -29,6 +29,12 @@ export interface GroupCommitOptions {
   applyGroup: ApplyGroup
   /** Most batches in one group (bounds one transaction's size and the wait of its first batch). Default 256. */
   maxGroup?: number
+  /**
+   * Groups sent before the previous ones settled. Default 1: the next group forms while one
+   * commits. More only for a backend that applies groups in the order they were sent (one Redis
+   * connection): then a group goes out every event-loop turn without waiting for the last reply.
+   */
+  maxInFlight?: number
 }
 
 interface Pending extends GroupedBatch {
@@ -40,14 +46,16 @@ export class GroupCommit {
   private pending: Pending[] = []
   /** A flush is scheduled for the next turn of the event loop. */
   private scheduled = false
-  /** A group is being committed now. */
-  private inFlight = false
+  /** Groups being committed now. */
+  private inFlight = 0
   /** Settles when the queue is next empty and idle (drain). */
   private busy?: { done: Promise<void>; settle(): void }
   private readonly maxGroup: number
+  private readonly maxInFlight: number
 
   constructor(private readonly options: GroupCommitOptions) {
     this.maxGroup = options.maxGroup ?? 256
+    this.maxInFlight = options.maxInFlight ?? 1
   }
 
   /** Queues one batch for the next group; settles once that group's outcome is known. */
@@ -64,8 +72,8 @@ export class GroupCommit {
   }
 
   private schedule(): void {
-    // Batches that arrive while a group commits wait and form the next group.
-    if (this.scheduled || this.inFlight) return
+    // Batches that arrive while a group commits (maxInFlight groups) wait and form the next group.
+    if (this.scheduled || this.inFlight >= this.maxInFlight) return
     this.scheduled = true
     if (!this.busy) {
       let settle!: () => void
@@ -79,10 +87,11 @@ export class GroupCommit {
 
   private async flushNext(): Promise<void> {
     this.scheduled = false
-    this.inFlight = true
+    this.inFlight++
     await this.flush(this.pending.splice(0, this.maxGroup))
-    this.inFlight = false
+    this.inFlight--
     if (this.pending.length > 0) return this.schedule()
+    if (this.inFlight > 0 || this.scheduled) return
     const busy = this.busy
     this.busy = undefined
     busy?.settle()

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
-import type { Driver, ListEntry, ListOptions, SnapshotReader, WriteBatch } from '../core/driver.js'
+import type { Driver, ListEntry, ListOptions, SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { postgresLease } from './postgres-lease.js'
 import { inTransaction } from './pg-transaction.js'
-import { leaseLost } from './shared-lease.js'
-import { bufferView, typeIdKey } from '../core/bytes.js'
+import { GroupCommit } from './group-commit.js'
+import { postgresWriter, writeText } from './postgres-write.js'
 
 /**
  * PostgreSQL via `pg`. Many sessions in two tables:
@@ -21,7 +21,8 @@ import { bufferView, typeIdKey } from '../core/bytes.js'
  *
  * Every `write` is ONE statement (data-modifying CTEs: upsert creds, bulk upsert keys from
  * `unnest` arrays, bulk delete), i.e. one implicit transaction and one round trip whatever the
- * batch size. `get` of many ids is one query; `list`/`sessions` use keyset paging.
+ * batch size; with group commit (the default) one statement carries the batches of every
+ * session that wrote meanwhile (postgres-write.ts). `get` of many ids is one query; `list`/`sessions` use keyset paging.
  *
  * Durability: the server's. With PostgreSQL's defaults (`fsync=on`, `synchronous_commit=on`)
  * a write resolves only after its commit record is flushed to the WAL on disk: it survives a
@@ -52,6 +53,14 @@ export interface PostgresDriverOptions {
    * false behind a pooler that cannot carry them (PgBouncer < 1.21 in transaction mode).
    */
   preparedStatements?: boolean
+  /**
+   * Group commit (default true): writes of all sessions that arrive while a write is being made,
+   * or in the same event-loop turn, share the next statement: one transaction, one round trip
+   * and one WAL flush (group-commit.ts, postgres-write.ts). Each write still resolves only once
+   * its group committed; a batch fenced out or refused for its data fails alone. `false`: one
+   * statement per write, sent at once.
+   */
+  groupCommit?: boolean
   /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): no schema or table is
    * created, no lock taken; a database without the tables is NOT_FOUND; writes are refused.
@@ -199,8 +208,9 @@ interface Statements {
   pageType: Statement
   pageTypeValues: Statement
   pageSessions: Statement
+  /** Batches of many sessions in one statement (postgres-write.ts). */
   write: Statement
-  /** `write` that lands only if $10 is the session's current lease epoch (see writeText). */
+  /** `write` whose fenced batches land only if their session still holds the expected lease epoch. */
   writeFenced: Statement
   drop: Statement
   rename: Statement
@@ -253,42 +263,6 @@ export function statements(t: Tables, prepared: boolean): Statements {
   }
 }
 
-/**
- * The write statement. Fenced, a first CTE locks the session's lease row FOR SHARE if it holds epoch $10: an
- * acquire (an UPDATE of that row) waits for this write to commit, and one that committed first
- * is seen (READ COMMITTED re-checks a locked row's latest version), so the epoch cannot change
- * between the check and the commit. Every data CTE runs only if that row was found; the result
- * says whether it was.
- *
- * One statement = one implicit transaction: all of it commits or none does. The key sets
- * of `s` and `d` are made disjoint by the caller (a CTE must not touch a row twice).
- * The values travel as ONE binary bytea parameter ($5) sliced by offset/length: a bytea[]
- * array would go as hex text, twice the bytes plus parsing on both sides.
- */
-function writeText(t: Tables, fenced: boolean): string {
-  const fence = fenced ? `f AS (SELECT epoch FROM ${t.lease} WHERE session = $1 AND epoch = $10 AND owner <> '' FOR SHARE), ` : ''
-  const onlyIf = fenced ? ' AND EXISTS (SELECT 1 FROM f)' : ''
-  const where = fenced ? ' WHERE EXISTS (SELECT 1 FROM f)' : ''
-  return `
-      WITH ${fence}c AS (
-        INSERT INTO ${t.creds} (session, value) SELECT $1, $2::bytea WHERE $2::bytea IS NOT NULL${onlyIf}
-        ON CONFLICT (session) DO UPDATE SET value = excluded.value
-      ), s AS (
-        INSERT INTO ${t.keys} (session, type, id, value)
-        SELECT $1, u.type, u.id, substring($5::bytea FROM u.off FOR u.len)
-        FROM unnest($3::text[], $4::text[], $6::int4[], $7::int4[]) AS u(type, id, off, len)${where}
-        ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
-      ), d AS (
-        -- Rows found by one primary-key probe each (see getMany), deleted by ctid: a plain join
-        -- got a plan that scanned every key of the session. Writes to a session are serialised
-        -- by its one writer, so no concurrent update moves these rows between probe and delete.
-        DELETE FROM ${t.keys} WHERE ctid = ANY (ARRAY(
-          SELECT k.ctid FROM unnest($8::text[], $9::text[]) AS x(type, id)
-          CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = $1 AND type = x.type AND id = x.id LIMIT 1) k))${onlyIf}
-      )
-      ${fenced ? 'SELECT count(*)::int AS fenced FROM f' : 'SELECT 1'}`
-}
-
 function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
   type Row = { type: string; id: string; value?: Buffer }
   return {
@@ -325,38 +299,6 @@ function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
       )
     }
   }
-}
-
-/** Splits a batch into the statement's arrays: set then delete, last write of a key wins. */
-function batchArrays(batch: WriteBatch) {
-  const final = new Map<string, [string, string, Uint8Array | null]>()
-  for (const [type, id, value] of batch.set) final.set(typeIdKey(type, id), [type, id, value])
-  for (const [type, id] of batch.del) final.set(typeIdKey(type, id), [type, id, null])
-  // A fixed row order: concurrent writers lock rows in the same order and cannot deadlock.
-  const entries = [...final.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const setTypes: string[] = []
-  const setIds: string[] = []
-  const setValues: Buffer[] = []
-  const setOffsets: number[] = []
-  const setLengths: number[] = []
-  let offset = 1 // SQL substring() counts from 1
-  const delTypes: string[] = []
-  const delIds: string[] = []
-  for (const [, [type, id, value]] of entries) {
-    if (value === null) {
-      delTypes.push(type)
-      delIds.push(id)
-    } else {
-      setTypes.push(type)
-      setIds.push(id)
-      setValues.push(bufferView(value))
-      setOffsets.push(offset)
-      setLengths.push(value.byteLength)
-      offset += value.byteLength
-    }
-  }
-  const blob = setValues.length === 1 ? setValues[0] : Buffer.concat(setValues)
-  return { setTypes, setIds, blob, setOffsets, setLengths, delTypes, delIds }
 }
 
 export async function createPostgresDriver(options: PostgresDriverOptions): Promise<Driver> {
@@ -405,6 +347,8 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
 
   const st = statements(tables, options.preparedStatements ?? true)
   const reader = makeReader(pool, st)
+  const { applyGroup, writeOne } = postgresWriter({ pool, write: st.write, writeFenced: st.writeFenced })
+  const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup })
   let closed = false
 
   const driver: Driver = {
@@ -413,18 +357,13 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     lease: postgresLease(pool, tables, text => statementOf(text, options.preparedStatements ?? true)),
     ...reader,
     async rename(from, to) {
+      await groups?.drain()
       const { rows } = await pool.query(st.rename([from, to]))
       if (rows[0].taken) throw renameTargetTaken(to)
     },
-    async write(session, batch) {
-      const a = batchArrays(batch)
-      if (!batch.creds && a.setIds.length === 0 && a.delIds.length === 0 && batch.epoch === undefined) return
-      const creds = batch.creds ? bufferView(batch.creds) : null
-      const values = [session, creds, a.setTypes, a.setIds, a.blob, a.setOffsets, a.setLengths, a.delTypes, a.delIds]
-      if (batch.epoch === undefined) await pool.query(st.write(values))
-      else if ((await pool.query(st.writeFenced([...values, batch.epoch]))).rows[0].fenced !== 1) throw leaseLost(session, batch.epoch)
-    },
+    write: groups ? (session, batch) => groups.write(session, batch) : writeOne,
     async drop(session) {
+      await groups?.drain() // after the writes made before it, as when each write committed at once
       await pool.query(st.drop([session]))
     },
     async snapshot(fn) {
@@ -438,6 +377,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     async close() {
       if (closed) return
       closed = true
+      await groups?.drain()
       if (owned) await pool.end()
     }
   }

@@ -7,7 +7,7 @@ import { leaseCapability } from './shared-lease.js'
  * (ms on the server's clock). Every step is one Lua script reading the server's `TIME`, so no
  * two hosts' clocks are compared. The hash never expires (no key TTL): it keeps the epoch
  * counter after release, expiry and drop, so an epoch is never handed out twice. Expiry is
- * only a comparison inside acquire.
+ * only a comparison inside acquire. The write's fence is in redis-write.ts (checked inside the write script).
  */
 
 /** Scripts call TIME before writing: replicate their effects, not the script (Redis < 5 only). */
@@ -37,18 +37,6 @@ return 1`
 const INFO = `${NOW}
 if owner == '' then return {} end
 return {owner, l[2], expires - now}`
-
-/**
- * The write script, fenced: the last ARGV is the expected epoch and the last KEYS the lease
- * hash. Checked before anything is written, inside the same script, so a stale batch writes
- * nothing; it returns 0 instead of the write script's 1.
- */
-export const fencedScript = (writeScript: string) => `
-local expected = table.remove(ARGV)
-local fence = table.remove(KEYS)
-local l = redis.call('HMGET', fence, 'owner', 'epoch')
-if not l[1] or l[1] == '' or l[2] ~= expected then return 0 end
-${writeScript}`
 
 export type RunScript = (sha: string, script: string, keys: string[], args: Array<string | Buffer>) => Promise<unknown>
 

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
-import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+import type { Driver, ListEntry, ListOptions } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
-import { fencedScript, redisLease } from './redis-lease.js'
-import { leaseLost } from './shared-lease.js'
-import { bufferView, typeIdKey } from '../core/bytes.js'
+import { GroupCommit } from './group-commit.js'
+import { redisLease } from './redis-lease.js'
+import { redisWriter } from './redis-write.js'
+import { typeIdKey } from '../core/bytes.js'
 
 /**
  * Redis via `ioredis` (v5 or v6) or a user-owned client. Layout, with `prefix` = `vault`:
@@ -16,7 +17,8 @@ import { bufferView, typeIdKey } from '../core/bytes.js'
  *   vault:s:{session}:keys      hash    field `type\0id` -> value bytes
  *   vault:s:{session}:index     zset    member `type\0id` (score 0): ordered listing, keyset paging
  *
- * A `get` of many ids is one HMGET; a `write` is one Lua script (atomic: Redis runs it alone,
+ * A `get` of many ids is one HMGET; a `write` is one Lua script, shared by the writes of every
+ * session that arrived meanwhile (group commit, redis-write.ts) (atomic: Redis runs it alone,
  * refuses it up front when out of memory rather than half-way, and logs it to the AOF as one
  * MULTI/EXEC block that a truncated AOF drops whole). Listing pages through the index with
  * ZRANGEBYLEX, so the order is stable, there are no duplicates, and one type is a range.
@@ -59,6 +61,14 @@ export interface RedisDriverOptions {
   /** A command that gets no reply within this time rejects (half-open connections). Default 10,000 ms. */
   commandTimeoutMs?: number
   /**
+   * Group commit (default true): the batches of all sessions that arrive while a write is on its
+   * way, or in the same event-loop turn, go in ONE script call (redis-write.ts): one command, one
+   * reply, one AOF entry, each session's lease fence checked inside the script. Each write still
+   * resolves only once Redis ran its group; a batch fenced out fails alone. `false`: one script
+   * call per write, sent at once.
+   */
+  groupCommit?: boolean
+  /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): sends no write command, not
    * even the schema marker; a prefix holding no baileys-vault store is NOT_FOUND.
    */
@@ -72,41 +82,6 @@ export interface RedisClientLike {
 
 export const REDIS_SCHEMA_VERSION = 1
 const PAGE = 500
-/** Arguments per HSET/ZADD call inside the script (Lua's unpack has a limit of ~8000). */
-const CHUNK = 1000
-
-const WRITE_SCRIPT = `
-local nset = tonumber(ARGV[4])
-if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3]) end
-local last = 4 + nset * 2
-local i = 5
-while i <= last do
-  local stop = math.min(i + 2 * ${CHUNK} - 1, last)
-  local h, z = {}, {}
-  for j = i, stop, 2 do
-    h[#h + 1] = ARGV[j]; h[#h + 1] = ARGV[j + 1]
-    z[#z + 1] = '0'; z[#z + 1] = ARGV[j]
-  end
-  redis.call('HSET', KEYS[3], unpack(h))
-  redis.call('ZADD', KEYS[4], unpack(z))
-  i = stop + 1
-end
-i = last + 1
-while i <= #ARGV do
-  local stop = math.min(i + ${CHUNK} - 1, #ARGV)
-  local d = {}
-  for j = i, stop do d[#d + 1] = ARGV[j] end
-  redis.call('HDEL', KEYS[3], unpack(d))
-  redis.call('ZREM', KEYS[4], unpack(d))
-  i = stop + 1
-end
-if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('ZCARD', KEYS[4]) > 0 then
-  redis.call('ZADD', KEYS[1], 0, ARGV[1])
-else
-  redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 1`
-
 const DROP_SCRIPT = `
 redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -124,13 +99,8 @@ if redis.call('EXISTS', KEYS[5]) == 1 or redis.call('ZCARD', KEYS[7]) > 0 then r
 return 1`
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
-const WRITE_SHA = sha1(WRITE_SCRIPT)
 const DROP_SHA = sha1(DROP_SCRIPT)
 const RENAME_SHA = sha1(RENAME_SCRIPT)
-const FENCED_WRITE_SCRIPT = fencedScript(WRITE_SCRIPT)
-const FENCED_WRITE_SHA = sha1(FENCED_WRITE_SCRIPT)
-
-const toBuffer = bufferView
 const field = typeIdKey
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis' ESM and CJS builds export different shapes
@@ -253,6 +223,12 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     return [member.subarray(0, nul).toString('utf8'), member.subarray(nul + 1).toString('utf8')]
   }
   const exclusive = (member: Buffer) => Buffer.concat([Buffer.from('('), member])
+  const { applyGroup, writeOne } = redisWriter({
+    runScript,
+    keys: { sessions: sessionsKey, creds: credsKey, keys: keysKey, index: indexKey, lease: leaseKey }
+  })
+  // One connection applies scripts in the order sent: a group need not wait for the previous reply.
+  const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup, maxInFlight: options.client ? 1 : 8 })
   let closed = false
 
   const driver: Driver = {
@@ -276,18 +252,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
       return result
     },
 
-    async write(session, batch: WriteBatch) {
-      if (!batch.creds && batch.set.length === 0 && batch.del.length === 0 && batch.epoch === undefined) return
-      // Set then delete, like every driver: a key in both ends up deleted. The script applies
-      // them in this order, so duplicates need no special handling.
-      const args: Array<string | Buffer> = [session, batch.creds ? '1' : '0', batch.creds ? toBuffer(batch.creds) : '', String(batch.set.length)]
-      for (const [type, id, value] of batch.set) args.push(field(type, id), toBuffer(value))
-      for (const [type, id] of batch.del) args.push(field(type, id))
-      const keys = [sessionsKey, credsKey(session), keysKey(session), indexKey(session)]
-      if (batch.epoch === undefined) return void (await runScript(WRITE_SHA, WRITE_SCRIPT, keys, args))
-      const landed = await runScript(FENCED_WRITE_SHA, FENCED_WRITE_SCRIPT, [...keys, leaseKey(session)], [...args, String(batch.epoch)])
-      if (landed !== 1) throw leaseLost(session, batch.epoch)
-    },
+    write: groups ? (session, batch) => groups.write(session, batch) : writeOne,
 
     list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
       const min = type === undefined ? Buffer.from('-') : Buffer.from(`[${type}\u0000`)
@@ -330,18 +295,22 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     },
 
     async drop(session) {
+      await groups?.drain() // after the writes made before it, as when each write was sent at once
       await runScript(DROP_SHA, DROP_SCRIPT, [sessionsKey, credsKey(session), keysKey(session), indexKey(session)], [session])
     },
 
     async rename(from, to) {
+      await groups?.drain()
       const keys = [sessionsKey, credsKey(from), keysKey(from), indexKey(from), credsKey(to), keysKey(to), indexKey(to)]
       const moved = await runScript(RENAME_SHA, RENAME_SCRIPT, keys, [from, to])
       if (Number(moved) !== 1) throw renameTargetTaken(to)
     },
 
     async close() {
-      if (closed || !owned) return
+      if (closed) return
       closed = true
+      await groups?.drain()
+      if (!owned) return
       if (owned.status === 'ready') await owned.quit().catch(() => owned.disconnect())
       else owned.disconnect()
     }
