@@ -1,3 +1,4 @@
+import { releaseAsyncStorages } from './async-storages.js'
 import { loadavg } from 'node:os'
 
 /** Shared helpers of the workloads: statistics, tables, sizes from env. Numbers, never assertions. */
@@ -61,7 +62,10 @@ export async function interleaved<T extends { name: string }>(
 ): Promise<Map<string, number[]>> {
   const results = new Map<string, number[]>(targets.map(t => [t.name, []]))
   for (let round = 0; round < rounds; round++) {
-    for (const target of targets) results.get(target.name)!.push(await fn(target, round))
+    for (const target of targets) {
+      results.get(target.name)!.push(await fn(target, round))
+      releaseAsyncStorages() // else each target runs slower than the one before (async-storages.ts)
+    }
   }
   return results
 }
