@@ -1,0 +1,288 @@
+import { createHash } from 'node:crypto'
+import { closeSync, fdatasync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { FILE_MODE, applyOps, isMissing, readMaybe, removeTemps, syncDir, tempName, writeTemps, type JournalOp } from './file-io.js'
+
+/**
+ * The commit log of one session folder: what makes a write durable with one fdatasync.
+ *
+ * A committed batch is one record appended to `.vault-log-<n>` in its folder: every value the
+ * batch writes and every file it deletes, with the record's length and SHA-256. The write is
+ * durable once the record is fdatasync'd (and, for a log file just created, the folder
+ * fsync'd): that is the commit point. The batch's files are then renamed into place from temp
+ * files written before the commit point, without fsyncing each of them: if the OS crashes
+ * before they reach the disk, replaying the log rewrites them. A checkpoint (after a quiet
+ * moment, when a log grows big, and before drop, rename and close) fdatasyncs the files
+ * written since the last one, fsyncs the folder and removes the logs; so one fsync per file
+ * and folder covers many writes of it, instead of two per write.
+ *
+ * Recovery replays every log of a folder in order (a torn or damaged record ends its log:
+ * that batch never committed, nothing was acknowledged), durably, then removes the logs.
+ * A record is replayed whole or not at all, so each batch stays all or nothing.
+ */
+const LOG_PREFIX = '.vault-log-'
+const LOG_PATTERN = /^\.vault-log-(\d+)$/
+const HEADER = 'baileys-vault log 1'
+/** A log this big is checkpointed after the group that grew it (bounds replay time). */
+const CHECKPOINT_BYTES = 4 * 1024 * 1024
+/** A folder with no write for this long is checkpointed. */
+const CHECKPOINT_IDLE_MS = 1000
+
+const fdatasyncAsync = promisify(fdatasync)
+
+/** One operation of a record: `value` undefined deletes `target`. */
+export interface LogOp {
+  target: string
+  value?: Uint8Array
+}
+
+export function encodeRecord(ops: readonly LogOp[]): Buffer {
+  const body = Buffer.from(JSON.stringify(ops.map(op => (op.value ? [op.target, Buffer.from(op.value).toString('base64')] : [op.target]))), 'utf8')
+  const sum = createHash('sha256').update(body).digest('hex')
+  return Buffer.concat([Buffer.from(`${HEADER} ${body.length} ${sum}\n`, 'utf8'), body])
+}
+
+const safeTarget = (name: unknown): name is string =>
+  // eslint-disable-next-line no-control-regex -- NUL is what is refused
+  typeof name === 'string' && name.length > 0 && !name.startsWith('.') && !/[/\\\u0000]/.test(name)
+
+/** The complete records of a log, in order, up to the first torn or damaged one. */
+export function decodeRecords(bytes: Buffer): LogOp[][] {
+  const records: LogOp[][] = []
+  let at = 0
+  while (at < bytes.length) {
+    const newline = bytes.indexOf(10, at)
+    if (newline < 0) break
+    const m = /^baileys-vault log 1 (\d+) ([0-9a-f]{64})$/.exec(bytes.subarray(at, newline).toString('utf8'))
+    if (!m) break
+    const body = bytes.subarray(newline + 1, newline + 1 + Number(m[1]))
+    if (body.length !== Number(m[1]) || createHash('sha256').update(body).digest('hex') !== m[2]) break
+    let raw: unknown
+    try {
+      raw = JSON.parse(body.toString('utf8'))
+    } catch {
+      break
+    }
+    if (!Array.isArray(raw)) break
+    const ops: LogOp[] = []
+    for (const entry of raw) {
+      if (!Array.isArray(entry) || !safeTarget(entry[0])) return records
+      if (entry.length === 1) ops.push({ target: entry[0] })
+      else if (entry.length === 2 && typeof entry[1] === 'string') ops.push({ target: entry[0], value: Buffer.from(entry[1], 'base64') })
+      else return records
+    }
+    records.push(ops)
+    at = newline + 1 + body.length
+  }
+  return records
+}
+
+/** The log files of a folder, oldest first. */
+function logFiles(dir: string): string[] {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch (err) {
+    if (isMissing(err)) return []
+    throw err
+  }
+  return names.filter(n => LOG_PATTERN.test(n)).sort((a, b) => Number(LOG_PATTERN.exec(a)![1]) - Number(LOG_PATTERN.exec(b)![1]))
+}
+
+/** This process's open log of a folder. */
+interface FolderLog {
+  /** The log being appended to (undefined: the next append starts a new one). */
+  current?: { fd: number; name: string; size: number }
+  /** Every log file of the folder that holds records (all removed at the checkpoint). */
+  files: Set<string>
+  /** Files written or deleted since the last checkpoint. */
+  touched: Set<string>
+  next: number
+  bytes: number
+  timer?: NodeJS.Timeout
+}
+
+/** Folder path → its log in this process. Module-wide: every driver instance on a folder shares it. */
+const logs = new Map<string, FolderLog>()
+
+/** Whether this process appends to a log in `dir` (its records were checked, never replayed by us). */
+export const hasOpenLog = (dir: string) => logs.has(dir)
+
+/** Folders that have records not yet checkpointed (close checkpoints them). */
+export const loggedFolders = (): string[] => [...logs.keys()]
+
+/**
+ * Replays the logs of a folder left by another process or an earlier run (durably: each
+ * record's files are written, fdatasync'd and renamed; the folder fsync'd), then removes them.
+ * A folder with a log of this process is checkpointed instead. Returns how many records ran.
+ */
+export async function replayLogs(dir: string, sync: boolean): Promise<number> {
+  if (logs.has(dir)) {
+    await checkpoint(dir, sync)
+    return 0
+  }
+  const files = logFiles(dir)
+  let replayed = 0
+  for (const name of files) {
+    for (const ops of decodeRecords(readMaybe(join(dir, name)) ?? Buffer.alloc(0))) {
+      const plan: JournalOp[] = ops.map(op => (op.value ? { target: op.target, tmp: tempName() } : { target: op.target }))
+      const files = plan.flatMap((op, i) => (op.tmp ? [[op.tmp, ops[i].value!] as const] : []))
+      await writeTemps(dir, files, sync)
+      try {
+        applyOps(dir, plan, false)
+      } catch (err) {
+        removeTemps(
+          dir,
+          files.map(([name]) => name)
+        )
+        throw err
+      }
+      replayed++
+    }
+  }
+  if (files.length === 0) return 0
+  await syncDir(dir, sync) // the replayed batches are durable before their logs go
+  for (const name of files) unlinkQuietly(join(dir, name))
+  await syncDir(dir, sync)
+  return replayed
+}
+
+const unlinkQuietly = (path: string) => {
+  try {
+    unlinkSync(path)
+  } catch (err) {
+    if (!isMissing(err)) throw err
+  }
+}
+
+/** Whether a folder holds a log (a read-only open reports it as an unfinished batch). */
+export const hasLog = (dir: string) => logFiles(dir).length > 0
+
+/**
+ * Appends one record per folder (each folder's batches of a group, in order) and makes them
+ * durable together: the commit point of every folder at once. Throws for the group when any
+ * append fails (a record that did not make it is truncated away first, and that log is not
+ * appended to again).
+ */
+export async function appendRecords(records: ReadonlyArray<{ dir: string; record: Buffer; targets: Iterable<string> }>, sync: boolean): Promise<void> {
+  const syncs: Array<Promise<void>> = []
+  const written: Array<{ log: FolderLog; size: number }> = []
+  try {
+    for (const { dir, record } of records) {
+      const log = logs.get(dir) ?? openFolderLog(dir)
+      let current = log.current
+      let created = false
+      if (!current) {
+        const name = `${LOG_PREFIX}${log.next++}`
+        const fd = openSync(join(dir, name), 'wx', FILE_MODE)
+        current = log.current = { fd, name, size: 0 }
+        log.files.add(name)
+        created = true
+      }
+      written.push({ log, size: current.size })
+      for (let at = 0; at < record.length;) at += writeSync(current.fd, record, at, record.length - at)
+      current.size += record.length
+      if (sync) {
+        syncs.push(fdatasyncAsync(current.fd))
+        if (created) syncs.push(syncDir(dir, sync)) // the new log's name
+      }
+    }
+    await Promise.all(syncs)
+  } catch (err) {
+    await Promise.allSettled(syncs)
+    for (const { log, size } of written) abandon(log, size)
+    throw err
+  }
+  records.forEach(({ dir, record, targets }, i) => {
+    const log = written[i].log
+    for (const t of targets) log.touched.add(t)
+    log.bytes += record.length
+    scheduleCheckpoint(dir, log, sync)
+  })
+}
+
+/** A failed append: cut the record off (so it is never replayed) and start a new log next time. */
+function abandon(log: FolderLog, size: number): void {
+  const current = log.current
+  if (!current) return
+  try {
+    ftruncateSync(current.fd, size)
+  } catch {
+    // the record is torn or whole: torn is skipped on replay; whole was not acknowledged either way
+  }
+  try {
+    closeSync(current.fd)
+  } catch {
+    // already closed
+  }
+  log.current = undefined
+}
+
+function openFolderLog(dir: string): FolderLog {
+  // Logs left by another process or run must not be mixed with ours: the caller replayed them
+  // (readyDir) before writing; numbering continues after any that appeared since.
+  const existing = logFiles(dir)
+  const last = existing.length ? Number(LOG_PATTERN.exec(existing[existing.length - 1])![1]) : 0
+  const log: FolderLog = { files: new Set(existing), touched: new Set(), next: last + 1, bytes: 0 }
+  logs.set(dir, log)
+  return log
+}
+
+/** Checkpoints run on the folder's write queue (set by the driver), so no write interleaves. */
+let queueOf: (dir: string, task: () => Promise<void>) => Promise<void> = (_dir, task) => task()
+export function setCheckpointQueue(queue: typeof queueOf): void {
+  queueOf = queue
+}
+
+function scheduleCheckpoint(dir: string, log: FolderLog, sync: boolean): void {
+  clearTimeout(log.timer)
+  const run = () => void queueOf(dir, () => checkpoint(dir, sync)).catch(() => undefined) // a failed checkpoint keeps the logs: retried later
+  if (log.bytes >= CHECKPOINT_BYTES) return run()
+  log.timer = setTimeout(run, CHECKPOINT_IDLE_MS)
+  log.timer.unref()
+}
+
+/**
+ * Makes the files written since the last checkpoint durable in place (fdatasync each, fsync
+ * the folder), then removes the folder's logs. Call it on the folder's write queue.
+ */
+export async function checkpoint(dir: string, sync: boolean): Promise<void> {
+  const log = logs.get(dir)
+  if (!log) return
+  clearTimeout(log.timer)
+  if (sync) {
+    await Promise.all(
+      [...log.touched].map(async name => {
+        let fd: number
+        try {
+          fd = openSync(join(dir, name), 'r')
+        } catch (err) {
+          if (isMissing(err)) return // deleted: the folder's fsync below makes that durable
+          throw err
+        }
+        try {
+          await fdatasyncAsync(fd)
+        } finally {
+          closeSync(fd)
+        }
+      })
+    )
+    await syncDir(dir, sync)
+  }
+  if (log.current) closeSync(log.current.fd)
+  log.current = undefined
+  // Not fsync'd: a log whose removal is lost replays values already in place; the next log's
+  // creation fsyncs the folder anyway.
+  for (const name of log.files) unlinkQuietly(join(dir, name))
+  logs.delete(dir)
+}
+
+/** Forgets a folder's log without touching the disk (its folder was moved or removed). */
+export function forgetLog(dir: string): void {
+  const log = logs.get(dir)
+  if (!log) return
+  clearTimeout(log.timer)
+  if (log.current) closeSync(log.current.fd)
+  logs.delete(dir)
+}
