@@ -26,8 +26,8 @@ const LOG_PATTERN = /^\.vault-log-(\d+)$/
 const HEADER = 'baileys-vault log 1'
 /** A log this big is checkpointed after the group that grew it (bounds replay time). */
 const CHECKPOINT_BYTES = 4 * 1024 * 1024
-/** A folder with no write for this long is checkpointed. */
-const CHECKPOINT_IDLE_MS = 1000
+/** A folder is checkpointed this long after its first record since the last checkpoint. */
+const CHECKPOINT_AGE_MS = 1000
 
 const fdatasyncAsync = promisify(fdatasync)
 
@@ -110,17 +110,19 @@ const logs = new Map<string, FolderLog>()
 export const hasOpenLog = (dir: string) => logs.has(dir)
 
 /** Folders that have records not yet checkpointed (close checkpoints them). */
-export const loggedFolders = (): string[] => [...logs.keys()]
+export const loggedFolders = (): string[] => [...new Set([...[...logs].filter(([, log]) => log.files.size > 0).map(([dir]) => dir), ...flushing.keys()])]
 
 /**
  * Replays the logs of a folder left by another process or an earlier run (durably: each
  * record's files are written, fdatasync'd and renamed; the folder fsync'd), then removes them.
- * A folder with a log of this process is checkpointed instead. Returns how many records ran.
+ * A folder with a log of this process is checkpointed first. Returns how many records ran.
  */
 export async function replayLogs(dir: string, sync: boolean): Promise<number> {
   if (logs.has(dir)) {
+    // Ours are folded into the files; whatever log is left was written by another process
+    // since (a session whose lease moved here), and numbering restarts after it.
     await checkpoint(dir, sync)
-    return 0
+    forgetLog(dir)
   }
   const files = logFiles(dir)
   let replayed = 0
@@ -229,31 +231,74 @@ function openFolderLog(dir: string): FolderLog {
   return log
 }
 
-/** Checkpoints run on the folder's write queue (set by the driver), so no write interleaves. */
-let queueOf: (dir: string, task: () => Promise<void>) => Promise<void> = (_dir, task) => task()
+/** Checkpoints start on the folder's write queue (set by the driver), so no append is half done. */
+let queueOf: <T>(dir: string, task: () => Promise<T>) => Promise<T> = (_dir, task) => task()
 export function setCheckpointQueue(queue: typeof queueOf): void {
   queueOf = queue
 }
 
+/** Folder → its checkpoints still flushing (close and drop wait for them). */
+const flushing = new Map<string, Set<Promise<void>>>()
+
 function scheduleCheckpoint(dir: string, log: FolderLog, sync: boolean): void {
-  clearTimeout(log.timer)
-  const run = () => void queueOf(dir, () => checkpoint(dir, sync)).catch(() => undefined) // a failed checkpoint keeps the logs: retried later
-  if (log.bytes >= CHECKPOINT_BYTES) return run()
-  log.timer = setTimeout(run, CHECKPOINT_IDLE_MS)
+  const run = () =>
+    void queueOf(dir, async () => rotate(dir, sync))
+      .then(flush => flush?.())
+      .catch(() => undefined) // a failed checkpoint keeps its logs: the next one retries, or replay on open
+  if (log.bytes >= CHECKPOINT_BYTES) {
+    clearTimeout(log.timer)
+    log.timer = undefined
+    return run()
+  }
+  // Counted from the first record since the last checkpoint, so a busy folder is checkpointed too.
+  if (log.timer) return
+  log.timer = setTimeout(run, CHECKPOINT_AGE_MS)
   log.timer.unref()
 }
 
 /**
- * Makes the files written since the last checkpoint durable in place (fdatasync each, fsync
- * the folder), then removes the folder's logs. Call it on the folder's write queue.
+ * Starts a checkpoint (call it on the folder's write queue): the next record goes to a new
+ * log, and the returned flush makes the files written so far durable in place (fdatasync
+ * each, fsync the folder), then removes the logs before the new one. The flush runs off the
+ * queue: writes of the folder go on meanwhile.
  */
-export async function checkpoint(dir: string, sync: boolean): Promise<void> {
+function rotate(dir: string, sync: boolean): (() => Promise<void>) | undefined {
   const log = logs.get(dir)
-  if (!log) return
+  if (!log) return undefined
   clearTimeout(log.timer)
+  log.timer = undefined
+  if (log.files.size === 0) return undefined
+  const files = [...log.files]
+  const touched = [...log.touched]
+  if (log.current) closeSync(log.current.fd)
+  log.current = undefined // the next append starts a new log
+  log.files = new Set()
+  log.touched = new Set()
+  log.bytes = 0
+  const job = flushFiles(dir, files, touched, sync).catch(err => {
+    // Not durable in place yet: keep the logs (replayed on the next open); the next checkpoint retries them.
+    const again = logs.get(dir)
+    if (again) {
+      for (const f of files) again.files.add(f)
+      for (const t of touched) again.touched.add(t)
+    }
+    throw err
+  })
+  const set = flushing.get(dir) ?? new Set()
+  flushing.set(dir, set)
+  set.add(job)
+  const done = () => {
+    set.delete(job)
+    if (set.size === 0 && flushing.get(dir) === set) flushing.delete(dir)
+  }
+  void job.then(done, done)
+  return () => job
+}
+
+async function flushFiles(dir: string, files: string[], touched: string[], sync: boolean): Promise<void> {
   if (sync) {
     await Promise.all(
-      [...log.touched].map(async name => {
+      touched.map(async name => {
         let fd: number
         try {
           fd = openSync(join(dir, name), 'r')
@@ -270,12 +315,19 @@ export async function checkpoint(dir: string, sync: boolean): Promise<void> {
     )
     await syncDir(dir, sync)
   }
-  if (log.current) closeSync(log.current.fd)
-  log.current = undefined
-  // Not fsync'd: a log whose removal is lost replays values already in place; the next log's
-  // creation fsyncs the folder anyway.
-  for (const name of log.files) unlinkQuietly(join(dir, name))
-  logs.delete(dir)
+  // Not fsync'd: a log whose removal is lost replays values already in place (and older than
+  // any later log's, which replays after it).
+  for (const name of files) unlinkQuietly(join(dir, name))
+}
+
+/**
+ * Makes every write of the folder durable in place and removes its logs. Call it on the
+ * folder's write queue (drop, rename, recovery).
+ */
+export async function checkpoint(dir: string, sync: boolean): Promise<void> {
+  const flush = rotate(dir, sync)
+  await Promise.allSettled([...(flushing.get(dir) ?? [])])
+  await flush?.()
 }
 
 /** Forgets a folder's log without touching the disk (its folder was moved or removed). */
