@@ -42,7 +42,7 @@ const SESSIONS = ['s1', 's2', 's3', 's4']
 describe('file: group commit', () => {
   it('a fenced-out batch fails alone; the other batches of its group commit', async () => {
     const root = tempRoot('fence')
-    const d = await createFileDriver({ path: root })
+    const d = await createFileDriver({ path: root, groupCommit: true })
     const epochs = new Map<string, number>()
     for (const s of SESSIONS) epochs.set(s, (await d.lease!.acquire(s, { owner: 'me', ttlMs: 60_000 })).epoch)
     // s2's lease moves to another owner: my epoch for it is stale.
@@ -85,7 +85,7 @@ describe('file: group commit', () => {
 
   it('a group failing on read-only folders fails every write in it; caches agree with the disk; writes succeed once the fault clears', async () => {
     const root = tempRoot('readonly')
-    const store = await openStore(`file:${root}`)
+    const store = await openStore(`file:${root}`, { file: { groupCommit: true } })
     const states = await Promise.all(SESSIONS.map(s => store.useAuthState(s)))
     await Promise.all(states.map((a, i) => a.state.keys.set({ 'pre-key': { '1': { public: text(`old ${i}`), private: text(`old ${i}`) } } })))
     for (const s of SESSIONS) setWritable(join(root, s), false)
@@ -144,7 +144,7 @@ describe('file: group commit', () => {
 // The gateway pattern: many conversations writing at once, so group commits are in flight when the SIGKILL lands.
 crashSuite(
   'file, gateway pattern (group commits in flight)',
-  async () => ({ url: `file:${tempRoot('crash')}`, cleanup: async () => undefined }),
+  async () => ({ url: `file:${tempRoot('crash')}`, options: { file: { groupCommit: true } }, cleanup: async () => undefined }),
   Number(process.env.VAULT_CRASH_KILLS ?? 10),
   { pairs: 6 }
 )

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { applyOps, exists, removeTemps, tempName, writeTemps, type JournalOp } from './file-io.js'
-import { appendRecords, encodeRecord, forgetLog, hasOpenLog, replayLogs } from './file-log.js'
+import { appendRecords, encodeRecord, forgetLog, needsReplay, replayLogs } from './file-log.js'
 
 /**
  * Commits many session folders' batches together (group commit for file:).
@@ -34,7 +34,7 @@ export async function commitPlanned(batches: readonly PlannedBatch[], hooks: Com
   const { sync } = hooks
   const outcomes: unknown[] = batches.map(() => undefined)
   // Logs left by another process or run are replayed before this process appends to them.
-  for (const dir of new Set(batches.map(b => b.dir))) if (!hasOpenLog(dir)) await replayLogs(dir, sync)
+  for (const dir of new Set(batches.map(b => b.dir))) if (needsReplay(dir)) await replayLogs(dir, sync)
   const staged: Array<{ i: number; plan: JournalOp[]; temps: string[] }> = []
   try {
     for (const [i, b] of batches.entries()) {

@@ -98,6 +98,8 @@ interface FolderLog {
   files: Set<string>
   /** Files written or deleted since the last checkpoint. */
   touched: Set<string>
+  /** Log files this process created and has not removed yet (any other is another process's). */
+  ours: Set<string>
   next: number
   bytes: number
   timer?: NodeJS.Timeout
@@ -106,8 +108,17 @@ interface FolderLog {
 /** Folder path → its log in this process. Module-wide: every driver instance on a folder shares it. */
 const logs = new Map<string, FolderLog>()
 
-/** Whether this process appends to a log in `dir` (its records were checked, never replayed by us). */
-export const hasOpenLog = (dir: string) => logs.has(dir)
+/**
+ * Whether `dir` may hold a log this process did not write (left by another process that had
+ * the session's lease, or by an earlier run): it must be replayed before this process appends.
+ * Checked when the folder's next record starts a new log (a readdir once per checkpoint).
+ */
+export function needsReplay(dir: string): boolean {
+  const log = logs.get(dir)
+  if (!log) return true
+  if (log.current) return false
+  return logFiles(dir).some(name => !log.ours.has(name))
+}
 
 /** Folders that have records not yet checkpointed (close checkpoints them). */
 export const loggedFolders = (): string[] => [...new Set([...[...logs].filter(([, log]) => log.files.size > 0).map(([dir]) => dir), ...flushing.keys()])]
@@ -126,27 +137,27 @@ export async function replayLogs(dir: string, sync: boolean): Promise<number> {
   }
   const files = logFiles(dir)
   let replayed = 0
+  const touched = new Set<string>()
   for (const name of files) {
     for (const ops of decodeRecords(readMaybe(join(dir, name)) ?? Buffer.alloc(0))) {
       const plan: JournalOp[] = ops.map(op => (op.value ? { target: op.target, tmp: tempName() } : { target: op.target }))
-      const files = plan.flatMap((op, i) => (op.tmp ? [[op.tmp, ops[i].value!] as const] : []))
-      await writeTemps(dir, files, sync)
+      const temps = plan.flatMap((op, i) => (op.tmp ? [[op.tmp, ops[i].value!] as const] : []))
+      await writeTemps(dir, temps, false) // flushed once below; the logs stay until then
       try {
         applyOps(dir, plan, false)
       } catch (err) {
         removeTemps(
           dir,
-          files.map(([name]) => name)
+          temps.map(([t]) => t)
         )
         throw err
       }
+      for (const op of ops) touched.add(op.target)
       replayed++
     }
   }
-  if (files.length === 0) return 0
-  await syncDir(dir, sync) // the replayed batches are durable before their logs go
-  for (const name of files) unlinkQuietly(join(dir, name))
-  await syncDir(dir, sync)
+  // The replayed files are durable in place before their logs go.
+  if (files.length > 0) await flushFiles(dir, files, [...touched], sync)
   return replayed
 }
 
@@ -180,6 +191,7 @@ export async function appendRecords(records: ReadonlyArray<{ dir: string; record
         const fd = openSync(join(dir, name), 'wx', FILE_MODE)
         current = log.current = { fd, name, size: 0 }
         log.files.add(name)
+        log.ours.add(name)
         created = true
       }
       written.push({ log, size: current.size })
@@ -226,7 +238,7 @@ function openFolderLog(dir: string): FolderLog {
   // (readyDir) before writing; numbering continues after any that appeared since.
   const existing = logFiles(dir)
   const last = existing.length ? Number(LOG_PATTERN.exec(existing[existing.length - 1])![1]) : 0
-  const log: FolderLog = { files: new Set(existing), touched: new Set(), next: last + 1, bytes: 0 }
+  const log: FolderLog = { files: new Set(existing), touched: new Set(), ours: new Set(existing), next: last + 1, bytes: 0 }
   logs.set(dir, log)
   return log
 }
@@ -317,7 +329,10 @@ async function flushFiles(dir: string, files: string[], touched: string[], sync:
   }
   // Not fsync'd: a log whose removal is lost replays values already in place (and older than
   // any later log's, which replays after it).
-  for (const name of files) unlinkQuietly(join(dir, name))
+  for (const name of files) {
+    unlinkQuietly(join(dir, name))
+    logs.get(dir)?.ours.delete(name)
+  }
 }
 
 /**
