@@ -40,48 +40,49 @@ function setWritable(dir: string, writable: boolean): void {
 const SESSIONS = ['s1', 's2', 's3', 's4']
 
 describe('file: group commit', () => {
-  it('a fenced-out batch fails alone; the other batches of its group commit', async () => {
-    const root = tempRoot('fence')
-    const d = await createFileDriver({ path: root, groupCommit: true })
-    const epochs = new Map<string, number>()
-    for (const s of SESSIONS) epochs.set(s, (await d.lease!.acquire(s, { owner: 'me', ttlMs: 60_000 })).epoch)
-    // s2's lease moves to another owner: my epoch for it is stale.
-    await d.lease!.release('s2', { owner: 'me', epoch: epochs.get('s2')! })
-    await d.lease!.acquire('s2', { owner: 'other', ttlMs: 60_000 })
-    // Written in one event-loop turn: one group.
-    const results = await Promise.allSettled(
-      SESSIONS.map(s =>
-        d.write(s, {
-          creds: text(`creds ${s}`),
-          set: [
-            ['pre-key', '1', text(`${s} 1`)],
-            ['pre-key', '2', text(`${s} 2`)]
-          ],
-          del: [],
-          epoch: epochs.get(s)
-        })
-      )
-    )
-    assert.deepEqual(
-      results.map(r => r.status),
-      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']
-    )
-    assert.ok(isVaultError((results[1] as PromiseRejectedResult).reason, 'LEASE_LOST'), String((results[1] as PromiseRejectedResult).reason))
-    for (const s of SESSIONS) {
-      const keys = await d.get(s, 'pre-key', ['1', '2'])
-      if (s === 's2') {
-        assert.equal(await d.getCreds(s), undefined, 'nothing of the fenced batch landed')
-        assert.equal(keys.size, 0)
-      } else {
-        assert.equal(Buffer.from((await d.getCreds(s))!).toString(), `creds ${s}`)
-        assert.deepEqual(
-          [...keys.values()].map(v => Buffer.from(v).toString()),
-          [`${s} 1`, `${s} 2`]
+  for (const groupCommit of [true, false])
+    it(`a fenced-out batch fails alone; the other batches of its group commit (groupCommit: ${groupCommit})`, async () => {
+      const root = tempRoot('fence')
+      const d = await createFileDriver({ path: root, groupCommit })
+      const epochs = new Map<string, number>()
+      for (const s of SESSIONS) epochs.set(s, (await d.lease!.acquire(s, { owner: 'me', ttlMs: 60_000 })).epoch)
+      // s2's lease moves to another owner: my epoch for it is stale.
+      await d.lease!.release('s2', { owner: 'me', epoch: epochs.get('s2')! })
+      await d.lease!.acquire('s2', { owner: 'other', ttlMs: 60_000 })
+      // Written in one event-loop turn: one group.
+      const results = await Promise.allSettled(
+        SESSIONS.map(s =>
+          d.write(s, {
+            creds: text(`creds ${s}`),
+            set: [
+              ['pre-key', '1', text(`${s} 1`)],
+              ['pre-key', '2', text(`${s} 2`)]
+            ],
+            del: [],
+            epoch: epochs.get(s)
+          })
         )
+      )
+      assert.deepEqual(
+        results.map(r => r.status),
+        ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']
+      )
+      assert.ok(isVaultError((results[1] as PromiseRejectedResult).reason, 'LEASE_LOST'), String((results[1] as PromiseRejectedResult).reason))
+      for (const s of SESSIONS) {
+        const keys = await d.get(s, 'pre-key', ['1', '2'])
+        if (s === 's2') {
+          assert.equal(await d.getCreds(s), undefined, 'nothing of the fenced batch landed')
+          assert.equal(keys.size, 0)
+        } else {
+          assert.equal(Buffer.from((await d.getCreds(s))!).toString(), `creds ${s}`)
+          assert.deepEqual(
+            [...keys.values()].map(v => Buffer.from(v).toString()),
+            [`${s} 1`, `${s} 2`]
+          )
+        }
       }
-    }
-    await d.close()
-  })
+      await d.close()
+    })
 
   it('a group failing on read-only folders fails every write in it; caches agree with the disk; writes succeed once the fault clears', async () => {
     const root = tempRoot('readonly')
