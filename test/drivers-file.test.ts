@@ -215,15 +215,15 @@ describe('file driver: layout, sessions and safety', () => {
       assert.deepEqual(listed.sort(), [...TRICKY_IDS].sort(), s)
     }
     assert.deepEqual((await collect(d.sessions())).sort(), [...sessions].sort())
+    await assert.rejects(d.write('s', { set: [['../x', '1', text('v')]], del: [] }), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+    await assert.rejects(d.get('s', 'session', ['a\u0000b']), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+    await assert.rejects(d.getCreds('\ud800'), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+    await d.close() // folds the commit logs (.vault-log-N) into the files
     for (const path of walk(root))
       assert.ok(
         path.split('/').every(part => !part.startsWith('.') || part === '.vault-session'),
         path
       )
-    await assert.rejects(d.write('s', { set: [['../x', '1', text('v')]], del: [] }), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
-    await assert.rejects(d.get('s', 'session', ['a\u0000b']), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
-    await assert.rejects(d.getCreds('\ud800'), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
-    await d.close()
   })
 
   it('the root is session `default`; other sessions are Baileys folders beside its files; drop is per session', async () => {
@@ -282,11 +282,12 @@ describe('file driver: layout, sessions and safety', () => {
     }
     await writers
     assert.ok(reads > 1)
+    await Promise.all([a.close(), b.close()])
     assert.deepEqual(
       readdirSync(join(root, 's')).filter(n => n.startsWith('.')),
-      []
+      [],
+      'closed: no log, journal or temp file left'
     )
-    await Promise.all([a.close(), b.close()])
   })
 
   it('creates files 0600 and folders 0700', async () => {
@@ -683,7 +684,7 @@ describe('file driver: crash safety', () => {
 
   it('a write failing before its commit point changes nothing; after it, reads wait for recovery, never a mix', async () => {
     const root = join(tempRoot('fail'), 'auth')
-    const d = await createFileDriver({ path: root })
+    let d = await createFileDriver({ path: root })
     const dir = join(root, 's')
     const values = async () => [...(await d.get('s', 'pre-key', ['1', '2']))].map(([id, v]) => `${id}=${Buffer.from(v)}`)
     await d.write('s', {
@@ -700,12 +701,14 @@ describe('file driver: crash safety', () => {
       ],
       del: []
     } as Parameters<typeof d.write>[1]
-    // Before the commit point: the journal cannot be put in place.
-    mkdirSync(join(dir, '.vault-journal', 'blocker'), { recursive: true })
+    // Before the commit point: the folder's commit log cannot be read (a folder is in its place).
+    await d.close() // folds the log into the files: the next write starts a new one
+    d = await createFileDriver({ path: root })
+    mkdirSync(join(dir, '.vault-log-1', 'blocker'), { recursive: true })
     await assert.rejects(d.write('s', batch))
     assert.deepEqual(await values(), ['1=old 1', '2=old 2'])
-    assert.deepEqual(readdirSync(dir).sort(), ['.vault-journal', 'pre-key-1.json', 'pre-key-2.json'], 'its temp files are removed')
-    rmSync(join(dir, '.vault-journal'), { recursive: true })
+    assert.deepEqual(readdirSync(dir).sort(), ['.vault-log-1', 'pre-key-1.json', 'pre-key-2.json'], 'its temp files are removed')
+    rmSync(join(dir, '.vault-log-1'), { recursive: true })
     // After the commit point: one target cannot be replaced (a folder is in the way).
     rmSync(join(dir, 'pre-key-2.json'))
     mkdirSync(join(dir, 'pre-key-2.json', 'blocker'), { recursive: true })
@@ -713,8 +716,8 @@ describe('file driver: crash safety', () => {
     await assert.rejects(d.get('s', 'pre-key', ['1']), 'the half-applied batch is not served')
     rmSync(join(dir, 'pre-key-2.json'), { recursive: true })
     assert.deepEqual(await values(), ['1=new 1', '2=new 2'], 'recovery finished the committed batch')
-    assert.deepEqual(readdirSync(dir).sort(), ['pre-key-1.json', 'pre-key-2.json'])
     await d.close()
+    assert.deepEqual(readdirSync(dir).sort(), ['pre-key-1.json', 'pre-key-2.json'])
   })
 
   it('SIGKILL at random moments of big batches: after every kill each batch is all or nothing', async t => {
