@@ -362,6 +362,8 @@ describe('auth state: read your writes while a write is in flight', () => {
     let delay = 0
     const slow = {
       ...inner,
+      // It no longer commits on call: the write happens after the delay.
+      capabilities: { ...inner.capabilities, commitsOnCall: false },
       write: async (s: string, b: Parameters<typeof inner.write>[1]) => {
         await new Promise(r => setTimeout(r, delay))
         return inner.write(s, b)

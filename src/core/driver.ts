@@ -38,7 +38,8 @@ export interface DriverCapabilities {
    * durable, or rejects if the commit failed), and reads see a commit at once. Batches then land
    * in call order without waiting for each other's flush, and a read of a key whose write is
    * still flushing can ask the driver instead of waiting (the auth state does both). SQLite and
-   * memory: commit synchronously; the server drivers and file: do not.
+   * memory: commit synchronously; the server drivers and file: do not. A wrapper that delays
+   * or defers the inner write must not pass this capability on.
    */
   commitsOnCall?: boolean
   /**
