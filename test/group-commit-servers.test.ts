@@ -8,6 +8,7 @@ import { createRedisDriver, type RedisClientLike } from '../src/drivers/redis.js
 import { openStore } from '../src/open-store.js'
 import type { AuthStore } from '../src/auth/auth-store.js'
 import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
+import { assertEachSessionInOrder, fireManyWriters } from './helpers/many-writers.js'
 
 /**
  * Group commit on the server drivers (postgres-write.ts, redis-write.ts), on real servers:
@@ -18,7 +19,6 @@ import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
 const SESSIONS = 6
 const bytes = (text: string) => Buffer.from(text, 'utf8')
 const batch = (value: string, epoch?: number): WriteBatch => ({ set: [['session', 'peer.0', bytes(value)]], del: [], epoch })
-const turn = () => new Promise(resolve => setImmediate(resolve))
 const sessionIds = Array.from({ length: SESSIONS }, (_, i) => `s${i}`)
 
 /**
@@ -74,32 +74,14 @@ async function assertGroupFailed(
   }
 }
 
-/** 20 sessions x 30 writes (and creds saves) fired without waiting; `applied` lists the write ids in the order the backend applied them. */
+/** Many sessions' writes fired without waiting; `applied` lists the write ids in the order the backend applied them. */
 async function manyWriters(store: AuthStore, applied: () => Promise<Array<{ session: string; n: number }>>): Promise<void> {
-  const sessions = 20
-  const writes = 30
-  await Promise.all(
-    Array.from({ length: sessions }, async (_, s) => {
-      const { state, saveCreds } = await store.useAuthState(`w${s}`)
-      const pending: Promise<void>[] = []
-      for (let n = 0; n < writes; n++) {
-        // Fired without waiting (as Baileys' events do), some across event-loop turns.
-        pending.push(state.keys.set({ session: { 'counter.0': { n } as any, [`write${n}.0`]: { n } as any } }))
-        if (n % 3 === s % 3) pending.push(saveCreds())
-        if (n % 7 === 0) await turn()
-      }
-      await Promise.all(pending)
-    })
-  )
+  await fireManyWriters(store)
   const log = await applied()
-  for (let s = 0; s < sessions; s++) {
-    assert.deepEqual(
-      log.filter(r => r.session === `w${s}`).map(r => r.n),
-      Array.from({ length: writes }, (_, n) => n),
-      `order of w${s}`
-    )
-    assert.deepEqual((await store.readKeys(`w${s}`, 'session', ['counter.0'])).get('counter.0'), { n: writes - 1 })
-  }
+  await assertEachSessionInOrder(
+    session => log.filter(r => r.session === session).map(r => r.n),
+    async session => (await store.readKeys(session, 'session', ['counter.0'])).get('counter.0')
+  )
 }
 
 /** A user-owned pool that counts the write statements it runs. */

@@ -10,6 +10,7 @@ import { GroupCommit, type GroupedBatch } from '../src/drivers/group-commit.js'
 import { DurabilityBarrier } from '../src/drivers/wal-sync.js'
 import { openStore } from '../src/open-store.js'
 import { crashSuite } from './helpers/crash-suite.js'
+import { assertEachSessionInOrder, fireManyWriters } from './helpers/many-writers.js'
 
 const dirs: string[] = []
 after(() => {
@@ -338,31 +339,12 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
       database.exec(`CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT, id TEXT);
         CREATE TRIGGER log_insert AFTER INSERT ON vault_keys BEGIN INSERT INTO applied (session, id) VALUES (NEW.session, NEW.id); END;
         CREATE TRIGGER log_update AFTER UPDATE ON vault_keys BEGIN INSERT INTO applied (session, id) VALUES (NEW.session, NEW.id); END;`)
-      const sessions = 20
-      const writes = 30
-      await Promise.all(
-        Array.from({ length: sessions }, async (_, s) => {
-          const { state, saveCreds } = await store.useAuthState(`w${s}`)
-          const pending: Promise<void>[] = []
-          for (let n = 0; n < writes; n++) {
-            // Fired without waiting (as Baileys' events do), some across event-loop turns.
-            pending.push(state.keys.set({ session: { 'counter.0': { n } as any, [`write${n}.0`]: { n } as any } }))
-            if (n % 3 === s % 3) pending.push(saveCreds())
-            if (n % 7 === 0) await turn()
-          }
-          await Promise.all(pending)
-        })
-      )
+      await fireManyWriters(store)
       const log = database.prepare(`SELECT session, id FROM applied WHERE id LIKE 'write%' ORDER BY seq`).all() as Array<{ session: string; id: string }>
-      for (let s = 0; s < sessions; s++) {
-        const order = log.filter(r => r.session === `w${s}`).map(r => Number(r.id.slice(5, -2)))
-        assert.deepEqual(
-          order,
-          Array.from({ length: writes }, (_, n) => n),
-          `order of w${s}`
-        )
-        assert.deepEqual(await inDatabase(path, `w${s}`, 'counter.0'), { n: writes - 1 })
-      }
+      await assertEachSessionInOrder(
+        session => log.filter(r => r.session === session).map(r => Number(r.id.slice(5, -2))),
+        session => inDatabase(path, session, 'counter.0')
+      )
     } finally {
       await store.close()
       database.close()
