@@ -13,9 +13,7 @@ export class WriteQueue {
 
   run<T>(task: () => Promise<T>): Promise<T> {
     const result = this.tail ? this.tail.then(task, task) : start(task)
-    this.tail = result
-    const idle = () => void (this.tail === result && (this.tail = undefined))
-    result.then(idle, idle)
+    this.follow(result)
     return result
   }
 
@@ -24,17 +22,16 @@ export class WriteQueue {
    * writes need not wait for its flush, but drain() still waits for it.
    */
   started<T>(written: Promise<T>): Promise<T> {
-    const previous = this.tail
-    const result = previous
-      ? previous.then(
-          () => written,
-          () => written
-        )
-      : written
-    this.tail = result
-    const idle = () => void (this.tail === result && (this.tail = undefined))
-    result.then(idle, idle)
+    const after = () => written
+    this.follow(this.tail ? this.tail.then(after, after) : written)
     return written
+  }
+
+  /** Makes `last` the tail, and forgets it once it settles unless something was queued after it. */
+  private follow(last: Promise<unknown>): void {
+    this.tail = last
+    const idle = () => void (this.tail === last && (this.tail = undefined))
+    last.then(idle, idle)
   }
 
   /** Resolves when everything queued so far has settled. */
