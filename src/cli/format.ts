@@ -38,3 +38,30 @@ export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' :
 export function printJson(out: { write(text: string): unknown }, value: unknown): void {
   out.write(JSON.stringify(value, null, 2) + '\n')
 }
+
+/**
+ * The first line of a session in `migrate` and `restore` output: what happened (or would) to it,
+ * e.g. `alice as bob: would overwrite 120 keys + creds`.
+ */
+export function copiedSessionLine(options: {
+  session: { session: string; target: string; targetHadData: boolean; overwritten: boolean; keys: number; creds: boolean }
+  dryRun: boolean
+  overwrite: boolean
+  /** 'copy' or 'restore': "would copy" / "copied", "would restore" / "restored". */
+  verb: 'copy' | 'restore'
+}): string {
+  const { session: s, dryRun, overwrite, verb } = options
+  const action = dryRun
+    ? s.targetHadData
+      ? overwrite
+        ? 'would overwrite'
+        : 'would refuse (target has data; use --overwrite)'
+      : `would ${verb}`
+    : s.overwritten
+      ? 'overwritten'
+      : verb === 'copy'
+        ? 'copied'
+        : 'restored'
+  const renamed = s.target === s.session ? '' : ` as ${s.target}`
+  return `${s.session}${renamed}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`
+}

@@ -3,7 +3,7 @@ import { migrate } from '../../tools/migrate.js'
 import { selectSessions } from '../../tools/sessions.js'
 import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
 import { positionals, sessionsAndRename } from '../args.js'
-import { formatCounts, plural, printJson } from '../format.js'
+import { copiedSessionLine, formatCounts, plural, printJson } from '../format.js'
 import { listNames } from '../../tools/ignored-files.js'
 import { openCliStore, sameStore } from '../open.js'
 import { progressBar } from '../progress.js'
@@ -47,18 +47,7 @@ export const migrateCommand: Command = {
         else {
           const out = [`${dryRun ? 'dry run: ' : ''}${result.from} -> ${result.to}`]
           for (const s of result.sessions) {
-            const action = dryRun
-              ? s.targetHadData
-                ? args.flags.overwrite
-                  ? 'would overwrite'
-                  : 'would refuse (target has data; use --overwrite)'
-                : 'would copy'
-              : s.overwritten
-                ? 'overwritten'
-                : 'copied'
-            out.push(
-              `${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}`
-            )
+            out.push(copiedSessionLine({ session: s, dryRun, overwrite: args.flags.overwrite === true, verb: 'copy' }))
             out.push(`  ${formatCounts(s.counts)}`)
             if (s.wouldDelete) {
               const { creds, keys } = s.wouldDelete

@@ -3,7 +3,7 @@ import { readBackupHeader } from '../../tools/backup-format.js'
 import { encryptionFromEnv } from '../../codec/seal.js'
 import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
 import { positionals, sessionsAndRename } from '../args.js'
-import { formatCounts, plural, printJson } from '../format.js'
+import { copiedSessionLine, formatCounts, plural, printJson } from '../format.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
 
@@ -54,18 +54,7 @@ export const restoreCommand: Command = {
             : 'backup file verified: gzip, JSON, checksum and counts are intact'
         )
         for (const s of result.sessions) {
-          const action = dryRun
-            ? s.targetHadData
-              ? args.flags.overwrite
-                ? 'would overwrite'
-                : 'would refuse (target has data; use --overwrite)'
-              : 'would restore'
-            : s.overwritten
-              ? 'overwritten'
-              : 'restored'
-          out.push(
-            `${s.session}${s.target === s.session ? '' : ` as ${s.target}`}: ${action} ${plural(s.keys, 'key')}${s.creds ? ' + creds' : ' (no creds)'}  (${formatCounts(s.counts)})`
-          )
+          out.push(`${copiedSessionLine({ session: s, dryRun, overwrite: args.flags.overwrite === true, verb: 'restore' })}  (${formatCounts(s.counts)})`)
           if (!dryRun) {
             out.push(s.mismatchCount === 0 ? `  verified: ${s.verified} values read back and equal` : `  VERIFY FAILED: ${plural(s.mismatchCount, 'mismatch')}`)
             for (const m of s.mismatches.slice(0, 20)) out.push(`    ${m.reason} ${m.type}${m.id === undefined ? '' : ` "${m.id}"`}`)
