@@ -86,7 +86,8 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
     const bot1 = start(kill ? { VAULT_SIM_KILL: kill } : {})
     await bot1.waitFor('open')
     await bob.sendText('m0')
-    await bob.nextMessage(WAIT_MS)
+    // An early kill point (the commit of m0's decrypt) comes before the echo.
+    await Promise.race([bob.nextMessage(WAIT_MS), bot1.exited])
     if (scenario === 'traffic') {
       for (let i = 1; i <= 6; i++) await bob.sendText(`m${i}`)
       if (!kill) await bot1.waitFor('received', 'm2')
