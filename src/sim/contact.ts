@@ -123,8 +123,11 @@ export class Contact {
   readonly decryptErrors: Error[] = []
   /** Retry receipts this contact sent to a device for a message it could not decrypt. */
   retriesSent = 0
-  /** Answer a message it cannot decrypt with a retry receipt, as a phone does (tests turn it off to see a fork stay). */
-  sendsRetryReceipts = true
+  /**
+   * Retry receipts both ways, as a phone: asks again for a message it cannot decrypt, and resends
+   * one a device could not decrypt. Tests turn it off to see a forked session stay forked.
+   */
+  usesRetryReceipts = true
   /** Retry receipts sent per message id (a phone gives up after a few). */
   private readonly retries = new Map<string, number>()
   /** Texts sent lately by id, and resends per device and id (see resend). */
@@ -207,7 +210,7 @@ export class Contact {
       const text = this.sent.get(id)
       const key = `${device.jid} ${id}`
       const count = (this.resends.get(key) ?? 0) + 1
-      if (text === undefined || count > MAX_RETRIES) return false
+      if (!this.usesRetryReceipts || text === undefined || count > MAX_RETRIES) return false
       this.resends.set(key, count)
       await this.sendTo(device, id, text, { freshSession: true })
       return true
@@ -319,7 +322,7 @@ export class Contact {
    */
   private askForRetry(device: DeviceRecord, id: string): void {
     const count = (this.retries.get(id) ?? 0) + 1
-    if (!this.sendsRetryReceipts || count > MAX_RETRIES) return
+    if (!this.usesRetryReceipts || count > MAX_RETRIES) return
     this.retries.set(id, count)
     this.retriesSent++
     const bundle = this.bundleNode(device.lid)

@@ -26,7 +26,7 @@ export interface CrashRunOptions {
   scenario?: 'traffic' | 'crossing'
   /** VAULT_SIM_KILL of the first bot ('commit:<n>' or 'send:<n>'); absent: the parent kills it. */
   kill?: string
-  /** Whether the contact answers an undecryptable message with a retry receipt (a phone does). */
+  /** Whether the contact uses retry receipts both ways, as a phone does (Contact.usesRetryReceipts). */
   retryReceipts?: boolean
 }
 
@@ -81,7 +81,7 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
     return { child, exited, waitFor }
   }
   const bob = sim.contact('15550002222', { name: 'Bob' })
-  bob.sendsRetryReceipts = retryReceipts
+  bob.usesRetryReceipts = retryReceipts
   try {
     const bot1 = start(kill ? { VAULT_SIM_KILL: kill } : {})
     await bot1.waitFor('open')
