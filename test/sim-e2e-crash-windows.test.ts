@@ -38,12 +38,16 @@ for (const [mode, storeOptions] of MODES) {
       assert.equal(run.recovered, true, `not recovered; bot trace:\n${run.trace.join('\n')}`)
     })
 
-    test(`killed right after a commit landed (before its flush) or right after a reply left (before its commit): ${KILL_POINTS.join(', ')}`, { timeout: 120_000 }, async () => {
-      for (const kill of KILL_POINTS) {
-        const run = await crashRun({ storeOptions, kill })
-        assert.equal(run.injected, true, `${kill}: the kill point never came`)
-        assert.equal(run.recovered, true, `${kill}: not recovered; contact errors: ${run.contactErrors.join(', ')}; bot trace:\n${run.trace.join('\n')}`)
+    test(
+      `killed right after a commit landed (before its flush) or right after a reply left (before its commit): ${KILL_POINTS.join(', ')}`,
+      { timeout: 120_000 },
+      async () => {
+        for (const kill of KILL_POINTS) {
+          const run = await crashRun({ storeOptions, kill })
+          assert.equal(run.injected, true, `${kill}: the kill point never came`)
+          assert.equal(run.recovered, true, `${kill}: not recovered; contact errors: ${run.contactErrors.join(', ')}; bot trace:\n${run.trace.join('\n')}`)
+        }
       }
-    })
+    )
   })
 }
