@@ -203,6 +203,19 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
     assert.equal(await pragmaWith(tempDb(), { groupCommit: true, durability: 'normal' }), 1, 'NORMAL, no flush')
   })
 
+  it('is the default on a database file the driver opens itself; groupCommit: false leaves each fsync to SQLite', async () => {
+    const flushesWith = async (sqlite: { groupCommit?: boolean }) => {
+      let flushes = 0
+      const walSync = async () => void flushes++
+      const store = await openStore(`sqlite:${tempDb()}`, { sqlite: { walSync, ...sqlite } })
+      await (await store.useAuthState('s')).saveCreds()
+      await store.close()
+      return flushes
+    }
+    assert.ok((await flushesWith({})) > 0, 'the shared flush by default')
+    assert.equal(await flushesWith({ groupCommit: false }), 0, 'synchronous=FULL: no flush of its own')
+  })
+
   it('a write resolves only after the flush that started after its commit; the commit itself is made at once', async () => {
     let holding = false
     const held: Array<() => void> = []

@@ -15,9 +15,12 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  * at once (synchronously, in call order: per-session order and read-your-writes as ever).
  *
  * Durability `'full'` (default): a write resolves only once its commit is on disk (survives power
- * loss). By default with `synchronous=FULL`: each COMMIT fsyncs the WAL, on the event loop.
+ * loss). On a database file the driver opened itself, by default through a shared flush off the
+ * event loop (`groupCommit`, below); with `groupCommit: false` (and on a user-owned `database`
+ * unless it asks for `groupCommit: true`) with `synchronous=FULL`: each COMMIT fsyncs the WAL, on
+ * the event loop.
  *
- * With `groupCommit: true` the flush leaves the event loop: the connection runs
+ * The shared flush: the connection runs
  * `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without an fsync (a process
  * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
  * an fdatasync of the `-wal` file on libuv's thread pool that started after the commit. Commits of
@@ -31,8 +34,9 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  *   fsync the kernel's page cache state is unknown, and a later successful fsync proves nothing.
  *   Their commits may or may not survive; the auth state forgets the keys of a failed write, so
  *   its next read asks the database.
- * It serves owned on-disk databases and a user-owned `database` in WAL mode; a `:memory:` database
- * (or one SQLite will not put in WAL mode) keeps `synchronous=FULL`.
+ * It serves owned on-disk databases (default) and a user-owned `database` in WAL mode (with
+ * `groupCommit: true`); a `:memory:` database (or one SQLite will not put in WAL mode) keeps
+ * `synchronous=FULL`.
  *
  * `durability: 'normal'` keeps WAL's `synchronous=NORMAL` with no flush per commit (survives a
  * process crash, may lose the last commits on power loss).
@@ -46,12 +50,11 @@ export interface SqliteDriverOptions {
   /** How long to wait on a lock held by another connection (ms). */
   busyTimeoutMs?: number
   /**
-   * Durable commits share their flush (off by default; see above): many accounts in one process
-   * write faster and the event loop never waits on the disk. Off by default because the write
-   * then resolves later (after the shared flush), and Baileys runs its key transactions for one
-   * contact's session under different locks (a decrypt under the contact's JID, a send under the
-   * account's): the longer a commit takes, the likelier two of them read the same session state,
-   * and a SIGKILL then desynchronised the session in the simulator's crash scenario.
+   * Durable commits share their flush (see above): many accounts in one process write faster and
+   * the event loop never waits on the disk. Default: on for a database file the driver opens
+   * itself, off for a user-owned `database` (its connection's pragmas stay as given). `false`:
+   * `synchronous=FULL`, one fsync per commit on the event loop. What a SIGKILL leaves behind is
+   * the same either way: every commit is in the WAL (in the OS) before its write resolves.
    */
   groupCommit?: boolean
   /**
@@ -186,7 +189,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     refuseForeignTables(db, where)
     if (!readOnly) {
       const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
-      const shareFlush = options.durability !== 'normal' && wal && !db.memory && !!options.groupCommit
+      const shareFlush = options.durability !== 'normal' && wal && !db.memory && (options.groupCommit ?? onDisk)
       db.pragma(`synchronous = ${options.durability === 'normal' || shareFlush ? 'NORMAL' : 'FULL'}`)
       if (shareFlush) walFile = new WalFile(`${resolve(db.name)}-wal`)
       if (created) restrictFiles(options.path!)

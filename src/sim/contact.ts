@@ -49,6 +49,11 @@ export interface SentMessage {
   devices: string[]
 }
 
+/** Retry receipts per message before the contact gives up on it. */
+const MAX_RETRIES = 3
+/** Sent texts kept for a retry receipt asking for them again. */
+const SENT_KEPT = 200
+
 let quietDepth = 0
 let saved: Pick<Console, 'info' | 'warn'> | undefined
 
@@ -116,6 +121,18 @@ export class Contact {
   retryReceipts = 0
   /** Messages from devices this contact could not decrypt. */
   readonly decryptErrors: Error[] = []
+  /** Retry receipts this contact sent to a device for a message it could not decrypt. */
+  retriesSent = 0
+  /**
+   * Retry receipts both ways, as a phone: asks again for a message it cannot decrypt, and resends
+   * one a device could not decrypt. Tests turn it off to see a forked session stay forked.
+   */
+  usesRetryReceipts = true
+  /** Retry receipts sent per message id (a phone gives up after a few). */
+  private readonly retries = new Map<string, number>()
+  /** Texts sent lately by id, and resends per device and id (see resend). */
+  private readonly sent = new Map<string, string>()
+  private readonly resends = new Map<string, number>()
 
   private readonly creds: AuthenticationCreds = initAuthCreds()
   private readonly rawKeys = memoryKeys()
@@ -125,6 +142,8 @@ export class Contact {
   private readonly inbox: ReceivedMessage[] = []
   private readonly waiting: Array<(msg: ReceivedMessage) => void> = []
   private queue: Promise<unknown> = Promise.resolve()
+  /** Resolves while incoming messages are let through (see holdIncoming). */
+  private incoming: Promise<void> = Promise.resolve()
 
   constructor(
     /** Phone-number user, e.g. '15550001111'. */
@@ -155,20 +174,46 @@ export class Contact {
         )
       }
       const id = newMessageId()
-      const plain = encodeWAMessage({ conversation: text })
+      this.remember(id, text)
       const types: SentMessage['types'] = []
-      for (const device of devices) {
-        const { exists } = await this.repo.validateSession(device.lid)
-        if (!exists) await this.repo.injectE2ESession({ jid: device.lid, session: this.host.takeBundle(device) })
-        const { type, ciphertext } = await this.repo.encryptMessage({ jid: device.lid, data: plain })
-        types.push(type)
-        this.host.deliver(device, {
-          tag: 'message',
-          attrs: { from: this.jid, sender_lid: this.lidJid, id, t: unixNow(), type: 'text', notify: this.name },
-          content: [{ tag: 'enc', attrs: { v: '2', type }, content: ciphertext }]
-        })
-      }
+      for (const device of devices) types.push(await this.sendTo(device, id, text, { freshSession: false }))
       return { id, types, devices: devices.map(d => d.jid) }
+    })
+  }
+
+  /** Encrypts and delivers one message to one device; a fresh session comes from a new bundle of its keys. */
+  private async sendTo(device: DeviceRecord, id: string, text: string, { freshSession }: { freshSession: boolean }) {
+    const exists = !freshSession && (await this.repo.validateSession(device.lid)).exists
+    if (!exists) await this.repo.injectE2ESession({ jid: device.lid, session: this.host.takeBundle(device) })
+    const { type, ciphertext } = await this.repo.encryptMessage({ jid: device.lid, data: encodeWAMessage({ conversation: text }) })
+    this.host.deliver(device, {
+      tag: 'message',
+      attrs: { from: this.jid, sender_lid: this.lidJid, id, t: unixNow(), type: 'text', notify: this.name },
+      content: [{ tag: 'enc', attrs: { v: '2', type }, content: ciphertext }]
+    })
+    return type
+  }
+
+  /** Keeps the last SENT_KEPT texts by id: a retry receipt asks for one again. */
+  private remember(id: string, text: string): void {
+    this.sent.set(id, text)
+    if (this.sent.size > SENT_KEPT) this.sent.delete(this.sent.keys().next().value!)
+  }
+
+  /**
+   * A device could not decrypt message `id` (it sent a retry receipt): as a phone does, send it
+   * again to that device on a fresh session from a new bundle of its keys (a pkmsg), at most
+   * MAX_RETRIES times. False when the text is no longer kept or the retries are used up.
+   */
+  resend(device: DeviceRecord, id: string): Promise<boolean> {
+    return this.serial(async () => {
+      const text = this.sent.get(id)
+      const key = `${device.jid} ${id}`
+      const count = (this.resends.get(key) ?? 0) + 1
+      if (!this.usesRetryReceipts || text === undefined || count > MAX_RETRIES) return false
+      this.resends.set(key, count)
+      await this.sendTo(device, id, text, { freshSession: true })
+      return true
     })
   }
 
@@ -195,28 +240,43 @@ export class Contact {
     return this.inbox.length
   }
 
+  /**
+   * Until the returned function is called, messages from linked devices wait before this contact
+   * decrypts them (in arrival order), while what it sends still goes out: two messages cross, as
+   * when a phone's uplink is faster than its downlink.
+   */
+  holdIncoming(): () => void {
+    let release!: () => void
+    this.incoming = new Promise(resolve => (release = resolve))
+    return release
+  }
+
   /** Decrypts an `<enc>` a linked device addressed to this contact. Throws if it cannot. */
   receive(from: DeviceRecord, id: string, enc: BinaryNode): Promise<ReceivedMessage> {
-    return this.serial(async () => {
-      const type = enc.attrs.type
-      if ((type !== 'pkmsg' && type !== 'msg') || !(enc.content instanceof Uint8Array)) {
-        throw new Error(`unsupported enc type ${type}`)
-      }
-      let message: proto.Message
-      try {
-        const plain = await this.repo.decryptMessage({ jid: from.lid, type, ciphertext: enc.content })
-        message = proto.Message.decode(unpadRandomMax16(plain))
-      } catch (err) {
-        this.decryptErrors.push(err as Error)
-        throw err
-      }
-      const text = message.conversation ?? message.extendedTextMessage?.text ?? undefined
-      const received: ReceivedMessage = { id, from: from.lid, type, text, message }
-      const waiter = this.waiting.shift()
-      if (waiter) waiter(received)
-      else this.inbox.push(received)
-      return received
-    })
+    const held = this.incoming
+    return held.then(() => this.serial(() => this.decrypt(from, id, enc)))
+  }
+
+  private async decrypt(from: DeviceRecord, id: string, enc: BinaryNode): Promise<ReceivedMessage> {
+    const type = enc.attrs.type
+    if ((type !== 'pkmsg' && type !== 'msg') || !(enc.content instanceof Uint8Array)) {
+      throw new Error(`unsupported enc type ${type}`)
+    }
+    let message: proto.Message
+    try {
+      const plain = await this.repo.decryptMessage({ jid: from.lid, type, ciphertext: enc.content })
+      message = proto.Message.decode(unpadRandomMax16(plain))
+    } catch (err) {
+      this.decryptErrors.push(err as Error)
+      this.askForRetry(from, id)
+      throw err
+    }
+    const text = message.conversation ?? message.extendedTextMessage?.text ?? undefined
+    const received: ReceivedMessage = { id, from: from.lid, type, text, message }
+    const waiter = this.waiting.shift()
+    if (waiter) waiter(received)
+    else this.inbox.push(received)
+    return received
   }
 
   /** This contact's key bundle, as the server returns it to `encrypt get <key>`. */
@@ -252,6 +312,31 @@ export class Contact {
         }
       ]
     }
+  }
+
+  /**
+   * What a phone does with a message it cannot decrypt (Bad MAC: the two sides' sessions forked):
+   * a retry receipt to the sending device carrying a fresh key bundle. Baileys then builds a new
+   * session from that bundle and sends the message again as a pkmsg, which this contact decrypts
+   * into a new session. At most MAX_RETRIES per message, as a phone gives up too.
+   */
+  private askForRetry(device: DeviceRecord, id: string): void {
+    const count = (this.retries.get(id) ?? 0) + 1
+    if (!this.usesRetryReceipts || count > MAX_RETRIES) return
+    this.retries.set(id, count)
+    this.retriesSent++
+    const bundle = this.bundleNode(device.lid)
+    const part = (tag: string) => (bundle.content as BinaryNode[]).find(n => n.tag === tag)!
+    const t = unixNow()
+    this.host.deliver(device, {
+      tag: 'receipt',
+      attrs: { from: this.jid, id, type: 'retry', t },
+      content: [
+        { tag: 'retry', attrs: { count: count.toString(), id, t, v: '1' } },
+        part('registration'),
+        { tag: 'keys', attrs: {}, content: [part('type'), part('identity'), part('key'), part('skey')] }
+      ]
+    })
   }
 
   /** Signal operations of one contact run one at a time, in call order. */

@@ -55,7 +55,7 @@ export async function handleNode(host: HandlerHost, conn: SimConnection, node: B
     case 'message':
       return handleMessage(host, conn, device, node)
     case 'receipt':
-      return handleReceipt(host, conn, node)
+      return handleReceipt(host, conn, device, node)
     default:
       // ack, presence, ib (unified_session), chatstate, notification acks: nothing to answer.
       return
@@ -320,11 +320,13 @@ function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRec
   }
 }
 
-function handleReceipt(host: HandlerHost, conn: SimConnection, node: BinaryNode): void {
+function handleReceipt(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
   const { id, to, type } = node.attrs
   conn.send({ tag: 'ack', attrs: { class: 'receipt', id, from: to, ...(type ? { type } : {}) } })
   if (type === 'retry') {
     const contact = host.contactByUser(jidDecode(to)?.user)
-    if (contact) contact.retryReceipts++
+    if (!contact) return
+    contact.retryReceipts++
+    contact.resend(device, id).catch(err => host.log(`${contact.pn} could not resend ${id}: ${(err as Error).message}`))
   }
 }

@@ -3,21 +3,26 @@
  * argv: <simulator url> <root key hex> <store url> <session id>
  * Talks to the parent over IPC: { type: 'qr' | 'open' | 'close' | 'received' | 'replied' }.
  * Reconnects by itself after 515 (restart required), like any bot.
+ * env VAULT_SIM_STORE_OPTIONS: serialised OpenStoreOptions; VAULT_SIM_TRACE / VAULT_SIM_KILL: see sim-child-faults.ts.
  */
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
 import { trustSimulator } from '../../src/sim/index.js'
+import { decodeOptions } from './crash-conversation.js'
 import { connectClient, echoTexts } from './sim-client.js'
+import { traceCommits, tracingLogger } from './sim-child-faults.js'
 
 const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
 const send = (msg: Record<string, unknown>) => process.send?.(msg)
 
 trustSimulator(Buffer.from(rootKeyHex, 'hex'))
-const store = await openStore(storeUrl)
+const store = await openStore(storeUrl, decodeOptions(process.env.VAULT_SIM_STORE_OPTIONS))
 const auth = await store.useAuthState(sessionId)
+traceCommits(auth.state.keys)
+const logger = tracingLogger()
 
 function run(): void {
-  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }) })
+  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }), config: { logger } })
   client.sock.ev.on('connection.update', update => {
     if (update.connection === 'open') send({ type: 'open' })
   })
