@@ -17,7 +17,7 @@ import {
   uniqueName,
   writeTemps
 } from './file-io.js'
-import { checkpoint, forgetLog, hasLog, loggedFolders, replayLogs, setCheckpointQueue } from './file-log.js'
+import { checkpoint, flushesSettled, forgetLog, hasLog, loggedFolders, loggedWrites, loggedWritesOnDisk, replayLogs, setCheckpointQueue, type LoggedWrite } from './file-log.js'
 import { commitPlanned, type CommitHooks, type PlannedBatch } from './file-commit.js'
 import { GroupCommit, type GroupedBatch } from './group-commit.js'
 import {
@@ -170,6 +170,16 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     return f.name === undefined ? { session, dir: root } : { session, dir: join(root, f.name), folder: f.name, hashed: f.hashed }
   }
 
+  /** Committed writes of a folder not yet in its files: this process's index, or (read-only) the logs on disk. */
+  const logged = (dir: string): ReadonlyMap<string, LoggedWrite> | undefined => (readOnly ? loggedWritesOnDisk(dir) : loggedWrites(dir))
+
+  /** A file's committed bytes: the log's newest write of it, else the file (undefined: none). */
+  const readValue = (dir: string, name: string, index = logged(dir)): Buffer | undefined => {
+    const write = index?.get(name)
+    if (!write) return readMaybe(join(dir, name))
+    return write.value === null ? undefined : Buffer.from(write.value) // a copy: the index keeps its bytes
+  }
+
   /** Recovery of a folder, once per driver instance (again after a failed commit). */
   const readyDir = async (dir: string): Promise<void> => {
     if (readOnly) return // a journal is reported (unfinishedBatch), never replayed or discarded
@@ -240,7 +250,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     await replaceFile(dir, TYPES_FILE, encodeTypes([...recorded, ...fresh]))
   }
 
-  const hooks: CommitHooks = { sync, needsRecovery: dir => recovered.delete(dir) }
+  const hooks: CommitHooks = { sync }
 
   /** Commits planned batches in one folder's turn; throws the batch's error. */
   const commitOne = async (planned: PlannedBatch): Promise<void> => {
@@ -371,9 +381,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   /** Every key file of the store's own types in a folder as [type, id, file name], sorted by type then id. */
   const keyFiles = (dir: string, type?: string): Array<[string, string, string]> => {
-    const names = entries(dir)
+    const index = logged(dir)
+    const onDisk = entries(dir)
       .filter(e => e.isFile() || e.isSymbolicLink())
       .map(e => e.name)
+    // Files as the committed writes leave them: logged writes added, logged deletes removed.
+    const names = index ? [...new Set([...onDisk, ...index.keys()])].filter(name => index.get(name)?.value !== null) : onDisk
     const owned = names.length > 0 ? recordedTypes(dir) : new Set<string>()
     const out: Array<[string, string, string]> = []
     for (const name of names) {
@@ -383,7 +396,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
         out.push([k.type, k.id, name])
         continue
       }
-      const id = readMaybe(join(dir, k.idFile))?.toString('utf8')
+      const id = readValue(dir, k.idFile, index)?.toString('utf8')
       if (id === undefined || !isKeyFile(name, k.type, id)) {
         throw new VaultError(
           'CORRUPT_DATA',
@@ -418,7 +431,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
 
   const hasData = (dir: string): boolean => {
-    if (exists(join(dir, CREDS_FILE))) return true
+    if (readValue(dir, CREDS_FILE) !== undefined) return true
     try {
       return keyFiles(dir).length > 0
     } catch {
@@ -462,7 +475,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     async getCreds(session) {
       const p = place(session)
       await readyDir(p.dir)
-      return readMaybe(join(p.dir, CREDS_FILE))
+      return readValue(p.dir, CREDS_FILE)
     },
 
     async get(session, type, ids) {
@@ -472,8 +485,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       if (!isBaileysType(type) && !recordedTypes(p.dir).has(type)) return new Map() // such files are not keys
       // Read in one synchronous step: a get never sees half of a batch applied in this process.
       const out = new Map<string, Uint8Array>()
+      const index = logged(p.dir)
       names.forEach((name, i) => {
-        const value = readMaybe(join(p.dir, name))
+        const value = readValue(p.dir, name, index)
         if (value) out.set(ids[i], value)
       })
       return out
@@ -496,7 +510,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       for (let i = 0; i < files.length; i += PAGE) {
         const page = files.slice(i, i + PAGE).map(([t, id, name]): ListEntry | undefined => {
           if (!options.values) return [t, id]
-          const value = readMaybe(join(p.dir, name))
+          const value = readValue(p.dir, name)
           return value && [t, id, value]
         })
         for (const entry of page) if (entry) yield entry
@@ -508,10 +522,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       await readyDir(p.dir)
       // A name added, removed or replaced by a rename (this store's own writes) changes the folder;
       // an in-place rewrite (Baileys' writeFile) changes only the file, hence one stat per key.
+      // A key with a logged write not yet in place changed since the last checkpoint: reported changed.
       const renamed = statChangedSince(p.dir, since)
       if (renamed === undefined) return
+      const index = logged(p.dir)
       for (const [type, id, name] of keyFiles(p.dir)) {
-        const changed = renamed || statChangedSince(join(p.dir, name), since)
+        const changed = renamed || index?.has(name) || statChangedSince(join(p.dir, name), since)
         if (changed !== undefined) yield [type, id, changed] // gone since the listing: no longer a key
       }
     },
@@ -557,6 +573,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
             }
             return
           }
+          await flushesSettled(p.dir) // no checkpoint writes into the folder once it is gone
           const trash = join(root, uniqueName(TRASH_PREFIX))
           renameSync(p.dir, trash) // atomic: the session is whole or gone
           knownFolders.delete(p.dir)
