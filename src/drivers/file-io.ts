@@ -19,9 +19,10 @@ import { promisify } from 'node:util'
  * damaged one; temp files no live process owns are removed. Temp names never repeat, so
  * replaying an old journal can never move a newer file.
  *
- * Page-cache-speed system calls (open, write, rename, unlink) run synchronously, so the
- * renames of a batch are one uninterrupted step of the event loop; the fsyncs, the slow part,
- * run in libuv's thread pool, so other sessions go on while a batch becomes durable.
+ * Page-cache-speed system calls (open, write, rename, unlink) of a journal or a replay run
+ * synchronously, so the renames of a batch are one uninterrupted step of the event loop; the
+ * fsyncs, the slow part, run in libuv's thread pool, so other sessions go on while a batch
+ * becomes durable. A checkpoint's files (replaceFileAsync) are written entirely on the pool.
  */
 export const JOURNAL = '.vault-journal'
 const TEMP_PREFIX = '.vault-tmp-'

@@ -74,7 +74,8 @@ function decodeV2(bytes: Buffer, start: number): { ops: LogOp[]; end: number } |
   const length = bytes.readUInt32BE(start + MAGIC.length)
   const body = bytes.subarray(start + HEADER_BYTES, start + HEADER_BYTES + length)
   if (body.length !== length) return undefined
-  if (!createHash('sha256').update(body).digest().equals(bytes.subarray(start + MAGIC.length + 4, start + HEADER_BYTES))) return undefined
+  const sum = bytes.subarray(start + MAGIC.length + 4, start + HEADER_BYTES)
+  if (!createHash('sha256').update(body).digest().equals(sum)) return undefined
   const ops: LogOp[] = []
   let at = 0
   try {

@@ -1,7 +1,19 @@
-import { closeSync, fdatasync, ftruncateSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fdatasync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { FILE_MODE, applyOps, isMissing, readMaybe, removeTemps, replaceFileAsync, syncDir, tempName, unlinkAsync, writeTemps, type JournalOp } from './file-io.js'
+import {
+  FILE_MODE,
+  applyOps,
+  isMissing,
+  readMaybe,
+  removeTemps,
+  replaceFileAsync,
+  syncDir,
+  tempName,
+  unlinkAsync,
+  writeTemps,
+  type JournalOp
+} from './file-io.js'
 import { decodeRecords } from './file-log-format.js'
 
 /**

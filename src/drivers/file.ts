@@ -17,7 +17,18 @@ import {
   uniqueName,
   writeTemps
 } from './file-io.js'
-import { checkpoint, flushesSettled, forgetLog, hasLog, loggedFolders, loggedWrites, loggedWritesOnDisk, replayLogs, setCheckpointQueue, type LoggedWrite } from './file-log.js'
+import {
+  checkpoint,
+  flushesSettled,
+  forgetLog,
+  hasLog,
+  loggedFolders,
+  loggedWrites,
+  loggedWritesOnDisk,
+  replayLogs,
+  setCheckpointQueue,
+  type LoggedWrite
+} from './file-log.js'
 import { commitPlanned, type CommitHooks, type PlannedBatch } from './file-commit.js'
 import { GroupCommit, type GroupedBatch } from './group-commit.js'
 import {
@@ -49,17 +60,21 @@ import { statChangedSince } from './file-changes.js'
  * folder fsync'd), so an acknowledged write survives a crash of the process, the OS or the
  * power. Writes of many sessions that arrive together share one flush (group commit,
  * file-commit.ts: one fdatasync per folder per group, in parallel on the thread pool). The
- * files are written to temp files (mode 0600) before the commit point and renamed over their
- * targets right after it, in one synchronous step: a crash at any instant leaves each session
- * folder at the previous or the next batch, never a mix. They are flushed in place later, once
- * for many writes (a checkpoint: a second after a folder's first unflushed write, when its log
- * reaches 4 MiB, and on drop, rename and close), which removes the logs. Logs left by a crash
- * are replayed (a torn last record discarded) and stray temp files removed when the store
- * opens, and again for a folder whose write failed after its commit point. Until then, after
- * an OS crash or power loss, a folder read without this store (Baileys itself, a read-only
- * open) may show older files: a read-only open reports such a folder (`unfinishedBatch`).
- * `durability: 'process'` keeps the temp-file/rename/log protocol but skips the fsyncs:
- * still all-or-nothing if the process dies, but the last writes may be lost on power loss.
+ * files are not written then: reads of this store are served from the log's in-memory index,
+ * and a checkpoint (a second after a folder's first unflushed write, when its log reaches
+ * 4 MiB, and on drop, rename and close) writes each file changed since the last one, once
+ * however often it was rewritten, off the event loop (temp file, fdatasync, rename), fsyncs
+ * the folder, and removes the logs. A closed store leaves plain Baileys folders.
+ *
+ * What a reader of the folder that is not this store sees while the store is open (Baileys'
+ * useMultiFileAuthState, cp; a second writer is forbidden by leases anyway): the files as of
+ * the last checkpoint, up to ~1 s old, and while a checkpoint runs, some files of the next one
+ * (a mix of batches). A read-only open of this store reads the logs too, so it sees every
+ * acknowledged write. After a crash (process, OS or power), the same until a read-write open
+ * replays the logs (a torn last record discarded: it was never acknowledged) and removes stray
+ * temp files; a read-only open reports such a folder (`unfinishedBatch`, `doctor`).
+ * `durability: 'process'` keeps the log protocol but skips the fsyncs: a process crash loses
+ * nothing, a power loss may lose the last writes.
  * Folders it creates get mode 0700; an existing folder's mode is left as it is.
  *
  * Foreign files: the store lists, rewrites or deletes only creds.json and key files of Baileys
@@ -72,13 +87,13 @@ import { statChangedSince } from './file-changes.js'
  * Read-only (`readOnly: true`): no folder is created, no journal replayed or discarded, no
  * stray temp file removed, nothing written; writes and drop throw INVALID_ARGUMENT. A folder
  * with a commit log not yet checkpointed (or a journal of an earlier version) is reported by
- * `unfinishedBatch` (after an OS crash, its reads may show older files until a read-write open
- * replays the log).
+ * `unfinishedBatch`; its reads decode the logs (never changing them), so they see every
+ * complete record.
  *
  * Concurrency: writes to one session folder are serialised in this process (across driver
- * instances); readers never wait for an fsync, only for the renames of a batch being applied.
+ * instances); readers never wait: they see a batch once its log record is durable, whole.
  * A fenced write (lease epoch) holds its session's lease lock from the epoch check through its
- * renames: one lock per batch and group, never one per key file; a batch fenced out fails alone.
+ * log flush: one lock per batch and group, never one per key file; a batch fenced out fails alone.
  * Two processes must not write the same session at once (use a lease, file-lease.ts): a
  * second process would see, and could replay, the first one's journal.
  */
@@ -287,7 +302,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   const commitRound = async (group: readonly GroupedBatch[], round: number[], outcomes: unknown[]): Promise<void> => {
     const places = new Map(round.map(i => [i, place(group[i].session)]))
-    // Fenced batches hold their session's lease lock from the epoch check through the renames.
+    // Fenced batches hold their session's lease lock from the epoch check through the log flush.
     const fenced = round.filter(i => group[i].batch.epoch !== undefined).sort((a, b) => (group[a].session < group[b].session ? -1 : 1))
     const withFences = async (k: number): Promise<void> => {
       if (k === fenced.length) return commitChecked()
