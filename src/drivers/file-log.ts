@@ -1,20 +1,11 @@
 import { closeSync, fdatasync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import {
-  FILE_MODE,
-  applyOps,
-  isMissing,
-  readMaybe,
-  removeTemps,
-  replaceFileAsync,
-  syncDir,
-  tempName,
-  unlinkAsync,
-  writeTemps,
-  type JournalOp
-} from './file-io.js'
+import { FILE_MODE, applyOps, isMissing, readMaybe, removeTemps, syncDir, tempName, unlinkAsync, writeTemps, type JournalOp } from './file-io.js'
 import { decodeRecords } from './file-log-format.js'
+import { writeInPlace, type LoggedWrite } from './file-in-place.js'
+
+export type { LoggedWrite } from './file-in-place.js'
 
 /**
  * The commit log of one session folder: what makes a write durable with one fdatasync.
@@ -26,7 +17,7 @@ import { decodeRecords } from './file-log-format.js'
  * value of each file lives in this process's index of the folder (`loggedWrites`), where the
  * driver reads it, and a checkpoint (a second after the folder's first record since the last
  * one, when its log reaches 4 MiB, and before drop, rename and close) writes each file once,
- * however often it was rewritten meanwhile, off the event loop (temp file, fdatasync, rename),
+ * however often it was rewritten meanwhile, off the event loop (file-in-place.ts),
  * fsyncs the folder and removes the logs. So a session rewritten per message costs one log
  * append per write and one file per checkpoint.
  *
@@ -45,19 +36,7 @@ const LOG_PATTERN = /^\.vault-log-(\d+)$/
 const CHECKPOINT_BYTES = 4 * 1024 * 1024
 /** A folder is checkpointed this long after its first record since the last checkpoint. */
 const CHECKPOINT_AGE_MS = 1000
-/**
- * Files a checkpoint writes at once, across folders: each holds one thread of libuv's pool
- * (4 by default) at a time, so the logs' fdatasyncs of the writes going on meanwhile (the
- * commit path) always find a free thread.
- */
-const FILES_IN_FLIGHT = 2
-
 const fdatasyncAsync = promisify(fdatasync)
-
-/** The newest committed value of a file not yet written in place; `value` null: deleted. */
-export interface LoggedWrite {
-  value: Uint8Array | null
-}
 
 /** The log files of a folder, oldest first. */
 function logFiles(dir: string): string[] {
@@ -293,7 +272,7 @@ function rotate(dir: string, sync: boolean): (() => Promise<void>) | undefined {
   log.files = new Set()
   log.bytes = 0
   const materialise = async () => {
-    await writeInPlace(dir, log, writes, sync)
+    await writeInPlace(dir, log.pending, writes, sync)
     await removeLogs(dir, files)
   }
   const job = (log.flushTail ?? Promise.resolve()).then(materialise, materialise).catch(err => {
@@ -313,43 +292,6 @@ function rotate(dir: string, sync: boolean): (() => Promise<void>) | undefined {
   }
   void job.then(done, done)
   return () => job
-}
-
-let filesInFlight = 0
-const waitingForSlot: Array<() => void> = []
-
-/** Runs `task` holding one of FILES_IN_FLIGHT slots (a finishing task hands its slot to the next). */
-async function withSlot<T>(task: () => Promise<T>): Promise<T> {
-  if (filesInFlight < FILES_IN_FLIGHT) filesInFlight++
-  else await new Promise<void>(resolve => waitingForSlot.push(resolve))
-  try {
-    return await task()
-  } finally {
-    const next = waitingForSlot.shift()
-    if (next) next()
-    else filesInFlight--
-  }
-}
-
-/**
- * Writes each logged write in place (off the event loop), then fsyncs the folder. A write
- * superseded meanwhile is skipped: the newer one is in a log this checkpoint keeps. An entry
- * leaves the index once its file holds it (unless a newer write replaced it meanwhile).
- */
-async function writeInPlace(dir: string, log: FolderLog, writes: ReadonlyArray<[string, LoggedWrite]>, sync: boolean): Promise<void> {
-  const results = await Promise.allSettled(
-    writes.map(([name, write]) =>
-      withSlot(async () => {
-        if (log.pending.get(name) !== write) return
-        if (write.value === null) await unlinkAsync(dir, name)
-        else await replaceFileAsync(dir, name, write.value, sync)
-        if (log.pending.get(name) === write) log.pending.delete(name)
-      })
-    )
-  )
-  const failed = results.find(r => r.status === 'rejected')
-  if (failed) throw (failed as PromiseRejectedResult).reason
-  await syncDir(dir, sync)
 }
 
 /** Not fsync'd: a log whose removal is lost replays values already in place (and older than any later log's, which replays after it). */
