@@ -212,7 +212,7 @@ export const vaultMemory = vaultTarget('baileys-vault memory:', 'memory', 'none'
 export const vaultFile = vaultTarget(
   'baileys-vault file: (default)',
   'file',
-  "temp files, then one fdatasync'd log record per folder per group, renames; files flushed by a checkpoint within ~1 s",
+  "one fdatasync'd log record per folder per group; each changed file written once per checkpoint (~1 s), off the event loop",
   p => `file:${join(p.dir, 'auth')}`
 )
 export const vaultSqlite = vaultTarget(

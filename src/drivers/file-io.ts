@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, fdatasync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs'
+import { open, rename, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -18,9 +19,10 @@ import { promisify } from 'node:util'
  * damaged one; temp files no live process owns are removed. Temp names never repeat, so
  * replaying an old journal can never move a newer file.
  *
- * Page-cache-speed system calls (open, write, rename, unlink) run synchronously, so the
- * renames of a batch are one uninterrupted step of the event loop; the fsyncs, the slow part,
- * run in libuv's thread pool, so other sessions go on while a batch becomes durable.
+ * Page-cache-speed system calls (open, write, rename, unlink) of a journal or a replay run
+ * synchronously, so the renames of a batch are one uninterrupted step of the event loop; the
+ * fsyncs, the slow part, run in libuv's thread pool, so other sessions go on while a batch
+ * becomes durable. A checkpoint's files (replaceFileAsync) are written entirely on the pool.
  */
 export const JOURNAL = '.vault-journal'
 const TEMP_PREFIX = '.vault-tmp-'
@@ -78,6 +80,40 @@ export async function writeTemps(dir: string, files: ReadonlyArray<readonly [nam
     throw err
   } finally {
     for (const fd of fds) closeSync(fd)
+  }
+}
+
+/**
+ * Replaces `target` in `dir` with `data` off the event loop (libuv's thread pool): a new temp
+ * file (0600), written, fdatasync'd when `sync`, renamed over the target. A failure removes the
+ * temp file. The folder's fsync is the caller's (once for many files).
+ */
+export async function replaceFileAsync(dir: string, target: string, data: Uint8Array, sync: boolean): Promise<void> {
+  const path = join(dir, tempName())
+  inFlight.add(path)
+  try {
+    const handle = await open(path, 'wx', FILE_MODE)
+    try {
+      await handle.writeFile(data)
+      if (sync) await handle.datasync()
+    } finally {
+      await handle.close()
+    }
+    await rename(path, join(dir, target))
+  } catch (err) {
+    await unlink(path).catch(() => undefined)
+    throw err
+  } finally {
+    inFlight.delete(path)
+  }
+}
+
+/** Deletes `target` in `dir` off the event loop; a file already gone is fine. */
+export async function unlinkAsync(dir: string, target: string): Promise<void> {
+  try {
+    await unlink(join(dir, target))
+  } catch (err) {
+    if (!isMissing(err)) throw err
   }
 }
 

@@ -1,21 +1,30 @@
-import { createHash } from 'node:crypto'
-import { closeSync, fdatasync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fdatasync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { FILE_MODE, applyOps, isMissing, readMaybe, removeTemps, syncDir, tempName, writeTemps, type JournalOp } from './file-io.js'
+import { FILE_MODE, applyOps, isMissing, readMaybe, removeTemps, syncDir, tempName, unlinkAsync, writeTemps, type JournalOp } from './file-io.js'
+import { decodeRecords } from './file-log-format.js'
+import { writeInPlace, type LoggedWrite } from './file-in-place.js'
+
+export type { LoggedWrite } from './file-in-place.js'
 
 /**
  * The commit log of one session folder: what makes a write durable with one fdatasync.
  *
  * A committed batch is one record appended to `.vault-log-<n>` in its folder: every value the
- * batch writes and every file it deletes, with the record's length and SHA-256. The write is
+ * batch writes and every file it deletes, checksummed (file-log-format.ts). The write is
  * durable once the record is fdatasync'd (and, for a log file just created, the folder
- * fsync'd): that is the commit point. The batch's files are then renamed into place from temp
- * files written before the commit point, without fsyncing each of them: if the OS crashes
- * before they reach the disk, replaying the log rewrites them. A checkpoint (after a quiet
- * moment, when a log grows big, and before drop, rename and close) fdatasyncs the files
- * written since the last one, fsyncs the folder and removes the logs; so one fsync per file
- * and folder covers many writes of it, instead of two per write.
+ * fsync'd): that is the commit point. The files are not written then: the newest committed
+ * value of each file lives in this process's index of the folder (`loggedWrites`), where the
+ * driver reads it, and a checkpoint (a second after the folder's first record since the last
+ * one, when its log reaches 4 MiB, and before drop, rename and close) writes each file once,
+ * however often it was rewritten meanwhile, off the event loop (file-in-place.ts),
+ * fsyncs the folder and removes the logs. So a session rewritten per message costs one log
+ * append per write and one file per checkpoint.
+ *
+ * What the folder shows while the store is open: the files as of the last checkpoint (or a mix
+ * of that and the next one while a checkpoint runs), plus the logs; a read-only open of this
+ * store reads the logs too (`loggedWritesOnDisk`), Baileys itself does not. After a crash, the
+ * same until a read-write open replays the logs (`doctor` reports the folder meanwhile).
  *
  * Recovery replays every log of a folder in order (a torn or damaged record ends its log:
  * that batch never committed, nothing was acknowledged), durably, then removes the logs.
@@ -23,60 +32,11 @@ import { FILE_MODE, applyOps, isMissing, readMaybe, removeTemps, syncDir, tempNa
  */
 const LOG_PREFIX = '.vault-log-'
 const LOG_PATTERN = /^\.vault-log-(\d+)$/
-const HEADER = 'baileys-vault log 1'
-/** A log this big is checkpointed after the group that grew it (bounds replay time). */
+/** A log this big is checkpointed after the group that grew it (bounds replay time and memory). */
 const CHECKPOINT_BYTES = 4 * 1024 * 1024
 /** A folder is checkpointed this long after its first record since the last checkpoint. */
 const CHECKPOINT_AGE_MS = 1000
-
 const fdatasyncAsync = promisify(fdatasync)
-
-/** One operation of a record: `value` undefined deletes `target`. */
-export interface LogOp {
-  target: string
-  value?: Uint8Array
-}
-
-export function encodeRecord(ops: readonly LogOp[]): Buffer {
-  const body = Buffer.from(JSON.stringify(ops.map(op => (op.value ? [op.target, Buffer.from(op.value).toString('base64')] : [op.target]))), 'utf8')
-  const sum = createHash('sha256').update(body).digest('hex')
-  return Buffer.concat([Buffer.from(`${HEADER} ${body.length} ${sum}\n`, 'utf8'), body])
-}
-
-const safeTarget = (name: unknown): name is string =>
-  // eslint-disable-next-line no-control-regex -- NUL is what is refused
-  typeof name === 'string' && name.length > 0 && !name.startsWith('.') && !/[/\\\u0000]/.test(name)
-
-/** The complete records of a log, in order, up to the first torn or damaged one. */
-export function decodeRecords(bytes: Buffer): LogOp[][] {
-  const records: LogOp[][] = []
-  let at = 0
-  while (at < bytes.length) {
-    const newline = bytes.indexOf(10, at)
-    if (newline < 0) break
-    const m = /^baileys-vault log 1 (\d+) ([0-9a-f]{64})$/.exec(bytes.subarray(at, newline).toString('utf8'))
-    if (!m) break
-    const body = bytes.subarray(newline + 1, newline + 1 + Number(m[1]))
-    if (body.length !== Number(m[1]) || createHash('sha256').update(body).digest('hex') !== m[2]) break
-    let raw: unknown
-    try {
-      raw = JSON.parse(body.toString('utf8'))
-    } catch {
-      break
-    }
-    if (!Array.isArray(raw)) break
-    const ops: LogOp[] = []
-    for (const entry of raw) {
-      if (!Array.isArray(entry) || !safeTarget(entry[0])) return records
-      if (entry.length === 1) ops.push({ target: entry[0] })
-      else if (entry.length === 2 && typeof entry[1] === 'string') ops.push({ target: entry[0], value: Buffer.from(entry[1], 'base64') })
-      else return records
-    }
-    records.push(ops)
-    at = newline + 1 + body.length
-  }
-  return records
-}
 
 /** The log files of a folder, oldest first. */
 function logFiles(dir: string): string[] {
@@ -96,8 +56,10 @@ interface FolderLog {
   current?: { fd: number; name: string; size: number }
   /** Every log file of the folder that holds records (all removed at the checkpoint). */
   files: Set<string>
-  /** Files written or deleted since the last checkpoint. */
-  touched: Set<string>
+  /** File name → its newest committed write not yet in place (each write a new object). */
+  pending: Map<string, LoggedWrite>
+  /** The folder's last checkpoint flush: flushes run one after the other, so an older value never lands last. */
+  flushTail?: Promise<void>
   /** Log files this process created and has not removed yet (any other is another process's). */
   ours: Set<string>
   next: number
@@ -137,36 +99,55 @@ export async function replayLogs(dir: string, sync: boolean): Promise<number> {
   }
   const files = logFiles(dir)
   let replayed = 0
-  const touched = new Set<string>()
+  // The newest value per file: the logs are removed only once all of them are in place, so a
+  // crash meanwhile replays them again (each batch is still all or nothing at the end).
+  const newest = new Map<string, Uint8Array | undefined>()
   for (const name of files) {
     for (const ops of decodeRecords(readMaybe(join(dir, name)) ?? Buffer.alloc(0))) {
-      const plan: JournalOp[] = ops.map(op => (op.value ? { target: op.target, tmp: tempName() } : { target: op.target }))
-      const temps = plan.flatMap((op, i) => (op.tmp ? [[op.tmp, ops[i].value!] as const] : []))
-      await writeTemps(dir, temps, false) // flushed once below; the logs stay until then
-      try {
-        applyOps(dir, plan, false)
-      } catch (err) {
-        removeTemps(
-          dir,
-          temps.map(([t]) => t)
-        )
-        throw err
-      }
-      for (const op of ops) touched.add(op.target)
+      for (const op of ops) newest.set(op.target, op.value)
       replayed++
     }
   }
+  const plan: JournalOp[] = [...newest].map(([target, value]) => (value ? { target, tmp: tempName() } : { target }))
+  const temps = plan.flatMap(op => (op.tmp ? [[op.tmp, newest.get(op.target)!] as const] : []))
+  await writeTemps(dir, temps, false) // flushed once below; the logs stay until then
+  try {
+    applyOps(dir, plan, false)
+  } catch (err) {
+    removeTemps(
+      dir,
+      temps.map(([t]) => t)
+    )
+    throw err
+  }
   // The replayed files are durable in place before their logs go.
-  if (files.length > 0) await flushFiles(dir, files, [...touched], sync)
+  if (files.length > 0) await flushFiles(dir, files, [...newest.keys()], sync)
   return replayed
 }
 
-const unlinkQuietly = (path: string) => {
-  try {
-    unlinkSync(path)
-  } catch (err) {
-    if (!isMissing(err)) throw err
-  }
+/** What this process committed to a folder's log and has not written in place yet (read-write stores). */
+export const loggedWrites = (dir: string): ReadonlyMap<string, LoggedWrite> | undefined => logs.get(dir)?.pending
+
+/** The last folders' writes decoded from their logs on disk, with the log names and sizes they were read at. */
+const onDisk = new Map<string, { signature: string; writes: Map<string, LoggedWrite> }>()
+
+/**
+ * The writes in a folder's logs on disk, newest per file (a read-only open: the writer may be
+ * another process, or gone). Best effort while a writer runs: a record appended after this read
+ * is seen by the next one.
+ */
+export function loggedWritesOnDisk(dir: string): ReadonlyMap<string, LoggedWrite> | undefined {
+  const files = logFiles(dir)
+  if (files.length === 0) return undefined
+  const signature = files.map(name => `${name}:${statSync(join(dir, name), { throwIfNoEntry: false })?.size}`).join('/')
+  const cached = onDisk.get(dir)
+  if (cached?.signature === signature) return cached.writes
+  const writes = new Map<string, LoggedWrite>()
+  for (const name of files)
+    for (const ops of decodeRecords(readMaybe(join(dir, name)) ?? Buffer.alloc(0))) for (const op of ops) writes.set(op.target, { value: op.value ?? null })
+  if (onDisk.size >= 16) onDisk.clear()
+  onDisk.set(dir, { signature, writes })
+  return writes
 }
 
 /** Whether a folder holds a log (a read-only open reports it as an unfinished batch). */
@@ -178,7 +159,10 @@ export const hasLog = (dir: string) => logFiles(dir).length > 0
  * append fails (a record that did not make it is truncated away first, and that log is not
  * appended to again).
  */
-export async function appendRecords(records: ReadonlyArray<{ dir: string; record: Buffer; targets: Iterable<string> }>, sync: boolean): Promise<void> {
+export async function appendRecords(
+  records: ReadonlyArray<{ dir: string; record: Buffer; writes: ReadonlyArray<readonly [target: string, value: Uint8Array | null]> }>,
+  sync: boolean
+): Promise<void> {
   const syncs: Array<Promise<void>> = []
   const written: Array<{ log: FolderLog; size: number }> = []
   try {
@@ -208,9 +192,10 @@ export async function appendRecords(records: ReadonlyArray<{ dir: string; record
     for (const { log, size } of written) abandon(log, size)
     throw err
   }
-  records.forEach(({ dir, record, targets }, i) => {
+  // Committed: readers of this process see the values from now on.
+  records.forEach(({ dir, record, writes }, i) => {
     const log = written[i].log
-    for (const t of targets) log.touched.add(t)
+    for (const [target, value] of writes) log.pending.set(target, { value })
     log.bytes += record.length
     scheduleCheckpoint(dir, log, sync)
   })
@@ -238,7 +223,7 @@ function openFolderLog(dir: string): FolderLog {
   // (readyDir) before writing; numbering continues after any that appeared since.
   const existing = logFiles(dir)
   const last = existing.length ? Number(LOG_PATTERN.exec(existing[existing.length - 1])![1]) : 0
-  const log: FolderLog = { files: new Set(existing), touched: new Set(), ours: new Set(existing), next: last + 1, bytes: 0 }
+  const log: FolderLog = { files: new Set(existing), pending: new Map(), ours: new Set(existing), next: last + 1, bytes: 0 }
   logs.set(dir, log)
   return log
 }
@@ -281,21 +266,23 @@ function rotate(dir: string, sync: boolean): (() => Promise<void>) | undefined {
   log.timer = undefined
   if (log.files.size === 0) return undefined
   const files = [...log.files]
-  const touched = [...log.touched]
+  const writes = [...log.pending]
   if (log.current) closeSync(log.current.fd)
   log.current = undefined // the next append starts a new log
   log.files = new Set()
-  log.touched = new Set()
   log.bytes = 0
-  const job = flushFiles(dir, files, touched, sync).catch(err => {
-    // Not durable in place yet: keep the logs (replayed on the next open); the next checkpoint retries them.
+  const materialise = async () => {
+    await writeInPlace(dir, log.pending, writes, sync)
+    await removeLogs(dir, files)
+  }
+  const job = (log.flushTail ?? Promise.resolve()).then(materialise, materialise).catch(err => {
+    // Not durable in place yet: keep the logs (replayed on the next open); the next checkpoint
+    // retries (the index still holds every value not written in place).
     const again = logs.get(dir)
-    if (again) {
-      for (const f of files) again.files.add(f)
-      for (const t of touched) again.touched.add(t)
-    }
+    if (again) for (const f of files) again.files.add(f)
     throw err
   })
+  log.flushTail = job.catch(() => undefined)
   const set = flushing.get(dir) ?? new Set()
   flushing.set(dir, set)
   set.add(job)
@@ -307,6 +294,15 @@ function rotate(dir: string, sync: boolean): (() => Promise<void>) | undefined {
   return () => job
 }
 
+/** Not fsync'd: a log whose removal is lost replays values already in place (and older than any later log's, which replays after it). */
+async function removeLogs(dir: string, files: readonly string[]): Promise<void> {
+  for (const name of files) {
+    await unlinkAsync(dir, name)
+    logs.get(dir)?.ours.delete(name)
+  }
+}
+
+/** Replay: the files just written in place are made durable (fdatasync each, fsync the folder), then the logs go. */
 async function flushFiles(dir: string, files: string[], touched: string[], sync: boolean): Promise<void> {
   if (sync) {
     await Promise.all(
@@ -327,12 +323,7 @@ async function flushFiles(dir: string, files: string[], touched: string[], sync:
     )
     await syncDir(dir, sync)
   }
-  // Not fsync'd: a log whose removal is lost replays values already in place (and older than
-  // any later log's, which replays after it).
-  for (const name of files) {
-    unlinkQuietly(join(dir, name))
-    logs.get(dir)?.ours.delete(name)
-  }
+  await removeLogs(dir, files)
 }
 
 /**
@@ -343,6 +334,11 @@ export async function checkpoint(dir: string, sync: boolean): Promise<void> {
   const flush = rotate(dir, sync)
   await Promise.allSettled([...(flushing.get(dir) ?? [])])
   await flush?.()
+}
+
+/** Waits for the folder's checkpoint flushes in flight (before the folder moves away). */
+export async function flushesSettled(dir: string): Promise<void> {
+  await Promise.allSettled([...(flushing.get(dir) ?? [])])
 }
 
 /** Forgets a folder's log without touching the disk (its folder was moved or removed). */

@@ -17,7 +17,18 @@ import {
   uniqueName,
   writeTemps
 } from './file-io.js'
-import { checkpoint, forgetLog, hasLog, loggedFolders, replayLogs, setCheckpointQueue } from './file-log.js'
+import {
+  checkpoint,
+  flushesSettled,
+  forgetLog,
+  hasLog,
+  loggedFolders,
+  loggedWrites,
+  loggedWritesOnDisk,
+  replayLogs,
+  setCheckpointQueue,
+  type LoggedWrite
+} from './file-log.js'
 import { commitPlanned, type CommitHooks, type PlannedBatch } from './file-commit.js'
 import { GroupCommit, type GroupedBatch } from './group-commit.js'
 import {
@@ -49,17 +60,21 @@ import { statChangedSince } from './file-changes.js'
  * folder fsync'd), so an acknowledged write survives a crash of the process, the OS or the
  * power. Writes of many sessions that arrive together share one flush (group commit,
  * file-commit.ts: one fdatasync per folder per group, in parallel on the thread pool). The
- * files are written to temp files (mode 0600) before the commit point and renamed over their
- * targets right after it, in one synchronous step: a crash at any instant leaves each session
- * folder at the previous or the next batch, never a mix. They are flushed in place later, once
- * for many writes (a checkpoint: a second after a folder's first unflushed write, when its log
- * reaches 4 MiB, and on drop, rename and close), which removes the logs. Logs left by a crash
- * are replayed (a torn last record discarded) and stray temp files removed when the store
- * opens, and again for a folder whose write failed after its commit point. Until then, after
- * an OS crash or power loss, a folder read without this store (Baileys itself, a read-only
- * open) may show older files: a read-only open reports such a folder (`unfinishedBatch`).
- * `durability: 'process'` keeps the temp-file/rename/log protocol but skips the fsyncs:
- * still all-or-nothing if the process dies, but the last writes may be lost on power loss.
+ * files are not written then: reads of this store are served from the log's in-memory index,
+ * and a checkpoint (a second after a folder's first unflushed write, when its log reaches
+ * 4 MiB, and on drop, rename and close) writes each file changed since the last one, once
+ * however often it was rewritten, off the event loop (temp file, fdatasync, rename), fsyncs
+ * the folder, and removes the logs. A closed store leaves plain Baileys folders.
+ *
+ * What a reader of the folder that is not this store sees while the store is open (Baileys'
+ * useMultiFileAuthState, cp; a second writer is forbidden by leases anyway): the files as of
+ * the last checkpoint, up to ~1 s old, and while a checkpoint runs, some files of the next one
+ * (a mix of batches). A read-only open of this store reads the logs too, so it sees every
+ * acknowledged write. After a crash (process, OS or power), the same until a read-write open
+ * replays the logs (a torn last record discarded: it was never acknowledged) and removes stray
+ * temp files; a read-only open reports such a folder (`unfinishedBatch`, `doctor`).
+ * `durability: 'process'` keeps the log protocol but skips the fsyncs: a process crash loses
+ * nothing, a power loss may lose the last writes.
  * Folders it creates get mode 0700; an existing folder's mode is left as it is.
  *
  * Foreign files: the store lists, rewrites or deletes only creds.json and key files of Baileys
@@ -72,13 +87,13 @@ import { statChangedSince } from './file-changes.js'
  * Read-only (`readOnly: true`): no folder is created, no journal replayed or discarded, no
  * stray temp file removed, nothing written; writes and drop throw INVALID_ARGUMENT. A folder
  * with a commit log not yet checkpointed (or a journal of an earlier version) is reported by
- * `unfinishedBatch` (after an OS crash, its reads may show older files until a read-write open
- * replays the log).
+ * `unfinishedBatch`; its reads decode the logs (never changing them), so they see every
+ * complete record.
  *
  * Concurrency: writes to one session folder are serialised in this process (across driver
- * instances); readers never wait for an fsync, only for the renames of a batch being applied.
+ * instances); readers never wait: they see a batch once its log record is durable, whole.
  * A fenced write (lease epoch) holds its session's lease lock from the epoch check through its
- * renames: one lock per batch and group, never one per key file; a batch fenced out fails alone.
+ * log flush: one lock per batch and group, never one per key file; a batch fenced out fails alone.
  * Two processes must not write the same session at once (use a lease, file-lease.ts): a
  * second process would see, and could replay, the first one's journal.
  */
@@ -170,6 +185,16 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     return f.name === undefined ? { session, dir: root } : { session, dir: join(root, f.name), folder: f.name, hashed: f.hashed }
   }
 
+  /** Committed writes of a folder not yet in its files: this process's index, or (read-only) the logs on disk. */
+  const logged = (dir: string): ReadonlyMap<string, LoggedWrite> | undefined => (readOnly ? loggedWritesOnDisk(dir) : loggedWrites(dir))
+
+  /** A file's committed bytes: the log's newest write of it, else the file (undefined: none). */
+  const readValue = (dir: string, name: string, index = logged(dir)): Buffer | undefined => {
+    const write = index?.get(name)
+    if (!write) return readMaybe(join(dir, name))
+    return write.value === null ? undefined : Buffer.from(write.value) // a copy: the index keeps its bytes
+  }
+
   /** Recovery of a folder, once per driver instance (again after a failed commit). */
   const readyDir = async (dir: string): Promise<void> => {
     if (readOnly) return // a journal is reported (unfinishedBatch), never replayed or discarded
@@ -240,7 +265,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     await replaceFile(dir, TYPES_FILE, encodeTypes([...recorded, ...fresh]))
   }
 
-  const hooks: CommitHooks = { sync, needsRecovery: dir => recovered.delete(dir) }
+  const hooks: CommitHooks = { sync }
 
   /** Commits planned batches in one folder's turn; throws the batch's error. */
   const commitOne = async (planned: PlannedBatch): Promise<void> => {
@@ -277,7 +302,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   const commitRound = async (group: readonly GroupedBatch[], round: number[], outcomes: unknown[]): Promise<void> => {
     const places = new Map(round.map(i => [i, place(group[i].session)]))
-    // Fenced batches hold their session's lease lock from the epoch check through the renames.
+    // Fenced batches hold their session's lease lock from the epoch check through the log flush.
     const fenced = round.filter(i => group[i].batch.epoch !== undefined).sort((a, b) => (group[a].session < group[b].session ? -1 : 1))
     const withFences = async (k: number): Promise<void> => {
       if (k === fenced.length) return commitChecked()
@@ -371,9 +396,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
 
   /** Every key file of the store's own types in a folder as [type, id, file name], sorted by type then id. */
   const keyFiles = (dir: string, type?: string): Array<[string, string, string]> => {
-    const names = entries(dir)
+    const index = logged(dir)
+    const onDisk = entries(dir)
       .filter(e => e.isFile() || e.isSymbolicLink())
       .map(e => e.name)
+    // Files as the committed writes leave them: logged writes added, logged deletes removed.
+    const names = index ? [...new Set([...onDisk, ...index.keys()])].filter(name => index.get(name)?.value !== null) : onDisk
     const owned = names.length > 0 ? recordedTypes(dir) : new Set<string>()
     const out: Array<[string, string, string]> = []
     for (const name of names) {
@@ -383,7 +411,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
         out.push([k.type, k.id, name])
         continue
       }
-      const id = readMaybe(join(dir, k.idFile))?.toString('utf8')
+      const id = readValue(dir, k.idFile, index)?.toString('utf8')
       if (id === undefined || !isKeyFile(name, k.type, id)) {
         throw new VaultError(
           'CORRUPT_DATA',
@@ -418,7 +446,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
 
   const hasData = (dir: string): boolean => {
-    if (exists(join(dir, CREDS_FILE))) return true
+    if (readValue(dir, CREDS_FILE) !== undefined) return true
     try {
       return keyFiles(dir).length > 0
     } catch {
@@ -462,7 +490,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     async getCreds(session) {
       const p = place(session)
       await readyDir(p.dir)
-      return readMaybe(join(p.dir, CREDS_FILE))
+      return readValue(p.dir, CREDS_FILE)
     },
 
     async get(session, type, ids) {
@@ -472,8 +500,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       if (!isBaileysType(type) && !recordedTypes(p.dir).has(type)) return new Map() // such files are not keys
       // Read in one synchronous step: a get never sees half of a batch applied in this process.
       const out = new Map<string, Uint8Array>()
+      const index = logged(p.dir)
       names.forEach((name, i) => {
-        const value = readMaybe(join(p.dir, name))
+        const value = readValue(p.dir, name, index)
         if (value) out.set(ids[i], value)
       })
       return out
@@ -496,7 +525,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       for (let i = 0; i < files.length; i += PAGE) {
         const page = files.slice(i, i + PAGE).map(([t, id, name]): ListEntry | undefined => {
           if (!options.values) return [t, id]
-          const value = readMaybe(join(p.dir, name))
+          const value = readValue(p.dir, name)
           return value && [t, id, value]
         })
         for (const entry of page) if (entry) yield entry
@@ -508,10 +537,12 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       await readyDir(p.dir)
       // A name added, removed or replaced by a rename (this store's own writes) changes the folder;
       // an in-place rewrite (Baileys' writeFile) changes only the file, hence one stat per key.
+      // A key with a logged write not yet in place changed since the last checkpoint: reported changed.
       const renamed = statChangedSince(p.dir, since)
       if (renamed === undefined) return
+      const index = logged(p.dir)
       for (const [type, id, name] of keyFiles(p.dir)) {
-        const changed = renamed || statChangedSince(join(p.dir, name), since)
+        const changed = renamed || index?.has(name) || statChangedSince(join(p.dir, name), since)
         if (changed !== undefined) yield [type, id, changed] // gone since the listing: no longer a key
       }
     },
@@ -557,6 +588,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
             }
             return
           }
+          await flushesSettled(p.dir) // no checkpoint writes into the folder once it is gone
           const trash = join(root, uniqueName(TRASH_PREFIX))
           renameSync(p.dir, trash) // atomic: the session is whole or gone
           knownFolders.delete(p.dir)
