@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { createHook } from 'node:async_hooks'
 import Database from 'better-sqlite3'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -223,5 +224,33 @@ describe('useAuthState', () => {
     assert.notDeepEqual((await store.readCreds('a'))!.noiseKey, (await store.readCreds('b'))!.noiseKey)
     await store.close()
     await assert.rejects(store.readCreds('a'), isVault('INVALID_ARGUMENT'))
+  })
+  it('a keys.set on a driver that commits on call makes one promise, a cache hit none beyond its answer (each costs a copy of every AsyncLocalStorage)', async () => {
+    const store = await openStore('memory:')
+    const { state } = await store.useAuthState('promises')
+    const session = { _sessions: {}, version: 'v1' }
+    await state.keys.set({ session: { '1.0': session } })
+    /** Promises created from the call until the result settles (the await itself makes none). */
+    const promisesOf = async (call: () => Promise<unknown>) => {
+      let made = 0
+      const hook = createHook({
+        init(_id, type) {
+          if (type === 'PROMISE') made++
+        }
+      }).enable()
+      try {
+        await call()
+      } finally {
+        hook.disable()
+      }
+      return made
+    }
+    // What the measuring costs by itself (with a hook enabled, an await makes promises of its own).
+    const settled = Promise.resolve()
+    const measuring = await promisesOf(() => settled)
+    assert.equal((await promisesOf(() => state.keys.set({ session: { '1.0': session }, 'identity-key': { '1.0': Buffer.alloc(33, 5) } }))) - measuring, 1)
+    assert.equal((await promisesOf(() => state.keys.get('session', ['1.0']))) - measuring, 1)
+    assert.deepEqual((await state.keys.get('session', ['1.0']))['1.0'], session)
+    await store.close()
   })
 })
