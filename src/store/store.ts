@@ -131,14 +131,19 @@ export class Store {
    */
   writeRaw(session: string, batch: Parameters<Driver['write']>[1], settle?: WriteSettle): Promise<void> {
     if (this.access.readOnly) return rejected(readOnlyError(this.label), settle)
-    const started = this.observers.size > 0 ? performance.now() : 0
-    const writing = this.guard('writing', session, () => this.driver.write(session, batch), settle)
-    return started ? this.timed(writing, started) : writing
+    return this.guard('writing', session, () => this.driver.write(session, batch), this.observers.size > 0 ? this.timed(settle) : settle)
   }
 
-  private async timed(writing: Promise<void>, started: number): Promise<void> {
-    await writing
-    for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
+  /** `settle` that also tells the observers how long a committed write took (in the same handler). */
+  private timed(settle: WriteSettle | undefined): WriteSettle {
+    const started = performance.now()
+    return {
+      committed: () => {
+        settle?.committed()
+        for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
+      },
+      failed: err => settle?.failed(err)
+    }
   }
 
   /** Registers an observer of write timings and failures (the runtime's metrics); returns its removal. */
