@@ -125,10 +125,13 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     }
     const settle: WriteSettle = {
       committed() {
-        cache.generation++
-        for (let i = 0; i < setKeys.length; i++) cache.set(setKeys[i], entryFor(batch.set[i][0], batch.set[i][2], values[i]))
-        for (const key of delKeys) cache.set(key, null)
-        done()
+        try {
+          cache.generation++
+          for (let i = 0; i < setKeys.length; i++) cache.set(setKeys[i], entryFor(batch.set[i][0], batch.set[i][2], values[i]))
+          for (const key of delKeys) cache.set(key, null)
+        } finally {
+          done()
+        }
       },
       failed() {
         // The outcome is unknown to the cache only if the backend might have committed; forget
