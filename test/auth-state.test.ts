@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { createHook } from 'node:async_hooks'
 import Database from 'better-sqlite3'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -223,5 +224,60 @@ describe('useAuthState', () => {
     assert.notDeepEqual((await store.readCreds('a'))!.noiseKey, (await store.readCreds('b'))!.noiseKey)
     await store.close()
     await assert.rejects(store.readCreds('a'), isVault('INVALID_ARGUMENT'))
+  })
+
+  it('a keys.set on a driver that commits on call makes one promise, a cache hit none beyond its answer (each costs a copy of every AsyncLocalStorage)', async () => {
+    const store = await openStore('memory:')
+    const { state } = await store.useAuthState('promises')
+    // A Signal session as Baileys stores it (SessionRecord.serialize(); Baileys types it as bytes).
+    const session = { _sessions: {}, version: 'v1' } as any
+    await state.keys.set({ session: { '1.0': session } })
+    /** Promises created from the call until the result settles (the await itself makes none). */
+    const promisesOf = async (call: () => Promise<unknown>) => {
+      let made = 0
+      const hook = createHook({
+        init(_id, type) {
+          if (type === 'PROMISE') made++
+        }
+      }).enable()
+      try {
+        await call()
+      } finally {
+        hook.disable()
+      }
+      return made
+    }
+    // What the measuring costs by itself (with a hook enabled, an await makes promises of its own).
+    const settled = Promise.resolve()
+    const measuring = await promisesOf(() => settled)
+    assert.equal((await promisesOf(() => state.keys.set({ session: { '1.0': session }, 'identity-key': { '1.0': Buffer.alloc(33, 5) } }))) - measuring, 1)
+    assert.equal((await promisesOf(() => state.keys.get('session', ['1.0']))) - measuring, 1)
+    assert.deepEqual((await state.keys.get('session', ['1.0']))['1.0'], session)
+    await store.close()
+  })
+  it('observers time each committed write once and count failures; a write refused before the driver leaves no key in flight', async () => {
+    const { driver, calls, failNextWrites } = instrument(createMemoryDriver())
+    const store = await openStore(driver)
+    const events: string[] = []
+    store.observe({ write: e => void events.push(`write ${e.driver}`), error: e => void events.push(`error ${e.code}`) })
+    const { state, saveCreds } = await store.useAuthState('o')
+    await saveCreds()
+    events.length = 0
+    await state.keys.set({ 'lid-mapping': { a: 'one' } })
+    failNextWrites()
+    await assert.rejects(state.keys.set({ 'lid-mapping': { a: 'two' } }), isVault('BACKEND_UNAVAILABLE'))
+    assert.deepEqual(events, ['write memory', 'error BACKEND_UNAVAILABLE'])
+    assert.deepEqual(await state.keys.get('lid-mapping', ['a']), { a: 'one' })
+
+    // Refused by the store itself (read-only): the key must not stay "in flight", or every later
+    // read of it would skip the cache and ask the driver.
+    const readOnly = await openStore(driver, { readOnly: true })
+    const { state: ro } = await readOnly.useAuthState('o')
+    assert.deepEqual(await ro.keys.get('lid-mapping', ['a']), { a: 'one' })
+    await assert.rejects(ro.keys.set({ 'lid-mapping': { a: 'three' } }), isVault('INVALID_ARGUMENT'))
+    const before = calls.get
+    assert.deepEqual(await ro.keys.get('lid-mapping', ['a']), { a: 'one' })
+    assert.deepEqual(await ro.keys.get('lid-mapping', ['a']), { a: 'one' })
+    assert.ok(calls.get <= before + 1, `the key is read from the backend at most once more, not on every read (${calls.get - before})`)
   })
 })

@@ -84,6 +84,39 @@ describe('codec: exact Baileys value semantics', () => {
     assert.deepEqual(decodeValue(encodeValue(['0', '12']), 's', 'device-list', '1'), ['0', '12'])
   })
 
+  it("decodes any stored text exactly as JSON.parse with Baileys' reviver, including texts the walk is skipped for", () => {
+    // Each text is a case the fast path must send to the walk (a reviver rule may apply), or one
+    // it may skip; the result must equal Baileys' own parse either way.
+    const texts = [
+      '{"a":{"0":1,"1":2}}', // numeric keys, number values: bytes
+      '{"a":{"7x":1}}', // parseInt("7x") is 7
+      '{"a":{"-1":1}}',
+      '{"a":{"+1":1}}',
+      '{"a":{" 1":1}}', // parseInt skips leading spaces
+      '{"a":{"\\u00a01":1}}', // …and Unicode ones, escaped
+      '{"a":{" 1":1}}', // …or raw
+      '{"a":{"\\u0031":1}}', // an escaped digit
+      '{ "a" : { "1" : 2 } }', // JSON whitespace between tokens
+      '{"a":{\n"1":2}}', // a raw newline between tokens
+      '[{"0":3}]',
+      '{"k":{"type":"Buffer","data":"AQID"}}',
+      '{"k":{"type":"Buff\\u0065r","data":"AQID"}}', // an escaped "Buffer"
+      '{"k":{"data":"AQID","type":"Buffer"}}',
+      '{"a":{"1":"x"},"b":{"0":1}}',
+      '{"_sessions":{"BXk+/=":{"registrationId":1,"_chains":{"BQ==":{"chainKey":{"counter":-1},"chainType":1,"messageKeys":{}}}}},"version":"v1"}',
+      '{"messageKeys":{"5":"abc"},"n":[1,2,{"2":2}]}',
+      '"text"',
+      '42',
+      '[]'
+    ]
+    for (const text of texts) {
+      const expected = JSON.parse(text, BufferJSON.reviver)
+      const got = decodeValue(Buffer.from(text), 's', 'session', 'x')
+      assert.deepEqual(got, expected, text)
+      assert.equal(Buffer.isBuffer(got?.a) || Buffer.isBuffer(got?.k), Buffer.isBuffer(expected?.a) || Buffer.isBuffer(expected?.k), text)
+    }
+  })
+
   it('puts a format byte in front of database values and none in front of bare JSON', () => {
     assert.equal(encodeValue({ a: 1 })[0], FORMAT_JSON)
     assert.equal(Buffer.from(encodeValue({ a: 1 }, true)).toString(), '{"a":1}')

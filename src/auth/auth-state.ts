@@ -1,7 +1,7 @@
 import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
-import type { Store } from '../store/store.js'
+import type { Store, WriteSettle } from '../store/store.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
 import { WriteQueue } from './write-queue.js'
@@ -104,20 +104,6 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     return value
   }
 
-  /**
-   * Keys with a write queued or in flight. A read of such a key waits for that write: Baileys
-   * runs transactions on different keys concurrently (a reply sent while the decrypt that
-   * preceded it is still committing), and a read that returned the value from before the write
-   * would fork the Signal session (Bad MAC on the next message). One settle handler per batch.
-   */
-  const track = (keys: string[], written: Promise<unknown>) => {
-    for (const key of keys) inflight.set(key, written)
-    const forget = () => {
-      for (const key of keys) if (inflight.get(key) === written) inflight.delete(key)
-    }
-    written.then(forget, forget)
-  }
-
   /** `values` holds the objects given to keys.set, aligned with batch.set. */
   const commit = (batch: WriteBatch, values: unknown[] = []): Promise<void> => {
     if (epoch !== undefined) batch.epoch = epoch
@@ -128,26 +114,44 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     }
     const setKeys = batch.set.map(keyOf)
     const delKeys = batch.del.map(keyOf)
-    const committed = () => {
-      cache.generation++
-      for (let i = 0; i < setKeys.length; i++) cache.set(setKeys[i], entryFor(batch.set[i][0], batch.set[i][2], values[i]))
-      for (const key of delKeys) cache.set(key, null)
+    const touched = delKeys.length > 0 ? setKeys.concat(delKeys) : setKeys
+    /**
+     * The outcome is known: the keys are no longer in flight (see `inflight`) and the queue may go
+     * idle. Runs inside the write's one handler (Store.writeRaw's settle), not a handler of its own.
+     */
+    const done = () => {
+      for (const key of touched) if (inflight.get(key) === written) inflight.delete(key)
+      queue.finished(written)
     }
-    const failed = (err: unknown) => {
-      // The outcome is unknown to the cache only if the backend might have committed; forget
-      // the touched keys so the next read asks the database, which is the truth.
-      cache.generation++
-      for (const key of setKeys) cache.delete(key)
-      for (const key of delKeys) cache.delete(key)
-      throw err
+    const settle: WriteSettle = {
+      committed() {
+        try {
+          cache.generation++
+          for (let i = 0; i < setKeys.length; i++) cache.set(setKeys[i], entryFor(batch.set[i][0], batch.set[i][2], values[i]))
+          for (const key of delKeys) cache.set(key, null)
+        } finally {
+          done()
+        }
+      },
+      failed() {
+        // The outcome is unknown to the cache only if the backend might have committed; forget
+        // the touched keys so the next read asks the database, which is the truth.
+        cache.generation++
+        for (const key of touched) cache.delete(key)
+        done()
+      }
     }
     // A driver that commits on call keeps the session's order by itself: the next write need not
     // wait for this one's flush (with a shared fsync that wait widened Baileys' window between a
     // send and its commit, and a SIGKILL there desynchronised the session).
-    const written = store.commitsOnCall
-      ? queue.started(store.writeRaw(sessionId, batch).then(committed, failed))
-      : queue.run(() => store.writeRaw(sessionId, batch).then(committed, failed))
-    track(delKeys.length > 0 ? setKeys.concat(delKeys) : setKeys, written)
+    const written: Promise<void> = store.commitsOnCall
+      ? queue.started(store.writeRaw(sessionId, batch, settle))
+      : queue.run(() => store.writeRaw(sessionId, batch, settle))
+    // Keys with a write queued or in flight. A read of such a key waits for that write: Baileys
+    // runs transactions on different keys concurrently (a reply sent while the decrypt that
+    // preceded it is still committing), and a read that returned the value from before the write
+    // would fork the Signal session (Bad MAC on the next message).
+    for (const key of touched) inflight.set(key, written)
     return written
   }
 

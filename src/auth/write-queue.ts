@@ -19,12 +19,23 @@ export class WriteQueue {
 
   /**
    * A write its driver already committed in call order (DriverCapabilities.commitsOnCall): later
-   * writes need not wait for its flush, but drain() still waits for it.
+   * writes need not wait for its flush, but drain() still waits for it. The caller reports its
+   * end with `finished(written)` from the handler it already has on it: on an idle queue (most
+   * writes) this adds no promise of its own (each promise costs a copy of every enabled
+   * AsyncLocalStorage, one per Baileys socket in the process).
    */
   started<T>(written: Promise<T>): Promise<T> {
-    const after = () => written
-    this.follow(this.tail ? this.tail.then(after, after) : written)
+    if (!this.tail) this.tail = written
+    else {
+      const after = () => written
+      this.follow(this.tail.then(after, after))
+    }
     return written
+  }
+
+  /** A write handed to `started` settled: if nothing was queued after it, the queue is idle again. */
+  finished(written: Promise<unknown>): void {
+    if (this.tail === written) this.tail = undefined
   }
 
   /** Makes `last` the tail, and forgets it once it settles unless something was queued after it. */

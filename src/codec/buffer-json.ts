@@ -107,4 +107,21 @@ function revive(value: StoredValue): StoredValue {
   return bufferJsonReviver('', value)
 }
 
-export const fromBufferJson = (text: string): StoredValue => revive(JSON.parse(text))
+/**
+ * Whether a BufferJSON text may hold something the reviver changes: a `"Buffer"` string (the
+ * {type:'Buffer'} rule) or a key that parseInt reads as a number (the numeric-keys rule). In a
+ * text without escapes (`\`) every `"` delimits a string, so a key is a `"` right after `{` or `,`
+ * (and JSON whitespace); one starting with a digit, a sign, a space or a non-ASCII character (a
+ * Unicode space parseInt skips) may be numeric. Anything else, and any escape, takes the walk.
+ */
+const MAY_REVIVE = /\\|"Buffer"|[{,]\s*"[\d+\- \u0080-\uffff]/
+
+/**
+ * Parses BufferJSON text as JSON.parse(text, BufferJSON.reviver) would. A text in which no rule
+ * can apply (a Signal session: base64 strings, no bytes, no numeric keys) skips the walk, which
+ * cost half as much as the parse (profiled on cold reads: 300 sessions per group send).
+ */
+export function fromBufferJson(text: string): StoredValue {
+  const value = JSON.parse(text)
+  return MAY_REVIVE.test(text) ? revive(value) : value
+}

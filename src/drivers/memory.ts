@@ -20,6 +20,9 @@ export interface MemoryDriverOptions {
   readOnly?: boolean
 }
 
+/** What every successful write returns: already resolved, never mutated, so it can be shared. */
+const LANDED: Promise<void> = Promise.resolve()
+
 const named = new Map<string, Map<string, SessionData>>()
 const namedLeases = new Map<string, Map<string, LeaseRecord>>()
 
@@ -61,17 +64,24 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
       }
       return result
     },
-    async write(session, batch: WriteBatch) {
-      // Synchronous body: nothing can interleave, so the batch is atomic.
-      fence(session, batch.epoch)
-      const s = sessionData(session)
-      if (batch.creds) s.creds = copy(batch.creds)
-      for (const [type, id, value] of batch.set) {
-        let byId = s.keys.get(type)
-        if (!byId) s.keys.set(type, (byId = new Map()))
-        byId.set(id, copy(value))
+    write(session, batch: WriteBatch) {
+      // Synchronous body: nothing can interleave, so the batch is atomic. Not an async function:
+      // the batch has landed when this returns, and a promise made per write costs a copy of
+      // every enabled AsyncLocalStorage (one per Baileys socket), so all writes share one.
+      try {
+        fence(session, batch.epoch)
+        const s = sessionData(session)
+        if (batch.creds) s.creds = copy(batch.creds)
+        for (const [type, id, value] of batch.set) {
+          let byId = s.keys.get(type)
+          if (!byId) s.keys.set(type, (byId = new Map()))
+          byId.set(id, copy(value))
+        }
+        for (const [type, id] of batch.del) s.keys.get(type)?.delete(id)
+      } catch (err) {
+        return Promise.reject(err)
       }
-      for (const [type, id] of batch.del) s.keys.get(type)?.delete(id)
+      return LANDED
     },
     async *list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
       const s = data.get(session)

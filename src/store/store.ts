@@ -18,6 +18,12 @@ export interface ValueBatch {
   epoch?: number
 }
 
+/** What to do once a write's outcome is known (see Store.writeRaw). */
+export interface WriteSettle {
+  committed(): void
+  failed(err: VaultError): void
+}
+
 /** Told of every write's duration and of every failed store operation (metrics; no values). */
 export interface StoreObserver {
   write?(event: { driver: string; seconds: number }): void
@@ -117,17 +123,27 @@ export class Store {
     await this.writeRaw(session, { creds, set, del, epoch: batch.epoch })
   }
 
-  /** One atomic write of already-encoded bytes (the auth state and tools use this). */
-  writeRaw(session: string, batch: Parameters<Driver['write']>[1]): Promise<void> {
-    if (this.access.readOnly) return Promise.reject(readOnlyError(this.label))
-    const started = this.observers.size > 0 ? performance.now() : 0
-    const writing = this.guard('writing', session, () => this.driver.write(session, batch))
-    return started ? this.timed(writing, started) : writing
+  /**
+   * One atomic write of already-encoded bytes (the auth state and tools use this). `settle`
+   * runs in the same handler as the error mapping, once the outcome is known (`failed` gets the
+   * VaultError, which the returned promise then rejects with): one promise per write instead
+   * of one per layer.
+   */
+  writeRaw(session: string, batch: Parameters<Driver['write']>[1], settle?: WriteSettle): Promise<void> {
+    if (this.access.readOnly) return rejected(readOnlyError(this.label), settle)
+    return this.guard('writing', session, () => this.driver.write(session, batch), this.observers.size > 0 ? this.timed(settle) : settle)
   }
 
-  private async timed(writing: Promise<void>, started: number): Promise<void> {
-    await writing
-    for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
+  /** `settle` that also tells the observers how long a committed write took (in the same handler). */
+  private timed(settle: WriteSettle | undefined): WriteSettle {
+    const started = performance.now()
+    return {
+      committed: () => {
+        settle?.committed()
+        for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
+      },
+      failed: err => settle?.failed(err)
+    }
   }
 
   /** Registers an observer of write timings and failures (the runtime's metrics); returns its removal. */
@@ -245,17 +261,27 @@ export class Store {
    * @internal Runs a driver call; backend failures become BACKEND_UNAVAILABLE, VaultErrors pass through.
    * Not an async function: on the write path every promise layer is a microtask turn (profiled).
    */
-  guard<T>(action: string, session: string | undefined, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new VaultError('INVALID_ARGUMENT', `Store ${this.label} is closed; open it again with openStore().`))
+  guard<T>(action: string, session: string | undefined, fn: () => Promise<T>, settle?: WriteSettle): Promise<T> {
+    if (this.closed) return rejected(new VaultError('INVALID_ARGUMENT', `Store ${this.label} is closed; open it again with openStore().`), settle)
     let running: Promise<T>
     try {
       running = fn()
     } catch (err) {
-      return Promise.reject(this.failed(this.wrap(err, action, session)))
+      return rejected(this.failed(this.wrap(err, action, session)), settle)
     }
-    return Promise.resolve(running).then(undefined, err => {
-      throw this.failed(this.wrap(err, action, session))
-    })
+    const committed = settle?.committed
+    return Promise.resolve(running).then(
+      committed &&
+        (value => {
+          committed()
+          return value
+        }),
+      err => {
+        const error = this.failed(this.wrap(err, action, session))
+        settle?.failed(error)
+        throw error
+      }
+    )
   }
 
   /** Tells the observers of a failure, then hands the error back to be thrown. */
@@ -286,6 +312,17 @@ export class Store {
       { cause: err }
     )
   }
+}
+
+/** A write refused before it reached the driver: `settle` still learns of it in a later turn, as of any outcome. */
+function rejected<T>(err: VaultError, settle: WriteSettle | undefined): Promise<T> {
+  const refused = Promise.reject(err)
+  return settle
+    ? refused.then(undefined, (e: VaultError) => {
+        settle.failed(e)
+        throw e
+      })
+    : refused
 }
 
 /** EACCES/EPERM/EROFS (files), 42501 insufficient_privilege (PostgreSQL), NOPERM (Redis ACL). */

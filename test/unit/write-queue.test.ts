@@ -167,4 +167,44 @@ describe('WriteQueue', () => {
     stuck.resolve()
     await held
   })
+  it('a started write on an idle queue adds no handler; drain waits for it until finished() reports its end', async () => {
+    const queue = new WriteQueue()
+    const gate = deferred()
+    const written = queue.started(gate.promise)
+    assert.equal(written, gate.promise, 'the caller gets its own promise back')
+    let drained = false
+    const draining = queue.drain().then(() => {
+      drained = true
+    })
+    await settle()
+    assert.equal(drained, false, 'drain waits for the started write')
+    gate.resolve()
+    await draining
+    // Not reported finished: still the tail, so a later write chains behind it (correct, one promise more).
+    queue.finished(written)
+    let ran = false
+    void queue.run(async () => {
+      ran = true
+    })
+    assert.equal(ran, true, "finished() made the queue idle: the next task starts in the caller's turn")
+  })
+
+  it('finished() of a write that is no longer the tail leaves the queue busy with the later one', async () => {
+    const queue = new WriteQueue()
+    const first = deferred()
+    const second = deferred()
+    const a = queue.started(first.promise)
+    void queue.started(second.promise)
+    first.resolve()
+    await a
+    queue.finished(a)
+    let drained = false
+    const draining = queue.drain().then(() => {
+      drained = true
+    })
+    await settle()
+    assert.equal(drained, false, 'the second write is still in flight')
+    second.resolve()
+    await draining
+  })
 })
