@@ -93,7 +93,7 @@ function databases(): Db[] {
   const path = join(dir, 'many.db')
   const dbs: Db[] = [
     {
-      name: 'sqlite: (default, FULL)',
+      name: 'sqlite: (default, shared flush)',
       url: `sqlite:${path}`,
       options: {},
       size: async () => [path, `${path}-wal`].filter(existsSync).reduce((n, p) => n + statSync(p).size, 0),

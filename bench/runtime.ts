@@ -106,7 +106,7 @@ export async function runRuntime(_targets: BenchTarget[]): Promise<void> {
   const rounds = envInt('BENCH_RUNTIME_ROUNDS', 3)
   const largest = Math.max(...sizes)
   console.log(
-    `## Runtime — ${sizes.join(' and ')} sessions in one process, simulator in another, one SQLite store (default, FULL); runtime vs bare makeWASocket, each in a fresh process, median of ${rounds} round(s)\n`
+    `## Runtime — ${sizes.join(' and ')} sessions in one process, simulator in another, one SQLite store (default: shared flush); runtime vs bare makeWASocket, each in a fresh process, median of ${rounds} round(s)\n`
   )
 
   const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-'))
