@@ -6,10 +6,10 @@ import type { PgPoolLike, Tables } from './postgres.js'
  *
  * A Signal session of 2 KB or more is TOAST-compressed by the server on every write, with
  * pglz by default: on a gateway the server runs on the same cores as Node, and that CPU is
- * taken from the crypto. Measured per write of a 4-8 KB session (server CPU, 40 sessions per
- * statement): pglz 48-100 µs, no compression (EXTERNAL) 52-84 µs, lz4 40-46 µs (and lz4 writes a
- * quarter of the WAL). So lz4 where the server has it (PostgreSQL 14+ built with lz4), else
- * EXTERNAL (out of line, never compressed).
+ * taken from the crypto. Measured server CPU per write (40 sessions per statement), 4 KB / 8 KB
+ * session JSON: pglz 48-55 / 93-101 µs, no compression (EXTERNAL) 52 / 75-84 µs, lz4 40 / 43-46
+ * µs, and lz4 stores a quarter of EXTERNAL's bytes. So lz4 where the server has it (PostgreSQL
+ * 14+ built with lz4), else EXTERNAL (out of line, never compressed).
  *
  * Both are catalog-only changes: no row is rewritten; values written from then on use the new
  * way, older ones stay readable as they are. The ALTER needs a short exclusive lock on the

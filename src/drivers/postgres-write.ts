@@ -233,23 +233,26 @@ export interface PostgresWriterOptions {
  * write. Outcomes per batch: undefined (committed) or its own error (LEASE_LOST, bad data).
  */
 export function postgresWriter({ pool, write }: PostgresWriterOptions) {
-  /** One statement for batches of distinct sessions. Throws if the statement failed (nothing landed). */
-  const statement = async (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
+  // .then/.catch rather than async functions on the common path (one round, no data error): every
+  // promise made per group is copied onto by each AsyncLocalStorage in the process (one per
+  // Baileys socket).
+
+  /** One statement for batches of distinct sessions. Rejects if the statement failed (nothing landed). */
+  const statement = (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
     const live = batches.filter(b => !isEmpty(b.batch))
-    if (live.length === 0) return batches.map(() => undefined)
+    if (live.length === 0) return Promise.resolve(batches.map(() => undefined))
     const { columns, shape } = writeValues(live)
     const { statement, params } = write(shape)
-    const { rows } = await pool.query(statement(params.map(name => columns[name])))
-    if (!shape.fenced) return batches.map(() => undefined)
-    const passed = new Set<string>(rows[0].passed)
-    return batches.map(({ session, batch }) => (batch.epoch === undefined || passed.has(session) ? undefined : leaseLost(session, batch.epoch)))
+    return pool.query(statement(params.map(name => columns[name]))).then(({ rows }) => {
+      if (!shape.fenced) return batches.map(() => undefined)
+      const passed = new Set<string>(rows[0].passed)
+      return batches.map(({ session, batch }) => (batch.epoch === undefined || passed.has(session) ? undefined : leaseLost(session, batch.epoch)))
+    })
   }
 
   /** A statement whose failure is one batch's data is retried one batch at a time: that batch fails alone. */
-  const isolated = async (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
-    try {
-      return await statement(batches)
-    } catch (err) {
+  const isolated = (batches: readonly GroupedBatch[]): Promise<unknown[]> =>
+    statement(batches).catch(async (err: unknown) => {
       if (batches.length === 1 || !isDataError(err)) throw err
       const outcomes: unknown[] = []
       for (const b of batches)
@@ -260,13 +263,16 @@ export function postgresWriter({ pool, write }: PostgresWriterOptions) {
           )
         )
       return outcomes
-    }
-  }
+    })
 
-  async function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
-    const outcomes: unknown[] = new Array(group.length).fill(undefined)
+  function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
     // A session twice in a group (rare: two auth states on one session) goes in two statements, in order.
     const all = rounds(group)
+    return all.length === 1 ? isolated(group) : inRounds(group, all)
+  }
+
+  async function inRounds(group: readonly GroupedBatch[], all: number[][]): Promise<unknown[]> {
+    const outcomes: unknown[] = new Array(group.length).fill(undefined)
     for (const [r, round] of all.entries()) {
       try {
         const results = await isolated(round.map(i => group[i]))

@@ -21,9 +21,9 @@ import { postgresWriter, writeText, type WriteShape, type WriteText } from './po
  * The schema is created on first use inside a transaction holding an advisory lock, so two
  * processes opening an empty database at once do not race; a newer schema version is refused.
  *
- * Every `write` is ONE statement (data-modifying CTEs: upsert creds, bulk upsert keys from
- * `unnest` arrays, bulk delete), i.e. one implicit transaction and one round trip whatever the
- * batch size; with group commit (the default) one statement carries the batches of every
+ * Every `write` is ONE statement (upsert creds, bulk upsert keys from `unnest` arrays, bulk
+ * delete: only the parts it needs, as data-modifying CTEs when more than one), i.e. one
+ * implicit transaction and one round trip whatever the batch size; with group commit (the default) one statement carries the batches of every
  * session that wrote meanwhile (postgres-write.ts). `get` of many ids is one query; `list`/`sessions` use keyset paging.
  *
  * Durability: the server's. With PostgreSQL's defaults (`fsync=on`, `synchronous_commit=on`)

@@ -106,9 +106,9 @@ const wrongType = (session: string) =>
  * `writeOne` for a single write. Outcomes per batch: undefined (landed) or its own error.
  */
 export function redisWriter({ runScript, keys }: { runScript: RunScript; keys: RedisKeys }) {
-  async function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
+  function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
     const live = group.filter(g => !isEmpty(g.batch))
-    if (live.length === 0) return group.map(() => undefined)
+    if (live.length === 0) return Promise.resolve(group.map(() => undefined))
     const scriptKeys = [keys.sessions]
     const args: Array<string | Buffer> = []
     for (const { session, batch } of live) {
@@ -119,13 +119,16 @@ export function redisWriter({ runScript, keys }: { runScript: RunScript; keys: R
       for (const [type, id] of batch.del) args.push(typeIdKey(type, id))
     }
     // Batches of one session apply in arrival order inside the script, so a session may appear twice.
-    const codes = (await runScript(WRITE_GROUP_SHA, WRITE_GROUP_SCRIPT, scriptKeys, args)) as number[]
-    if (!Array.isArray(codes) || codes.length !== live.length) throw new Error(`the Redis write script returned ${String(codes)} for ${live.length} batches`)
-    const byBatch = new Map(live.map((g, i) => [g, codes[i]]))
-    return group.map(g => {
-      const code = byBatch.get(g)
-      if (code === undefined || code === 1) return undefined
-      return code === 0 ? leaseLost(g.session, g.batch.epoch!) : wrongType(g.session)
+    // (.then, not await: one promise fewer per group, see runScript.)
+    return runScript(WRITE_GROUP_SHA, WRITE_GROUP_SCRIPT, scriptKeys, args).then(reply => {
+      const codes = reply as number[]
+      if (!Array.isArray(codes) || codes.length !== live.length) throw new Error(`the Redis write script returned ${String(codes)} for ${live.length} batches`)
+      const byBatch = new Map(live.map((g, i) => [g, codes[i]]))
+      return group.map(g => {
+        const code = byBatch.get(g)
+        if (code === undefined || code === 1) return undefined
+        return code === 0 ? leaseLost(g.session, g.batch.epoch!) : wrongType(g.session)
+      })
     })
   }
 
