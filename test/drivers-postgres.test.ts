@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import pg from 'pg'
 import { isVaultError } from '../src/core/errors.js'
-import { createPostgresDriver, type PgPoolLike } from '../src/drivers/postgres.js'
+import { createPostgresDriver, statements, tableNames, type PgPoolLike } from '../src/drivers/postgres.js'
+import { EXTERNAL, tuneValueStorage, valueStorageFor, type ValueStorage } from '../src/drivers/pg-value-storage.js'
 import { openStore } from '../src/open-store.js'
 import { driverConformance } from '../src/testing/index.js'
 import { crashSuite } from './helpers/crash-suite.js'
@@ -231,7 +232,6 @@ crashSuite('postgres, encrypted', async () => ({ ...(await freshPostgres('crash_
 
 describe('postgres: query plans stay index-bound under generic plans', () => {
   it('a multi-id get and a delete seek each id in the primary key, not a scan of the session', async () => {
-    const { statements, tableNames } = await import('../src/drivers/postgres.js')
     const db = await freshPostgres('plans')
     const driver = await createPostgresDriver({ url: db.url })
     const set: Array<[string, string, Uint8Array]> = []
@@ -250,12 +250,11 @@ describe('postgres: query plans stay index-bound under generic plans', () => {
       assert.match(plan, /"Index Cond":"[^"]*id = /, `the id is an index condition: ${plan}`)
       assert.doesNotMatch(plan, /"Filter":"[^"]*id/, `no filter over ids: ${plan}`)
       // The write's delete: one probe per id, then a delete by tuple id; no scan of the session.
-      const write = statements(tableNames({}), false).write([]).text
-      await client.query(`PREPARE write_keys(text[], int4[], int4[], text[], text[], text[], int4[], int4[], text[], text[], text[], bytea) AS ${write}`)
-      const del = JSON.stringify(
-        (await client.query(`EXPLAIN (FORMAT JSON) EXECUTE write_keys('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{s}', '{pre-key}', '{7}', ''::bytea)`))
-          .rows[0]['QUERY PLAN']
-      )
+      const write = statements(tableNames({}), false).write({ fenced: false, creds: false, set: false, del: true })
+      assert.deepEqual(write.params, ['delSessions', 'delTypes', 'delIds'])
+      const writeSql = write.statement([]).text
+      await client.query(`PREPARE write_keys(text[], text[], text[]) AS ${writeSql}`)
+      const del = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) EXECUTE write_keys('{s}', '{pre-key}', '{7}')`)).rows[0]['QUERY PLAN'])
       assert.match(del, /"Index Cond":"\(\(session = x.session\) AND \(type = x.type\) AND \(id = x.id\)\)"/, `each deleted id is probed: ${del}`)
       assert.doesNotMatch(
         del,
@@ -265,6 +264,99 @@ describe('postgres: query plans stay index-bound under generic plans', () => {
     } finally {
       await client.end()
       await db.cleanup()
+    }
+  })
+})
+
+describe('postgres: large values are not pglz-compressed on the shared CPU', () => {
+  /** The compression or storage of both value columns, as the catalog has them. */
+  async function columns(client: pg.Client, want: ValueStorage): Promise<string[]> {
+    const { rows } = await client.query(
+      `SELECT ${want.column}::text AS v FROM pg_attribute WHERE attrelid IN ('vault_creds'::regclass, 'vault_keys'::regclass) AND attname = 'value' ORDER BY attrelid::regclass::text`
+    )
+    return rows.map(r => r.v)
+  }
+  const back = 'ALTER TABLE vault_keys ALTER COLUMN value SET STORAGE EXTENDED, ALTER COLUMN value SET COMPRESSION pglz'
+  const backCreds = 'ALTER TABLE vault_creds ALTER COLUMN value SET STORAGE EXTENDED, ALTER COLUMN value SET COMPRESSION pglz'
+  /** 6 KB that compresses well (a Signal session is JSON with repeated keys). */
+  const large = (tag: string) =>
+    Buffer.from(`{"${tag}":${JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ type: 'Buffer', data: `k${i}` })))}}`.padEnd(6000, ' '))
+
+  it('an existing database (pglz, the server default) is switched on open; its values read back unchanged, new ones use the new way', async () => {
+    const db = await freshPostgres('toast')
+    const client = new pg.Client({ connectionString: db.url })
+    await client.connect()
+    try {
+      const want = await valueStorageFor(client as unknown as PgPoolLike)
+      let d = await createPostgresDriver({ url: db.url })
+      assert.deepEqual(await columns(client, want), [want.done, want.done], 'a new store')
+      // As a database made before this change: the server's defaults, a value compressed with pglz.
+      await client.query(back)
+      await client.query(backCreds)
+      await d.write('s', { creds: large('c0'), set: [['session', 'old', large('old')]], del: [] })
+      assert.equal((await client.query(`SELECT pg_column_compression(value) AS c FROM vault_keys WHERE id = 'old'`)).rows[0].c, 'pglz')
+      await d.close()
+
+      d = await createPostgresDriver({ url: db.url })
+      assert.deepEqual(await columns(client, want), [want.done, want.done], 'switched on open')
+      assert.deepEqual(Buffer.from((await d.get('s', 'session', ['old'])).get('old')!), large('old'))
+      assert.deepEqual(Buffer.from((await d.getCreds('s'))!), large('c0'))
+      await d.write('s', { set: [['session', 'new', large('new')]], del: [] })
+      const { rows } = await client.query(`SELECT pg_column_compression(value) AS c FROM vault_keys WHERE id = 'new'`)
+      assert.equal(rows[0].c, want === EXTERNAL ? null : 'lz4')
+      assert.deepEqual(Buffer.from((await d.get('s', 'session', ['new'])).get('new')!), large('new'))
+      await d.close()
+    } finally {
+      await client.end()
+      await db.cleanup()
+    }
+  })
+
+  it('a role that does not own the tables, or a table locked by a long transaction, opens unchanged', async () => {
+    const db = await freshPostgres('toastrole')
+    const client = new pg.Client({ connectionString: db.url })
+    await client.connect()
+    const role = `vault_user_${process.pid}`
+    const reader = new pg.Client({ connectionString: db.url })
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 })
+    try {
+      const want = await valueStorageFor(client as unknown as PgPoolLike)
+      await (await createPostgresDriver({ url: db.url })).close()
+      await client.query(back)
+      await client.query(backCreds)
+      const before = await columns(client, want)
+
+      // A long transaction reading the table: the ALTER gives up after its lock timeout.
+      await reader.connect()
+      await reader.query('BEGIN')
+      await reader.query('SELECT count(*) FROM vault_keys')
+      await tuneValueStorage(pool, tableNames({}), want, 50)
+      assert.deepEqual(await columns(client, want), before, 'left as it was while locked')
+      await reader.query('COMMIT')
+
+      // A role with the rights to use the tables, but not to alter them.
+      await client.query(`CREATE ROLE ${role} LOGIN`)
+      await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`)
+      const url = new URL(db.url)
+      url.username = role
+      url.password = ''
+      const d = await createPostgresDriver({ url: url.toString() })
+      await d.write('s', { set: [['session', 'a', large('a')]], del: [] })
+      assert.deepEqual(Buffer.from((await d.get('s', 'session', ['a'])).get('a')!), large('a'))
+      await d.close()
+      assert.deepEqual(await columns(client, want), before, 'not the owner: unchanged')
+
+      await tuneValueStorage(pool, tableNames({}), want)
+      assert.deepEqual(await columns(client, want), [want.done, want.done], 'the owner, unlocked: switched')
+    } finally {
+      await reader.end()
+      await pool.end()
+      await client.end()
+      await db.cleanup()
+      const admin = new pg.Client({ connectionString: requireEnv('VAULT_TEST_POSTGRES_URL') })
+      await admin.connect()
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined)
+      await admin.end()
     }
   })
 })

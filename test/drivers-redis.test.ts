@@ -122,6 +122,12 @@ describe('redis driver', () => {
       assert.deepEqual(await sessions(db), ['t'])
       await db.write('t', { set: [], del: [['pre-key', '1']] })
       assert.deepEqual(await sessions(db), [], 'a session with no creds and no keys is not listed')
+      await da.write('s', { set: [], del: [['pre-key', '1']] })
+      assert.deepEqual(await sessions(da), ['s'], 'a session with creds and no keys stays listed')
+      await db.write('t', { set: [['pre-key', '2', bytes('z')]], del: [['pre-key', '2']] })
+      assert.deepEqual(await sessions(db), [], 'a key set and deleted in one batch lists nothing')
+      await db.write('t', { creds: bytes('c'), set: [], del: [] })
+      assert.deepEqual(await sessions(db), ['t'], 'creds alone list the session')
     } finally {
       await da.close()
       await db.close()

@@ -10,6 +10,11 @@ import { leaseLost } from './shared-lease.js'
  * Data-modifying CTEs upsert creds, upsert keys from `unnest` arrays and delete keys; each row
  * carries its session.
  *
+ * Only the parts a group needs are in its statement (`WriteShape`: creds, key sets, key deletes,
+ * fence): most groups are key sets only, and a statement with the empty parts too cost the
+ * server about twice the CPU (each part is a table modification to set up, plan and run).
+ * Each shape is its own named statement, so at most 16 per connection.
+ *
  * Fenced (some batch carries a lease epoch), a first CTE locks, FOR SHARE and in session order,
  * the lease rows that still hold the expected epochs: an acquire (an UPDATE of that row) waits
  * for this statement to commit, and one that committed first is seen (READ COMMITTED re-checks a
@@ -20,52 +25,130 @@ import { leaseLost } from './shared-lease.js'
  * The values travel as ONE binary bytea parameter sliced by offset/length: a bytea[] array
  * would go as hex text, twice the bytes plus parsing on both sides.
  */
-export function writeText(t: Tables, fenced: boolean): string {
-  // A row of a fenced batch lands only if its session passed the fence.
-  const pass = (row: string) => (fenced ? ` WHERE NOT ${row}.fenced OR ${row}.session IN (SELECT session FROM f)` : '')
-  const flag = (n: number) => (fenced ? `, $${n}::bool[]` : '')
-  const fencedCol = fenced ? ', fenced' : ''
-  const fence = fenced
-    ? `f AS (
-        SELECT l.session FROM ${t.lease} l JOIN unnest($16::text[], $17::int8[]) AS e(session, epoch) ON l.session = e.session AND l.epoch = e.epoch
-        WHERE l.owner <> '' ORDER BY l.session FOR SHARE OF l
-      ), `
-    : ''
-  return `
-      WITH ${fence}c AS (
-        INSERT INTO ${t.creds} (session, value)
-        SELECT u.session, substring($12::bytea FROM u.off FOR u.len)
-        FROM unnest($1::text[], $2::int4[], $3::int4[]${flag(13)}) AS u(session, off, len${fencedCol})${pass('u')}
-        ON CONFLICT (session) DO UPDATE SET value = excluded.value
-      ), s AS (
-        INSERT INTO ${t.keys} (session, type, id, value)
-        SELECT u.session, u.type, u.id, substring($12::bytea FROM u.off FOR u.len)
-        FROM unnest($4::text[], $5::text[], $6::text[], $7::int4[], $8::int4[]${flag(14)}) AS u(session, type, id, off, len${fencedCol})${pass('u')}
-        ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value
-      ), d AS (
-        -- Rows found by one primary-key probe each (see getMany), deleted by ctid: a plain join
-        -- got a plan that scanned every key of the session. Writes to a session are serialised
-        -- by its one writer, so no concurrent update moves these rows between probe and delete.
-        DELETE FROM ${t.keys} WHERE ctid = ANY (ARRAY(
-          SELECT k.ctid FROM unnest($9::text[], $10::text[], $11::text[]${flag(15)}) AS x(session, type, id${fencedCol})
-          CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = x.session AND type = x.type AND id = x.id LIMIT 1) k${pass('x')}))
-      )
-      ${fenced ? 'SELECT array(SELECT session FROM f) AS passed' : 'SELECT 1'}`
+export interface WriteShape {
+  /** Some batch carries a lease epoch. */
+  fenced: boolean
+  creds: boolean
+  set: boolean
+  del: boolean
 }
 
-/** The statement's parameters for batches of distinct sessions. */
-export function writeValues(batches: readonly GroupedBatch[]): { values: unknown[]; fenced: boolean } {
-  const creds: { sessions: string[]; offsets: number[]; lengths: number[]; fenced: boolean[] } = { sessions: [], offsets: [], lengths: [], fenced: [] }
-  const set = {
-    sessions: [] as string[],
-    types: [] as string[],
-    ids: [] as string[],
-    offsets: [] as number[],
-    lengths: [] as number[],
-    fenced: [] as boolean[]
+/** The columns `writeValues` fills; a statement takes those of its shape, in its own order. */
+interface WriteColumns {
+  blob: Buffer
+  credsSessions: string[]
+  credsOffsets: number[]
+  credsLengths: number[]
+  credsFenced: boolean[]
+  setSessions: string[]
+  setTypes: string[]
+  setIds: string[]
+  setOffsets: number[]
+  setLengths: number[]
+  setFenced: boolean[]
+  delSessions: string[]
+  delTypes: string[]
+  delIds: string[]
+  delFenced: boolean[]
+  fenceSessions: string[]
+  fenceEpochs: number[]
+}
+
+export interface WriteText {
+  text: string
+  /** The statement's parameters, $1 first. */
+  params: ReadonlyArray<keyof WriteColumns>
+}
+
+/** The statement of one shape (at least one part, or fenced). */
+export function writeText(t: Tables, shape: WriteShape): WriteText {
+  const params: Array<keyof WriteColumns> = []
+  const p = (column: keyof WriteColumns, type: string) => {
+    const at = params.indexOf(column)
+    if (at >= 0) return `$${at + 1}::${type}`
+    params.push(column)
+    return `$${params.length}::${type}`
   }
-  const del = { sessions: [] as string[], types: [] as string[], ids: [] as string[], fenced: [] as boolean[] }
-  const fence = { sessions: [] as string[], epochs: [] as number[] }
+  const { fenced } = shape
+  // A row of a fenced batch lands only if its session passed the fence.
+  const pass = (row: string) => (fenced ? ` WHERE NOT ${row}.fenced OR ${row}.session IN (SELECT session FROM f)` : '')
+  const flag = (column: keyof WriteColumns) => (fenced ? `, ${p(column, 'bool[]')}` : '')
+  const fencedCol = fenced ? ', fenced' : ''
+  const parts: Array<[name: string, text: string]> = []
+  if (fenced) {
+    parts.push([
+      'f',
+      `SELECT l.session FROM ${t.lease} l JOIN unnest(${p('fenceSessions', 'text[]')}, ${p('fenceEpochs', 'int8[]')}) AS e(session, epoch) ON l.session = e.session AND l.epoch = e.epoch
+        WHERE l.owner <> '' ORDER BY l.session FOR SHARE OF l`
+    ])
+  }
+  if (shape.creds) {
+    parts.push([
+      'c',
+      `INSERT INTO ${t.creds} (session, value)
+        SELECT u.session, substring(${p('blob', 'bytea')} FROM u.off FOR u.len)
+        FROM unnest(${p('credsSessions', 'text[]')}, ${p('credsOffsets', 'int4[]')}, ${p('credsLengths', 'int4[]')}${flag('credsFenced')}) AS u(session, off, len${fencedCol})${pass('u')}
+        ON CONFLICT (session) DO UPDATE SET value = excluded.value`
+    ])
+  }
+  if (shape.set) {
+    parts.push([
+      's',
+      `INSERT INTO ${t.keys} (session, type, id, value)
+        SELECT u.session, u.type, u.id, substring(${p('blob', 'bytea')} FROM u.off FOR u.len)
+        FROM unnest(${p('setSessions', 'text[]')}, ${p('setTypes', 'text[]')}, ${p('setIds', 'text[]')}, ${p('setOffsets', 'int4[]')}, ${p('setLengths', 'int4[]')}${flag('setFenced')}) AS u(session, type, id, off, len${fencedCol})${pass('u')}
+        ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value`
+    ])
+  }
+  if (shape.del) {
+    // Rows found by one primary-key probe each (see getMany), deleted by ctid: a plain join
+    // got a plan that scanned every key of the session. Writes to a session are serialised
+    // by its one writer, so no concurrent update moves these rows between probe and delete.
+    parts.push([
+      'd',
+      `DELETE FROM ${t.keys} WHERE ctid = ANY (ARRAY(
+          SELECT k.ctid FROM unnest(${p('delSessions', 'text[]')}, ${p('delTypes', 'text[]')}, ${p('delIds', 'text[]')}${flag('delFenced')}) AS x(session, type, id${fencedCol})
+          CROSS JOIN LATERAL (SELECT ctid FROM ${t.keys} WHERE session = x.session AND type = x.type AND id = x.id LIMIT 1) k${pass('x')}))`
+    ])
+  }
+  if (parts.length === 0) throw new Error('a write statement needs a part')
+  // One part and no fence: the bare statement, no CTE around it.
+  if (!fenced && parts.length === 1) return { text: parts[0][1], params }
+  const ctes = parts
+    .map(
+      ([name, text]) => `${name} AS (
+        ${text}
+      )`
+    )
+    .join(', ')
+  return {
+    text: `WITH ${ctes}
+      ${fenced ? 'SELECT array(SELECT session FROM f) AS passed' : 'SELECT 1'}`,
+    params
+  }
+}
+
+/** The statement's columns for batches of distinct sessions, and the shape they need. */
+export function writeValues(batches: readonly GroupedBatch[]): { columns: WriteColumns; shape: WriteShape } {
+  const c: WriteColumns = {
+    blob: Buffer.alloc(0),
+    credsSessions: [],
+    credsOffsets: [],
+    credsLengths: [],
+    credsFenced: [],
+    setSessions: [],
+    setTypes: [],
+    setIds: [],
+    setOffsets: [],
+    setLengths: [],
+    setFenced: [],
+    delSessions: [],
+    delTypes: [],
+    delIds: [],
+    delFenced: [],
+    fenceSessions: [],
+    fenceEpochs: []
+  }
   const blobs: Buffer[] = []
   let offset = 1 // SQL substring() counts from 1
   const addBlob = (bytes: Uint8Array) => {
@@ -79,41 +162,34 @@ export function writeValues(batches: readonly GroupedBatch[]): { values: unknown
   for (const { session, batch } of sorted) {
     const fenced = batch.epoch !== undefined
     if (fenced) {
-      fence.sessions.push(session)
-      fence.epochs.push(batch.epoch!)
+      c.fenceSessions.push(session)
+      c.fenceEpochs.push(batch.epoch!)
     }
     if (batch.creds) {
-      creds.sessions.push(session)
-      creds.lengths.push(batch.creds.byteLength)
-      creds.offsets.push(addBlob(batch.creds))
-      creds.fenced.push(fenced)
+      c.credsSessions.push(session)
+      c.credsLengths.push(batch.creds.byteLength)
+      c.credsOffsets.push(addBlob(batch.creds))
+      c.credsFenced.push(fenced)
     }
     for (const [type, id, value] of finalRows(batch)) {
       if (value === null) {
-        del.sessions.push(session)
-        del.types.push(type)
-        del.ids.push(id)
-        del.fenced.push(fenced)
+        c.delSessions.push(session)
+        c.delTypes.push(type)
+        c.delIds.push(id)
+        c.delFenced.push(fenced)
       } else {
-        set.sessions.push(session)
-        set.types.push(type)
-        set.ids.push(id)
-        set.lengths.push(value.byteLength)
-        set.offsets.push(addBlob(value))
-        set.fenced.push(fenced)
+        c.setSessions.push(session)
+        c.setTypes.push(type)
+        c.setIds.push(id)
+        c.setLengths.push(value.byteLength)
+        c.setOffsets.push(addBlob(value))
+        c.setFenced.push(fenced)
       }
     }
   }
-  const blob = blobs.length === 1 ? blobs[0] : Buffer.concat(blobs)
-  const values: unknown[] = [
-    ...[creds.sessions, creds.offsets, creds.lengths],
-    ...[set.sessions, set.types, set.ids, set.offsets, set.lengths],
-    ...[del.sessions, del.types, del.ids],
-    blob
-  ]
-  const isFenced = fence.sessions.length > 0
-  if (isFenced) values.push(creds.fenced, set.fenced, del.fenced, fence.sessions, fence.epochs)
-  return { values, fenced: isFenced }
+  c.blob = blobs.length === 1 ? blobs[0] : Buffer.concat(blobs)
+  const shape = { fenced: c.fenceSessions.length > 0, creds: c.credsSessions.length > 0, set: c.setSessions.length > 0, del: c.delSessions.length > 0 }
+  return { columns: c, shape }
 }
 
 /** A batch's key rows, set then delete (last write of a key wins: the CTEs must not touch a row twice), sorted by (type, id). */
@@ -148,33 +224,35 @@ function rounds(group: readonly GroupedBatch[]): number[][] {
 
 export interface PostgresWriterOptions {
   pool: PgQueryable
-  write: Statement
-  writeFenced: Statement
+  /** The statement of a shape, with its parameter order (postgres.ts memoises one per shape). */
+  write: (shape: WriteShape) => { statement: Statement; params: WriteText['params'] }
 }
 
 /**
  * Applies batches: `applyGroup` for group commit (group-commit.ts), `writeOne` for a single
  * write. Outcomes per batch: undefined (committed) or its own error (LEASE_LOST, bad data).
  */
-export function postgresWriter({ pool, write, writeFenced }: PostgresWriterOptions) {
-  /** One statement for batches of distinct sessions. Throws if the statement failed (nothing landed). */
-  const statement = async (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
+export function postgresWriter({ pool, write }: PostgresWriterOptions) {
+  // .then/.catch rather than async functions on the common path (one round, no data error): every
+  // promise made per group is copied onto by each AsyncLocalStorage in the process (one per
+  // Baileys socket).
+
+  /** One statement for batches of distinct sessions. Rejects if the statement failed (nothing landed). */
+  const statement = (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
     const live = batches.filter(b => !isEmpty(b.batch))
-    if (live.length === 0) return batches.map(() => undefined)
-    const { values, fenced } = writeValues(live)
-    if (!fenced) {
-      await pool.query(write(values))
-      return batches.map(() => undefined)
-    }
-    const passed = new Set<string>((await pool.query(writeFenced(values))).rows[0].passed)
-    return batches.map(({ session, batch }) => (batch.epoch === undefined || passed.has(session) ? undefined : leaseLost(session, batch.epoch)))
+    if (live.length === 0) return Promise.resolve(batches.map(() => undefined))
+    const { columns, shape } = writeValues(live)
+    const { statement, params } = write(shape)
+    return pool.query(statement(params.map(name => columns[name]))).then(({ rows }) => {
+      if (!shape.fenced) return batches.map(() => undefined)
+      const passed = new Set<string>(rows[0].passed)
+      return batches.map(({ session, batch }) => (batch.epoch === undefined || passed.has(session) ? undefined : leaseLost(session, batch.epoch)))
+    })
   }
 
   /** A statement whose failure is one batch's data is retried one batch at a time: that batch fails alone. */
-  const isolated = async (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
-    try {
-      return await statement(batches)
-    } catch (err) {
+  const isolated = (batches: readonly GroupedBatch[]): Promise<unknown[]> =>
+    statement(batches).catch(async (err: unknown) => {
       if (batches.length === 1 || !isDataError(err)) throw err
       const outcomes: unknown[] = []
       for (const b of batches)
@@ -185,13 +263,16 @@ export function postgresWriter({ pool, write, writeFenced }: PostgresWriterOptio
           )
         )
       return outcomes
-    }
-  }
+    })
 
-  async function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
-    const outcomes: unknown[] = new Array(group.length).fill(undefined)
+  function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
     // A session twice in a group (rare: two auth states on one session) goes in two statements, in order.
     const all = rounds(group)
+    return all.length === 1 ? isolated(group) : inRounds(group, all)
+  }
+
+  async function inRounds(group: readonly GroupedBatch[], all: number[][]): Promise<unknown[]> {
+    const outcomes: unknown[] = new Array(group.length).fill(undefined)
     for (const [r, round] of all.entries()) {
       try {
         const results = await isolated(round.map(i => group[i]))

@@ -6,7 +6,8 @@ import { refuseWrites } from './read-only.js'
 import { postgresLease } from './postgres-lease.js'
 import { inTransaction } from './pg-transaction.js'
 import { GroupCommit } from './group-commit.js'
-import { postgresWriter, writeText } from './postgres-write.js'
+import { tuneValueStorage, valueStorageFor } from './pg-value-storage.js'
+import { postgresWriter, writeText, type WriteShape, type WriteText } from './postgres-write.js'
 
 /**
  * PostgreSQL via `pg`. Many sessions in two tables:
@@ -16,12 +17,13 @@ import { postgresWriter, writeText } from './postgres-write.js'
  *   {prefix}meta  (key, value)                      schema_version
  *
  * Text columns use the "C" collation (bytewise order: fast, and the same order everywhere).
+ * Large values are compressed with lz4, or not at all, instead of pglz (pg-value-storage.ts).
  * The schema is created on first use inside a transaction holding an advisory lock, so two
  * processes opening an empty database at once do not race; a newer schema version is refused.
  *
- * Every `write` is ONE statement (data-modifying CTEs: upsert creds, bulk upsert keys from
- * `unnest` arrays, bulk delete), i.e. one implicit transaction and one round trip whatever the
- * batch size; with group commit (the default) one statement carries the batches of every
+ * Every `write` is ONE statement (upsert creds, bulk upsert keys from `unnest` arrays, bulk
+ * delete: only the parts it needs, as data-modifying CTEs when more than one), i.e. one
+ * implicit transaction and one round trip whatever the batch size; with group commit (the default) one statement carries the batches of every
  * session that wrote meanwhile (postgres-write.ts). `get` of many ids is one query; `list`/`sessions` use keyset paging.
  *
  * Durability: the server's. With PostgreSQL's defaults (`fsync=on`, `synchronous_commit=on`)
@@ -208,10 +210,12 @@ interface Statements {
   pageType: Statement
   pageTypeValues: Statement
   pageSessions: Statement
-  /** Batches of many sessions in one statement (postgres-write.ts). */
-  write: Statement
-  /** `write` whose fenced batches land only if their session still holds the expected lease epoch. */
-  writeFenced: Statement
+  /**
+   * Batches of many sessions in one statement with only the parts `shape` needs
+   * (postgres-write.ts); fenced batches land only if their session still holds the expected
+   * lease epoch. One statement per shape, made on first use.
+   */
+  write(shape: WriteShape): { statement: Statement; params: WriteText['params'] }
   drop: Statement
   rename: Statement
 }
@@ -245,8 +249,10 @@ export function statements(t: Tables, prepared: boolean): Statements {
         UNION
         (SELECT session FROM ${t.creds} WHERE session > $1 ORDER BY session LIMIT $2)
       ) u ORDER BY session LIMIT $2`),
-    write: statement(writeText(t, false)),
-    writeFenced: statement(writeText(t, true)),
+    write: memoByShape(shape => {
+      const { text, params } = writeText(t, shape)
+      return { statement: statement(text), params }
+    }),
     drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`),
     // One statement, one snapshot: "taken" and both updates see the same state, so the move
     // happens whole or (target taken) not at all. A row written to $2 meanwhile makes the
@@ -260,6 +266,16 @@ export function statements(t: Tables, prepared: boolean): Statements {
         UPDATE ${t.keys} SET session = $2 WHERE session = $1 AND NOT (SELECT yes FROM taken)
       )
       SELECT yes AS taken FROM taken`)
+  }
+}
+
+function memoByShape<T>(make: (shape: WriteShape) => T): (shape: WriteShape) => T {
+  const made = new Map<number, T>()
+  return shape => {
+    const key = (shape.fenced ? 1 : 0) | (shape.creds ? 2 : 0) | (shape.set ? 4 : 0) | (shape.del ? 8 : 0)
+    let found = made.get(key)
+    if (found === undefined) made.set(key, (found = make(shape)))
+    return found
   }
 }
 
@@ -335,6 +351,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
 
   try {
     await prepareSchema(pool, tables, where, !!options.readOnly)
+    if (!options.readOnly) await tuneValueStorage(pool, tables, await valueStorageFor(pool))
   } catch (err) {
     if (owned) await pool.end().catch(() => undefined)
     if (err instanceof VaultError) throw err
@@ -347,7 +364,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
 
   const st = statements(tables, options.preparedStatements ?? true)
   const reader = makeReader(pool, st)
-  const { applyGroup, writeOne } = postgresWriter({ pool, write: st.write, writeFenced: st.writeFenced })
+  const { applyGroup, writeOne } = postgresWriter({ pool, write: st.write })
   const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup })
   let closed = false
 

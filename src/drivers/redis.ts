@@ -184,15 +184,16 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   const leaseKey = (s: string) => `${prefix}:s:${s}:lease`
   const call = (command: string, ...args: Array<string | Buffer | number>) => client.callBuffer(command, ...args)
 
-  /** EVALSHA, loading the script on NOSCRIPT (a restarted server has an empty script cache). */
-  const runScript = async (sha: string, script: string, keys: string[], args: Array<string | Buffer>) => {
-    try {
-      return await call('EVALSHA', sha, keys.length, ...keys, ...args)
-    } catch (err) {
+  /**
+   * EVALSHA, loading the script on NOSCRIPT (a restarted server has an empty script cache).
+   * A plain .catch, not an async function: every promise made per write is copied onto by each
+   * AsyncLocalStorage in the process (one per Baileys socket).
+   */
+  const runScript = (sha: string, script: string, keys: string[], args: Array<string | Buffer>) =>
+    call('EVALSHA', sha, keys.length, ...keys, ...args).catch((err: unknown) => {
       if (!/NOSCRIPT/.test((err as Error)?.message ?? '')) throw err
       return call('EVAL', script, keys.length, ...keys, ...args)
-    }
-  }
+    })
 
   try {
     if (!options.readOnly) await call('HSETNX', metaKey, 'schema_version', String(REDIS_SCHEMA_VERSION))
