@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import type { Driver, WriteBatch } from '../src/core/driver.js'
 import { createMemoryDriver } from '../src/drivers/memory.js'
+import { createSqliteDriver } from '../src/drivers/sqlite.js'
 import { openStore } from '../src/open-store.js'
 import { migrate } from '../src/tools/migrate.js'
 import { valueDigest } from '../src/tools/digest.js'
@@ -96,21 +97,22 @@ describe('migrate (library)', () => {
     )
   })
 
-  it('notices keys on the target that the source does not have', async () => {
-    const source = await aliceSource()
-    const inner = createMemoryDriver()
-    // A target where something else adds a key while the migration runs.
-    const driver: Driver = {
-      ...inner,
-      async write(session, batch) {
-        if (batch.creds) batch = { ...batch, set: [...batch.set, ['tctoken', 'intruder@s.whatsapp.net', encodeValue({ token: Buffer.from('x') })]] }
-        return inner.write(session, batch)
+  for (const kind of ['memory', 'sqlite (counts keys without listing them)'])
+    it(`notices keys on the target that the source does not have: ${kind}`, async () => {
+      const source = await aliceSource()
+      const inner = kind === 'memory' ? createMemoryDriver() : await createSqliteDriver({ path: ':memory:' })
+      // A target where something else adds a key while the migration runs.
+      const driver: Driver = {
+        ...inner,
+        async write(session, batch) {
+          if (batch.creds) batch = { ...batch, set: [...batch.set, ['tctoken', 'intruder@s.whatsapp.net', encodeValue({ token: Buffer.from('x') })]] }
+          return inner.write(session, batch)
+        }
       }
-    }
-    const result = await migrate(source.store, await openStore(driver))
-    assert.equal(result.ok, false)
-    assert.deepEqual(result.sessions[0].mismatches, [{ type: 'tctoken', reason: 'extra', detail: '1 key(s) on the target that the source does not have' }])
-  })
+      const result = await migrate(source.store, await openStore(driver))
+      assert.equal(result.ok, false)
+      assert.deepEqual(result.sessions[0].mismatches, [{ type: 'tctoken', reason: 'extra', detail: '1 key(s) on the target that the source does not have' }])
+    })
 
   it('dry run counts and reports conflicts without writing', async () => {
     const source = await aliceSource()

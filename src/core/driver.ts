@@ -72,6 +72,8 @@ export interface Driver {
   rename?(from: string, to: string): Promise<void>
   /** Optional: false for sessions `rename` cannot move (file: the root folder). Default: all. */
   canRename?(from: string, to: string): boolean
+  /** Optional: keys per type of a session, as `list` would count them, without listing them (verification's count check). */
+  countKeys?(session: string): Promise<Record<string, number>>
   close(): Promise<void>
   /**
    * Optional: entries in a session's place that the driver does not own and never touches

@@ -260,6 +260,8 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     renameStatements.keys.run(to, from)
   })
 
+  const countByType = db.prepare('SELECT type, count(*) AS n FROM vault_keys WHERE session = ? GROUP BY type')
+
   const driver: Driver = {
     kind: 'sqlite',
     capabilities: { snapshot: true, rename: true, commitsOnCall: true },
@@ -267,6 +269,11 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     ...reader,
     write: (session, batch) => durably(() => applyBatch(session, batch)),
     rename: (from, to) => durably(() => renameSession(from, to)),
+    async countKeys(session) {
+      const counts: Record<string, number> = {}
+      for (const { type, n } of countByType.all(session) as Array<{ type: string; n: number }>) counts[type] = n
+      return counts
+    },
     drop: session => durably(() => dropSession(session)),
     async snapshot(fn) {
       // A second connection in one read transaction sees one point in time while writes go on.

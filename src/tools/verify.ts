@@ -1,7 +1,7 @@
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { valueDigest } from './digest.js'
-import { BoundedList } from './sessions.js'
+import { BoundedList, countKeys } from './sessions.js'
 
 export type MismatchReason = 'missing' | 'different' | 'unreadable' | 'extra'
 
@@ -155,8 +155,7 @@ export class SessionVerifier {
   async finish(creds: unknown): Promise<VerifyResult> {
     await this.flush()
     const { target, session, mismatches } = this
-    const targetCounts: Record<string, number> = {}
-    for await (const [type] of target.listKeys(session)) targetCounts[type] = (targetCounts[type] ?? 0) + 1
+    const targetCounts = await countKeys(target, session)
     for (const type of new Set([...Object.keys(targetCounts), ...Object.keys(this.counts)])) {
       const extra = (targetCounts[type] ?? 0) - (this.counts[type] ?? 0)
       if (extra > 0) mismatches.push({ type, reason: 'extra', detail: `${extra} key(s) on the target that the source does not have` })
