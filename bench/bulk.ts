@@ -29,7 +29,7 @@ const child = fileURLToPath(new URL('./bulk-child.js', import.meta.url))
 
 async function runChild(spec: object) {
   const { stdout } = await promisify(execFile)(process.execPath, [child, JSON.stringify(spec)], { maxBuffer: 1 << 20, env: process.env })
-  return JSON.parse(stdout) as { keys: number; ms: number; baseRss: number; peakRss: number; bytes?: number }
+  return JSON.parse(stdout) as { keys: number; ms: number; cpuMs: number; baseRss: number; peakRss: number; bytes?: number }
 }
 
 /** A Baileys folder with `total` keys (Baileys' file names and BufferJSON text), written directly. */
@@ -97,7 +97,8 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
     const row = (op: string, samples: Array<Awaited<ReturnType<typeof runChild>>>, goal = '') => {
       const ms = median(samples.map(s => s.ms))
       const r = samples[0]
-      rows.push([op, fmt((r.keys / ms) * 1000), fmt(ms / 1000, 2), mb(Math.max(...samples.map(s => s.peakRss - s.baseRss))), mb(r.peakRss), goal])
+      const cpuMs = median(samples.map(s => s.cpuMs))
+      rows.push([op, fmt((r.keys / ms) * 1000), fmt(ms / 1000, 2), fmt(cpuMs / 1000, 2), mb(Math.max(...samples.map(s => s.peakRss - s.baseRss))), mb(r.peakRss), goal])
     }
     try {
       for (const to of targets) {
@@ -118,7 +119,8 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
       const redis = targets.find(t => t.name === 'redis://')
       if (redis) await runChild({ op: 'drop', from: redis }).catch(() => undefined)
     }
-    printTable(['operation', 'keys/s', 's', 'peak RSS above baseline MB', 'peak RSS MB', 'target'], rows)
+    // CPU s (user + system, all threads): steadier than wall time on a shared machine.
+    printTable(['operation', 'keys/s', 's', 'CPU s', 'peak RSS above baseline MB', 'peak RSS MB', 'target'], rows)
     console.log(`(${total} keys, ${mb(dataBytes)} MB of values; the source folder is ${mb(statSync(join(root, 'source')).size)} MB of directory entries)\n`)
   } finally {
     rmSync(root, { recursive: true, force: true })
