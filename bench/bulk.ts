@@ -98,7 +98,15 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
       const ms = median(samples.map(s => s.ms))
       const r = samples[0]
       const cpuMs = median(samples.map(s => s.cpuMs))
-      rows.push([op, fmt((r.keys / ms) * 1000), fmt(ms / 1000, 2), fmt(cpuMs / 1000, 2), mb(Math.max(...samples.map(s => s.peakRss - s.baseRss))), mb(r.peakRss), goal])
+      rows.push([
+        op,
+        fmt((r.keys / ms) * 1000),
+        fmt(ms / 1000, 2),
+        fmt(cpuMs / 1000, 2),
+        mb(Math.max(...samples.map(s => s.peakRss - s.baseRss))),
+        mb(r.peakRss),
+        goal
+      ])
     }
     try {
       for (const to of targets) {
