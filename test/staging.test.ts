@@ -50,9 +50,10 @@ before(async () => {
 })
 
 /** Runs the child migrate, SIGKILLs it once it has committed some batches, waits for its end. */
-async function killMidMigrate(to: string, target: string, mode: 'migrate' | 'restore' = 'migrate'): Promise<void> {
+async function killMidMigrate(to: string, target: string, mode: 'migrate' | 'restore' = 'migrate', overwrite = false): Promise<void> {
   const from = mode === 'restore' ? backupFile : source
-  const child = spawn(process.execPath, [CHILD, mode, from, to, 'alice', target], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const args = [CHILD, mode, from, to, 'alice', target, ...(overwrite ? ['overwrite'] : [])]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stderr.on('data', d => (err += d))
@@ -124,6 +125,32 @@ describe('migrate into a staging session, published by one atomic rename', () =>
   killSuite('file: (sub-folder session)', async () => ({ url: `file:${join(dir, `f${++n}`)}` }))
   killSuite('postgres', () => freshPostgres('staging'))
   killSuite('redis', () => freshRedis('staging'))
+
+  it('sqlite: a migrate --overwrite killed with SIGKILL half-way leaves the target session exactly as before', async () => {
+    const url = sqliteUrl()
+    const store = await openStore(url)
+    const old: Array<[string, string, unknown]> = [
+      ['pre-key', '1', keyPair(200)],
+      ['pre-key', '99999', keyPair(201)]
+    ]
+    await store.write('alice', { creds: { ...initAuthCreds(), registrationId: 777 }, set: old })
+    const before = new Map<string, Uint8Array>()
+    for await (const [type, id, bytes] of store.listRaw('alice')) before.set(`${type}/${id}`, bytes!)
+    await store.close()
+
+    await killMidMigrate(url, 'alice', 'migrate', true)
+    const after = await openStore(url)
+    try {
+      assert.deepEqual(await list(after.sessions()), ['alice'])
+      assert.deepEqual(await list(after.stagingSessions()), ['.staging:alice'], 'the partial copy is still staged')
+      const now = new Map<string, Uint8Array>()
+      for await (const [type, id, bytes] of after.listRaw('alice')) now.set(`${type}/${id}`, bytes!)
+      assert.deepEqual(now, before, "alice's keys, byte for byte")
+      assert.equal(((await after.readCreds('alice')) as { registrationId: number }).registrationId, 777)
+    } finally {
+      await after.close()
+    }
+  })
 
   it('restore killed with SIGKILL half-way leaves no visible session either (sqlite); a rerun completes it', async () => {
     const url = sqliteUrl()

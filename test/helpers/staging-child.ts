@@ -2,7 +2,7 @@
  * Child process of test/staging.test.ts: migrates one session and, once some batches are
  * committed on the target, says "copied" and blocks (synchronously, inside the progress
  * callback) until it is SIGKILLed: a migrate killed half-way.
- * argv: migrate|restore <from url | backup file> <to url> <session> <target session>
+ * argv: migrate|restore <from url | backup file> <to url> <session> <target session> [overwrite]
  */
 import { writeSync } from 'node:fs'
 import { openStore } from '../../src/open-store.js'
@@ -10,12 +10,13 @@ import { migrate } from '../../src/tools/migrate.js'
 import { restore } from '../../src/tools/restore.js'
 import type { ToolProgress } from '../../src/tools/progress.js'
 
-const [mode, from, to, session, target] = process.argv.slice(2)
+const [mode, from, to, session, target, overwrite] = process.argv.slice(2)
 const destination = await openStore(to)
 const copyPhase = mode === 'restore' ? 'write' : 'copy'
 const options = {
   sessions: [session],
   rename: { [session]: target },
+  overwrite: overwrite === 'overwrite',
   batchSize: 100,
   leaseTtlMs: 500, // the killed run's lease expires soon, so the rerun can take it with force
   onProgress: (p: ToolProgress) => {
