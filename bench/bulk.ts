@@ -71,7 +71,7 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
     const id = uniqueId()
     const all: Endpoint[] = [
       { name: 'memory:', url: 'memory:' },
-      { name: 'sqlite: (default, FULL)', url: `sqlite:${join(root, 'target.db')}` },
+      { name: 'sqlite: (default)', url: `sqlite:${join(root, 'target.db')}` },
       {
         name: 'sqlite: encrypted',
         url: `sqlite:${join(root, 'target-enc.db')}`,
