@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { createFileDriver } from '../src/drivers/file.js'
 import { decodeRecords, encodeRecord, type LogOp } from '../src/drivers/file-log-format.js'
+import { loggedWrites } from '../src/drivers/file-log.js'
 
 const temps: string[] = []
 after(() => {
@@ -93,5 +94,26 @@ describe('file: committed writes before their files', () => {
     await d.close() // the checkpoint
     assert.deepEqual(readdirSync(root).sort(), ['creds.json', 'session-1.0.json'])
     assert.equal(readFileSync(join(root, 'session-1.0.json'), 'utf8'), 'last')
+  })
+})
+
+describe('file: a writer faster than the checkpoints', () => {
+  it('waits for them: the values held in memory until they are in place stay bounded (a migration into a folder)', async () => {
+    const root = tempRoot('backlog')
+    const d = await createFileDriver({ path: root })
+    const MiB = 1024 * 1024
+    const pendingBytes = () => [...(loggedWrites(root)?.values() ?? [])].reduce((n, w) => n + (w.value?.byteLength ?? 0), 0)
+    let most = 0
+    // 48 MiB in 1 MiB batches of new files: each checkpoint writes and fdatasyncs 64 files per MiB, far slower than an append.
+    for (let batch = 0; batch < 48; batch++) {
+      const set = Array.from({ length: 64 }, (_, i) => ['pre-key', `${batch * 64 + i}`, Buffer.alloc(16 * 1024, batch)] as [string, string, Buffer])
+      await d.write('default', { set, del: [] })
+      most = Math.max(most, pendingBytes())
+    }
+    await d.close()
+    assert.ok(most > 0, 'the index held committed values')
+    // Checkpoints start at 4 MiB of log; two in flight plus the current log, each up to 4 MiB and a batch.
+    assert.ok(most <= 16 * MiB, `at most 16 MiB held in memory, saw ${(most / MiB).toFixed(1)} MiB`)
+    assert.equal(readdirSync(root).filter(n => n.startsWith('pre-key-')).length, 48 * 64, 'every key in place after close')
   })
 })

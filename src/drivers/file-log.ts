@@ -163,6 +163,7 @@ export async function appendRecords(
   records: ReadonlyArray<{ dir: string; record: Buffer; writes: ReadonlyArray<readonly [target: string, value: Uint8Array | null]> }>,
   sync: boolean
 ): Promise<void> {
+  for (const { dir } of records) await checkpointsCaughtUp(dir)
   const syncs: Array<Promise<void>> = []
   const written: Array<{ log: FolderLog; size: number }> = []
   try {
@@ -236,6 +237,20 @@ export function setCheckpointQueue(queue: typeof queueOf): void {
 
 /** Folder → its checkpoints still flushing (close and drop wait for them). */
 const flushing = new Map<string, Set<Promise<void>>>()
+
+/**
+ * Checkpoint flushes a folder may have in flight before its next append waits. Every value
+ * committed and not yet written in place stays in memory (the index serves it), so a writer
+ * faster than the checkpoints (a migration into a folder) must wait for them: its memory stays
+ * bounded by a few checkpoints' worth (CHECKPOINT_BYTES each) instead of growing with the copy.
+ */
+const MAX_FLUSHES_IN_FLIGHT = 2
+
+async function checkpointsCaughtUp(dir: string): Promise<void> {
+  for (let inFlight = flushing.get(dir); inFlight && inFlight.size >= MAX_FLUSHES_IN_FLIGHT; inFlight = flushing.get(dir)) {
+    await Promise.race(inFlight).catch(() => undefined) // a failed flush keeps its logs; it no longer holds the writer
+  }
+}
 
 function scheduleCheckpoint(dir: string, log: FolderLog, sync: boolean): void {
   const run = () =>
