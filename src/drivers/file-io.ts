@@ -157,30 +157,42 @@ export function encodeJournal(ops: readonly JournalOp[]): Buffer {
   return Buffer.concat([Buffer.from(`baileys-vault journal 1 ${body.length} ${sum}\n`, 'utf8'), body])
 }
 
-const safeTarget = (name: unknown): name is string =>
+/** A file name a journal or log may name: in the folder, not hidden (ours start with a dot). */
+export const safeTarget = (name: unknown): name is string =>
   // eslint-disable-next-line no-control-regex -- NUL is what is refused
   typeof name === 'string' && name.length > 0 && !name.startsWith('.') && !/[/\\\u0000]/.test(name)
 
-/** The journal's operations, or undefined when it is torn, damaged or not ours. */
-export function decodeJournal(bytes: Buffer): JournalOp[] | undefined {
-  const newline = bytes.indexOf(10)
+/**
+ * The entries of a text record: a header line `<header> <body length> <sha-256 hex>`, then a
+ * JSON array of arrays whose first element is a safe target. Undefined when the record is torn,
+ * damaged or not this kind (the caller checks the rest of each entry).
+ */
+export function decodeCheckedEntries(bytes: Buffer, options: { start: number; header: string }): { entries: unknown[][]; end: number } | undefined {
+  const newline = bytes.indexOf(10, options.start)
   if (newline < 0) return undefined
-  const m = /^baileys-vault journal 1 (\d+) ([0-9a-f]{64})$/.exec(bytes.subarray(0, newline).toString('utf8'))
-  if (!m) return undefined
-  const body = bytes.subarray(newline + 1)
-  if (body.length !== Number(m[1]) || createHash('sha256').update(body).digest('hex') !== m[2]) return undefined
+  const m = /^(.*) (\d+) ([0-9a-f]{64})$/.exec(bytes.subarray(options.start, newline).toString('utf8'))
+  if (!m || m[1] !== options.header) return undefined
+  const body = bytes.subarray(newline + 1, newline + 1 + Number(m[2]))
+  if (body.length !== Number(m[2]) || createHash('sha256').update(body).digest('hex') !== m[3]) return undefined
   let raw: unknown
   try {
     raw = JSON.parse(body.toString('utf8'))
   } catch {
     return undefined
   }
-  if (!Array.isArray(raw)) return undefined
+  if (!Array.isArray(raw) || !raw.every(entry => Array.isArray(entry) && safeTarget(entry[0]))) return undefined
+  return { entries: raw as unknown[][], end: newline + 1 + body.length }
+}
+
+/** The journal's operations, or undefined when it is torn, damaged or not ours. */
+export function decodeJournal(bytes: Buffer): JournalOp[] | undefined {
+  const decoded = decodeCheckedEntries(bytes, { start: 0, header: 'baileys-vault journal 1' })
+  if (!decoded || decoded.end !== bytes.length) return undefined
   const ops: JournalOp[] = []
-  for (const entry of raw) {
-    if (!Array.isArray(entry) || !safeTarget(entry[0])) return undefined
-    if (entry.length === 1) ops.push({ target: entry[0] })
-    else if (entry.length === 2 && typeof entry[1] === 'string' && TEMP_PATTERN.test(entry[1])) ops.push({ target: entry[0], tmp: entry[1] })
+  for (const entry of decoded.entries) {
+    const target = entry[0] as string
+    if (entry.length === 1) ops.push({ target })
+    else if (entry.length === 2 && typeof entry[1] === 'string' && TEMP_PATTERN.test(entry[1])) ops.push({ target, tmp: entry[1] })
     else return undefined
   }
   return ops

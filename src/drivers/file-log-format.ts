@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { decodeCheckedEntries, safeTarget } from './file-io.js'
 
 /**
  * The bytes of one commit-log record (file-log.ts). Format 2, binary and length-prefixed, so a
@@ -52,10 +53,6 @@ export function encodeRecord(ops: readonly LogOp[]): { bytes: Buffer; views: Arr
   return { bytes, views }
 }
 
-const safeTarget = (name: unknown): name is string =>
-  // eslint-disable-next-line no-control-regex -- NUL is what is refused
-  typeof name === 'string' && name.length > 0 && !name.startsWith('.') && !/[/\\\u0000]/.test(name)
-
 /** The complete records of a log, in order, up to the first torn or damaged one (either format). */
 export function decodeRecords(bytes: Buffer): LogOp[][] {
   const records: LogOp[][] = []
@@ -102,25 +99,14 @@ function decodeV2(bytes: Buffer, start: number): { ops: LogOp[]; end: number } |
 
 function decodeV1(bytes: Buffer, start: number): { ops: LogOp[]; end: number } | undefined {
   if (!bytes.subarray(start, start + V1_PREFIX.length).equals(V1_PREFIX)) return undefined
-  const newline = bytes.indexOf(10, start)
-  if (newline < 0) return undefined
-  const m = /^baileys-vault log 1 (\d+) ([0-9a-f]{64})$/.exec(bytes.subarray(start, newline).toString('utf8'))
-  if (!m) return undefined
-  const body = bytes.subarray(newline + 1, newline + 1 + Number(m[1]))
-  if (body.length !== Number(m[1]) || createHash('sha256').update(body).digest('hex') !== m[2]) return undefined
-  let raw: unknown
-  try {
-    raw = JSON.parse(body.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (!Array.isArray(raw)) return undefined
+  const decoded = decodeCheckedEntries(bytes, { start, header: 'baileys-vault log 1' })
+  if (!decoded) return undefined
   const ops: LogOp[] = []
-  for (const entry of raw) {
-    if (!Array.isArray(entry) || !safeTarget(entry[0])) return undefined
-    if (entry.length === 1) ops.push({ target: entry[0] })
-    else if (entry.length === 2 && typeof entry[1] === 'string') ops.push({ target: entry[0], value: Buffer.from(entry[1], 'base64') })
+  for (const entry of decoded.entries) {
+    const target = entry[0] as string
+    if (entry.length === 1) ops.push({ target })
+    else if (entry.length === 2 && typeof entry[1] === 'string') ops.push({ target, value: Buffer.from(entry[1], 'base64') })
     else return undefined
   }
-  return { ops, end: newline + 1 + body.length }
+  return { ops, end: decoded.end }
 }
