@@ -134,6 +134,9 @@ const isNotADatabase = (err: unknown) => ['SQLITE_NOTADB', 'SQLITE_CORRUPT'].inc
 const notADatabase = (where: string, cause: unknown) =>
   new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${(cause as { code?: string }).code}). Restore it from a backup.`, { cause })
 
+/** What a write returns once its commit is durable on return: already resolved, never mutated, so it can be shared. */
+const COMMITTED: Promise<void> = Promise.resolve()
+
 /** Lease steps commit at once too; each resolves once durable, so an epoch handed out survives a power loss. */
 function durableLease(lease: LeaseCapability, barrier: DurabilityBarrier): LeaseCapability {
   const durable = async <T>(step: () => Promise<T>): Promise<T> => {
@@ -236,11 +239,20 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
           )
       })
     : undefined
-  /** Commits at once (synchronously: call order is commit order), then waits until the commit is on disk. */
-  const durably = async (commit: () => void): Promise<void> => {
-    if (barrier?.failed) throw barrier.failed
-    writing(commit)
-    await barrier?.wait()
+  /**
+   * Commits at once (synchronously: call order is commit order), then waits until the commit is
+   * on disk. Not an async function: on the write path each promise costs a copy of every enabled
+   * AsyncLocalStorage (one per Baileys socket), so a write returns the barrier's promise itself,
+   * or one shared resolved promise when each commit is already durable (FULL, NORMAL).
+   */
+  const durably = (commit: () => void): Promise<void> => {
+    if (barrier?.failed) return Promise.reject(barrier.failed)
+    try {
+      writing(commit)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return barrier ? barrier.wait() : COMMITTED
   }
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
