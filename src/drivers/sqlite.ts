@@ -23,9 +23,11 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  * The shared flush: the connection runs
  * `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without an fsync (a process
  * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
- * an fdatasync of the `-wal` file on libuv's thread pool that started after the commit. Commits of
- * every session made while one fdatasync runs share the next one. Same durability as FULL when
- * the write resolves; worth knowing:
+ * an fdatasync of the `-wal` file that started after the commit. A commit with no company (no
+ * other commit within a turn of the event loop, none flushing) is fsync'd inline, on the event
+ * loop, as FULL would; commits that come together are flushed on libuv's thread pool, and
+ * commits of every session made while one fdatasync runs share the next one. Same durability as
+ * FULL when the write resolves; worth knowing:
  * - another reader (a second connection, or a read of this one) may see a commit before it is
  *   durable, and before its write resolved;
  * - checkpoints sync the WAL and the database file as SQLite does in NORMAL mode;
@@ -227,10 +229,11 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
       throw isPermissionError(err) ? notWritable(where, err) : err
     }
   }
-  const walSync = options.walSync || walFile?.sync
+  // An injected flush (tests) replaces both: every flush then goes through it.
   const barrier = walFile
     ? new DurabilityBarrier({
-        sync: walSync!,
+        sync: options.walSync ?? walFile.sync,
+        syncNow: options.walSync ? undefined : walFile.syncNow,
         failure: cause =>
           new VaultError(
             'BACKEND_UNAVAILABLE',
@@ -303,7 +306,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     },
     async close() {
       await barrier?.idle()
-      await walFile?.close()
+      walFile?.close()
       if (owned && db.open) db.close()
     }
   }

@@ -1,14 +1,20 @@
-import { fdatasync, stat } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, fsyncSync, openSync, stat, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 
 /**
  * A durability barrier: commits are made at once (synchronously, in call order) and only their
- * flush to disk is shared. `wait()`, called right after a commit, resolves once a `sync` that
- * started after that call has finished. The first commit on an idle barrier starts a sync at
- * once; every commit made while a sync is in flight joins the next one, which starts when the
- * current one ends. So one flush serves every commit of every session made meanwhile (group
- * commit at the flush), and no commit waits longer than two flushes.
+ * flush to disk is shared. `wait()`, called right after a commit, resolves once a sync that
+ * started after that call has finished.
+ *
+ * Adaptive (when `syncNow` is given): a commit on an idle barrier looks one turn of the event
+ * loop ahead (setImmediate: every callback and promise chain that was ready has run by then).
+ * If no other commit came meanwhile, it has no company, and it is flushed inline with `syncNow`,
+ * on the event loop, as `synchronous=FULL` would: a lone bot pays no thread-pool hop. If others
+ * came, the group is flushed with `sync` off the event loop, and every commit made while that
+ * runs joins the next one, which starts when the current one ends. So one flush serves every
+ * commit of every session made meanwhile (group commit at the flush), and no commit waits
+ * longer than two flushes. Either way a commit's write resolves only after a flush that started
+ * after the commit: the same power-loss guarantee.
  *
  * A failed sync is final: its waiters and those of the next sync are rejected with
  * `failure(cause)`, and so is every later `wait()` (see `failed`). After a failed fsync the
@@ -16,8 +22,10 @@ import { dirname } from 'node:path'
  * would prove nothing (PostgreSQL's "fsyncgate"): only reopening the store is safe.
  */
 export interface DurabilityBarrierOptions {
-  /** Flushes everything committed before it started (e.g. fdatasync of the WAL). */
+  /** Flushes everything committed before it started (e.g. fdatasync of the WAL), off the event loop. */
   sync: () => Promise<void>
+  /** The same flush, synchronously on the event loop (for a commit without company). Without it, every flush uses `sync`. */
+  syncNow?: () => void
   /** The error waiters get when the sync fails. */
   failure: (cause: unknown) => Error
 }
@@ -26,20 +34,22 @@ interface Waiters {
   promise: Promise<void>
   resolve(): void
   reject(err: unknown): void
+  /** Commits covered by this flush. */
+  commits: number
 }
 
 function waiters(): Waiters {
   let resolve!: () => void
   let reject!: (err: unknown) => void
   const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)))
-  return { promise, resolve, reject }
+  return { promise, resolve, reject, commits: 0 }
 }
 
 export class DurabilityBarrier {
   /** Commits waiting for the next sync (not started yet). */
   private next?: Waiters
   /** Settles when no sync is in flight and none is due. */
-  private running?: Promise<void>
+  private running?: Waiters
   private failedWith?: Error
 
   constructor(private readonly options: DurabilityBarrierOptions) {}
@@ -53,46 +63,78 @@ export class DurabilityBarrier {
   wait(): Promise<void> {
     if (this.failedWith) return Promise.reject(this.failedWith)
     this.next ??= waiters()
+    this.next.commits++
     const { promise } = this.next
-    // Started synchronously: a sync started now starts after the caller's commit.
-    this.running ??= this.flushAll()
+    if (!this.running) {
+      this.running = waiters()
+      // Idle: look a turn ahead for company (adaptive), or start the shared flush at once; both
+      // start after the caller's commit.
+      if (this.options.syncNow) setImmediate(this.afterTurn)
+      else this.flushShared()
+    }
     return promise
   }
 
   /** Resolves when every commit that waited so far has its outcome (close waits on this). */
   async idle(): Promise<void> {
-    while (this.running) await this.running
+    while (this.running) await this.running.promise
   }
 
-  private async flushAll(): Promise<void> {
-    while (this.next) {
-      const current = this.next
-      this.next = undefined
-      try {
-        await this.options.sync()
-        current.resolve()
-      } catch (cause) {
-        this.failedWith = this.options.failure(cause)
-        current.reject(this.failedWith)
-        // Commits made during the failed sync: their own sync would prove nothing now.
-        const later = this.next as Waiters | undefined
-        later?.reject(this.failedWith)
-        this.next = undefined
-      }
+  /** A turn after the first commit on an idle barrier: alone, it is flushed inline. */
+  private readonly afterTurn = () => {
+    const current = this.next!
+    if (current.commits > 1) return this.flushShared()
+    this.next = undefined
+    try {
+      this.options.syncNow!()
+      current.resolve()
+    } catch (cause) {
+      this.fail(current, cause)
     }
+    this.stopped()
+  }
+
+  /** Flushes off the event loop until no commit waits; one promise chain per flush, not per commit. */
+  private flushShared(): void {
+    const current = this.next
+    if (!current) return this.stopped()
+    this.next = undefined
+    this.options.sync().then(
+      () => {
+        current.resolve()
+        this.flushShared()
+      },
+      cause => {
+        this.fail(current, cause)
+        this.stopped()
+      }
+    )
+  }
+
+  private fail(current: Waiters, cause: unknown): void {
+    this.failedWith = this.options.failure(cause)
+    current.reject(this.failedWith)
+    // Commits made during the failed sync: their own sync would prove nothing now.
+    this.next?.reject(this.failedWith)
+    this.next = undefined
+  }
+
+  private stopped(): void {
+    const running = this.running
     this.running = undefined
+    running?.resolve()
   }
 }
 
 /**
- * fdatasync of a SQLite `-wal` file, on libuv's thread pool (the event loop keeps running). One
- * file handle is kept; each sync also checks that the path still names the same file (the WAL
- * is recreated if every connection closed it), and a new WAL file gets its folder fsync'd once,
- * so its directory entry survives a power loss too (SQLite does that on its first sync of the
- * file, which `synchronous=NORMAL` defers to the first checkpoint).
+ * fdatasync of a SQLite `-wal` file, off the event loop (`sync`, on libuv's thread pool) or on
+ * it (`syncNow`). One file descriptor is kept; each sync also checks that the path still names
+ * the same file (the WAL is recreated if every connection closed it), and a new WAL file gets
+ * its folder fsync'd once, so its directory entry survives a power loss too (SQLite does that on
+ * its first sync of the file, which `synchronous=NORMAL` defers to the first checkpoint).
  */
 export class WalFile {
-  private handle?: { file: FileHandle; ino: number }
+  private handle?: { fd: number; ino: number }
 
   constructor(private readonly walPath: string) {}
 
@@ -103,18 +145,18 @@ export class WalFile {
    */
   readonly sync = (): Promise<void> => {
     const handle = this.handle
-    if (!handle) return this.reopen()
     return new Promise<void>((resolve, reject) => {
+      if (!handle) return this.reopen(resolve, reject)
       let waiting = 2
       let error: unknown
       let moved = false
       const settle = () => {
         if (--waiting > 0) return
         if (error) reject(error)
-        else if (moved) this.reopen().then(resolve, reject)
+        else if (moved) this.reopen(resolve, reject)
         else resolve()
       }
-      fdatasync(handle.file.fd, err => {
+      fdatasync(handle.fd, err => {
         if (err) error ??= err
         settle()
       })
@@ -126,22 +168,49 @@ export class WalFile {
     })
   }
 
-  async close(): Promise<void> {
+  /** The same flush, synchronously (a commit without company: no thread-pool hop). */
+  readonly syncNow = (): void => {
     const handle = this.handle
-    this.handle = undefined
-    await handle?.file.close()
+    if (handle && statSync(this.walPath).ino === handle.ino) return fdatasyncSync(handle.fd)
+    this.close()
+    const fd = openSync(this.walPath, 'r')
+    this.handle = { fd, ino: fstatSync(fd).ino }
+    fdatasyncSync(fd)
+    const folder = openSync(dirname(this.walPath), 'r')
+    try {
+      fsyncSync(folder)
+    } finally {
+      closeSync(folder)
+    }
   }
 
-  private async reopen(): Promise<void> {
-    await this.close()
-    const file = await open(this.walPath, 'r')
-    this.handle = { file, ino: (await file.stat()).ino }
-    await file.datasync()
-    const folder = await open(dirname(this.walPath), 'r')
+  close(): void {
+    const handle = this.handle
+    this.handle = undefined
+    if (handle) closeSync(handle.fd)
+  }
+
+  /** Opens the WAL file anew and flushes it and its folder, off the event loop. */
+  private reopen(resolve: () => void, reject: (err: unknown) => void): void {
     try {
-      await folder.sync()
-    } finally {
-      await folder.close()
+      this.close()
+      // The open is quick (the path is in the dentry cache); the flushes are the slow part.
+      const fd = openSync(this.walPath, 'r')
+      this.handle = { fd, ino: fstatSync(fd).ino }
+      const folder = openSync(dirname(this.walPath), 'r')
+      let waiting = 2
+      let error: unknown
+      const settle = (err: unknown) => {
+        error ??= err
+        if (--waiting > 0) return
+        closeSync(folder)
+        if (error) reject(error)
+        else resolve()
+      }
+      fdatasync(fd, settle)
+      fsync(folder, settle)
+    } catch (err) {
+      reject(err)
     }
   }
 }
