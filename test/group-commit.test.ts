@@ -144,6 +144,41 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await barrier.idle()
   })
 
+  it('adaptive: a commit without company a turn later is flushed inline; commits that come together share one flush off the loop', async () => {
+    const { started, sync } = heldSyncs()
+    let inline = 0
+    const barrier = new DurabilityBarrier({ sync, syncNow: () => void inline++, failure })
+    const alone = barrier.wait()
+    assert.equal(inline + started.length, 0, 'no flush before the turn ends: others may still commit')
+    await alone
+    assert.deepEqual([inline, started.length], [1, 0], 'alone: flushed inline, before the write resolved')
+    let settled = 0
+    const together = [barrier.wait(), barrier.wait()].map(p => p.then(() => settled++))
+    await turn()
+    assert.deepEqual([inline, started.length, settled], [1, 1, 0], 'together: one shared flush, off the loop, not done yet')
+    const during = barrier.wait().then(() => settled++)
+    started[0].finish()
+    await Promise.all(together)
+    await turn()
+    assert.deepEqual([inline, started.length, settled], [1, 2, 2], 'a commit made during a shared flush joins the next shared one')
+    started[1].finish()
+    await during
+    await barrier.idle()
+  })
+
+  it('adaptive: a failed inline flush rejects its write and refuses every later wait', async () => {
+    const barrier = new DurabilityBarrier({
+      sync: () => Promise.resolve(),
+      syncNow: () => {
+        throw Object.assign(new Error('EIO (injected)'), { code: 'EIO' })
+      },
+      failure
+    })
+    await assert.rejects(barrier.wait(), (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
+    await assert.rejects(barrier.wait(), (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
+    await barrier.idle()
+  })
+
   it('a failed sync rejects exactly its waiters and those of the next, then refuses every later wait', async () => {
     const { started, sync } = heldSyncs()
     const barrier = new DurabilityBarrier({ sync, failure })
