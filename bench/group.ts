@@ -32,7 +32,7 @@ export async function buildSender(members: number, devicesPer: number) {
 type Seed = Awaited<ReturnType<typeof buildSender>>
 
 /** Stores the seed (creds and every key) in a fresh auth state of the sender. */
-async function seedSender(conn: BenchConnection, seed: Seed) {
+export async function seedSender(conn: BenchConnection, seed: Seed) {
   const { state, saveCreds } = await conn.auth('sender')
   Object.assign(state.creds, seed.creds)
   await saveCreds()
@@ -41,7 +41,7 @@ async function seedSender(conn: BenchConnection, seed: Seed) {
 }
 
 /** The timed part: relayMessage's transaction for a first send to the group. */
-async function sendToGroup(state: BenchAuth['state'], seed: Seed, group: string): Promise<{ ms: number; cpuMs: number; commitKeys: number }> {
+export async function sendToGroup(state: BenchAuth['state'], seed: Seed, group: string): Promise<{ ms: number; cpuMs: number; commitKeys: number }> {
   let commitKeys = 0
   const inner = state.keys.set.bind(state.keys)
   state.keys.set = async data => {

@@ -8,7 +8,7 @@ import { runManyAccounts } from './many-accounts.js'
 import { runOneToOne } from './one-to-one.js'
 import { runReceive } from './receive.js'
 import { runRuntime } from './runtime.js'
-import { allTargets, serversNote } from './targets.js'
+import { allTargets, peersNote, serversNote } from './targets.js'
 import { load } from './util.js'
 
 /**
@@ -60,7 +60,8 @@ async function main() {
   console.log(
     `# baileys-vault bench — node ${process.version}, ${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, temp disk ${disk()}`
   )
-  console.log(`workloads: ${names.join(', ')}; ${serversNote()}; load average at start ${load()}\n`)
+  console.log(`workloads: ${names.join(', ')}; ${serversNote()}; load average at start ${load()}`)
+  console.log(`${peersNote()}\n`)
   for (const name of names) {
     const t0 = Date.now()
     await WORKLOADS[name](targets)

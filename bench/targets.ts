@@ -218,16 +218,25 @@ export const vaultFile = vaultTarget(
 export const vaultSqlite = vaultTarget(
   'baileys-vault sqlite: (default)',
   'sqlite',
-  'WAL, commit at once, then a shared fdatasync of the WAL off the event loop',
+  'WAL, commit at once; then an fdatasync of the WAL: inline for a commit alone, shared off the event loop by commits that come together',
   p => `sqlite:${join(p.dir, 'b.db')}`
 )
 export const vaultSqliteNormal = vaultTarget(
   'baileys-vault sqlite: durability normal',
   'sqlite',
-  'WAL, synchronous=NORMAL (crash-safe, not power-loss-safe)',
+  "WAL, synchronous=NORMAL (crash-safe, not power-loss-safe): the promise of Baileys' next SQLite store",
   p => `sqlite:${join(p.dir, 'b.db')}`,
   { sqlite: { durability: 'normal' } }
 )
+
+/**
+ * The peers a user compares against (issue 26): Baileys' own multi-file store, and a store with
+ * the promise of Baileys' next SQLite store (WAL, synchronous=NORMAL, no fsync per write). They
+ * run in every bench run, whatever BENCH_TARGETS says, beside the durable default.
+ */
+export const PEERS: ReadonlySet<string> = new Set([baileysMultiFile.name, vaultSqliteNormal.name])
+export const peersNote = () =>
+  `peers (in every run): ${[...PEERS].join('; ')} (the promise of Baileys' next SQLite store: WAL, synchronous=NORMAL, no fsync per write)`
 export const vaultSqliteFull = vaultTarget(
   'baileys-vault sqlite: groupCommit false',
   'sqlite',
@@ -357,14 +366,14 @@ export function allTargets(): BenchTarget[] {
 
 /**
  * BENCH_TARGETS=sqlite,redis keeps the targets whose name contains one of the words (the plain
- * Map baseline always runs: every ratio is against it).
+ * Map baseline always runs: every ratio is against it; so do the peers).
  */
 export function chosenTarget(name: string): boolean {
   const words = (process.env.BENCH_TARGETS ?? '')
     .split(',')
     .map(w => w.trim())
     .filter(Boolean)
-  return name === plainMemory.name || words.length === 0 || words.some(w => name.includes(w))
+  return name === plainMemory.name || PEERS.has(name) || words.length === 0 || words.some(w => name.includes(w))
 }
 
 export const serversNote = () =>
