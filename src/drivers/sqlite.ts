@@ -53,7 +53,7 @@ export interface SqliteDriverOptions {
   busyTimeoutMs?: number
   /**
    * Durable commits share their flush (see above): many accounts in one process write faster and
-   * the event loop never waits on the disk. Default: on for a database file the driver opens
+   * the event loop waits on the disk only for a commit without company. Default: on for a database file the driver opens
    * itself, off for a user-owned `database` (its connection's pragmas stay as given). `false`:
    * `synchronous=FULL`, one fsync per commit on the event loop. What a SIGKILL leaves behind is
    * the same either way: every commit is in the WAL (in the OS) before its write resolves.
