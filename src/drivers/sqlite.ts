@@ -61,7 +61,7 @@ export interface SqliteDriverOptions {
   groupCommit?: boolean
   /**
    * @internal Replaces the fdatasync of the WAL (tests inject a failing or held flush; a real EIO
-   * cannot be produced on demand).
+   * cannot be produced on demand). Every flush then goes through it: none is made inline.
    */
   walSync?: () => Promise<void>
   /**
