@@ -166,6 +166,22 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await barrier.idle()
   })
 
+  it('adaptive: after slow flushes a lone commit is flushed off the loop too', async () => {
+    let inline = 0
+    let shared = 0
+    const slowly = () => {
+      inline++
+      const until = performance.now() + 3
+      while (performance.now() < until); // a flush that takes 3 ms
+    }
+    const barrier = new DurabilityBarrier({ sync: async () => void shared++, syncNow: slowly, inlineBelowMs: 0.2, failure })
+    await barrier.wait()
+    assert.deepEqual([inline, shared], [1, 0], 'the first lone commit: inline')
+    await barrier.wait()
+    assert.deepEqual([inline, shared], [1, 1], 'the next one: shared, the last flush was slow')
+    await barrier.idle()
+  })
+
   it('adaptive: a failed inline flush rejects its write and refuses every later wait', async () => {
     const barrier = new DurabilityBarrier({
       sync: () => Promise.resolve(),

@@ -64,6 +64,8 @@ export interface SqliteDriverOptions {
    * cannot be produced on demand). Every flush then goes through it: none is made inline.
    */
   walSync?: () => Promise<void>
+  /** @internal A lone commit is flushed inline while recent flushes took less than this (ms; default 1: wal-sync.ts). */
+  inlineFlushBelowMs?: number
   /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): the file must exist and be a
    * baileys-vault store; no schema is created, the journal mode is left alone, writes are refused.
@@ -234,6 +236,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     ? new DurabilityBarrier({
         sync: options.walSync ?? walFile.sync,
         syncNow: options.walSync ? undefined : walFile.syncNow,
+        inlineBelowMs: options.inlineFlushBelowMs,
         failure: cause =>
           new VaultError(
             'BACKEND_UNAVAILABLE',

@@ -8,8 +8,9 @@ import { dirname } from 'node:path'
  *
  * Adaptive (when `syncNow` is given): a commit on an idle barrier looks one turn of the event
  * loop ahead (setImmediate: every callback and promise chain that was ready has run by then).
- * If no other commit came meanwhile, it has no company, and it is flushed inline with `syncNow`,
- * on the event loop, as `synchronous=FULL` would: a lone bot pays no thread-pool hop. If others
+ * If no other commit came meanwhile, it has no company, and (while recent flushes were fast, see
+ * `inlineBelowMs`) it is flushed inline with `syncNow`, on the event loop, as `synchronous=FULL`
+ * would: a lone bot pays no thread-pool hop. If others
  * came, the group is flushed with `sync` off the event loop, and every commit made while that
  * runs joins the next one, which starts when the current one ends. So one flush serves every
  * commit of every session made meanwhile (group commit at the flush), and no commit waits
@@ -26,6 +27,14 @@ export interface DurabilityBarrierOptions {
   sync: () => Promise<void>
   /** The same flush, synchronously on the event loop (for a commit without company). Without it, every flush uses `sync`. */
   syncNow?: () => void
+  /**
+   * A lone commit is flushed inline only while recent flushes took less than this (ms, a moving
+   * average; default 1). A slower flush is worth overlapping with the event loop's other work
+   * (a loaded disk measured 5-8 ms per fdatasync, and a lone conversation then ran 0.83-0.86x of
+   * the plain Map with the thread-pool flush against 0.56-0.62x inline); a fast one is not
+   * worth the thread-pool hop.
+   */
+  inlineBelowMs?: number
   /** The error waiters get when the sync fails. */
   failure: (cause: unknown) => Error
 }
@@ -51,6 +60,8 @@ export class DurabilityBarrier {
   /** Settles when no sync is in flight and none is due. */
   private running?: Waiters
   private failedWith?: Error
+  /** Moving average of how long flushes took, start to completion as the event loop saw it (ms). */
+  private flushMs = 0
 
   constructor(private readonly options: DurabilityBarrierOptions) {}
 
@@ -83,10 +94,12 @@ export class DurabilityBarrier {
   /** A turn after the first commit on an idle barrier: alone, it is flushed inline. */
   private readonly afterTurn = () => {
     const current = this.next!
-    if (current.commits > 1) return this.flushShared()
+    if (current.commits > 1 || this.flushMs >= (this.options.inlineBelowMs ?? 1)) return this.flushShared()
     this.next = undefined
     try {
+      const start = performance.now()
       this.options.syncNow!()
+      this.took(start)
       current.resolve()
     } catch (cause) {
       this.fail(current, cause)
@@ -99,8 +112,10 @@ export class DurabilityBarrier {
     const current = this.next
     if (!current) return this.stopped()
     this.next = undefined
+    const start = performance.now()
     this.options.sync().then(
       () => {
+        this.took(start)
         current.resolve()
         this.flushShared()
       },
@@ -109,6 +124,14 @@ export class DurabilityBarrier {
         this.stopped()
       }
     )
+  }
+
+  /**
+   * A shared flush's time includes the event loop's other work before its callback ran: work
+   * that overlapped the flush, which is what makes it worth keeping off the loop.
+   */
+  private took(start: number): void {
+    this.flushMs += (performance.now() - start - this.flushMs) / 8
   }
 
   private fail(current: Waiters, cause: unknown): void {
