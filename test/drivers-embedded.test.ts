@@ -12,6 +12,7 @@ driverConformance('memory', async () => {
   const peek = createMemoryDriver({ name })
   return {
     open: async () => createMemoryDriver({ name }),
+    openReadOnly: async () => createMemoryDriver({ name, readOnly: true }),
     snapshot: false,
     raw: {
       creds: s => peek.getCreds(s),
@@ -33,6 +34,7 @@ driverConformance('sqlite', async () => {
   const raw = new Database(path, { readonly: true })
   return {
     open,
+    openReadOnly: () => createSqliteDriver({ path, readOnly: true }),
     snapshot: true,
     raw: {
       creds: async s => (raw.prepare('SELECT value FROM vault_creds WHERE session = ?').pluck().get(s) as Buffer | undefined) ?? undefined,

@@ -80,6 +80,7 @@ driverConformance('file', async () => {
   }
   return {
     open: () => createFileDriver({ path: root }),
+    openReadOnly: () => createFileDriver({ path: root, readOnly: true }),
     snapshot: false,
     raw: {
       creds: async s => read(folder(s), 'creds.json'),

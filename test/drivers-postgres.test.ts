@@ -37,6 +37,7 @@ driverConformance('postgres', async () => {
   const { client, raw } = await rawClient(db.url)
   return {
     open,
+    openReadOnly: () => createPostgresDriver({ url: db.url, readOnly: true }),
     snapshot: true,
     raw,
     cleanup: async () => {
@@ -244,9 +245,13 @@ describe('postgres: query plans stay index-bound under generic plans', () => {
       // Prepared statements switch to a generic plan after five runs; force it and look. (No
       // ANALYZE: a freshly linked account's keys are queried long before autovacuum runs.)
       await client.query('SET plan_cache_mode = force_generic_plan')
-      const { text } = statements(tableNames({}), false).getMany(['s', 'pre-key', ['1']])
-      await client.query(`PREPARE get_many(text, text, text[]) AS ${text}`)
-      const plan = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) EXECUTE get_many('s', 'pre-key', '{1,2,3}')`)).rows[0]['QUERY PLAN'])
+      // The statement binds by name: its parameters' order is the statement's own, so the
+      // PREPARE takes its types and literals from the bound values.
+      const { text, values } = statements(tableNames({}), false).getMany({ session: 's', type: 'pre-key', ids: ['1', '2', '3'] })
+      const types = values.map(v => (Array.isArray(v) ? 'text[]' : 'text')).join(', ')
+      const literals = values.map(v => (Array.isArray(v) ? `'{${v.join(',')}}'` : `'${String(v)}'`)).join(', ')
+      await client.query(`PREPARE get_many(${types}) AS ${text}`)
+      const plan = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) EXECUTE get_many(${literals})`)).rows[0]['QUERY PLAN'])
       assert.match(plan, /"Index Cond":"[^"]*id = /, `the id is an index condition: ${plan}`)
       assert.doesNotMatch(plan, /"Filter":"[^"]*id/, `no filter over ids: ${plan}`)
       // The write's delete: one probe per id, then a delete by tuple id; no scan of the session.

@@ -18,6 +18,7 @@ driverConformance('redis', async () => {
   const p = target.prefix
   return {
     open: () => createRedisDriver({ url: target.url }),
+    openReadOnly: () => createRedisDriver({ url: target.url, readOnly: true }),
     snapshot: false,
     raw: {
       creds: async s => (await client.getBuffer(`${p}:s:${s}:creds`)) ?? undefined,

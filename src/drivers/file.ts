@@ -612,6 +612,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     },
 
     async rename(from, to) {
+      assertWritable('rename a session')
       if (!canRename(from, to))
         throw invalidArgument(
           `The file: store cannot move session "${from}" to "${to}" in one step: the root folder (session "default") and hashed folder names stay in place.`

@@ -1,4 +1,4 @@
-import type { PgClientLike, PgPoolLike } from './postgres.js'
+import type { PgClientLike, PgPoolLike } from './pg-types.js'
 
 /**
  * Runs `fn` in one transaction on its own connection: COMMIT when it resolves, ROLLBACK when it

@@ -1,5 +1,5 @@
 import { inTransaction } from './pg-transaction.js'
-import type { PgPoolLike, Tables } from './postgres.js'
+import type { PgPoolLike, Tables } from './pg-types.js'
 
 /**
  * How the `value` columns (creds and keys) keep large values, set on every writable open.

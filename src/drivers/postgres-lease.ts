@@ -1,6 +1,6 @@
 import type { LeaseCapability } from '../core/driver.js'
 import { inTransaction } from './pg-transaction.js'
-import type { PgPoolLike, Statement, Tables } from './postgres.js'
+import type { PgPoolLike, Statement, Tables } from './pg-types.js'
 import { leaseCapability } from './shared-lease.js'
 
 /**

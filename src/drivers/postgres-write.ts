@@ -1,7 +1,7 @@
 import type { WriteBatch } from '../core/driver.js'
 import { bufferView, typeIdKey } from '../core/bytes.js'
 import type { GroupedBatch } from './group-commit.js'
-import type { PgQueryable, Statement, Tables } from './postgres.js'
+import type { PgQueryable, Statement, Tables } from './pg-types.js'
 import { leaseLost } from './shared-lease.js'
 
 /**

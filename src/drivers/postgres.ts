@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions, SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
@@ -8,6 +7,9 @@ import { inTransaction } from './pg-transaction.js'
 import { GroupCommit } from './group-commit.js'
 import { tuneValueStorage, valueStorageFor } from './pg-value-storage.js'
 import { postgresWriter, writeText, type WriteShape, type WriteText } from './postgres-write.js'
+import { namedStatementOf, statementOf, type NamedStatement, type PgPoolLike, type PgQueryable, type Statement, type Tables } from './pg-types.js'
+
+export type { PgClientLike, PgPoolLike, PgQueryable } from './pg-types.js'
 
 /**
  * PostgreSQL via `pg`. Many sessions in two tables:
@@ -70,22 +72,6 @@ export interface PostgresDriverOptions {
   readOnly?: boolean
 }
 
-/** The part of `pg`'s query API this driver uses (a Pool or a checked-out PoolClient). */
-export interface PgQueryable {
-  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: any[] }> // eslint-disable-line @typescript-eslint/no-explicit-any -- pg's own row type
-}
-
-/** The part of `pg.PoolClient` this driver uses. */
-export interface PgClientLike extends PgQueryable {
-  release(err?: Error | boolean): void
-}
-
-/** The part of `pg.Pool` this driver uses. */
-export interface PgPoolLike extends PgQueryable {
-  connect(): Promise<PgClientLike>
-  end(): Promise<void>
-}
-
 export const POSTGRES_SCHEMA_VERSION = 1
 const PAGE = 500
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -98,17 +84,6 @@ function checkIdent(what: string, name: string): void {
       `The postgres ${what} must be letters, digits and '_' (at most 48, not starting with a digit); got a string of length ${name.length}.`
     )
   }
-}
-
-export interface Tables {
-  schema?: string
-  meta: string
-  creds: string
-  keys: string
-  /** Lease rows (postgres-lease.ts), created on first use of a lease. */
-  lease: string
-  /** Identifies this set of tables for the advisory lock. */
-  lockKey: string
 }
 
 export function tableNames(options: PostgresDriverOptions): Tables {
@@ -124,15 +99,6 @@ export function tableNames(options: PostgresDriverOptions): Tables {
     lease: q('lease'),
     lockKey: `baileys-vault:${options.schema ?? ''}.${prefix}`
   }
-}
-
-export type Statement = (values: unknown[]) => { name?: string; text: string; values: unknown[] }
-
-/** A named statement: planned once per connection, then only bound and executed. */
-export function statementOf(text: string, prepared: boolean): Statement {
-  if (!prepared) return values => ({ text, values })
-  const name = `baileys_vault_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
-  return values => ({ name, text, values })
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's ESM and CJS builds export different shapes
@@ -202,68 +168,85 @@ async function prepareSchema(pool: PgPoolLike, t: Tables, where: string, readOnl
   }
 }
 
+interface PageAll {
+  session: string
+  afterType: string
+  afterId: string
+  limit: number
+}
+
+interface PageType {
+  session: string
+  type: string
+  afterId: string
+  limit: number
+}
+
 interface Statements {
-  getCreds: Statement
-  getMany: Statement
-  pageAll: Statement
-  pageAllValues: Statement
-  pageType: Statement
-  pageTypeValues: Statement
-  pageSessions: Statement
+  getCreds: NamedStatement<{ session: string }>
+  getMany: NamedStatement<{ session: string; type: string; ids: readonly string[] }>
+  pageAll: NamedStatement<PageAll>
+  pageAllValues: NamedStatement<PageAll>
+  pageType: NamedStatement<PageType>
+  pageTypeValues: NamedStatement<PageType>
+  pageSessions: NamedStatement<{ after: string; limit: number }>
   /**
    * Batches of many sessions in one statement with only the parts `shape` needs
    * (postgres-write.ts); fenced batches land only if their session still holds the expected
    * lease epoch. One statement per shape, made on first use.
    */
   write(shape: WriteShape): { statement: Statement; params: WriteText['params'] }
-  drop: Statement
-  rename: Statement
+  drop: NamedStatement<{ session: string }>
+  rename: NamedStatement<{ from: string; to: string }>
 }
 
 export function statements(t: Tables, prepared: boolean): Statements {
   const statement = (text: string) => statementOf(text, prepared)
+  const named = <P extends object>(text: string) => namedStatementOf<P>(text, prepared)
   return {
-    getCreds: statement(`SELECT value FROM ${t.creds} WHERE session = $1`),
+    getCreds: named(`SELECT value FROM ${t.creds} WHERE session = :session`),
     // One primary-key probe per id: a LATERAL subquery with LIMIT 1 cannot be flattened, so no
-    // plan can turn it into a scan of the session. `id = ANY($3)` could: prepared statements get
+    // plan can turn it into a scan of the session. `id = ANY(:ids)` could: prepared statements get
     // a generic plan after five runs, and on a table not yet analyzed (a freshly linked account)
     // that plan scanned every key of the type and filtered (measured: 3 ms -> 89 ms for 500 ids
     // among 20k keys; a single-id get scanned every pre-key of the session).
-    getMany: statement(
-      `SELECT k.id, k.value FROM unnest($3::text[]) AS u(id) CROSS JOIN LATERAL (SELECT id, value FROM ${t.keys} WHERE session = $1 AND type = $2 AND id = u.id LIMIT 1) k`
+    getMany: named(
+      `SELECT k.id, k.value FROM unnest(:ids::text[]) AS u(id) CROSS JOIN LATERAL (SELECT id, value FROM ${t.keys} WHERE session = :session AND type = :type AND id = u.id LIMIT 1) k`
     ),
-    pageAll: statement(`SELECT type, id FROM ${t.keys} WHERE session = $1 AND (type, id) > ($2, $3) ORDER BY type, id LIMIT $4`),
-    pageAllValues: statement(`SELECT type, id, value FROM ${t.keys} WHERE session = $1 AND (type, id) > ($2, $3) ORDER BY type, id LIMIT $4`),
-    pageType: statement(`SELECT type, id FROM ${t.keys} WHERE session = $1 AND type = $2 AND id > $3 ORDER BY id LIMIT $4`),
-    pageTypeValues: statement(`SELECT type, id, value FROM ${t.keys} WHERE session = $1 AND type = $2 AND id > $3 ORDER BY id LIMIT $4`),
+    pageAll: named(`SELECT type, id FROM ${t.keys} WHERE session = :session AND (type, id) > (:afterType, :afterId) ORDER BY type, id LIMIT :limit`),
+    pageAllValues: named(
+      `SELECT type, id, value FROM ${t.keys} WHERE session = :session AND (type, id) > (:afterType, :afterId) ORDER BY type, id LIMIT :limit`
+    ),
+    pageType: named(`SELECT type, id FROM ${t.keys} WHERE session = :session AND type = :type AND id > :afterId ORDER BY id LIMIT :limit`),
+    pageTypeValues: named(`SELECT type, id, value FROM ${t.keys} WHERE session = :session AND type = :type AND id > :afterId ORDER BY id LIMIT :limit`),
     // Distinct sessions of the keys table by a loose index scan (one index probe per session,
     // not a scan of every key), merged with the creds table.
-    pageSessions: statement(`
+    pageSessions: named(`
       WITH RECURSIVE ks(session) AS (
-        (SELECT session FROM ${t.keys} WHERE session > $1 ORDER BY session LIMIT 1)
+        (SELECT session FROM ${t.keys} WHERE session > :after ORDER BY session LIMIT 1)
         UNION ALL
         SELECT (SELECT k.session FROM ${t.keys} k WHERE k.session > ks.session ORDER BY k.session LIMIT 1) FROM ks WHERE ks.session IS NOT NULL
       )
       SELECT session FROM (
-        (SELECT session FROM ks WHERE session IS NOT NULL LIMIT $2)
+        (SELECT session FROM ks WHERE session IS NOT NULL LIMIT :limit)
         UNION
-        (SELECT session FROM ${t.creds} WHERE session > $1 ORDER BY session LIMIT $2)
-      ) u ORDER BY session LIMIT $2`),
+        (SELECT session FROM ${t.creds} WHERE session > :after ORDER BY session LIMIT :limit)
+      ) u ORDER BY session LIMIT :limit`),
     write: memoByShape(shape => {
       const { text, params } = writeText(t, shape)
       return { statement: statement(text), params }
     }),
-    drop: statement(`WITH c AS (DELETE FROM ${t.creds} WHERE session = $1) DELETE FROM ${t.keys} WHERE session = $1`),
+    drop: named(`WITH c AS (DELETE FROM ${t.creds} WHERE session = :session) DELETE FROM ${t.keys} WHERE session = :session`),
     // One statement, one snapshot: "taken" and both updates see the same state, so the move
-    // happens whole or (target taken) not at all. A row written to $2 meanwhile makes the
+    // happens whole or (target taken) not at all. A row written to :to meanwhile makes the
     // primary key refuse the statement.
-    rename: statement(`
+    rename: named(`
       WITH taken AS (
-        SELECT EXISTS (SELECT 1 FROM ${t.creds} WHERE session = $2) OR EXISTS (SELECT 1 FROM ${t.keys} WHERE session = $2) AS yes
+        SELECT EXISTS (SELECT 1 FROM ${t.creds} WHERE session = :to) OR EXISTS (SELECT 1 FROM ${t.keys} WHERE session = :to) AS yes
       ), c AS (
-        UPDATE ${t.creds} SET session = $2 WHERE session = $1 AND NOT (SELECT yes FROM taken)
+        UPDATE ${t.creds} SET session = :to WHERE session = :from AND NOT (SELECT yes FROM taken)
       ), k AS (
-        UPDATE ${t.keys} SET session = $2 WHERE session = $1 AND NOT (SELECT yes FROM taken)
+        UPDATE ${t.keys} SET session = :to WHERE session = :from AND NOT (SELECT yes FROM taken)
       )
       SELECT yes AS taken FROM taken`)
   }
@@ -283,13 +266,13 @@ function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
   type Row = { type: string; id: string; value?: Buffer }
   return {
     async getCreds(session) {
-      const { rows } = await q.query(st.getCreds([session]))
+      const { rows } = await q.query(st.getCreds({ session }))
       return rows[0]?.value ?? undefined
     },
     async get(session, type, ids) {
       const result = new Map<string, Uint8Array>()
       if (ids.length === 0) return result
-      const { rows } = await q.query(st.getMany([session, type, ids]))
+      const { rows } = await q.query(st.getMany({ session, type, ids }))
       for (const row of rows as Array<{ id: string; value: Buffer }>) result.set(row.id, row.value)
       return result
     },
@@ -299,8 +282,8 @@ function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
         async last => {
           const query =
             type === undefined
-              ? (values ? st.pageAllValues : st.pageAll)([session, last?.type ?? '', last?.id ?? '', PAGE])
-              : (values ? st.pageTypeValues : st.pageType)([session, type, last?.id ?? '', PAGE])
+              ? (values ? st.pageAllValues : st.pageAll)({ session, afterType: last?.type ?? '', afterId: last?.id ?? '', limit: PAGE })
+              : (values ? st.pageTypeValues : st.pageType)({ session, type, afterId: last?.id ?? '', limit: PAGE })
           return (await q.query(query)).rows as Row[]
         },
         PAGE,
@@ -309,7 +292,7 @@ function makeReader(q: PgQueryable, st: Statements): SnapshotReader {
     },
     sessions() {
       return pageThrough<string, string>(
-        async last => ((await q.query(st.pageSessions([last ?? '', PAGE]))).rows as Array<{ session: string }>).map(r => r.session),
+        async last => ((await q.query(st.pageSessions({ after: last ?? '', limit: PAGE }))).rows as Array<{ session: string }>).map(r => r.session),
         PAGE,
         s => s
       )
@@ -375,13 +358,13 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
     ...reader,
     async rename(from, to) {
       await groups?.drain()
-      const { rows } = await pool.query(st.rename([from, to]))
+      const { rows } = await pool.query(st.rename({ from, to }))
       if (rows[0].taken) throw renameTargetTaken(to)
     },
     write: groups ? (session, batch) => groups.write(session, batch) : writeOne,
     async drop(session) {
       await groups?.drain() // after the writes made before it, as when each write committed at once
-      await pool.query(st.drop([session]))
+      await pool.query(st.drop({ session }))
     },
     async snapshot(fn) {
       // One connection in a REPEATABLE READ transaction: every read sees the snapshot taken

@@ -85,33 +85,36 @@ async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
 }
 
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
-  const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = ?').pluck()
-  // One id (most of Baileys' reads): the value alone, without a row object.
+  const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = @session').pluck()
+  // One id (most of Baileys' reads): the value alone, without a row object. Bound by position,
+  // as the per-key writes below are: named binding would cost an object per key on the hot path.
   const getOne = db.prepare('SELECT value FROM vault_keys WHERE session = ? AND type = ? AND id = ?').pluck()
-  const getMany = db.prepare('SELECT id, value FROM vault_keys WHERE session = ? AND type = ? AND id IN (SELECT value FROM json_each(?))')
+  const getMany = db.prepare('SELECT id, value FROM vault_keys WHERE session = @session AND type = @type AND id IN (SELECT value FROM json_each(@ids))')
   // A row-value comparison lets SQLite seek in the primary key; the OR form scanned the session per page.
   // Listing ids only does not read the values (counting 100k keys read 139 MB of them).
   const pages = (columns: string) => ({
-    all: db.prepare(`SELECT ${columns} FROM vault_keys WHERE session = ? AND (type, id) > (?, ?) ORDER BY type, id LIMIT ?`),
-    type: db.prepare(`SELECT ${columns} FROM vault_keys WHERE session = ? AND type = ? AND id > ? ORDER BY id LIMIT ?`)
+    all: db.prepare(`SELECT ${columns} FROM vault_keys WHERE session = @session AND (type, id) > (@afterType, @afterId) ORDER BY type, id LIMIT @limit`),
+    type: db.prepare(`SELECT ${columns} FROM vault_keys WHERE session = @session AND type = @type AND id > @afterId ORDER BY id LIMIT @limit`)
   })
   const withValues = pages('type, id, value')
   const idsOnly = pages('type, id')
   const pageSessions = db
-    .prepare('SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > ? ORDER BY session LIMIT ?')
+    .prepare(
+      'SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > @after ORDER BY session LIMIT @limit'
+    )
     .pluck()
   type Row = { type: string; id: string; value: Buffer }
 
   return {
     async getCreds(session) {
-      return (getCreds.get(session) as Buffer | undefined) ?? undefined
+      return (getCreds.get({ session }) as Buffer | undefined) ?? undefined
     },
     async get(session, type, ids) {
       const found = new Map<string, Uint8Array>()
       if (ids.length === 1) {
         const value = getOne.get(session, type, ids[0]) as Buffer | undefined
         if (value) found.set(ids[0], value)
-      } else for (const r of getMany.all(session, type, JSON.stringify(ids)) as Row[]) found.set(r.id, r.value)
+      } else for (const r of getMany.all({ session, type, ids: JSON.stringify(ids) }) as Row[]) found.set(r.id, r.value)
       return found
     },
     list(session, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
@@ -119,14 +122,16 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
       const page = options.values ? withValues : idsOnly
       return pageThrough<Row, ListEntry>(
         last =>
-          (type === undefined ? page.all.all(session, last?.type ?? '', last?.id ?? '', PAGE) : page.type.all(session, type, last?.id ?? '', PAGE)) as Row[],
+          (type === undefined
+            ? page.all.all({ session, afterType: last?.type ?? '', afterId: last?.id ?? '', limit: PAGE })
+            : page.type.all({ session, type, afterId: last?.id ?? '', limit: PAGE })) as Row[],
         PAGE,
         r => (options.values ? [r.type, r.id, r.value] : [r.type, r.id])
       )
     },
     sessions() {
       return pageThrough<string, string>(
-        last => pageSessions.all(last ?? '', PAGE) as string[],
+        last => pageSessions.all({ after: last ?? '', limit: PAGE }) as string[],
         PAGE,
         s => s
       )
@@ -212,13 +217,16 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
 
   const reader = makeReader(db)
   const { lease, fence } = sqliteLease(db)
-  const upsertCreds = db.prepare('INSERT INTO vault_creds (session, value) VALUES (?, ?) ON CONFLICT (session) DO UPDATE SET value = excluded.value')
+  const upsertCreds = db.prepare(
+    'INSERT INTO vault_creds (session, value) VALUES (@session, @value) ON CONFLICT (session) DO UPDATE SET value = excluded.value'
+  )
   const upsertKey = db.prepare(
     'INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value'
   )
   const deleteKey = db.prepare('DELETE FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
   const applyBatch = db.transaction((session: string, batch: WriteBatch) => {
-    if (batch.creds) upsertCreds.run(session, batch.creds)
+    if (batch.creds) upsertCreds.run({ session, value: batch.creds })
+    // Per key: bound by position (an object per key would cost the hot path); the order is the SQL's just above.
     for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
     fence(session, batch.epoch) // last: the writes above took the write lock, so this reads the latest lease
@@ -260,25 +268,25 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     }
     return barrier ? barrier.wait() : COMMITTED
   }
-  const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = ?')
-  const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = ?')
+  const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = @session')
+  const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = @session')
   const dropSession = db.transaction((session: string) => {
-    deleteCreds.run(session)
-    deleteKeys.run(session)
+    deleteCreds.run({ session })
+    deleteKeys.run({ session })
   })
   const renameStatements = {
-    taken: db.prepare('SELECT 1 FROM vault_creds WHERE session = ? UNION ALL SELECT 1 FROM vault_keys WHERE session = ? LIMIT 1').pluck(),
-    creds: db.prepare('UPDATE vault_creds SET session = ? WHERE session = ?'),
-    keys: db.prepare('UPDATE vault_keys SET session = ? WHERE session = ?')
+    taken: db.prepare('SELECT 1 FROM vault_creds WHERE session = @to UNION ALL SELECT 1 FROM vault_keys WHERE session = @to LIMIT 1').pluck(),
+    creds: db.prepare('UPDATE vault_creds SET session = @to WHERE session = @from'),
+    keys: db.prepare('UPDATE vault_keys SET session = @to WHERE session = @from')
   }
   /** One transaction: the session is under its old id or its new one, never both or half. */
   const renameSession = db.transaction((from: string, to: string) => {
-    if (renameStatements.taken.get(to, to) !== undefined) throw renameTargetTaken(to)
-    renameStatements.creds.run(to, from)
-    renameStatements.keys.run(to, from)
+    if (renameStatements.taken.get({ to }) !== undefined) throw renameTargetTaken(to)
+    renameStatements.creds.run({ from, to })
+    renameStatements.keys.run({ from, to })
   })
 
-  const countByType = db.prepare('SELECT type, count(*) AS n FROM vault_keys WHERE session = ? GROUP BY type')
+  const countByType = db.prepare('SELECT type, count(*) AS n FROM vault_keys WHERE session = @session GROUP BY type')
 
   const driver: Driver = {
     kind: 'sqlite',
@@ -289,7 +297,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     rename: (from, to) => durably(() => renameSession(from, to)),
     async countKeys(session) {
       const counts: Record<string, number> = {}
-      for (const { type, n } of countByType.all(session) as Array<{ type: string; n: number }>) counts[type] = n
+      for (const { type, n } of countByType.all({ session }) as Array<{ type: string; n: number }>) counts[type] = n
       return counts
     },
     drop: session => durably(() => dropSession(session)),
