@@ -129,8 +129,9 @@ function splitUrl(url: string): { url: string; db: number; prefix?: string; wher
 
 /**
  * A database number the server does not have makes ioredis' SELECT fail and leaves the client on
- * database 0, where the store would then read and write. The server's `databases` setting is
- * asked when CONFIG is allowed (managed Redis often refuses it: then its default, 16).
+ * database 0, where the store would then read and write. So SELECT is sent once more here and its
+ * answer checked; the message gives the valid range from the server's `databases` setting when
+ * CONFIG is allowed (managed Redis often refuses it: then Redis' default, 16).
  */
 async function checkDatabase(client: RedisClientLike, db: number, where: string): Promise<void> {
   let databases = REDIS_DEFAULT_DATABASES
@@ -145,10 +146,39 @@ async function checkDatabase(client: RedisClientLike, db: number, where: string)
   } catch {
     // CONFIG refused (ACL, managed service): fall back to Redis' default
   }
-  if (db >= databases)
+  let refused = db >= databases
+  if (!refused) {
+    try {
+      await client.callBuffer('SELECT', db)
+    } catch (err) {
+      if (!/out of range|invalid/i.test((err as Error).message ?? '')) throw err
+      refused = true
+    }
+  }
+  if (refused)
     throw invalidArgument(
-      `The Redis store ${where} names database ${db}; ${known ? 'this server has' : 'a Redis server has by default'} ${databases} databases, so the database is a whole number from 0 to ${databases - 1}.`
+      known || db >= databases
+        ? `The Redis store ${where} names database ${db}; ${known ? 'this server has' : 'a Redis server has by default'} ${databases} databases, so the database is a whole number from 0 to ${databases - 1}.`
+        : `The Redis store ${where} names database ${db}, which this server does not have (SELECT ${db} was refused: its \`databases\` setting is lower). Use a smaller database number, from 0.`
     )
+}
+
+/**
+ * Settings that lose acknowledged writes: without AOF (`appendonly no`, Redis' default) a restart
+ * or crash of Redis loses every write since the last RDB snapshot. Asked when CONFIG is allowed;
+ * a refused CONFIG (ACL, managed service) is not an error and yields no warning.
+ */
+async function durabilityWarnings(client: RedisClientLike, where: string): Promise<string[]> {
+  let reply: Buffer[] | null
+  try {
+    reply = (await client.callBuffer('CONFIG', 'GET', 'appendonly')) as Buffer[] | null
+  } catch {
+    return []
+  }
+  if (reply?.[1]?.toString() !== 'no') return []
+  return [
+    `The Redis server ${where} runs without AOF (appendonly no): a restart or crash of Redis loses every write since its last RDB snapshot, minutes of Signal state (Bad MAC, a relink). Set appendonly yes (and appendfsync everysec or always) in its config.`
+  ]
 }
 
 export async function createRedisDriver(options: RedisDriverOptions): Promise<Driver> {
@@ -263,8 +293,11 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup, maxInFlight: options.client ? 1 : 8 })
   let closed = false
 
+  const warnings = await durabilityWarnings(client, where)
+
   const driver: Driver = {
     kind: 'redis',
+    warnings,
     capabilities: { snapshot: false, rename: true },
     lease: redisLease(runScript, leaseKey),
 

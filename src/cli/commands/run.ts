@@ -282,7 +282,8 @@ export const runCommand: Command = {
               message: `scheduled backup failed: ${(error as Error).message}`
             })
             out.note(`${session}: scheduled backup failed (${(error as Error).message}); trying again at the next round`)
-          }
+          },
+          onWarning: message => out.note(`warning: ${message}`)
         })
       }
 
