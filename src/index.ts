@@ -14,4 +14,6 @@ export type { AuthStore as Store } from './auth/auth-store.js'
 export type { VaultAuthState, VaultKeyStore, AuthStateOptions } from './auth/auth-state.js'
 export { VaultError, isVaultError, type VaultErrorCode } from './core/errors.js'
 export { encryptionFromEnv, type EncryptionOptions } from './codec/seal.js'
+/** For bots that use useAuthState without the runtime (startSession/createRuntime call it themselves). */
+export { silenceLibsignalSessionDumps } from './runtime/quiet-libsignal.js'
 export type { LeaseGrant, LeaseInfo } from './core/driver.js'

@@ -8,8 +8,21 @@ import { typecheck } from './helpers/typecheck.js'
  * published types without the Store's internals.
  */
 const VALUES: Record<string, string[]> = {
-  'baileys-vault': ['VaultError', 'encryptionFromEnv', 'isVaultError', 'openStore', 'useFileAuthState', 'useSqliteAuthState'],
-  'baileys-vault/tools': ['backup', 'deriveKeyId', 'doctor', 'encryptionStatus', 'inspect', 'ls', 'migrate', 'prune', 'restore', 'rotateKey', 'verifyBackup'],
+  'baileys-vault': ['VaultError', 'encryptionFromEnv', 'isVaultError', 'openStore', 'silenceLibsignalSessionDumps', 'useFileAuthState', 'useSqliteAuthState'],
+  'baileys-vault/tools': [
+    'backup',
+    'deriveKeyId',
+    'doctor',
+    'dropSession',
+    'encryptionStatus',
+    'inspect',
+    'ls',
+    'migrate',
+    'prune',
+    'restore',
+    'rotateKey',
+    'verifyBackup'
+  ],
   'baileys-vault/drivers': [
     'LEASE_TTL_FLOOR_MS',
     'createFileDriver',
@@ -25,7 +38,7 @@ const VALUES: Record<string, string[]> = {
 }
 
 const USER_CODE = `
-import { openStore, useSqliteAuthState, useFileAuthState, VaultError, isVaultError, encryptionFromEnv } from 'baileys-vault'
+import { openStore, useSqliteAuthState, useFileAuthState, VaultError, isVaultError, encryptionFromEnv, silenceLibsignalSessionDumps } from 'baileys-vault'
 import type { Store, VaultAuthState, VaultKeyStore, AuthStateOptions, OpenStoreOptions, VaultErrorCode, EncryptionOptions } from 'baileys-vault'
 import { migrate, backup, restore, verifyBackup, doctor, inspect, ls, prune, rotateKey, encryptionStatus } from 'baileys-vault/tools'
 import type { MigrateOptions, BackupResult, DoctorResult, Finding, RotateKeyResult } from 'baileys-vault/tools'
@@ -38,6 +51,7 @@ import { startSimulator } from 'baileys-vault/sim'
 import { createMemoryDriver as notHere } from 'baileys-vault'
 
 export async function bot(): Promise<void> {
+  silenceLibsignalSessionDumps()
   const store: Store = await openStore(createMemoryDriver())
   const kind: string = store.kind
   const creds: Uint8Array | undefined = await store.readRawCreds('main')

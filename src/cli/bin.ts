@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { buildCli } from './build-cli.js'
-import { silenceLibsignalSessionDumps } from './quiet-libsignal.js'
+import { silenceLibsignalSessionDumps } from '../runtime/quiet-libsignal.js'
 
 silenceLibsignalSessionDumps()
 

@@ -6,6 +6,7 @@ import { openStore } from '../open-store.js'
 import { encryptionFromEnv } from '../codec/seal.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'
 import type { CommandContext } from './command.js'
+import { firstTime } from '../store/warn-once.js'
 
 export interface CliOpenOptions {
   /**
@@ -30,7 +31,10 @@ export async function openCliStore(url: string, ctx: CommandContext, options: Cl
   if ((options.mustExist || options.readOnly) && (kind === 'sqlite' || kind === 'file') && target !== ':memory:' && !existsSync(target)) {
     throw new VaultError('NOT_FOUND', `${redactUrl(url)} does not exist. Check the path (relative paths are relative to ${process.cwd()}).`)
   }
-  return openStore(url, { encryption: encryptionFromEnv(ctx.env), readOnly: options.readOnly })
+  const store = await openStore(url, { encryption: encryptionFromEnv(ctx.env), readOnly: options.readOnly })
+  // Unsafe backend settings (Redis without AOF): one stderr line per process, whatever the command.
+  for (const warning of store.warnings()) if (firstTime(warning)) ctx.stderr.write(`warning: ${warning}\n`)
+  return store
 }
 
 /** Two URLs naming the same backend (a migrate onto itself would destroy the source with --overwrite). */

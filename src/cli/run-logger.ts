@@ -6,7 +6,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /**
  * The CLI's structured logs: pino on stderr (stdout carries --json events), one child per
  * session (the runtime makes it), with creds, keys and message bodies redacted wherever they
- * would appear. Baileys' own logger is the same stream at a quieter level: it logs a lot.
+ * would appear. Baileys' own logger is the same stream, at error when the level is warn or info
+ * (it logs a lot), else at the level given.
  */
 export function cliLoggers(level: string): { logger: Logger; baileysLogger: Logger } {
   const logger = pino(
@@ -20,6 +21,8 @@ export function cliLoggers(level: string): { logger: Logger; baileysLogger: Logg
     },
     pino.destination({ fd: 2, sync: true })
   )
-  const quieter = LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]) < LOG_LEVELS.indexOf('error') ? level : 'error'
+  // Baileys at warn or info floods the log, so it stays at error then; an explicit debug or trace
+  // (or fatal, silent) is passed through: whoever asks for trace wants Baileys' trace too.
+  const quieter = ['warn', 'info'].includes(level) ? 'error' : level
   return { logger, baileysLogger: logger.child({ from: 'baileys' }, { level: quieter }) }
 }

@@ -7,7 +7,7 @@ import { bufferView } from '../core/bytes.js'
  *   0x01  BufferJSON text (UTF-8) after the byte
  *   0x10  AES-256-GCM sealed envelope (see codec/seal.ts)
  *   bare  BufferJSON text with no format byte: Baileys' multi-file layout, legacy imports
- * An unknown byte below 0x20 is a newer format this version cannot read.
+ * An unknown byte from 0x02 to 0x1f is a newer format this version cannot read; 0x00 is damage.
  */
 export const FORMAT_JSON = 0x01
 export const FORMAT_SEALED = 0x10
@@ -22,6 +22,12 @@ export function openEnvelope(bytes: Uint8Array, where: () => string): Envelope {
   if (first >= 0x20) return { format: 'bare', body: buf }
   if (first === FORMAT_JSON) return { format: 'json', body: buf.subarray(1) }
   if (first === FORMAT_SEALED) return { format: 'sealed', body: buf }
+  // No format is 0x00: a leading zero byte is damage (zeroed blocks after a disk or file-system crash).
+  if (first === 0x00)
+    throw new VaultError(
+      'CORRUPT_DATA',
+      `Stored value for ${where()} starts with a zero byte: it is damaged, not a newer format. Restore it from a backup or delete it.`
+    )
   throw new VaultError(
     'UNSUPPORTED_FORMAT',
     `Stored value for ${where()} uses format 0x${first.toString(16).padStart(2, '0')}, which this version of baileys-vault cannot read. Upgrade baileys-vault.`

@@ -97,6 +97,11 @@ export interface Driver {
   snapshot?<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>
   /** Optional: one owner per session, with fencing tokens (see LeaseCapability). */
   lease?: LeaseCapability
+  /**
+   * Optional: unsafe settings of the backend found when it was opened (e.g. Redis without AOF),
+   * each a sentence that says what to change. Reported by doctor, warned once by run and the CLI.
+   */
+  readonly warnings?: readonly string[]
 }
 
 /**

@@ -1,12 +1,20 @@
 import { invalidArgument } from './errors.js'
+import { redactUrl } from './redact-url.js'
+import { parsePostgresUrl, parseRedisUrl, type PostgresUrl, type RedisUrl } from './server-url.js'
+
+export { redactUrl }
+export type { PostgresUrl, RedisUrl }
 
 export type StoreKind = 'memory' | 'file' | 'sqlite' | 'postgres' | 'redis'
 
-export interface ParsedStoreUrl {
-  kind: StoreKind
-  /** File-system path for file: and sqlite:, the full URL for servers, the name for memory:. */
-  target: string
-}
+/**
+ * `target` is the file-system path for file: and sqlite:, the full URL for servers, the name
+ * for memory:. Server URLs also come with every part checked and parsed.
+ */
+export type ParsedStoreUrl =
+  | { kind: 'memory' | 'file' | 'sqlite'; target: string }
+  | { kind: 'postgres'; target: string; postgres: PostgresUrl }
+  | { kind: 'redis'; target: string; redis: RedisUrl }
 
 const USAGE = 'Use memory:, file:<folder>, sqlite:<path>, postgres://user:pass@host/db or redis://host:port.'
 
@@ -27,28 +35,42 @@ export function parseStoreUrl(url: string): ParsedStoreUrl {
     }
     case 'postgres':
     case 'postgresql':
-      return { kind: 'postgres', target: url }
+      return { kind: 'postgres', target: url, postgres: parsePostgresUrl(url) }
     case 'redis':
     case 'rediss':
-      return { kind: 'redis', target: url }
+      return { kind: 'redis', target: url, redis: parseRedisUrl(url) }
     default:
       throw invalidArgument(`Unknown store URL "${redactUrl(url)}". ${USAGE}`)
   }
 }
 
-/** `sqlite:///abs/a.db` or `sqlite://localhost/abs/a.db`; a host would be silently dropped, so it is refused. */
+/**
+ * `sqlite:///abs/a.db` or `sqlite://localhost/abs/a.db`. A host, a query or a fragment would be
+ * silently dropped, so each is refused.
+ */
 function pathOfFileUrl(url: string): string {
-  const parsed = new URL(url)
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw invalidArgument(
+      `Store URL "${redactUrl(url)}" is not a valid URL; write a path as ${url.slice(0, url.indexOf(':') + 1)}<path> or ${url.slice(0, url.indexOf(':') + 1)}///absolute/path.`
+    )
+  }
+  // `file://` alone is the root folder to a URL parser; here it names no path at all.
+  if (!url.slice(url.indexOf('//') + 2).includes('/')) throw invalidArgument(`Store URL "${redactUrl(url)}" has no path. ${USAGE}`)
   if (parsed.host !== '' && parsed.host !== 'localhost') {
     throw invalidArgument(
       `Store URL "${redactUrl(url)}" names a host ("${parsed.host}"); a local path is written ${parsed.protocol}${parsed.host}${parsed.pathname} or ${parsed.protocol}///absolute/path.`
     )
   }
-  return decodeURIComponent(parsed.pathname)
-}
-
-/** Hides passwords in URLs before they are printed or put in an error message. */
-export function redactUrl(url: string): string {
-  // Up to the last '@': a password may itself hold '/' or a raw '@', and none of it may show.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^:@/]*):(.*)@/i, (_m, scheme, user) => `${scheme}${user}:***@`)
+  if (parsed.search !== '' || parsed.hash !== '')
+    throw invalidArgument(
+      `Store URL "${redactUrl(url)}" has a ${parsed.search ? 'query' : 'fragment'} ("${parsed.search || parsed.hash}"), which a ${parsed.protocol} URL does not read; remove it (a path with "?" or "#" is written ${parsed.protocol}<path>).`
+    )
+  try {
+    return decodeURIComponent(parsed.pathname)
+  } catch {
+    throw invalidArgument(`The path in store URL "${redactUrl(url)}" has a malformed %-escape; write "%" as %25.`)
+  }
 }

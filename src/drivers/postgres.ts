@@ -1,5 +1,6 @@
 import type { Driver, ListEntry, ListOptions, SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
+import { parsePostgresUrl } from '../core/server-url.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { postgresLease } from './postgres-lease.js'
@@ -310,11 +311,10 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   } else {
     if (!options.url) throw invalidArgument('The postgres driver needs a url (postgres://user:pass@host/db) or a pool.')
     const pg = await loadPg()
-    try {
-      const parsed = new URL(options.url)
-      where = `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`
-    } catch {
-      // pg also accepts key=value strings; keep the generic label
+    // Every part checked (core/server-url); pg also accepts key=value strings, kept with the generic label.
+    if (/^postgres(ql)?:/i.test(options.url)) {
+      const parts = parsePostgresUrl(options.url)
+      where = `${parts.host || 'socket'}:${parts.port}/${parts.database}`
     }
     const own = new pg.Pool({
       connectionString: options.url,

@@ -7,6 +7,7 @@ import { GroupCommit } from './group-commit.js'
 import { redisLease } from './redis-lease.js'
 import { redisWriter } from './redis-write.js'
 import { typeIdKey } from '../core/bytes.js'
+import { REDIS_DEFAULT_DATABASES, parseRedisUrl } from '../core/server-url.js'
 
 /**
  * Redis via `ioredis` (v5 or v6) or a user-owned client. Layout, with `prefix` = `vault`:
@@ -114,17 +115,70 @@ async function loadIoredis(): Promise<any> {
   }
 }
 
-/** Splits our `prefix` query parameter off a Redis URL. */
-function splitUrl(url: string): { url: string; prefix?: string; where: string } {
+/**
+ * The URL for ioredis without our `prefix` parameter, every part checked first (core/server-url):
+ * ioredis itself reads `/abc` as database 0 and turns any query parameter into a client option.
+ */
+function splitUrl(url: string): { url: string; db: number; prefix?: string; where: string } {
+  const parts = parseRedisUrl(url)
+  const parsed = new URL(url)
+  parsed.search = ''
+  const where = `${parts.host}:${parts.port}${parts.db === 0 ? '' : `/${parts.db}`}`
+  return { url: parsed.toString(), db: parts.db, prefix: parts.prefix, where }
+}
+
+/**
+ * A database number the server does not have makes ioredis' SELECT fail and leaves the client on
+ * database 0, where the store would then read and write. So SELECT is sent once more here and its
+ * answer checked; the message gives the valid range from the server's `databases` setting when
+ * CONFIG is allowed (managed Redis often refuses it: then Redis' default, 16).
+ */
+async function checkDatabase(client: RedisClientLike, db: number, where: string): Promise<void> {
+  let databases = REDIS_DEFAULT_DATABASES
+  let known = false
   try {
-    const parsed = new URL(url)
-    const prefix = parsed.searchParams.get('prefix') ?? undefined
-    parsed.searchParams.delete('prefix')
-    const where = `${parsed.hostname}:${parsed.port || 6379}${parsed.pathname.length > 1 ? parsed.pathname : ''}`
-    return { url: parsed.toString(), prefix, where }
+    const reply = (await client.callBuffer('CONFIG', 'GET', 'databases')) as Buffer[] | null
+    const n = Number(reply?.[1]?.toString())
+    if (Number.isInteger(n) && n > 0) {
+      databases = n
+      known = true
+    }
   } catch {
-    throw invalidArgument('The Redis store URL is not a valid URL; use redis://host:port[/db].')
+    // CONFIG refused (ACL, managed service): fall back to Redis' default
   }
+  let refused = db >= databases
+  if (!refused) {
+    try {
+      await client.callBuffer('SELECT', db)
+    } catch (err) {
+      if (!/out of range|invalid/i.test((err as Error).message ?? '')) throw err
+      refused = true
+    }
+  }
+  if (refused)
+    throw invalidArgument(
+      known || db >= databases
+        ? `The Redis store ${where} names database ${db}; ${known ? 'this server has' : 'a Redis server has by default'} ${databases} databases, so the database is a whole number from 0 to ${databases - 1}.`
+        : `The Redis store ${where} names database ${db}, which this server does not have (SELECT ${db} was refused: its \`databases\` setting is lower). Use a smaller database number, from 0.`
+    )
+}
+
+/**
+ * Settings that lose acknowledged writes: without AOF (`appendonly no`, Redis' default) a restart
+ * or crash of Redis loses every write since the last RDB snapshot. Asked when CONFIG is allowed;
+ * a refused CONFIG (ACL, managed service) is not an error and yields no warning.
+ */
+async function durabilityWarnings(client: RedisClientLike, where: string): Promise<string[]> {
+  let reply: Buffer[] | null
+  try {
+    reply = (await client.callBuffer('CONFIG', 'GET', 'appendonly')) as Buffer[] | null
+  } catch {
+    return []
+  }
+  if (reply?.[1]?.toString() !== 'no') return []
+  return [
+    `The Redis server ${where} runs without AOF (appendonly no): a restart or crash of Redis loses every write since its last RDB snapshot, minutes of Signal state (Bad MAC, a relink). Set appendonly yes (and appendfsync everysec or always) in its config.`
+  ]
 }
 
 export async function createRedisDriver(options: RedisDriverOptions): Promise<Driver> {
@@ -142,6 +196,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
     prefix ??= split.prefix
     const Redis = await loadIoredis()
     owned = new Redis(split.url, {
+      db: split.db,
       lazyConnect: true,
       // Fail fast instead of queueing while disconnected; never re-send a write whose outcome
       // the caller was already told was a failure.
@@ -168,6 +223,12 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
       )
     }
     client = owned
+    try {
+      await checkDatabase(client, Number(options.clientOptions?.db ?? split.db), where)
+    } catch (err) {
+      owned.disconnect()
+      throw err
+    }
   }
   prefix ??= 'vault'
   // eslint-disable-next-line no-control-regex -- control characters are what is refused
@@ -232,8 +293,11 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
   const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup, maxInFlight: options.client ? 1 : 8 })
   let closed = false
 
+  const warnings = await durabilityWarnings(client, where)
+
   const driver: Driver = {
     kind: 'redis',
+    warnings,
     capabilities: { snapshot: false, rename: true },
     lease: redisLease(runScript, leaseKey),
 

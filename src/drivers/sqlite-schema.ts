@@ -1,7 +1,9 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { VaultError } from '../core/errors.js'
 
-export const SQLITE_SCHEMA_VERSION = 1
+import { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
+
+export { SQLITE_SCHEMA_VERSION }
 
 /** The tables of a baileys-vault SQLite store and the columns each must have. */
 const TABLES: Record<string, string[]> = {

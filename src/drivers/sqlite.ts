@@ -47,7 +47,7 @@ export interface SqliteDriverOptions {
   /** Database path, or ':memory:'. Ignored when `database` is given. */
   path?: string
   /** A user-owned better-sqlite3 Database; baileys-vault will not close it. */
-  database?: BetterSqlite3.Database
+  database?: SqliteDatabaseLike
   durability?: 'full' | 'normal'
   /** How long to wait on a lock held by another connection (ms). */
   busyTimeoutMs?: number
@@ -73,7 +73,7 @@ export interface SqliteDriverOptions {
   readOnly?: boolean
 }
 
-export { SQLITE_SCHEMA_VERSION } from './sqlite-schema.js'
+export { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
 const PAGE = 500
 
 async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
@@ -165,6 +165,20 @@ function durableLease(lease: LeaseCapability, barrier: DurabilityBarrier): Lease
   }
 }
 
+/**
+ * A user-owned better-sqlite3 `Database`, typed by what baileys-vault calls on it, so the
+ * shipped types need neither better-sqlite3's nor @types/better-sqlite3 (any Database fits).
+ */
+export interface SqliteDatabaseLike {
+  readonly name: string
+  readonly open: boolean
+  prepare(source: string): unknown
+  pragma(source: string, options?: { simple?: boolean }): unknown
+  exec(source: string): unknown
+  transaction(fn: (...args: never[]) => unknown): unknown
+  close(): unknown
+}
+
 export async function createSqliteDriver(options: SqliteDriverOptions): Promise<Driver> {
   const owned = !options.database
   const where = options.path ?? 'database'
@@ -176,7 +190,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   /** Durable commits flush through the barrier (see the doc comment above), set once the journal mode is known. */
   let walFile: WalFile | undefined
   if (options.database) {
-    db = options.database
+    db = options.database as BetterSqlite3.Database
   } else {
     const Database = await loadBetterSqlite3()
     try {

@@ -5,6 +5,7 @@ import { VaultError } from '../core/errors.js'
 import { syncDir } from '../drivers/file-io.js'
 import type { Store } from '../store/store.js'
 import { backup, type BackupResult } from '../tools/backup.js'
+import { firstTime } from '../store/warn-once.js'
 
 /**
  * Scheduled backups (the session-management guide's "regular backups"). Every `everyMs` each
@@ -26,6 +27,11 @@ export interface BackupScheduleOptions {
   sessions: () => readonly string[]
   onBackup?: (event: { session: string; file: string; result: BackupResult }) => void
   onError?: (event: { session: string; error: unknown }) => void
+  /**
+   * Said once per process: the backups are written unencrypted (the store has no key), so each
+   * file holds the account's private keys in the clear, like the `backup` command warns.
+   */
+  onWarning?: (message: string) => void
 }
 
 export interface BackupSchedule {
@@ -83,6 +89,7 @@ async function backupAll(options: BackupScheduleOptions): Promise<void> {
       const createdAt = new Date()
       const file = join(options.dir, backupFileName(session, createdAt))
       const result = await backup(options.store, file, { sessions: [session] })
+      if (!result.sealed) warnPlaintext(options)
       await syncDir(options.dir, true)
       ledger.push({ session, file: basename(file), createdAt: createdAt.toISOString() })
       await writeLedger(options.dir, ledger)
@@ -92,6 +99,11 @@ async function backupAll(options: BackupScheduleOptions): Promise<void> {
       options.onError?.({ session, error })
     }
   }
+}
+
+function warnPlaintext(options: BackupScheduleOptions): void {
+  const message = `scheduled backups in ${options.dir} are NOT encrypted (the store has no key): each file holds the account's private keys in the clear (mode 0600). Set BAILEYS_VAULT_KEY to seal them.`
+  if (firstTime(message)) options.onWarning?.(message)
 }
 
 /** Deletes this session's oldest scheduled backups beyond `keep`: only files the ledger lists. */

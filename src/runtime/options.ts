@@ -35,6 +35,11 @@ export interface SessionOptions {
    * `false` turns leases off.
    */
   lease?: LeaseSetting
+  /**
+   * Drop libsignal's console dumps of whole Signal sessions ("Closing session: SessionEntry {…}",
+   * with private keys) for the whole process. Default true; false leaves the console as it is.
+   */
+  silenceLibsignal?: boolean
 }
 
 export interface StartSessionOptions extends SessionOptions {

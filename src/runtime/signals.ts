@@ -1,6 +1,7 @@
 /**
  * SIGTERM/SIGINT → graceful stop. A second signal while stopping forces the exit (code 130),
- * for an operator who does not want to wait for the deadline.
+ * for an operator who does not want to wait for the deadline; the same signal repeated within a
+ * second is one delivery seen twice (npx) and is ignored.
  */
 import type { RuntimeLogger } from './logger.js'
 
@@ -9,14 +10,24 @@ export interface SignalOptions {
   exit?: boolean
 }
 
+/**
+ * The same signal again within a second is one Ctrl-C delivered twice, not an operator's second
+ * signal: under `npx`/`npm exec` the terminal sends SIGINT to the whole process group and npm
+ * forwards its own copy to the child, so a graceful stop would end in a forced exit 130.
+ */
+const REPEAT_MS = 1_000
+export const isRepeatDelivery = (first: { signal: NodeJS.Signals; at: number }, signal: NodeJS.Signals, now = Date.now()): boolean =>
+  signal === first.signal && now - first.at < REPEAT_MS
+
 export function handleSignals(stop: () => Promise<void>, logger: RuntimeLogger, options: SignalOptions = {}): () => void {
-  let stopping = false
+  let first: { signal: NodeJS.Signals; at: number } | undefined
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (first) {
+      if (isRepeatDelivery(first, signal)) return
       logger.warn({ signal }, 'second signal: exiting without waiting for the graceful stop')
       process.exit(130)
     }
-    stopping = true
+    first = { signal, at: Date.now() }
     logger.info({ signal }, 'signal: stopping gracefully (a second signal forces the exit)')
     stop().then(
       () => {

@@ -4,9 +4,14 @@ import { checkStartOptions, type SessionOptions, type StartSessionOptions } from
 import { preflight } from './preflight.js'
 import { Session } from './session.js'
 import { handleSignals } from './signals.js'
+import { silenceLibsignalSessionDumps } from './quiet-libsignal.js'
+import { firstTime } from '../store/warn-once.js'
 
 /** Checks options and the stored creds, then builds the session (not started yet). */
 export async function createSession(store: Store, sessionId: string, options: SessionOptions): Promise<Session> {
+  if (options.silenceLibsignal !== false) silenceLibsignalSessionDumps()
+  // Unsafe store settings (Redis without AOF): said once per process, whatever runs how many sessions.
+  for (const warning of store.warnings()) if (firstTime(warning)) (options.logger ?? silentLogger).warn({ store: store.label }, warning)
   const result = await preflight(store, sessionId, options.preflight)
   return new Session(store, sessionId, options, result)
 }

@@ -53,6 +53,7 @@ export class SimConnection {
   private readonly closeListeners = new Set<() => void>()
   private queryCounter = 0
 
+  /** @internal the shipped types must not need @types/ws */
   constructor(
     private readonly ws: WebSocket,
     private readonly host: ConnectionHost

@@ -182,6 +182,11 @@ export class Store {
     await this.guard('releasing the lease of', lease.session, () => this.leases().release(lease.session, lease))
   }
 
+  /** Unsafe backend settings found at open (see Driver.warnings), each saying what to change. */
+  warnings(): readonly string[] {
+    return this.driver.warnings ?? []
+  }
+
   /** Who holds a session's lease (for reports); undefined when nobody does. */
   async leaseInfo(session: string): Promise<LeaseInfo | undefined> {
     assertSessionId(session)

@@ -15,6 +15,7 @@ import { newSealHeader, sealStream } from './backup-seal.js'
 import { BACKUP_FORMAT, BACKUP_VERSION, credsLine, headerLine, keyLine, trailerLine, type BackupHeader, type SessionCounts } from './backup-format.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { assertSessionsExist } from './sessions.js'
+import { assertNoLiveOwner } from './tool-leases.js'
 
 export interface BackupOptions {
   /** Sessions to back up; default: every session of the store. */
@@ -121,6 +122,13 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     if (options.sessions?.length) sessions.push(...new Set(options.sessions))
     else for await (const s of source.sessions()) sessions.push(s)
     sessions.sort()
+    // Read live, a session another process writes is neither its state before nor after: refused.
+    if (!snapshot)
+      await assertNoLiveOwner(
+        store,
+        sessions,
+        `the ${store.driver.kind} store has no consistent snapshots, so a backup would copy keys while they change (SQLite and PostgreSQL back up a running bot)`
+      )
     let total: number | undefined
     if (options.onProgress) {
       total = 0

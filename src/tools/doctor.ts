@@ -119,13 +119,21 @@ export async function doctor(store: Store, options: DoctorOptions = {}): Promise
   const reports: DoctorSessionReport[] = []
   for (const session of sessions) reports.push(await checkSession(store, session, keep, n => ticker.add(n, session)))
   ticker.add(0, undefined, true)
-  const findings = checkFileModes(store.label)
+  const findings = [...checkFileModes(store.label), ...store.warnings().map(unsafeConfig)]
   const all = [...findings, ...reports.flatMap(r => r.findings)]
   const errors = all.filter(f => f.severity === 'error').length
   const interrupted = options.sessions?.length ? [] : await interruptedCopies(store)
   const warnings = all.filter(f => f.severity === 'warning').length + interrupted.length
   return { store: store.label, findings, sessions: reports, interrupted, errors, warnings, ok: errors + warnings === 0 }
 }
+
+/** An unsafe backend setting found when the store was opened (e.g. Redis without AOF). */
+const unsafeConfig = (message: string): Finding => ({
+  severity: 'warning',
+  code: 'UNSAFE_BACKEND_CONFIG',
+  message,
+  fix: 'Change the server setting the message names, then run doctor again.'
+})
 
 async function checkSession(store: Store, session: string, keep: number, tick: (n: number) => void): Promise<DoctorSessionReport> {
   const findings: Finding[] = []

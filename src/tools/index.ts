@@ -11,6 +11,7 @@ export { doctor, type DoctorOptions, type DoctorResult, type DoctorSessionReport
 export type { Finding, Severity } from './findings.js'
 export { ls, inspect, type LsResult, type InspectResult, type SessionSummary, type CredsSummary } from './inspect.js'
 export { prune, type PruneOptions, type PruneResult } from './prune.js'
+export { dropSession, type DropOptions, type DropResult } from './drop.js'
 export { rotateKey, encryptionStatus, type RotateKeyOptions, type RotateKeyResult, type EncryptionStatus } from './rotate-key.js'
 export { deriveKeyId } from '../codec/seal.js'
 export type { ToolProgress, ProgressListener } from './progress.js'

@@ -7,7 +7,7 @@ import { assertSessionsExist, countKeys, renamePlan, selectSessions, sessionHasD
 import { SessionVerifier, VERIFY_BATCH, type ExpectedKey, type Mismatch } from './verify.js'
 import { checkBody } from '../codec/values.js'
 import { conflictError, copyDestination } from './staging.js'
-import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
+import { assertNoLiveOwner, withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
 export interface MigrateOptions extends ToolLeaseOptions {
   /** Sessions to copy; default: every session of the source. */
@@ -135,8 +135,7 @@ async function verifyChanged(
  * then every key is read back from the target and compared with the source: after the copy, or,
  * when the source can tell which keys changed since (file:), batch by batch as they are written,
  * with the keys the source changed during the copy read and compared again afterwards.
- * The source is only read. Stop the bot that uses the source first: keys written during the
- * migration may be missed (verification then reports them).
+ * The source is only read. A source session leased by a live bot is refused (LEASE_HELD).
  */
 export async function migrate(from: Store, to: Store, options: MigrateOptions = {}): Promise<MigrateResult> {
   const started = Date.now()
@@ -186,6 +185,9 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   })
   if (options.dryRun) return result(true)
   if (conflicts.length > 0 && !options.overwrite) throw await conflictError(to, conflicts, 'Pick another target')
+  // A source session a live bot writes is refused on every store, snapshot or not: the copy would
+  // fall behind the bot at its next message, and a bot started on it would fork the Signal state.
+  await assertNoLiveOwner(from, sessions, 'migrate copies a session only while no bot uses it')
 
   // The lease of every target session: a live bot there makes this LEASE_HELD before any write.
   return withSessionLeases(

@@ -7,6 +7,7 @@
  */
 import type { LeaseGrant } from '../core/driver.js'
 import { VaultError } from '../core/errors.js'
+import { hostname } from 'node:os'
 import { leaseOwner, parseOwner } from '../drivers/shared-lease.js'
 import type { Store } from '../store/store.js'
 
@@ -22,6 +23,39 @@ const TOOL_TTL_MS = 30_000
 const ownerText = (owner: string) => {
   const p = parseOwner(owner)
   return p ? `host ${p.host} pid ${p.pid}` : `owner "${owner}"`
+}
+
+/**
+ * Refuses with LEASE_HELD, before anything is written, when `session` is leased by a live owner
+ * (or, without `force`, by one that expired without a release). Tools that take the lease call
+ * it through withSessionLeases; `drop` also calls it before asking the user to confirm.
+ */
+export async function assertLeaseFree(store: Store, session: string, options: ToolLeaseOptions = {}): Promise<void> {
+  if (store.driver.lease) await checkFree(store, session, !!options.force)
+}
+
+/** This process's own lease (a scheduled backup runs inside the bot that owns the session). */
+const ownedHere = (owner: string) => {
+  const p = parseOwner(owner)
+  return !!p && p.host === hostname() && p.pid === process.pid
+}
+
+/**
+ * Tools that only read a session (the source of migrate and backup) refuse a session another
+ * live process owns, with LEASE_HELD: its keys change while they are read, so the copy would be
+ * neither the state before nor after. `what` says what was refused and what to do instead.
+ * An expired lease (a crashed owner) is no obstacle to reading.
+ */
+export async function assertNoLiveOwner(store: Store, sessions: Iterable<string>, what: string): Promise<void> {
+  if (!store.driver.lease) return
+  for (const session of new Set(sessions)) {
+    const info = await store.leaseInfo(session)
+    if (!info || info.expiresInMs <= 0 || ownedHere(info.owner)) continue
+    throw new VaultError(
+      'LEASE_HELD',
+      `Session "${session}" on ${store.label} is in use by ${ownerText(info.owner)} (lease for ${Math.ceil(info.expiresInMs / 1000)} s more): ${what}. Nothing was written. Stop that process first: its graceful stop releases the lease.`
+    )
+  }
 }
 
 async function checkFree(store: Store, session: string, force: boolean): Promise<void> {

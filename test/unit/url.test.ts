@@ -7,6 +7,12 @@ import { parseStoreUrl, redactUrl } from '../../src/core/url.js'
 const invalid = (check: (message: string) => boolean) => (err: unknown) => isVaultError(err, 'INVALID_ARGUMENT') && check(err.message)
 const listsEveryScheme = (message: string) => ['memory:', 'file:', 'sqlite:', 'postgres://', 'redis://'].every(s => message.includes(s))
 
+/** The parsed parts of a server URL. */
+const serverParts = (url: string) => {
+  const parsed = parseStoreUrl(url)
+  return 'redis' in parsed ? parsed.redis : 'postgres' in parsed ? parsed.postgres : undefined
+}
+
 describe('parseStoreUrl', () => {
   it('keeps file: and sqlite: paths exactly as given, relative ones relative to cwd', () => {
     assert.deepEqual(parseStoreUrl('sqlite:./data/a.db'), { kind: 'sqlite', target: './data/a.db' })
@@ -33,13 +39,71 @@ describe('parseStoreUrl', () => {
     assert.equal(parseStoreUrl('Memory:').kind, 'memory')
   })
 
-  it('passes server URLs through whole (the driver parses them), with both spellings of each scheme', () => {
-    for (const url of ['postgres://bot:pw@db.internal:5432/vault', 'postgresql://localhost/vault', 'POSTGRES://h/db']) {
-      assert.deepEqual(parseStoreUrl(url), { kind: 'postgres', target: url })
+  it('passes server URLs through whole, with both spellings of each scheme, and every part parsed', () => {
+    assert.deepEqual(parseStoreUrl('postgres://bot:pw@db.internal:5432/vault'), {
+      kind: 'postgres',
+      target: 'postgres://bot:pw@db.internal:5432/vault',
+      postgres: { host: 'db.internal', port: 5432, database: 'vault' }
+    })
+    assert.deepEqual(parseStoreUrl('postgresql://localhost/vault'), {
+      kind: 'postgres',
+      target: 'postgresql://localhost/vault',
+      postgres: { host: 'localhost', port: 5432, database: 'vault' }
+    })
+    assert.equal(parseStoreUrl('POSTGRES://h/db').kind, 'postgres')
+    assert.deepEqual(parseStoreUrl('redis://127.0.0.1:6379/2'), {
+      kind: 'redis',
+      target: 'redis://127.0.0.1:6379/2',
+      redis: { tls: false, host: '127.0.0.1', port: 6379, db: 2, prefix: undefined }
+    })
+    assert.deepEqual(serverParts('rediss://:pw@cache:6380?prefix=bots'), { tls: true, host: 'cache', port: 6380, db: 0, prefix: 'bots' })
+    assert.equal(parseStoreUrl('Redis://h').kind, 'redis')
+  })
+
+  it('refuses a Redis database that is not a whole number, naming the part and the valid range', () => {
+    for (const [url, shown] of [
+      ['redis://127.0.0.1:6379/abc', '"abc"'],
+      ['redis://127.0.0.1:6379/-1', '"-1"'],
+      ['redis://127.0.0.1:6379/1.5', '"1.5"'],
+      ['redis://127.0.0.1:6379/01', '"01"'],
+      ['redis://127.0.0.1:6379/0/1', '"0/1"'],
+      ['redis://127.0.0.1:6379/%20', '" "']
+    ]) {
+      assert.throws(
+        () => parseStoreUrl(url),
+        invalid(m => m.includes(`The database in store URL`) && m.includes(shown) && m.includes('0 to 15')),
+        url
+      )
     }
-    for (const url of ['redis://127.0.0.1:6379/2', 'rediss://:pw@cache:6380', 'Redis://h']) {
-      assert.deepEqual(parseStoreUrl(url), { kind: 'redis', target: url })
-    }
+  })
+
+  it('refuses every other malformed part of a server URL instead of defaulting it', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['redis://', /names no host/],
+      ['redis://:6379/0', /not a valid URL|names no host/],
+      ['redis://h:0', /port .* 1 to 65535/],
+      ['redis://h:99999', /not a valid URL/],
+      ['redis://h?db=3', /parameter "db".*prefix/],
+      ['redis://h?prefix=a&prefix=b', /twice/],
+      ['redis://h/0#x', /fragment/],
+      ['postgres://h', /names no database/],
+      ['postgres://h/', /names no database/],
+      ['postgres:///db', /names no host/],
+      ['postgres://h/a/b', /not one name/],
+      ['postgres://h/db?sslmod=require', /parameter "sslmod".*sslmode/],
+      ['postgres://h:0/db', /1 to 65535/],
+      ['postgres://h/%zz', /malformed %-escape/],
+      ['sqlite:///tmp/a.db?mode=ro', /query/],
+      ['file:///srv/auth#x', /fragment/]
+    ]
+    for (const [url, message] of cases)
+      assert.throws(
+        () => parseStoreUrl(url),
+        invalid(m => message.test(m)),
+        url
+      )
+    // A socket folder in ?host= is a host.
+    assert.deepEqual(serverParts('postgres:///vault?host=/run/postgresql'), { host: '', port: 5432, database: 'vault' })
   })
 
   it('memory: takes an optional name', () => {
@@ -111,8 +175,11 @@ describe('redactUrl', () => {
     }
   })
 
-  it('hides only the first URL: a password inside the path or query is not a userinfo', () => {
-    assert.equal(redactUrl('postgres://db/vault?user=a:b@c'), 'postgres://db/vault?user=a:b@c')
+  it('hides a password also where the URL is garbled (a typo in the scheme, one slash, an "@" in a query)', () => {
+    assert.equal(redactUrl('redis:/:s3cret@h'), 'redis:/:***@h')
+    assert.equal(redactUrl('rediss//:s3cret@h'), '***:***@h')
+    assert.equal(redactUrl('postgr?sql://bot:s3cret@h/db'), '***:***@h/db')
+    assert.ok(!redactUrl('postgres://db/vault?user=a:s3cret@c').includes('s3cret'))
   })
 
   it('hides passwords that contain "/" or a raw "@"', () => {

@@ -7,6 +7,7 @@ import { createMetrics, type VaultMetrics } from '../../runtime/metrics.js'
 import { metricsFromStats } from '../../runtime/metrics-sync.js'
 import { scheduleBackups, type BackupSchedule } from '../../runtime/backup-schedule.js'
 import { createRuntime, type Runtime } from '../../runtime/runtime.js'
+import { isRepeatDelivery } from '../../runtime/signals.js'
 import type { Session } from '../../runtime/session.js'
 import type { SessionState } from '../../runtime/states.js'
 import type { AuthStore as Store } from '../../auth/auth-store.js'
@@ -203,7 +204,7 @@ export const runCommand: Command = {
     // the store untouched (not even created).
     const metrics = p.http ? await optionalMetrics(ctx, running) : undefined
     const http = p.http
-      ? await listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) })
+      ? await asUsage(() => listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) }))
       : undefined
     let store: Store | undefined
     let schedule: BackupSchedule | undefined
@@ -282,7 +283,8 @@ export const runCommand: Command = {
               message: `scheduled backup failed: ${(error as Error).message}`
             })
             out.note(`${session}: scheduled backup failed (${(error as Error).message}); trying again at the next round`)
-          }
+          },
+          onWarning: message => out.note(`warning: ${message}`)
         })
       }
 
@@ -341,10 +343,13 @@ async function optionalMetrics(ctx: CommandContext, sessions: () => Session[]): 
  * signal while stopping exits at once, for an operator who will not wait for the deadline.
  */
 function onStopSignals(ctx: CommandContext, stop: () => void): () => void {
-  let stopping = false
-  const onSignal = () => {
-    if (stopping) process.exit(130)
-    stopping = true
+  let first: { signal: NodeJS.Signals; at: number } | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (first) {
+      if (!isRepeatDelivery(first, signal)) process.exit(130)
+      return
+    }
+    first = { signal, at: Date.now() }
     ctx.stderr.write('stopping gracefully (send the signal again to exit at once)\n')
     stop()
   }

@@ -2,8 +2,10 @@
 /**
  * libsignal (Baileys' Signal implementation) prints whole session records with `console.info`
  * and `console.warn` ("Closing session: SessionEntry { … privKey … }"): private ratchet keys in a
- * terminal or a log collector. The CLI drops exactly those calls. A bot that embeds the runtime
- * can call this too; nothing else written to the console is touched.
+ * terminal or a log collector. startSession and createRuntime drop exactly those calls for every
+ * user (option `silenceLibsignal: false` keeps them), the CLI does too, and a bot that uses
+ * useAuthState alone calls this from the package root. Nothing else written to the console is
+ * touched.
  */
 const LIBSIGNAL_SECRET_LINES = ['Closing session:', 'Opening session:', 'Removing old closed session:', 'Session already closed', 'Session already open']
 
