@@ -22,8 +22,10 @@ describe('simulator: two real clients, one account each', () => {
   let dir: string
   let aliceStore: AuthStore
   let bobStore: AuthStore
+  let charlieStore: AuthStore
   let alice: Peer
   let bob: Peer
+  let charlie: Peer
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vault-sim-peers-'))
@@ -31,15 +33,17 @@ describe('simulator: two real clients, one account each', () => {
     untrust = trustSimulator(sim)
     aliceStore = await openStore(`sqlite:${join(dir, 'alice.db')}`)
     bobStore = await openStore(`file:${join(dir, 'bob')}`)
-    ;[alice, bob] = await Promise.all([
+    charlieStore = await openStore(`sqlite:${join(dir, 'charlie.db')}`)
+    ;[alice, bob, charlie] = await Promise.all([
       linkPeer({ sim, auth: await aliceStore.useAuthState('alice'), pushName: 'Alice' }),
-      linkPeer({ sim, auth: await bobStore.useAuthState('bob'), pushName: 'Bob' })
+      linkPeer({ sim, auth: await bobStore.useAuthState('bob'), pushName: 'Bob' }),
+      linkPeer({ sim, auth: await charlieStore.useAuthState('charlie'), pushName: 'Charlie' })
     ])
   })
 
   after(async () => {
-    await Promise.all([alice?.client.end(), bob?.client.end()])
-    await Promise.all([aliceStore?.close(), bobStore?.close()])
+    await Promise.all([alice?.client.end(), bob?.client.end(), charlie?.client.end()])
+    await Promise.all([aliceStore?.close(), bobStore?.close(), charlieStore?.close()])
     untrust?.()
     await sim?.stop()
     if (dir) rmSync(dir, { recursive: true, force: true })
@@ -52,7 +56,8 @@ describe('simulator: two real clients, one account each', () => {
     const named = sim.accounts().filter(a => a.pushName)
     assert.deepEqual(named.map(a => [a.pushName, `${a.pn}@s.whatsapp.net`, a.devices.length]).sort(), [
       ['Alice', alice.jid, 1],
-      ['Bob', bob.jid, 1]
+      ['Bob', bob.jid, 1],
+      ['Charlie', charlie.jid, 1]
     ])
   })
 
@@ -100,5 +105,71 @@ describe('simulator: two real clients, one account each', () => {
     bob.client = await loginPeer({ sim, auth: await bobStore.useAuthState('bob'), config: { pushName: 'Bob' } })
     const got = await waitForText(bob.client, 'while you were away')
     assert.equal(textOf(got), 'while you were away')
+  })
+  /** Resolves when `peer` sees the group in a groups.upsert. */
+  const seesGroup = (peer: Peer, id: () => string | undefined) =>
+    new Promise<void>(resolve => {
+      const check = (groups: Array<{ id: string }>) => {
+        if (!groups.some(g => g.id === id())) return
+        peer.client.sock.ev.off('groups.upsert', check)
+        resolve()
+      }
+      peer.client.sock.ev.on('groups.upsert', check)
+    })
+
+  /** The next group text `peer` receives in `group`. */
+  async function nextGroupText(peer: Peer, group: string): Promise<WAMessage> {
+    for (;;) {
+      const msg = await peer.client.nextMessage(PEER_OPEN_MS)
+      if (msg.key.remoteJid === group && textOf(msg) !== undefined) return msg
+    }
+  }
+
+  test('groups: create, messages reach exactly the members, add, remove, promote, metadata', { timeout: 90_000 }, async () => {
+    let id: string | undefined
+    const bobSees = seesGroup(bob, () => id)
+    const created = await alice.client.sock.groupCreate('Bar', [bob.jid])
+    id = created.id
+    assert.equal(created.subject, 'Bar')
+    assert.deepEqual(created.participants.map(p => [p.id, p.admin]).sort(), [
+      [alice.jid, 'superadmin'],
+      [bob.jid, null]
+    ].sort())
+    await bobSees
+
+    await alice.client.sock.sendMessage(id, { text: 'welcome Bob' })
+    const got = await nextGroupText(bob, id)
+    assert.equal(textOf(got), 'welcome Bob')
+    assert.equal(got.key.participant, alice.jid)
+    assert.equal(got.pushName, 'Alice')
+
+    const charlieSees = seesGroup(charlie, () => id)
+    const added = await alice.client.sock.groupParticipantsUpdate(id, [charlie.jid, bob.jid, '19999999999@s.whatsapp.net'], 'add')
+    assert.deepEqual(added.map(r => r.status), ['200', '409', '404'], 'a status per participant')
+    await charlieSees
+    assert.equal((await alice.client.sock.groupMetadata(id)).participants.length, 3)
+
+    await bob.client.sock.sendMessage(id, { text: 'hi all' })
+    assert.equal(textOf(await nextGroupText(alice, id)), 'hi all')
+    assert.equal(textOf(await nextGroupText(charlie, id)), 'hi all')
+
+    const promoted = await alice.client.sock.groupParticipantsUpdate(id, [bob.jid], 'promote')
+    assert.deepEqual(promoted.map(r => r.status), ['200'])
+    const meta = await charlie.client.sock.groupMetadata(id)
+    assert.equal(meta.participants.find(p => p.id === bob.jid)?.admin, 'admin')
+    assert.deepEqual((await alice.client.sock.groupParticipantsUpdate(id, [bob.jid], 'demote')).map(r => r.status), ['200'])
+
+    const removed = await alice.client.sock.groupParticipantsUpdate(id, [charlie.jid], 'remove')
+    assert.deepEqual(removed.map(r => r.status), ['200'])
+    await alice.client.sock.sendMessage(id, { text: 'just us' })
+    assert.equal(textOf(await nextGroupText(bob, id)), 'just us')
+    // Charlie got nothing after the removal: a DM sent after the group message arrives first.
+    await alice.client.sock.sendMessage(charlie.jid, { text: 'marker' })
+    const next = await charlie.client.nextMessage(PEER_OPEN_MS)
+    assert.equal(textOf(next), 'marker', 'a removed member receives no group message')
+
+    const participating = await bob.client.sock.groupFetchAllParticipating()
+    assert.deepEqual(Object.keys(participating), [id])
+    assert.deepEqual(Object.keys(await charlie.client.sock.groupFetchAllParticipating()), [])
   })
 })

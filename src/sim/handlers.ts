@@ -8,6 +8,7 @@ import {
   getBinaryNodeChild,
   getBinaryNodeChildBuffer,
   getBinaryNodeChildren,
+  isJidGroup,
   jidDecode,
   jidNormalizedUser,
   type BinaryNode
@@ -15,10 +16,11 @@ import {
 import { randomBytes } from 'node:crypto'
 import type { SimConnection } from './connection.js'
 import type { Contact } from './contact.js'
-import { routeDirectMessage, routeReceipt, type RoutingHost } from './routing.js'
+import { handleGroupIq, routeGroupMessage, type GroupHost } from './groups.js'
+import { routeDirectMessage, routeReceipt } from './routing.js'
 import { unixNow, type DeviceRecord } from './state.js'
 
-export interface HandlerHost extends RoutingHost {
+export interface HandlerHost extends GroupHost {
   /** A contact by PN or LID user. */
   contactByUser(user: string | undefined): Contact | undefined
   /** Delivers the device's queued stanzas and turns live delivery on. */
@@ -97,6 +99,8 @@ function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, 
       return conn.send(result(iq, [usyncReply(host, device, first)]))
     case 'passive':
       return conn.send(result(iq))
+    case 'w:g2':
+      return conn.send(handleGroupIq(host, device, iq))
     case 'w:p':
       return conn.send(result(iq))
     case 'privacy':
@@ -315,6 +319,7 @@ function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode |
 function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
   const { id, to } = node.attrs
   conn.send({ tag: 'ack', attrs: { class: 'message', id, from: to, t: unixNow() } })
+  if (isJidGroup(to)) return routeGroupMessage(host, device, node)
   const recipients = routeDirectMessage(host, device, node)
   for (const enc of getBinaryNodeChildren(node, 'enc')) recipients.push([to, enc])
   for (const [jid, enc] of recipients) {

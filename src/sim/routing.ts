@@ -30,7 +30,7 @@ export function encryptedParts(node: BinaryNode): Array<[string, BinaryNode]> {
 export const pnDeviceJid = (device: DeviceRecord): string => jidEncode(device.account.pn, 's.whatsapp.net', device.id)
 export const lidDeviceJid = (device: DeviceRecord): string => jidEncode(device.account.lid, 'lid', device.id)
 
-function forwardedAttrs(node: BinaryNode): Record<string, string> {
+export function forwardedAttrs(node: BinaryNode): Record<string, string> {
   const attrs: Record<string, string> = {}
   for (const name of FORWARDED_ATTRS) if (node.attrs[name]) attrs[name] = node.attrs[name]
   return attrs

@@ -15,6 +15,7 @@ import { Contact, type ContactHost } from './contact.js'
 import { controlHandler, type ControlHost } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
 import { DeliveryQueue, queueOffline, takeOffline } from './delivery-queue.js'
+import { GroupRegistry } from './groups.js'
 import { historySyncNotification } from './history-sync.js'
 import { KICK_NODES, KICK_REASONS, type KickReason } from './kicks.js'
 import { Phone, type PhoneHost } from './phone.js'
@@ -54,6 +55,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private readonly contacts = new Map<string, Contact>()
   /** Stanzas between clients, delivered after the configured delay. */
   readonly delivery: DeliveryQueue = new DeliveryQueue(this)
+  readonly groups = new GroupRegistry()
   private wss?: WebSocketServer
   private http?: Server
   /** Where listen() bound, so restart() listens there again. */
