@@ -16,6 +16,7 @@ import {
 import { randomBytes } from 'node:crypto'
 import type { SimConnection } from './connection.js'
 import type { Contact } from './contact.js'
+import { MAX_MEDIA_FILE_BYTES } from './media-store.js'
 import { handleGroupIq, routeGroupMessage, type GroupHost } from './groups.js'
 import { routeDirectMessage, routeReceipt } from './routing.js'
 import { unixNow, type DeviceRecord } from './state.js'
@@ -25,6 +26,8 @@ export interface HandlerHost extends GroupHost {
   contactByUser(user: string | undefined): Contact | undefined
   /** Delivers the device's queued stanzas and turns live delivery on. */
   flushPending(conn: SimConnection): void
+  /** host:port where media is uploaded and downloaded. */
+  mediaHost(): string
   /** Removes a device (logout from the client side). */
   unlink(device: DeviceRecord): void
   log(message: string): void
@@ -101,6 +104,17 @@ function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, 
       return conn.send(result(iq))
     case 'w:g2':
       return conn.send(handleGroupIq(host, device, iq))
+    case 'w:m':
+      if (first?.tag !== 'media_conn') return conn.send(result(iq))
+      return conn.send(
+        result(iq, [
+          {
+            tag: 'media_conn',
+            attrs: { auth: 'sim', ttl: '3600', auth_ttl: '3600', max_buckets: '1' },
+            content: [{ tag: 'host', attrs: { hostname: host.mediaHost(), maxContentLengthBytes: MAX_MEDIA_FILE_BYTES.toString() } }]
+          }
+        ])
+      )
     case 'w:p':
       return conn.send(result(iq))
     case 'privacy':

@@ -3,7 +3,7 @@
  * from logins, keeps the online devices and routes between them, the phone and the contacts.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import { setTimeout as delay } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
@@ -16,6 +16,7 @@ import { controlHandler, type ControlHost } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
 import { DeliveryQueue, queueOffline, takeOffline } from './delivery-queue.js'
 import { GroupRegistry } from './groups.js'
+import { MediaStore } from './media-store.js'
 import { historySyncNotification } from './history-sync.js'
 import { KICK_NODES, KICK_REASONS, type KickReason } from './kicks.js'
 import { Phone, type PhoneHost } from './phone.js'
@@ -56,6 +57,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   /** Stanzas between clients, delivered after the configured delay. */
   readonly delivery: DeliveryQueue = new DeliveryQueue(this)
   readonly groups = new GroupRegistry()
+  /** Uploaded media, in temporary files (served only in TLS mode: Baileys uses https). */
+  readonly media = new MediaStore()
   private wss?: WebSocketServer
   private http?: Server
   /** Where listen() bound, so restart() listens there again. */
@@ -86,7 +89,8 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   /** Listens on host:port; `describe` feeds the control API's GET /. Resolves with the bound port. */
   listen(host: string, port: number, describe: () => Record<string, unknown>): Promise<number> {
     return new Promise((resolve, reject) => {
-      const handler = controlHandler(this)
+      const control = controlHandler(this)
+      const handler = (req: IncomingMessage, res: ServerResponse) => void (this.media.handle(req, res) || control(req, res))
       const http = this.tls ? createTlsServer({ key: this.tls.key, cert: this.tls.cert }, handler) : createServer(handler)
       this.http = http
       // Never reject an upgrade: Baileys would hang in 'connecting'. Errors go in-protocol.
@@ -111,6 +115,13 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     })
   }
 
+  /** host:port of the media server, as media_conn hands it out. */
+  mediaHost(): string {
+    const address = this.address
+    if (!address) return 'localhost'
+    return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
+  }
+
   describe(): Record<string, unknown> {
     return this.address?.describe() ?? {}
   }
@@ -119,6 +130,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     this.stopped = true
     await this.restarting
     await this.close()
+    this.media.close()
   }
 
   /**
