@@ -11,6 +11,8 @@ import { unixNow, type Account, type DeviceRecord, type SimState } from './state
 export interface RoutingHost {
   state: SimState
   delivery: DeliveryQueue
+  /** Diagnostics: JIDs, ids and stanza types only, never content. */
+  log(message: string): void
 }
 
 /** Message attributes a recipient needs from the sender's stanza (edit: revoke and edit). */
@@ -57,6 +59,7 @@ export function routeDirectMessage(host: RoutingHost, sender: DeviceRecord, node
       continue
     }
     const own = device.account === sender.account
+    host.log(`message ${id} ${pnDeviceJid(sender)} -> ${device.jid} (${enc.attrs.type}${own ? ', own device' : ''})`)
     host.delivery.send(device, {
       tag: 'message',
       attrs: {
@@ -84,8 +87,7 @@ function receiptTarget(state: SimState, jid: string | undefined): { account: Acc
 
 /**
  * A receipt from `from` (delivered, read, played, retry …) goes to the devices of the account
- * it names: the named device, or all of them. A retry receipt carries the asking device, so the
- * sender can encrypt to exactly that device again.
+ * it names: the named device, or all of them.
  */
 export function routeReceipt(host: RoutingHost, from: DeviceRecord, node: BinaryNode): boolean {
   const { id, to, type, participant } = node.attrs
@@ -93,16 +95,19 @@ export function routeReceipt(host: RoutingHost, from: DeviceRecord, node: Binary
   const target = receiptTarget(host.state, group ? participant : to)
   if (!target || target.account === from.account) return false
   const devices = target.device ? [target.device] : host.state.devicesOf(target.account)
-  const sender = type === 'retry' ? pnDeviceJid(from) : from.account.pnJid
   // 'inactive' (a client not marked online) reaches the sender as a plain delivery receipt.
   const forwardedType = type === 'inactive' ? undefined : type
+  // A retry names the asking device as participant: the sender encrypts again to exactly it,
+  // and finds the message in its cache under the chat (the user JID, without device).
+  const asking: Record<string, string> = type === 'retry' ? { participant: pnDeviceJid(from) } : {}
   const attrs: Record<string, string> = {
     id,
     t: node.attrs.t || unixNow(),
     ...(forwardedType ? { type: forwardedType } : {}),
-    ...(group ? { from: to, participant: sender } : { from: sender })
+    ...(group ? { from: to, participant: from.account.pnJid, ...asking } : { from: from.account.pnJid, ...asking })
   }
   const content = Array.isArray(node.content) ? node.content : undefined
+  host.log(`receipt ${id} ${type ?? 'delivery'} ${pnDeviceJid(from)} -> ${devices.map(d => d.jid).join(', ') || 'no device'}`)
   for (const device of devices) host.delivery.send(device, { tag: 'receipt', attrs: { ...attrs }, ...(content ? { content } : {}) })
   return true
 }

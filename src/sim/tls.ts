@@ -25,7 +25,7 @@ export async function selfSignedCertificate(): Promise<TlsCertificate> {
   }
   const notAfterDate = new Date(Date.now() + VALID_DAYS * 24 * 3600 * 1000)
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keySize: 2048,
+    keyType: 'ec',
     algorithm: 'sha256',
     notAfterDate,
     extensions: [
