@@ -4,6 +4,7 @@
  * to a contact and gets logged out. Loopback only; every wait is bounded.
  */
 import assert from 'node:assert/strict'
+import { request as httpsRequest } from 'node:https'
 import { test } from 'node:test'
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { buildCli } from '../src/cli/build-cli.js'
@@ -101,16 +102,49 @@ test('baileys-vault sim serves a bot end to end through its URL and control API'
   await assert.rejects(fetch(control, { signal: AbortSignal.timeout(2_000) }), 'the port is closed after the abort')
 })
 
-test('baileys-vault sim refuses non-loopback hosts and bad ports', { timeout: 10_000 }, async () => {
+test('baileys-vault sim refuses non-loopback hosts, bad ports and unknown options', { timeout: 10_000 }, async () => {
   for (const args of [
     ['--host', '0.0.0.0'],
     ['--host', '192.168.1.10'],
     ['--port', 'abc'],
-    ['--port', '70000']
+    ['--port', '70000'],
+    ['--bogus'],
+    ['--tls=yes'],
+    ['--accounts', 'many'],
+    ['--delivery-delay', '-1']
   ]) {
     const stderr = capture()
     const code = await buildCli(['sim', ...args], { stdout: capture(), stderr, signal: AbortSignal.timeout(5_000) })
     assert.equal(code, 2, `sim ${args.join(' ')} is a usage error`)
     assert.ok(stderr.text.length > 0)
   }
+})
+
+test('baileys-vault sim --tls serves wss:// on /ws/chat and the scan-qr route over https', { timeout: 30_000 }, async () => {
+  const stdout = capture()
+  const abort = new AbortController()
+  const exit = buildCli(['sim', '--tls', '--port', '0'], { stdout, stderr: capture(), signal: abort.signal })
+  try {
+    const url = await until(() => /listening on (wss:\/\/127\.0\.0\.1:\d+\/ws\/chat)/.exec(stdout.text)?.[1], 'the printed wss URL', 20_000)
+    assert.match(stdout.text, /POST https:\/\/127\.0\.0\.1:\d+\/admin\/mock-phone\/scan-qr/)
+    const base = new URL(url.replace('wss://', 'https://'))
+    const post = (path: string, body: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = httpsRequest({ host: base.hostname, port: base.port, path, method: 'POST', rejectUnauthorized: false }, res => {
+          let text = ''
+          res.on('data', chunk => (text += chunk))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
+        })
+        req.on('error', reject)
+        req.end(body)
+      })
+    // The alias reads the raw QR text as /scan does: a QR no client shows is a clear 400, not a 404.
+    const scanned = await post('/admin/mock-phone/scan-qr', 'not a qr')
+    assert.equal(scanned.status, 400)
+    assert.match(scanned.body.error, /Not a WhatsApp linking QR code/)
+    assert.equal((await post('/nowhere', '')).status, 404)
+  } finally {
+    abort.abort()
+  }
+  assert.equal(await exit, 0)
 })

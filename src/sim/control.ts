@@ -5,6 +5,8 @@
  *
  *   GET  /                                   { url, rootPublicKey, phone }
  *   POST /scan              "<qr text>"      { jid, lid, deviceId }
+ *   POST /admin/mock-phone/scan-qr "<qr text>"  the same (the path Baileys' own e2e suite posts to)
+ *   GET  /accounts                           [{ pn, lid, pushName, devices }]
  *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, liveConnections, kicks, … }]
  *   POST /kick              { jid, reason }  { told }
@@ -18,12 +20,13 @@ import { isVaultError } from '../core/errors.js'
 import type { Contact } from './contact.js'
 import { KICK_REASONS, type KickReason } from './kicks.js'
 import type { Phone } from './phone.js'
-import type { DeviceInfo } from './state.js'
+import type { AccountInfo, DeviceInfo } from './state.js'
 
 /** What the control API needs from the simulator (the server implements it). */
 export interface ControlHost {
   readonly phone: Phone
   describe(): Record<string, unknown>
+  accountInfos(): AccountInfo[]
   deviceInfos(): DeviceInfo[]
   kick(jid: string, reason: KickReason): number
   silence(jid: string, ms: number): number
@@ -82,7 +85,9 @@ export function controlHandler(server: ControlHost) {
     const method = req.method ?? 'GET'
     if (method === 'GET' && parts.length === 0) return server.describe()
     if (method === 'GET' && parts[0] === 'devices' && parts.length === 1) return server.deviceInfos()
-    if (method === 'POST' && parts[0] === 'scan' && parts.length === 1) {
+    if (method === 'GET' && parts[0] === 'accounts' && parts.length === 1) return server.accountInfos()
+    const isScan = (parts[0] === 'scan' && parts.length === 1) || url.pathname === '/admin/mock-phone/scan-qr'
+    if (method === 'POST' && isScan) {
       const body = (await readBody(req)).trim()
       const qr = body.startsWith('{') ? String((JSON.parse(body) as { qr?: unknown }).qr ?? '') : body
       return server.phone.scan(qr)

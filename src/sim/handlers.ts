@@ -8,6 +8,7 @@ import {
   getBinaryNodeChild,
   getBinaryNodeChildBuffer,
   getBinaryNodeChildren,
+  isJidGroup,
   jidDecode,
   jidNormalizedUser,
   type BinaryNode
@@ -15,14 +16,18 @@ import {
 import { randomBytes } from 'node:crypto'
 import type { SimConnection } from './connection.js'
 import type { Contact } from './contact.js'
-import { unixNow, type DeviceRecord, type SimState } from './state.js'
+import { MAX_MEDIA_FILE_BYTES } from './media-store.js'
+import { handleGroupIq, routeGroupMessage, type GroupHost } from './groups.js'
+import { routeDirectMessage, routeReceipt } from './routing.js'
+import { unixNow, type DeviceRecord } from './state.js'
 
-export interface HandlerHost {
-  state: SimState
+export interface HandlerHost extends GroupHost {
   /** A contact by PN or LID user. */
   contactByUser(user: string | undefined): Contact | undefined
   /** Delivers the device's queued stanzas and turns live delivery on. */
   flushPending(conn: SimConnection): void
+  /** host:port where media is uploaded and downloaded. */
+  mediaHost(): string
   /** Removes a device (logout from the client side). */
   unlink(device: DeviceRecord): void
   log(message: string): void
@@ -56,6 +61,10 @@ export async function handleNode(host: HandlerHost, conn: SimConnection, node: B
       return handleMessage(host, conn, device, node)
     case 'receipt':
       return handleReceipt(host, conn, device, node)
+    case 'presence':
+      // The name a client announces is what its messages carry as `notify` (its push name).
+      if (node.attrs.name) device.account.pushName = node.attrs.name
+      return
     default:
       // ack, presence, ib (unified_session), chatstate, notification acks: nothing to answer.
       return
@@ -93,6 +102,19 @@ function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, 
       return conn.send(result(iq, [usyncReply(host, device, first)]))
     case 'passive':
       return conn.send(result(iq))
+    case 'w:g2':
+      return conn.send(handleGroupIq(host, device, iq))
+    case 'w:m':
+      if (first?.tag !== 'media_conn') return conn.send(result(iq))
+      return conn.send(
+        result(iq, [
+          {
+            tag: 'media_conn',
+            attrs: { auth: 'sim', ttl: '3600', auth_ttl: '3600', max_buckets: '1' },
+            content: [{ tag: 'host', attrs: { hostname: host.mediaHost(), maxContentLengthBytes: MAX_MEDIA_FILE_BYTES.toString() } }]
+          }
+        ])
+      )
     case 'w:p':
       return conn.send(result(iq))
     case 'privacy':
@@ -258,7 +280,11 @@ function bundleNodes(host: HandlerHost, keyNode: BinaryNode): BinaryNode[] {
   return out
 }
 
-/** usync: devices, LIDs and contact status for contacts; the asking device alone for its own account. */
+/**
+ * usync: devices, LIDs and contact status for contacts and for every account. The asking
+ * device's own account gets its devices but not its LID: that would make the client fetch a
+ * bundle for a phone (device 0) the simulator does not have.
+ */
 function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode | undefined): BinaryNode {
   const protocols = children(getBinaryNodeChild(usync, 'query')).map(q => q.tag)
   const users: BinaryNode[] = []
@@ -274,21 +300,21 @@ function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode |
     if (!jid) continue
     const decoded = jidDecode(jid)
     const contact = host.contactByUser(decoded?.user)
-    const own = host.state.isOwnUser(decoded?.user)
+    const account = contact ? undefined : host.state.accountByUser(decoded?.user)
     const content: BinaryNode[] = []
     for (const protocol of protocols) {
       if (protocol === 'devices') {
         const list = contact
           ? [{ tag: 'device', attrs: { id: '0' } }]
-          : own
-            ? [{ tag: 'device', attrs: { id: device.id.toString(), 'key-index': device.keyIndex.toString() } }]
+          : account
+            ? host.state.devicesOf(account).map(d => ({ tag: 'device', attrs: { id: d.id.toString(), 'key-index': d.keyIndex.toString() } }))
             : []
         content.push({ tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: list }] })
       } else if (protocol === 'lid') {
-        // Only contacts get a LID: the own LID would make the client fetch a bundle for the phone.
         if (contact) content.push({ tag: 'lid', attrs: { val: contact.lidJid } })
+        else if (account && account !== device.account) content.push({ tag: 'lid', attrs: { val: account.lidJid } })
       } else if (protocol === 'contact') {
-        content.push({ tag: 'contact', attrs: { type: contact || own ? 'in' : 'out' } })
+        content.push({ tag: 'contact', attrs: { type: contact || account ? 'in' : 'out' } })
       }
     }
     users.push({ tag: 'user', attrs: { jid }, content })
@@ -300,15 +326,15 @@ function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode |
   }
 }
 
-/** A message from the device: each `<to>` for a contact is decrypted by that contact. */
+/**
+ * A message from the device: each `<enc>` for another linked device is routed to it, each one
+ * for a contact is decrypted by that contact.
+ */
 function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
   const { id, to } = node.attrs
   conn.send({ tag: 'ack', attrs: { class: 'message', id, from: to, t: unixNow() } })
-  const recipients: Array<[string, BinaryNode]> = []
-  for (const target of getBinaryNodeChildren(getBinaryNodeChild(node, 'participants'), 'to')) {
-    const enc = getBinaryNodeChild(target, 'enc')
-    if (enc) recipients.push([target.attrs.jid, enc])
-  }
+  if (isJidGroup(to)) return routeGroupMessage(host, device, node)
+  const recipients = routeDirectMessage(host, device, node)
   for (const enc of getBinaryNodeChildren(node, 'enc')) recipients.push([to, enc])
   for (const [jid, enc] of recipients) {
     const contact = host.contactByUser(jidDecode(jid)?.user)
@@ -323,6 +349,7 @@ function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRec
 function handleReceipt(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
   const { id, to, type } = node.attrs
   conn.send({ tag: 'ack', attrs: { class: 'receipt', id, from: to, ...(type ? { type } : {}) } })
+  if (routeReceipt(host, device, node)) return
   if (type === 'retry') {
     const contact = host.contactByUser(jidDecode(to)?.user)
     if (!contact) return

@@ -18,13 +18,15 @@ import type { Contact } from './contact.js'
 import type { KickReason } from './kicks.js'
 import type { Phone } from './phone.js'
 import { SimServer } from './server.js'
-import { Account, lidForPhone, SimState, type DeviceInfo } from './state.js'
+import { Account, lidForPhone, SimState, type AccountInfo, type AccountMode, type DeviceInfo } from './state.js'
+import { selfSignedCertificate, type TlsCertificate } from './tls.js'
 
 export { trustSimulator } from './certs.js'
 export { parseQr, type EnterCodeOptions, type LinkedDevice, type ParsedQr, Phone } from './phone.js'
 export type { Contact, ReceivedMessage, SentMessage } from './contact.js'
 export { KICK_REASONS, type KickReason } from './kicks.js'
-export type { DeviceInfo } from './state.js'
+export type { AccountInfo, AccountMode, DeviceInfo } from './state.js'
+export type { TlsCertificate } from './tls.js'
 
 export interface RestartOptions {
   /** How long the port stays closed before the simulator listens again. Default 200 ms. */
@@ -40,6 +42,23 @@ export interface SimulatorOptions {
   phoneNumber?: string
   /** Diagnostic lines (no key material). Silent by default. */
   log?: (message: string) => void
+  /**
+   * How linking clients become accounts. 'by-push-name' (default): a client that sets
+   * makeWASocket's `pushName` gets its own account, with a phone number derived from the name
+   * (the same name, the same number, in every run), so clients can message each other; a client
+   * without a push name is a device of the default phone (`phone`). 'single': every client is a
+   * device of the default phone.
+   */
+  accounts?: AccountMode
+  /**
+   * Milliseconds between a client sending a message or receipt and its recipients getting it.
+   * Default 150: much faster loses a race inside Baileys (it holds an own message ~100 ms).
+   */
+  deliveryDelayMs?: number
+  /** Send a (empty) history-sync notification on a device's first login. Default true. */
+  historySync?: boolean
+  /** Serve wss:// (and https:// for the control API and media) with a self-signed certificate. */
+  tls?: boolean | TlsCertificate
 }
 
 export interface Simulator {
@@ -69,6 +88,13 @@ export interface Simulator {
    * same port again with every device, contact and queued stanza kept.
    */
   restart(options?: RestartOptions): Promise<void>
+  /** Every account: the default phone's first, then one per push name that linked. */
+  accounts(): AccountInfo[]
+  /**
+   * Milliseconds between a client sending and its recipients receiving (see
+   * SimulatorOptions.deliveryDelayMs); settable while running.
+   */
+  deliveryDelayMs: number
   /** The devices linked to the phone, as the server sees them. */
   devices(): DeviceInfo[]
   device(jid: string): DeviceInfo | undefined
@@ -87,9 +113,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const phoneNumber = options.phoneNumber ?? '15550009999'
   if (!/^\d{5,15}$/.test(phoneNumber)) throw new VaultError('INVALID_ARGUMENT', `Invalid phone number "${phoneNumber}": digits only.`)
 
-  const server = new SimServer(new SimState(new Account(phoneNumber, lidForPhone(phoneNumber, '88'))), options.log)
+  const accounts = options.accounts ?? 'by-push-name'
+  if (accounts !== 'by-push-name' && accounts !== 'single') throw new VaultError('INVALID_ARGUMENT', `accounts must be 'by-push-name' or 'single', not "${String(accounts)}".`)
+  const tls = options.tls === true ? await selfSignedCertificate() : options.tls || undefined
+  const server = new SimServer(new SimState(new Account(phoneNumber, lidForPhone(phoneNumber, '88')), accounts), {
+    log: options.log,
+    deliveryDelayMs: options.deliveryDelayMs,
+    historySync: options.historySync,
+    tls
+  })
   let url = ''
-  const describe = () => ({ url, rootPublicKey: server.rootPublicKey.toString('hex'), phone: server.phone.jid })
+  const describe = () => ({ url, rootPublicKey: server.rootPublicKey.toString('hex'), phone: server.phone.jid, tls: !!tls, accounts })
   let bound: number
   try {
     bound = await server.listen(host, port, describe)
@@ -97,7 +131,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     await server.stop().catch(() => undefined)
     throw new VaultError('BACKEND_UNAVAILABLE', `The simulator could not listen on ${host}:${port}: ${(err as Error).message}`, { cause: err })
   }
-  url = `ws://${host.includes(':') ? `[${host}]` : host}:${bound}`
+  url = `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${bound}${tls ? '/ws/chat' : ''}`
 
   const info = (jid: string): DeviceInfo | undefined => {
     const d = server.state.byJid(jid)
@@ -117,6 +151,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     kick: (jid, reason) => server.kick(jid, reason),
     silence: (jid, ms) => server.silence(jid, ms),
     restart: async (opts = {}) => server.restart(opts.downMs),
+    accounts: () => server.accountInfos(),
+    get deliveryDelayMs() {
+      return server.delivery.delayMs
+    },
+    set deliveryDelayMs(ms: number) {
+      server.delivery.delayMs = ms
+    },
     devices: () => server.deviceInfos(),
     device: info,
     stop: () => server.stop()

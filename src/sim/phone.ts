@@ -85,7 +85,8 @@ export class Phone {
     if (!reg.noiseKey.equals(parsed.noiseKey) || !reg.identityKey.equals(parsed.identityKey)) {
       throw new VaultError('INVALID_ARGUMENT', 'The QR code does not match the keys its connection registered with.')
     }
-    return this.link(conn, reg, parsed.advSecret)
+    // A client that announced a push name becomes (a device of) that name's account.
+    return this.link(conn, reg, parsed.advSecret, this.host.state.accountFor(reg))
   }
 
   /**
@@ -153,12 +154,11 @@ export class Phone {
     }
     if (!opened.companionIdentity.equals(reg.identityKey)) return undefined
     conn.codeRequest = undefined
-    return this.link(conn, reg, opened.advSecret)
+    return this.link(conn, reg, opened.advSecret, this.account)
   }
 
   /** Signs the device identity for `reg`, sends pair-success and records the device; then 515. */
-  private async link(conn: SimConnection, reg: Registration, advSecret: Buffer): Promise<LinkedDevice> {
-    const account = this.account
+  private async link(conn: SimConnection, reg: Registration, advSecret: Buffer, account: Account): Promise<LinkedDevice> {
     const deviceId = account.nextDeviceId++
     const keyIndex = account.nextKeyIndex++
     const details = proto.ADVDeviceIdentity.encode({
@@ -194,10 +194,11 @@ export class Phone {
         }
       ]
     })
-    this.checkDeviceSignature(reply, details, reg.identityKey)
+    this.checkDeviceSignature(reply, details, reg.identityKey, account)
 
     const device: DeviceRecord = {
       ...reg,
+      account,
       id: deviceId,
       jid,
       lid,
@@ -214,13 +215,13 @@ export class Phone {
   }
 
   /** The client proves it holds the identity key by countersigning the device identity. */
-  private checkDeviceSignature(reply: BinaryNode, details: Uint8Array, identityKey: Buffer): void {
+  private checkDeviceSignature(reply: BinaryNode, details: Uint8Array, identityKey: Buffer, account: Account): void {
     const sign = getBinaryNodeChild(reply, 'pair-device-sign')
     const node = getBinaryNodeChild(sign, 'device-identity')
     if (!(node?.content instanceof Uint8Array)) throw new VaultError('INVALID_ARGUMENT', 'The client did not countersign the device identity.')
-    const account = proto.ADVSignedDeviceIdentity.decode(node.content)
-    const message = Buffer.concat([DEVICE_SIG_PREFIX, details, identityKey, this.account.accountKey.public])
-    if (!account.deviceSignature || !verifySignature(identityKey, message, account.deviceSignature)) {
+    const signed = proto.ADVSignedDeviceIdentity.decode(node.content)
+    const message = Buffer.concat([DEVICE_SIG_PREFIX, details, identityKey, account.accountKey.public])
+    if (!signed.deviceSignature || !verifySignature(identityKey, message, signed.deviceSignature)) {
       throw new VaultError('INVALID_ARGUMENT', 'The client countersigned the device identity with a wrong signature.')
     }
   }

@@ -3,7 +3,8 @@
  * from logins, keeps the online devices and routes between them, the phone and the contacts.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import { setTimeout as delay } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
 import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
@@ -13,9 +14,14 @@ import { SimConnection, type ConnectionHost } from './connection.js'
 import { Contact, type ContactHost } from './contact.js'
 import { controlHandler, type ControlHost } from './control.js'
 import { handleNode, type HandlerHost } from './handlers.js'
+import { DeliveryQueue, queueOffline, takeOffline } from './delivery-queue.js'
+import { GroupRegistry } from './groups.js'
+import { MediaStore } from './media-store.js'
+import { historySyncNotification } from './history-sync.js'
 import { KICK_NODES, KICK_REASONS, type KickReason } from './kicks.js'
 import { Phone, type PhoneHost } from './phone.js'
-import { lidForPhone, unixNow, withKeyType, type DeviceInfo, type DeviceRecord, type SimState } from './state.js'
+import type { TlsCertificate } from './tls.js'
+import { lidForPhone, unixNow, type AccountInfo, withKeyType, type DeviceInfo, type DeviceRecord, type SimState } from './state.js'
 
 export type { KickReason } from './kicks.js'
 export type { DeviceInfo } from './state.js'
@@ -36,8 +42,6 @@ const checkDuration = (ms: unknown, what: string, { min }: { min: number }): num
 const POST_HANDSHAKE_DELAY_MS = 15
 /** If the client never sends its post-login queries, queued stanzas go out after this long. */
 const FLUSH_FALLBACK_MS = 3_000
-/** Stanzas kept for an offline device; the oldest are dropped beyond this (bounded memory). */
-const MAX_PENDING = 10_000
 
 export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, ContactHost, ControlHost {
   readonly noiseKey: KeyPair = Curve.generateKeyPair()
@@ -50,6 +54,11 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   /** Kicks sent, by device JID and reason: what a test asserts "no 440" on. */
   private readonly kicked = new Map<string, Record<KickReason, number>>()
   private readonly contacts = new Map<string, Contact>()
+  /** Stanzas between clients, delivered after the configured delay. */
+  readonly delivery: DeliveryQueue = new DeliveryQueue(this)
+  readonly groups = new GroupRegistry()
+  /** Uploaded media, in temporary files (served only in TLS mode: Baileys uses https). */
+  readonly media = new MediaStore()
   private wss?: WebSocketServer
   private http?: Server
   /** Where listen() bound, so restart() listens there again. */
@@ -57,10 +66,20 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private restarting?: Promise<void>
   private stopped = false
 
+  private readonly logger: (message: string) => void
+  /** Whether a device's first login gets the history-sync notification. */
+  private readonly historySync: boolean
+  /** Serves wss:// and https:// with this certificate when set. */
+  readonly tls?: TlsCertificate
+
   constructor(
     readonly state: SimState,
-    private readonly logger: (message: string) => void = () => {}
+    options: { log?: (message: string) => void; deliveryDelayMs?: number; historySync?: boolean; tls?: TlsCertificate } = {}
   ) {
+    this.logger = options.log ?? (() => {})
+    this.tls = options.tls
+    this.historySync = options.historySync ?? true
+    if (options.deliveryDelayMs !== undefined) this.delivery.delayMs = checkDuration(options.deliveryDelayMs, 'deliveryDelayMs', { min: 0 })
     const ca = makeCertAuthority(this.noiseKey)
     this.certChain = ca.chain
     this.rootPublicKey = Buffer.from(ca.root.public)
@@ -70,7 +89,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   /** Listens on host:port; `describe` feeds the control API's GET /. Resolves with the bound port. */
   listen(host: string, port: number, describe: () => Record<string, unknown>): Promise<number> {
     return new Promise((resolve, reject) => {
-      const http = createServer(controlHandler(this))
+      const control = controlHandler(this)
+      const handler = (req: IncomingMessage, res: ServerResponse) => void (this.media.handle(req, res) || control(req, res))
+      const http = this.tls ? createTlsServer({ key: this.tls.key, cert: this.tls.cert }, handler) : createServer(handler)
       this.http = http
       // Never reject an upgrade: Baileys would hang in 'connecting'. Errors go in-protocol.
       const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: 2 << 20 })
@@ -85,12 +106,20 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
         http.off('error', reject)
         http.on('error', err => this.log(`server error: ${err.message}`))
         http.on('clientError', (_err, socket) => socket.destroy())
+        http.on('tlsClientError', () => undefined)
         const address = http.address()
         const bound = typeof address === 'object' && address ? address.port : port
         this.address = { host, port: bound, describe }
         resolve(bound)
       })
     })
+  }
+
+  /** host:port of the media server, as media_conn hands it out. */
+  mediaHost(): string {
+    const address = this.address
+    if (!address) return 'localhost'
+    return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
   }
 
   describe(): Record<string, unknown> {
@@ -101,6 +130,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     this.stopped = true
     await this.restarting
     await this.close()
+    this.media.close()
   }
 
   /**
@@ -137,12 +167,23 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     // Stop accepting first: a client that sees its connection close must find the port closed.
     const listenerClosed = http?.listening ? new Promise<void>(resolve => http.close(() => resolve())) : Promise.resolve()
     for (const conn of this.connections) conn.close(1001)
+    // What was routed but not delivered yet waits in the offline queues, as across a real restart.
+    this.delivery.drain()
     if (wss) {
       for (const client of wss.clients) client.terminate()
       await new Promise<void>(resolve => wss.close(() => resolve()))
     }
     http?.closeAllConnections()
     await listenerClosed
+  }
+
+  accountInfos(): AccountInfo[] {
+    return this.state.listAccounts().map(a => ({
+      pn: a.pn,
+      lid: a.lid,
+      ...(a.pushName ? { pushName: a.pushName } : {}),
+      devices: this.state.devicesOf(a).map(d => d.jid)
+    }))
   }
 
   deviceInfos(): DeviceInfo[] {
@@ -170,7 +211,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   onHandshake(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
     if (payload.username !== null && payload.username !== undefined) return this.login(conn, clientStatic, payload)
-    if (payload.devicePairingData) return this.register(conn, clientStatic, payload.devicePairingData)
+    if (payload.devicePairingData) return this.register(conn, clientStatic, payload.devicePairingData, payload.pushName ?? undefined)
     conn.end({ tag: 'failure', attrs: { reason: '400', location: 'sim' } })
   }
 
@@ -193,7 +234,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     })
   }
 
-  private register(conn: SimConnection, clientStatic: Buffer, data: proto.ClientPayload.IDevicePairingRegistrationData): void {
+  private register(conn: SimConnection, clientStatic: Buffer, data: proto.ClientPayload.IDevicePairingRegistrationData, pushName?: string): void {
     const { eRegid, eIdent, eSkeyId, eSkeyVal, eSkeySig } = data
     const valid =
       eRegid?.length === 4 &&
@@ -208,6 +249,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       return
     }
     conn.registration = {
+      ...(pushName ? { pushName } : {}),
       noiseKey: clientStatic,
       registrationId: Buffer.from(eRegid!).readUInt32BE(0),
       identityKey: Buffer.from(eIdent!),
@@ -257,20 +299,25 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     const device = conn.device
     if (conn.ready || conn.closed || !device) return
     conn.ready = true
-    const pending = device.pending.splice(0)
+    const pending = takeOffline(device)
     for (const stanza of pending) conn.send(stanza)
     conn.send({ tag: 'ib', attrs: { from: 's.whatsapp.net' }, content: [{ tag: 'offline', attrs: { count: pending.length.toString() } }] })
+    // After <offline>: that is when the client starts waiting for it.
+    if (!device.historySent && this.historySync) {
+      device.historySent = true
+      conn.send(historySyncNotification(device.account))
+    }
   }
 
   deliver(device: DeviceRecord, stanza: BinaryNode): void {
     const conn = this.online.get(device.jid)
     if (conn?.ready && !conn.closed && !conn.silent) return conn.send(stanza)
-    device.pending.push(stanza)
-    if (device.pending.length > MAX_PENDING) device.pending.shift()
+    queueOffline(device, stanza)
   }
 
+  /** The devices a contact's message goes to: the default phone's. */
   targets(): DeviceRecord[] {
-    return this.state.listDevices()
+    return this.state.devicesOf(this.state.account)
   }
 
   takeBundle(device: DeviceRecord) {
@@ -345,14 +392,15 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   private resumeDelivery(conn: SimConnection): void {
     const device = conn.device
     if (!device || !conn.ready || this.online.get(device.jid) !== conn) return
-    for (const stanza of device.pending.splice(0)) conn.send(stanza)
+    for (const stanza of takeOffline(device)) conn.send(stanza)
   }
 
   /** The devices a JID names: one device (with device number) or all of the account (without). */
   private devicesFor(jid: string): DeviceRecord[] {
     const decoded = jidDecode(jid)
     if (decoded?.device) return [this.state.byJid(jid)].filter(d => !!d)
-    return this.state.isOwnUser(decoded?.user) ? this.state.listDevices() : []
+    const account = this.state.accountByUser(decoded?.user)
+    return account ? this.state.devicesOf(account) : []
   }
 
   unlink(device: DeviceRecord): void {

@@ -1,9 +1,10 @@
 /**
- * What the simulated server remembers: the phone's account and, per linked device, the Noise
- * static key it logs in with, its registration data, the pre-keys it uploaded and the stanzas
- * waiting for it while it is offline. In memory only: a simulator lives as long as its tests.
+ * What the simulated server remembers: the accounts (the default phone's, and one per push name
+ * a linking client announced), per linked device the Noise static key it logs in with, its
+ * registration data, the pre-keys it uploaded and the stanzas waiting for it while it is
+ * offline. In memory only: a simulator lives as long as its tests.
  */
-import { randomInt } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import { Curve, jidDecode, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
 import type { KickReason } from './kicks.js'
 
@@ -15,6 +16,8 @@ export interface SignedPreKey {
 
 /** What a device sent when it registered (ClientPayload.devicePairingData). */
 export interface Registration {
+  /** The push name in the registration payload (makeWASocket's `pushName`), if any. */
+  pushName?: string
   noiseKey: Buffer
   registrationId: number
   identityKey: Buffer
@@ -22,6 +25,8 @@ export interface Registration {
 }
 
 export interface DeviceRecord extends Registration {
+  /** The account the device is linked to. */
+  account: Account
   /** Device number on the account (1, 2, …; 0 is the phone). */
   id: number
   /** '15550009999:1@s.whatsapp.net' */
@@ -36,6 +41,8 @@ export interface DeviceRecord extends Registration {
   /** Stanzas queued while the device was offline, delivered at its next login. */
   pending: BinaryNode[]
   linkedAt: number
+  /** The history-sync notification of its first login went out. */
+  historySent?: boolean
 }
 
 /** A device as the server sees it (the public, key-free view of a DeviceRecord). */
@@ -58,6 +65,16 @@ export interface DeviceInfo {
   kicks: Record<KickReason, number>
 }
 
+/** An account as the server sees it. */
+export interface AccountInfo {
+  /** Phone-number user, e.g. '15550009999'. */
+  pn: string
+  lid: string
+  pushName?: string
+  /** JIDs of its linked devices. */
+  devices: string[]
+}
+
 /** A Signal bundle as Baileys' injectE2ESession takes it (keys with the 0x05 prefix). */
 export interface PreKeyBundle {
   registrationId: number
@@ -77,14 +94,84 @@ export class Account {
     /** Phone-number user, e.g. '15550009999'. */
     readonly pn: string,
     /** LID user, e.g. '88880009999'. */
-    readonly lid: string
+    readonly lid: string,
+    /** The name other users see (`notify`); set from the registration or a presence update. */
+    public pushName?: string
   ) {}
+
+  get pnJid(): string {
+    return `${this.pn}@s.whatsapp.net`
+  }
+
+  get lidJid(): string {
+    return `${this.lid}@lid`
+  }
+}
+
+/**
+ * How linking clients map to accounts. 'by-push-name' (the default): a client whose registration
+ * carries a push name gets the account of that name, created with a phone number derived from the
+ * name on first sight, so two clients are two users who can talk to each other; a client without
+ * a push name links to the default phone. 'single': every client is a device of the default phone.
+ */
+export type AccountMode = 'by-push-name' | 'single'
+
+/** The phone number a push name gets: '1' + 10 digits of SHA-256(name), stable across runs. */
+export function phoneForPushName(pushName: string, attempt = 0): string {
+  const digest = createHash('sha256').update(attempt ? `${pushName}#${attempt}` : pushName).digest()
+  return `1${(digest.readBigUInt64BE(0) % 10_000_000_000n).toString().padStart(10, '0')}`
 }
 
 export class SimState {
   private readonly devices = new Map<string, DeviceRecord>()
+  /** Every account by PN user and by LID user. */
+  private readonly accounts = new Map<string, Account>()
+  private readonly byPushName = new Map<string, Account>()
 
-  constructor(readonly account: Account) {}
+  constructor(
+    readonly account: Account,
+    readonly accountMode: AccountMode = 'by-push-name'
+  ) {
+    this.addAccount(account)
+  }
+
+  private addAccount(account: Account): void {
+    this.accounts.set(account.pn, account)
+    this.accounts.set(account.lid, account)
+  }
+
+  /**
+   * The account a registering client links to: its push name's (created on first sight) in
+   * 'by-push-name' mode, else the default phone's.
+   */
+  accountFor(registration: Pick<Registration, 'pushName'>): Account {
+    const name = registration.pushName
+    if (this.accountMode === 'single' || !name) return this.account
+    const known = this.byPushName.get(name)
+    if (known) return known
+    let pn = phoneForPushName(name)
+    // Another name hashed to the same number (rare): take the next candidate, still deterministic per order.
+    for (let attempt = 1; this.accounts.has(pn) || this.accounts.has(lidForPhone(pn, '88')); attempt++) pn = phoneForPushName(name, attempt)
+    const account = new Account(pn, lidForPhone(pn, '88'), name)
+    this.addAccount(account)
+    this.byPushName.set(name, account)
+    return account
+  }
+
+  /** The account a user part (PN or LID, no device) names, if any. */
+  accountByUser(user: string | undefined): Account | undefined {
+    return user === undefined ? undefined : this.accounts.get(user)
+  }
+
+  /** Every account, the default phone's first. */
+  listAccounts(): Account[] {
+    return [...new Set(this.accounts.values())]
+  }
+
+  /** The linked devices of one account. */
+  devicesOf(account: Account): DeviceRecord[] {
+    return this.listDevices().filter(d => d.account === account)
+  }
 
   addDevice(device: DeviceRecord): void {
     this.devices.set(device.jid, device)
@@ -110,14 +197,9 @@ export class SimState {
     const decoded = jidDecode(jid)
     if (!decoded?.device) return undefined
     const { user, device, server } = decoded
-    const account = server === 'lid' ? this.account.lid : this.account.pn
-    if (user !== account) return undefined
-    return this.listDevices().find(d => d.id === device)
-  }
-
-  /** True when `user` (without device) is the phone's account, in PN or LID form. */
-  isOwnUser(user: string | undefined): boolean {
-    return user === this.account.pn || user === this.account.lid
+    const account = this.accounts.get(user)
+    if (!account || user !== (server === 'lid' ? account.lid : account.pn)) return undefined
+    return this.devicesOf(account).find(d => d.id === device)
   }
 
   /** A bundle for the device, consuming one one-time pre-key if any is left. */

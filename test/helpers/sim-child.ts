@@ -3,7 +3,8 @@
  * argv: <simulator url> <root key hex> <store url> <session id>
  * Talks to the parent over IPC: { type: 'qr' | 'open' | 'close' | 'received' | 'replied' }.
  * Reconnects by itself after 515 (restart required), like any bot.
- * env VAULT_SIM_STORE_OPTIONS: serialised OpenStoreOptions; VAULT_SIM_TRACE / VAULT_SIM_KILL: see sim-child-faults.ts.
+ * env VAULT_SIM_STORE_OPTIONS: serialised OpenStoreOptions; VAULT_SIM_TRACE / VAULT_SIM_KILL: see sim-child-faults.ts;
+ * VAULT_SIM_PUSH_NAME: the bot's push name (its own account on the simulator).
  */
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
@@ -20,9 +21,10 @@ const store = await openStore(storeUrl, decodeOptions(process.env.VAULT_SIM_STOR
 const auth = await store.useAuthState(sessionId)
 traceCommits(auth.state.keys)
 const logger = tracingLogger()
+const pushName = process.env.VAULT_SIM_PUSH_NAME
 
 function run(): void {
-  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }), config: { logger } })
+  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }), config: { logger, ...(pushName ? { pushName } : {}) } })
   client.sock.ev.on('connection.update', update => {
     if (update.connection === 'open') send({ type: 'open' })
   })
