@@ -1,7 +1,7 @@
 /**
  * Store outages under a real `baileys-vault run` (child process, the real makeWASocket against
- * `baileys-vault sim`): PostgreSQL stopped under `run --session`, Redis stopped under `run --all`,
- * a `file:` folder that cannot be written. During the outage the session reports
+ * `baileys-vault sim`): PostgreSQL stopped under `run --session`, Redis stopped under `run --all`
+ * and under a fleet (`--all --capacity`), a `file:` folder that cannot be written. During the outage the session reports
  * BACKEND_UNAVAILABLE (an `error` event, a warn line naming the store without its password) and
  * /readyz is 503; it never goes `failed` and `run` never exits; once the store is back it
  * reconnects without a QR and the bot answers again. Short lease TTL and retry cap (flags), no
@@ -150,6 +150,22 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
       await run.waitFor(entered('connected'), { what: 'r1 connected under --all' })
       assert.equal(await converse(sim, CONTACT, 'before'), 'echo: before')
       await outage(run, { what: 'redis', breakStore: () => stopRedis(), fixStore: () => startRedis(), holdMs: OUTAGE_MS })
+    } finally {
+      await redis.cleanup()
+    }
+  })
+
+  it('Redis stopped under a fleet (run --all --capacity): the fleet keeps its session, never failed', { timeout: 150_000 }, async () => {
+    const redis = await freshRedis('outage_fleet')
+    try {
+      const link = spawnRun([redis.url, '--session', 'q1'])
+      await linkByQr(link, sim)
+      link.kill('SIGTERM')
+      assert.equal((await link.exited(20_000)).code, 0)
+      const run = spawnRun([redis.url, '--all', '--capacity', '2'])
+      await run.waitFor(entered('connected'), { what: 'q1 claimed and connected by the fleet' })
+      assert.equal(await converse(sim, CONTACT, 'before'), 'echo: before')
+      await outage(run, { what: 'redis under a fleet', breakStore: () => stopRedis(), fixStore: () => startRedis(), holdMs: 5_000 })
     } finally {
       await redis.cleanup()
     }

@@ -80,7 +80,7 @@ export class Session {
   /** Store outages: reported once, retried with backoff, never a reason to fail (store-outage.ts). */
   private readonly outage: StoreOutage
   private lastStoreError?: VaultError
-  private readonly unobserveStore: () => void
+  private unobserveStore = () => {}
   /** True while connect() runs: a store failure meanwhile makes that attempt retry later. */
   private connecting = false
 
@@ -104,10 +104,6 @@ export class Session {
       this.lease = new SessionLease(store, sessionId, options.lease ?? {}, err => this.onLeaseLost(err))
     }
     this.outage = new StoreOutage(options.storeRetry)
-    this.unobserveStore = store.observe({
-      write: e => e.session === sessionId && this.storeWorks(),
-      error: e => e.session === sessionId && isStoreUnavailable(e.error) && this.storeUnavailable(e.error)
-    })
     const linked = preflightResult.ok && preflightResult.linked
     this.current = linked ? 'disconnected' : 'unregistered'
     this.reason = { message: linked ? 'not connected yet' : 'no linked device yet' }
@@ -177,6 +173,12 @@ export class Session {
       this.transition('failed', { message: pre.error.message })
       return
     }
+    const sessionId = this.sessionId
+    // From begin() on, not in the constructor: a session that never starts registers nothing.
+    this.unobserveStore = this.store.observe({
+      write: e => e.session === sessionId && this.storeWorks(),
+      error: e => e.session === sessionId && isStoreUnavailable(e.error) && this.storeUnavailable(e.error)
+    })
     if (pre.repair) this.log.warn({ ...pre.repair }, 'pre-key counters were behind the stored pre-keys (a crash between two Baileys writes); advanced them')
     void this.connect()
   }

@@ -95,3 +95,25 @@ export class StoreOutage {
     return Math.max(1, Math.round(exponential * (0.5 + this.random() / 2)))
   }
 }
+
+/**
+ * Calls `attempt` until it does not fail with BACKEND_UNAVAILABLE, waiting between tries with
+ * the same backoff (for what runs before a session can retry by itself: `run` starting its
+ * sessions while the store restarts). Any other error is thrown at once.
+ */
+export async function retryWhileUnavailable<T>(
+  attempt: () => Promise<T>,
+  options: { retry?: StoreRetryOptions; onRetry?: (err: VaultError, delayMs: number) => void } = {}
+): Promise<T> {
+  const outage = new StoreOutage(options.retry)
+  for (;;) {
+    try {
+      return await attempt()
+    } catch (err) {
+      if (!isStoreUnavailable(err)) throw err
+      const delayMs = outage.nextDelayMs()
+      options.onRetry?.(err as VaultError, delayMs)
+      await new Promise(resolve => setTimeout(resolve, delayMs))
+    }
+  }
+}

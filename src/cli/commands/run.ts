@@ -13,6 +13,7 @@ import type { AuthStore as Store } from '../../auth/auth-store.js'
 import { intFlag } from '../args.js'
 import { DEFAULT_LEASE_TTL_MS } from '../../runtime/lease.js'
 import { lostToAnother, startFleet, type Fleet } from '../../runtime/fleet.js'
+import { retryWhileUnavailable } from '../../runtime/store-outage.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command, type CommandContext } from '../command.js'
 import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
@@ -219,7 +220,18 @@ export const runCommand: Command = {
     const endings: SessionState[] = []
     try {
       store = await openCliStore(p.url, ctx)
-      const ids = await sessionIds(store, p)
+      const opened = store
+      // A store that restarts while the sessions start delays them; it never ends run (the sessions then retry by themselves).
+      const storeRetry = p.storeRetryMaxMs === undefined ? undefined : { maxMs: p.storeRetryMaxMs }
+      const whileUnavailable = <T>(what: string, attempt: () => Promise<T>) =>
+        retryWhileUnavailable(attempt, {
+          retry: storeRetry,
+          onRetry: (err, delayMs) => {
+            out.event({ event: 'error', ...(what === '' ? {} : { session: what }), code: err.code, message: err.message })
+            out.note(`${what || opened.label}: the store is unavailable (${err.message}); trying again in ${delayMs} ms`)
+          }
+        })
+      const ids = await whileUnavailable('', () => sessionIds(opened, p))
       if (p.server?.rootKey) untrust = (await import('../../sim/certs.js')).trustSimulator(p.server.rootKey)
       const { logger, baileysLogger } = cliLoggers(p.logLevel)
       if (metrics) store.observe({ write: e => metrics.storeWrite(e.driver, e.seconds), error: e => metrics.storeError(e.driver, e.code) })
@@ -234,7 +246,7 @@ export const runCommand: Command = {
         link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
         backupDir: p.backups?.dir,
         lease: p.lease,
-        storeRetry: p.storeRetryMaxMs === undefined ? undefined : { maxMs: p.storeRetryMaxMs }
+        storeRetry
       })
       const sessions: Session[] = []
       const attach = (session: Session) => {
@@ -245,7 +257,8 @@ export const runCommand: Command = {
         }
         sessions.push(session)
       }
-      for (const id of ids) attach(await runtime.start(id))
+      const starting = runtime
+      for (const id of ids) attach(await whileUnavailable(id, () => starting.start(id)))
       let stopFleet = () => {}
       const fleetStopped = new Promise<void>(resolve => (stopFleet = resolve))
       if (p.capacity !== undefined) {
@@ -309,6 +322,8 @@ export const runCommand: Command = {
       }
     } finally {
       fleet?.stop()
+      // Sessions started before a startup error must not outlive the store they write to.
+      await runtime?.stop()
       await schedule?.stop()
       await http?.close()
       untrust?.()
