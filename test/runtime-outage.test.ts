@@ -12,7 +12,7 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync, write
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
+import { converse, ECHO_BOT, entered, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
 import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './helpers/servers.js'
 
 const CONTACT = '15550007373'
@@ -42,6 +42,14 @@ async function untilReadyz(health: string, want: number, what: string): Promise<
     if (Date.now() > deadline) assert.fail(`/readyz stayed ${got.status} (${JSON.stringify(got.body)}) waiting for ${want}: ${what}`)
     await sleep(100)
   }
+}
+
+/** linkByQr with waits for a loaded machine (the simulator and several `run`s share 2 cores). */
+async function linkByQr(run: CliChild, sim: SimChild): Promise<void> {
+  const { qr } = await run.waitFor(e => e.event === 'qr', { what: 'the QR event', timeoutMs: 60_000 })
+  const scanned = await sim.call('POST', '/scan', qr)
+  assert.equal(scanned.status, 200, `the phone scans the QR: ${JSON.stringify(scanned.body)}`)
+  await run.waitFor(entered('connected'), { what: 'connected after the scan', timeoutMs: 60_000 })
 }
 
 const states = (run: CliChild) => run.events.filter(e => e.event === 'state').map(e => e.state as string)
@@ -74,7 +82,7 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
    * between; checks the report during the outage and the conversation after it.
    */
   async function outage(run: CliChild, options: { what: string; breakStore(): Promise<void>; fixStore(): Promise<void>; holdMs: number; secret?: string }) {
-    const { url: health } = await run.waitFor(e => e.event === 'http', { what: 'the http event' })
+    const { url: health } = await run.waitFor(e => e.event === 'http', { what: 'the http event', timeoutMs: 60_000 })
     assert.equal((await readyz(health)).status, 200, 'ready before the outage')
     const mark = run.events.length
     const brokeAt = Date.now()
@@ -147,7 +155,7 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
       link.kill('SIGTERM')
       assert.equal((await link.exited(20_000)).code, 0)
       const run = spawnRun([redis.url, '--all'])
-      await run.waitFor(entered('connected'), { what: 'r1 connected under --all' })
+      await run.waitFor(entered('connected'), { what: 'r1 connected under --all', timeoutMs: 60_000 })
       assert.equal(await converse(sim, CONTACT, 'before'), 'echo: before')
       await outage(run, { what: 'redis', breakStore: () => stopRedis(), fixStore: () => startRedis(), holdMs: OUTAGE_MS })
     } finally {
@@ -163,7 +171,7 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
       link.kill('SIGTERM')
       assert.equal((await link.exited(20_000)).code, 0)
       const run = spawnRun([redis.url, '--all', '--capacity', '2'])
-      await run.waitFor(entered('connected'), { what: 'q1 claimed and connected by the fleet' })
+      await run.waitFor(entered('connected'), { what: 'q1 claimed and connected by the fleet', timeoutMs: 60_000 })
       assert.equal(await converse(sim, CONTACT, 'before'), 'echo: before')
       await outage(run, { what: 'redis under a fleet', breakStore: () => stopRedis(), fixStore: () => startRedis(), holdMs: 5_000 })
     } finally {

@@ -227,8 +227,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         '--all',
         '--bot',
         bot,
+        // Not shorter: under load the TTL floor (3x a lease round trip) refuses a short TTL at start.
         '--lease-ttl',
-        '5s',
+        '15s',
         '--store-retry-max',
         '2s',
         '--server',
