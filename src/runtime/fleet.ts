@@ -9,6 +9,8 @@
  * instead of the fastest poller taking them all; a process never takes a live session away.
  * A session this process loses (LEASE_LOST: it could not renew in time) is stopped and
  * forgotten, so it returns to the pool; one that fails for another reason stays failed here.
+ * A store outage fails nothing: every session retries until the store answers (store-outage.ts),
+ * and a failed round of claiming is reported and tried again at the next poll.
  */
 import { hostname } from 'node:os'
 import { VaultError } from '../core/errors.js'
@@ -29,6 +31,12 @@ export interface FleetOptions {
 const processOf = (owner: string) => {
   const parsed = parseOwner(owner)
   return parsed ? `${parsed.host}:${parsed.pid}` : owner
+}
+
+/** The session ended because another instance owns it now (not a failure of this one). */
+export const lostToAnother = (session: Session): boolean => {
+  const code = session.stats().lastError?.code
+  return code === 'LEASE_LOST' || code === 'LEASE_HELD'
 }
 
 export interface Fleet {
@@ -61,9 +69,9 @@ export function startFleet(options: FleetOptions): Fleet {
       try {
         // The store's TTL floor rises with its round trips under load: claim with at least that.
         const session = await runtime.start(id, { lease: { ttlMs: Math.max(ttlMs, store.driver.lease?.minTtlMs ?? 0), wait: false } })
-        // Lost to another instance (LEASE_LOST): back to the pool, claimable again later.
+        // Lost to another instance (LEASE_LOST, or LEASE_HELD when it took over during a store outage): back to the pool, claimable again later.
         session.on('state', ({ state }) => {
-          if (state === 'failed' && !stopped && session.stats().lastError?.code === 'LEASE_LOST') void runtime.remove(id).catch(err => options.onError?.(err))
+          if (state === 'failed' && !stopped && lostToAnother(session)) void runtime.remove(id).catch(err => options.onError?.(err))
         })
         options.onStart(session)
       } catch (err) {

@@ -16,6 +16,8 @@ export interface SessionReport {
   since: string
   lastDisconnect?: { code?: number; message?: string; at: string }
   stats?: object
+  /** The store failed for this session and no write has committed since: not ready, whatever the state. */
+  storeProblem?: { code: string; since: string }
 }
 
 export interface HealthSource {
@@ -107,11 +109,12 @@ async function handle(source: HealthSource, req: IncomingMessage, res: ServerRes
     case '/readyz': {
       const sessions = source.sessions()
       const starting = source.starting?.() === true
-      const ready = !starting && sessions.every(s => source.readyStates.has(s.state))
+      const isReady = (s: SessionReport) => source.readyStates.has(s.state) && !s.storeProblem
+      const ready = !starting && sessions.every(isReady)
       const body = {
         ready,
         ...(starting ? { starting } : {}),
-        sessions: sessions.map(s => ({ session: s.session, state: s.state, ready: source.readyStates.has(s.state) }))
+        sessions: sessions.map(s => ({ session: s.session, state: s.state, ready: isReady(s), ...(s.storeProblem ? { storeProblem: s.storeProblem } : {}) }))
       }
       return send(res, ready ? 200 : 503, body)
     }

@@ -244,9 +244,12 @@ export class SessionLease {
       if (this.grant !== grant) return
       if (isLeaseLost(err)) return this.lose(err as VaultError)
       // The backend did not answer: the lease may still be ours, but not past the next renewal.
+      // An outage (BACKEND_UNAVAILABLE), not a takeover: the session retries until the store is back.
       if (Date.now() - this.lastRenewedAt + this.pollMs >= this.ttlMs) {
         return this.lose(
-          new VaultError('LEASE_LOST', `The lease of session "${this.sessionId}" could not be renewed before it expires: ${(err as Error).message}`)
+          new VaultError('BACKEND_UNAVAILABLE', `The lease of session "${this.sessionId}" could not be renewed before it expires: ${(err as Error).message}`, {
+            cause: err
+          })
         )
       }
     }

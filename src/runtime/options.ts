@@ -9,6 +9,7 @@ import type { PreflightOptions } from './preflight.js'
 import type { SignalOptions } from './signals.js'
 import type { WatchdogOptions } from './watchdog.js'
 import { checkLeaseSetting, type LeaseSetting } from './lease.js'
+import { checkStoreRetry, type StoreRetryOptions } from './store-outage.js'
 
 export interface LinkOptions {
   /** Link by an 8-character code typed on the phone instead of a QR (digits, with country code). */
@@ -40,6 +41,10 @@ export interface SessionOptions {
    * with private keys) for the whole process. Default true; false leaves the console as it is.
    */
   silenceLibsignal?: boolean
+   * While the store is unreachable (or cannot be written) the session waits and tries again:
+   * first after `initialMs` (default 1 s), doubling up to `maxMs` (default 30 s), with jitter.
+   */
+  storeRetry?: StoreRetryOptions
 }
 
 export interface StartSessionOptions extends SessionOptions {
@@ -67,6 +72,7 @@ export function checkSessionOptions(options: SessionOptions): void {
   if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0))
     throw invalidArgument('stopDeadlineMs must be a non-negative number.')
   checkLeaseSetting(options.lease)
+  checkStoreRetry(options.storeRetry)
   if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.info !== 'function'))
     throw invalidArgument('logger must be a pino-style logger.')
 }

@@ -19,6 +19,7 @@ import type { SessionOptions } from './options.js'
 import { ReconnectPolicy } from './policy.js'
 import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
 import { canTransition, type SessionState, type StateReason } from './states.js'
+import { StoreOutage, isStoreUnavailable } from './store-outage.js'
 import { Watchdog, resolveWatchdog } from './watchdog.js'
 
 export interface SessionHealth {
@@ -33,6 +34,8 @@ export interface SessionHealth {
   /** Backoff attempts since the last healthy connection. */
   reconnectAttempt: number
   lastError?: SessionStats['lastError']
+  /** Set while the store fails (an outage, a folder that cannot be written), until a write commits again. */
+  storeProblem?: { code: string; since: string }
 }
 
 const CLEARED_BY_LOGOUT = 'logout'
@@ -74,6 +77,12 @@ export class Session {
   private uninstallSignals?: () => void
   /** One owner per account (lease.ts); undefined with `lease: false` or a store without leases. */
   private readonly lease?: SessionLease
+  /** Store outages: reported once, retried with backoff, never a reason to fail (store-outage.ts). */
+  private readonly outage: StoreOutage
+  private lastStoreError?: VaultError
+  private unobserveStore = () => {}
+  /** True while connect() runs: a store failure meanwhile makes that attempt retry later. */
+  private connecting = false
 
   constructor(
     readonly store: Store,
@@ -94,6 +103,7 @@ export class Session {
     if (options.lease !== false && store.driver.lease) {
       this.lease = new SessionLease(store, sessionId, options.lease ?? {}, err => this.onLeaseLost(err))
     }
+    this.outage = new StoreOutage(options.storeRetry)
     const linked = preflightResult.ok && preflightResult.linked
     this.current = linked ? 'disconnected' : 'unregistered'
     this.reason = { message: linked ? 'not connected yet' : 'no linked device yet' }
@@ -149,7 +159,8 @@ export class Session {
       since: stats.stateSince,
       reason: { ...this.reason },
       reconnectAttempt: this.policy.attempts,
-      lastError: stats.lastError
+      lastError: stats.lastError,
+      ...(this.outage.problem ? { storeProblem: { code: this.outage.problem.code, since: new Date(this.outage.problem.since).toISOString() } } : {})
     }
   }
 
@@ -162,6 +173,12 @@ export class Session {
       this.transition('failed', { message: pre.error.message })
       return
     }
+    const sessionId = this.sessionId
+    // From begin() on, not in the constructor: a session that never starts registers nothing.
+    this.unobserveStore = this.store.observe({
+      write: e => e.session === sessionId && this.storeWorks(),
+      error: e => e.session === sessionId && isStoreUnavailable(e.error) && this.storeUnavailable(e.error)
+    })
     if (pre.repair) this.log.warn({ ...pre.repair }, 'pre-key counters were behind the stored pre-keys (a crash between two Baileys writes); advanced them')
     void this.connect()
   }
@@ -202,6 +219,7 @@ export class Session {
       return { backup: file }
     } finally {
       await this.releaseLease()
+      this.unobserveStore()
       this.uninstallSignals?.()
       done()
     }
@@ -210,8 +228,10 @@ export class Session {
   // ---- connecting ----
 
   private async connect(): Promise<void> {
-    if (this.stopping) return
+    if (this.stopping || this.connecting) return
     this.reconnectTimer = undefined
+    this.connecting = true
+    const failures = this.outage.failures
     try {
       // A reconnect first checks the lease is still ours (a zombie woken up must not kick the new owner).
       if (this.lease?.held && !(await this.lease.confirm())) return
@@ -221,6 +241,7 @@ export class Session {
         )
         if (!grant || this.stopping) return
       }
+      this.throwIfStoreFailedSince(failures)
       for (const hook of this.beforeConnect) await hook()
       if (this.stopping) return
       this.transition('connecting', { message: 'opening a connection' })
@@ -234,12 +255,18 @@ export class Session {
         }
         this.saver = new CredsSaver(this.auth.saveCreds)
       }
+      // After a store problem, one write (the stored creds, unchanged) proves the store takes writes again before a socket depends on it.
+      if (this.outage.problem) await this.auth.saveCreds()
+      this.throwIfStoreFailedSince(failures)
     } catch (err) {
+      if (isStoreUnavailable(err)) return this.retryStore(err as VaultError)
       const message = `Could not start a connection: ${(err as Error).message}`
       this.analytics.error((err as VaultError).code, message)
       return this.transition('failed', { message })
+    } finally {
+      this.connecting = false
     }
-    if (this.stopping) return
+    if (this.stopping || !this.auth) return
     try {
       this.openSocket(this.auth, this.saver!)
     } catch (err) {
@@ -303,6 +330,7 @@ export class Session {
     if (update.isNewLogin) this.transition('registered', { message: 'pair-success: the phone linked this device; a restart follows' })
     if (update.connection === 'open') {
       this.transition('connected', { message: 'connection open' })
+      this.outage.connected()
       this.watchdog?.start()
       this.healthyTimer = setTimeout(() => this.policy.healthy(), this.policy.options.healthyAfterMs)
       this.healthyTimer.unref?.()
@@ -384,18 +412,72 @@ export class Session {
    */
   private onLeaseLost(err: VaultError): void {
     if (this.stopping) return
+    // Not renewed in time because the store did not answer: an outage, retried, never a failure.
+    if (isStoreUnavailable(err)) return this.storeUnavailable(err)
     this.analytics.error(err.code, err.message)
     this.log.warn({ code: err.code }, 'lease lost; ending the socket')
     this.cancelTimers()
+    this.endSocket(err.message, 440)
+    if (this.lease?.wait === false) return this.transition('failed', { message: err.message })
+    this.transition('standby', { message: `lease lost; waiting as a standby (${err.message})` })
+    void this.connect()
+  }
+
+  /**
+   * The store failed for this session (a read, a write, a lease step): the socket ends now (its
+   * writes cannot land, so what it receives could not be kept, and the lease cannot be renewed),
+   * the auth state is cut off (reloaded from the store on reconnect), and a retry is scheduled
+   * with backoff. Reported once per problem: an `error` event and a warn line naming the store.
+   */
+  private storeUnavailable(err: VaultError): void {
+    if (this.stopping) return
+    this.reportStoreProblem(err)
+    if (this.connecting) return // that attempt fails and schedules the retry
+    if (this.sock || this.auth) {
+      this.cancelTimers()
+      this.endSocket(err.message, 503)
+    }
+    if (!this.reconnectTimer && this.current !== 'failed') this.retryStore(err)
+  }
+
+  private reportStoreProblem(err: VaultError): void {
+    this.lastStoreError = err
+    if (!this.outage.failed(err)) return
+    this.analytics.error(err.code, err.message)
+    this.log.warn(
+      { code: err.code, store: this.store.label },
+      `the store is unavailable; the socket ends and reconnects once the store answers: ${err.message}`
+    )
+    this.events.emit('error', err)
+  }
+
+  /** The next attempt after a store failure, with capped, jittered backoff. */
+  private retryStore(err: VaultError): void {
+    if (this.stopping) return
+    if (!this.outage.problem) this.reportStoreProblem(err)
+    this.cancelTimers()
+    const delayMs = this.outage.nextDelayMs()
+    this.transition('disconnected', { message: `the store is unavailable; retry #${this.outage.attempt} in ${delayMs} ms (${err.message})` })
+    this.reconnectTimer = setTimeout(() => void this.connect(), delayMs)
+  }
+
+  /** A write committed: a store problem, if any, is over. */
+  private storeWorks(): void {
+    if (this.outage.recovered()) this.log.info({ store: this.store.label }, 'the store takes writes again')
+  }
+
+  private throwIfStoreFailedSince(failures: number): void {
+    if (this.outage.failures !== failures) throw this.lastStoreError
+  }
+
+  /** Ends the socket without a reconnect of its own, and cuts its auth state off (late writes are refused). */
+  private endSocket(message: string, code: number): void {
     const sock = this.sock
     this.sock = undefined
     this.rememberCredsStats()
     this.auth = undefined
     this.saver = undefined
-    void sock?.end(closeError(err.message, 440) as never)
-    if (this.lease?.wait === false) return this.transition('failed', { message: err.message })
-    this.transition('standby', { message: `lease lost; waiting as a standby (${err.message})` })
-    void this.connect()
+    void sock?.end(closeError(message, code) as never)
   }
 
   /** Backup + clear; the old auth state is cut off first so a late Baileys write cannot refill the session. */
@@ -427,6 +509,7 @@ export class Session {
     await this.quiesce(deadline)
     if (Date.now() >= deadline) this.log.warn({}, 'graceful stop reached its deadline; some work may not have finished')
     await this.releaseLease()
+    this.unobserveStore()
     this.transition('stopped', { message: 'stopped gracefully' })
     this.uninstallSignals?.()
   }
@@ -472,6 +555,7 @@ export class Session {
   }
 
   private problem(what: string, err: unknown): void {
+    if (isStoreUnavailable(err)) return // reported once per outage by storeUnavailable
     const message = `${what} failed: ${(err as Error)?.message ?? String(err)}`
     this.analytics.error((err as VaultError)?.code, message)
     this.log.error({ code: (err as VaultError)?.code }, message)

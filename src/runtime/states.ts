@@ -22,13 +22,14 @@ const ANYWHERE_TO = ['failed', 'stopped'] as const
 
 /** Allowed next states (failed and stopped are reachable from every live state). */
 const NEXT: Record<SessionState, readonly SessionState[]> = {
-  unregistered: ['connecting', 'standby'],
+  unregistered: ['connecting', 'standby', 'disconnected'],
   connecting: ['registering', 'registered', 'connected', 'disconnected', 'expired', 'unregistered', 'standby'],
   registering: ['registered', 'disconnected', 'expired', 'unregistered', 'standby'],
   registered: ['connecting', 'disconnected', 'unregistered', 'expired', 'standby'],
   connected: ['disconnected', 'expired', 'standby'],
   disconnected: ['connecting', 'expired', 'standby'],
-  standby: ['connecting'],
+  // disconnected: the store became unreachable while standing by (retried with backoff)
+  standby: ['connecting', 'disconnected'],
   expired: ['unregistered'],
   // logout() unlinks a failed session too
   failed: ['stopped', 'expired'],

@@ -26,8 +26,10 @@ export interface WriteSettle {
 
 /** Told of every write's duration and of every failed store operation (metrics; no values). */
 export interface StoreObserver {
-  write?(event: { driver: string; seconds: number }): void
-  error?(event: { driver: string; code: string }): void
+  /** `session`: whose write committed (the runtime clears a session's store problem on it). */
+  write?(event: { driver: string; seconds: number; session: string }): void
+  /** `session` when the operation was one session's; `error` is secret-free (its message names the store, redacted). */
+  error?(event: { driver: string; code: string; session?: string; error: VaultError }): void
 }
 
 /**
@@ -131,16 +133,16 @@ export class Store {
    */
   writeRaw(session: string, batch: Parameters<Driver['write']>[1], settle?: WriteSettle): Promise<void> {
     if (this.access.readOnly) return rejected(readOnlyError(this.label), settle)
-    return this.guard('writing', session, () => this.driver.write(session, batch), this.observers.size > 0 ? this.timed(settle) : settle)
+    return this.guard('writing', session, () => this.driver.write(session, batch), this.observers.size > 0 ? this.timed(settle, session) : settle)
   }
 
   /** `settle` that also tells the observers how long a committed write took (in the same handler). */
-  private timed(settle: WriteSettle | undefined): WriteSettle {
+  private timed(settle: WriteSettle | undefined, session: string): WriteSettle {
     const started = performance.now()
     return {
       committed: () => {
         settle?.committed()
-        for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000 })
+        for (const o of this.observers) o.write?.({ driver: this.driver.kind, seconds: (performance.now() - started) / 1000, session })
       },
       failed: err => settle?.failed(err)
     }
@@ -272,7 +274,7 @@ export class Store {
     try {
       running = fn()
     } catch (err) {
-      return rejected(this.failed(this.wrap(err, action, session)), settle)
+      return rejected(this.failed(this.wrap(err, action, session), session), settle)
     }
     const committed = settle?.committed
     return Promise.resolve(running).then(
@@ -282,7 +284,7 @@ export class Store {
           return value
         }),
       err => {
-        const error = this.failed(this.wrap(err, action, session))
+        const error = this.failed(this.wrap(err, action, session), session)
         settle?.failed(error)
         throw error
       }
@@ -290,8 +292,8 @@ export class Store {
   }
 
   /** Tells the observers of a failure, then hands the error back to be thrown. */
-  private failed(err: VaultError): VaultError {
-    for (const o of this.observers) o.error?.({ driver: this.driver.kind, code: err.code })
+  private failed(err: VaultError, session: string | undefined): VaultError {
+    for (const o of this.observers) o.error?.({ driver: this.driver.kind, code: err.code, session, error: err })
     return err
   }
 
@@ -299,7 +301,7 @@ export class Store {
     try {
       yield* source
     } catch (err) {
-      throw this.failed(this.wrap(err, action, session))
+      throw this.failed(this.wrap(err, action, session), session)
     }
   }
 

@@ -34,8 +34,14 @@ export interface CliChild {
 }
 
 /** Spawns `node bin.js ...argv`. Lines on stdout that are not JSON are kept in stdout() only. */
-export function spawnCli(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliChild {
-  const child = spawn(process.execPath, [BIN, ...argv], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export function spawnCli(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): CliChild {
+  const child = spawn(process.execPath, [BIN, ...argv], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    uid: options.uid,
+    gid: options.gid
+  })
   const events: CliEvent[] = []
   let out = ''
   let err = ''

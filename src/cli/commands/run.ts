@@ -13,7 +13,8 @@ import type { SessionState } from '../../runtime/states.js'
 import type { AuthStore as Store } from '../../auth/auth-store.js'
 import { intFlag } from '../args.js'
 import { DEFAULT_LEASE_TTL_MS } from '../../runtime/lease.js'
-import { startFleet, type Fleet } from '../../runtime/fleet.js'
+import { lostToAnother, startFleet, type Fleet } from '../../runtime/fleet.js'
+import { retryWhileUnavailable } from '../../runtime/store-outage.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command, type CommandContext } from '../command.js'
 import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
@@ -45,6 +46,8 @@ interface RunPlan {
   server?: { url: string; rootKey?: Buffer }
   logLevel: string
   lease: { ttlMs: number; wait: boolean }
+  /** --store-retry-max: the longest wait between two attempts while the store is unreachable. */
+  storeRetryMaxMs?: number
   /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
   capacity?: number
 }
@@ -89,7 +92,9 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   if (capacity !== undefined && !wait) throw new UsageError('fleet mode never waits on a held session (it claims free ones); leave out --no-wait')
 
   const httpText = flagString(args, 'http')
+  const storeRetryMax = flagString(args, 'store-retry-max')
   return {
+    storeRetryMaxMs: storeRetryMax === undefined ? undefined : asUsageSync(() => parseDuration(storeRetryMax, '--store-retry-max')),
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -166,7 +171,7 @@ export const runCommand: Command = {
     'baileys-vault run <url> [--session ID | --all] [--pairing-code PHONE] [--bot ./bot.mjs]',
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
-    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N]',
+    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--store-retry-max 30s]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -175,6 +180,8 @@ export const runCommand: Command = {
     'One process per session: a session leased by another live process waits as a hot standby (state standby) and',
     'takes over when that one stops or dies (--no-wait: fail at once with LEASE_HELD). --all --capacity N: fleet mode,',
     'claim unowned or expired sessions up to N while below the fleet average, and keep polling for orphans.',
+    'A store outage never ends run: the socket ends, an error event says BACKEND_UNAVAILABLE, /readyz is 503, and the',
+    'session retries with backoff (1 s doubling up to --store-retry-max, jittered) and reconnects without a QR.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
@@ -190,7 +197,8 @@ export const runCommand: Command = {
     'trust-root-key',
     'log-level',
     'lease-ttl',
-    'capacity'
+    'capacity',
+    'store-retry-max'
   ],
   flags: ['all', 'http-public', 'no-wait'],
 
@@ -213,7 +221,18 @@ export const runCommand: Command = {
     const endings: SessionState[] = []
     try {
       store = await openCliStore(p.url, ctx)
-      const ids = await sessionIds(store, p)
+      const opened = store
+      // A store that restarts while the sessions start delays them; it never ends run (the sessions then retry by themselves).
+      const storeRetry = p.storeRetryMaxMs === undefined ? undefined : { maxMs: p.storeRetryMaxMs }
+      const whileUnavailable = <T>(what: string, attempt: () => Promise<T>) =>
+        retryWhileUnavailable(attempt, {
+          retry: storeRetry,
+          onRetry: (err, delayMs) => {
+            out.event({ event: 'error', ...(what === '' ? {} : { session: what }), code: err.code, message: err.message })
+            out.note(`${what || opened.label}: the store is unavailable (${err.message}); trying again in ${delayMs} ms`)
+          }
+        })
+      const ids = await whileUnavailable('', () => sessionIds(opened, p))
       if (p.server?.rootKey) untrust = (await import('../../sim/certs.js')).trustSimulator(p.server.rootKey)
       const { logger, baileysLogger } = cliLoggers(p.logLevel)
       if (metrics) store.observe({ write: e => metrics.storeWrite(e.driver, e.seconds), error: e => metrics.storeError(e.driver, e.code) })
@@ -227,7 +246,8 @@ export const runCommand: Command = {
         socket: { logger: baileysLogger, ...(p.server ? { waWebSocketUrl: p.server.url } : {}) },
         link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
         backupDir: p.backups?.dir,
-        lease: p.lease
+        lease: p.lease,
+        storeRetry
       })
       const sessions: Session[] = []
       const attach = (session: Session) => {
@@ -238,7 +258,8 @@ export const runCommand: Command = {
         }
         sessions.push(session)
       }
-      for (const id of ids) attach(await runtime.start(id))
+      const starting = runtime
+      for (const id of ids) attach(await whileUnavailable(id, () => starting.start(id)))
       let stopFleet = () => {}
       const fleetStopped = new Promise<void>(resolve => (stopFleet = resolve))
       if (p.capacity !== undefined) {
@@ -248,7 +269,7 @@ export const runCommand: Command = {
           ttlMs: p.lease.ttlMs,
           onStart: session => {
             attach(session)
-            session.on('state', ({ state }) => state === 'failed' && session.stats().lastError?.code !== 'LEASE_LOST' && endings.push(state))
+            session.on('state', ({ state }) => state === 'failed' && !lostToAnother(session) && endings.push(state))
           },
           onError: err => out.note(`fleet: ${(err as Error).message}`)
         })
@@ -303,6 +324,8 @@ export const runCommand: Command = {
       }
     } finally {
       fleet?.stop()
+      // Sessions started before a startup error must not outlive the store they write to.
+      await runtime?.stop()
       await schedule?.stop()
       await http?.close()
       untrust?.()
@@ -320,7 +343,7 @@ function healthSource(sessions: () => Session[], metrics: VaultMetrics | undefin
     sessions: () =>
       sessions().map(s => {
         const h = s.health()
-        return { session: s.sessionId, state: h.state, since: h.since, reason: h.reason, stats: s.stats() }
+        return { session: s.sessionId, state: h.state, since: h.since, reason: h.reason, stats: s.stats(), storeProblem: h.storeProblem }
       })
   }
 }

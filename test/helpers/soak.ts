@@ -1,0 +1,414 @@
+/**
+ * The soak run (`npm run soak`, and a short version in test/soak.test.ts): N linked sessions per
+ * store (SQLite, PostgreSQL, optionally Redis), each store kept alive by one `baileys-vault run
+ * --all` under a supervisor loop that restarts it whenever it exits, against the simulator,
+ * while a chaos loop does one thing at a time: a 515 kick, a silence (long enough for the
+ * watchdog's 408 in the full run), a simulator restart (428), a PostgreSQL or Redis restart, a
+ * SIGKILL of a `run`; and a contact keeps texting random sessions. SIGKILLs stop halfway, so the
+ * last `run` of each store lives through the second half: its RSS and file descriptors are
+ * sampled from /proc there (after a warm-up). At the end every session must be connected and
+ * answer a ping, with no QR shown since the sessions were linked and no session ever `failed`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { openStore } from '../../src/open-store.js'
+import { startSession } from '../../src/runtime/index.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { BIN, ECHO_BOT } from './run-child.js'
+import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './servers.js'
+import { silentLogger } from './sim-client.js'
+
+export type SoakStore = 'sqlite' | 'postgres' | 'redis'
+
+export interface SoakOptions {
+  /** How long the chaos lasts (ms). */
+  durationMs: number
+  sessionsPerStore: number
+  stores: SoakStore[]
+  /** Pause between two chaos actions (ms). */
+  chaosEveryMs: number
+  /** How long a silence lasts (ms): above the watchdog's 60 s it ends in a 408. */
+  silenceMs: number
+  /** RSS and descriptors are compared from this long after the last `run` started. */
+  warmupMs: number
+  /** How often /proc is sampled (ms). */
+  sampleMs?: number
+  log?: (line: string) => void
+  random?: () => number
+}
+
+export interface StoreReport {
+  store: SoakStore
+  sessions: number
+  /** `run` processes started (1 + restarts). */
+  runs: number
+  sigkills: number
+  /** Exits the supervisor did not cause: code and the last stderr line. */
+  selfExits: Array<{ code: number | null; detail: string }>
+  failedStates: number
+  /** QR events after the sessions were linked (must be 0). */
+  qrShown: number
+  /** BACKEND_UNAVAILABLE error events seen (outages reported). */
+  outageErrors: number
+  pings: { ok: number; failed: string[] }
+  rss?: { warmMb: number; endMb: number; growth: number; samples: number }
+  fds?: { warm: number; end: number; samples: number }
+}
+
+export interface SoakReport {
+  durationMs: number
+  actions: Record<string, number>
+  stores: StoreReport[]
+  /** 1-minute load average at the start and the end (the machine is shared). */
+  load: { start: number; end: number }
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+interface Sample {
+  at: number
+  rssKb: number
+  fds: number
+}
+
+/** One store's `run --all`, restarted by a supervisor loop whenever it exits. */
+class Supervised {
+  child?: ChildProcess
+  startedAt = 0
+  runs = 0
+  sigkills = 0
+  readonly selfExits: StoreReport['selfExits'] = []
+  failedStates = 0
+  qrShown = 0
+  outageErrors = 0
+  /** Each session's latest state in the current `run`. */
+  states = new Map<string, string>()
+  samples: Sample[] = []
+  private stopping = false
+  private killedOnPurpose = false
+  private exited?: Promise<void>
+
+  constructor(
+    readonly store: SoakStore,
+    readonly url: string,
+    private readonly argv: string[],
+    private readonly log: (line: string) => void
+  ) {}
+
+  start(): void {
+    if (this.stopping) return
+    this.runs++
+    this.killedOnPurpose = false
+    this.states = new Map()
+    this.samples = []
+    this.startedAt = Date.now()
+    const child = spawn(process.execPath, [BIN, 'run', this.url, ...this.argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = child
+    let lastErr = ''
+    createInterface({ input: child.stderr! }).on('line', line => void (line.trim() && (lastErr = line.slice(0, 300))))
+    createInterface({ input: child.stdout! }).on('line', line => {
+      let e: { event?: string; session?: string; state?: string; code?: string }
+      try {
+        e = JSON.parse(line)
+      } catch {
+        return
+      }
+      if (e.event === 'state' && e.session) {
+        this.states.set(e.session, e.state!)
+        if (e.state === 'failed') {
+          this.failedStates++
+          this.log(`${this.store}: session ${e.session} FAILED: ${line}`)
+        }
+      }
+      if (e.event === 'qr') this.qrShown++
+      if (e.event === 'error' && e.code === 'BACKEND_UNAVAILABLE') this.outageErrors++
+    })
+    this.exited = new Promise(resolve =>
+      child.once('exit', code => {
+        if (!this.killedOnPurpose && !this.stopping) {
+          this.selfExits.push({ code, detail: lastErr })
+          this.log(`${this.store}: run exited by itself (code ${code}): ${lastErr}`)
+        }
+        if (this.child === child) this.child = undefined
+        resolve()
+        if (!this.stopping) setTimeout(() => this.start(), 1_000)
+      })
+    )
+  }
+
+  sigkill(): void {
+    if (!this.child) return
+    this.killedOnPurpose = true
+    this.sigkills++
+    this.child.kill('SIGKILL')
+  }
+
+  sample(): void {
+    const pid = this.child?.pid
+    if (!pid) return
+    try {
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+      this.samples.push({ at: Date.now(), rssKb, fds: readdirSync(`/proc/${pid}/fd`).length })
+    } catch {
+      // the process just exited
+    }
+  }
+
+  connected(ids: string[]): number {
+    return ids.filter(id => this.states.get(id) === 'connected').length
+  }
+
+  async stop(): Promise<number | null> {
+    this.stopping = true
+    const child = this.child
+    if (!child) return null
+    const code = new Promise<number | null>(resolve => child.once('exit', c => resolve(c)))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    const result = await code
+    clearTimeout(timer)
+    await this.exited
+    return result
+  }
+}
+
+/** Links every session once in this process (QR scanned by the simulated phone), then stops it. Returns each one's device JID. */
+async function provision(url: string, ids: string[], sim: Simulator): Promise<string[]> {
+  const store = await openStore(url)
+  const jids: string[] = []
+  try {
+    for (const sessionId of ids) {
+      const session = await startSession({ store, sessionId, socket: { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false } })
+      let linked: Promise<{ jid: string }> | undefined
+      session.on('qr', qr => void (linked ??= sim.phone.scan(qr)))
+      await new Promise<void>(resolve => session.on('state', ({ state }) => state === 'connected' && resolve()))
+      jids.push((await linked!).jid)
+      await session.stop()
+    }
+  } finally {
+    await store.close()
+  }
+  return jids
+}
+
+export async function runSoak(options: SoakOptions): Promise<SoakReport> {
+  const log = options.log ?? (() => {})
+  const random = options.random ?? Math.random
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]
+  const loadStart = loadavg()[0]
+  const dir = mkdtempSync(join(tmpdir(), 'vault-soak-'))
+  const bot = join(dir, 'bot.mjs')
+  writeFileSync(bot, ECHO_BOT)
+  const sim = await startSimulator()
+  const untrust = trustSimulator(sim)
+  const cleanups: Array<() => Promise<void>> = []
+  const supervised: Supervised[] = []
+  const jidsOf = new Map<Supervised, Map<string, string>>()
+  const actions: Record<string, number> = {}
+  const serversDown = new Set<string>()
+  try {
+    const ids = Array.from({ length: options.sessionsPerStore }, (_, i) => `s${i + 1}`)
+    for (const store of options.stores) {
+      let url: string
+      if (store === 'sqlite') url = `sqlite:${join(dir, 'soak.db')}`
+      else {
+        const target = store === 'postgres' ? await freshPostgres('soak') : await freshRedis('soak')
+        cleanups.push(() => target.cleanup())
+        url = target.url
+      }
+      const started = Date.now()
+      const jids = await provision(url, ids, sim)
+      log(`${store}: ${ids.length} sessions linked in ${Math.round((Date.now() - started) / 1000)} s`)
+      const argv = [
+        '--all',
+        '--bot',
+        bot,
+        // Not shorter: under load the TTL floor (3x a lease round trip) refuses a short TTL at start.
+        '--lease-ttl',
+        '15s',
+        '--store-retry-max',
+        '2s',
+        '--server',
+        sim.url,
+        '--trust-root-key',
+        sim.rootPublicKey.toString('hex'),
+        '--json',
+        '--log-level',
+        'warn'
+      ]
+      const s = new Supervised(store, url, argv, log)
+      supervised.push(s)
+      jidsOf.set(s, new Map(ids.map((id, i) => [id, jids[i]])))
+      s.start()
+    }
+
+    // Background traffic: a contact per store texts a random session now and then (replies are drained before the pings).
+    const contacts = new Map(supervised.map((s, i) => [s, sim.contact(`1555000${String(7100 + i)}`)]))
+    let chaosOn = true
+    const traffic = (async () => {
+      for (let n = 0; chaosOn; n++) {
+        const s = pick(supervised)
+        await contacts
+          .get(s)!
+          .sendText(`traffic ${n}`, { to: pick([...jidsOf.get(s)!.values()]) })
+          .catch(() => undefined)
+        await sleep(1_000)
+      }
+    })()
+    const sampler = setInterval(() => supervised.forEach(s => s.sample()), options.sampleMs ?? 5_000)
+
+    const start = Date.now()
+    const killsUntil = start + options.durationMs / 2
+    const hold = () => 2_000 + Math.floor(random() * 6_000)
+    const restartServer = async (name: string, stop: () => Promise<void>, begin: () => Promise<void>) => {
+      serversDown.add(name)
+      await stop()
+      try {
+        await sleep(hold())
+      } finally {
+        await begin()
+        serversDown.delete(name)
+      }
+    }
+    const chaos: Array<[string, () => Promise<unknown>]> = [
+      ['kick 515', async () => sim.kick(pick([...jidsOf.get(pick(supervised))!.values()]), 'restart')],
+      ['silence', async () => sim.silence(pick([...jidsOf.get(pick(supervised))!.values()]), options.silenceMs)],
+      ['simulator restart (428)', () => sim.restart({ downMs: 500 + Math.floor(random() * 2_500) })]
+    ]
+    if (options.stores.includes('postgres')) chaos.push(['postgres restart', () => restartServer('postgres', () => stopPostgres(), startPostgres)])
+    if (options.stores.includes('redis')) chaos.push(['redis restart', () => restartServer('redis', () => stopRedis(), startRedis)])
+    while (Date.now() - start < options.durationMs) {
+      await sleep(options.chaosEveryMs)
+      const choices =
+        Date.now() < killsUntil ? [...chaos, ['SIGKILL of run', async () => pick(supervised).sigkill()] as [string, () => Promise<unknown>]] : chaos
+      const [name, act] = pick(choices)
+      actions[name] = (actions[name] ?? 0) + 1
+      log(`${Math.round((Date.now() - start) / 1000)} s: ${name}`)
+      await act()
+    }
+    chaosOn = false
+    await traffic
+    log(`chaos over after ${Math.round((Date.now() - start) / 1000)} s; waiting for every session to be connected`)
+
+    // Every session connected in its store's current run (silences end by themselves).
+    const deadline = Date.now() + Math.max(180_000, options.silenceMs + 120_000)
+    while (supervised.some(s => s.connected(ids) < ids.length)) {
+      if (Date.now() > deadline) break
+      await sleep(500)
+    }
+    clearInterval(sampler)
+    supervised.forEach(s => s.sample())
+
+    const reports: StoreReport[] = []
+    await Promise.all(
+      supervised.map(async s => {
+        const contact = contacts.get(s)!
+        while (contact.pendingMessages > 0) await contact.nextMessage(1)
+        const pings = { ok: 0, failed: [] as string[] }
+        for (const [id, jid] of jidsOf.get(s)!) {
+          if (await ping(contact, jid, `ping ${s.store} ${id}`)) pings.ok++
+          else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'})`)
+        }
+        reports.push({ ...summary(s, options.warmupMs), pings, sessions: ids.length })
+      })
+    )
+    return {
+      durationMs: options.durationMs,
+      actions,
+      stores: reports.sort((a, b) => a.store.localeCompare(b.store)),
+      load: { start: loadStart, end: loadavg()[0] }
+    }
+  } finally {
+    for (const s of supervised) {
+      const code = await s.stop()
+      if (code !== 0 && code !== null) log(`${s.store}: the last run exited ${code} on SIGTERM`)
+    }
+    if (serversDown.has('postgres')) await startPostgres().catch(() => undefined)
+    if (serversDown.has('redis')) await startRedis().catch(() => undefined)
+    untrust()
+    await sim.stop()
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Sends `text` to one device and waits for its echo (a few tries: a reply can cross a reconnect). */
+async function ping(contact: ReturnType<Simulator['contact']>, jid: string, text: string): Promise<boolean> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const want = `echo: ${text} #${attempt}`
+    await contact.sendText(`${text} #${attempt}`, { to: jid })
+    const until = Date.now() + 20_000
+    while (Date.now() < until) {
+      const got = await contact.nextMessage(Math.max(1, until - Date.now())).catch(() => undefined)
+      if (got?.text === want) return true
+    }
+  }
+  return false
+}
+
+function summary(s: Supervised, warmupMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
+  const measured = s.samples.filter(x => x.at >= s.startedAt + warmupMs)
+  const head = measured.slice(0, 3)
+  const tail = measured.slice(-3)
+  const enough = measured.length >= 4
+  const warmKb = enough ? median(head.map(x => x.rssKb)) : 0
+  const endKb = enough ? median(tail.map(x => x.rssKb)) : 0
+  return {
+    store: s.store,
+    runs: s.runs,
+    sigkills: s.sigkills,
+    selfExits: s.selfExits,
+    failedStates: s.failedStates,
+    qrShown: s.qrShown,
+    outageErrors: s.outageErrors,
+    ...(enough
+      ? {
+          rss: { warmMb: warmKb / 1024, endMb: endKb / 1024, growth: endKb / warmKb - 1, samples: measured.length },
+          fds: { warm: median(head.map(x => x.fds)), end: median(tail.map(x => x.fds)), samples: measured.length }
+        }
+      : {})
+  }
+}
+
+/** The report as text lines (what `npm run soak` prints). */
+export function formatSoak(report: SoakReport): string {
+  const lines = [
+    `soak: ${Math.round(report.durationMs / 1000)} s of chaos; load ${report.load.start.toFixed(2)} -> ${report.load.end.toFixed(2)}`,
+    `actions: ${Object.entries(report.actions)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(', ')}`
+  ]
+  for (const r of report.stores) {
+    lines.push(
+      `${r.store}: ${r.sessions} sessions, pings ${r.pings.ok}/${r.sessions}${r.pings.failed.length ? ` (failed: ${r.pings.failed.join(', ')})` : ''}; ` +
+        `runs ${r.runs} (${r.sigkills} SIGKILLs, ${r.selfExits.length} exits by itself${r.selfExits.length ? `: ${r.selfExits.map(e => e.code).join(' ')}` : ''}); ` +
+        `failed states ${r.failedStates}; QRs ${r.qrShown}; outage errors ${r.outageErrors}; ` +
+        (r.rss && r.fds
+          ? `RSS ${r.rss.warmMb.toFixed(1)} -> ${r.rss.endMb.toFixed(1)} MB (${(r.rss.growth * 100).toFixed(1)}%), fds ${r.fds.warm} -> ${r.fds.end} (${r.rss.samples} samples after warm-up)`
+          : 'RSS/fds: too few samples after warm-up')
+    )
+  }
+  return lines.join('\n')
+}
+
+/** The end conditions; the problems found (empty when the soak passed). */
+export function soakProblems(report: SoakReport, limits: { rssGrowth: number; fdSlack: number } = { rssGrowth: 0.1, fdSlack: 4 }): string[] {
+  const problems: string[] = []
+  for (const r of report.stores) {
+    if (r.pings.failed.length) problems.push(`${r.store}: no answer to the ping from ${r.pings.failed.join(', ')}`)
+    if (r.failedStates) problems.push(`${r.store}: ${r.failedStates} sessions went failed`)
+    if (r.qrShown) problems.push(`${r.store}: ${r.qrShown} QR codes shown after linking`)
+    const ownExits = r.selfExits.filter(e => e.code !== 2 || !/BACKEND_UNAVAILABLE|ECONNREFUSED|unavailable/i.test(e.detail))
+    if (ownExits.length) problems.push(`${r.store}: run exited by itself: ${JSON.stringify(ownExits)}`)
+    if (!r.rss || !r.fds) problems.push(`${r.store}: too few RSS samples after warm-up`)
+    else {
+      if (r.rss.growth > limits.rssGrowth) problems.push(`${r.store}: RSS grew ${(r.rss.growth * 100).toFixed(1)}% after warm-up`)
+      if (r.fds.end > r.fds.warm + limits.fdSlack) problems.push(`${r.store}: file descriptors ${r.fds.warm} -> ${r.fds.end}`)
+    }
+  }
+  return problems
+}
