@@ -223,7 +223,8 @@ export class Session {
       }
       for (const hook of this.beforeConnect) await hook()
       if (this.stopping) return
-      this.transition('connecting', { message: 'opening a connection' })
+      const note = this.lease?.takeNote()
+      this.transition('connecting', { message: note ? `${note}; opening a connection` : 'opening a connection' })
       if (!this.auth) {
         const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
         this.auth = this.lease ? this.lease.fence(auth) : auth
