@@ -7,6 +7,8 @@
  *   POST /scan              "<qr text>"      { jid, lid, deviceId }
  *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, liveConnections, kicks, … }]
+ *   GET  /handshakes                         { inFlight, peak, total }  (connections not yet past login/pair-device)
+ *   POST /handshakes/reset                   { inFlight, peak, total }  (peak starts again from inFlight)
  *   POST /kick              { jid, reason }  { told }
  *   POST /silence           { jid, ms }      { silenced }
  *   POST /restart           { downMs? }      { restarting: true }         (answered, then restarts)
@@ -25,6 +27,7 @@ export interface ControlHost {
   readonly phone: Phone
   describe(): Record<string, unknown>
   deviceInfos(): DeviceInfo[]
+  handshakes(options?: { resetPeak?: boolean }): { inFlight: number; peak: number; total: number }
   kick(jid: string, reason: KickReason): number
   silence(jid: string, ms: number): number
   restart(downMs?: number, options?: { after?: Promise<void> }): Promise<void>
@@ -82,6 +85,8 @@ export function controlHandler(server: ControlHost) {
     const method = req.method ?? 'GET'
     if (method === 'GET' && parts.length === 0) return server.describe()
     if (method === 'GET' && parts[0] === 'devices' && parts.length === 1) return server.deviceInfos()
+    if (method === 'GET' && parts[0] === 'handshakes' && parts.length === 1) return server.handshakes()
+    if (method === 'POST' && parts[0] === 'handshakes' && parts[1] === 'reset' && parts.length === 2) return server.handshakes({ resetPeak: true })
     if (method === 'POST' && parts[0] === 'scan' && parts.length === 1) {
       const body = (await readBody(req)).trim()
       const qr = body.startsWith('{') ? String((JSON.parse(body) as { qr?: unknown }).qr ?? '') : body

@@ -22,6 +22,7 @@ const ALL_STATES: SessionState[] = [
   'unregistered',
   'registering',
   'registered',
+  'queued',
   'connecting',
   'connected',
   'disconnected',
@@ -46,6 +47,8 @@ interface RunPlan {
   lease: { ttlMs: number; wait: boolean }
   /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
   capacity?: number
+  /** --max-connecting N: handshakes in flight at once (the runtime's default 8 when absent). */
+  maxConnecting?: number
 }
 
 /** Everything a typo could get wrong is checked here, before the store is opened or anything connects. */
@@ -87,8 +90,12 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   const wait = args.flags['no-wait'] !== true
   if (capacity !== undefined && !wait) throw new UsageError('fleet mode never waits on a held session (it claims free ones); leave out --no-wait')
 
+  const maxConnecting = intFlag(args, 'max-connecting')
+  if (maxConnecting !== undefined && maxConnecting < 1) throw new UsageError('--max-connecting N takes a whole number of at least 1')
+
   const httpText = flagString(args, 'http')
   return {
+    maxConnecting,
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -165,7 +172,7 @@ export const runCommand: Command = {
     'baileys-vault run <url> [--session ID | --all] [--pairing-code PHONE] [--bot ./bot.mjs]',
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
-    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N]',
+    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--max-connecting 8]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -174,6 +181,7 @@ export const runCommand: Command = {
     'One process per session: a session leased by another live process waits as a hot standby (state standby) and',
     'takes over when that one stops or dies (--no-wait: fail at once with LEASE_HELD). --all --capacity N: fleet mode,',
     'claim unowned or expired sessions up to N while below the fleet average, and keep polling for orphans.',
+    '--max-connecting N: at most N handshakes in flight (default 8); the other sessions wait in state queued.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
@@ -189,7 +197,8 @@ export const runCommand: Command = {
     'trust-root-key',
     'log-level',
     'lease-ttl',
-    'capacity'
+    'capacity',
+    'max-connecting'
   ],
   flags: ['all', 'http-public', 'no-wait'],
 
@@ -226,7 +235,8 @@ export const runCommand: Command = {
         socket: { logger: baileysLogger, ...(p.server ? { waWebSocketUrl: p.server.url } : {}) },
         link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
         backupDir: p.backups?.dir,
-        lease: p.lease
+        lease: p.lease,
+        maxConnecting: p.maxConnecting
       })
       const sessions: Session[] = []
       const attach = (session: Session) => {
