@@ -68,8 +68,9 @@ export function postgresLeaseEvents(pool: PgPoolLike, channel: string): PgLeaseE
         c.on('error', err => dropped(c!, err))
         c.on('end', () => dropped(c!))
         client = c
-        await c.query({ text: `LISTEN "${channel}"` })
         const { rows } = await c.query({ text: 'SELECT pg_backend_pid() AS pid' })
+        // LISTEN last: pg_stat_activity then shows it as this connection's query (how operators count them).
+        await c.query({ text: `LISTEN "${channel}"` })
         pid = Number(rows[0].pid)
         attempt = 0
         for (const hook of hooks) hook(pid)

@@ -99,7 +99,8 @@ class LeaseWaker {
     try {
       for (const w of [...this.waiters]) {
         if (this.push) {
-          if (w.holder && deadLocalOwner(w.holder) !== undefined) w.wake('owner-gone')
+          // After this turn's I/O: a release published just before the owner exited is read first.
+          if (w.holder && deadLocalOwner(w.holder) !== undefined) setImmediate(() => w.wake('owner-gone'))
           continue
         }
         const info = await this.store.leaseInfo(w.session).catch(() => null)
