@@ -42,20 +42,20 @@ class LeaseWaker {
   /** Resolves with the cause once the session may be free, or after `pollMs` at the latest. */
   wait(session: string, pollMs: number): { done: Promise<WakeCause>; cancel(): void } {
     let waiter!: Waiter
-    let poll!: NodeJS.Timeout
+    const timer: { poll?: NodeJS.Timeout } = {}
     const done = new Promise<WakeCause>(resolve => {
       waiter = {
         session,
         wake: cause => {
           if (!this.waiters.delete(waiter)) return
-          clearTimeout(poll)
+          clearTimeout(timer.poll)
           this.idleCheck()
           resolve(cause)
         }
       }
     })
     this.waiters.add(waiter)
-    poll = setTimeout(() => waiter.wake('poll'), pollMs)
+    timer.poll = setTimeout(() => waiter.wake('poll'), pollMs)
     if (this.push) {
       // Learn the holder once (for its pid), and catch a release that came before the subscription.
       this.store.leaseInfo(session).then(
