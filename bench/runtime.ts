@@ -31,7 +31,7 @@ interface Simulator {
 }
 
 /** The simulator in its own process, as a bot's test would run it. */
-async function startSimulatorProcess(): Promise<Simulator> {
+export async function startSimulatorProcess(): Promise<Simulator> {
   const proc = spawn(process.execPath, [bin, 'sim', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
   const line = await new Promise<string>((resolve, reject) => {
@@ -73,7 +73,7 @@ const figures = (r: ChildResult): Figures => ({
 })
 
 /** One fresh process (so its RSS holds only what the mode needs); resolves with its result. */
-function runChild(mode: Mode, sim: Simulator, storeUrl: string, sessions: string[]): Promise<ChildResult> {
+export function runChild(mode: Mode, sim: Simulator, storeUrl: string, sessions: string[]): Promise<ChildResult> {
   const spec = {
     mode,
     url: sim.url,

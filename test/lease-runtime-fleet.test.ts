@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { openStore } from '../src/open-store.js'
 import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
 import { startSession } from '../src/runtime/index.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
+import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
 import { silentLogger } from './helpers/sim-client.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
@@ -61,14 +61,14 @@ async function provision(url: string): Promise<string[]> {
   return jids
 }
 
-function startInstance(url: string, name: string) {
+function startInstance(url: string, name: string, capacity = CAPACITY) {
   const args = [
     BIN,
     'run',
     url,
     '--all',
     '--capacity',
-    String(CAPACITY),
+    String(capacity),
     '--lease-ttl',
     TTL,
     '--server',
@@ -171,12 +171,78 @@ function watchDevices(jids: string[]) {
   }
 }
 
+/** Waits until the live instances' counts are within one of each other (rebalance.ts hands sessions over one at a time). */
+async function untilBalanced(instances: Instance[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const counts = instances.filter(i => i.alive).map(i => i.connected().length)
+    if (Math.max(...counts) - Math.min(...counts) <= 1 && counts.reduce((a, b) => a + b, 0) === SESSIONS.length) return counts
+    if (Date.now() > deadline) assert.fail(`not balanced: ${counts.join(' ')}\n${instances.map(i => i.report()).join('\n')}`)
+    await new Promise(r => setTimeout(r, 50))
+  }
+}
+
+/** Sum of the simulator's kicks of these devices (a 440 replaced is one). */
+const totalKicks = (jids: string[]) => jids.reduce((sum, jid) => sum + Object.values(sim.device(jid)!.kicks).reduce((a, b) => a + b, 0), 0)
+
+/** The listening (PostgreSQL) or subscribed (Redis) connections of baileys-vault processes on the store. */
+async function notificationConnections(url: string): Promise<number> {
+  if (url.startsWith('postgres')) {
+    const { default: pg } = await import('pg')
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    try {
+      return (await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)).rows[0].n
+    } finally {
+      await c.end()
+    }
+  }
+  const client = await redisClient()
+  try {
+    const list = String(await client.call('CLIENT', 'LIST'))
+    return list.split('\n').filter(line => /name=baileys-vault-lease-events /.test(line)).length
+  } finally {
+    client.disconnect()
+  }
+}
+
+/**
+ * Rebalance: A runs every session; B joins and is handed sessions one graceful handoff at a
+ * time until each runs half (± 1), with no kick and no QR; each process holds one notification
+ * connection whatever its session count; stopping B hands its sessions back to A the same way.
+ */
+async function rebalance(t: TestContext, url: string, label: string, jids: string[]) {
+  const kicks = totalKicks(jids)
+  const a = startInstance(url, 'A', SESSIONS.length)
+  await untilSpread([a], 120_000)
+  const joined = Date.now()
+  const b = startInstance(url, 'B', SESSIONS.length)
+  const counts = await untilBalanced([a, b], 120_000)
+  t.diagnostic(`${label} rebalance: ${counts.join(' / ')} within ${Date.now() - joined} ms of B starting`)
+  await untilSpread([a, b], 10_000)
+  assert.equal(totalKicks(jids) - kicks, 0, 'no kick (no 440 replaced) during the rebalance')
+  for (const i of [a, b]) assert.doesNotMatch(i.report(), /"event":"qr"/, `${i.name} showed no QR`)
+  assert.equal(await notificationConnections(url), 2, 'one notification connection per process, not per session')
+  const stopped = Date.now()
+  b.child.kill('SIGTERM')
+  assert.equal(await b.exited, 0, 'B stops gracefully')
+  b.alive = false
+  await untilSpread([a], 60_000)
+  t.diagnostic(`${label}: B stopped, its sessions back on A within ${Date.now() - stopped} ms`)
+  assert.equal(totalKicks(jids) - kicks, 0, 'no kick when B handed its sessions back')
+  a.child.kill('SIGTERM')
+  assert.equal(await a.exited, 0)
+}
+
 async function fleet(t: TestContext, url: string, label: string) {
   const jids = await provision(url)
   assert.equal(new Set(jids).size, SESSIONS.length, 'one device linked per session')
+  await rebalance(t, url, label, jids)
   const watch = watchDevices(jids)
   const instances = ['A', 'B', 'C'].map(name => startInstance(url, name))
   const owners = await untilSpread(instances, 120_000)
+  await untilBalanced(instances, 120_000)
+  await untilSpread(instances, 10_000)
   t.diagnostic(`${label}: every session connected once at ${Date.now() - watch.started} ms`)
   await watch.steady(Date.now(), `${label} spread`)
   const counts = instances.map(i => `${i.name}:${i.connected().length}`).join(' ')
@@ -193,6 +259,8 @@ async function fleet(t: TestContext, url: string, label: string) {
   busiest.child.kill('SIGKILL')
   busiest.alive = false
   await untilSpread(instances, 30_000)
+  await untilBalanced(instances, 60_000)
+  await untilSpread(instances, 10_000)
   t.diagnostic(`${label}: ${orphans.length} sessions of the killed instance connected elsewhere ${Date.now() - killedAt} ms after kill -9 (TTL ${TTL})`)
   const window = watch.window(killedAt)
   t.diagnostic(

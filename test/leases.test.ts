@@ -172,6 +172,8 @@ async function race(url: string, session: string, n: number): Promise<Array<Outc
   const exited = children.map(child => new Promise(resolve => child.on('exit', resolve)))
   await until(async () => (lines.every(l => l.includes('ready')) ? true : undefined), 30_000)
   for (const child of children) child.stdin.write('go\n')
+  await until(async () => (lines.every(l => l.some(x => x.startsWith('{'))) ? true : undefined), 30_000)
+  for (const child of children) child.stdin.write('exit\n')
   await Promise.all(exited)
   return children.map((child, i) => ({ ...(JSON.parse(lines[i].find(l => l.startsWith('{'))!) as Outcome), pid: child.pid! }))
 }

@@ -133,7 +133,20 @@ export interface LeaseCapability {
   release(session: string, request: { owner: string; epoch: number }): Promise<void>
   /** Who holds the session's lease (for reporting); undefined when nobody does or it was released. */
   leaseInfo(session: string): Promise<LeaseInfo | undefined>
+  /**
+   * Optional push channel (PostgreSQL LISTEN/NOTIFY, Redis pub/sub), one connection per store
+   * instance: `listener` hears every release of this store's leases and every `announce`, so a
+   * standby wakes at once instead of at its next poll. Returns the unsubscribe function.
+   */
+  watch?(listener: (event: LeaseEvent) => void): () => void
+  /** Optional, with `watch`: tells every watcher of the store a short note (fleet presence). */
+  announce?(note: string): Promise<void>
+  /** True when every process sharing the store runs on this machine (SQLite, file:, memory:): reads are cheap and local. */
+  readonly local?: boolean
 }
+
+/** What `watch` hears: a released session, or a note someone announced. */
+export type LeaseEvent = { released: string } | { note: string }
 
 export interface LeaseGrant {
   session: string
@@ -141,6 +154,8 @@ export interface LeaseGrant {
   /** The fencing token: stamp it on every WriteBatch. */
   epoch: number
   ttlMs: number
+  /** Set when the grant took over a live-looking lease whose owner is known dead: why (e.g. "pid 12 on this host is gone"). */
+  tookOver?: string
 }
 
 export interface LeaseInfo {

@@ -130,33 +130,37 @@ export function fileLease(
     }
   }
 
-  const lease = leaseCapability({
-    acquire: (session, owner, ttlMs) =>
-      withLock(session, p => {
-        const r = read(p.record)
-        const now = Date.now()
-        if (r && r.owner !== '' && r.owner !== owner && r.expiresAt > now) return { heldBy: r.owner, expiresInMs: r.expiresAt - now }
-        const epoch = (r?.epoch ?? 0) + 1
-        write(p, { owner, epoch, expiresAt: now + ttlMs })
-        return { epoch }
-      }),
-    renew: (session, owner, epoch, ttlMs) =>
-      withLock(session, p => {
-        const r = read(p.record)
-        if (!r || r.owner !== owner || r.epoch !== epoch) return false
-        write(p, { ...r, expiresAt: Date.now() + ttlMs })
-        return true
-      }),
-    release: (session, owner, epoch) =>
-      withLock(session, p => {
-        const r = read(p.record)
-        if (r && r.owner === owner && r.epoch === epoch) write(p, { owner: '', epoch, expiresAt: 0 })
-      }),
-    async info(session) {
-      const r = read(paths(session).record)
-      return r && r.owner !== '' ? { owner: r.owner, epoch: r.epoch, expiresInMs: r.expiresAt - Date.now() } : undefined
-    }
-  })
+  const lease = leaseCapability(
+    {
+      acquire: (session, owner, ttlMs, replace) =>
+        withLock(session, p => {
+          const r = read(p.record)
+          const now = Date.now()
+          if (r && r.owner !== '' && r.owner !== owner && r.owner !== replace && r.expiresAt > now) return { heldBy: r.owner, expiresInMs: r.expiresAt - now }
+          const epoch = (r?.epoch ?? 0) + 1
+          write(p, { owner, epoch, expiresAt: now + ttlMs })
+          return { epoch }
+        }),
+      renew: (session, owner, epoch, ttlMs) =>
+        withLock(session, p => {
+          const r = read(p.record)
+          if (!r || r.owner !== owner || r.epoch !== epoch) return false
+          write(p, { ...r, expiresAt: Date.now() + ttlMs })
+          return true
+        }),
+      release: (session, owner, epoch) =>
+        withLock(session, p => {
+          const r = read(p.record)
+          if (r && r.owner === owner && r.epoch === epoch) write(p, { owner: '', epoch, expiresAt: 0 })
+        }),
+      async info(session) {
+        const r = read(paths(session).record)
+        return r && r.owner !== '' ? { owner: r.owner, epoch: r.epoch, expiresInMs: r.expiresAt - Date.now() } : undefined
+      }
+    },
+    undefined,
+    { local: true }
+  )
 
   return {
     lease,

@@ -4,6 +4,7 @@ import { parsePostgresUrl } from '../core/server-url.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { postgresLease } from './postgres-lease.js'
+import { pgLeaseChannel, postgresLeaseEvents } from './postgres-notify.js'
 import { inTransaction } from './pg-transaction.js'
 import { GroupCommit } from './group-commit.js'
 import { tuneValueStorage, valueStorageFor } from './pg-value-storage.js'
@@ -350,11 +351,13 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   const { applyGroup, writeOne } = postgresWriter({ pool, write: st.write })
   const groups = options.groupCommit === false ? undefined : new GroupCommit({ applyGroup })
   let closed = false
+  const channel = pgLeaseChannel(tables.lockKey)
+  const leaseEvents = postgresLeaseEvents(pool, channel)
 
   const driver: Driver = {
     kind: 'postgres',
     capabilities: { snapshot: true, rename: true },
-    lease: postgresLease(pool, tables, text => statementOf(text, options.preparedStatements ?? true)),
+    lease: postgresLease(pool, tables, text => statementOf(text, options.preparedStatements ?? true), { ...leaseEvents, channel }),
     ...reader,
     async rename(from, to) {
       await groups?.drain()
@@ -378,6 +381,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
       if (closed) return
       closed = true
       await groups?.drain()
+      leaseEvents.close()
       if (owned) await pool.end()
     }
   }

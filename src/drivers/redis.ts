@@ -5,6 +5,7 @@ import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
 import { GroupCommit } from './group-commit.js'
 import { redisLease } from './redis-lease.js'
+import { leaseChannel, redisLeaseEvents, type RedisSubscriberSource } from './redis-notify.js'
 import { redisWriter } from './redis-write.js'
 import { typeIdKey } from '../core/bytes.js'
 import { REDIS_DEFAULT_DATABASES, parseRedisUrl } from '../core/server-url.js'
@@ -295,11 +296,17 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
 
   const warnings = await durabilityWarnings(client, where)
 
+  const channel = leaseChannel(prefix)
+  const leaseEvents = redisLeaseEvents({
+    source: (owned ?? options.client) as RedisSubscriberSource | undefined,
+    channel,
+    publish: (ch, message) => call('PUBLISH', ch, message)
+  })
   const driver: Driver = {
     kind: 'redis',
     warnings,
     capabilities: { snapshot: false, rename: true },
-    lease: redisLease(runScript, leaseKey),
+    lease: redisLease(runScript, leaseKey, { channel, extras: leaseEvents }),
 
     async getCreds(session) {
       const value = (await call('GET', credsKey(session))) as Buffer | null
@@ -375,6 +382,7 @@ export async function createRedisDriver(options: RedisDriverOptions): Promise<Dr
       if (closed) return
       closed = true
       await groups?.drain()
+      leaseEvents.close()
       if (!owned) return
       if (owned.status === 'ready') await owned.quit().catch(() => owned.disconnect())
       else owned.disconnect()

@@ -29,6 +29,12 @@ const describeOwner = (owner: string) => {
   return parsed ? `host ${parsed.host} pid ${parsed.pid}` : `owner "${owner}"`
 }
 
+/** The pid of an owner on this host whose process no longer exists (it crashed holding the lease). */
+export function deadLocalOwner(owner: string): number | undefined {
+  const parsed = parseOwner(owner)
+  return parsed && parsed.host === hostname() && !processAlive(parsed.pid) ? parsed.pid : undefined
+}
+
 export const leaseHeld = (session: string, owner: string, expiresInMs: number): VaultError =>
   new VaultError(
     'LEASE_HELD',
@@ -43,8 +49,17 @@ export const leaseLost = (session: string, epoch: number): VaultError =>
 
 /** The backend steps of a lease; each is one atomic operation on the backend's clock. */
 export interface RawLeaseOps {
-  /** The new epoch, or who holds it and for how long (ms, backend clock). */
-  acquire(session: string, owner: string, ttlMs: number): Promise<{ epoch: number } | { heldBy: string; expiresInMs: number }>
+  /**
+   * The new epoch, or who holds it and for how long (ms, backend clock). `replace`: an owner
+   * known dead, whose lease may be taken although it has not expired (same atomic step).
+   * `tookOver`: the backend itself knew the owner dead (PostgreSQL: its connection is gone).
+   */
+  acquire(
+    session: string,
+    owner: string,
+    ttlMs: number,
+    replace?: string
+  ): Promise<{ epoch: number; tookOver?: string } | { heldBy: string; expiresInMs: number }>
   /** Whether `owner` still held `epoch` (and now holds it for ttlMs more). */
   renew(session: string, owner: string, epoch: number, ttlMs: number): Promise<boolean>
   release(session: string, owner: string, epoch: number): Promise<void>
@@ -63,8 +78,11 @@ function checkEpoch(epoch: unknown): asserts epoch is number {
     throw invalidArgument(`A lease epoch is a positive integer returned by acquire; got ${String(epoch)}.`)
 }
 
+/** What a driver adds beyond the steps: its push channel (watch/announce) and whether it is local. */
+export type LeaseExtras = Pick<LeaseCapability, 'watch' | 'announce' | 'local'>
+
 /** Wraps backend steps into the contract: checks, the TTL floor from measured round trips, errors. */
-export function leaseCapability(ops: RawLeaseOps, floorMs = LEASE_TTL_FLOOR_MS): LeaseCapability {
+export function leaseCapability(ops: RawLeaseOps, floorMs = LEASE_TTL_FLOOR_MS, extras: LeaseExtras = {}): LeaseCapability {
   const recent: number[] = []
   const timed = async <T>(step: () => Promise<T>): Promise<T> => {
     const started = performance.now()
@@ -85,15 +103,24 @@ export function leaseCapability(ops: RawLeaseOps, floorMs = LEASE_TTL_FLOOR_MS):
   }
 
   return {
+    ...extras,
     get minTtlMs() {
       return minTtlMs()
     },
     async acquire(session, { owner, ttlMs }) {
       checkOwner(owner)
       const ttl = checkTtl(ttlMs)
-      const result = await timed(() => ops.acquire(session, owner, ttl))
+      let result = await timed(() => ops.acquire(session, owner, ttl))
+      let tookOver = 'tookOver' in result ? result.tookOver : undefined
+      // Held by a process of this host that no longer exists: it crashed, take it now (the
+      // epoch still fences it, should it somehow be alive). Compare-and-set on that owner.
+      const dead = 'heldBy' in result ? deadLocalOwner(result.heldBy) : undefined
+      if ('heldBy' in result && dead !== undefined) {
+        result = await timed(() => ops.acquire(session, owner, ttl, (result as { heldBy: string }).heldBy))
+        tookOver = `pid ${dead} on this host is gone; taking over`
+      }
       if ('heldBy' in result) throw leaseHeld(session, result.heldBy, result.expiresInMs)
-      return { session, owner, epoch: result.epoch, ttlMs: ttl }
+      return { session, owner, epoch: result.epoch, ttlMs: ttl, ...(tookOver ? { tookOver } : {}) }
     },
     async renew(session, { owner, epoch, ttlMs }) {
       checkOwner(owner)

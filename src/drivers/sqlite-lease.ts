@@ -23,7 +23,7 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
       .prepare(
         `INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (?, ?, 1, ${NOW_MS} + ?)
       ON CONFLICT (session) DO UPDATE SET owner = excluded.owner, epoch = epoch + 1, expires_at = excluded.expires_at
-      WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS}
+      WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS} OR owner = ?
       RETURNING epoch`
       )
       .pluck()
@@ -32,8 +32,8 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
     const giveUp = db.prepare(`UPDATE vault_lease SET owner = '', expires_at = 0 WHERE session = ? AND owner = ? AND epoch = ?`)
     const current = db.prepare(`SELECT epoch FROM vault_lease WHERE session = ? AND owner <> ''`).pluck()
 
-    const acquire = db.transaction((session: string, owner: string, ttlMs: number) => {
-      const epoch = take.get(session, owner, ttlMs) as number | undefined
+    const acquire = db.transaction((session: string, owner: string, ttlMs: number, replace: string) => {
+      const epoch = take.get(session, owner, ttlMs, replace) as number | undefined
       if (epoch !== undefined) return { epoch }
       const row = read.get(session) as Row
       return { heldBy: row.owner, expiresInMs: row.expiresInMs }
@@ -42,21 +42,26 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
   }
   type Row = { owner: string; epoch: number; expiresInMs: number }
 
-  const lease = leaseCapability({
-    async acquire(session, owner, ttlMs) {
-      return st().acquire.immediate(session, owner, ttlMs)
+  const lease = leaseCapability(
+    {
+      async acquire(session, owner, ttlMs, replace) {
+        // '' never matches here: an empty owner is already free.
+        return st().acquire.immediate(session, owner, ttlMs, replace ?? '')
+      },
+      async renew(session, owner, epoch, ttlMs) {
+        return st().extend.run(ttlMs, session, owner, epoch).changes === 1
+      },
+      async release(session, owner, epoch) {
+        st().giveUp.run(session, owner, epoch)
+      },
+      async info(session) {
+        const row = st().read.get(session) as Row | undefined
+        return row && row.owner !== '' ? row : undefined
+      }
     },
-    async renew(session, owner, epoch, ttlMs) {
-      return st().extend.run(ttlMs, session, owner, epoch).changes === 1
-    },
-    async release(session, owner, epoch) {
-      st().giveUp.run(session, owner, epoch)
-    },
-    async info(session) {
-      const row = st().read.get(session) as Row | undefined
-      return row && row.owner !== '' ? row : undefined
-    }
-  })
+    undefined,
+    { local: true }
+  )
   return {
     lease,
     /** Call inside the write transaction: throws LEASE_LOST, which rolls the batch back. */

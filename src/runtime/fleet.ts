@@ -11,10 +11,17 @@
  * forgotten, so it returns to the pool; one that fails for another reason stays failed here.
  * A store outage fails nothing: every session retries until the store answers (store-outage.ts),
  * and a failed round of claiming is reported and tried again at the next poll.
+ *
+ * On PostgreSQL and Redis the members also hear each other (rebalance.ts): a joining instance
+ * is given sessions by the busier ones, one graceful handoff at a time, until the spread is
+ * within one; a stopping one says goodbye and releases its sessions, and every release wakes
+ * the others' claiming round at once (no wait for the next poll).
  */
 import { hostname } from 'node:os'
 import { VaultError } from '../core/errors.js'
 import { parseOwner } from '../drivers/shared-lease.js'
+import { leaseWaker } from './lease-wake.js'
+import { FleetMembers, Rebalancer } from './rebalance.js'
 import type { Runtime } from './runtime.js'
 import type { Session } from './session.js'
 
@@ -51,19 +58,64 @@ export function startFleet(options: FleetOptions): Fleet {
   const self = `${hostname()}:${process.pid}`
   let stopped = false
   let running: Promise<void> | undefined
+  let again = false
+  let heartbeat = true
   const mine = () => runtime.sessions().filter(s => s.state !== 'failed' && s.state !== 'stopped').length
+  const poll = (): Promise<void> => {
+    if (running) {
+      again = true
+      return running
+    }
+    return (running = round().finally(() => {
+      running = undefined
+      if (again && !stopped) {
+        again = false
+        void poll().catch(err => options.onError?.(err))
+      }
+    }))
+  }
+  const wake = () => void (stopped || poll().catch(err => options.onError?.(err)))
+  const members = new FleetMembers(store, self, ttlMs, wake)
+  const stopWatching = leaseWaker(store).onRelease(wake)
+  const rebalancer = new Rebalancer({
+    self,
+    ttlMs,
+    candidates: () =>
+      runtime
+        .sessions()
+        .filter(s => s.state === 'connected')
+        .map(s => s.sessionId),
+    handOver: id => runtime.remove(id)
+  })
 
   const round = async () => {
     const ids: string[] = []
     for await (const id of store.sessions()) ids.push(id)
-    const owners = new Set([self])
+    const owners = new Set([self, ...members.live()])
+    const counts = new Map<string, number>()
+    const holders = new Map<string, string>()
     const free: string[] = []
     for (const id of ids.sort()) {
       const info = await store.leaseInfo(id)
-      if (info && info.expiresInMs > 0) owners.add(processOf(info.owner))
-      else if (!runtime.get(id)) free.push(id)
+      // A holder on this host whose pid is gone is dead: its sessions are free (acquire takes them at once).
+      if (info && info.expiresInMs > 0 && info.ownerAlive !== false) {
+        const owner = processOf(info.owner)
+        owners.add(owner)
+        holders.set(id, owner)
+        counts.set(owner, (counts.get(owner) ?? 0) + 1)
+      } else if (!runtime.get(id)) free.push(id)
     }
     const average = Math.ceil(ids.length / owners.size)
+    await claim(free, average)
+    if (stopped) return
+    await members.announce(mine(), capacity, heartbeat)
+    heartbeat = false
+    // Members with room for one more session, this one included (its own count is what it runs).
+    const loads = new Map([...owners].filter(o => o === self || members.hasRoom(o)).map(o => [o, o === self ? mine() : (counts.get(o) ?? 0)]))
+    await rebalancer.step(loads, id => holders.get(id))
+  }
+
+  const claim = async (free: string[], average: number) => {
     for (const id of free) {
       if (stopped || mine() >= Math.min(capacity, average)) return
       try {
@@ -80,13 +132,21 @@ export function startFleet(options: FleetOptions): Fleet {
     }
   }
 
-  const poll = () => (running ??= round().finally(() => (running = undefined)))
-  const timer = setInterval(() => void poll().catch(err => options.onError?.(err)), Math.max(1, Math.floor(ttlMs / 3)))
+  const timer = setInterval(
+    () => {
+      heartbeat = true
+      wake()
+    },
+    Math.max(1, Math.floor(ttlMs / 3))
+  )
   return {
     poll,
     stop() {
+      if (stopped) return
       stopped = true
       clearInterval(timer)
+      stopWatching()
+      members.bye().catch(() => undefined)
     }
   }
 }

@@ -9,6 +9,7 @@ import type { LeaseGrant } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { LEASE_TTL_FLOOR_MS, leaseOwner } from '../drivers/shared-lease.js'
 import type { Store } from '../store/store.js'
+import { leaseWaker, type WakeCause } from './lease-wake.js'
 
 export interface LeaseOptions {
   /** Lease time to live (ms). Renewed and polled at a third of it. Default 30,000. */
@@ -45,6 +46,8 @@ export interface LeaseStats {
   takeovers: number
   /** Renewals or writes refused with LEASE_LOST. */
   lost: number
+  /** What woke the standby the last time (released: pushed by the store; poll: the ttl/3 fallback). */
+  lastWake?: WakeCause
 }
 
 export class SessionLease {
@@ -53,7 +56,9 @@ export class SessionLease {
   readonly wait: boolean
   private grant?: LeaseGrant
   private renewTimer?: NodeJS.Timeout
-  private pollTimer?: { timer: NodeJS.Timeout; resolve: () => void }
+  private pollTimer?: { cancel(): void }
+  private lastWake?: WakeCause
+  private note?: string
   private lastRenewedAt = 0
   private waiting = false
   private closed = false
@@ -72,6 +77,7 @@ export class SessionLease {
     this.owner = options.owner ?? leaseOwner()
     this.ttlMs = options.ttlMs ?? DEFAULT_LEASE_TTL_MS
     this.wait = options.wait ?? true
+    leaseWaker(store) // subscribes to the store's lease events now, before the first attempt
   }
 
   /**
@@ -102,6 +108,7 @@ export class SessionLease {
         return undefined
       }
       this.grant = grant
+      this.note = grant.tookOver
       this.lastRenewedAt = Date.now()
       this.scheduleRenewal()
       return grant
@@ -130,10 +137,10 @@ export class SessionLease {
         if (grant || this.closed) return grant
         if (!told) onStandby(this.lastHeld)
         told = true
-        await new Promise<void>(resolve => {
-          const timer = setTimeout(resolve, this.pollMs)
-          this.pollTimer = { timer, resolve }
-        })
+        // Woken at once by a release (pushed or seen locally), at the latest by the poll.
+        const wake = leaseWaker(this.store).wait(this.sessionId, this.pollMs)
+        this.pollTimer = wake
+        this.lastWake = await wake.done
         this.pollTimer = undefined
       }
     } finally {
@@ -195,10 +202,7 @@ export class SessionLease {
   /** Stops a standby's polling (a stop began); a lease already held keeps being renewed. */
   stopWaiting(): void {
     this.closed = true
-    if (this.pollTimer) {
-      clearTimeout(this.pollTimer.timer)
-      this.pollTimer.resolve()
-    }
+    this.pollTimer?.cancel()
   }
 
   /** Gives the lease up: call after the socket ended and the writes drained, so a standby takes over at once. */
@@ -215,8 +219,16 @@ export class SessionLease {
       state: this.grant ? 'held' : this.waiting ? 'standby' : 'none',
       epoch: this.grant?.epoch,
       takeovers: this.takeovers,
-      lost: this.lostCount
+      lost: this.lostCount,
+      ...(this.lastWake ? { lastWake: this.lastWake } : {})
     }
+  }
+
+  /** Once, after a grant that took over from a dead owner: why (for the session's state reason). */
+  takeNote(): string | undefined {
+    const note = this.note
+    this.note = undefined
+    return note
   }
 
   private lose(err: VaultError): void {
@@ -259,9 +271,6 @@ export class SessionLease {
   private cancelTimers(): void {
     if (this.renewTimer) clearTimeout(this.renewTimer)
     this.renewTimer = undefined
-    if (this.pollTimer) {
-      clearTimeout(this.pollTimer.timer)
-      this.pollTimer.resolve()
-    }
+    this.pollTimer?.cancel()
   }
 }

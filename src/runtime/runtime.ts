@@ -7,11 +7,14 @@ import { checkSessionOptions, type SessionOptions } from './options.js'
 import type { Session } from './session.js'
 import { handleSignals, type SignalOptions } from './signals.js'
 import { createSession } from './start-session.js'
+import { ConnectRamp, DEFAULT_MAX_CONNECTING } from './start-ramp.js'
 
 export interface RuntimeOptions extends SessionOptions {
   store: Store
   /** SIGTERM/SIGINT stop every session gracefully (a second signal forces the exit). Default false. */
   handleSignals?: boolean | SignalOptions
+  /** At most this many handshakes in flight at once; the other sessions wait `queued` (start-ramp.ts). Default 8. */
+  maxConnecting?: number
 }
 
 export class Runtime {
@@ -21,12 +24,15 @@ export class Runtime {
   private readonly started = new Map<string, Session>()
   private stopping?: Promise<void>
   private readonly uninstallSignals?: () => void
+  /** Shared by every session of this runtime, reconnects included. */
+  readonly ramp: ConnectRamp
 
   constructor(options: RuntimeOptions) {
     if (typeof options !== 'object' || options === null) throw invalidArgument('createRuntime needs an options object: { store, … }.')
-    const { store, handleSignals: signals, ...defaults } = options
+    const { store, handleSignals: signals, maxConnecting, ...defaults } = options
     if (!store || typeof store.useAuthState !== 'function') throw invalidArgument('store must be a Store from openStore().')
     checkSessionOptions(defaults)
+    this.ramp = new ConnectRamp(maxConnecting ?? DEFAULT_MAX_CONNECTING)
     this.store = store
     this.defaults = defaults
     if (signals) this.uninstallSignals = handleSignals(() => this.stop(), defaults.logger ?? silentLogger, signals === true ? {} : signals)
@@ -41,6 +47,7 @@ export class Runtime {
     if (!pending) {
       pending = createSession(this.store, sessionId, { ...this.defaults, ...options }).then(async session => {
         await session.takeLeaseFirst()
+        session.useRamp(this.ramp)
         this.started.set(sessionId, session)
         setImmediate(() => session.begin())
         return session

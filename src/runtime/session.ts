@@ -13,6 +13,7 @@ import { TypedEvents, type Listener, type SessionEvents } from './events.js'
 import { guardSocketHandlers } from './guard-socket.js'
 import { KeyActivity } from './key-activity.js'
 import { SessionLease } from './lease.js'
+import { RampSlot, type ConnectRamp } from './start-ramp.js'
 import { backupAndClear } from './logged-out.js'
 import { sessionLogger, silentLogger, type RuntimeLogger } from './logger.js'
 import type { SessionOptions } from './options.js'
@@ -83,6 +84,8 @@ export class Session {
   private unobserveStore = () => {}
   /** True while connect() runs: a store failure meanwhile makes that attempt retry later. */
   private connecting = false
+  /** The runtime's limit on handshakes in flight (start-ramp.ts); none for a lone startSession. */
+  private ramp?: RampSlot
 
   constructor(
     readonly store: Store,
@@ -128,6 +131,11 @@ export class Session {
   off<E extends keyof SessionEvents>(event: E, listener: Listener<E>): this {
     this.events.off(event, listener)
     return this
+  }
+
+  /** Connects through the runtime's ramp (at most maxConnecting handshakes in flight); call before begin(). */
+  useRamp(ramp: ConnectRamp): void {
+    this.ramp = new RampSlot(ramp)
   }
 
   /** Registers work to run before every connection attempt (e.g. taking a lease); a throw fails the session. */
@@ -244,7 +252,11 @@ export class Session {
       this.throwIfStoreFailedSince(failures)
       for (const hook of this.beforeConnect) await hook()
       if (this.stopping) return
-      this.transition('connecting', { message: 'opening a connection' })
+      const queued = () => this.transition('queued', { message: 'waiting for a connection slot (at most maxConnecting handshakes at once)' })
+      if (this.ramp && !(await this.ramp.take({ reconnect: this.current === 'disconnected', onQueued: queued }))) return
+      if (this.stopping) return this.ramp?.free()
+      const note = this.lease?.takeNote()
+      this.transition('connecting', { message: note ? `${note}; opening a connection` : 'opening a connection' })
       if (!this.auth) {
         const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
         this.auth = this.lease ? this.lease.fence(auth) : auth
@@ -259,6 +271,7 @@ export class Session {
       if (this.outage.problem) await this.auth.saveCreds()
       this.throwIfStoreFailedSince(failures)
     } catch (err) {
+      this.ramp?.free()
       if (isStoreUnavailable(err)) return this.retryStore(err as VaultError)
       const message = `Could not start a connection: ${(err as Error).message}`
       this.analytics.error((err as VaultError).code, message)
@@ -271,6 +284,7 @@ export class Session {
       this.openSocket(this.auth, this.saver!)
     } catch (err) {
       // makeWASocket refused its options: no retry can fix that.
+      this.ramp?.free()
       const message = `makeWASocket failed: ${(err as Error).message}`
       this.analytics.error(undefined, message)
       this.transition('failed', { message })
@@ -326,6 +340,8 @@ export class Session {
   }
 
   private onConnectionUpdate(sock: WASocket, update: Partial<ConnectionState>): void {
+    // The handshake is over once the connection is open or shows a QR (waiting for a scan holds no slot).
+    if (update.qr || update.connection === 'open' || update.connection === 'close') this.ramp?.free()
     if (update.qr) this.onQr(sock, update.qr)
     if (update.isNewLogin) this.transition('registered', { message: 'pair-success: the phone linked this device; a restart follows' })
     if (update.connection === 'open') {
@@ -361,6 +377,7 @@ export class Session {
   // ---- closing ----
 
   private async onClose(error: Error | undefined): Promise<void> {
+    this.ramp?.free()
     this.watchdog?.stop()
     this.sock = undefined
     if (this.healthyTimer) clearTimeout(this.healthyTimer)
@@ -532,6 +549,7 @@ export class Session {
     if (this.healthyTimer) clearTimeout(this.healthyTimer)
     this.reconnectTimer = this.healthyTimer = undefined
     this.watchdog?.stop()
+    this.ramp?.free()
   }
 
   // ---- bookkeeping ----

@@ -9,6 +9,8 @@
  *   GET  /accounts                           [{ pn, lid, pushName, devices }]
  *   POST /pair-code         { code }         { jid, lid, deviceId }      (404: no device waits with it)
  *   GET  /devices                            [{ jid, lid, online, preKeyCount, liveConnections, kicks, … }]
+ *   GET  /handshakes                         { inFlight, peak, total }  (connections not yet past login/pair-device)
+ *   POST /handshakes/reset                   { inFlight, peak, total }  (peak starts again from inFlight)
  *   POST /kick              { jid, reason }  { told }
  *   POST /silence           { jid, ms }      { silenced }
  *   POST /restart           { downMs? }      { restarting: true }         (answered, then restarts)
@@ -28,6 +30,7 @@ export interface ControlHost {
   describe(): Record<string, unknown>
   accountInfos(): AccountInfo[]
   deviceInfos(): DeviceInfo[]
+  handshakes(options?: { resetPeak?: boolean }): { inFlight: number; peak: number; total: number }
   kick(jid: string, reason: KickReason): number
   silence(jid: string, ms: number): number
   restart(downMs?: number, options?: { after?: Promise<void> }): Promise<void>
@@ -86,6 +89,8 @@ export function controlHandler(server: ControlHost) {
     if (method === 'GET' && parts.length === 0) return server.describe()
     if (method === 'GET' && parts[0] === 'devices' && parts.length === 1) return server.deviceInfos()
     if (method === 'GET' && parts[0] === 'accounts' && parts.length === 1) return server.accountInfos()
+    if (method === 'GET' && parts[0] === 'handshakes' && parts.length === 1) return server.handshakes()
+    if (method === 'POST' && parts[0] === 'handshakes' && parts[1] === 'reset' && parts.length === 2) return server.handshakes({ resetPeak: true })
     const isScan = (parts[0] === 'scan' && parts.length === 1) || url.pathname === '/admin/mock-phone/scan-qr'
     if (method === 'POST' && isScan) {
       const body = (await readBody(req)).trim()

@@ -49,6 +49,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
   readonly rootPublicKey: Buffer
   readonly phone: Phone
   readonly connections = new Set<SimConnection>()
+  /** Connections from the WebSocket upgrade until login success, the pair-device request, or close: handshakes in flight. */
+  private readonly handshaking = new Set<SimConnection>()
+  private readonly handshakeStats = { peak: 0, total: 0 }
   private readonly online = new Map<string, SimConnection>()
   private readonly refs = new Map<string, SimConnection>()
   /** Kicks sent, by device JID and reason: what a test asserts "no 440" on. */
@@ -100,6 +103,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
       wss.on('connection', ws => {
         const conn = new SimConnection(ws, this)
         this.connections.add(conn)
+        this.handshaking.add(conn)
+        this.handshakeStats.total++
+        this.handshakeStats.peak = Math.max(this.handshakeStats.peak, this.handshaking.size)
       })
       http.once('error', reject)
       http.listen(port, host, () => {
@@ -120,6 +126,12 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     const address = this.address
     if (!address) return 'localhost'
     return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
+  }
+
+  /** Handshakes in flight now, the most at once since the last reset, and all ever started. */
+  handshakes(options: { resetPeak?: boolean } = {}): { inFlight: number; peak: number; total: number } {
+    if (options.resetPeak) this.handshakeStats.peak = this.handshaking.size
+    return { inFlight: this.handshaking.size, ...this.handshakeStats }
   }
 
   describe(): Record<string, unknown> {
@@ -230,6 +242,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     this.log(`${device.jid} logged in (connection ${conn.id})`)
     conn.later(POST_HANDSHAKE_DELAY_MS, () => {
       conn.send({ tag: 'success', attrs: { t: unixNow(), lid: device.lid, location: 'sim', creation: Math.floor(device.linkedAt / 1000).toString() } })
+      this.handshaking.delete(conn)
       conn.later(FLUSH_FALLBACK_MS, () => this.flushPending(conn))
     })
   }
@@ -258,6 +271,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     conn.refs = Array.from({ length: QR_REFS }, () => `2@${randomBytes(24).toString('base64')}`)
     for (const ref of conn.refs) this.refs.set(ref, conn)
     conn.later(POST_HANDSHAKE_DELAY_MS, () => {
+      this.handshaking.delete(conn)
       conn
         .query({
           tag: 'iq',
@@ -274,6 +288,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   onClose(conn: SimConnection): void {
     this.connections.delete(conn)
+    this.handshaking.delete(conn)
     for (const ref of conn.refs) this.refs.delete(ref)
     if (conn.device && this.online.get(conn.device.jid) === conn) this.online.delete(conn.device.jid)
   }

@@ -1,5 +1,5 @@
 import type { AuthenticationCreds } from '@whiskeysockets/baileys'
-import type { Driver, LeaseCapability, LeaseGrant, LeaseInfo, ListEntry } from '../core/driver.js'
+import type { Driver, LeaseCapability, LeaseEvent, LeaseGrant, LeaseInfo, ListEntry } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
@@ -193,6 +193,24 @@ export class Store {
   async leaseInfo(session: string): Promise<LeaseInfo | undefined> {
     assertSessionId(session)
     return this.guard('reading the lease of', session, () => this.leases().leaseInfo(session))
+  }
+
+  /** Lease events (releases, announced notes) when the backend pushes them; undefined when it cannot (poll instead). */
+  watchLeases(listener: (event: LeaseEvent) => void): (() => void) | undefined {
+    return this.driver.lease?.watch?.(listener)
+  }
+
+  /** Tells every watcher of this store a short note (fleet presence); false when the backend has no push channel. */
+  async announceLease(note: string): Promise<boolean> {
+    const announce = this.driver.lease?.announce
+    if (!announce) return false
+    await this.guard('announcing on', undefined, () => announce(note))
+    return true
+  }
+
+  /** True when every process sharing the store runs on this machine (SQLite, file:, memory:): a lease read is cheap. */
+  get leasesLocal(): boolean {
+    return this.driver.lease?.local === true
   }
 
   private leases(): LeaseCapability {

@@ -24,6 +24,7 @@ const ALL_STATES: SessionState[] = [
   'unregistered',
   'registering',
   'registered',
+  'queued',
   'connecting',
   'connected',
   'disconnected',
@@ -50,6 +51,8 @@ interface RunPlan {
   storeRetryMaxMs?: number
   /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
   capacity?: number
+  /** --max-connecting N: handshakes in flight at once (the runtime's default 8 when absent). */
+  maxConnecting?: number
 }
 
 /** Everything a typo could get wrong is checked here, before the store is opened or anything connects. */
@@ -91,10 +94,14 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   const wait = args.flags['no-wait'] !== true
   if (capacity !== undefined && !wait) throw new UsageError('fleet mode never waits on a held session (it claims free ones); leave out --no-wait')
 
+  const maxConnecting = intFlag(args, 'max-connecting')
+  if (maxConnecting !== undefined && maxConnecting < 1) throw new UsageError('--max-connecting N takes a whole number of at least 1')
+
   const httpText = flagString(args, 'http')
   const storeRetryMax = flagString(args, 'store-retry-max')
   return {
     storeRetryMaxMs: storeRetryMax === undefined ? undefined : asUsageSync(() => parseDuration(storeRetryMax, '--store-retry-max')),
+    maxConnecting,
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -171,7 +178,7 @@ export const runCommand: Command = {
     'baileys-vault run <url> [--session ID | --all] [--pairing-code PHONE] [--bot ./bot.mjs]',
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
-    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--store-retry-max 30s]',
+    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--max-connecting 8] [--store-retry-max 30s]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -182,6 +189,7 @@ export const runCommand: Command = {
     'claim unowned or expired sessions up to N while below the fleet average, and keep polling for orphans.',
     'A store outage never ends run: the socket ends, an error event says BACKEND_UNAVAILABLE, /readyz is 503, and the',
     'session retries with backoff (1 s doubling up to --store-retry-max, jittered) and reconnects without a QR.',
+    '--max-connecting N: at most N handshakes in flight (default 8); the other sessions wait in state queued.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
@@ -198,7 +206,8 @@ export const runCommand: Command = {
     'log-level',
     'lease-ttl',
     'capacity',
-    'store-retry-max'
+    'store-retry-max',
+    'max-connecting'
   ],
   flags: ['all', 'http-public', 'no-wait'],
 
@@ -247,7 +256,8 @@ export const runCommand: Command = {
         link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
         backupDir: p.backups?.dir,
         lease: p.lease,
-        storeRetry
+        storeRetry,
+        maxConnecting: p.maxConnecting
       })
       const sessions: Session[] = []
       const attach = (session: Session) => {
