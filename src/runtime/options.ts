@@ -41,6 +41,7 @@ export interface SessionOptions {
    * with private keys) for the whole process. Default true; false leaves the console as it is.
    */
   silenceLibsignal?: boolean
+  /**
    * While the store is unreachable (or cannot be written) the session waits and tries again:
    * first after `initialMs` (default 1 s), doubling up to `maxMs` (default 30 s), with jitter.
    */
