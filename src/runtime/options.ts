@@ -9,6 +9,7 @@ import type { PreflightOptions } from './preflight.js'
 import type { SignalOptions } from './signals.js'
 import type { WatchdogOptions } from './watchdog.js'
 import { checkLeaseSetting, type LeaseSetting } from './lease.js'
+import { checkMessagesSetting, type MessagesSetting } from './retry-store.js'
 
 export interface LinkOptions {
   /** Link by an 8-character code typed on the phone instead of a QR (digits, with country code). */
@@ -35,6 +36,8 @@ export interface SessionOptions {
    * `false` turns leases off.
    */
   lease?: LeaseSetting
+  /** The retry store: sent messages kept for contacts' retry receipts (default { retainMs: 24 h, max: 5,000 }); false: off. */
+  messages?: MessagesSetting
 }
 
 export interface StartSessionOptions extends SessionOptions {
@@ -62,6 +65,7 @@ export function checkSessionOptions(options: SessionOptions): void {
   if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0))
     throw invalidArgument('stopDeadlineMs must be a non-negative number.')
   checkLeaseSetting(options.lease)
+  checkMessagesSetting(options.messages)
   if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.info !== 'function'))
     throw invalidArgument('logger must be a pino-style logger.')
 }

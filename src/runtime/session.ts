@@ -5,7 +5,8 @@
  */
 import makeWASocket, { proto, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
 import type { VaultAuthState } from '../auth/auth-state.js'
-import { VaultError } from '../core/errors.js'
+import { VaultError, isVaultError } from '../core/errors.js'
+import type { MessageStore } from '../store/message-store.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'
 import { Analytics, type SessionStats } from './analytics.js'
 import { CredsSaver } from './creds-saver.js'
@@ -20,6 +21,7 @@ import { ReconnectPolicy } from './policy.js'
 import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
 import { canTransition, type SessionState, type StateReason } from './states.js'
 import { Watchdog, resolveWatchdog } from './watchdog.js'
+import { openRetryStore, retrySocketOptions } from './retry-store.js'
 
 export interface SessionHealth {
   sessionId: string
@@ -74,6 +76,8 @@ export class Session {
   private uninstallSignals?: () => void
   /** One owner per account (lease.ts); undefined with `lease: false` or a store without leases. */
   private readonly lease?: SessionLease
+  /** The retry store (retry-store.ts), opened with the auth state under the same lease; undefined with `messages: false`. */
+  private messages?: MessageStore
 
   constructor(
     readonly store: Store,
@@ -128,6 +132,7 @@ export class Session {
   stats(): SessionStats {
     const stats = this.analytics.snapshot(this.current, this.credsStats())
     if (this.lease) stats.lease = this.lease.stats()
+    if (this.messages) stats.messages = this.messages.stats()
     return stats
   }
 
@@ -227,6 +232,7 @@ export class Session {
       if (!this.auth) {
         const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
         this.auth = this.lease ? this.lease.fence(auth) : auth
+        this.messages = await openRetryStore(this.store, this.sessionId, this.options.messages, this.lease?.held)
         // A pairing code requested before a crash never completed: start that linking over.
         if (isUnfinishedPairing(this.auth.state.creds)) {
           this.auth.state.creds.me = undefined
@@ -254,9 +260,11 @@ export class Session {
     const live = () => this.auth === auth
     const sock = makeWASocket({
       ...this.options.socket,
+      ...retrySocketOptions(this.messages, this.options.socket),
       auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, live) }
     })
     this.sock = sock
+    this.messages?.record(sock, { onError: err => this.messageNotRecorded(err) })
     this.pairingRequested = false
     sock.ev.on('creds.update', () => {
       if (!live()) return
@@ -377,6 +385,12 @@ export class Session {
     if (this.options.link?.relinkAfterLogout && !this.stopping) await this.connect()
   }
 
+  /** A sent message could not be kept for a retry (the send itself went out): logged without its text; a lost lease ends the socket. */
+  private messageNotRecorded(err: Error): void {
+    if (isVaultError(err, 'LEASE_LOST')) return void this.lease?.confirm()
+    this.problem('recording a sent message for retries', err)
+  }
+
   /**
    * The lease is gone (a renewal or a write got LEASE_LOST): another owner may be writing.
    * The socket ends now, before another send can fork the ratchet; the auth state is cut off
@@ -391,6 +405,7 @@ export class Session {
     this.sock = undefined
     this.rememberCredsStats()
     this.auth = undefined
+    this.messages = undefined
     this.saver = undefined
     void sock?.end(closeError(err.message, 440) as never)
     if (this.lease?.wait === false) return this.transition('failed', { message: err.message })

@@ -44,6 +44,8 @@ interface RunPlan {
   server?: { url: string; rootKey?: Buffer }
   logLevel: string
   lease: { ttlMs: number; wait: boolean }
+  /** The retry store: --message-retain 24h, or false with --no-message-store. */
+  messages: { retainMs: number } | false
   /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
   capacity?: number
 }
@@ -87,8 +89,13 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   const wait = args.flags['no-wait'] !== true
   if (capacity !== undefined && !wait) throw new UsageError('fleet mode never waits on a held session (it claims free ones); leave out --no-wait')
 
+  const retain = flagString(args, 'message-retain')
+  if (retain !== undefined && args.flags['no-message-store'] === true)
+    throw new UsageError('--message-retain sets how long the retry store keeps messages; leave it out with --no-message-store')
+
   const httpText = flagString(args, 'http')
   return {
+    messages: args.flags['no-message-store'] === true ? false : { retainMs: asUsageSync(() => parseDuration(retain ?? '24h', '--message-retain')) },
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -165,7 +172,7 @@ export const runCommand: Command = {
     'baileys-vault run <url> [--session ID | --all] [--pairing-code PHONE] [--bot ./bot.mjs]',
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
-    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N]',
+    '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--message-retain 24h | --no-message-store]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -174,6 +181,8 @@ export const runCommand: Command = {
     'One process per session: a session leased by another live process waits as a hot standby (state standby) and',
     'takes over when that one stops or dies (--no-wait: fail at once with LEASE_HELD). --all --capacity N: fleet mode,',
     'claim unowned or expired sessions up to N while below the fleet average, and keep polling for orphans.',
+    'Sent messages are kept in the store (--message-retain, at most 5,000 per session) so a contact asking for one again',
+    'after a restart, crash or handoff gets it; --no-message-store turns that off.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
@@ -189,9 +198,10 @@ export const runCommand: Command = {
     'trust-root-key',
     'log-level',
     'lease-ttl',
-    'capacity'
+    'capacity',
+    'message-retain'
   ],
-  flags: ['all', 'http-public', 'no-wait'],
+  flags: ['all', 'http-public', 'no-wait', 'no-message-store'],
 
   async run(args, ctx) {
     const p = await plan(args)
@@ -226,7 +236,8 @@ export const runCommand: Command = {
         socket: { logger: baileysLogger, ...(p.server ? { waWebSocketUrl: p.server.url } : {}) },
         link: p.pairingPhone ? { pairingCode: { phoneNumber: p.pairingPhone } } : undefined,
         backupDir: p.backups?.dir,
-        lease: p.lease
+        lease: p.lease,
+        messages: p.messages
       })
       const sessions: Session[] = []
       const attach = (session: Session) => {
