@@ -1,4 +1,4 @@
-import type { UserFacingSocketConfig, WAMessageKey } from '@whiskeysockets/baileys'
+import type { UserFacingSocketConfig } from '@whiskeysockets/baileys'
 import type { LeaseGrant } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'
@@ -43,12 +43,7 @@ export function openRetryStore(
 
 type SocketOptions = Partial<Omit<UserFacingSocketConfig, 'auth'>>
 
-/** getMessage and msgRetryCounterCache for makeWASocket: the user's getMessage first, then the store; the user's counter cache wins. */
+/** The store's socket options composed with the user's (MessageStore.socketOptions); nothing with `messages: false`. */
 export function retrySocketOptions(messages: MessageStore | undefined, user: SocketOptions = {}): SocketOptions {
-  if (!messages) return {}
-  const own = user.getMessage
-  return {
-    getMessage: async (key: WAMessageKey) => (own ? await own(key) : undefined) ?? messages.getMessage(key),
-    msgRetryCounterCache: user.msgRetryCounterCache ?? messages.msgRetryCounterCache
-  }
+  return messages ? messages.socketOptions(user) : {}
 }

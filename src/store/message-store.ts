@@ -1,4 +1,5 @@
-import { proto, type CacheStore, type WAMessage, type WAMessageKey } from '@whiskeysockets/baileys'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { generateMessageIDV2, proto, type CacheStore, type SocketConfig, type WAMessage, type WAMessageKey } from '@whiskeysockets/baileys'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument, isVaultError } from '../core/errors.js'
 import { leaseLost } from '../drivers/shared-lease.js'
@@ -34,9 +35,13 @@ export interface MessageStoreStats {
 
 /** The part of a socket record() wraps: what a bot calls to send. */
 export interface SendingSocket {
-  sendMessage: (jid: string, ...rest: never[]) => Promise<WAMessage | undefined>
-  relayMessage: (jid: string, message: proto.IMessage, options: never) => Promise<string>
+  sendMessage: (jid: string, content: never, options?: { messageId?: string }) => Promise<WAMessage | undefined>
+  relayMessage: (jid: string, message: proto.IMessage, options: { messageId?: string }) => Promise<string>
+  user?: { id: string }
 }
+
+/** The makeWASocket options the retry store supplies (see MessageStore.socketOptions). */
+export type RetrySocketOptions = Pick<SocketConfig, 'getMessage' | 'msgRetryCounterCache' | 'patchMessageBeforeSending'>
 
 export interface MessageStore {
   /** Pass to makeWASocket({ getMessage }): the message a contact asks for again, if held. */
@@ -49,6 +54,13 @@ export interface MessageStore {
    * `onError`: told when a sent message could not be recorded (the send itself succeeded); default: the send rejects with it.
    */
   record(sock: SendingSocket, options?: { onError?: (err: Error) => void }): () => void
+  /**
+   * getMessage, msgRetryCounterCache and patchMessageBeforeSending for makeWASocket, composed
+   * with your own: your getMessage is asked first, then the store; your counter cache wins; your
+   * patch runs, then the store keeps the message (before it leaves the socket, so a crash right
+   * after a send cannot lose it). Spread it into the config, then call record(sock).
+   */
+  socketOptions(own?: Partial<RetrySocketOptions>): RetrySocketOptions
   /** Stores one sent message (record() calls this). */
   recordMessage(sent: { jid: string; id: string; message: proto.IMessage }): Promise<void>
   stats(): MessageStoreStats
@@ -196,6 +208,41 @@ export async function openMessageStore(
     }
   }
 
+  /**
+   * A send in progress (record's sendMessage): its id is chosen up front, and the patch hook,
+   * which Baileys calls with the message before it encrypts and sends it, keeps it under that id.
+   */
+  const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
+
+  /** Keeps a sent message; a lost lease stops the send (a zombie must not send), any other failure is reported and the send goes on. */
+  const keep = async (sent: { jid: string; id: string; message: proto.IMessage }, onError: (err: Error) => void) => {
+    try {
+      await recordMessage(sent)
+    } catch (err) {
+      if (isVaultError(err, 'LEASE_LOST')) throw err
+      onError(err as Error)
+    }
+  }
+
+  const socketOptions: MessageStore['socketOptions'] = (own = {}) => {
+    const ownGet = own.getMessage
+    const ownPatch = own.patchMessageBeforeSending
+    return {
+      getMessage: async key => (ownGet ? await ownGet(key) : undefined) ?? getMessage(key),
+      msgRetryCounterCache: own.msgRetryCounterCache ?? msgRetryCounterCache,
+      patchMessageBeforeSending: async (message, jids) => {
+        const patched = ownPatch ? await ownPatch(message, jids) : message
+        const send = sending.getStore()
+        // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
+        if (send && !send.kept && !message.deviceSentMessage) {
+          send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
+          await send.kept
+        }
+        return patched
+      }
+    }
+  }
+
   const record: MessageStore['record'] = (sock, recordOptions = {}) => {
     const { sendMessage, relayMessage } = sock
     const onError =
@@ -203,22 +250,21 @@ export async function openMessageStore(
       ((err: Error) => {
         throw err
       })
-    const kept = async (sent: { jid: string; id: string; message: proto.IMessage }) => {
-      try {
-        await recordMessage(sent)
-      } catch (err) {
-        onError(err as Error)
+    sock.sendMessage = async (jid, content, options = {}) => {
+      const send: { jid: string; id: string; kept?: Promise<void>; onError: typeof onError } = {
+        jid,
+        id: options.messageId ?? generateMessageIDV2(sock.user?.id),
+        onError
       }
-    }
-    sock.sendMessage = async (jid: string, ...rest: never[]) => {
-      const msg = await sendMessage.call(sock, jid, ...rest)
-      if (msg?.key.id && msg.message) await kept({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message })
+      const msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
+      // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
+      if (!send.kept && msg?.key.id && msg.message) await keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
       return msg
     }
-    sock.relayMessage = async (jid: string, message: proto.IMessage, relayOptions: never) => {
-      const id = await relayMessage.call(sock, jid, message, relayOptions)
-      if (id) await kept({ jid, id, message })
-      return id
+    sock.relayMessage = async (jid, message, options) => {
+      const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
+      await keep({ jid, id, message }, onError)
+      return relayMessage.call(sock, jid, message, { ...options, messageId: id })
     }
     return () => {
       sock.sendMessage = sendMessage
@@ -229,6 +275,7 @@ export async function openMessageStore(
   return {
     getMessage,
     msgRetryCounterCache,
+    socketOptions,
     record,
     recordMessage,
     stats: () => ({ size: s.messages.size, recorded: s.stats.recorded, served: s.stats.served, missed: { ...s.stats.missed } })

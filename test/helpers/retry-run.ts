@@ -50,8 +50,11 @@ export async function retryRun(sim: SimChild, url: string, options: { ending: En
     if (standby) await standby.waitFor(entered('standby'), { what: 'the second process standing by', timeoutMs: WAIT_MS })
     owner.kill(options.ending === 'handoff' ? 'SIGTERM' : 'SIGKILL')
     await owner.exited(WAIT_MS)
-    await deviceOffline(sim, jid)
-    // The contact's phone could not decrypt the answer: its retry receipt waits in the offline queue.
+    // The contact's phone could not decrypt the answer and asks again: with nobody connected the
+    // retry receipt waits in the server's offline queue (SIGKILL, then a restart); with a standby
+    // it goes to the new owner once that one is connected.
+    if (standby) await standby.waitFor(entered('connected'), { what: 'the standby took over', timeoutMs: WAIT_MS })
+    else await deviceOffline(sim, jid)
     const asked = await sim.call('POST', `/contacts/${CONTACT}/retry`, { id: original.id })
     assert.equal(asked.status, 200, `the contact asks again: ${JSON.stringify(asked.body)}`)
 

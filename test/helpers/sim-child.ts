@@ -4,6 +4,7 @@
  * Talks to the parent over IPC: { type: 'qr' | 'open' | 'close' | 'received' | 'replied' }.
  * Reconnects by itself after 515 (restart required), like any bot.
  * env VAULT_SIM_STORE_OPTIONS: serialised OpenStoreOptions; VAULT_SIM_TRACE / VAULT_SIM_KILL: see sim-child-faults.ts.
+ * env VAULT_SIM_MESSAGE_STORE=1: the bot keeps what it sends in the store's retry store (useMessageStore).
  */
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
@@ -20,9 +21,11 @@ const store = await openStore(storeUrl, decodeOptions(process.env.VAULT_SIM_STOR
 const auth = await store.useAuthState(sessionId)
 traceCommits(auth.state.keys)
 const logger = tracingLogger()
+const messages = process.env.VAULT_SIM_MESSAGE_STORE === '1' ? await store.useMessageStore(sessionId) : undefined
 
 function run(): void {
-  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }), config: { logger } })
+  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }), config: { logger, ...messages?.socketOptions() } })
+  messages?.record(client.sock)
   client.sock.ev.on('connection.update', update => {
     if (update.connection === 'open') send({ type: 'open' })
   })
