@@ -47,21 +47,31 @@ for (const [mode, storeOptions] of MODES) {
 
     test(
       `killed right after a commit landed (before its flush) or right after a reply left (before its commit): ${KILL_POINTS.join(', ')}`,
-      { timeout: 120_000 },
+      { timeout: 400_000 },
       async t => {
         let sent = 0
         let served = 0
+        let undecryptable = 0
         for (const kill of KILL_POINTS) {
           const run = await crashRun({ storeOptions, kill, messageStore: MESSAGE_STORE })
           assert.equal(run.injected, true, `${kill}: the kill point never came`)
           assert.equal(run.recovered, true, `${kill}: not recovered; contact errors: ${run.contactErrors.join(', ')}; bot trace:\n${run.trace.join('\n')}`)
           sent += run.firstBotSent.length
           served += run.servedAgain.length
-          t.diagnostic(`${kill}: ${run.firstBotSent.length} sent by the killed bot, ${run.servedAgain.length} served again on retry after the restart`)
-          if (MESSAGE_STORE) assert.deepEqual(run.servedAgain.sort(), run.firstBotSent.sort(), `${kill}: every message the killed bot sent is served again`)
+          undecryptable += run.resentUndecryptable.length
+          t.diagnostic(
+            `${kill}: ${run.firstBotSent.length} sent by the killed bot; after the restart ${run.servedAgain.length} served again and decrypted, ${run.resentUndecryptable.length} served again but not decryptable by the contact`
+          )
+          if (MESSAGE_STORE)
+            assert.deepEqual(
+              [...run.servedAgain, ...run.resentUndecryptable].sort(),
+              run.firstBotSent.sort(),
+              `${kill}: every message the killed bot sent is sent again when asked`
+            )
         }
+        const lost = sent - served - undecryptable
         t.diagnostic(
-          `${mode}: ${sent} messages sent before the kills, ${served} served again, ${sent - served} lost${MESSAGE_STORE ? '' : ' (without the retry store)'}`
+          `${mode}: ${sent} sent before the kills; ${served} served again and decrypted, ${undecryptable} served again but undecryptable, ${lost} lost${MESSAGE_STORE ? '' : ' (without the retry store)'}`
         )
       }
     )

@@ -119,8 +119,9 @@ export class Contact {
   readonly lidJid: string
   /** Retry receipts the linked device sent for this contact's messages (decryption failures). */
   retryReceipts = 0
-  /** Messages from devices this contact could not decrypt. */
+  /** Messages from devices this contact could not decrypt, and their ids (the last SENT_KEPT). */
   readonly decryptErrors: Error[] = []
+  readonly undecryptedIds: string[] = []
   /** Retry receipts this contact sent to a device for a message it could not decrypt. */
   retriesSent = 0
   /**
@@ -270,6 +271,8 @@ export class Contact {
       message = proto.Message.decode(unpadRandomMax16(plain))
     } catch (err) {
       this.decryptErrors.push(err as Error)
+      this.undecryptedIds.push(id)
+      if (this.undecryptedIds.length > SENT_KEPT) this.undecryptedIds.shift()
       this.askForRetry(from, id)
       throw err
     }

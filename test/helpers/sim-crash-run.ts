@@ -48,9 +48,14 @@ export interface CrashRunResult {
   contactErrors: string[]
   /** Retry receipts the contact sent to the restarted bot. */
   retriesSent: number
-  /** Ids of the messages the contact received from the first bot, and of those the restarted bot sent again (same text) when asked. */
+  /**
+   * Ids of the messages the contact received from the first bot; of those the restarted bot sent
+   * again when asked, the ones the contact decrypted (same text) and the ones that reached it but
+   * did not decrypt (the contact's session with the bot forked in that crash window).
+   */
   firstBotSent: string[]
   servedAgain: string[]
+  resentUndecryptable: string[]
 }
 
 interface ChildEvent {
@@ -133,10 +138,13 @@ export async function crashRun({
     await bot2.waitFor('open')
     if (scenario === 'crossing') await cross(bob, bot2.waitFor)
     const recovered = await echoed(bob, bot2.waitFor, 'after restart')
+    const failedBefore = bob.undecryptedIds.length
     const servedAgain = await askAgain(bob, firstBot, bot2.waitFor)
+    const failedAfter = new Set(bob.undecryptedIds.slice(failedBefore))
     return {
       firstBotSent: [...firstBot.keys()],
       servedAgain,
+      resentUndecryptable: [...firstBot.keys()].filter(id => !servedAgain.includes(id) && failedAfter.has(id)),
       recovered,
       injected,
       trace: readTrace(tracePath),
@@ -156,12 +164,15 @@ type WaitFor = (type: string, text?: string) => Promise<void>
 
 /**
  * The contact asks again for each message the first bot sent it; the ids that come back with the
- * same text. The wait is bounded by an echo round trip after the asks (and one more).
+ * same text. The wait is bounded by echo round trips after the asks (at most six).
  */
 async function askAgain(bob: Contact, sent: Map<string, string | undefined>, waitFor: WaitFor): Promise<string[]> {
   for (const id of sent.keys()) await bob.requestRetry(id)
   const served = new Set<string>()
-  for (const marker of ['asked again 1', 'asked again 2']) {
+  // A resend goes through Baileys' retry path (session from the receipt's bundle, device lookup):
+  // under load it can come after a plain echo, so wait up to a few round trips for every one.
+  for (let round = 1; round <= 6 && served.size < sent.size; round++) {
+    const marker = `asked again ${round}`
     await bob.sendText(marker)
     await waitFor('received', marker).catch(() => undefined)
     for (;;) {
