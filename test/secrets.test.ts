@@ -145,12 +145,13 @@ describe('secrets stay out of output and errors', () => {
     // The retry store's error paths (a zombie recording and serving) name no message text either.
     const stale = await store.acquireLease('main', { owner: 'h:1:stale', ttlMs: 30_000 })
     const zombie = await store.useMessageStore('main', { lease: stale })
+    await zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z0', message: { conversation: text } })
     await store.releaseLease(stale)
     await store.acquireLease('main', { owner: 'h:2:new', ttlMs: 30_000 })
     const errors: string[] = []
     for (const attempt of [
       () => zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z1', message: { conversation: text } }),
-      () => zombie.getMessage({ remoteJid: '15550007777@s.whatsapp.net', id: 'Z1', fromMe: true })
+      () => zombie.getMessage({ remoteJid: '15550007777@s.whatsapp.net', id: 'Z0', fromMe: true })
     ]) {
       await attempt().then(
         () => assert.fail('a zombie recorded or served'),
