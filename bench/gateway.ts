@@ -4,6 +4,7 @@ import { buildBurst, seedAccount, type Burst } from './receive.js'
 import { signalOf } from './signal.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
+import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
 import { envInt, fmt, interleaved, median, percentile, printTable, ratio } from './util.js'
 
 /**
@@ -38,19 +39,20 @@ async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun
     for (const [i, burst] of bursts.entries()) await seedAccount(conn, account(i), burst)
     await conn.close()
     // Reopened: a cold read cache, as after the gateway restarts and its queues arrive.
-    conn = await backend.connect()
+    const live: RecordingConnection = (conn = await backend.connect())
     const writeMs: number[] = []
     const accounts = []
     for (const [i, burst] of bursts.entries()) {
       const { state } = await conn.auth(account(i))
-      accounts.push({ burst, repo: signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }).repo })
+      accounts.push({ session: account(i), burst, repo: signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }).repo })
     }
     const start = performance.now()
     await Promise.all(
-      accounts.map(async ({ burst, repo }) => {
+      accounts.map(async ({ session, burst, repo }) => {
         for (const m of burst.queue) {
           const plain = await repo.decryptMessage({ jid: m.jid, type: m.type, ciphertext: m.ciphertext })
           if (Buffer.from(plain).toString() !== m.text) throw new Error(`${target.name}: decrypt mismatch`)
+          await live.record?.(session, m.jid, `re: ${m.text}`)
           await repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
         }
       })
@@ -73,7 +75,7 @@ const TARGETS: Record<string, number> = {
 }
 
 export async function runGateway(targets: BenchTarget[]): Promise<void> {
-  targets = withLeaseVariants(targets) // issue 14: the fencing cost, in the same rounds
+  targets = withRetryVariants(withLeaseVariants(targets)) // issues 14 and 21: fencing and the retry store, in the same rounds
   const accounts = envInt('BENCH_GATEWAY_ACCOUNTS', 40)
   const messages = envInt('BENCH_GATEWAY_MESSAGES', 25)
   const rounds = envInt('BENCH_GATEWAY_ROUNDS', 3)
@@ -113,4 +115,5 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
   )
   console.log(`(write latency: each keys.set of a Baileys transaction commit, queueing included, over all rounds)\n`)
   printFencingCost(targets, results, writeMs)
+  printRetryCost(targets, results)
 }

@@ -2,6 +2,7 @@ import { SignalDevice } from '../test/helpers/signal-device.js'
 import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
+import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
 import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
 /**
@@ -10,7 +11,7 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
  * repository, each a transaction that reads and writes the session. Returns msg/s.
  */
 export async function oneToOne(target: BenchTarget, messages: number): Promise<number> {
-  const backend = await target.open()
+  const backend: RecordingConnection & { destroy(): Promise<void> } = await target.open()
   try {
     const devices = []
     for (const [session, jid] of [
@@ -22,12 +23,17 @@ export async function oneToOne(target: BenchTarget, messages: number): Promise<n
       devices.push(new SignalDevice(jid, state, saveCreds))
     }
     const [a, b] = devices
+    const session = new Map([
+      [a, 'a'],
+      [b, 'b']
+    ])
     await a.startSessionWith(b)
     await b.receive(a.jid, await a.send(b.jid, 'warm-up'))
     const start = process.hrtime.bigint()
     for (let i = 0; i < messages; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
       const text = `message ${i}`
+      await backend.record?.(session.get(from)!, to.jid, text)
       if ((await to.receive(from.jid, await from.send(to.jid, text))) !== text) throw new Error('decrypt mismatch')
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
@@ -47,7 +53,7 @@ const TARGETS: Record<string, number> = {
 }
 
 export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
-  targets = withLeaseVariants(targets) // issue 14: the fencing cost, in the same rounds
+  targets = withRetryVariants(withLeaseVariants(targets)) // issues 14 and 21: fencing and the retry store, in the same rounds
   const rounds = envInt('BENCH_ROUNDS', 5)
   const messages = envInt('BENCH_MESSAGES', 400)
   console.log(`## 1:1 traffic — ${messages} messages (encrypt + decrypt each, both devices on the store), median of ${rounds} interleaved rounds\n`)
@@ -78,4 +84,5 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
     "(bound: the plain Map's time per message plus two durable commits, each the mean of a loop of single ~6 KB writes through the store; a single conversation cannot beat it)\n"
   )
   printFencingCost(targets, results)
+  printRetryCost(targets, results)
 }

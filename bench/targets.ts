@@ -44,7 +44,7 @@ export interface BenchTarget {
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'vault-bench-'))
 
-function withOpen(target: Omit<BenchTarget, 'open'>): BenchTarget {
+export function withOpen(target: Omit<BenchTarget, 'open'>): BenchTarget {
   return {
     ...target,
     async open() {

@@ -142,7 +142,35 @@ describe('secrets stay out of output and errors', () => {
 
     const store = await openStore(url)
     const { creds } = (await store.useAuthState('main')).state
+    // The retry store's error paths (a zombie recording and serving) name no message text either.
+    const stale = await store.acquireLease('main', { owner: 'h:1:stale', ttlMs: 30_000 })
+    const zombie = await store.useMessageStore('main', { lease: stale })
+    await zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z0', message: { conversation: text } })
+    await store.releaseLease(stale)
+    await store.acquireLease('main', { owner: 'h:2:new', ttlMs: 30_000 })
+    const errors: string[] = []
+    for (const attempt of [
+      () => zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z1', message: { conversation: text } }),
+      () => zombie.getMessage({ remoteJid: '15550007777@s.whatsapp.net', id: 'Z0', fromMe: true })
+    ]) {
+      await attempt().then(
+        () => assert.fail('a zombie recorded or served'),
+        (err: Error) => errors.push(err.message, String(err.stack))
+      )
+    }
     await store.close()
+    // inspect and doctor show the retry store's count and ages only.
+    const tools: string[] = []
+    for (const argv of [
+      ['inspect', url, '--session', 'main', '--json'],
+      ['inspect', url, '--session', 'main'],
+      ['doctor', url, '--json']
+    ]) {
+      const out = await runCli(argv)
+      tools.push(out.stdout, out.stderr)
+    }
+    assert.ok(tools[0].includes('"retryStore"'), 'inspect reports the retry store')
+    assert.ok(bodies[2].includes('baileys_vault_retry_store_messages'), 'the retry store metrics were served')
     const raw: Uint8Array[] = [
       creds.noiseKey.private,
       creds.signedIdentityKey.private,
@@ -163,9 +191,9 @@ describe('secrets stay out of output and errors', () => {
       runSecrets.some(secret => qrs[0].qr.includes(secret)),
       "the scan looks for this run's keys (the QR shows its adv secret)"
     )
-    const haystack = [...stdout, run.stderr(), ...bodies].join('\n')
+    const haystack = [...stdout, run.stderr(), ...bodies, ...errors, ...tools].join('\n')
     assert.ok(haystack.includes('"state":"connected"'), 'the scan covers the run output')
     for (const secret of runSecrets) assert.ok(!haystack.includes(secret), 'a private key appeared in run output or an endpoint')
-    assert.ok(!haystack.includes(text), 'message text appeared in run output or an endpoint')
+    assert.ok(!haystack.includes(text), 'message text appeared in run output, an endpoint, an error or inspect/doctor')
   })
 })

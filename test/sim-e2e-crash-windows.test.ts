@@ -21,6 +21,13 @@ const MODES: Array<[string, OpenStoreOptions]> = [
   ['synchronous=FULL', { sqlite: { groupCommit: false } }]
 ]
 
+/**
+ * The bots keep what they send in the retry store, so after the restart every message the killed
+ * bot sent is served again when the contact asks (issue 21). VAULT_SWEEP_WITHOUT_MESSAGE_STORE=1
+ * measures the "before" figure (nothing asserted on it).
+ */
+const MESSAGE_STORE = process.env.VAULT_SWEEP_WITHOUT_MESSAGE_STORE !== '1'
+
 /** Kill points of the first bot in the traffic scenario (see sim-child-faults.ts). */
 const KILL_POINTS = ['commit:4', 'commit:7', 'send:2', 'send:3']
 
@@ -40,13 +47,32 @@ for (const [mode, storeOptions] of MODES) {
 
     test(
       `killed right after a commit landed (before its flush) or right after a reply left (before its commit): ${KILL_POINTS.join(', ')}`,
-      { timeout: 120_000 },
-      async () => {
+      { timeout: 400_000 },
+      async t => {
+        let sent = 0
+        let served = 0
+        let undecryptable = 0
         for (const kill of KILL_POINTS) {
-          const run = await crashRun({ storeOptions, kill })
+          const run = await crashRun({ storeOptions, kill, messageStore: MESSAGE_STORE })
           assert.equal(run.injected, true, `${kill}: the kill point never came`)
           assert.equal(run.recovered, true, `${kill}: not recovered; contact errors: ${run.contactErrors.join(', ')}; bot trace:\n${run.trace.join('\n')}`)
+          sent += run.firstBotSent.length
+          served += run.servedAgain.length
+          undecryptable += run.resentUndecryptable.length
+          t.diagnostic(
+            `${kill}: ${run.firstBotSent.length} sent by the killed bot; after the restart ${run.servedAgain.length} served again and decrypted, ${run.resentUndecryptable.length} served again but not decryptable by the contact`
+          )
+          if (MESSAGE_STORE)
+            assert.deepEqual(
+              [...run.servedAgain, ...run.resentUndecryptable].sort(),
+              run.firstBotSent.sort(),
+              `${kill}: every message the killed bot sent is sent again when asked`
+            )
         }
+        const lost = sent - served - undecryptable
+        t.diagnostic(
+          `${mode}: ${sent} sent before the kills; ${served} served again and decrypted, ${undecryptable} served again but undecryptable, ${lost} lost${MESSAGE_STORE ? '' : ' (without the retry store)'}`
+        )
       }
     )
   })

@@ -2,7 +2,8 @@ import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type Signa
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
 import type { Store, WriteSettle } from '../store/store.js'
-import { assertKeyId, assertKeyType } from '../store/validate.js'
+import { assertKeyId, assertSignalType } from '../store/validate.js'
+import { isInternalType } from '../store/internal-types.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
 import { WriteQueue } from './write-queue.js'
 import { Prefetcher } from './prefetch.js'
@@ -212,7 +213,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     const batch: WriteBatch = { set: [], del: [] }
     const values: unknown[] = []
     for (const type in data) {
-      assertKeyType(type)
+      assertSignalType(type)
       const byId = data[type as keyof SignalDataSet]!
       for (const id in byId) {
         assertKeyId(type, id)
@@ -232,7 +233,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const keys: VaultKeyStore = {
     get(type, ids) {
       try {
-        assertKeyType(type)
+        assertSignalType(type)
         // A number id must fail as on every driver, not hit a cached string id.
         for (const id of ids) if (typeof id !== 'string') assertKeyId(type, id)
       } catch (err) {
@@ -264,14 +265,15 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
 
     async clear() {
       const batch: WriteBatch = { set: [], del: [] }
-      for await (const [type, id] of store.listKeys(sessionId)) batch.del.push([type, id])
+      // The store's own records (the retry store) are not Baileys' keys: they stay.
+      for await (const [type, id] of store.listKeys(sessionId)) if (!isInternalType(type)) batch.del.push([type, id])
       await commit(batch)
       cache.clear()
       prefetch.reset()
     },
 
     async listIds(type) {
-      assertKeyType(type)
+      assertSignalType(type)
       await queue.drain()
       const ids: string[] = []
       for await (const [, id] of store.listKeys(sessionId, type)) ids.push(id)
@@ -279,6 +281,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     },
 
     async *list(type) {
+      assertSignalType(type)
       await queue.drain()
       for await (const [, id, value] of store.listKeys(sessionId, type, { values: true })) yield [id, value]
     }
@@ -297,10 +300,12 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
  * Keys without creds are the remains of an interrupted migrate/restore (or of deleted creds).
  * Opened as a new device, Baileys would upload pre-keys whose ids collide with the orphaned
  * ones, so this refuses, before writing anything. Costs one listing of at most one key, and
- * only for a session without creds.
+ * only for a session without creds (and past the retry store's records, if any).
  */
 async function refuseHalfMadeSession(store: Store, sessionId: string): Promise<void> {
-  for await (const _ of store.listKeys(sessionId)) {
+  for await (const [type] of store.listKeys(sessionId)) {
+    // The retry store may be opened before the first saveCreds: its records are not Baileys' keys.
+    if (isInternalType(type)) continue
     throw new VaultError(
       'CORRUPT_DATA',
       `Session "${sessionId}" in ${store.label} has keys but no creds: a migrate or restore into it was interrupted (or its creds were deleted). ` +

@@ -2,6 +2,7 @@ import type { Driver } from '../core/driver.js'
 import { Store } from '../store/store.js'
 import { assertSessionId } from '../store/validate.js'
 import type { ValueCodec } from '../store/value-codec.js'
+import { openMessageStore, type MessageStore, type MessageStoreOptions, type SessionMessages } from '../store/message-store.js'
 import { makeAuthState, type AuthStateOptions, type SessionAuthRuntimes, type VaultAuthState } from './auth-state.js'
 
 /**
@@ -13,6 +14,9 @@ import { makeAuthState, type AuthStateOptions, type SessionAuthRuntimes, type Va
 export class AuthStore extends Store {
   /** @internal */
   readonly authRuntimes: SessionAuthRuntimes = new Map()
+
+  /** @internal The retry store's indexes per session (see useMessageStore). */
+  readonly messageSessions = new Map<string, SessionMessages>()
 
   /** @internal */
   constructor(
@@ -29,5 +33,15 @@ export class AuthStore extends Store {
   async useAuthState(sessionId: string, options: AuthStateOptions = {}): Promise<VaultAuthState> {
     assertSessionId(sessionId)
     return makeAuthState(this, sessionId, { ...this.authDefaults, ...options }, this.authRuntimes)
+  }
+
+  /**
+   * The retry store of one account: `getMessage` and `msgRetryCounterCache` for makeWASocket,
+   * and `record(sock)` to keep what the socket sends, so a contact's retry receipt after a
+   * restart, crash or handoff is answered. Pass the session's lease so a zombie cannot record or serve.
+   */
+  async useMessageStore(sessionId: string, options: MessageStoreOptions = {}): Promise<MessageStore> {
+    assertSessionId(sessionId)
+    return openMessageStore(this, sessionId, options, this.messageSessions)
   }
 }

@@ -1,4 +1,5 @@
 /** Per-session counters. `snapshot()` is plain data (the operations issue exports it as metrics). */
+import type { MessageStoreStats } from '../store/message-store.js'
 import type { SessionState, StateReason } from './states.js'
 import type { LeaseStats } from './lease.js'
 
@@ -28,6 +29,8 @@ export interface SessionStats {
   lastError?: { code?: number | string; message: string; at: string }
   /** The session's lease (absent when leases are off). */
   lease?: LeaseStats
+  /** The retry store (absent with `messages: false`): size, resends served, retry requests it could not answer and why. */
+  messages?: MessageStoreStats
 }
 
 export class Analytics {

@@ -33,6 +33,12 @@ export function metricsFromStats(metrics: VaultMetrics, sessions: () => Iterable
         metrics.leaseTakeover(id, grew(now.lease.takeovers, before?.lease?.takeovers))
         metrics.leaseLost(id, grew(now.lease.lost, before?.lease?.lost))
       }
+      if (now.messages) {
+        metrics.retryStoreSize(id, now.messages.size)
+        metrics.retryServed(id, grew(now.messages.served, before?.messages?.served))
+        metrics.retryMissed(id, 'expired', grew(now.messages.missed.expired, before?.messages?.missed.expired))
+        metrics.retryMissed(id, 'never-recorded', grew(now.messages.missed.neverRecorded, before?.messages?.missed.neverRecorded))
+      }
       seen.set(id, now)
     }
   }

@@ -23,6 +23,10 @@ export interface VaultMetrics {
   setLeaseState(session: string, state: 'held' | 'standby' | 'none'): void
   leaseTakeover(session: string, n?: number): void
   leaseLost(session: string, n?: number): void
+  /** The retry store: messages held now, resends served from it, retry requests it could not answer (reason: expired, never-recorded). */
+  retryStoreSize(session: string, size: number): void
+  retryServed(session: string, n?: number): void
+  retryMissed(session: string, reason: 'expired' | 'never-recorded', n?: number): void
   /** Forgets a session's per-session series (it was removed from the runtime). */
   forget(session: string): void
   /** The text exposition for GET /metrics. */
@@ -124,9 +128,27 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     labelNames: ['session'],
     registers
   })
+  const retryStoreSize = new prom.Gauge({
+    name: 'baileys_vault_retry_store_messages',
+    help: 'Sent messages held in the retry store',
+    labelNames: ['session'],
+    registers
+  })
+  const retryServed = new prom.Counter({
+    name: 'baileys_vault_retry_resends_total',
+    help: "Contacts' retry requests answered from the retry store",
+    labelNames: ['session'],
+    registers
+  })
+  const retryMissed = new prom.Counter({
+    name: 'baileys_vault_retry_misses_total',
+    help: 'Retry requests for messages the retry store did not hold, by reason (expired, never-recorded)',
+    labelNames: ['session', 'reason'],
+    registers
+  })
   const LEASE_STATE_VALUE = { held: 2, standby: 1, none: 0 } as const
 
-  const perSession = [connections, reconnects, decryptFailures, lastBackup, leaseState, takeovers, leasesLost]
+  const perSession = [connections, reconnects, decryptFailures, lastBackup, leaseState, takeovers, leasesLost, retryStoreSize, retryServed]
   return {
     registry,
     contentType: registry.contentType,
@@ -147,6 +169,9 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     setLeaseState: (session, state) => leaseState.set({ session }, LEASE_STATE_VALUE[state]),
     leaseTakeover: (session, n = 1) => takeovers.inc({ session }, n),
     leaseLost: (session, n = 1) => leasesLost.inc({ session }, n),
+    retryStoreSize: (session, size) => retryStoreSize.set({ session }, size),
+    retryServed: (session, n = 1) => retryServed.inc({ session }, n),
+    retryMissed: (session, reason, n = 1) => retryMissed.inc({ session, reason }, n),
     forget(session) {
       const state = current.get(session)
       if (state !== undefined) sessionState.remove({ session, state })

@@ -10,6 +10,7 @@ import type { SignalOptions } from './signals.js'
 import type { WatchdogOptions } from './watchdog.js'
 import { checkLeaseSetting, type LeaseSetting } from './lease.js'
 import { checkStoreRetry, type StoreRetryOptions } from './store-outage.js'
+import { checkMessagesSetting, type MessagesSetting } from './retry-store.js'
 
 export interface LinkOptions {
   /** Link by an 8-character code typed on the phone instead of a QR (digits, with country code). */
@@ -46,6 +47,8 @@ export interface SessionOptions {
    * first after `initialMs` (default 1 s), doubling up to `maxMs` (default 30 s), with jitter.
    */
   storeRetry?: StoreRetryOptions
+  /** The retry store: sent messages kept for contacts' retry receipts (default { retainMs: 24 h, max: 5,000 }); false: off. */
+  messages?: MessagesSetting
 }
 
 export interface StartSessionOptions extends SessionOptions {
@@ -74,6 +77,7 @@ export function checkSessionOptions(options: SessionOptions): void {
     throw invalidArgument('stopDeadlineMs must be a non-negative number.')
   checkLeaseSetting(options.lease)
   checkStoreRetry(options.storeRetry)
+  checkMessagesSetting(options.messages)
   if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.info !== 'function'))
     throw invalidArgument('logger must be a pino-style logger.')
 }

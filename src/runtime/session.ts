@@ -5,7 +5,8 @@
  */
 import makeWASocket, { proto, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
 import type { VaultAuthState } from '../auth/auth-state.js'
-import { VaultError } from '../core/errors.js'
+import { VaultError, isVaultError } from '../core/errors.js'
+import type { MessageStore } from '../store/message-store.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'
 import { Analytics, type SessionStats } from './analytics.js'
 import { CredsSaver } from './creds-saver.js'
@@ -22,6 +23,7 @@ import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
 import { canTransition, type SessionState, type StateReason } from './states.js'
 import { StoreOutage, isStoreUnavailable } from './store-outage.js'
 import { Watchdog, resolveWatchdog } from './watchdog.js'
+import { openRetryStore, retrySocketOptions } from './retry-store.js'
 
 export interface SessionHealth {
   sessionId: string
@@ -86,6 +88,8 @@ export class Session {
   private connecting = false
   /** The runtime's limit on handshakes in flight (start-ramp.ts); none for a lone startSession. */
   private ramp?: RampSlot
+  /** The retry store (retry-store.ts), opened with the auth state under the same lease; undefined with `messages: false`. */
+  private messages?: MessageStore
 
   constructor(
     readonly store: Store,
@@ -146,6 +150,7 @@ export class Session {
   stats(): SessionStats {
     const stats = this.analytics.snapshot(this.current, this.credsStats())
     if (this.lease) stats.lease = this.lease.stats()
+    if (this.messages) stats.messages = this.messages.stats()
     return stats
   }
 
@@ -260,6 +265,7 @@ export class Session {
       if (!this.auth) {
         const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
         this.auth = this.lease ? this.lease.fence(auth) : auth
+        this.messages = await openRetryStore(this.store, this.sessionId, this.options.messages, this.lease?.held)
         // A pairing code requested before a crash never completed: start that linking over.
         if (isUnfinishedPairing(this.auth.state.creds)) {
           this.auth.state.creds.me = undefined
@@ -295,9 +301,11 @@ export class Session {
     const live = () => this.auth === auth
     const sock = makeWASocket({
       ...this.options.socket,
+      ...retrySocketOptions(this.messages, this.options.socket),
       auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, live) }
     })
     this.sock = sock
+    this.messages?.record(sock, { onError: err => this.messageNotRecorded(err) })
     this.pairingRequested = false
     sock.ev.on('creds.update', () => {
       if (!live()) return
@@ -422,6 +430,12 @@ export class Session {
     if (this.options.link?.relinkAfterLogout && !this.stopping) await this.connect()
   }
 
+  /** A sent message could not be kept for a retry (the send itself went out): logged without its text; a lost lease ends the socket. */
+  private messageNotRecorded(err: Error): void {
+    if (isVaultError(err, 'LEASE_LOST')) return void this.lease?.confirm()
+    this.problem('recording a sent message for retries', err)
+  }
+
   /**
    * The lease is gone (a renewal or a write got LEASE_LOST): another owner may be writing.
    * The socket ends now, before another send can fork the ratchet; the auth state is cut off
@@ -493,6 +507,7 @@ export class Session {
     this.sock = undefined
     this.rememberCredsStats()
     this.auth = undefined
+    this.messages = undefined
     this.saver = undefined
     void sock?.end(closeError(message, code) as never)
   }

@@ -119,8 +119,9 @@ export class Contact {
   readonly lidJid: string
   /** Retry receipts the linked device sent for this contact's messages (decryption failures). */
   retryReceipts = 0
-  /** Messages from devices this contact could not decrypt. */
+  /** Messages from devices this contact could not decrypt, and their ids (the last SENT_KEPT). */
   readonly decryptErrors: Error[] = []
+  readonly undecryptedIds: string[] = []
   /** Retry receipts this contact sent to a device for a message it could not decrypt. */
   retriesSent = 0
   /**
@@ -133,6 +134,8 @@ export class Contact {
   /** Texts sent lately by id, and resends per device and id (see resend). */
   private readonly sent = new Map<string, string>()
   private readonly resends = new Map<string, number>()
+  /** Which device sent each message this contact received lately (see requestRetry). */
+  private readonly receivedFrom = new Map<string, DeviceRecord>()
 
   private readonly creds: AuthenticationCreds = initAuthCreds()
   private readonly rawKeys = memoryKeys()
@@ -268,15 +271,33 @@ export class Contact {
       message = proto.Message.decode(unpadRandomMax16(plain))
     } catch (err) {
       this.decryptErrors.push(err as Error)
+      this.undecryptedIds.push(id)
+      if (this.undecryptedIds.length > SENT_KEPT) this.undecryptedIds.shift()
       this.askForRetry(from, id)
       throw err
     }
     const text = message.conversation ?? message.extendedTextMessage?.text ?? undefined
     const received: ReceivedMessage = { id, from: from.lid, type, text, message }
+    this.receivedFrom.set(id, from)
+    if (this.receivedFrom.size > SENT_KEPT) this.receivedFrom.delete(this.receivedFrom.keys().next().value!)
     const waiter = this.waiting.shift()
     if (waiter) waiter(received)
     else this.inbox.push(received)
     return received
+  }
+
+  /**
+   * As a phone that could not decrypt message `id` (which a linked device sent it): a retry
+   * receipt to that device, delivered now or queued until it reconnects. The device then sends
+   * the message again under the same id (nextMessage returns it), if it still has it.
+   */
+  requestRetry(id: string): Promise<{ to: string }> {
+    return this.serial(async () => {
+      const device = this.receivedFrom.get(id)
+      if (!device) throw new VaultError('NOT_FOUND', `Contact ${this.pn} received no message ${id} lately; ask for a retry of a message it received.`)
+      this.askForRetry(device, id, { force: true })
+      return { to: device.jid }
+    })
   }
 
   /** This contact's key bundle, as the server returns it to `encrypt get <key>`. */
@@ -320,9 +341,9 @@ export class Contact {
    * session from that bundle and sends the message again as a pkmsg, which this contact decrypts
    * into a new session. At most MAX_RETRIES per message, as a phone gives up too.
    */
-  private askForRetry(device: DeviceRecord, id: string): void {
+  private askForRetry(device: DeviceRecord, id: string, options: { force?: boolean } = {}): void {
     const count = (this.retries.get(id) ?? 0) + 1
-    if (!this.usesRetryReceipts || count > MAX_RETRIES) return
+    if (!options.force && (!this.usesRetryReceipts || count > MAX_RETRIES)) return
     this.retries.set(id, count)
     this.retriesSent++
     const bundle = this.bundleNode(device.lid)

@@ -16,6 +16,7 @@
  *   POST /restart           { downMs? }      { restarting: true }         (answered, then restarts)
  *   POST /contacts/:pn/send { text, to? }    { id, types, devices }
  *   GET  /contacts/:pn/next?timeoutMs=5000   { id, from, type, text }
+ *   POST /contacts/:pn/retry { id }          { to }       (the contact asks the device for message id again)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isVaultError } from '../core/errors.js'
@@ -129,6 +130,11 @@ export function controlHandler(server: ControlHost) {
         const { text, to } = await readJson(req)
         if (typeof text !== 'string' || (to !== undefined && typeof to !== 'string')) throw new HttpError(400, 'expected { text, to? }')
         return contact.sendText(text, { to })
+      }
+      if (method === 'POST' && parts[2] === 'retry') {
+        const { id } = await readJson(req)
+        if (typeof id !== 'string' || id === '') throw new HttpError(400, 'expected { id } of a message the contact received')
+        return contact.requestRetry(id)
       }
       if (method === 'GET' && parts[2] === 'next') {
         const timeoutMs = Math.min(Number(url.searchParams.get('timeoutMs') ?? 5_000) || 5_000, 60_000)

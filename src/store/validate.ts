@@ -1,4 +1,5 @@
 import { invalidArgument } from '../core/errors.js'
+import { INTERNAL_TYPE_PREFIX } from './internal-types.js'
 
 const MAX_SESSION_LENGTH = 128
 const MAX_ID_LENGTH = 512
@@ -51,6 +52,19 @@ export function assertKeyId(type: string, id: unknown): asserts id is string {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\u0000') || !wellFormed(id)) {
     throw invalidArgument(
       `Key id for type "${type}" must be a non-empty, well-formed Unicode string of at most ${MAX_ID_LENGTH} characters without NUL; got ${describe(id)}.`
+    )
+  }
+}
+
+/**
+ * A type Baileys may read or write through the auth state: never one of the store's own
+ * (internal-types.ts), so the retry store stays out of Baileys' reach whatever it asks for.
+ */
+export function assertSignalType(type: unknown): asserts type is string {
+  assertKeyType(type)
+  if (type.startsWith(INTERNAL_TYPE_PREFIX)) {
+    throw invalidArgument(
+      `Key type "${type}" is reserved for baileys-vault's own records (types starting with "${INTERNAL_TYPE_PREFIX}"); Baileys' key store cannot read or write it.`
     )
   }
 }

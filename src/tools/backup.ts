@@ -9,6 +9,7 @@ import { createGzip } from 'node:zlib'
 import type { SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import type { Store } from '../store/store.js'
+import { isMessageType } from '../store/internal-types.js'
 import { sealedCodec } from '../store/value-codec.js'
 import type { EncryptionOptions } from '../codec/seal.js'
 import { newSealHeader, sealStream } from './backup-seal.js'
@@ -30,6 +31,8 @@ export interface BackupOptions {
   plaintext?: boolean
   /** Seal the file with these keys (their `current` key) instead of the store's. */
   encryption?: EncryptionOptions
+  /** Also write the retry store (the text of sent messages, a secret like the keys). Default: left out. */
+  includeMessages?: boolean
   onProgress?: ProgressListener
 }
 
@@ -91,6 +94,14 @@ function liveSource(store: Store): Source {
   }
 }
 
+/** The retry store's records are conversation content: a backup holds them only when asked (includeMessages). */
+const withoutMessages = (source: Source): Source => ({
+  ...source,
+  async *keys(session, values) {
+    for await (const entry of source.keys(session, values)) if (!isMessageType(entry[0])) yield entry
+  }
+})
+
 const CHUNK = 256 * 1024
 
 /**
@@ -117,7 +128,8 @@ export async function backup(store: Store, file: string, options: BackupOptions 
   const results: BackupSessionResult[] = []
   let sha256 = ''
 
-  const run = async (source: Source) => {
+  const run = async (all: Source) => {
+    const source = options.includeMessages ? all : withoutMessages(all)
     const sessions: string[] = []
     if (options.sessions?.length) sessions.push(...new Set(options.sessions))
     else for await (const s of source.sessions()) sessions.push(s)

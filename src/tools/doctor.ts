@@ -1,5 +1,6 @@
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
+import { MessageAges, type RetryStoreSummary } from './message-ages.js'
 import { checkCreds, isLinked } from './creds-check.js'
 import { checkFileModes } from './file-modes.js'
 import { isProblem, type Finding } from './findings.js'
@@ -30,6 +31,8 @@ export interface DoctorSessionReport {
   findings: Finding[]
   /** Files beside the session's data that the store does not own and never touches (file: store). */
   ignored: string[]
+  /** The retry store's count and ages (never a message); absent when it holds nothing. */
+  retryStore?: RetryStoreSummary
 }
 
 export interface DoctorResult {
@@ -170,8 +173,10 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
   if (credsBytes) protection.add(credsBytes)
   let pending = 0
 
+  const ages = new MessageAges()
   for await (const [type, id, bytes] of store.listRaw(session)) {
     keys++
+    ages.add(type, id)
     counts[type] = (counts[type] ?? 0) + 1
     protection.add(bytes!)
     if (++pending >= 500) {
@@ -298,7 +303,10 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
 
   const linked = !!creds && isLinked(creds)
   const status: SessionStatus = findings.some(isProblem) ? 'problems' : !creds && credsReadable && keys === 0 ? 'empty' : linked ? 'healthy' : 'unlinked'
-  return { session, status, linked, keys, counts, findings, ignored }
+  const report: DoctorSessionReport = { session, status, linked, keys, counts, findings, ignored }
+  const retryStore = ages.summary()
+  if (retryStore) report.retryStore = retryStore
+  return report
 }
 
 /** What the backend itself knows is unfinished (a read-only open leaves it as it is). */

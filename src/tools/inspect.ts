@@ -1,6 +1,7 @@
 import { proto } from '@whiskeysockets/baileys'
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
+import { MessageAges, type RetryStoreSummary } from './message-ages.js'
 import { isLinked } from './creds-check.js'
 import { ignoredFiles } from './ignored-files.js'
 import { asBytes } from './keypair.js'
@@ -65,9 +66,11 @@ export interface InspectResult {
   bytesByType: Record<string, number>
   /** Files beside the session's data that the store does not own and never touches (file: store). */
   ignored: string[]
+  /** The retry store's count and ages (never a message); absent when it holds nothing. */
+  retryStore?: RetryStoreSummary
 }
 
-async function summarize(store: Store, session: string, bytesByType?: Record<string, number>, tick?: (n: number) => void) {
+async function summarize(store: Store, session: string, bytesByType?: Record<string, number>, tick?: (n: number) => void, ages?: MessageAges) {
   let creds: StoredValue
   let credsError: string | undefined
   const credsBytes = await store.readRawCreds(session)
@@ -82,8 +85,9 @@ async function summarize(store: Store, session: string, bytesByType?: Record<str
   const counts: Record<string, number> = {}
   let keys = 0
   let bytes = credsBytes?.length ?? 0
-  for await (const [type, , value] of store.listRaw(session)) {
+  for await (const [type, id, value] of store.listRaw(session)) {
     keys++
+    ages?.add(type, id)
     counts[type] = (counts[type] ?? 0) + 1
     bytes += value?.length ?? 0
     if (bytesByType) bytesByType[type] = (bytesByType[type] ?? 0) + (value?.length ?? 0)
@@ -121,12 +125,16 @@ export async function ls(store: Store, options: { onProgress?: ProgressListener 
 export async function inspect(store: Store, session: string, options: { onProgress?: ProgressListener } = {}): Promise<InspectResult> {
   const ticker = progressTicker(options.onProgress, 'read')
   const bytesByType: Record<string, number> = {}
-  const { summary, creds } = await summarize(store, session, bytesByType, n => ticker.add(n, session))
+  const ages = new MessageAges()
+  const { summary, creds } = await summarize(store, session, bytesByType, n => ticker.add(n, session), ages)
   ticker.add(0, undefined, true)
   if (!summary.hasCreds && summary.keys === 0) {
     throw await sessionNotFound(store, session)
   }
-  return { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await ignoredFiles(store, session) }
+  const result: InspectResult = { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await ignoredFiles(store, session) }
+  const retryStore = ages.summary()
+  if (retryStore) result.retryStore = retryStore
+  return result
 }
 
 export function credsSummary(creds: StoredValue): CredsSummary {

@@ -1,5 +1,6 @@
 import { VaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
+import { MESSAGE_TYPE, RETRY_COUNT_TYPE } from '../store/internal-types.js'
 import { checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
@@ -9,6 +10,8 @@ export interface PruneOptions extends ToolLeaseOptions {
   dryRun?: boolean
   /** Pre-keys kept below firstUnuploadedPreKeyId (default 1624; at least 817). See prekeys.ts. */
   keep?: number
+  /** Also drop the session's retry store (sent messages kept for retries, and their resend counters). */
+  messages?: boolean
   /** Keys deleted per write. Default 500. */
   batchSize?: number
   onProgress?: ProgressListener
@@ -20,7 +23,7 @@ export interface PruneResult {
   dryRun: boolean
   /** Pre-keys with an id below this were stale. */
   staleBelow: number
-  removed: { 'pre-key': number }
+  removed: { 'pre-key': number; messages?: number }
   /** The lowest and highest removed ids. */
   range?: [number, number]
   /** Pre-keys left in the store. */
@@ -64,6 +67,8 @@ export async function prune(store: Store, session: string, options: PruneOptions
       high = Math.max(high, n)
     } else remaining++
   }
+  const messages: Array<[string, string]> = []
+  if (options.messages) for (const type of [MESSAGE_TYPE, RETRY_COUNT_TYPE]) for await (const [, id] of store.listKeys(session, type)) messages.push([type, id])
   // A dry run writes nothing, so it needs no lease; a real one fails with LEASE_HELD against a live bot.
   const write = async (epochOf: (session: string) => number | undefined) => {
     for (const id of doomed) {
@@ -80,6 +85,9 @@ export async function prune(store: Store, session: string, options: PruneOptions
       removed += batch.length
       ticker.add(batch.length, session, true)
     }
+    for (let i = 0; i < messages.length; i += batchSize) {
+      if (!options.dryRun) await store.write(session, { del: messages.slice(i, i + batchSize), epoch: epochOf(session) })
+    }
   }
   if (options.dryRun) await write(() => undefined)
   else await withSessionLeases(store, [session], options, write)
@@ -88,7 +96,7 @@ export async function prune(store: Store, session: string, options: PruneOptions
     session,
     dryRun: !!options.dryRun,
     staleBelow: below,
-    removed: { 'pre-key': removed },
+    removed: options.messages ? { 'pre-key': removed, messages: messages.filter(([t]) => t === MESSAGE_TYPE).length } : { 'pre-key': removed },
     range: removed > 0 ? [low, high] : undefined,
     remaining,
     durationMs: Date.now() - started

@@ -5,6 +5,7 @@
  * Reconnects by itself after 515 (restart required), like any bot.
  * env VAULT_SIM_STORE_OPTIONS: serialised OpenStoreOptions; VAULT_SIM_TRACE / VAULT_SIM_KILL: see sim-child-faults.ts;
  * VAULT_SIM_PUSH_NAME: the bot's push name (its own account on the simulator).
+ * env VAULT_SIM_MESSAGE_STORE=1: the bot keeps what it sends in the store's retry store (useMessageStore).
  */
 import { DisconnectReason } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
@@ -22,9 +23,16 @@ const auth = await store.useAuthState(sessionId)
 traceCommits(auth.state.keys)
 const logger = tracingLogger()
 const pushName = process.env.VAULT_SIM_PUSH_NAME
+const messages = process.env.VAULT_SIM_MESSAGE_STORE === '1' ? await store.useMessageStore(sessionId) : undefined
 
 function run(): void {
-  const client = connectClient({ url, auth, onQr: qr => send({ type: 'qr', qr }), config: { logger, ...(pushName ? { pushName } : {}) } })
+  const client = connectClient({
+    url,
+    auth,
+    onQr: qr => send({ type: 'qr', qr }),
+    config: { logger, ...(pushName ? { pushName } : {}), ...messages?.socketOptions() }
+  })
+  messages?.record(client.sock)
   client.sock.ev.on('connection.update', update => {
     if (update.connection === 'open') send({ type: 'open' })
   })

@@ -28,6 +28,12 @@ export interface CrashRunOptions {
   kill?: string
   /** Whether the contact uses retry receipts both ways, as a phone does (Contact.usesRetryReceipts). */
   retryReceipts?: boolean
+  /**
+   * The bots keep what they send in the retry store (VAULT_SIM_MESSAGE_STORE). Either way, once
+   * the restarted bot answered, the contact asks again for every message the first bot sent it
+   * (as a phone that could not decrypt them), and the result counts those served again.
+   */
+  messageStore?: boolean
 }
 
 export interface CrashRunResult {
@@ -42,6 +48,14 @@ export interface CrashRunResult {
   contactErrors: string[]
   /** Retry receipts the contact sent to the restarted bot. */
   retriesSent: number
+  /**
+   * Ids of the messages the contact received from the first bot; of those the restarted bot sent
+   * again when asked, the ones the contact decrypted (same text) and the ones that reached it but
+   * did not decrypt (the contact's session with the bot forked in that crash window).
+   */
+  firstBotSent: string[]
+  servedAgain: string[]
+  resentUndecryptable: string[]
 }
 
 interface ChildEvent {
@@ -50,7 +64,13 @@ interface ChildEvent {
   qr?: string
 }
 
-export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, retryReceipts = true }: CrashRunOptions): Promise<CrashRunResult> {
+export async function crashRun({
+  storeOptions = {},
+  scenario = 'traffic',
+  kill,
+  retryReceipts = true,
+  messageStore = false
+}: CrashRunOptions): Promise<CrashRunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'vault-sim-crash-'))
   const simLog: string[] = []
   const sim = await startSimulator({ log: line => simLog.push(line) })
@@ -62,7 +82,13 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
     const events: ChildEvent[] = []
     const child = fork(CHILD, [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'bot'], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      env: { ...process.env, VAULT_SIM_STORE_OPTIONS: encodeOptions(storeOptions), VAULT_SIM_TRACE: tracePath, ...env }
+      env: {
+        ...process.env,
+        VAULT_SIM_STORE_OPTIONS: encodeOptions(storeOptions),
+        VAULT_SIM_TRACE: tracePath,
+        VAULT_SIM_MESSAGE_STORE: messageStore ? '1' : '0',
+        ...env
+      }
     })
     children.push(child)
     child.on('message', msg => {
@@ -87,7 +113,9 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
     await bot1.waitFor('open')
     await bob.sendText('m0')
     // An early kill point (the commit of m0's decrypt) comes before the echo.
-    await Promise.race([bob.nextMessage(WAIT_MS), bot1.exited])
+    const firstBot = new Map<string, string | undefined>()
+    const first = await Promise.race([bob.nextMessage(WAIT_MS), bot1.exited])
+    if (first) firstBot.set(first.id, first.text)
     if (scenario === 'traffic') {
       for (let i = 1; i <= 6; i++) await bob.sendText(`m${i}`)
       if (!kill) await bot1.waitFor('received', 'm2')
@@ -99,7 +127,10 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
     const injected = readTrace(tracePath).some(line => line.includes('SIGKILL'))
     if (scenario === 'traffic') for (let i = 7; i <= 8; i++) await bob.sendText(`m${i}`)
     // Only what the restarted bot sends counts.
-    while (bob.pendingMessages > 0) await bob.nextMessage()
+    while (bob.pendingMessages > 0) {
+      const m = await bob.nextMessage()
+      firstBot.set(m.id, m.text)
+    }
     const errorsBefore = bob.decryptErrors.length
     const retriesBefore = bob.retriesSent
 
@@ -107,7 +138,13 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
     await bot2.waitFor('open')
     if (scenario === 'crossing') await cross(bob, bot2.waitFor)
     const recovered = await echoed(bob, bot2.waitFor, 'after restart')
+    const failedBefore = bob.undecryptedIds.length
+    const servedAgain = await askAgain(bob, firstBot, bot2.waitFor)
+    const failedAfter = new Set(bob.undecryptedIds.slice(failedBefore))
     return {
+      firstBotSent: [...firstBot.keys()],
+      servedAgain,
+      resentUndecryptable: [...firstBot.keys()].filter(id => !servedAgain.includes(id) && failedAfter.has(id)),
       recovered,
       injected,
       trace: readTrace(tracePath),
@@ -124,6 +161,33 @@ export async function crashRun({ storeOptions = {}, scenario = 'traffic', kill, 
 }
 
 type WaitFor = (type: string, text?: string) => Promise<void>
+
+/**
+ * The contact asks again for each message the first bot sent it; the ids that come back with the
+ * same text. The wait is bounded by echo round trips after the asks (at most six).
+ */
+async function askAgain(bob: Contact, sent: Map<string, string | undefined>, waitFor: WaitFor): Promise<string[]> {
+  for (const id of sent.keys()) await bob.requestRetry(id)
+  const served = new Set<string>()
+  // A resend goes through Baileys' retry path (session from the receipt's bundle, device lookup):
+  // under load it can come after a plain echo, so wait up to a few round trips for every one.
+  for (let round = 1; round <= 6 && served.size < sent.size; round++) {
+    const marker = `asked again ${round}`
+    await bob.sendText(marker)
+    await waitFor('received', marker).catch(() => undefined)
+    for (;;) {
+      let m
+      try {
+        m = await bob.nextMessage(WAIT_MS)
+      } catch {
+        break
+      }
+      if (sent.has(m.id) && sent.get(m.id) === m.text) served.add(m.id)
+      if (m.text === `echo: ${marker}`) break
+    }
+  }
+  return [...served]
+}
 
 /**
  * The bot's first reply after a restart goes out on a new session it opens (a pkmsg); the contact

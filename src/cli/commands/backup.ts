@@ -9,13 +9,14 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Write sessions to one portable, checksummed backup file (gzip JSON lines; sealed with the store key)',
   usage:
-    'baileys-vault backup <url> <file> [--session <id>…] [--overwrite] [--plaintext] [--json]\n' +
+    'baileys-vault backup <url> <file> [--session <id>…] [--overwrite] [--plaintext] [--include-messages] [--json]\n' +
     '  With BAILEYS_VAULT_KEY set, the file is sealed (AES-256-GCM) under that key; restore needs it.\n' +
     '  Without it the file holds the account secrets unencrypted (mode 0600): keep it like the store.\n' +
     '  --overwrite  replace an existing file (it is replaced only once the new one is complete)\n' +
-    '  --plaintext  write an unencrypted file even though the store is encrypted (prints a warning)',
+    '  --plaintext  write an unencrypted file even though the store is encrypted (prints a warning)\n' +
+    '  --include-messages  also write the retry store (sent messages kept for retries; left out by default: it is message text)',
   valueFlags: ['session'],
-  flags: ['overwrite', 'plaintext'],
+  flags: ['overwrite', 'plaintext', 'include-messages'],
   async run(args, ctx) {
     const [url, file] = positionals(args, ['url', 'file'])
     const plaintext = args.flags.plaintext === true
@@ -27,6 +28,7 @@ export const backupCommand: Command = {
         sessions: flagList(args, 'session'),
         overwrite: args.flags.overwrite === true,
         plaintext,
+        includeMessages: args.flags['include-messages'] === true,
         onProgress: bar.listener
       })
       bar.end()

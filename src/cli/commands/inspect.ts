@@ -7,6 +7,9 @@ import { listNames } from '../../tools/ignored-files.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
 
+const formatAge = (ms: number) =>
+  ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`
+
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Show one session: key counts and sizes by type, creds summary (never private keys)',
@@ -55,6 +58,12 @@ export const inspectCommand: Command = {
         if (c.pairingCodeSet) field('pairing code', 'set (hidden)')
       }
       field('keys', `${s.keys} (${formatBytes(s.bytes)} stored)`)
+      const kept = r.retryStore
+      if (kept)
+        field(
+          'retry store',
+          `${kept.messages} sent message(s) kept for retries${kept.oldestAgeMs === undefined ? '' : `, oldest ${formatAge(kept.oldestAgeMs)} old, newest ${formatAge(kept.newestAgeMs!)} old`}`
+        )
       const rows = Object.entries(s.counts)
         .sort((a, b) => a[0].localeCompare(b[0]))
         .map(([type, n]) => [type, n, formatBytes(r.bytesByType[type] ?? 0)])

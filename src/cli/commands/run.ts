@@ -49,6 +49,8 @@ interface RunPlan {
   lease: { ttlMs: number; wait: boolean }
   /** --store-retry-max: the longest wait between two attempts while the store is unreachable. */
   storeRetryMaxMs?: number
+  /** The retry store: --message-retain 24h, or false with --no-message-store. */
+  messages: { retainMs: number } | false
   /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
   capacity?: number
   /** --max-connecting N: handshakes in flight at once (the runtime's default 8 when absent). */
@@ -96,12 +98,16 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
 
   const maxConnecting = intFlag(args, 'max-connecting')
   if (maxConnecting !== undefined && maxConnecting < 1) throw new UsageError('--max-connecting N takes a whole number of at least 1')
+  const retain = flagString(args, 'message-retain')
+  if (retain !== undefined && args.flags['no-message-store'] === true)
+    throw new UsageError('--message-retain sets how long the retry store keeps messages; leave it out with --no-message-store')
 
   const httpText = flagString(args, 'http')
   const storeRetryMax = flagString(args, 'store-retry-max')
   return {
     storeRetryMaxMs: storeRetryMax === undefined ? undefined : asUsageSync(() => parseDuration(storeRetryMax, '--store-retry-max')),
     maxConnecting,
+    messages: args.flags['no-message-store'] === true ? false : { retainMs: asUsageSync(() => parseDuration(retain ?? '24h', '--message-retain')) },
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -179,6 +185,7 @@ export const runCommand: Command = {
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
     '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--max-connecting 8] [--store-retry-max 30s]',
+    '    [--message-retain 24h | --no-message-store]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -190,6 +197,8 @@ export const runCommand: Command = {
     'A store outage never ends run: the socket ends, an error event says BACKEND_UNAVAILABLE, /readyz is 503, and the',
     'session retries with backoff (1 s doubling up to --store-retry-max, jittered) and reconnects without a QR.',
     '--max-connecting N: at most N handshakes in flight (default 8); the other sessions wait in state queued.',
+    'Sent messages are kept in the store (--message-retain, at most 5,000 per session) so a contact asking for one again',
+    'after a restart, crash or handoff gets it; --no-message-store turns that off.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
@@ -207,9 +216,10 @@ export const runCommand: Command = {
     'lease-ttl',
     'capacity',
     'store-retry-max',
-    'max-connecting'
+    'max-connecting',
+    'message-retain'
   ],
-  flags: ['all', 'http-public', 'no-wait'],
+  flags: ['all', 'http-public', 'no-wait', 'no-message-store'],
 
   async run(args, ctx) {
     const p = await plan(args)
@@ -257,7 +267,8 @@ export const runCommand: Command = {
         backupDir: p.backups?.dir,
         lease: p.lease,
         storeRetry,
-        maxConnecting: p.maxConnecting
+        maxConnecting: p.maxConnecting,
+        messages: p.messages
       })
       const sessions: Session[] = []
       const attach = (session: Session) => {

@@ -1,0 +1,320 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { generateMessageIDV2, proto, type CacheStore, type SocketConfig, type WAMessage, type WAMessageKey } from '@whiskeysockets/baileys'
+import type { LeaseGrant, WriteBatch } from '../core/driver.js'
+import { invalidArgument, isVaultError } from '../core/errors.js'
+import { leaseLost } from '../drivers/shared-lease.js'
+import { MESSAGE_TYPE, RETRY_COUNT_TYPE } from './internal-types.js'
+import type { Store } from './store.js'
+import { TimedIndex, storeIdOf, type RetentionBounds, type TimedEntry } from './timed-index.js'
+
+/**
+ * The retry store: the messages a session sent, kept so that a contact's retry receipt after a
+ * restart, crash or handoff is answered (Baileys asks `getMessage` once its in-memory cache of
+ * 5 minutes is gone). A small part of the Store beside the keys: entries are written through
+ * the same atomic, lease-fenced, sealed write batches, under reserved types the auth state never
+ * hands to Baileys (internal-types.ts). Bounded by age and count (timed-index.ts); the text of a
+ * message is a secret like the keys and appears in no log, error, metric or report.
+ */
+export interface MessageStoreOptions extends Partial<RetentionBounds> {
+  /** The session's lease (store.acquireLease): every write is fenced by it, and a retry is served only while it is current. */
+  lease?: Pick<LeaseGrant, 'session' | 'epoch'>
+}
+
+export const DEFAULT_MESSAGE_BOUNDS: RetentionBounds = { retainMs: 24 * 60 * 60 * 1000, max: 5_000 }
+
+export interface MessageStoreStats {
+  /** Messages held now. */
+  size: number
+  /** Messages recorded by this process. */
+  recorded: number
+  /** Retry requests answered from the store. */
+  served: number
+  /** Retry requests for messages the store did not hold, by reason. */
+  missed: { expired: number; neverRecorded: number }
+}
+
+/** The part of a socket record() wraps: what a bot calls to send. */
+export interface SendingSocket {
+  sendMessage: (jid: string, content: never, options?: { messageId?: string }) => Promise<WAMessage | undefined>
+  relayMessage: (jid: string, message: proto.IMessage, options: { messageId?: string }) => Promise<string>
+  user?: { id: string }
+}
+
+/** The makeWASocket options the retry store supplies (see MessageStore.socketOptions). */
+export type RetrySocketOptions = Pick<SocketConfig, 'getMessage' | 'msgRetryCounterCache' | 'patchMessageBeforeSending'>
+
+export interface MessageStore {
+  /** Pass to makeWASocket({ getMessage }): the message a contact asks for again, if held. */
+  getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined>
+  /** Pass to makeWASocket({ msgRetryCounterCache }): Baileys' resend counters, kept across restarts. */
+  msgRetryCounterCache: CacheStore
+  /**
+   * Records every message the socket sends from now on (its sendMessage and relayMessage); each
+   * send resolves once its message is stored. Returns a function that stops recording.
+   * `onError`: told when a sent message could not be recorded (the send itself succeeded); default: the send rejects with it.
+   */
+  record(sock: SendingSocket, options?: { onError?: (err: Error) => void }): () => void
+  /**
+   * getMessage, msgRetryCounterCache and patchMessageBeforeSending for makeWASocket, composed
+   * with your own: your getMessage is asked first, then the store; your counter cache wins; your
+   * patch runs, then the store keeps the message (before it leaves the socket, so a crash right
+   * after a send cannot lose it). Spread it into the config, then call record(sock).
+   */
+  socketOptions(own?: Partial<RetrySocketOptions>): RetrySocketOptions
+  /** Stores one sent message (record() calls this). */
+  recordMessage(sent: { jid: string; id: string; message: proto.IMessage }): Promise<void>
+  stats(): MessageStoreStats
+}
+
+/** One session's indexes, shared by every MessageStore of that session on one Store instance. */
+export interface SessionMessages {
+  epoch?: number
+  loading: Promise<void>
+  messages: TimedIndex
+  counters: TimedIndex
+  counts: Map<string, number>
+  stats: Omit<MessageStoreStats, 'size'>
+  pending: Set<Promise<unknown>>
+}
+
+function checkBounds(options: MessageStoreOptions): RetentionBounds {
+  const retainMs = options.retainMs ?? DEFAULT_MESSAGE_BOUNDS.retainMs
+  const max = options.max ?? DEFAULT_MESSAGE_BOUNDS.max
+  if (typeof retainMs !== 'number' || !(retainMs > 0))
+    throw invalidArgument('messages.retainMs must be a positive number of milliseconds (e.g. 86400000 for 24 h).')
+  if (!Number.isInteger(max) || max < 1) throw invalidArgument('messages.max must be a positive whole number of messages (e.g. 5000).')
+  return { retainMs, max }
+}
+
+/** The message's protobuf bytes: the stored value is `{ m: <bytes> }`, sealed like every value when the store is encrypted. */
+const encodeMessage = (message: proto.IMessage) => ({ m: Buffer.from(proto.Message.encode(message).finish()) })
+const decodeMessage = (value: unknown): proto.IMessage | undefined => {
+  const bytes = (value as { m?: Uint8Array } | null)?.m
+  return bytes instanceof Uint8Array ? proto.Message.decode(bytes) : undefined
+}
+
+export async function openMessageStore(
+  store: Store,
+  sessionId: string,
+  options: MessageStoreOptions,
+  bySession: Map<string, SessionMessages>
+): Promise<MessageStore> {
+  const bounds = checkBounds(options)
+  const epoch = options.lease?.epoch
+  if (options.lease && options.lease.session !== sessionId) {
+    throw invalidArgument(`The lease given to useMessageStore is for session "${options.lease.session}", not "${sessionId}".`)
+  }
+  let state = bySession.get(sessionId)
+  // A new epoch means another owner may have written since: the index is rebuilt from the store.
+  if (!state || (epoch !== undefined && state.epoch !== epoch)) {
+    const messages = new TimedIndex(bounds)
+    const counters = new TimedIndex(bounds)
+    const counts = new Map<string, number>()
+    const pending = state?.pending ?? new Set<Promise<unknown>>()
+    const fresh: SessionMessages = {
+      epoch,
+      messages,
+      counters,
+      counts,
+      pending,
+      stats: state?.stats ?? { recorded: 0, served: 0, missed: { expired: 0, neverRecorded: 0 } },
+      loading: load(store, sessionId, messages, counters, counts)
+    }
+    if (!state) store.trackWrites({ drain: () => Promise.allSettled([...pending]).then(() => undefined) })
+    state = fresh
+    bySession.set(sessionId, state)
+  }
+  const s = state
+  await s.loading
+  await sweep(store, sessionId, s, epoch)
+
+  const write = (batch: WriteBatch): Promise<void> => {
+    if (epoch !== undefined) batch.epoch = epoch
+    const written = store.writeRaw(sessionId, batch)
+    s.pending.add(written)
+    void written.then(
+      () => s.pending.delete(written),
+      () => s.pending.delete(written)
+    )
+    return written
+  }
+
+  /** Adds one entry of `type` (and drops the ones it pushes out) in one batch. */
+  const put = async (index: TimedIndex, type: string, key: string, value: unknown): Promise<TimedEntry[]> => {
+    const added = index.add(key, Date.now())
+    const batch: WriteBatch = {
+      set: [[type, added.entry.storeId, store.codec.encode(value, sessionId, type, added.entry.storeId)]],
+      del: added.drop.map(e => [type, e.storeId])
+    }
+    await write(batch)
+    index.commit(added)
+    return added.drop
+  }
+
+  /** A retry is served only while the lease this store was opened with is the current one. */
+  const checkLease = async () => {
+    if (epoch === undefined) return
+    const info = await store.leaseInfo(sessionId)
+    if (info?.epoch !== epoch) throw leaseLost(sessionId, epoch)
+  }
+
+  const recordMessage: MessageStore['recordMessage'] = async ({ jid, id, message }) => {
+    if (typeof jid !== 'string' || typeof id !== 'string' || id === '' || !message)
+      throw invalidArgument('recordMessage needs { jid, id, message } of a sent message.')
+    await put(s.messages, MESSAGE_TYPE, id, encodeMessage(message))
+    s.stats.recorded++
+  }
+
+  const getMessage: MessageStore['getMessage'] = async key => {
+    if (!key?.id) return undefined
+    const found = s.messages.find(key.id, Date.now())
+    if ('missing' in found) {
+      if (found.missing === 'expired') s.stats.missed.expired++
+      else s.stats.missed.neverRecorded++
+      return undefined
+    }
+    await checkLease()
+    const stored = await store.readRaw(sessionId, MESSAGE_TYPE, [found.entry.storeId])
+    const bytes = stored.get(found.entry.storeId)
+    const message = bytes && decodeMessage(store.codec.decode(bytes, sessionId, MESSAGE_TYPE, found.entry.storeId))
+    if (message) s.stats.served++
+    else s.stats.missed.neverRecorded++
+    return message
+  }
+
+  const msgRetryCounterCache: CacheStore = {
+    get: <T>(key: string) => s.counts.get(key) as T | undefined,
+    set: async <T>(key: string, value: T) => {
+      if (typeof value !== 'number') throw invalidArgument('msgRetryCounterCache holds resend counts (numbers).')
+      const found = s.counters.find(key, Date.now())
+      if ('entry' in found) {
+        const storeId = found.entry.storeId
+        await write({ set: [[RETRY_COUNT_TYPE, storeId, store.codec.encode(value, sessionId, RETRY_COUNT_TYPE, storeId)]], del: [] })
+      } else {
+        for (const dropped of await put(s.counters, RETRY_COUNT_TYPE, key, value)) if (dropped.key !== key) s.counts.delete(dropped.key)
+      }
+      s.counts.set(key, value)
+    },
+    del: async (key: string) => {
+      const found = s.counters.find(key, Date.now())
+      if ('entry' in found) {
+        await write({ set: [], del: [[RETRY_COUNT_TYPE, found.entry.storeId]] })
+        s.counters.removeAll([found.entry])
+      }
+      s.counts.delete(key)
+    },
+    flushAll: () => {
+      // Baileys never flushes this cache; the counters expire with the messages.
+    }
+  }
+
+  /**
+   * A send in progress (record's sendMessage): its id is chosen up front, and the patch hook,
+   * which Baileys calls with the message before it encrypts and sends it, keeps it under that id.
+   */
+  const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
+
+  /** Keeps a sent message; a lost lease stops the send (a zombie must not send), any other failure is reported and the send goes on. */
+  const keep = async (sent: { jid: string; id: string; message: proto.IMessage }, onError: (err: Error) => void) => {
+    try {
+      await recordMessage(sent)
+    } catch (err) {
+      if (isVaultError(err, 'LEASE_LOST')) throw err
+      onError(err as Error)
+    }
+  }
+
+  const socketOptions: MessageStore['socketOptions'] = (own = {}) => {
+    const ownGet = own.getMessage
+    const ownPatch = own.patchMessageBeforeSending
+    return {
+      getMessage: async key => (ownGet ? await ownGet(key) : undefined) ?? getMessage(key),
+      msgRetryCounterCache: own.msgRetryCounterCache ?? msgRetryCounterCache,
+      patchMessageBeforeSending: async (message, jids) => {
+        const patched = ownPatch ? await ownPatch(message, jids) : message
+        const send = sending.getStore()
+        // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
+        if (send && !send.kept && !message.deviceSentMessage) {
+          send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
+          await send.kept
+        }
+        return patched
+      }
+    }
+  }
+
+  const record: MessageStore['record'] = (sock, recordOptions = {}) => {
+    const { sendMessage, relayMessage } = sock
+    const onError =
+      recordOptions.onError ??
+      ((err: Error) => {
+        throw err
+      })
+    sock.sendMessage = async (jid, content, options = {}) => {
+      const send: { jid: string; id: string; kept?: Promise<void>; onError: typeof onError } = {
+        jid,
+        id: options.messageId ?? generateMessageIDV2(sock.user?.id),
+        onError
+      }
+      const msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
+      // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
+      if (!send.kept && msg?.key.id && msg.message) await keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      return msg
+    }
+    sock.relayMessage = async (jid, message, options) => {
+      const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
+      await keep({ jid, id, message }, onError)
+      return relayMessage.call(sock, jid, message, { ...options, messageId: id })
+    }
+    return () => {
+      sock.sendMessage = sendMessage
+      sock.relayMessage = relayMessage
+    }
+  }
+
+  return {
+    getMessage,
+    msgRetryCounterCache,
+    socketOptions,
+    record,
+    recordMessage,
+    stats: () => ({ size: s.messages.size, recorded: s.stats.recorded, served: s.stats.served, missed: { ...s.stats.missed } })
+  }
+}
+
+/** Builds the indexes from one listing of ids (messages) and of the small counters (with values). */
+async function load(store: Store, sessionId: string, messages: TimedIndex, counters: TimedIndex, counts: Map<string, number>): Promise<void> {
+  const ids: string[] = []
+  for await (const [, id] of store.listKeys(sessionId, MESSAGE_TYPE)) ids.push(id)
+  messages.load(ids)
+  const counterIds: string[] = []
+  for await (const [, id, value] of store.listKeys(sessionId, RETRY_COUNT_TYPE, { values: true })) {
+    counterIds.push(id)
+    const key = id.slice(id.indexOf('.') + 1)
+    if (typeof value === 'number') counts.set(key, value)
+  }
+  counters.load(counterIds)
+}
+
+/** Deletes what expired while nothing was recorded (e.g. while the process was down), in one batch per type. */
+async function sweep(store: Store, sessionId: string, s: SessionMessages, epoch: number | undefined): Promise<void> {
+  const now = Date.now()
+  for (const [index, type] of [
+    [s.messages, MESSAGE_TYPE],
+    [s.counters, RETRY_COUNT_TYPE]
+  ] as const) {
+    const expired = index.expired(now)
+    if (expired.length === 0) continue
+    try {
+      await store.writeRaw(sessionId, { set: [], del: expired.map(e => [type, e.storeId]), epoch })
+      index.removeAll(expired)
+      if (type === RETRY_COUNT_TYPE) for (const e of expired) s.counts.delete(e.key)
+    } catch (err) {
+      // A read-only store or a lost lease keeps the entries; they are not served once expired.
+      if (!isVaultError(err)) throw err
+    }
+  }
+}
+
+/** For tests and tools: the stored id an entry written at `at` would get. */
+export const messageStoreId = storeIdOf

@@ -1,0 +1,108 @@
+/**
+ * The retry store end to end (issue 21): `baileys-vault run` children with an echo bot against a
+ * `baileys-vault sim` child, driven only through `run --json` events and the simulator's HTTP
+ * control API. The bot answers a contact; its process ends (SIGKILL, SIGTERM with a standby
+ * taking over, SIGKILL with a standby); the contact's retry receipt for that answer waits in the
+ * server's offline queue or reaches the new owner; the contact must then get the same id with the
+ * same text again. Nothing sleeps: every wait is for an event or a message, bounded.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ECHO_BOT, entered, linkByQr, spawnCli, type CliChild, type SimChild } from './run-child.js'
+
+export const SECRET_WORD = 'retry-secret-9c41e2'
+const CONTACT = '15550006060'
+const WAIT_MS = 60_000
+
+export type Ending = 'sigkill' | 'handoff' | 'takeover'
+
+export interface RetryRunResult {
+  /** The answer the contact asked for again. */
+  original: { id: string; text: string }
+  /** The message with that id the contact got after the owner ended, if any. */
+  resent?: { id: string; text: string }
+  /** Every message the contact got after the owner ended, in order. */
+  after: Array<{ id: string; text: string }>
+  /** Everything the `run` processes printed (for the secret scan). */
+  output: string
+}
+
+/** Runs one scenario; `flags` are extra `run` flags (e.g. --no-message-store). */
+export async function retryRun(sim: SimChild, url: string, options: { ending: Ending; flags?: string[] }): Promise<RetryRunResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'vault-retry-e2e-'))
+  const bot = join(dir, 'bot.mjs')
+  writeFileSync(bot, ECHO_BOT)
+  const children: CliChild[] = []
+  const spawnRun = () => {
+    const child = spawnCli(['run', url, '--session', 'bot', '--bot', bot, '--lease-ttl', '3s', '--json', ...sim.flags, ...(options.flags ?? [])])
+    children.push(child)
+    return child
+  }
+  try {
+    const owner = spawnRun()
+    const jid = await linkByQr(owner, sim)
+    const original = await exchange(sim, `hello ${SECRET_WORD}`)
+    assert.equal(original.text, `echo: hello ${SECRET_WORD}`)
+
+    const standby = options.ending === 'sigkill' ? undefined : spawnRun()
+    if (standby) await standby.waitFor(entered('standby'), { what: 'the second process standing by', timeoutMs: WAIT_MS })
+    owner.kill(options.ending === 'handoff' ? 'SIGTERM' : 'SIGKILL')
+    await owner.exited(WAIT_MS)
+    // The contact's phone could not decrypt the answer and asks again: with nobody connected the
+    // retry receipt waits in the server's offline queue (SIGKILL, then a restart); with a standby
+    // it goes to the new owner once that one is connected.
+    if (standby) await standby.waitFor(entered('connected'), { what: 'the standby took over', timeoutMs: WAIT_MS })
+    else await deviceOffline(sim, jid)
+    const asked = await sim.call('POST', `/contacts/${CONTACT}/retry`, { id: original.id })
+    assert.equal(asked.status, 200, `the contact asks again: ${JSON.stringify(asked.body)}`)
+
+    const next = standby ?? spawnRun()
+    await next.waitFor(entered('connected'), { what: 'the new owner connected', timeoutMs: WAIT_MS })
+    // A fresh exchange after the retry bounds the wait: the resend, if any, comes before or around its answer.
+    const after: Array<{ id: string; text: string }> = []
+    const sent = await sim.call('POST', `/contacts/${CONTACT}/send`, { text: 'ping' })
+    assert.equal(sent.status, 200)
+    for (let pings = 1; pings <= 2;) {
+      const got = await sim.call('GET', `/contacts/${CONTACT}/next?timeoutMs=${WAIT_MS}`)
+      assert.equal(got.status, 200, `the contact receives: ${JSON.stringify(got.body)}; stderr: ${next.stderr()}`)
+      after.push({ id: got.body.id, text: got.body.text })
+      // One more round trip after the first ping's answer: a resend handled late still shows up.
+      if (got.body.text === `echo: ping`) {
+        if (++pings <= 2) await sim.call('POST', `/contacts/${CONTACT}/send`, { text: 'ping' })
+      }
+    }
+    next.kill('SIGTERM')
+    await next.exited(WAIT_MS)
+    return {
+      original,
+      resent: after.find(m => m.id === original.id),
+      after,
+      output: children.map(c => c.stdout() + c.stderr()).join('\n')
+    }
+  } finally {
+    for (const c of children) c.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function exchange(sim: SimChild, text: string): Promise<{ id: string; text: string }> {
+  const sent = await sim.call('POST', `/contacts/${CONTACT}/send`, { text })
+  assert.equal(sent.status, 200, `the contact sends: ${JSON.stringify(sent.body)}`)
+  const reply = await sim.call('GET', `/contacts/${CONTACT}/next?timeoutMs=${WAIT_MS}`)
+  assert.equal(reply.status, 200, `the contact receives the answer: ${JSON.stringify(reply.body)}`)
+  return { id: reply.body.id, text: reply.body.text }
+}
+
+/** The simulator saw the device's connection close (so what the contact sends now is queued). */
+async function deviceOffline(sim: SimChild, jid: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS
+  for (;;) {
+    const { body } = await sim.call('GET', '/devices')
+    const device = (body as Array<{ jid: string; online: boolean }>).find(d => d.jid === jid)
+    if (device && !device.online) return
+    if (Date.now() > deadline) throw new Error(`the simulator still shows ${jid} online`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
