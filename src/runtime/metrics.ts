@@ -23,6 +23,8 @@ export interface VaultMetrics {
   setLeaseState(session: string, state: 'held' | 'standby' | 'none'): void
   leaseTakeover(session: string, n?: number): void
   leaseLost(session: string, n?: number): void
+  /** One webhook delivery attempt: delivered, failed (retried later) or dropped (its queue was full). */
+  webhook(result: 'delivered' | 'failed' | 'dropped'): void
   /** Forgets a session's per-session series (it was removed from the runtime). */
   forget(session: string): void
   /** The text exposition for GET /metrics. */
@@ -124,6 +126,12 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     labelNames: ['session'],
     registers
   })
+  const webhooks = new prom.Counter({
+    name: 'baileys_vault_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by result: delivered, failed (retried with backoff), dropped (queue full)',
+    labelNames: ['result'],
+    registers
+  })
   const LEASE_STATE_VALUE = { held: 2, standby: 1, none: 0 } as const
 
   const perSession = [connections, reconnects, decryptFailures, lastBackup, leaseState, takeovers, leasesLost]
@@ -147,6 +155,7 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     setLeaseState: (session, state) => leaseState.set({ session }, LEASE_STATE_VALUE[state]),
     leaseTakeover: (session, n = 1) => takeovers.inc({ session }, n),
     leaseLost: (session, n = 1) => leasesLost.inc({ session }, n),
+    webhook: result => webhooks.inc({ result }),
     forget(session) {
       const state = current.get(session)
       if (state !== undefined) sessionState.remove({ session, state })

@@ -17,6 +17,8 @@ import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command,
 import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
 import { sessionOutput } from '../session-output.js'
+import { CONTROL_VALUE_FLAGS, controlPlan, startControl, type ControlPlan } from '../run-control.js'
+import type { RequestHandler } from '../../runtime/http-api.js'
 
 const ALL_STATES: SessionState[] = [
   'unregistered',
@@ -46,10 +48,12 @@ interface RunPlan {
   lease: { ttlMs: number; wait: boolean }
   /** Fleet mode (--all --capacity N): claim free sessions up to N, keep polling for orphans. */
   capacity?: number
+  /** --api-token and --webhook (run-control.ts). */
+  control: ControlPlan
 }
 
 /** Everything a typo could get wrong is checked here, before the store is opened or anything connects. */
-async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
+async function plan(args: Parameters<Command['run']>[0], env: NodeJS.ProcessEnv): Promise<RunPlan> {
   const [url, extra] = args.positionals
   if (!url) throw new UsageError('run needs a store URL, e.g. baileys-vault run sqlite:./wa.db')
   if (extra) throw new UsageError(`run takes one store URL, got also "${extra}"`)
@@ -88,7 +92,9 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
   if (capacity !== undefined && !wait) throw new UsageError('fleet mode never waits on a held session (it claims free ones); leave out --no-wait')
 
   const httpText = flagString(args, 'http')
+  const control = controlPlan(args, env, httpText === undefined ? undefined : { public: args.flags['http-public'] === true })
   return {
+    control,
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -127,7 +133,8 @@ async function sessionIds(store: Store, p: RunPlan): Promise<string[]> {
   const existing: string[] = []
   for await (const s of store.sessions()) existing.push(s)
   if (p.all) {
-    if (existing.length === 0)
+    // With the control API, an empty store waits for sessions created over HTTP.
+    if (existing.length === 0 && p.control.apiToken === undefined)
       throw new VaultError('NOT_FOUND', `${store.label} has no sessions. Link one first: baileys-vault run ${store.label} --session main`)
     return existing.sort()
   }
@@ -166,6 +173,7 @@ export const runCommand: Command = {
     '    [--http 127.0.0.1:9464 [--http-public]] [--backup-dir DIR [--backup-every 24h] [--backup-keep 7]]',
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
     '    [--lease-ttl 30s] [--no-wait] [--all --capacity N]',
+    '    [--api-token TOKEN] [--webhook URL ... --webhook-secret SECRET [--webhook-retry-max 1m]]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -175,6 +183,8 @@ export const runCommand: Command = {
     'takes over when that one stops or dies (--no-wait: fail at once with LEASE_HELD). --all --capacity N: fleet mode,',
     'claim unowned or expired sessions up to N while below the fleet average, and keep polling for orphans.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
+    '--api-token (or BAILEYS_VAULT_API_TOKEN): the control API (/api/…) and the dashboard (/) on the --http server;',
+    'run then keeps going until a signal, also with no session. --webhook: every event POSTed as signed JSON.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
   valueFlags: [
@@ -189,21 +199,27 @@ export const runCommand: Command = {
     'trust-root-key',
     'log-level',
     'lease-ttl',
-    'capacity'
+    'capacity',
+    ...CONTROL_VALUE_FLAGS
   ],
   flags: ['all', 'http-public', 'no-wait'],
 
   async run(args, ctx) {
-    const p = await plan(args)
+    const p = await plan(args, ctx.env)
     const out = sessionOutput({ stdout: ctx.stdout, stderr: ctx.stderr, json: ctx.json })
     let runtime: Runtime | undefined
+    let api: RequestHandler | undefined
+    let webhooks: ReturnType<typeof startControl>['webhooks']
     let started = false
     const running = () => runtime?.sessions() ?? []
     // The endpoint binds before the store is opened: a port in use is a usage error that leaves
     // the store untouched (not even created).
     const metrics = p.http ? await optionalMetrics(ctx, running) : undefined
     const http = p.http
-      ? await listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) })
+      ? await listenHealth(
+          { ...healthSource(running, metrics), starting: () => !started, routes: (req, res) => api?.(req, res) ?? Promise.resolve(false) },
+          { ...p.http, warn: m => out.note(`warning: ${m}`) }
+        )
       : undefined
     let store: Store | undefined
     let schedule: BackupSchedule | undefined
@@ -229,6 +245,8 @@ export const runCommand: Command = {
         lease: p.lease
       })
       const sessions: Session[] = []
+      ;({ api, webhooks } = startControl(p.control, runtime, metrics))
+      if (api) out.note(`control API and dashboard on ${http!.url}/ (token required)`)
       const attach = (session: Session) => {
         out.attach(session)
         if (p.bot) {
@@ -237,7 +255,9 @@ export const runCommand: Command = {
         }
         sessions.push(session)
       }
-      for (const id of ids) attach(await runtime.start(id))
+      // Every session the runtime starts (here, by the fleet or over the API) is reported and gets the bot.
+      runtime.onSession(attach)
+      for (const id of ids) await runtime.start(id)
       let stopFleet = () => {}
       const fleetStopped = new Promise<void>(resolve => (stopFleet = resolve))
       if (p.capacity !== undefined) {
@@ -246,7 +266,6 @@ export const runCommand: Command = {
           capacity: p.capacity,
           ttlMs: p.lease.ttlMs,
           onStart: session => {
-            attach(session)
             session.on('state', ({ state }) => state === 'failed' && session.stats().lastError?.code !== 'LEASE_LOST' && endings.push(state))
           },
           onError: err => out.note(`fleet: ${(err as Error).message}`)
@@ -255,10 +274,11 @@ export const runCommand: Command = {
         out.event({ event: 'fleet', capacity: p.capacity })
         void fleet.poll().catch(err => out.note(`fleet: ${(err as Error).message}`))
       }
-      // Fleet mode runs until a signal; otherwise until every session has ended.
-      const ended = p.capacity !== undefined ? fleetStopped : untilAllEnded(sessions, (_s, state) => endings.push(state))
+      // Fleet mode and the control API run until a signal; otherwise until every session has ended.
+      const ended = p.capacity !== undefined || api ? fleetStopped : untilAllEnded(sessions, (_s, state) => endings.push(state))
       started = true
 
+      const activeRuntimeEvents = runtime.events
       if (p.backups) {
         const backupStore = store
         schedule = scheduleBackups({
@@ -270,6 +290,7 @@ export const runCommand: Command = {
               .map(s => s.sessionId),
           onBackup: ({ session, file }) => {
             metrics?.backupTaken(session, new Date())
+            activeRuntimeEvents.publish({ event: 'backup', session, file, scheduled: true })
             out.event({ event: 'backup', session, file, scheduled: true })
             out.note(`${session}: scheduled backup ${file}`)
           },
@@ -302,6 +323,7 @@ export const runCommand: Command = {
     } finally {
       fleet?.stop()
       await schedule?.stop()
+      await webhooks?.stop()
       await http?.close()
       untrust?.()
       await store?.close()
