@@ -215,4 +215,65 @@ describe('the control API of run, against the simulator', () => {
       assert.deepEqual(left, [], 'logout and delete left nothing in the store')
     }
   )
+
+  it('webhooks: a receiver down for 10 s gets every event afterwards, in order; a slow receiver does not delay a reconnect', { timeout: 90_000 }, async () => {
+    const dir = tempDir()
+    const receiver = await webhookReceiver(SECRET)
+    receivers.push(receiver)
+    await receiver.close() // down from the start
+    const run = spawnCli([
+      'run',
+      `sqlite:${join(dir, 'wa.db')}`,
+      '--all',
+      ...sim.flags,
+      '--http',
+      '127.0.0.1:0',
+      '--api-token',
+      API_TOKEN,
+      '--webhook',
+      receiver.url,
+      '--webhook-secret',
+      SECRET,
+      '--webhook-retry-max',
+      '300ms',
+      '--json'
+    ])
+    children.push(run)
+    const downSince = Date.now()
+    const { url: base } = await run.waitFor(e => e.event === 'http', { what: 'the http event' })
+    const api = apiClient(base)
+    assert.equal((await api.call('POST', '/api/sessions', { body: { id: 'main' } })).status, 201)
+    await run.waitFor(e => e.event === 'qr', { what: 'the QR' })
+    const scanned = await sim.call('POST', '/scan', (await api.call('GET', '/api/sessions/main/qr')).body.qr)
+    assert.equal(scanned.status, 200, JSON.stringify(scanned.body))
+    await run.waitFor(entered('connected'), { what: 'connected' })
+
+    // The receiver stays down for 10 s: deliveries fail and are retried; the session is unaffected.
+    await new Promise(r => setTimeout(r, Math.max(0, 10_000 - (Date.now() - downSince))))
+    const whileDown = await (await fetch(`${base}/metrics`)).text()
+    assert.match(whileDown, /baileys_vault_webhook_deliveries_total\{result="failed"\} [1-9]/)
+    assert.doesNotMatch(whileDown, /result="delivered"\} [1-9]/)
+    await receiver.listen()
+    const printed = () => run.events.filter(e => e.session === 'main')
+    const before = printed()
+    await receiver.waitFor(before.length, 'the events of the time the receiver was down')
+    assert.deepEqual(receiver.received, before, 'every event, in order, once the receiver is back')
+
+    // A receiver that does not answer: the session reconnects while the delivery is still held.
+    receiver.mode = 'hold'
+    const mark = run.events.length
+    assert.equal((await sim.call('POST', '/kick', { jid: scanned.body.jid, reason: 'restart' })).body.told, 1)
+    await run.waitFor(entered('disconnected'), { from: mark, what: 'disconnected after the kick' })
+    await run.waitFor(entered('connected'), { from: mark, what: 'connected again' })
+    const deadline = Date.now() + 20_000
+    while (receiver.held === 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+    assert.equal(receiver.held, 1, 'the first delivery after the kick is held by the receiver, and only it')
+    assert.equal(receiver.received.length, before.length, 'nothing after the kick was delivered before the session was connected again')
+    receiver.release()
+    await receiver.waitFor(printed().length, 'the events after the kick')
+    assert.deepEqual(receiver.received, printed(), 'all of them, in order, after the slow receiver answered')
+    assert.equal(receiver.badSignatures, 0)
+    run.kill('SIGTERM')
+    assert.equal((await run.exited(20_000)).code, 0, run.stderr())
+  })
 })
