@@ -276,4 +276,30 @@ describe('the control API of run, against the simulator', () => {
     run.kill('SIGTERM')
     assert.equal((await run.exited(20_000)).code, 0, run.stderr())
   })
+
+  it('without a token neither /api/ nor the page is served; --http-public needs a token; bad control flags exit 2', { timeout: 60_000 }, async () => {
+    const dir = tempDir()
+    const url = `sqlite:${join(dir, 'wa.db')}`
+    const plain = spawnCli(['run', url, ...sim.flags, '--http', '127.0.0.1:0', '--json'], { env: { BAILEYS_VAULT_API_TOKEN: '' } })
+    children.push(plain)
+    const { url: base } = await plain.waitFor(e => e.event === 'http', { what: 'the http event' })
+    assert.equal((await fetch(`${base}/api/sessions`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).status, 404)
+    assert.equal((await fetch(`${base}/`)).status, 404)
+    assert.equal((await fetch(`${base}/healthz`)).status, 200)
+    plain.kill('SIGTERM')
+    await plain.exited(20_000)
+    for (const [argv, message] of [
+      [['--http', '0.0.0.0:0', '--http-public'], /--http-public needs --api-token/],
+      [['--api-token', API_TOKEN], /add --http/],
+      [['--http', '127.0.0.1:0', '--api-token', 'short'], /at least 16 characters/],
+      [['--webhook', 'http://127.0.0.1:1/x'], /--webhook needs --webhook-secret/],
+      [['--webhook', 'ftp://x', '--webhook-secret', 's'], /http:\/\/ or https:\/\//],
+      [['--webhook-secret', 's'], /go with --webhook URL/]
+    ] as Array<[string[], RegExp]>) {
+      const bad = spawnCli(['run', url, ...argv], { env: { BAILEYS_VAULT_API_TOKEN: '' } })
+      const { code } = await bad.exited(20_000)
+      assert.equal(code, 2, `${argv.join(' ')}: ${bad.stderr()}`)
+      assert.match(bad.stderr(), message)
+    }
+  })
 })

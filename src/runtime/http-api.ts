@@ -41,7 +41,7 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Prom
 
 type Action = (id: string, req: IncomingMessage, res: ServerResponse) => Promise<void>
 
-const PHONE = { required: true, what: 'the phone number in digits with country code, e.g. "15551234567"' }
+const PHONE = { required: true, what: 'the phone number in digits with country code, e.g. "15551234567"', pattern: /^\d{6,15}$/ }
 
 export function createControlApi(options: ControlApiOptions): RequestHandler {
   const { runtime } = options

@@ -6,6 +6,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isVaultError } from '../core/errors.js'
 
+export interface FieldSpec {
+  required: boolean
+  what: string
+  pattern?: RegExp
+}
+
 export const MAX_BODY_BYTES = 64 * 1024
 /** Past this much, an oversized body is not even drained: the connection is cut. */
 const DRAIN_LIMIT = 8 * 1024 * 1024
@@ -63,25 +69,22 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** The JSON body as an object of the given optional string fields; anything else is 400. */
-export async function readFields<K extends string>(
-  req: IncomingMessage,
-  fields: Record<K, { required: boolean; what: string }>
-): Promise<Partial<Record<K, string>>> {
+export async function readFields<K extends string>(req: IncomingMessage, fields: Record<K, FieldSpec>): Promise<Partial<Record<K, string>>> {
   const body = await readJson(req)
   if (body === undefined && !Object.values<{ required: boolean }>(fields).some(f => f.required)) return {}
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`The body must be a JSON object with ${describeFields(fields)}.`)
   const out: Partial<Record<K, string>> = {}
   for (const key of Object.keys(body)) if (!(key in fields)) throw badRequest(`Unknown field "${key}"; the body takes ${describeFields(fields)}.`)
-  for (const [key, spec] of Object.entries(fields) as Array<[K, { required: boolean; what: string }]>) {
+  for (const [key, spec] of Object.entries(fields) as Array<[K, FieldSpec]>) {
     const value = (body as Record<string, unknown>)[key]
     if (value === undefined && !spec.required) continue
-    if (typeof value !== 'string' || value === '') throw badRequest(`"${key}" must be ${spec.what}.`)
+    if (typeof value !== 'string' || value === '' || (spec.pattern && !spec.pattern.test(value))) throw badRequest(`"${key}" must be ${spec.what}.`)
     out[key] = value
   }
   return out
 }
 
-const describeFields = (fields: Record<string, { required: boolean; what: string }>) =>
+const describeFields = (fields: Record<string, FieldSpec>) =>
   Object.entries(fields)
     .map(([k, f]) => `"${k}"${f.required ? '' : ' (optional)'}`)
     .join(', ')
