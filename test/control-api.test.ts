@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openStore } from '../src/open-store.js'
 import { verifyBackup } from '../src/tools/restore.js'
-import { API_TOKEN, apiClient, decodeQrPng, readEvents, webhookReceiver, type Receiver } from './helpers/control-api.js'
+import { API_TOKEN, apiClient, controlRun, decodeQrPng, readEvents, webhookReceiver, type Receiver } from './helpers/control-api.js'
 import { entered, spawnCli, startSimChild, type CliChild, type CliEvent, type SimChild } from './helpers/run-child.js'
 
 const SECRET = 'webhook-secret-for-tests'
@@ -222,21 +222,8 @@ describe('the control API of run, against the simulator', () => {
     receivers.push(receiver)
     await receiver.close() // down from the start
     const run = spawnCli([
-      'run',
-      `sqlite:${join(dir, 'wa.db')}`,
-      '--all',
-      ...sim.flags,
-      '--http',
-      '127.0.0.1:0',
-      '--api-token',
-      API_TOKEN,
-      '--webhook',
-      receiver.url,
-      '--webhook-secret',
-      SECRET,
-      '--webhook-retry-max',
-      '300ms',
-      '--json'
+      ...controlRun(sim, dir, ['--api-token', API_TOKEN]),
+      ...['--webhook', receiver.url, '--webhook-secret', SECRET, '--webhook-retry-max', '300ms', '--json']
     ])
     children.push(run)
     const downSince = Date.now()

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import puppeteer, { type Browser, type Page } from 'puppeteer-core'
-import { API_TOKEN, decodeQrPng } from './helpers/control-api.js'
+import { API_TOKEN, controlRun, decodeQrPng } from './helpers/control-api.js'
 import { entered, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
 
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url))
@@ -28,19 +28,7 @@ describe('the dashboard in chromium', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vault-dashboard-'))
     sim = await startSimChild()
-    run = spawnCli([
-      'run',
-      `sqlite:${join(dir, 'wa.db')}`,
-      '--all',
-      ...sim.flags,
-      '--http',
-      '127.0.0.1:0',
-      '--api-token',
-      API_TOKEN,
-      '--backup-dir',
-      join(dir, 'backups'),
-      '--json'
-    ])
+    run = spawnCli([...controlRun(sim, dir, ['--api-token', API_TOKEN, '--backup-dir', join(dir, 'backups')]), '--json'])
     browser = await puppeteer.launch({
       executablePath: '/usr/bin/chromium',
       headless: true,

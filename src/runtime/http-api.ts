@@ -66,7 +66,14 @@ export function createControlApi(options: ControlApiOptions): RequestHandler {
     DELETE: async (id, _req, res) => sendJson(res, 200, { deleted: id, ...(await runtime.delete(id)) })
   }
 
-  const report = async (id: string, res: ServerResponse) => sendJson(res, 200, await runtime.report(id))
+  const lifecycle = (verb: (id: string) => Promise<unknown>): { method: string; run: Action } => ({
+    method: 'POST',
+    run: async (id, _req, res) => {
+      await known(id)
+      await verb(id)
+      sendJson(res, 200, await runtime.report(id))
+    }
+  })
   const actions: Record<string, { method: string; run: Action }> = {
     qr: { method: 'GET', run: (id, req, res) => sendQr(runtime, id, req, res) },
     doctor: { method: 'GET', run: async (id, _req, res) => sendJson(res, 200, await runtime.doctor(id)) },
@@ -78,30 +85,10 @@ export function createControlApi(options: ControlApiOptions): RequestHandler {
         sendJson(res, 200, { code: await runtime.requestPairingCode(id, phone!) })
       }
     },
-    start: {
-      method: 'POST',
-      run: async (id, _req, res) => {
-        await known(id)
-        await runtime.create(id)
-        await report(id, res)
-      }
-    },
-    stop: {
-      method: 'POST',
-      run: async (id, _req, res) => {
-        await known(id)
-        await runtime.stopSession(id)
-        await report(id, res)
-      }
-    },
-    restart: {
-      method: 'POST',
-      run: async (id, _req, res) => {
-        await known(id)
-        await runtime.restart(id)
-        await report(id, res)
-      }
-    },
+    // A known session (404 otherwise), the verb, then the session as it is now.
+    start: lifecycle(id => runtime.create(id)),
+    stop: lifecycle(id => runtime.stopSession(id)),
+    restart: lifecycle(id => runtime.restart(id)),
     logout: {
       method: 'POST',
       run: async (id, _req, res) => {

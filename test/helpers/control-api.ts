@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import jsQRModule from 'jsqr'
 import { PNG } from 'pngjs'
 
@@ -14,6 +15,17 @@ import { PNG } from 'pngjs'
 const jsQR = (jsQRModule as unknown as { default: typeof jsQRModule.default }).default ?? jsQRModule
 
 export const API_TOKEN = 'test-token-0123456789abcdef'
+
+/** `run` on a new SQLite store in `dir`, all sessions (none yet), against the simulator, HTTP on a free port. */
+export const controlRun = (sim: { flags: string[] }, dir: string, extra: string[] = []): string[] => [
+  'run',
+  `sqlite:${join(dir, 'wa.db')}`,
+  '--all',
+  ...sim.flags,
+  '--http',
+  '127.0.0.1:0',
+  ...extra
+]
 
 export interface Api {
   call(
