@@ -68,6 +68,8 @@ describe('the packed tarball, installed into a new project', () => {
     const links = [...readme.matchAll(/\]\((docs\/[^)#]+)/g)].map(m => m[1])
     assert.ok(links.length > 0, 'the README links to docs/')
     for (const link of links) assert.ok(paths.includes(link), `${link} is linked from the README but not in the tarball`)
+    for (const asset of ['assets/dashboard.html', 'docs/openapi.json'])
+      assert.ok(paths.includes(asset), `${asset} ships (the dashboard and the API description)`)
   })
 
   it('type-checks every README example against the installed package and Baileys', async () => {

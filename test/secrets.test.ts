@@ -11,6 +11,7 @@ import { copyFixture, importBaileysFolder, readBaileysFolder } from './helpers/f
 import { instrument } from './helpers/faulty-driver.js'
 import { runCli } from './helpers/tools-cli.js'
 import { converse, ECHO_BOT, linkByQr, spawnCli, startSimChild } from './helpers/run-child.js'
+import { API_TOKEN, apiClient, readEvents, webhookReceiver } from './helpers/control-api.js'
 
 /**
  * No secret ever reaches a log line, an error message or tool output. Collects everything
@@ -118,82 +119,127 @@ describe('secrets stay out of output and errors', () => {
     assert.ok(!haystack.includes('s3cret-pass'), 'a store password appeared in output or an error message')
   })
 
-  it('run --json output, its stderr and its HTTP endpoints carry no key material and no message text', { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vault-secrets-run-'))
-    const url = `sqlite:${join(dir, 'wa.db')}`
-    const bot = join(dir, 'bot.mjs')
-    writeFileSync(bot, ECHO_BOT)
-    const text = `confidential-${randomBytes(6).toString('hex')}`
-    const sim = await startSimChild()
-    const run = spawnCli(['run', url, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', '--json'])
-    const bodies: string[] = []
-    try {
-      const { url: health } = await run.waitFor(e => e.event === 'http')
-      await linkByQr(run, sim)
-      assert.equal(await converse(sim, '15550007777', text), `echo: ${text}`)
-      for (const path of ['/sessions', '/readyz', '/metrics', '/healthz', '/nowhere']) bodies.push(await (await fetch(health + path)).text())
-      assert.ok(bodies[2].includes('baileys_vault_messages_total'), 'metrics were served')
-      run.kill('SIGTERM')
-      assert.equal((await run.exited()).code, 0)
-    } finally {
-      run.kill()
-      await sim.stop()
-    }
+  it(
+    'run --json output, its stderr, its HTTP endpoints, the control API and webhooks carry no key material and no message text',
+    { timeout: 60_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vault-secrets-run-'))
+      const url = `sqlite:${join(dir, 'wa.db')}`
+      const bot = join(dir, 'bot.mjs')
+      writeFileSync(bot, ECHO_BOT)
+      const text = `confidential-${randomBytes(6).toString('hex')}`
+      const sim = await startSimChild()
+      const hook = await webhookReceiver('hook-secret')
+      const run = spawnCli([
+        'run',
+        url,
+        ...sim.flags,
+        '--bot',
+        bot,
+        '--http',
+        '127.0.0.1:0',
+        '--json',
+        '--api-token',
+        API_TOKEN,
+        '--webhook',
+        hook.url,
+        '--webhook-secret',
+        'hook-secret',
+        '--backup-dir',
+        join(dir, 'backups')
+      ])
+      const bodies: string[] = []
+      try {
+        const { url: health } = await run.waitFor(e => e.event === 'http')
+        const sse = await readEvents(health)
+        await linkByQr(run, sim)
+        assert.equal(await converse(sim, '15550007777', text), `echo: ${text}`)
+        for (const path of ['/sessions', '/readyz', '/metrics', '/healthz', '/nowhere']) bodies.push(await (await fetch(health + path)).text())
+        assert.ok(bodies[2].includes('baileys_vault_messages_total'), 'metrics were served')
+        // Every control API route, and what /api/events and the webhook carried (the QR events are the documented exception).
+        const api = apiClient(health)
+        for (const path of [
+          '/api/sessions',
+          '/api/sessions/main',
+          '/api/sessions/main/doctor',
+          '/api/sessions/main/qr',
+          '/api/sessions/nobody',
+          '/api/nowhere',
+          '/'
+        ])
+          await api.call('GET', path)
+        await api.call('POST', '/api/sessions/main/backup')
+        await api.call('POST', '/api/sessions/main/pairing-code', { body: { phone: sim.phone } })
+        await api.call('POST', '/api/sessions', { body: { id: 'main' } })
+        await api.call('GET', '/api/sessions', { token: 'wrong-token-0123456789' })
+        assert.ok(api.seen.some(b => b.includes('"findings"')) && api.seen.some(b => b.includes('.vault')), 'the API answered')
+        await hook.waitFor(4, 'the webhook bodies')
+        bodies.push(...api.seen, ...sse.raw.filter(block => !block.includes('"event":"qr"')), ...hook.bodies.filter(b => !b.startsWith('{"event":"qr"')))
+        assert.ok(sse.raw.length > 3 && hook.bodies.length > 3, 'events and webhooks were collected')
+        sse.close()
+        run.kill('SIGTERM')
+        assert.equal((await run.exited()).code, 0)
+      } finally {
+        run.kill()
+        await sim.stop()
+        await hook.close()
+      }
 
-    const store = await openStore(url)
-    const { creds } = (await store.useAuthState('main')).state
-    // The retry store's error paths (a zombie recording and serving) name no message text either.
-    const stale = await store.acquireLease('main', { owner: 'h:1:stale', ttlMs: 30_000 })
-    const zombie = await store.useMessageStore('main', { lease: stale })
-    await zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z0', message: { conversation: text } })
-    await store.releaseLease(stale)
-    await store.acquireLease('main', { owner: 'h:2:new', ttlMs: 30_000 })
-    const errors: string[] = []
-    for (const attempt of [
-      () => zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z1', message: { conversation: text } }),
-      () => zombie.getMessage({ remoteJid: '15550007777@s.whatsapp.net', id: 'Z0', fromMe: true })
-    ]) {
-      await attempt().then(
-        () => assert.fail('a zombie recorded or served'),
-        (err: Error) => errors.push(err.message, String(err.stack))
+      const store = await openStore(url)
+      const { creds } = (await store.useAuthState('main')).state
+      // The retry store's error paths (a zombie recording and serving) name no message text either.
+      const stale = await store.acquireLease('main', { owner: 'h:1:stale', ttlMs: 30_000 })
+      const zombie = await store.useMessageStore('main', { lease: stale })
+      await zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z0', message: { conversation: text } })
+      await store.releaseLease(stale)
+      await store.acquireLease('main', { owner: 'h:2:new', ttlMs: 30_000 })
+      const errors: string[] = []
+      for (const attempt of [
+        () => zombie.recordMessage({ jid: '15550007777@s.whatsapp.net', id: 'Z1', message: { conversation: text } }),
+        () => zombie.getMessage({ remoteJid: '15550007777@s.whatsapp.net', id: 'Z0', fromMe: true })
+      ]) {
+        await attempt().then(
+          () => assert.fail('a zombie recorded or served'),
+          (err: Error) => errors.push(err.message, String(err.stack))
+        )
+      }
+      await store.close()
+      // inspect and doctor show the retry store's count and ages only.
+      const tools: string[] = []
+      for (const argv of [
+        ['inspect', url, '--session', 'main', '--json'],
+        ['inspect', url, '--session', 'main'],
+        ['doctor', url, '--json']
+      ]) {
+        const out = await runCli(argv)
+        tools.push(out.stdout, out.stderr)
+      }
+      assert.ok(tools[0].includes('"retryStore"'), 'inspect reports the retry store')
+      assert.ok(bodies[2].includes('baileys_vault_retry_store_messages'), 'the retry store metrics were served')
+      const raw: Uint8Array[] = [
+        creds.noiseKey.private,
+        creds.signedIdentityKey.private,
+        creds.signedPreKey.keyPair.private,
+        creds.pairingEphemeralKeyPair.private,
+        Buffer.from(creds.advSecretKey, 'base64')
+      ]
+      const runSecrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
+      // The documented exception: the "qr" event carries what the phone must scan (public keys and the
+      // adv secret that pairing exchanges), so it is the one line left out of the scan.
+      const stdout = run
+        .stdout()
+        .split('\n')
+        .filter(line => !line.startsWith('{"event":"qr"'))
+      const qrs = run.events.filter(e => e.event === 'qr')
+      assert.equal(qrs.length, 1)
+      assert.ok(
+        runSecrets.some(secret => qrs[0].qr.includes(secret)),
+        "the scan looks for this run's keys (the QR shows its adv secret)"
       )
+      const haystack = [...stdout, run.stderr(), ...bodies, ...errors, ...tools].join('\n')
+      assert.ok(haystack.includes('"state":"connected"'), 'the scan covers the run output')
+      for (const secret of runSecrets) assert.ok(!haystack.includes(secret), 'a private key appeared in run output or an endpoint')
+      assert.ok(!haystack.includes(text), 'message text appeared in run output, an endpoint, an error or inspect/doctor')
     }
-    await store.close()
-    // inspect and doctor show the retry store's count and ages only.
-    const tools: string[] = []
-    for (const argv of [
-      ['inspect', url, '--session', 'main', '--json'],
-      ['inspect', url, '--session', 'main'],
-      ['doctor', url, '--json']
-    ]) {
-      const out = await runCli(argv)
-      tools.push(out.stdout, out.stderr)
-    }
-    assert.ok(tools[0].includes('"retryStore"'), 'inspect reports the retry store')
-    assert.ok(bodies[2].includes('baileys_vault_retry_store_messages'), 'the retry store metrics were served')
-    const raw: Uint8Array[] = [
-      creds.noiseKey.private,
-      creds.signedIdentityKey.private,
-      creds.signedPreKey.keyPair.private,
-      creds.pairingEphemeralKeyPair.private,
-      Buffer.from(creds.advSecretKey, 'base64')
-    ]
-    const runSecrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
-    // The documented exception: the "qr" event carries what the phone must scan (public keys and the
-    // adv secret that pairing exchanges), so it is the one line left out of the scan.
-    const stdout = run
-      .stdout()
-      .split('\n')
-      .filter(line => !line.startsWith('{"event":"qr"'))
-    const qrs = run.events.filter(e => e.event === 'qr')
-    assert.equal(qrs.length, 1)
-    assert.ok(
-      runSecrets.some(secret => qrs[0].qr.includes(secret)),
-      "the scan looks for this run's keys (the QR shows its adv secret)"
-    )
-    const haystack = [...stdout, run.stderr(), ...bodies, ...errors, ...tools].join('\n')
-    assert.ok(haystack.includes('"state":"connected"'), 'the scan covers the run output')
-    for (const secret of runSecrets) assert.ok(!haystack.includes(secret), 'a private key appeared in run output or an endpoint')
-    assert.ok(!haystack.includes(text), 'message text appeared in run output, an endpoint, an error or inspect/doctor')
-  })
+  )
 })

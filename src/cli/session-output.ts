@@ -3,6 +3,7 @@ import type { Session } from '../runtime/session.js'
 import type { StateChange } from '../runtime/events.js'
 import { formatMs } from '../runtime/duration.js'
 import type { Output } from './command.js'
+import { watchSession } from '../runtime/event-json.js'
 
 /**
  * How `run` and `demo` report sessions. With --json: one JSON object per line on stdout (the
@@ -35,8 +36,9 @@ export function sessionOutput(options: { stdout: Output; stderr: Output; json: b
       let disconnectedAt: number | undefined
       let lastCode: number | undefined
       let reconnects = 0
+      // The JSON lines are the runtime's event objects, the same /api/events and webhooks carry.
+      watchSession(session, event)
       session.on('state', (change: StateChange) => {
-        event({ event: 'state', session: id, state: change.state, previous: change.previous, reason: change.reason })
         const now = Date.now()
         let detail = change.reason.message
         if (change.state === 'disconnected') {
@@ -51,7 +53,6 @@ export function sessionOutput(options: { stdout: Output; stderr: Output; json: b
         note(`${id.padEnd(width.id)}  ${change.state.padEnd(12)} (${detail})`)
       })
       session.on('qr', qr => {
-        event({ event: 'qr', session: id, qr })
         if (options.json) return note(`${id}: QR code received; scan it from the "qr" event`)
         QRCode.toString(qr, { type: 'terminal', small: true }).then(
           art => note(`${id}: scan this QR code in WhatsApp > Linked devices > Link a device\n${art}`),
@@ -59,16 +60,13 @@ export function sessionOutput(options: { stdout: Output; stderr: Output; json: b
         )
       })
       session.on('pairing-code', code => {
-        event({ event: 'pairing-code', session: id, code })
         note(`${id}: on the phone, open WhatsApp > Linked devices > Link with phone number, and enter ${code}`)
       })
       session.on('backup', ({ file }) => {
-        event({ event: 'backup', session: id, file })
         note(`${id}: backup written to ${file}`)
       })
       session.on('error', err => {
         const code = (err as { code?: string }).code
-        event({ event: 'error', session: id, code: code ?? 'ERROR', message: err.message })
         note(`${id}: error${code ? ` ${code}` : ''}: ${err.message}`)
       })
     }

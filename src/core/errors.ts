@@ -3,7 +3,16 @@
  * the message says what happened and what to do. Messages never contain secrets.
  */
 export type VaultErrorCode =
-  'CORRUPT_DATA' | 'UNSUPPORTED_FORMAT' | 'DECRYPT_FAILED' | 'LEASE_HELD' | 'LEASE_LOST' | 'BACKEND_UNAVAILABLE' | 'INVALID_ARGUMENT' | 'NOT_FOUND'
+  | 'CORRUPT_DATA'
+  | 'UNSUPPORTED_FORMAT'
+  | 'DECRYPT_FAILED'
+  | 'LEASE_HELD'
+  | 'LEASE_LOST'
+  | 'BACKEND_UNAVAILABLE'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  /** The request does not fit the session's current state (already running, not linking, …). */
+  | 'CONFLICT'
 
 export class VaultError extends Error {
   override readonly name = 'VaultError'

@@ -27,6 +27,8 @@ export interface HealthSource {
   metrics?: VaultMetrics
   /** True while sessions are still being started: /readyz is 503 then, never vacuously ready. */
   starting?: () => boolean
+  /** More routes, asked first (the control API, http-api.ts): resolves true when it answered. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
 }
 
 export interface ListenOptions {
@@ -97,6 +99,7 @@ export async function listenHealth(source: HealthSource, options: ListenOptions 
 const ROUTES = new Set(['/healthz', '/readyz', '/sessions', '/metrics'])
 
 async function handle(source: HealthSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (source.routes && (await source.routes(req, res))) return
   const path = new URL(req.url ?? '/', 'http://localhost').pathname
   if (!ROUTES.has(path)) return send(res, 404, { error: 'NOT_FOUND', routes: [...ROUTES] })
   if (req.method !== 'GET' && req.method !== 'HEAD') {

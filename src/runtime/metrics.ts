@@ -27,6 +27,8 @@ export interface VaultMetrics {
   retryStoreSize(session: string, size: number): void
   retryServed(session: string, n?: number): void
   retryMissed(session: string, reason: 'expired' | 'never-recorded', n?: number): void
+  /** One webhook delivery attempt: delivered, failed (retried later) or dropped (its queue was full). */
+  webhook(result: 'delivered' | 'failed' | 'dropped'): void
   /** Forgets a session's per-session series (it was removed from the runtime). */
   forget(session: string): void
   /** The text exposition for GET /metrics. */
@@ -146,6 +148,12 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     labelNames: ['session', 'reason'],
     registers
   })
+  const webhooks = new prom.Counter({
+    name: 'baileys_vault_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by result: delivered, failed (retried with backoff), dropped (queue full)',
+    labelNames: ['result'],
+    registers
+  })
   const LEASE_STATE_VALUE = { held: 2, standby: 1, none: 0 } as const
 
   const perSession = [connections, reconnects, decryptFailures, lastBackup, leaseState, takeovers, leasesLost, retryStoreSize, retryServed]
@@ -172,6 +180,7 @@ export async function createMetrics(options: MetricsOptions): Promise<VaultMetri
     retryStoreSize: (session, size) => retryStoreSize.set({ session }, size),
     retryServed: (session, n = 1) => retryServed.inc({ session }, n),
     retryMissed: (session, reason, n = 1) => retryMissed.inc({ session, reason }, n),
+    webhook: result => webhooks.inc({ result }),
     forget(session) {
       const state = current.get(session)
       if (state !== undefined) sessionState.remove({ session, state })

@@ -17,7 +17,7 @@ import { SessionLease } from './lease.js'
 import { RampSlot, type ConnectRamp } from './start-ramp.js'
 import { backupAndClear } from './logged-out.js'
 import { sessionLogger, silentLogger, type RuntimeLogger } from './logger.js'
-import type { SessionOptions } from './options.js'
+import { checkSessionOptions, type SessionOptions } from './options.js'
 import { ReconnectPolicy } from './policy.js'
 import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
 import { canTransition, type SessionState, type StateReason } from './states.js'
@@ -236,6 +236,17 @@ export class Session {
       this.uninstallSignals?.()
       done()
     }
+  }
+
+  /** Links by a code typed on the phone instead of the QR shown now (the session must be registering). */
+  async requestPairingCode(phoneNumber: string): Promise<string> {
+    const sock = this.sock
+    if (!sock || this.current !== 'registering')
+      throw new VaultError('CONFLICT', `Session "${this.sessionId}" is ${this.current}, not linking; a pairing code is for a session that shows a QR.`)
+    checkSessionOptions({ link: { pairingCode: { phoneNumber } } })
+    const code = await sock.requestPairingCode(phoneNumber)
+    if (sock === this.sock) this.events.emit('pairing-code', code)
+    return code
   }
 
   // ---- connecting ----

@@ -19,6 +19,8 @@ import { EXIT_OK, EXIT_PROBLEMS, flagList, flagString, UsageError, type Command,
 import { openCliStore } from '../open.js'
 import { cliLoggers, LOG_LEVELS } from '../run-logger.js'
 import { sessionOutput } from '../session-output.js'
+import { CONTROL_VALUE_FLAGS, controlPlan, startControl, type ControlPlan } from '../run-control.js'
+import type { RequestHandler } from '../../runtime/http-api.js'
 
 const ALL_STATES: SessionState[] = [
   'unregistered',
@@ -55,10 +57,12 @@ interface RunPlan {
   capacity?: number
   /** --max-connecting N: handshakes in flight at once (the runtime's default 8 when absent). */
   maxConnecting?: number
+  /** --api-token and --webhook (run-control.ts). */
+  control: ControlPlan
 }
 
 /** Everything a typo could get wrong is checked here, before the store is opened or anything connects. */
-async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
+async function plan(args: Parameters<Command['run']>[0], env: NodeJS.ProcessEnv): Promise<RunPlan> {
   const [url, extra] = args.positionals
   if (!url) throw new UsageError('run needs a store URL, e.g. baileys-vault run sqlite:./wa.db')
   if (extra) throw new UsageError(`run takes one store URL, got also "${extra}"`)
@@ -104,10 +108,12 @@ async function plan(args: Parameters<Command['run']>[0]): Promise<RunPlan> {
 
   const httpText = flagString(args, 'http')
   const storeRetryMax = flagString(args, 'store-retry-max')
+  const control = controlPlan(args, env, httpText === undefined ? undefined : { public: args.flags['http-public'] === true })
   return {
     storeRetryMaxMs: storeRetryMax === undefined ? undefined : asUsageSync(() => parseDuration(storeRetryMax, '--store-retry-max')),
     maxConnecting,
     messages: args.flags['no-message-store'] === true ? false : { retainMs: asUsageSync(() => parseDuration(retain ?? '24h', '--message-retain')) },
+    control,
     lease: { ttlMs: leaseTtl === undefined ? DEFAULT_LEASE_TTL_MS : asUsageSync(() => parseDuration(leaseTtl, '--lease-ttl')), wait },
     capacity,
     url,
@@ -146,7 +152,8 @@ async function sessionIds(store: Store, p: RunPlan): Promise<string[]> {
   const existing: string[] = []
   for await (const s of store.sessions()) existing.push(s)
   if (p.all) {
-    if (existing.length === 0)
+    // With the control API, an empty store waits for sessions created over HTTP.
+    if (existing.length === 0 && p.control.apiToken === undefined)
       throw new VaultError('NOT_FOUND', `${store.label} has no sessions. Link one first: baileys-vault run ${store.label} --session main`)
     return existing.sort()
   }
@@ -186,6 +193,7 @@ export const runCommand: Command = {
     '    [--server ws://127.0.0.1:PORT [--trust-root-key HEX]] [--log-level warn] [--json]',
     '    [--lease-ttl 30s] [--no-wait] [--all --capacity N] [--max-connecting 8] [--store-retry-max 30s]',
     '    [--message-retain 24h | --no-message-store]',
+    '    [--api-token TOKEN] [--webhook URL ... --webhook-secret SECRET [--webhook-retry-max 1m]]',
     '',
     'Without --session or --all: the store\'s only session, or "main" in an empty store.',
     'A new session shows its QR code in the terminal (or prints a pairing code with --pairing-code).',
@@ -200,6 +208,8 @@ export const runCommand: Command = {
     'Sent messages are kept in the store (--message-retain, at most 5,000 per session) so a contact asking for one again',
     'after a restart, crash or handoff gets it; --no-message-store turns that off.',
     'SIGTERM/SIGINT stop gracefully (drain writes, end the socket, never log out); a second signal forces the exit.',
+    '--api-token (or BAILEYS_VAULT_API_TOKEN): the control API (/api/…) and the dashboard (/) on the --http server;',
+    'run then keeps going until a signal, also with no session. --webhook: every event POSTed as signed JSON.',
     'Exit codes: 0 after a graceful stop, 1 when a session ended failed or logged out, 2 usage or I/O error.'
   ].join('\n'),
   valueFlags: [
@@ -217,21 +227,29 @@ export const runCommand: Command = {
     'capacity',
     'store-retry-max',
     'max-connecting',
-    'message-retain'
+    'message-retain',
+    ...CONTROL_VALUE_FLAGS
   ],
   flags: ['all', 'http-public', 'no-wait', 'no-message-store'],
 
   async run(args, ctx) {
-    const p = await plan(args)
+    const p = await plan(args, ctx.env)
     const out = sessionOutput({ stdout: ctx.stdout, stderr: ctx.stderr, json: ctx.json })
     let runtime: Runtime | undefined
+    let api: RequestHandler | undefined
+    let webhooks: ReturnType<typeof startControl>['webhooks']
     let started = false
     const running = () => runtime?.sessions() ?? []
     // The endpoint binds before the store is opened: a port in use is a usage error that leaves
     // the store untouched (not even created).
     const metrics = p.http ? await optionalMetrics(ctx, running) : undefined
     const http = p.http
-      ? await asUsage(() => listenHealth({ ...healthSource(running, metrics), starting: () => !started }, { ...p.http, warn: m => out.note(`warning: ${m}`) }))
+      ? await asUsage(() =>
+          listenHealth(
+            { ...healthSource(running, metrics), starting: () => !started, routes: (req, res) => api?.(req, res) ?? Promise.resolve(false) },
+            { ...p.http, warn: m => out.note(`warning: ${m}`) }
+          )
+        )
       : undefined
     let store: Store | undefined
     let schedule: BackupSchedule | undefined
@@ -271,6 +289,8 @@ export const runCommand: Command = {
         messages: p.messages
       })
       const sessions: Session[] = []
+      ;({ api, webhooks } = startControl(p.control, runtime, metrics))
+      if (api) out.note(`control API and dashboard on ${http!.url}/ (token required)`)
       const attach = (session: Session) => {
         out.attach(session)
         if (p.bot) {
@@ -281,6 +301,9 @@ export const runCommand: Command = {
       }
       const starting = runtime
       for (const id of ids) attach(await whileUnavailable(id, () => starting.start(id)))
+      // Every session the runtime starts (here, by the fleet or over the API) is reported and gets the bot.
+      runtime.onSession(attach)
+      for (const id of ids) await runtime.start(id)
       let stopFleet = () => {}
       const fleetStopped = new Promise<void>(resolve => (stopFleet = resolve))
       if (p.capacity !== undefined) {
@@ -291,6 +314,7 @@ export const runCommand: Command = {
           onStart: session => {
             attach(session)
             session.on('state', ({ state }) => state === 'failed' && !lostToAnother(session) && endings.push(state))
+            session.on('state', ({ state }) => state === 'failed' && session.stats().lastError?.code !== 'LEASE_LOST' && endings.push(state))
           },
           onError: err => out.note(`fleet: ${(err as Error).message}`)
         })
@@ -298,10 +322,11 @@ export const runCommand: Command = {
         out.event({ event: 'fleet', capacity: p.capacity })
         void fleet.poll().catch(err => out.note(`fleet: ${(err as Error).message}`))
       }
-      // Fleet mode runs until a signal; otherwise until every session has ended.
-      const ended = p.capacity !== undefined ? fleetStopped : untilAllEnded(sessions, (_s, state) => endings.push(state))
+      // Fleet mode and the control API run until a signal; otherwise until every session has ended.
+      const ended = p.capacity !== undefined || api ? fleetStopped : untilAllEnded(sessions, (_s, state) => endings.push(state))
       started = true
 
+      const activeRuntimeEvents = runtime.events
       if (p.backups) {
         const backupStore = store
         schedule = scheduleBackups({
@@ -313,6 +338,7 @@ export const runCommand: Command = {
               .map(s => s.sessionId),
           onBackup: ({ session, file }) => {
             metrics?.backupTaken(session, new Date())
+            activeRuntimeEvents.publish({ event: 'backup', session, file, scheduled: true })
             out.event({ event: 'backup', session, file, scheduled: true })
             out.note(`${session}: scheduled backup ${file}`)
           },
@@ -348,6 +374,7 @@ export const runCommand: Command = {
       // Sessions started before a startup error must not outlive the store they write to.
       await runtime?.stop()
       await schedule?.stop()
+      await webhooks?.stop()
       await http?.close()
       untrust?.()
       await store?.close()
