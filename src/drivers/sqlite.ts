@@ -24,7 +24,7 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  * `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without an fsync (a process
  * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
  * an fdatasync of the `-wal` file that started after the commit. A commit with no company (no
- * other commit within a turn of the event loop, none flushing) is fsync'd inline, on the event
+ * other commit within a turn of the event loop, none flushing) is fsync'd inline while flushes are fast, on the event
  * loop, as FULL would; commits that come together are flushed on libuv's thread pool, and
  * commits of every session made while one fdatasync runs share the next one. Same durability as
  * FULL when the write resolves; worth knowing:
