@@ -1,4 +1,4 @@
-import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
+import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '../core/baileys.js'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
 import type { Store, WriteSettle } from '../store/store.js'

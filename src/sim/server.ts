@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { setTimeout as delay } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
-import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { Curve, jidDecode, type BinaryNode, type KeyPair, type ProtoTypes } from '../core/baileys.js'
 import { invalidArgument, VaultError } from '../core/errors.js'
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
@@ -168,13 +168,13 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   // ---- connections ----
 
-  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
+  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: ProtoTypes.ClientPayload): void {
     if (payload.username !== null && payload.username !== undefined) return this.login(conn, clientStatic, payload)
     if (payload.devicePairingData) return this.register(conn, clientStatic, payload.devicePairingData)
     conn.end({ tag: 'failure', attrs: { reason: '400', location: 'sim' } })
   }
 
-  private login(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
+  private login(conn: SimConnection, clientStatic: Buffer, payload: ProtoTypes.ClientPayload): void {
     const jid = `${payload.username!.toString()}:${payload.device ?? 0}@s.whatsapp.net`
     const device = this.state.byNoiseKey(clientStatic)
     if (!device || device.jid !== jid) {
@@ -193,7 +193,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     })
   }
 
-  private register(conn: SimConnection, clientStatic: Buffer, data: proto.ClientPayload.IDevicePairingRegistrationData): void {
+  private register(conn: SimConnection, clientStatic: Buffer, data: ProtoTypes.ClientPayload.IDevicePairingRegistrationData): void {
     const { eRegid, eIdent, eSkeyId, eSkeyVal, eSkeySig } = data
     const valid =
       eRegid?.length === 4 &&

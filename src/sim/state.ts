@@ -4,7 +4,7 @@
  * waiting for it while it is offline. In memory only: a simulator lives as long as its tests.
  */
 import { randomInt } from 'node:crypto'
-import { Curve, jidDecode, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { Curve, jidDecode, type BinaryNode, type KeyPair } from '../core/baileys.js'
 import type { KickReason } from './kicks.js'
 
 export interface SignedPreKey {
