@@ -27,7 +27,7 @@ for (const session of spec.sessions) {
 const first = measure()
 for (let i = 0; i < held.length; i += 2) {
   const { keys } = (held[i] as any).state
-  for (const type of ['pre-key', 'session', 'sender-key', 'lid-mapping', 'device-list', 'identity-key']) await keys.get(type, await keys.listIds(type))
+  for (const type of ['pre-key', 'session', 'sender-key', 'lid-mapping', 'device-list', 'identity-key']) await keys.get(type, await keys.allIds(type))
 }
 const all = measure()
 process.stdout.write(

@@ -128,12 +128,12 @@ describe('useAuthState', () => {
       'pre-key': { '3': { public: Buffer.from([3]), private: Buffer.from([3]) }, '1': { public: Buffer.from([1]), private: Buffer.from([1]) } },
       session: { s: { a: 1 } }
     } as any)
-    assert.deepEqual(await state.keys.listIds('pre-key'), ['1', '3'])
-    const listed: Array<[string, unknown]> = []
+    assert.deepEqual(await state.keys.allIds('pre-key'), ['1', '3'])
+    const listed: Array<readonly [string, unknown]> = []
     for await (const entry of state.keys.list('session')) listed.push(entry)
     assert.deepEqual(listed, [['s', { a: 1 }]])
     await state.keys.clear()
-    assert.deepEqual(await state.keys.listIds('pre-key'), [])
+    assert.deepEqual(await state.keys.allIds('pre-key'), [])
     assert.deepEqual(await state.keys.get('session', ['s']), {})
     assert.ok(await store.readCreds('l'))
   })

@@ -281,7 +281,7 @@ describe('file driver: layout, sessions and safety', () => {
     )
     // Foreign files are ignored, never listed or touched.
     writeFileSync(join(root, 'notes.txt'), 'hi')
-    writeFileSync(join(root, 'creds.json.bak'), 'hi')
+    writeFileSync(join(root, 'creds.json.orig'), 'hi') // (a creds.json.bak is Baileys' and belongs to creds.json: test/file-baileys-next)
     mkdirSync(join(root, 'default'))
     assert.deepEqual(await collect(store.listKeys('default')), [])
     assert.deepEqual(await collect(store.sessions()), ['a/b'])

@@ -49,8 +49,8 @@ describe('values keys.set cannot store', () => {
           )
         }
         // All or nothing: the good key of each refused batch was not written either.
-        assert.deepEqual(await state.keys.listIds('pre-key'), [])
-        assert.deepEqual(await state.keys.listIds('session'), [])
+        assert.deepEqual(await state.keys.allIds('pre-key'), [])
+        assert.deepEqual(await state.keys.allIds('session'), [])
         await assert.rejects(
           store.write('bot', { creds: { ...initAuthCreds(), extra: 1n } as any }),
           (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /session "bot" creds/.test(e.message)

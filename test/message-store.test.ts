@@ -51,7 +51,7 @@ for (const target of targets) {
         for (const type of [MESSAGE_TYPE, RETRY_COUNT_TYPE]) {
           await assert.rejects(auth.state.keys.get(type as never, ['x']), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
           await assert.rejects(auth.state.keys.set({ [type]: { x: { a: 1 } } } as never), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
-          await assert.rejects(auth.state.keys.listIds(type), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
+          await assert.rejects(auth.state.keys.allIds(type), (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT'))
         }
         await auth.state.keys.clear()
         await a.close()

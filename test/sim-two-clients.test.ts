@@ -137,10 +137,13 @@ describe('simulator: two real clients, one account each', () => {
     const created = await alice.client.sock.groupCreate('Bar', [bob.jid])
     id = created.id
     assert.equal(created.subject, 'Bar')
-    assert.deepEqual(created.participants.map(p => [p.id, p.admin]).sort(), [
-      [alice.jid, 'superadmin'],
-      [bob.jid, null]
-    ].sort())
+    assert.deepEqual(
+      created.participants.map(p => [p.id, p.admin]).sort(),
+      [
+        [alice.jid, 'superadmin'],
+        [bob.jid, null]
+      ].sort()
+    )
     await bobSees
 
     await alice.client.sock.sendMessage(id, { text: 'welcome Bob' })
@@ -151,7 +154,11 @@ describe('simulator: two real clients, one account each', () => {
 
     const charlieSees = seesGroup(charlie, () => id)
     const added = await alice.client.sock.groupParticipantsUpdate(id, [charlie.jid, bob.jid, '19999999999@s.whatsapp.net'], 'add')
-    assert.deepEqual(added.map(r => r.status), ['200', '409', '404'], 'a status per participant')
+    assert.deepEqual(
+      added.map(r => r.status),
+      ['200', '409', '404'],
+      'a status per participant'
+    )
     await charlieSees
     assert.equal((await alice.client.sock.groupMetadata(id)).participants.length, 3)
 
@@ -160,13 +167,22 @@ describe('simulator: two real clients, one account each', () => {
     assert.equal(textOf(await nextGroupText(charlie, id)), 'hi all')
 
     const promoted = await alice.client.sock.groupParticipantsUpdate(id, [bob.jid], 'promote')
-    assert.deepEqual(promoted.map(r => r.status), ['200'])
+    assert.deepEqual(
+      promoted.map(r => r.status),
+      ['200']
+    )
     const meta = await charlie.client.sock.groupMetadata(id)
     assert.equal(meta.participants.find(p => p.id === bob.jid)?.admin, 'admin')
-    assert.deepEqual((await alice.client.sock.groupParticipantsUpdate(id, [bob.jid], 'demote')).map(r => r.status), ['200'])
+    assert.deepEqual(
+      (await alice.client.sock.groupParticipantsUpdate(id, [bob.jid], 'demote')).map(r => r.status),
+      ['200']
+    )
 
     const removed = await alice.client.sock.groupParticipantsUpdate(id, [charlie.jid], 'remove')
-    assert.deepEqual(removed.map(r => r.status), ['200'])
+    assert.deepEqual(
+      removed.map(r => r.status),
+      ['200']
+    )
     await alice.client.sock.sendMessage(id, { text: 'just us' })
     assert.equal(textOf(await nextGroupText(bob, id)), 'just us')
     // Charlie got nothing after the removal: a DM sent after the group message arrives first.

@@ -1,4 +1,4 @@
-import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys'
+import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '../core/baileys.js'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
 import type { Store, WriteSettle } from '../store/store.js'
@@ -20,16 +20,22 @@ export interface AuthStateOptions {
   lease?: Pick<LeaseGrant, 'session' | 'epoch'>
 }
 
-/** Baileys' SignalKeyStore plus enumeration (Baileys' next major adds `list`). */
+/**
+ * Baileys' SignalKeyStore with enumeration as Baileys' next release declares it: `list` and
+ * `listIds` stream (async iterables, one driver page in memory at a time), so its
+ * `migrateAuthState` and bulk copies work with this store as source and as target.
+ */
 export interface VaultKeyStore {
   get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }>
   set(data: SignalDataSet): Promise<void>
   /** Deletes every key of the session (creds stay). One atomic write. */
   clear(): Promise<void>
-  /** Ids stored under `type`, in a stable order. */
-  listIds(type: keyof SignalDataTypeMap | string): Promise<string[]>
+  /** Ids stored under `type`, streamed in a stable order. */
+  listIds(type: keyof SignalDataTypeMap | string): AsyncIterable<string>
   /** Ids and decoded values of `type`, streamed. */
-  list<T extends keyof SignalDataTypeMap>(type: T): AsyncIterable<[id: string, value: SignalDataTypeMap[T]]>
+  list<T extends keyof SignalDataTypeMap>(type: T): AsyncIterable<readonly [id: string, value: SignalDataTypeMap[T]]>
+  /** Every id of `type` in one array (listIds collected): for small types; stream large ones with listIds. */
+  allIds(type: keyof SignalDataTypeMap | string): Promise<string[]>
 }
 
 export interface VaultAuthState {
@@ -272,18 +278,23 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       prefetch.reset()
     },
 
-    async listIds(type) {
+    async *listIds(type) {
       assertSignalType(type)
+      // Writes made before the listing started are in it.
       await queue.drain()
-      const ids: string[] = []
-      for await (const [, id] of store.listKeys(sessionId, type)) ids.push(id)
-      return ids
+      for await (const [, id] of store.listKeys(sessionId, type)) yield id
     },
 
     async *list(type) {
       assertSignalType(type)
       await queue.drain()
-      for await (const [, id, value] of store.listKeys(sessionId, type, { values: true })) yield [id, value]
+      for await (const [, id, value] of store.listKeys(sessionId, type, { values: true })) yield [id, value] as const
+    },
+
+    async allIds(type) {
+      const ids: string[] = []
+      for await (const id of keys.listIds(type)) ids.push(id)
+      return ids
     }
   }
 

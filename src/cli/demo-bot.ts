@@ -1,4 +1,4 @@
-import type { WASocket } from '@whiskeysockets/baileys'
+import type { WASocket } from '../core/baileys.js'
 
 /** The demo's bot, written as a user would write a `--bot` module: answers "ping" with "pong". */
 export function pingPongBot(sock: WASocket): void {

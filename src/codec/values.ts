@@ -1,4 +1,4 @@
-import { proto } from '@whiskeysockets/baileys'
+import { proto } from '../core/baileys.js'
 import { VaultError, describeLocation } from '../core/errors.js'
 import { UnstorableValueError, fromBufferJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'

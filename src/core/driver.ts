@@ -87,6 +87,12 @@ export interface Driver {
    */
   unfinishedBatch?(session: string): Promise<boolean>
   /**
+   * Optional: the backup file the session's creds were read from because the main file was
+   * missing or unreadable (the file: store reading Baileys' `creds.json.bak`), else undefined.
+   * doctor reports it; the next saveCreds writes the main file again.
+   */
+  credsFromBackup?(session: string): Promise<string | undefined>
+  /**
    * Optional: every key of a session, each with whether its value may have changed since `since`
    * (ms since the epoch, this host's clock), told from metadata without reading values; when
    * unsure, a key counts as changed. migrate uses it to verify a copy without reading every value

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs'
 import { join } from 'node:path'
 import { exists } from './file-io.js'
+import { companionPresent } from './file-companions.js'
 import { appendRecords, loggedWrites, needsReplay, replayLogs } from './file-log.js'
 import { encodeRecord } from './file-log-format.js'
 
@@ -27,10 +28,10 @@ export interface CommitHooks {
   sync: boolean
 }
 
-/** Whether a file is there for a delete to remove: committed in the index, else on disk. */
+/** Whether a file (or a Baileys .bak/.tmp of it) is there for a delete to remove: committed in the index, else on disk. */
 function present(dir: string, target: string): boolean {
   const logged = loggedWrites(dir)?.get(target)
-  return logged ? logged.value !== null : exists(join(dir, target))
+  return logged ? logged.value !== null : exists(join(dir, target)) || companionPresent(dir, target)
 }
 
 /** Commits the batches; one outcome per batch: undefined (committed) or its error. Throws when the group failed. */

@@ -1,4 +1,5 @@
 import { replaceFileAsync, syncDir, unlinkAsync } from './file-io.js'
+import { removeCompanions } from './file-companions.js'
 
 /**
  * A checkpoint's second half (file-log.ts): the committed values of a folder written in place,
@@ -43,8 +44,14 @@ export async function writeInPlace(dir: string, pending: Map<string, LoggedWrite
     writes.map(([name, write]) =>
       withSlot(async () => {
         if (pending.get(name) !== write) return
-        if (write.value === null) await unlinkAsync(dir, name)
-        else await replaceFileAsync(dir, name, write.value, sync)
+        // Baileys' .bak/.tmp of the file go with it (see file-companions.ts for the order).
+        if (write.value === null) {
+          await removeCompanions(dir, name)
+          await unlinkAsync(dir, name)
+        } else {
+          await replaceFileAsync(dir, name, write.value, sync)
+          await removeCompanions(dir, name)
+        }
         if (pending.get(name) === write) pending.delete(name)
       })
     )

@@ -3,6 +3,7 @@ import { closeSync, fdatasync, fsync, lstatSync, mkdirSync, openSync, readdirSyn
 import { open, rename, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import { removeCompanionsSync } from './file-companions.js'
 
 /**
  * Durable file-system steps of the file: store. One concern: getting bytes onto disk so that
@@ -208,7 +209,9 @@ export function applyOps(dir: string, ops: readonly JournalOp[], replay: boolean
       if (op.tmp) {
         renameSync(join(dir, op.tmp), join(dir, op.target))
         releaseTemp(dir, op.tmp)
+        removeCompanionsSync(dir, op.target)
       } else {
+        removeCompanionsSync(dir, op.target)
         unlinkSync(join(dir, op.target))
       }
     } catch (err) {

@@ -47,6 +47,7 @@ import {
 import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from './file-types.js'
 import { fileLease } from './file-lease.js'
 import { statChangedSince } from './file-changes.js'
+import { companionOwner, readWithBackup } from './file-companions.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
@@ -83,6 +84,13 @@ import { statChangedSince } from './file-changes.js'
  * the folder (package-lock.json, app-settings.json, notes) is never touched, not even by drop;
  * `ignoredFiles` names it. Writing a new type whose names are already taken by foreign files
  * is refused. Dropping a sub-folder session removes the folder only when nothing foreign is in it.
+ * The one exception: the `<file>.tmp`/`<file>.bak` that Baileys' next useMultiFileAuthState keeps
+ * beside creds.json and key files belong to that file (file-companions.ts): never listed, and
+ * removed when the store rewrites or deletes the file, since a kept `.bak` would bring a stale
+ * value back into Baileys. creds.json missing or unreadable with a readable creds.json.bak is
+ * read from the `.bak` as Baileys reads it (`credsFromBackup`, a doctor finding); the next save
+ * writes creds.json. Only creds fall back: a key file's lone `.bak` is not read, as Baileys'
+ * own listing does not list it either.
  *
  * Read-only (`readOnly: true`): no folder is created, no journal replayed or discarded, no
  * stray temp file removed, nothing written; writes and drop throw INVALID_ARGUMENT. A folder
@@ -193,6 +201,16 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     const write = index?.get(name)
     if (!write) return readMaybe(join(dir, name))
     return write.value === null ? undefined : Buffer.from(write.value) // a copy: the index keeps its bytes
+  }
+
+  /**
+   * The committed creds: the log's newest, else creds.json, else (missing or unreadable, as
+   * Baileys' next version reads it) creds.json.bak; `fromBackup` names the .bak used.
+   */
+  const readCreds = (dir: string): { bytes?: Uint8Array; fromBackup?: string } => {
+    const write = logged(dir)?.get(CREDS_FILE)
+    if (write) return { bytes: write.value === null ? undefined : Buffer.from(write.value) }
+    return readWithBackup(dir, CREDS_FILE)
   }
 
   /** Recovery of a folder, once per driver instance (again after a failed commit). */
@@ -438,6 +456,7 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
         if (isVaultName(e.name)) return false
         if (e.isDirectory()) return !(isRoot && parseSessionFolder(e.name))
         if (ours.has(e.name)) return false
+        if (isCompanion(e.name, owned)) return false
         const k = parseKeyFile(e.name) // an own-type key without its .id file is damaged data, not foreign
         return !(k && isOwnType(k.type, owned))
       })
@@ -445,8 +464,17 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       .sort()
   }
 
+  /** A Baileys .bak/.tmp of creds.json or of a key file of an own type (see file-companions.ts). */
+  const isCompanion = (name: string, owned?: ReadonlySet<string>): boolean => {
+    const owner = companionOwner(name)
+    if (owner === undefined) return false
+    if (owner === CREDS_FILE) return true
+    const k = parseKeyFile(owner)
+    return !!k && isOwnType(k.type, owned ?? new Set())
+  }
+
   const hasData = (dir: string): boolean => {
-    if (readValue(dir, CREDS_FILE) !== undefined) return true
+    if (readValue(dir, CREDS_FILE) !== undefined || exists(join(dir, `${CREDS_FILE}.bak`))) return true
     try {
       return keyFiles(dir).length > 0
     } catch {
@@ -490,7 +518,13 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
     async getCreds(session) {
       const p = place(session)
       await readyDir(p.dir)
-      return readValue(p.dir, CREDS_FILE)
+      return readCreds(p.dir).bytes
+    },
+
+    async credsFromBackup(session) {
+      const p = place(session)
+      await readyDir(p.dir)
+      return readCreds(p.dir).fromBackup
     },
 
     async get(session, type, ids) {
@@ -580,6 +614,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
             // our own files, as one batch, and leave the folder.
             const { ops } = planBatch({ set: [], del: keyFiles(p.dir).map(([type, id]) => [type, id]) }, p.dir)
             ops.set(CREDS_FILE, null)
+            // A Baileys .bak/.tmp whose file is gone still belongs to the session: deleting its owner removes it.
+            const owned = recordedTypes(p.dir)
+            for (const e of entries(p.dir)) if (isCompanion(e.name, owned)) ops.set(companionOwner(e.name)!, null)
             await commitOne({ dir: p.dir, ops })
             await checkpoint(p.dir, sync)
             if (exists(join(p.dir, TYPES_FILE))) {

@@ -3,7 +3,7 @@
  * not throw, and a listener that throws is reported to `onListenerError` instead of breaking the
  * session.
  */
-import type { WASocket } from '@whiskeysockets/baileys'
+import type { WASocket } from '../core/baileys.js'
 import type { SessionState, StateReason } from './states.js'
 
 export interface StateChange {

@@ -3,7 +3,7 @@
  * (or rejects) would break it. After the runtime's own handlers are in place, `sock.ev.on` and
  * `sock.ev.process` are wrapped so a failing user handler is reported and counted instead.
  */
-import type { WASocket } from '@whiskeysockets/baileys'
+import type { WASocket } from '../core/baileys.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- wraps Baileys' listeners of every event type
 type AnyListener = (...args: any[]) => unknown

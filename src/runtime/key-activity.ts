@@ -28,7 +28,8 @@ export class KeyActivity {
       set: data => (live() ? track(keys.set(data)) : Promise.reject(new Error('the session was cleared; this socket may no longer write keys'))),
       clear: () => track(keys.clear()),
       listIds: type => keys.listIds(type),
-      list: type => keys.list(type)
+      list: type => keys.list(type),
+      allIds: type => keys.allIds(type)
     }
   }
 

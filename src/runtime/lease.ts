@@ -173,7 +173,8 @@ export class SessionLease {
           set: guard(keys.set.bind(keys)),
           clear: guard(keys.clear.bind(keys)),
           listIds: keys.listIds.bind(keys),
-          list: keys.list.bind(keys)
+          list: keys.list.bind(keys),
+          allIds: keys.allIds.bind(keys)
         }
       }
     }

@@ -1,5 +1,5 @@
 /** startSession's options, checked up front: bad input is INVALID_ARGUMENT, before anything connects. */
-import type { UserFacingSocketConfig } from '@whiskeysockets/baileys'
+import type { UserFacingSocketConfig } from '../core/baileys.js'
 import { invalidArgument } from '../core/errors.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'
 import { assertSessionId } from '../store/validate.js'

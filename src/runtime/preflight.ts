@@ -3,7 +3,7 @@
  * damaged creds stop the session with CORRUPT_DATA instead of silently linking a new device, and
  * the one safe repair is applied (pre-key counters behind the stored pre-keys).
  */
-import type { AuthenticationCreds } from '@whiskeysockets/baileys'
+import type { AuthenticationCreds } from '../core/baileys.js'
 import { VaultError, isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { checkCreds, isLinked } from '../tools/creds-check.js'

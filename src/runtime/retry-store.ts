@@ -1,4 +1,4 @@
-import type { UserFacingSocketConfig } from '@whiskeysockets/baileys'
+import type { UserFacingSocketConfig } from '../core/baileys.js'
 import type { LeaseGrant } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'

@@ -3,7 +3,7 @@
  * the state machine (states.ts), the close-code policy (policy.ts), the watchdog, batched creds
  * writes, the preflight check and a graceful stop.
  */
-import makeWASocket, { proto, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
+import { makeWASocket, proto, type ConnectionState, type WASocket } from '../core/baileys.js'
 import type { VaultAuthState } from '../auth/auth-state.js'
 import { VaultError, isVaultError } from '../core/errors.js'
 import type { MessageStore } from '../store/message-store.js'

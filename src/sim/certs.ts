@@ -3,8 +3,7 @@
  * for the Noise static key. The client checks the intermediate against WA_CERT_DETAILS.PUBLIC_KEY,
  * so tests point that at our root (trustSimulator) instead of relying on the client's lax check.
  */
-import { createRequire } from 'node:module'
-import { Curve, proto, WA_CERT_DETAILS, type KeyPair } from '@whiskeysockets/baileys'
+import { Curve, proto, requireFromBaileys, WA_CERT_DETAILS, type KeyPair, type ProtoTypes } from '../core/baileys.js'
 
 export interface CertAuthority {
   root: KeyPair
@@ -14,7 +13,7 @@ export interface CertAuthority {
 
 const YEAR_S = 365 * 24 * 3600
 
-function certificate(details: proto.CertChain.NoiseCertificate.IDetails, signer: Uint8Array) {
+function certificate(details: ProtoTypes.CertChain.NoiseCertificate.IDetails, signer: Uint8Array) {
   const bytes = proto.CertChain.NoiseCertificate.Details.encode(details).finish()
   return { details: bytes, signature: Curve.sign(signer, bytes) }
 }
@@ -45,8 +44,7 @@ export function trustSimulator(rootPublicKey: Uint8Array | { rootPublicKey: Uint
   }
 }
 
-// libsignal is Baileys' dependency; resolve it from there so strict installs (pnpm) work too.
-const requireFromBaileys = createRequire(import.meta.resolve('@whiskeysockets/baileys'))
+// libsignal is Baileys' dependency; resolved from there so strict installs (pnpm) work too.
 const curve: { verifySignature(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean } = requireFromBaileys('libsignal/src/curve.js')
 
 /**

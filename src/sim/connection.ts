@@ -3,7 +3,7 @@
  * Any protocol violation closes this connection only; nothing here may throw into the server.
  */
 import type { WebSocket } from 'ws'
-import { decodeBinaryNode, encodeBinaryNode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { decodeBinaryNode, encodeBinaryNode, type BinaryNode, type KeyPair, type ProtoTypes } from '../core/baileys.js'
 import { encodeFrame, FrameReader, NoiseResponder, ProtocolError, type Transport } from './noise.js'
 import type { CodeRequest } from './link-code.js'
 import type { DeviceRecord, Registration } from './state.js'
@@ -14,7 +14,7 @@ export interface ConnectionHost {
   certChain: Uint8Array
   log(message: string): void
   /** The handshake finished; the payload says whether this is a login or a registration. */
-  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void
+  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: ProtoTypes.ClientPayload): void
   onNode(conn: SimConnection, node: BinaryNode): Promise<void>
   onClose(conn: SimConnection): void
 }

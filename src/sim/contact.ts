@@ -16,8 +16,9 @@ import {
   type BinaryNode,
   type SignalDataSet,
   type SignalDataTypeMap,
-  type SignalKeyStore
-} from '@whiskeysockets/baileys'
+  type SignalKeyStore,
+  type ProtoTypes
+} from '../core/baileys.js'
 import { VaultError } from '../core/errors.js'
 import { silentLogger } from './silent-logger.js'
 import { newMessageId, unixNow, type DeviceRecord, type PreKeyBundle } from './state.js'
@@ -39,7 +40,7 @@ export interface ReceivedMessage {
   /** 'pkmsg' or 'msg'. */
   type: string
   text: string | undefined
-  message: proto.IMessage
+  message: ProtoTypes.IMessage
 }
 
 export interface SentMessage {
@@ -265,7 +266,7 @@ export class Contact {
     if ((type !== 'pkmsg' && type !== 'msg') || !(enc.content instanceof Uint8Array)) {
       throw new Error(`unsupported enc type ${type}`)
     }
-    let message: proto.Message
+    let message: ProtoTypes.Message
     try {
       const plain = await this.repo.decryptMessage({ jid: from.lid, type, ciphertext: enc.content })
       message = proto.Message.decode(unpadRandomMax16(plain))

@@ -4,7 +4,7 @@
  * which holds an own message ~100 ms in its event buffer), to the device's live connection, or
  * into its offline queue, which its next login drains in order.
  */
-import type { BinaryNode } from '@whiskeysockets/baileys'
+import type { BinaryNode } from '../core/baileys.js'
 import type { DeviceRecord } from './state.js'
 
 /** The default delay between a client sending a stanza and its recipients getting it. */

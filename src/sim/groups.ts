@@ -5,7 +5,7 @@
  * phone-number addressed: participants are PN JIDs, so a sender key is named by the sender's
  * PN device JID on both ends.
  */
-import { getBinaryNodeChild, getBinaryNodeChildren, jidDecode, type BinaryNode } from '@whiskeysockets/baileys'
+import { getBinaryNodeChild, getBinaryNodeChildren, jidDecode, type BinaryNode } from '../core/baileys.js'
 import { randomInt } from 'node:crypto'
 import { encryptedParts, forwardedAttrs, pnDeviceJid, type RoutingHost } from './routing.js'
 import { newMessageId, unixNow, type Account, type DeviceRecord } from './state.js'

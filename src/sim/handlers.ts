@@ -12,7 +12,7 @@ import {
   jidDecode,
   jidNormalizedUser,
   type BinaryNode
-} from '@whiskeysockets/baileys'
+} from '../core/baileys.js'
 import { randomBytes } from 'node:crypto'
 import type { SimConnection } from './connection.js'
 import type { Contact } from './contact.js'

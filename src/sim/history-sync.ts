@@ -5,7 +5,7 @@
  * so the client finishes its initial sync at once, without a media download.
  */
 import { deflateSync } from 'node:zlib'
-import { proto, type BinaryNode } from '@whiskeysockets/baileys'
+import { proto, type BinaryNode } from '../core/baileys.js'
 import { newMessageId, unixNow, type Account } from './state.js'
 
 export function historySyncNotification(account: Account): BinaryNode {

@@ -114,7 +114,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   if (!/^\d{5,15}$/.test(phoneNumber)) throw new VaultError('INVALID_ARGUMENT', `Invalid phone number "${phoneNumber}": digits only.`)
 
   const accounts = options.accounts ?? 'by-push-name'
-  if (accounts !== 'by-push-name' && accounts !== 'single') throw new VaultError('INVALID_ARGUMENT', `accounts must be 'by-push-name' or 'single', not "${String(accounts)}".`)
+  if (accounts !== 'by-push-name' && accounts !== 'single')
+    throw new VaultError('INVALID_ARGUMENT', `accounts must be 'by-push-name' or 'single', not "${String(accounts)}".`)
   const tls = options.tls === true ? await selfSignedCertificate() : options.tls || undefined
   const server = new SimServer(new SimState(new Account(phoneNumber, lidForPhone(phoneNumber, '88')), accounts), {
     log: options.log,

@@ -3,7 +3,7 @@
  * stanza to the DisconnectReason in the comment (socket.js: stream:error via
  * getErrorCodeFromStreamError, CB:failure, CB:ib,,downgrade_webclient).
  */
-import type { BinaryNode } from '@whiskeysockets/baileys'
+import type { BinaryNode } from '../core/baileys.js'
 
 export const KICK_REASONS = ['restart', 'replaced', 'logout', 'badSession', 'forbidden', 'multideviceMismatch'] as const
 

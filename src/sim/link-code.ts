@@ -6,7 +6,7 @@
  * bundle under AES-GCM, from which both sides derive the ADV secret that signs pair-success.
  */
 import { randomBytes } from 'node:crypto'
-import { aesDecryptCTR, aesDecryptGCM, aesEncryptCTR, Curve, derivePairingCodeKey, hkdf, type KeyPair } from '@whiskeysockets/baileys'
+import { aesDecryptCTR, aesDecryptGCM, aesEncryptCTR, Curve, derivePairingCodeKey, hkdf, type KeyPair } from '../core/baileys.js'
 
 const SALT_BYTES = 32
 const CTR_IV_BYTES = 16

@@ -3,7 +3,7 @@
  * Built on Baileys' own crypto helpers, so the server computes exactly what the client checks.
  */
 import { hkdfSync } from 'node:crypto'
-import { aesDecryptGCM, aesEncryptGCM, Curve, NOISE_MODE, NOISE_WA_HEADER, proto, sha256, type KeyPair } from '@whiskeysockets/baileys'
+import { aesDecryptGCM, aesEncryptGCM, Curve, NOISE_MODE, NOISE_WA_HEADER, proto, sha256, type KeyPair, type ProtoTypes } from '../core/baileys.js'
 
 /** Largest frame the simulator accepts; the 812-key pre-key upload is about 40 KB. */
 export const MAX_FRAME_BYTES = 1 << 20
@@ -101,7 +101,7 @@ export class Transport {
 export interface HandshakeResult {
   /** The client's Noise static public key (creds.noiseKey.public): its identity toward the server. */
   clientStatic: Buffer
-  payload: proto.ClientPayload
+  payload: ProtoTypes.ClientPayload
   transport: Transport
 }
 
@@ -146,7 +146,7 @@ export class NoiseResponder {
     if (clientStatic.length !== 32) throw new ProtocolError('bad client static key')
     this.mixKey(Curve.sharedKey(this.ephemeral.private, clientStatic))
     const payloadBytes = this.decryptAndHash(finish.payload)
-    let payload: proto.ClientPayload
+    let payload: ProtoTypes.ClientPayload
     try {
       payload = proto.ClientPayload.decode(payloadBytes)
     } catch {
@@ -188,7 +188,7 @@ export class NoiseResponder {
   }
 }
 
-function decodeHandshake(frame: Uint8Array): proto.HandshakeMessage {
+function decodeHandshake(frame: Uint8Array): ProtoTypes.HandshakeMessage {
   try {
     return proto.HandshakeMessage.decode(frame)
   } catch {

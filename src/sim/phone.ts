@@ -3,7 +3,7 @@
  * the 8-character code the companion shows, the way the real phone does (signed device identity,
  * HMAC with the ADV secret, pair-success, 515).
  */
-import { Curve, getBinaryNodeChild, getBinaryNodeChildBuffer, hmacSign, proto, type BinaryNode } from '@whiskeysockets/baileys'
+import { Curve, getBinaryNodeChild, getBinaryNodeChildBuffer, hmacSign, proto, type BinaryNode } from '../core/baileys.js'
 import { randomInt } from 'node:crypto'
 import { VaultError } from '../core/errors.js'
 import { verifySignature } from './certs.js'

@@ -4,7 +4,7 @@
  * device-sent copy), with the sender's address, LID and push name; receipts go back to the
  * sender. The server never decrypts anything here; it only moves ciphertext.
  */
-import { getBinaryNodeChild, getBinaryNodeChildren, isJidGroup, jidDecode, jidEncode, jidNormalizedUser, type BinaryNode } from '@whiskeysockets/baileys'
+import { getBinaryNodeChild, getBinaryNodeChildren, isJidGroup, jidDecode, jidEncode, jidNormalizedUser, type BinaryNode } from '../core/baileys.js'
 import type { DeliveryQueue } from './delivery-queue.js'
 import { unixNow, type Account, type DeviceRecord, type SimState } from './state.js'
 

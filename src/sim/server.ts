@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https'
 import { setTimeout as delay } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
-import { Curve, jidDecode, proto, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { Curve, jidDecode, type BinaryNode, type KeyPair, type ProtoTypes } from '../core/baileys.js'
 import { invalidArgument, VaultError } from '../core/errors.js'
 import { makeCertAuthority, verifySignature } from './certs.js'
 import { SimConnection, type ConnectionHost } from './connection.js'
@@ -221,13 +221,13 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
 
   // ---- connections ----
 
-  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
+  onHandshake(conn: SimConnection, clientStatic: Buffer, payload: ProtoTypes.ClientPayload): void {
     if (payload.username !== null && payload.username !== undefined) return this.login(conn, clientStatic, payload)
     if (payload.devicePairingData) return this.register(conn, clientStatic, payload.devicePairingData, payload.pushName ?? undefined)
     conn.end({ tag: 'failure', attrs: { reason: '400', location: 'sim' } })
   }
 
-  private login(conn: SimConnection, clientStatic: Buffer, payload: proto.ClientPayload): void {
+  private login(conn: SimConnection, clientStatic: Buffer, payload: ProtoTypes.ClientPayload): void {
     const jid = `${payload.username!.toString()}:${payload.device ?? 0}@s.whatsapp.net`
     const device = this.state.byNoiseKey(clientStatic)
     if (!device || device.jid !== jid) {
@@ -247,7 +247,7 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     })
   }
 
-  private register(conn: SimConnection, clientStatic: Buffer, data: proto.ClientPayload.IDevicePairingRegistrationData, pushName?: string): void {
+  private register(conn: SimConnection, clientStatic: Buffer, data: ProtoTypes.ClientPayload.IDevicePairingRegistrationData, pushName?: string): void {
     const { eRegid, eIdent, eSkeyId, eSkeyVal, eSkeySig } = data
     const valid =
       eRegid?.length === 4 &&

@@ -1,4 +1,4 @@
-import type { SocketConfig } from '@whiskeysockets/baileys'
+import type { SocketConfig } from '../core/baileys.js'
 
 /** Baileys' logger interface, silent: for Signal repositories that run without a socket (contacts, tests, benchmarks). */
 export type BaileysLogger = Parameters<SocketConfig['makeSignalRepository']>[1]

@@ -5,7 +5,7 @@
  * offline. In memory only: a simulator lives as long as its tests.
  */
 import { createHash, randomInt } from 'node:crypto'
-import { Curve, jidDecode, type BinaryNode, type KeyPair } from '@whiskeysockets/baileys'
+import { Curve, jidDecode, type BinaryNode, type KeyPair } from '../core/baileys.js'
 import type { KickReason } from './kicks.js'
 
 export interface SignedPreKey {
@@ -118,7 +118,9 @@ export type AccountMode = 'by-push-name' | 'single'
 
 /** The phone number a push name gets: '1' + 10 digits of SHA-256(name), stable across runs. */
 export function phoneForPushName(pushName: string, attempt = 0): string {
-  const digest = createHash('sha256').update(attempt ? `${pushName}#${attempt}` : pushName).digest()
+  const digest = createHash('sha256')
+    .update(attempt ? `${pushName}#${attempt}` : pushName)
+    .digest()
   return `1${(digest.readBigUInt64BE(0) % 10_000_000_000n).toString().padStart(10, '0')}`
 }
 

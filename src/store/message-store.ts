@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { generateMessageIDV2, proto, type CacheStore, type SocketConfig, type WAMessage, type WAMessageKey } from '@whiskeysockets/baileys'
+import { generateMessageIDV2, proto, type ProtoTypes, type CacheStore, type SocketConfig, type WAMessage, type WAMessageKey } from '../core/baileys.js'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument, isVaultError } from '../core/errors.js'
 import { leaseLost } from '../drivers/shared-lease.js'
@@ -36,7 +36,7 @@ export interface MessageStoreStats {
 /** The part of a socket record() wraps: what a bot calls to send. */
 export interface SendingSocket {
   sendMessage: (jid: string, content: never, options?: { messageId?: string }) => Promise<WAMessage | undefined>
-  relayMessage: (jid: string, message: proto.IMessage, options: { messageId?: string }) => Promise<string>
+  relayMessage: (jid: string, message: ProtoTypes.IMessage, options: { messageId?: string }) => Promise<string>
   user?: { id: string }
 }
 
@@ -45,7 +45,7 @@ export type RetrySocketOptions = Pick<SocketConfig, 'getMessage' | 'msgRetryCoun
 
 export interface MessageStore {
   /** Pass to makeWASocket({ getMessage }): the message a contact asks for again, if held. */
-  getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined>
+  getMessage(key: WAMessageKey): Promise<ProtoTypes.IMessage | undefined>
   /** Pass to makeWASocket({ msgRetryCounterCache }): Baileys' resend counters, kept across restarts. */
   msgRetryCounterCache: CacheStore
   /**
@@ -62,7 +62,7 @@ export interface MessageStore {
    */
   socketOptions(own?: Partial<RetrySocketOptions>): RetrySocketOptions
   /** Stores one sent message (record() calls this). */
-  recordMessage(sent: { jid: string; id: string; message: proto.IMessage }): Promise<void>
+  recordMessage(sent: { jid: string; id: string; message: ProtoTypes.IMessage }): Promise<void>
   stats(): MessageStoreStats
 }
 
@@ -87,8 +87,8 @@ function checkBounds(options: MessageStoreOptions): RetentionBounds {
 }
 
 /** The message's protobuf bytes: the stored value is `{ m: <bytes> }`, sealed like every value when the store is encrypted. */
-const encodeMessage = (message: proto.IMessage) => ({ m: Buffer.from(proto.Message.encode(message).finish()) })
-const decodeMessage = (value: unknown): proto.IMessage | undefined => {
+const encodeMessage = (message: ProtoTypes.IMessage) => ({ m: Buffer.from(proto.Message.encode(message).finish()) })
+const decodeMessage = (value: unknown): ProtoTypes.IMessage | undefined => {
   const bytes = (value as { m?: Uint8Array } | null)?.m
   return bytes instanceof Uint8Array ? proto.Message.decode(bytes) : undefined
 }
@@ -215,7 +215,7 @@ export async function openMessageStore(
   const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
 
   /** Keeps a sent message; a lost lease stops the send (a zombie must not send), any other failure is reported and the send goes on. */
-  const keep = async (sent: { jid: string; id: string; message: proto.IMessage }, onError: (err: Error) => void) => {
+  const keep = async (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void) => {
     try {
       await recordMessage(sent)
     } catch (err) {

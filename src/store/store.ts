@@ -1,4 +1,4 @@
-import type { AuthenticationCreds } from '@whiskeysockets/baileys'
+import type { AuthenticationCreds } from '../core/baileys.js'
 import type { Driver, LeaseCapability, LeaseEvent, LeaseGrant, LeaseInfo, ListEntry } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
@@ -77,6 +77,13 @@ export class Store {
   async readRawCreds(session: string): Promise<Uint8Array | undefined> {
     assertSessionId(session, STAGING_OK)
     return this.guard('reading creds', session, () => this.driver.getCreds(session))
+  }
+
+  /** The backup file the creds were read from (the main file missing or unreadable), else undefined. */
+  async credsFromBackup(session: string): Promise<string | undefined> {
+    assertSessionId(session, STAGING_OK)
+    const driver = this.driver
+    return driver.credsFromBackup && this.guard('reading creds', session, () => driver.credsFromBackup!(session))
   }
 
   /** Whether the session has creds saved (a linked or linking account, not just leftover keys). */

@@ -1,4 +1,4 @@
-import { proto } from '@whiskeysockets/baileys'
+import { proto } from '../core/baileys.js'
 import { asBytes, isKeyPairShape, keyPairMatches } from './keypair.js'
 import type { Finding } from './findings.js'
 import { verifySignature } from './signal.js'

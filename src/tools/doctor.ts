@@ -311,6 +311,31 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
 
 /** What the backend itself knows is unfinished (a read-only open leaves it as it is). */
 async function storageFindings(store: Store, session: string): Promise<Finding[]> {
+  const found = await credsBackupFindings(store, session)
+  return found.concat(await unfinishedBatchFindings(store, session))
+}
+
+/** Creds read from Baileys' creds.json.bak (creds.json missing or unreadable after a crash). */
+async function credsBackupFindings(store: Store, session: string): Promise<Finding[]> {
+  let backup: string | undefined
+  try {
+    backup = await store.credsFromBackup(session)
+  } catch (err) {
+    if (isVaultError(err)) return [] // the creds check above reports unreadable creds
+    throw err
+  }
+  if (backup === undefined) return []
+  return [
+    {
+      severity: 'warning',
+      code: 'CREDS_FROM_BACKUP',
+      message: `creds.json is missing or unreadable; the creds were read from ${backup}, as Baileys itself would (an interrupted write).`,
+      fix: 'Start the bot (or anything that saves creds): the next save writes a proper creds.json and removes the .bak.'
+    }
+  ]
+}
+
+async function unfinishedBatchFindings(store: Store, session: string): Promise<Finding[]> {
   const driver = store.driver
   if (!driver.unfinishedBatch || !(await store.guard('checking for an unfinished batch', session, () => driver.unfinishedBatch!(session)))) return []
   return [

@@ -1,4 +1,4 @@
-import { proto } from '@whiskeysockets/baileys'
+import { proto } from '../core/baileys.js'
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { MessageAges, type RetryStoreSummary } from './message-ages.js'

@@ -1,4 +1,4 @@
-import { INITIAL_PREKEY_COUNT, MIN_PREKEY_COUNT } from '@whiskeysockets/baileys'
+import { INITIAL_PREKEY_COUNT, MIN_PREKEY_COUNT } from '../core/baileys.js'
 import { invalidArgument } from '../core/errors.js'
 
 /**

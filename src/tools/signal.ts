@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { requireFromBaileys } from '../core/baileys.js'
 
 /**
  * libsignal, as Baileys itself loads it. It is Baileys' dependency, not ours: resolve it from
@@ -16,13 +16,7 @@ let loaded: { curve: Curve; SessionRecord: SessionRecordClass } | undefined
 
 function libsignal() {
   if (loaded) return loaded
-  const here = createRequire(import.meta.url)
-  let req = here
-  try {
-    req = createRequire(here.resolve('@whiskeysockets/baileys'))
-  } catch {
-    // fall back to resolving from baileys-vault itself
-  }
+  const req = requireFromBaileys
   loaded = { curve: req('libsignal/src/curve.js'), SessionRecord: req('libsignal/src/session_record.js') }
   return loaded
 }

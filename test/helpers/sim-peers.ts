@@ -23,12 +23,7 @@ export interface Peer {
 type Auth = Awaited<ReturnType<AuthStore['useAuthState']>>
 
 /** Links a fresh session of `store` as `pushName`'s account (QR, 515), then logs in from the saved creds. */
-export async function linkPeer(options: {
-  sim: Simulator
-  auth: Auth
-  pushName: string
-  config?: Partial<UserFacingSocketConfig>
-}): Promise<Peer> {
+export async function linkPeer(options: { sim: Simulator; auth: Auth; pushName: string; config?: Partial<UserFacingSocketConfig> }): Promise<Peer> {
   const { sim, auth, pushName } = options
   const config = { pushName, ...options.config }
   let scan: Promise<LinkedDevice> | undefined

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { initAuthCreds } from '@whiskeysockets/baileys'
+import { initAuthCreds } from '../../core/baileys.js'
 import { AuthStore } from '../../auth/auth-store.js'
 import { isVaultError } from '../../core/errors.js'
 import { plainCodec } from '../../store/value-codec.js'
