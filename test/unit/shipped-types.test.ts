@@ -24,7 +24,8 @@ function reachable(): { files: Set<string>; packages: Map<string, string> } {
     const file = todo.pop()!
     if (files.has(file)) continue
     files.add(file)
-    const text = readFileSync(file, 'utf8')
+    // Comments left out: their prose may say `from "…"` too.
+    const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '')
     for (const [, spec] of text.matchAll(/(?:from|import\()\s*['"]([^'"]+)['"]/g)) {
       if (spec.startsWith('.')) todo.push(resolve(dirname(file), spec.replace(/\.js$/, '.d.ts')))
       else if (!spec.startsWith('node:')) packages.set(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0], file)
