@@ -83,6 +83,8 @@ export class Session {
   private unobserveStore = () => {}
   /** True while connect() runs: a store failure meanwhile makes that attempt retry later. */
   private connecting = false
+  /** The lease epoch the current auth state's writes are fenced with. */
+  private authEpoch?: number
 
   constructor(
     readonly store: Store,
@@ -245,7 +247,10 @@ export class Session {
       for (const hook of this.beforeConnect) await hook()
       if (this.stopping) return
       this.transition('connecting', { message: 'opening a connection' })
+      // An auth state fenced by an epoch this session no longer holds (the lease expired in an outage and was taken again) would have every write refused.
+      if (this.auth && this.lease && this.authEpoch !== this.lease.held?.epoch) this.endSocket('the lease was taken again', 503)
       if (!this.auth) {
+        this.authEpoch = this.lease?.held?.epoch
         const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
         this.auth = this.lease ? this.lease.fence(auth) : auth
         // A pairing code requested before a crash never completed: start that linking over.
@@ -456,6 +461,7 @@ export class Session {
     if (this.stopping) return
     if (!this.outage.problem) this.reportStoreProblem(err)
     this.cancelTimers()
+    this.endSocket(err.message, 503) // the auth state is reloaded from the store on the next attempt
     const delayMs = this.outage.nextDelayMs()
     this.transition('disconnected', { message: `the store is unavailable; retry #${this.outage.attempt} in ${delayMs} ms (${err.message})` })
     this.reconnectTimer = setTimeout(() => void this.connect(), delayMs)
