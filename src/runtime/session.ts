@@ -90,6 +90,8 @@ export class Session {
   private ramp?: RampSlot
   /** The retry store (retry-store.ts), opened with the auth state under the same lease; undefined with `messages: false`. */
   private messages?: MessageStore
+  /** The lease epoch the current auth state's writes are fenced with. */
+  private authEpoch?: number
 
   constructor(
     readonly store: Store,
@@ -273,7 +275,10 @@ export class Session {
       if (this.stopping) return this.ramp?.free()
       const note = this.lease?.takeNote()
       this.transition('connecting', { message: note ? `${note}; opening a connection` : 'opening a connection' })
+      // An auth state fenced by an epoch this session no longer holds (the lease expired in an outage and was taken again) would have every write refused.
+      if (this.auth && this.lease && this.authEpoch !== this.lease.held?.epoch) this.endSocket('the lease was taken again', 503)
       if (!this.auth) {
+        this.authEpoch = this.lease?.held?.epoch
         const auth = await this.store.useAuthState(this.sessionId, { lease: this.lease?.held })
         this.auth = this.lease ? this.lease.fence(auth) : auth
         this.messages = await openRetryStore(this.store, this.sessionId, this.options.messages, this.lease?.held)
@@ -498,6 +503,7 @@ export class Session {
     if (this.stopping) return
     if (!this.outage.problem) this.reportStoreProblem(err)
     this.cancelTimers()
+    this.endSocket(err.message, 503) // the auth state is reloaded from the store on the next attempt
     const delayMs = this.outage.nextDelayMs()
     this.transition('disconnected', { message: `the store is unavailable; retry #${this.outage.attempt} in ${delayMs} ms (${err.message})` })
     this.reconnectTimer = setTimeout(() => void this.connect(), delayMs)
