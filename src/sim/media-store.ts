@@ -41,7 +41,8 @@ export class MediaStore {
     if (req.method === 'POST' && UPLOAD_PATH.test(url.pathname)) {
       this.upload(req, origin).then(
         body => reply(res, 200, body),
-        err => reply(res, err instanceof TooLarge ? 413 : 500, { error: { code: err instanceof TooLarge ? 'TOO_LARGE' : 'UPLOAD_FAILED', message: err.message } })
+        err =>
+          reply(res, err instanceof TooLarge ? 413 : 500, { error: { code: err instanceof TooLarge ? 'TOO_LARGE' : 'UPLOAD_FAILED', message: err.message } })
       )
       return true
     }

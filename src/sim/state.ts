@@ -41,8 +41,8 @@ export interface DeviceRecord extends Registration {
   /** Stanzas queued while the device was offline, delivered at its next login. */
   pending: BinaryNode[]
   linkedAt: number
-  /** The history-sync notification of its first login went out. */
-  historySent?: boolean
+  /** The device confirmed the history-sync notification (its `hist_sync` receipt). */
+  historySynced?: boolean
 }
 
 /** A device as the server sees it (the public, key-free view of a DeviceRecord). */
@@ -118,7 +118,9 @@ export type AccountMode = 'by-push-name' | 'single'
 
 /** The phone number a push name gets: '1' + 10 digits of SHA-256(name), stable across runs. */
 export function phoneForPushName(pushName: string, attempt = 0): string {
-  const digest = createHash('sha256').update(attempt ? `${pushName}#${attempt}` : pushName).digest()
+  const digest = createHash('sha256')
+    .update(attempt ? `${pushName}#${attempt}` : pushName)
+    .digest()
   return `1${(digest.readBigUInt64BE(0) % 10_000_000_000n).toString().padStart(10, '0')}`
 }
 

@@ -23,16 +23,11 @@ export interface Peer {
 type Auth = Awaited<ReturnType<AuthStore['useAuthState']>>
 
 /** Links a fresh session of `store` as `pushName`'s account (QR, 515), then logs in from the saved creds. */
-export async function linkPeer(options: {
-  sim: Simulator
-  auth: Auth
-  pushName: string
-  config?: Partial<UserFacingSocketConfig>
-}): Promise<Peer> {
+export async function linkPeer(options: { sim: Simulator; auth: Auth; pushName: string; config?: Partial<UserFacingSocketConfig> }): Promise<Peer> {
   const { sim, auth, pushName } = options
   const config = { pushName, ...options.config }
   let scan: Promise<LinkedDevice> | undefined
-  const pairing = connectClient({ url: sim.url, auth, config, onQr: qr => (scan ??= sim.phone.scan(qr)) })
+  const pairing = connectClient({ url: sim.url, auth, config, onQr: qr => void (scan ??= sim.phone.scan(qr)) })
   const code = await pairing.waitForClose(PEER_OPEN_MS)
   await pairing.end()
   assert.ok(scan, 'the client showed a QR code')

@@ -19,7 +19,7 @@ export const simCommand: Command = {
     '--delivery-delay: ms between a client sending and its recipients receiving (default 150).',
     'Runs until Ctrl-C. The same port answers a JSON control API over HTTP(S):',
     '  POST /scan  <qr text>                 link the device showing this QR',
-    '  POST /admin/mock-phone/scan-qr <qr>   the same (the route Baileys\' own e2e suite uses)',
+    "  POST /admin/mock-phone/scan-qr <qr>   the same (the route Baileys' own e2e suite uses)",
     '  GET  /accounts                        accounts: number, LID, push name, devices',
     '  POST /pair-code {"code"}              link the device that requested this pairing code',
     '  GET  /devices                         linked devices as the server sees them',
@@ -63,10 +63,12 @@ export const simCommand: Command = {
       ctx.stdout.write(`root key: ${rootKey}\n`)
       ctx.stdout.write(`phone: ${sim.phone.jid}\n`)
       ctx.stdout.write(`control API: ${control}  (link a QR: POST ${control}/admin/mock-phone/scan-qr)\n`)
-      ctx.stdout.write(`accounts: ${accounts === 'single' ? `every client links to ${sim.phone.jid}` : 'one per makeWASocket pushName (no pushName: the phone above)'}\n`)
+      ctx.stdout.write(
+        `accounts: ${accounts === 'single' ? `every client links to ${sim.phone.jid}` : 'one per makeWASocket pushName (no pushName: the phone above)'}\n`
+      )
       if (tls) {
         ctx.stdout.write('TLS: self-signed certificate. Clients: makeWASocket({ agent, fetchAgent }) with\n')
-        ctx.stdout.write("  new https.Agent({ rejectUnauthorized: false }), or NODE_TLS_REJECT_UNAUTHORIZED=0 (media downloads use fetch)\n")
+        ctx.stdout.write('  new https.Agent({ rejectUnauthorized: false }), or NODE_TLS_REJECT_UNAUTHORIZED=0 (media downloads use fetch)\n')
         ctx.stdout.write(`  Baileys' e2e suite: SOCKET_URL=${sim.url} yarn test:e2e\n`)
       }
       ctx.stdout.write('Press Ctrl-C to stop.\n')
