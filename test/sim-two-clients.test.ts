@@ -112,11 +112,11 @@ describe('simulator: two real clients, one account each', () => {
     const got = await waitForText(bob.client, 'while you were away')
     assert.equal(textOf(got), 'while you were away')
   })
-  /** Resolves when `peer` sees the group in a groups.upsert. */
-  const seesGroup = (peer: Peer, id: () => string | undefined) =>
+  /** Resolves when `peer` sees a group with this subject in a groups.upsert. */
+  const seesGroup = (peer: Peer, subject: string) =>
     new Promise<void>(resolve => {
-      const check = (groups: Array<{ id: string }>) => {
-        if (!groups.some(g => g.id === id())) return
+      const check = (groups: Array<{ subject?: string }>) => {
+        if (!groups.some(g => g.subject === subject)) return
         peer.client.sock.ev.off('groups.upsert', check)
         resolve()
       }
@@ -132,10 +132,9 @@ describe('simulator: two real clients, one account each', () => {
   }
 
   test('groups: create, messages reach exactly the members, add, remove, promote, metadata', { timeout: 90_000 }, async () => {
-    let id: string | undefined
-    const bobSees = seesGroup(bob, () => id)
+    const bobSees = seesGroup(bob, 'Bar')
     const created = await alice.client.sock.groupCreate('Bar', [bob.jid])
-    id = created.id
+    const id = created.id
     assert.equal(created.subject, 'Bar')
     assert.deepEqual(
       created.participants.map(p => [p.id, p.admin]).sort(),
@@ -152,7 +151,7 @@ describe('simulator: two real clients, one account each', () => {
     assert.equal(got.key.participant, alice.jid)
     assert.equal(got.pushName, 'Alice')
 
-    const charlieSees = seesGroup(charlie, () => id)
+    const charlieSees = seesGroup(charlie, 'Bar')
     const added = await alice.client.sock.groupParticipantsUpdate(id, [charlie.jid, bob.jid, '19999999999@s.whatsapp.net'], 'add')
     assert.deepEqual(
       added.map(r => r.status),

@@ -349,6 +349,7 @@ function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRec
 function handleReceipt(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
   const { id, to, type } = node.attrs
   conn.send({ tag: 'ack', attrs: { class: 'receipt', id, from: to, ...(type ? { type } : {}) } })
+  if (type === 'hist_sync') device.historySynced = true
   if (routeReceipt(host, device, node)) return
   if (type === 'retry') {
     const contact = host.contactByUser(jidDecode(to)?.user)

@@ -9,8 +9,11 @@
  *
  * Layout: noise.ts (framing, Noise XX), certs.ts (cert chain), connection.ts (one client),
  * server.ts (registration/login, routing, kicks, silence, restart), kicks.ts (kick stanzas),
- * handlers.ts (IQs, messages, receipts), phone.ts (QR and code linking), link-code.ts (the
- * pairing-code crypto), contact.ts (Signal contacts), state.ts (what the server remembers),
+ * handlers.ts (IQs, messages, receipts), routing.ts (messages and receipts between clients),
+ * delivery-queue.ts (delivery delay, offline queue), groups.ts (w:g2, group fan-out),
+ * media-store.ts (uploads and downloads), history-sync.ts, tls.ts (wss:// certificate),
+ * phone.ts (QR and code linking), link-code.ts (the pairing-code crypto), contact.ts (Signal
+ * contacts), state.ts (what the server remembers: accounts by push name, devices),
  * control.ts (HTTP control API on the same port, for `baileys-vault sim`).
  */
 import { VaultError } from '../core/errors.js'
@@ -95,7 +98,7 @@ export interface Simulator {
    * SimulatorOptions.deliveryDelayMs); settable while running.
    */
   deliveryDelayMs: number
-  /** The devices linked to the phone, as the server sees them. */
+  /** The linked devices of every account, as the server sees them. */
   devices(): DeviceInfo[]
   device(jid: string): DeviceInfo | undefined
   stop(): Promise<void>

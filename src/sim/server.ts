@@ -317,11 +317,9 @@ export class SimServer implements ConnectionHost, HandlerHost, PhoneHost, Contac
     const pending = takeOffline(device)
     for (const stanza of pending) conn.send(stanza)
     conn.send({ tag: 'ib', attrs: { from: 's.whatsapp.net' }, content: [{ tag: 'offline', attrs: { count: pending.length.toString() } }] })
-    // After <offline>: that is when the client starts waiting for it.
-    if (!device.historySent && this.historySync) {
-      device.historySent = true
-      conn.send(historySyncNotification(device.account))
-    }
+    // After <offline>: that is when the client starts waiting for it. Again at each login until
+    // the client confirmed it (a crash before that would otherwise hold its next login 20 s).
+    if (!device.historySynced && this.historySync) conn.send(historySyncNotification(device.account))
   }
 
   deliver(device: DeviceRecord, stanza: BinaryNode): void {

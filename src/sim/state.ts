@@ -41,8 +41,8 @@ export interface DeviceRecord extends Registration {
   /** Stanzas queued while the device was offline, delivered at its next login. */
   pending: BinaryNode[]
   linkedAt: number
-  /** The history-sync notification of its first login went out. */
-  historySent?: boolean
+  /** The device confirmed the history-sync notification (its `hist_sync` receipt). */
+  historySynced?: boolean
 }
 
 /** A device as the server sees it (the public, key-free view of a DeviceRecord). */

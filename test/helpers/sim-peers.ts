@@ -27,7 +27,7 @@ export async function linkPeer(options: { sim: Simulator; auth: Auth; pushName: 
   const { sim, auth, pushName } = options
   const config = { pushName, ...options.config }
   let scan: Promise<LinkedDevice> | undefined
-  const pairing = connectClient({ url: sim.url, auth, config, onQr: qr => (scan ??= sim.phone.scan(qr)) })
+  const pairing = connectClient({ url: sim.url, auth, config, onQr: qr => void (scan ??= sim.phone.scan(qr)) })
   const code = await pairing.waitForClose(PEER_OPEN_MS)
   await pairing.end()
   assert.ok(scan, 'the client showed a QR code')
