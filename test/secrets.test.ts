@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it, before, after } from 'node:test'
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { inspect } from 'node:util'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStore } from '../src/open-store.js'
@@ -117,6 +118,44 @@ describe('secrets stay out of output and errors', () => {
     assert.ok(haystack.includes('CORRUPT') || haystack.includes('damaged') || haystack.includes('not valid JSON'), 'failure paths were exercised')
     for (const secret of secrets) assert.ok(!haystack.includes(secret), 'a private key appeared in output or an error message')
     assert.ok(!haystack.includes('s3cret-pass'), 'a store password appeared in output or an error message')
+  })
+
+  it('a torn pre-key file: errors and their causes, printed as loggers print them, and the CLI hold no fragment of the key', async () => {
+    const folder = copyFixture('alice')
+    const name = readdirSync(folder).find(f => /^pre-key-\d+\.json$/.test(f))!
+    const text = readFileSync(join(folder, name), 'utf8')
+    const privateKey = (JSON.parse(text) as { private: { data: string } }).private.data
+    // Damaged just before the private key (the issue's `"data":#4MpRVqLdm"`): JSON.parse's message
+    // then quotes the text around the bad character, the start of the key.
+    const at = text.indexOf(privateKey)
+    writeFileSync(join(folder, name), `${text.slice(0, at - 1)}#${text.slice(at)}`)
+    const outputs: string[] = []
+    const store = await openStore(`file:${folder}`)
+    try {
+      const { state } = await store.useAuthState('default')
+      const err = await state.keys.get('pre-key', [name.slice('pre-key-'.length, -'.json'.length)]).then(
+        () => assert.fail('a torn pre-key must not read as a value'),
+        e => e
+      )
+      assert.equal(err.code, 'CORRUPT_DATA')
+      // What pino, console.log and util.inspect print: message, stack and the whole cause chain.
+      outputs.push(inspect(err, { depth: 10 }), JSON.stringify({ err, cause: String(err.cause), stack: err.cause?.stack }))
+    } finally {
+      await store.close()
+    }
+    for (const argv of [
+      ['doctor', `file:${folder}`],
+      ['inspect', `file:${folder}`, '--session', 'default'],
+      ['doctor', `file:${folder}`, '--json']
+    ]) {
+      const run = await runCli(argv)
+      outputs.push(run.stdout, run.stderr)
+    }
+    const haystack = outputs.join('\n')
+    assert.match(haystack, /not valid JSON/)
+    // Any 8 characters of the key in a row (the issue saw 10: `#4MpRVqLdm`).
+    for (let i = 0; i + 8 <= privateKey.length; i++)
+      assert.ok(!haystack.includes(privateKey.slice(i, i + 8)), `a fragment of the pre-key's private key appeared: ${privateKey.slice(i, i + 8)}`)
   })
 
   it(

@@ -1,5 +1,5 @@
 import { proto } from '../core/baileys.js'
-import { VaultError, describeLocation } from '../core/errors.js'
+import { VaultError, describeLocation, parseErrorCause } from '../core/errors.js'
 import { UnstorableValueError, fromBufferJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
 import type { StoredValue } from './stored-value.js'
@@ -46,7 +46,7 @@ const corrupt = (session: string, type: string | undefined, id: string | undefin
   new VaultError(
     'CORRUPT_DATA',
     `Stored value for ${describeLocation(session, type, id)} is not valid JSON (torn or damaged). Restore it from a backup; baileys-vault did not change it.`,
-    { cause }
+    { cause: parseErrorCause(cause) }
   )
 
 /** Decodes a BufferJSON body (see plainBody) with Baileys' value semantics. */
@@ -61,7 +61,9 @@ export function decodeBody(body: Buffer, session: string, type?: string, id?: st
     try {
       value = proto.Message.AppStateSyncKeyData.fromObject(value)
     } catch (cause) {
-      throw new VaultError('CORRUPT_DATA', `Stored value for ${describeLocation(session, type, id)} is not an AppStateSyncKeyData.`, { cause })
+      throw new VaultError('CORRUPT_DATA', `Stored value for ${describeLocation(session, type, id)} is not an AppStateSyncKeyData.`, {
+        cause: parseErrorCause(cause)
+      })
     }
   }
   return value

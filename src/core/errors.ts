@@ -36,3 +36,17 @@ export const invalidArgument = (message: string): VaultError => new VaultError('
 /** Driver.rename's refusal: the target session already holds data. */
 export const renameTargetTaken = (to: string): VaultError =>
   new VaultError('INVALID_ARGUMENT', `Session "${to}" already has creds or keys; rename never replaces a session. Drop it first if it should go.`)
+
+/**
+ * The cause to keep for a failed parse of stored data: JSON.parse's message quotes the input
+ * ("…"data":#4MpR… is not valid JSON"), the start of a private key when the value is a pre-key,
+ * and loggers print causes. Only the error's kind and the position survive.
+ */
+export function parseErrorCause(err: unknown): Error {
+  const position = /position (\d+)/.exec((err as Error)?.message ?? '')?.[1]
+  const safe = new Error(
+    `${(err as Error)?.name === 'SyntaxError' ? 'invalid JSON' : 'unreadable value'}${position ? ` at position ${position}` : ''} (text not shown)`
+  )
+  safe.name = (err as Error)?.name === 'SyntaxError' ? 'SyntaxError' : 'Error'
+  return safe
+}

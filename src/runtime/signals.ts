@@ -17,7 +17,7 @@ export interface SignalOptions {
  */
 const REPEAT_MS = 1_000
 export const isRepeatDelivery = (first: { signal: NodeJS.Signals; at: number }, signal: NodeJS.Signals, now = Date.now()): boolean =>
-  signal === first.signal && now - first.at < REPEAT_MS
+  signal !== undefined && signal === first.signal && now - first.at < REPEAT_MS
 
 export function handleSignals(stop: () => Promise<void>, logger: RuntimeLogger, options: SignalOptions = {}): () => void {
   let first: { signal: NodeJS.Signals; at: number } | undefined

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { createGunzip } from 'node:zlib'
 import { fromBufferJson, toBufferJson } from '../codec/buffer-json.js'
-import { VaultError } from '../core/errors.js'
+import { VaultError, parseErrorCause } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId } from '../store/validate.js'
 import { openStream, readSealHeader, unwrapDataKey, type BackupKeys } from './backup-seal.js'
 import type { StoredValue } from '../codec/stored-value.js'
@@ -205,7 +205,7 @@ function parseHeader(file: string, line: string): BackupHeader {
   try {
     header = JSON.parse(line)
   } catch (cause) {
-    throw new VaultError('UNSUPPORTED_FORMAT', `${file} is not a baileys-vault backup (the first line is not JSON).`, { cause })
+    throw new VaultError('UNSUPPORTED_FORMAT', `${file} is not a baileys-vault backup (the first line is not JSON).`, { cause: parseErrorCause(cause) })
   }
   if (header?.format !== BACKUP_FORMAT)
     throw new VaultError('UNSUPPORTED_FORMAT', `${file} is not a baileys-vault backup (format "${String(header?.format)}").`)
@@ -223,7 +223,7 @@ function parseJson(file: string, lineNo: number, line: string, parse: (text: str
   try {
     return parse(line)
   } catch (cause) {
-    throw corrupt(file, `line ${lineNo} is not valid JSON`, cause)
+    throw corrupt(file, `line ${lineNo} is not valid JSON`, parseErrorCause(cause))
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Store } from '../store/store.js'
+import { isStagingSession } from '../store/validate.js'
 import { assertSessionsExist, countKeys, sumCounts } from './sessions.js'
 import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
@@ -23,7 +24,9 @@ export interface DropResult {
  */
 export async function dropSession(store: Store, session: string, options: DropOptions = {}): Promise<DropResult> {
   await assertSessionsExist(store, [session])
-  return withSessionLeases(store, [session], options, async () => {
+  // A staging session (an interrupted migrate/restore) has no lease of its own: no bot runs on it.
+  const leased = isStagingSession(session) ? [] : [session]
+  return withSessionLeases(store, leased, options, async () => {
     const counts = await countKeys(store, session)
     const creds = await store.hasCreds(session)
     await store.drop(session)

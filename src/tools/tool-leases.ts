@@ -10,6 +10,7 @@ import { VaultError } from '../core/errors.js'
 import { hostname } from 'node:os'
 import { leaseOwner, parseOwner } from '../drivers/shared-lease.js'
 import type { Store } from '../store/store.js'
+import { isStagingSession } from '../store/validate.js'
 
 export interface ToolLeaseOptions {
   /** Take leases that expired without a release (a dead owner). A live lease is never taken. */
@@ -31,7 +32,7 @@ const ownerText = (owner: string) => {
  * it through withSessionLeases; `drop` also calls it before asking the user to confirm.
  */
 export async function assertLeaseFree(store: Store, session: string, options: ToolLeaseOptions = {}): Promise<void> {
-  if (store.driver.lease) await checkFree(store, session, !!options.force)
+  if (store.driver.lease && !isStagingSession(session)) await checkFree(store, session, !!options.force)
 }
 
 /** This process's own lease (a scheduled backup runs inside the bot that owns the session). */
