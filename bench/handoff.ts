@@ -10,10 +10,10 @@ import { envInt, fmt, load, median, percentile, printTable, uniqueId } from './u
 /**
  * Handoff and mass starts (issue 23), against the simulator in its own process:
  *
- * 1. Time to all connected for N sessions (BENCH_HANDOFF_SESSIONS, default "50,200,500") started
+ * 2. Time to all connected for N sessions (BENCH_HANDOFF_SESSIONS, default "50,200,500") started
  *    by one fresh process with createRuntime's ramp (at most 8 handshakes in flight), on SQLite
  *    and PostgreSQL. The largest N are linked once first (not timed).
- * 2. Handoff latency at the DEFAULT lease TTL (30 s, so a standby's poll is every 10 s): two
+ * 1. Handoff latency at the DEFAULT lease TTL (30 s, so a standby's poll is every 10 s): two
  *    processes keep one session, one owns it and one waits; the owner is told to stop
  *    gracefully, and we time until the other is connected. BENCH_HANDOFFS (default 50) per store,
  *    on SQLite, file:, PostgreSQL and Redis; median and p99, and how each standby was woken.
@@ -133,7 +133,20 @@ export async function runHandoff(_targets: BenchTarget[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vault-handoff-'))
   const sim = await startSimulatorProcess()
   try {
-    console.log(`## Mass start — N sessions, one fresh process, createRuntime's ramp (maxConnecting 8), simulator in another process\n`)
+    console.log(`## Handoff at the default TTL (30 s: a standby polls every 10 s) — graceful stop of the owner to the standby connected, two processes\n`)
+    const hand: string[][] = []
+    hand.push(await handoffs(sim, 'sqlite', `sqlite:${join(dir, 'handoff.db')}`))
+    hand.push(await handoffs(sim, 'file', `file:${join(dir, 'handoff-auth')}`))
+    const pg = await withPostgresDb(url => handoffs(sim, 'postgres', url))
+    if (pg) hand.push(pg)
+    if (process.env.VAULT_TEST_REDIS_URL) {
+      const url = new URL(process.env.VAULT_TEST_REDIS_URL)
+      url.searchParams.set('prefix', `bench-handoff-${uniqueId()}`)
+      hand.push(await handoffs(sim, 'redis', url.toString()))
+    }
+    printTable(['store', 'handoffs', 'median ms', 'p99 ms', 'max ms', 'kill -9 median / max ms', 'woken by'], hand)
+    console.log('')
+    console.log(`\n## Mass start — N sessions, one fresh process, createRuntime's ramp (maxConnecting 8), simulator in another process\n`)
     const ids = Array.from({ length: largest }, (_, i) => `mass-${String(i).padStart(4, '0')}`)
     const rows: string[][] = []
     const mass = async (name: string, storeUrl: string) => {
@@ -149,18 +162,6 @@ export async function runHandoff(_targets: BenchTarget[]): Promise<void> {
     console.log('')
     printTable(['store', 'sessions', 'all connected s', 'CPU s', 'load'], rows)
 
-    console.log(`\n## Handoff at the default TTL (30 s: a standby polls every 10 s) — graceful stop of the owner to the standby connected, two processes\n`)
-    const hand: string[][] = []
-    hand.push(await handoffs(sim, 'sqlite', `sqlite:${join(dir, 'handoff.db')}`))
-    hand.push(await handoffs(sim, 'file', `file:${join(dir, 'handoff-auth')}`))
-    const pg = await withPostgresDb(url => handoffs(sim, 'postgres', url))
-    if (pg) hand.push(pg)
-    if (process.env.VAULT_TEST_REDIS_URL) {
-      const url = new URL(process.env.VAULT_TEST_REDIS_URL)
-      url.searchParams.set('prefix', `bench-handoff-${uniqueId()}`)
-      hand.push(await handoffs(sim, 'redis', url.toString()))
-    }
-    printTable(['store', 'handoffs', 'median ms', 'p99 ms', 'max ms', 'kill -9 median / max ms', 'woken by'], hand)
     console.log(`load average ${load()}`)
   } finally {
     await sim.stop()
