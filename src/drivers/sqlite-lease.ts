@@ -15,6 +15,8 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
   /** Table and statements on first use: a store that never leases is never written to for it. */
   let prepared: ReturnType<typeof prepare> | undefined
   const st = () => (prepared ??= prepare())
+  /** Reading a lease creates nothing: no table yet means no lease was ever taken (and a read-only open cannot create one). */
+  const hasTable = () => prepared !== undefined || db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vault_lease'`).get() !== undefined
   const prepare = () => {
     db.exec(`CREATE TABLE IF NOT EXISTS vault_lease (
       session TEXT PRIMARY KEY, owner TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at REAL NOT NULL
@@ -55,6 +57,7 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
         st().giveUp.run(session, owner, epoch)
       },
       async info(session) {
+        if (!hasTable()) return undefined
         const row = st().read.get(session) as Row | undefined
         return row && row.owner !== '' ? row : undefined
       }
