@@ -22,7 +22,7 @@ export function sessionOutput(options: { stdout: Output; stderr: Output; json: b
   const human = options.json ? options.stderr : options.stdout
   // Every event carries the time it happened (ISO 8601, UTC), after its own fields.
   const event = (e: Record<string, unknown>) => {
-    if (options.json) options.stdout.write(`${JSON.stringify({ ...e, time: new Date().toISOString() })}\n`)
+    if (options.json) options.stdout.write(`${JSON.stringify({ ...e, time: e.time ?? new Date().toISOString() })}\n`)
   }
   const note = (text: string) => human.write(`${text}\n`)
   const width = { id: 8 }

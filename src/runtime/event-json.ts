@@ -8,8 +8,10 @@ import type { Session } from './session.js'
 export type VaultEvent = Record<string, unknown> & { event: string; session?: string }
 
 /** Calls `emit` with one JSON object per event of `session`, for as long as it lives. */
-export function watchSession(session: Session, emit: (event: VaultEvent) => void): void {
+export function watchSession(session: Session, emitEvent: (event: VaultEvent) => void): void {
   const id = session.sessionId
+  // Every event carries the time it happened (ISO 8601, UTC), after its own fields.
+  const emit = (event: VaultEvent) => emitEvent({ ...event, time: new Date().toISOString() })
   session.on('state', change => emit({ event: 'state', session: id, state: change.state, previous: change.previous, reason: change.reason }))
   session.on('qr', qr => emit({ event: 'qr', session: id, qr }))
   session.on('pairing-code', code => emit({ event: 'pairing-code', session: id, code }))
