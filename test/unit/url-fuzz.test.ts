@@ -79,20 +79,26 @@ interface Built {
 const portOf = (text: string, fallback: number) => (text === '' ? fallback : Number(text.slice(1)))
 const hostOf = (text: string) => text.replace(/^\[|\]$/g, '')
 
-function buildRedis(rand: Rand): Built {
-  const [scheme, user, host, port, db, query, hash] = [
-    pick(rand, ['redis', 'rediss', 'REDIS']),
-    part(rand, USERINFO),
-    part(rand, HOSTS),
-    part(rand, PORTS),
-    part(rand, REDIS_DBS),
-    part(rand, REDIS_QUERIES),
-    part(rand, FRAGMENTS)
-  ]
-  const parts = [user, host, port, db, query, hash]
+/** A server URL drawn part by part (scheme, userinfo, host, port, database, query, fragment): valid only if every part is. */
+function serverUrl(rand: Rand, schemes: string[], dbs: typeof REDIS_DBS, queries: typeof REDIS_QUERIES) {
+  const scheme = pick(rand, schemes)
+  const [user, host, port, db, query, hash] = [USERINFO, HOSTS, PORTS, dbs, queries, FRAGMENTS].map(parts => part(rand, parts))
   return {
+    scheme,
+    host,
+    port,
+    db,
+    query,
     url: `${scheme}://${user.text}${host.text}${port.text}${db.text}${query.text}${hash.text}`,
-    ok: parts.every(p => p.ok),
+    ok: [user, host, port, db, query, hash].every(p => p.ok)
+  }
+}
+
+function buildRedis(rand: Rand): Built {
+  const { scheme, host, port, db, query, url, ok } = serverUrl(rand, ['redis', 'rediss', 'REDIS'], REDIS_DBS, REDIS_QUERIES)
+  return {
+    url,
+    ok,
     check(parsed) {
       assert.equal(parsed.kind, 'redis')
       if (parsed.kind !== 'redis') return
@@ -112,19 +118,10 @@ function buildRedis(rand: Rand): Built {
 }
 
 function buildPostgres(rand: Rand): Built {
-  const [scheme, user, host, port, db, query, hash] = [
-    pick(rand, ['postgres', 'postgresql']),
-    part(rand, USERINFO),
-    part(rand, HOSTS),
-    part(rand, PORTS),
-    part(rand, PG_DBS),
-    part(rand, PG_QUERIES),
-    part(rand, FRAGMENTS)
-  ]
-  const parts = [user, host, port, db, query, hash]
+  const { host, port, db, url, ok } = serverUrl(rand, ['postgres', 'postgresql'], PG_DBS, PG_QUERIES)
   return {
-    url: `${scheme}://${user.text}${host.text}${port.text}${db.text}${query.text}${hash.text}`,
-    ok: parts.every(p => p.ok),
+    url,
+    ok,
     check(parsed) {
       assert.equal(parsed.kind, 'postgres')
       if (parsed.kind !== 'postgres') return
