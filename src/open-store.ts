@@ -31,9 +31,10 @@ export interface OpenStoreOptions extends AuthStateOptions {
 
 /** Creates the driver for a URL. Each driver module is imported only when its scheme is used. */
 async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver> {
-  const { kind, target } = parseStoreUrl(url)
+  const parsed = parseStoreUrl(url)
+  const { kind, target } = parsed
   const { readOnly } = options
-  switch (kind) {
+  switch (parsed.kind) {
     case 'memory':
       return (await import('./drivers/memory.js')).createMemoryDriver({ name: target || undefined, readOnly })
     case 'sqlite':
@@ -44,6 +45,9 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
       return (await import('./drivers/postgres.js')).createPostgresDriver({ ...options.postgres, url: target, readOnly })
     case 'redis':
       return (await import('./drivers/redis.js')).createRedisDriver({ ...options.redis, url: target, readOnly })
+    case 'import':
+      // Another project's layout: read in place, never written, whatever readOnly says.
+      return (await import('./drivers/import/index.js')).createImportDriver({ scheme: parsed.scheme, url: target })
     default:
       throw invalidArgument(`The ${kind} store is not available in this build of baileys-vault.`)
   }
@@ -56,10 +60,12 @@ async function driverFor(url: string, options: OpenStoreOptions): Promise<Driver
 export async function openStore(url: string | Driver, options: OpenStoreOptions = {}): Promise<AuthStore> {
   // Bad encryption options fail before any backend is opened.
   const sealed = options.encryption ? sealedCodec(options.encryption) : undefined
-  const driver = typeof url === 'string' ? await driverFor(url, options) : url
+  // Another project's layout (an importer's URL) is always opened read-only.
+  const readOnly = !!options.readOnly || (typeof url === 'string' && parseStoreUrl(url).kind === 'import')
+  const driver = typeof url === 'string' ? await driverFor(url, { ...options, readOnly }) : url
   const label = typeof url === 'string' ? redactUrl(url) : `${driver.kind}:`
   const codec = sealed ?? plainCodec(!!driver.capabilities.bareJson)
-  return new AuthStore(driver, codec, label, { readOnly: !!options.readOnly }, { cacheEntries: options.cacheEntries })
+  return new AuthStore(driver, codec, label, { readOnly }, { cacheEntries: options.cacheEntries })
 }
 
 /** Opens `url` and the auth state of one session; `close()` closes the store. */

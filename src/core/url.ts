@@ -5,7 +5,13 @@ import { parsePostgresUrl, parseRedisUrl, type PostgresUrl, type RedisUrl } from
 export { redactUrl }
 export type { PostgresUrl, RedisUrl }
 
-export type StoreKind = 'memory' | 'file' | 'sqlite' | 'postgres' | 'redis'
+export type StoreKind = 'memory' | 'file' | 'sqlite' | 'postgres' | 'redis' | 'import'
+
+/**
+ * Schemes of other projects' layouts that migrate, ls, inspect and doctor read in place, never
+ * writing to them (drivers/import/). Each importer adds its scheme here and in drivers/import/index.ts.
+ */
+export const IMPORT_SCHEMES: readonly string[] = []
 
 /**
  * `target` is the file-system path for file: and sqlite:, the full URL for servers, the name
@@ -15,6 +21,7 @@ export type ParsedStoreUrl =
   | { kind: 'memory' | 'file' | 'sqlite'; target: string }
   | { kind: 'postgres'; target: string; postgres: PostgresUrl }
   | { kind: 'redis'; target: string; redis: RedisUrl }
+  | { kind: 'import'; scheme: string; target: string }
 
 const USAGE = 'Use memory:, file:<folder>, sqlite:<path>, postgres://user:pass@host/db or redis://host:port.'
 
@@ -40,6 +47,7 @@ export function parseStoreUrl(url: string): ParsedStoreUrl {
     case 'rediss':
       return { kind: 'redis', target: url, redis: parseRedisUrl(url) }
     default:
+      if (IMPORT_SCHEMES.includes(scheme)) return { kind: 'import', scheme, target: url }
       throw invalidArgument(`Unknown store URL "${redactUrl(url)}". ${USAGE}`)
   }
 }

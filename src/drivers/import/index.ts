@@ -1,0 +1,15 @@
+import type { Driver } from '../../core/driver.js'
+import { invalidArgument } from '../../core/errors.js'
+import { redactUrl } from '../../core/url.js'
+
+/**
+ * Opens another project's store layout for reading (migrate's source, ls, inspect, doctor).
+ * Each importer lives in its own module, imported only when its scheme is used, and returns a
+ * driver built with `importDriver` (./import-driver.ts): read-only whatever the caller asks.
+ */
+export async function createImportDriver({ scheme, url }: { scheme: string; url: string }): Promise<Driver> {
+  switch (scheme) {
+    default:
+      throw invalidArgument(`No importer reads "${redactUrl(url)}" in this build of baileys-vault.`)
+  }
+}
