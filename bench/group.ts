@@ -1,6 +1,6 @@
 import { Curve, proto } from '@whiskeysockets/baileys'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
-import type { Store } from '../src/store/store.js'
+import { Store } from '../src/store/store.js'
 import type { BenchAuth, BenchConnection, BenchTarget } from './targets.js'
 import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 
@@ -91,7 +91,7 @@ interface ReadCounts {
 function countReads(store: Store | undefined): ReadCounts {
   const counts = { driverGets: 0, driverLists: 0, rows: 0, decoded: 0 }
   if (!store) return counts
-  const { driver, codec } = store
+  const { driver, codec } = Store.internals(store)
   const get = driver.get.bind(driver)
   const list = driver.list.bind(driver)
   const decode = codec.decode.bind(codec)

@@ -21,6 +21,7 @@ import { crashSuite } from './helpers/crash-suite.js'
 import { toolsSuite } from './helpers/tools-suite.js'
 import { testEncryption } from './helpers/encryption-keys.js'
 import { KEYS, SESSIONS } from './helpers/file-crash-child.js'
+import { rawDriver } from './helpers/raw-driver.js'
 
 const temps: string[] = []
 const tempRoot = (label: string) => {
@@ -492,8 +493,8 @@ describe('file driver: files it did not write are never touched', () => {
     const store = await openStore(`file:${root}`)
     assert.deepEqual(await collect(store.sessions()), [], 'foreign files are not a session')
     assert.deepEqual(await collect(store.listKeys('default')), [])
-    assert.deepEqual((await store.driver.get('default', 'app', ['settings'])).size, 0, 'app-settings.json is not key "settings" of type "app"')
-    assert.deepEqual(await collect(store.driver.ignoredFiles!('default')), names)
+    assert.deepEqual((await rawDriver(store).get('default', 'app', ['settings'])).size, 0, 'app-settings.json is not key "settings" of type "app"')
+    assert.deepEqual(await collect(rawDriver(store).ignoredFiles!('default')), names)
 
     const { state, saveCreds } = await store.useAuthState('default')
     await saveCreds()
@@ -507,7 +508,7 @@ describe('file driver: files it did not write are never touched', () => {
     assert.deepEqual(foreignSnapshot(root, names), before, 'keys.clear() left them alone')
     await state.keys.set({ 'pre-key': { '2': { public: Buffer.from([1]), private: Buffer.from([2]) } } })
     // Deleting a key of a type the folder does not own is a no-op, not an unlink of app-settings.json.
-    await store.driver.write('default', {
+    await rawDriver(store).write('default', {
       set: [],
       del: [
         ['app', 'settings'],
@@ -522,7 +523,7 @@ describe('file driver: files it did not write are never touched', () => {
     // A sub-folder session with a foreign file: drop removes its own files and keeps the folder.
     await store.write('bot-2', { creds: initAuthCreds(), set: [['pre-key', '1', { public: Buffer.from([1]), private: Buffer.from([2]) }]] })
     writeFileSync(join(root, 'bot-2', 'README.md'), 'mine')
-    assert.deepEqual(await collect(store.driver.ignoredFiles!('bot-2')), ['bot-2/README.md'])
+    assert.deepEqual(await collect(rawDriver(store).ignoredFiles!('bot-2')), ['bot-2/README.md'])
     await store.drop('bot-2')
     assert.deepEqual(readdirSync(join(root, 'bot-2')), ['README.md'])
     assert.deepEqual(await collect(store.sessions()), [])

@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { openStore } from '../src/open-store.js'
 import { doctor } from '../src/tools/doctor.js'
-import { ignoredFiles } from '../src/tools/ignored-files.js'
 import { VaultError } from '../src/core/errors.js'
 import { copyFixture, manifest } from './helpers/fixture.js'
 import { assertConversationContinues } from './helpers/conversation.js'
@@ -47,7 +46,7 @@ describe("file: folders in Baileys' next layout (.tmp/.bak companions)", () => {
     assert.deepEqual(await keysOf(folder), plainKeys)
 
     const store = await openStore(`file:${folder}`)
-    assert.deepEqual(await ignoredFiles(store, 'default'), ['notes.txt.bak'])
+    assert.deepEqual(await store.ignoredFiles('default'), ['notes.txt.bak'])
     await assertConversationContinues(store, 'default')
     const { state } = await store.useAuthState('default')
     await state.keys.set({ 'pre-key': { '7': null } })

@@ -37,6 +37,7 @@ import { migrate } from '../src/tools/migrate.js'
 import { prune } from '../src/tools/prune.js'
 import { restore } from '../src/tools/restore.js'
 import { rotateKey } from '../src/tools/rotate-key.js'
+import { rawDriver } from './helpers/raw-driver.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/lease-runtime-child.js', import.meta.url))
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
@@ -167,7 +168,7 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
   t.diagnostic(`${label}: zombie probe refused with ${probe.code ?? probe.message}`)
   const raw = await openStore(storeUrl)
   try {
-    assert.equal((await raw.driver.get('main', PROBE.type, [PROBE.id])).size, 0, 'a raw read shows none of the zombie writes')
+    assert.equal((await rawDriver(raw).get('main', PROBE.type, [PROBE.id])).size, 0, 'a raw read shows none of the zombie writes')
   } finally {
     await raw.close()
   }
@@ -208,7 +209,7 @@ async function scenarios(t: TestContext, storeUrl: string, label: string) {
 
 /** Every stored byte of session 'main' (creds and keys), as one digest. */
 async function digestOf(store: Store): Promise<string> {
-  const h = createHash('sha256').update(Buffer.from((await store.driver.getCreds('main')) ?? []))
+  const h = createHash('sha256').update(Buffer.from((await rawDriver(store).getCreds('main')) ?? []))
   for await (const [type, id, bytes] of store.listRaw('main')) h.update(`${type}/${id}`).update(Buffer.from(bytes!))
   return h.digest('hex')
 }
@@ -225,7 +226,7 @@ async function toolsAgainstLiveBot(storeUrl: string, bot: Child) {
     await copy.saveCreds()
     // A live session is backed up only from a consistent snapshot (SQLite, PostgreSQL); the
     // restore below needs a file either way, so without snapshots it comes from the copy.
-    if (live.driver.capabilities.snapshot) await backup(live, file)
+    if (live.canSnapshot) await backup(live, file)
     else {
       await assert.rejects(backup(live, file), held, 'backup of a live session without snapshots')
       await backup(source, file)

@@ -45,7 +45,7 @@ import type { MigrateOptions, BackupResult, DoctorResult, Finding, RotateKeyResu
 import { createMemoryDriver, createSqliteDriver, createFileDriver, createPostgresDriver, createRedisDriver } from 'baileys-vault/drivers'
 import type { Driver, DriverCapabilities, WriteBatch, ListEntry, ListOptions, SnapshotReader } from 'baileys-vault/drivers'
 import { driverConformance, type DriverHarness, type RawReader } from 'baileys-vault/testing'
-import { startSession } from 'baileys-vault/runtime'
+import { startSession, type Session } from 'baileys-vault/runtime'
 import { startSimulator } from 'baileys-vault/sim'
 // @ts-expect-error driver factories are in baileys-vault/drivers, not the bot's entry point
 import { createMemoryDriver as notHere } from 'baileys-vault'
@@ -64,6 +64,12 @@ export async function bot(): Promise<void> {
   store.codec.currentKeyId
   // @ts-expect-error internal
   void store.trackWrites
+  // @ts-expect-error internal: a Session's lifecycle is the runtime's (startSession, createRuntime)
+  void ({} as Session).begin
+  // @ts-expect-error internal
+  void ({} as Session).takeLeaseFirst
+  const sealed: boolean = store.protectionOf(creds ?? new Uint8Array()).sealed
+  void sealed
   void [kind, creds, linked]
 }
 `

@@ -12,6 +12,7 @@ import { isVaultError } from '../src/core/errors.js'
 import { openStore } from '../src/open-store.js'
 import { runCli } from './helpers/tools-cli.js'
 import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
+import { rawDriver } from './helpers/raw-driver.js'
 
 const md5 = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex')
 const mode = (path: string) => statSync(path).mode & 0o777
@@ -98,7 +99,7 @@ describe('read-only commands write nothing', () => {
         const refused = (e: unknown) => isVaultError(e, 'INVALID_ARGUMENT') && /opened read-only/.test(e.message)
         await assert.rejects(store.write('bot', { set: [['pre-key', '2', { a: 1 }]] }), refused)
         await assert.rejects(store.drop('bot'), refused)
-        await assert.rejects(store.driver.write('bot', { set: [['pre-key', '2', Buffer.from('x')]], del: [] }), refused)
+        await assert.rejects(rawDriver(store).write('bot', { set: [['pre-key', '2', Buffer.from('x')]], del: [] }), refused)
         const { state } = await store.useAuthState('bot')
         await assert.rejects(state.keys.set({ 'pre-key': { '3': { public: Buffer.alloc(1), private: Buffer.alloc(1) } } }), refused)
       } finally {

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../src/open-store.js'
 import { startSimulator, type Simulator } from '../src/sim/index.js'
+import { rawDriver } from './helpers/raw-driver.js'
 
 const CHILD = fileURLToPath(new URL('./helpers/runtime-child.js', import.meta.url))
 
@@ -102,9 +103,9 @@ test(
     for (const e of first.events) if (e.type === 'ack') for (const k of e.keys!) lastKey.set(`${k[0]}\u0000${k[1]}`, k)
     const store = await openStore(storeUrl)
     try {
-      assert.equal(sha(await store.driver.getCreds('main')), lastCreds)
+      assert.equal(sha(await rawDriver(store).getCreds('main')), lastCreds)
       for (const [type, id, hash] of lastKey.values()) {
-        const got = await store.driver.get('main', type, [id])
+        const got = await rawDriver(store).get('main', type, [id])
         assert.equal(sha(got.get(id)), hash, `${type} ${id}`)
       }
       assert.ok(lastKey.size > 800, 'the pre-keys, sessions and the rest were checked')

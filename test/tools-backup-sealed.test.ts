@@ -18,6 +18,7 @@ import { copyFixture, fixtureFacts, importBaileysFolder, readBaileysFolder } fro
 import { testEncryption } from './helpers/encryption-keys.js'
 import { assertConversationContinues } from './helpers/tools-suite.js'
 import { runCli } from './helpers/tools-cli.js'
+import { rawDriver } from './helpers/raw-driver.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-sealed-backup-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -53,7 +54,7 @@ async function keyCount(store: Store, session = 'alice'): Promise<number> {
 /** Nothing of alice landed on the target. */
 async function assertNothingWritten(store: Store, label: string): Promise<void> {
   assert.equal(await keyCount(store), 0, `${label}: no key written`)
-  assert.equal(await store.driver.getCreds('alice'), undefined, `${label}: no creds written`)
+  assert.equal(await rawDriver(store).getCreds('alice'), undefined, `${label}: no creds written`)
   const sessions: string[] = []
   for await (const s of store.sessions()) sessions.push(s)
   assert.deepEqual(sessions, [], `${label}: no session`)
@@ -154,7 +155,7 @@ describe('sealed backups (library)', () => {
     assert.equal(r1.sealed, true)
     assert.equal(r1.keyId, 'k2024')
     assert.equal(r1.sessions[0].verified, KEYS + 1)
-    assert.equal(plain.codec.protection((await plain.driver.getCreds('alice'))!).sealed, false, 'values re-encoded with the target codec (plaintext)')
+    assert.equal(plain.protectionOf((await rawDriver(plain).getCreds('alice'))!).sealed, false, 'values re-encoded with the target codec (plaintext)')
     await assertConversationContinues(plain)
 
     // An encrypted file store with another current key: the backup's key is one of its old keys,
@@ -163,7 +164,7 @@ describe('sealed backups (library)', () => {
     const sealedTarget = await open(`file:${path('restored-auth')}`, { encryption: targetEncryption })
     const r2 = await restore(file, sealedTarget)
     assert.equal(r2.ok, true, JSON.stringify(r2.sessions[0]?.mismatches))
-    assert.deepEqual(sealedTarget.codec.protection((await sealedTarget.driver.getCreds('alice'))!), { sealed: true, keyId: 'knew' })
+    assert.deepEqual(sealedTarget.protectionOf((await rawDriver(sealedTarget).getCreds('alice'))!), { sealed: true, keyId: 'knew' })
     await assertConversationContinues(sealedTarget)
   })
 
@@ -368,7 +369,7 @@ describe('sealed backups (CLI)', () => {
     assert.match(run.stdout, /backup file verified: decrypted with key "kcli", every chunk authentic/)
     assert.match(run.stdout, new RegExp(`alice: restored ${KEYS} keys \\+ creds`))
     const store = await open(`sqlite:${to}`, { encryption: { keys: { kcli: key }, current: 'kcli' } })
-    assert.deepEqual(store.codec.protection((await store.driver.getCreds('alice'))!), { sealed: true, keyId: 'kcli' })
+    assert.deepEqual(store.protectionOf((await rawDriver(store).getCreds('alice'))!), { sealed: true, keyId: 'kcli' })
     await assertConversationContinues(store)
   })
 
@@ -429,7 +430,7 @@ describe('sealed backups (CLI)', () => {
     assert.equal(restored.code, 0, restored.stderr)
     assert.match(restored.stderr, /^warning: --plaintext: .* is written unencrypted/)
     const store = await open(to)
-    assert.equal(store.codec.protection((await store.driver.getCreds('alice'))!).sealed, false)
+    assert.equal(store.protectionOf((await rawDriver(store).getCreds('alice'))!).sealed, false)
     await assertConversationContinues(store)
   })
 })

@@ -1,7 +1,7 @@
 import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '../core/baileys.js'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
-import type { Store, WriteSettle } from '../store/store.js'
+import { Store, type WriteSettle } from '../store/store.js'
 import { assertKeyId, assertSignalType } from '../store/validate.js'
 import { isInternalType } from '../store/internal-types.js'
 import { ReadCache, SHARED_VALUE_TYPES, type CacheEntry } from './read-cache.js'
@@ -99,7 +99,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   const creds: AuthenticationCreds = stored ?? initAuthCreds()
   // Made only once the session passed the checks above: a refused session stays refused.
   const { cache, queue, inflight, prefetch } = sessionRuntime(store, runtimes, sessionId, options.cacheEntries ?? DEFAULT_CACHE_ENTRIES, epoch)
-  const { codec } = store
+  const { codec } = Store.internals(store)
 
   /** What the cache keeps for a value just written or read (see SHARED_VALUE_TYPES). */
   const entryFor = (type: string, bytes: Uint8Array, value: unknown): CacheEntry => (SHARED_VALUE_TYPES.has(type) ? { value } : { bytes })

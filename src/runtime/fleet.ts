@@ -120,7 +120,7 @@ export function startFleet(options: FleetOptions): Fleet {
       if (stopped || mine() >= Math.min(capacity, average)) return
       try {
         // The store's TTL floor rises with its round trips under load: claim with at least that.
-        const session = await runtime.start(id, { lease: { ttlMs: Math.max(ttlMs, store.driver.lease?.minTtlMs ?? 0), wait: false } })
+        const session = await runtime.start(id, { lease: { ttlMs: Math.max(ttlMs, store.minLeaseTtlMs), wait: false } })
         // Lost to another instance (LEASE_LOST, or LEASE_HELD when it took over during a store outage): back to the pool, claimable again later.
         session.on('state', ({ state }) => {
           if (state === 'failed' && !stopped && lostToAnother(session)) void runtime.remove(id).catch(err => options.onError?.(err))

@@ -86,7 +86,7 @@ export class SessionLease {
    * moment is not mistaken for a lost lease. Only the first attempt refuses a too-short TTL.
    */
   private get workingTtlMs(): number {
-    return Math.max(this.ttlMs, this.store.driver.lease?.minTtlMs ?? 0)
+    return Math.max(this.ttlMs, this.store.minLeaseTtlMs)
   }
 
   get held(): LeaseGrant | undefined {

@@ -109,7 +109,7 @@ export class Session {
       this.analytics.listenerErrors++
       this.log.error({}, `an 'error' listener failed: ${(err as Error)?.message ?? String(err)}`)
     })
-    if (options.lease !== false && store.driver.lease) {
+    if (options.lease !== false && store.supportsLeases) {
       this.lease = new SessionLease(store, sessionId, options.lease ?? {}, err => this.onLeaseLost(err))
     }
     this.outage = new StoreOutage(options.storeRetry)
@@ -139,12 +139,12 @@ export class Session {
     return this
   }
 
-  /** Connects through the runtime's ramp (at most maxConnecting handshakes in flight); call before begin(). */
+  /** @internal Connects through the runtime's ramp (at most maxConnecting handshakes in flight); call before begin(). */
   useRamp(ramp: ConnectRamp): void {
     this.ramp = new RampSlot(ramp)
   }
 
-  /** Registers work to run before every connection attempt (e.g. taking a lease); a throw fails the session. */
+  /** @internal Registers work to run before every connection attempt (e.g. taking a lease); a throw fails the session. */
   onBeforeConnect(hook: () => Promise<void> | void): void {
     this.beforeConnect.push(hook)
   }
@@ -157,7 +157,7 @@ export class Session {
   }
 
   /**
-   * First attempt at the lease (startSession and Runtime.start await it): LEASE_HELD when
+   * @internal First attempt at the lease (startSession and Runtime.start await it): LEASE_HELD when
    * another live owner holds it and `lease.wait` is false, INVALID_ARGUMENT for a bad TTL.
    * When it is held and waiting is on, the session begins in `standby`.
    */
@@ -179,7 +179,7 @@ export class Session {
     }
   }
 
-  /** Starts the session (called by startSession on the next turn of the event loop). */
+  /** @internal Starts the session (called by startSession on the next turn of the event loop). */
   begin(): void {
     if (this.stopping) return
     const pre = this.preflightResult
@@ -198,7 +198,7 @@ export class Session {
     void this.connect()
   }
 
-  /** Installs SIGTERM/SIGINT handling (see signals.ts); removed when the session stops. */
+  /** @internal Installs SIGTERM/SIGINT handling (see signals.ts); removed when the session stops. */
   setSignalHandlers(uninstall: () => void): void {
     this.uninstallSignals = uninstall
   }

@@ -143,7 +143,7 @@ export async function openMessageStore(
   const put = async (index: TimedIndex, type: string, key: string, value: unknown): Promise<TimedEntry[]> => {
     const added = index.add(key, Date.now())
     const batch: WriteBatch = {
-      set: [[type, added.entry.storeId, store.codec.encode(value, sessionId, type, added.entry.storeId)]],
+      set: [[type, added.entry.storeId, store.encodeValue(value, { session: sessionId, type, id: added.entry.storeId })]],
       del: added.drop.map(e => [type, e.storeId])
     }
     await write(batch)
@@ -176,7 +176,7 @@ export async function openMessageStore(
     await checkLease()
     const stored = await store.readRaw(sessionId, MESSAGE_TYPE, [found.entry.storeId])
     const bytes = stored.get(found.entry.storeId)
-    const message = bytes && decodeMessage(store.codec.decode(bytes, sessionId, MESSAGE_TYPE, found.entry.storeId))
+    const message = bytes && decodeMessage(store.decodeValue(bytes, { session: sessionId, type: MESSAGE_TYPE, id: found.entry.storeId }))
     if (message) s.stats.served++
     else s.stats.missed.neverRecorded++
     return message
@@ -189,7 +189,7 @@ export async function openMessageStore(
       const found = s.counters.find(key, Date.now())
       if ('entry' in found) {
         const storeId = found.entry.storeId
-        await write({ set: [[RETRY_COUNT_TYPE, storeId, store.codec.encode(value, sessionId, RETRY_COUNT_TYPE, storeId)]], del: [] })
+        await write({ set: [[RETRY_COUNT_TYPE, storeId, store.encodeValue(value, { session: sessionId, type: RETRY_COUNT_TYPE, id: storeId })]], del: [] })
       } else {
         for (const dropped of await put(s.counters, RETRY_COUNT_TYPE, key, value)) if (dropped.key !== key) s.counts.delete(dropped.key)
       }

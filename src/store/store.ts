@@ -1,5 +1,5 @@
 import type { AuthenticationCreds } from '../core/baileys.js'
-import type { Driver, LeaseCapability, LeaseEvent, LeaseGrant, LeaseInfo, ListEntry } from '../core/driver.js'
+import type { Driver, LeaseCapability, LeaseEvent, LeaseGrant, LeaseInfo, ListEntry, SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
@@ -47,15 +47,23 @@ export class Store {
 
   /** @internal */
   constructor(
-    /** @internal */
-    readonly driver: Driver,
-    /** @internal */
-    readonly codec: ValueCodec,
+    /** The backend: every call goes through guard (this class is the one error boundary). */
+    private readonly driver: Driver,
+    /** Values <-> stored bytes (and sealing); the methods below open it to the tools without handing it out. */
+    private readonly codec: ValueCodec,
     /** The store URL with any password redacted, for messages. */
     readonly label: string,
     /** readOnly: every write and drop is refused before it reaches the driver (see OpenStoreOptions). */
     readonly access: { readOnly: boolean } = { readOnly: false }
   ) {}
+
+  /**
+   * @internal The driver and codec behind a store, for the auth state and the retry store only
+   * (test/unit/layers.test.ts fails on any other caller): everything else uses the methods below.
+   */
+  static internals(store: Store): { driver: Driver; codec: ValueCodec } {
+    return { driver: store.driver, codec: store.codec }
+  }
 
   /** The backend this store runs on ('sqlite', 'postgres', …), for messages and metrics. */
   get kind(): string {
@@ -225,9 +233,109 @@ export class Store {
     return this.driver.lease
   }
 
+  /** Whether the backend keeps leases (one owner per session, with fencing). */
+  get supportsLeases(): boolean {
+    return !!this.driver.lease
+  }
+
+  /** The shortest lease TTL the backend honours (ms; 0 when it has no floor). */
+  get minLeaseTtlMs(): number {
+    return this.driver.lease?.minTtlMs ?? 0
+  }
+
+  /** Whether `snapshot` reads one consistent point in time (a backup of a running bot). */
+  get canSnapshot(): boolean {
+    return !!(this.driver.capabilities.snapshot && this.driver.snapshot)
+  }
+
+  /** Runs `fn` against one consistent snapshot of the store (see canSnapshot). */
+  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+    const snapshot = this.driver.snapshot
+    if (!this.canSnapshot || !snapshot) return Promise.reject(invalidArgument(`The ${this.driver.kind} store ${this.label} has no consistent snapshots.`))
+    return this.guard('reading a snapshot of', undefined, () => snapshot.call(this.driver, fn) as Promise<T>)
+  }
+
+  /** Keys per type of a session (ids only, no values read): sizes a job before it starts. */
+  async countKeys(session: string): Promise<Record<string, number>> {
+    assertSessionId(session, STAGING_OK)
+    const driver = this.driver
+    if (driver.countKeys) return this.guard('counting keys', session, () => driver.countKeys!(session))
+    const counts: Record<string, number> = {}
+    for await (const [type] of this.listKeys(session)) counts[type] = (counts[type] ?? 0) + 1
+    return counts
+  }
+
+  /** Files in a session's place that the store does not own and never touches (see Driver.ignoredFiles). */
+  async ignoredFiles(session: string): Promise<string[]> {
+    const driver = this.driver
+    if (!driver.ignoredFiles) return []
+    return this.guard('listing ignored files', session, async () => {
+      const out: string[] = []
+      for await (const name of driver.ignoredFiles!(session)) out.push(name)
+      return out
+    })
+  }
+
+  /** Whether a read-only open found an interrupted atomic batch that a read-write open completes (see Driver.unfinishedBatch). */
+  async unfinishedBatch(session: string): Promise<boolean> {
+    const driver = this.driver
+    if (!driver.unfinishedBatch) return false
+    return this.guard('checking for an unfinished batch', session, () => driver.unfinishedBatch!(session))
+  }
+
+  /** The id of the key new values are sealed with; undefined for a plaintext store. */
+  get currentKeyId(): string | undefined {
+    return this.codec.currentKeyId
+  }
+
+  /** This store's codec when it seals values (backups sealed like the store), else undefined. */
+  sealer(): ValueCodec | undefined {
+    return this.codec.currentKeyId ? this.codec : undefined
+  }
+
+  /** How stored bytes are protected: plain, or sealed under a key id (never the value itself). */
+  protectionOf(bytes: Uint8Array): ReturnType<ValueCodec['protection']> {
+    return this.codec.protection(bytes)
+  }
+
+  /** Stored bytes of a key (as readRaw/listRaw give them) decoded; damaged bytes throw CORRUPT_DATA. */
+  decodeValue(bytes: Uint8Array, location: { session: string; type: string; id: string }): StoredValue {
+    return this.codec.decode(bytes, location.session, location.type, location.id)
+  }
+
+  /** Stored creds bytes (as readRawCreds gives them) decoded. */
+  decodeCreds(bytes: Uint8Array, session: string): StoredValue {
+    return this.codec.decodeCreds(bytes, session)
+  }
+
+  /** A value encoded (and sealed when encrypted) for its place, as a write would store it. */
+  encodeValue(value: unknown, location: { session: string; type: string; id: string }): Uint8Array {
+    return this.codec.encode(value, location.session, location.type, location.id)
+  }
+
+  /** Bulk-tool fast path (see ValueCodec.body): stored bytes opened to their BufferJSON text. */
+  valueBody(bytes: Uint8Array, location: { session: string; type?: string; id?: string }): Buffer {
+    return this.codec.body(bytes, location.session, location.type, location.id)
+  }
+
+  /** Parses a text from valueBody exactly as decodeValue would. */
+  decodeBody(body: Buffer, location: { session: string; type?: string; id?: string }): StoredValue {
+    return this.codec.decodeBody(body, location.session, location.type, location.id)
+  }
+
+  /** Stores a text from another store's valueBody as this store would store the same value. */
+  encodeBody(body: Uint8Array, location: { session: string; type?: string; id?: string }): Uint8Array {
+    return this.codec.encodeBody(body, location.session, location.type, location.id)
+  }
+
   /** Raw listing for tools that copy bytes (type, id, stored bytes). */
   listRaw(session: string, type?: string): AsyncIterable<ListEntry> {
     return this.guardIterable('listing keys', session, this.driver.list(session, type, { values: true }))
+  }
+
+  /** Whether keysChangedSince can tell changed keys from metadata (migrate then verifies only those again). */
+  get tracksChanges(): boolean {
+    return !!this.driver.keysChangedSince
   }
 
   /**
@@ -290,10 +398,10 @@ export class Store {
   }
 
   /**
-   * @internal Runs a driver call; backend failures become BACKEND_UNAVAILABLE, VaultErrors pass through.
+   * Runs a driver call; backend failures become BACKEND_UNAVAILABLE, VaultErrors pass through.
    * Not an async function: on the write path every promise layer is a microtask turn (profiled).
    */
-  guard<T>(action: string, session: string | undefined, fn: () => Promise<T>, settle?: WriteSettle): Promise<T> {
+  private guard<T>(action: string, session: string | undefined, fn: () => Promise<T>, settle?: WriteSettle): Promise<T> {
     if (this.closed) return rejected(new VaultError('INVALID_ARGUMENT', `Store ${this.label} is closed; open it again with openStore().`), settle)
     let running: Promise<T>
     try {

@@ -76,11 +76,11 @@ function snapshotSource(store: Store, reader: SnapshotReader): Source {
     },
     async creds(session) {
       const bytes = await reader.getCreds(session)
-      return bytes && store.codec.decodeCreds(bytes, session)
+      return bytes && store.decodeCreds(bytes, session)
     },
     async *keys(session, values) {
       for await (const [type, id, bytes] of reader.list(session, undefined, { values })) {
-        yield values ? [type, id, store.codec.decode(bytes!, session, type, id)] : [type, id]
+        yield values ? [type, id, store.decodeValue(bytes!, { session, type, id })] : [type, id]
       }
     }
   }
@@ -119,12 +119,12 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     throw invalidArgument(`${file} already exists. Choose another file name, or pass overwrite (--overwrite) to replace it.`)
   if (options.plaintext && options.encryption) throw invalidArgument('backup: plaintext and encryption exclude each other; pass one of them.')
   // Bad encryption options fail before anything is read or written.
-  const sealer = options.plaintext ? undefined : options.encryption ? sealedCodec(options.encryption) : store.codec.currentKeyId ? store.codec : undefined
+  const sealer = options.plaintext ? undefined : options.encryption ? sealedCodec(options.encryption) : store.sealer()
   if (options.sessions?.length) await assertSessionsExist(store, [...new Set(options.sessions)])
 
   const tmp = join(dirname(file), `.${basename(file)}.partial-${process.pid}-${Date.now()}`)
   const createdAt = new Date().toISOString()
-  const snapshot = !!(store.driver.capabilities.snapshot && store.driver.snapshot)
+  const snapshot = store.canSnapshot
   const results: BackupSessionResult[] = []
   let sha256 = ''
 
@@ -139,7 +139,7 @@ export async function backup(store: Store, file: string, options: BackupOptions 
       await assertNoLiveOwner(
         store,
         sessions,
-        `the ${store.driver.kind} store has no consistent snapshots, so a backup would copy keys while they change (SQLite and PostgreSQL back up a running bot)`
+        `the ${store.kind} store has no consistent snapshots, so a backup would copy keys while they change (SQLite and PostgreSQL back up a running bot)`
       )
     let total: number | undefined
     if (options.onProgress) {
@@ -147,7 +147,7 @@ export async function backup(store: Store, file: string, options: BackupOptions 
       for (const s of sessions) for await (const _ of source.keys(s, false)) total++
     }
     const ticker = progressTicker(options.onProgress, 'backup', total)
-    const header: BackupHeader = { format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, sessions, source: store.driver.kind, snapshot }
+    const header: BackupHeader = { format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, sessions, source: store.kind, snapshot }
 
     async function* content(): AsyncIterable<string> {
       const hash = createHash('sha256')
@@ -211,7 +211,7 @@ export async function backup(store: Store, file: string, options: BackupOptions 
   }
 
   try {
-    if (snapshot) await store.driver.snapshot!(reader => run(snapshotSource(store, reader)))
+    if (snapshot) await store.snapshot(reader => run(snapshotSource(store, reader)))
     else await run(liveSource(store))
   } catch (err) {
     if (err instanceof VaultError) throw err
@@ -226,9 +226,7 @@ export async function backup(store: Store, file: string, options: BackupOptions 
     store: store.label,
     createdAt,
     snapshot,
-    note: snapshot
-      ? undefined
-      : `The ${store.driver.kind} driver has no consistent snapshots: the backup was read live. Stop the bot first for a consistent copy.`,
+    note: snapshot ? undefined : `The ${store.kind} driver has no consistent snapshots: the backup was read live. Stop the bot first for a consistent copy.`,
     sessions: results,
     keys,
     bytes: (await stat(file)).size,

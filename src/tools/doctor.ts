@@ -4,7 +4,7 @@ import { MessageAges, type RetryStoreSummary } from './message-ages.js'
 import { checkCreds, isLinked } from './creds-check.js'
 import { checkFileModes } from './file-modes.js'
 import { isProblem, type Finding } from './findings.js'
-import { ignoredFiles, listNames } from './ignored-files.js'
+import { listNames } from './ignored-files.js'
 import { KEY_CHECKS } from './key-check.js'
 import { DEFAULT_KEEP, checkKeep, preKeyNumber, staleBelow } from './prekeys.js'
 import { progressTicker, type ProgressListener } from './progress.js'
@@ -60,12 +60,12 @@ class ProtectionTally {
   readonly oldKeys = new Map<string, number>()
   constructor(private readonly store: Store) {}
   add(bytes: Uint8Array): void {
-    const p = this.store.codec.protection(bytes)
+    const p = this.store.protectionOf(bytes)
     if (!p.sealed) this.plaintext++
-    else if (p.keyId !== this.store.codec.currentKeyId) this.oldKeys.set(p.keyId, (this.oldKeys.get(p.keyId) ?? 0) + 1)
+    else if (p.keyId !== this.store.currentKeyId) this.oldKeys.set(p.keyId, (this.oldKeys.get(p.keyId) ?? 0) + 1)
   }
   findings(session: string): Finding[] {
-    if (!this.store.codec.currentKeyId) return []
+    if (!this.store.currentKeyId) return []
     const fix = `baileys-vault rotate-key ${this.store.label} --session ${session} (with BAILEYS_VAULT_KEY set, old keys in BAILEYS_VAULT_OLD_KEYS)`
     const out: Finding[] = []
     if (this.plaintext > 0) {
@@ -185,7 +185,7 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
     }
     let value: StoredValue
     try {
-      value = store.codec.decode(bytes!, session, type, id)
+      value = store.decodeValue(bytes!, { session, type, id })
     } catch (err) {
       if (!isVaultError(err)) throw err
       if (err.code === 'DECRYPT_FAILED') encrypted.push(`${type} ${id}`)
@@ -291,7 +291,7 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
   }
 
   findings.push(...(await storageFindings(store, session)))
-  const ignored = await ignoredFiles(store, session)
+  const ignored = await store.ignoredFiles(session)
   if (ignored.length > 0) {
     findings.push({
       severity: 'info',
@@ -336,8 +336,7 @@ async function credsBackupFindings(store: Store, session: string): Promise<Findi
 }
 
 async function unfinishedBatchFindings(store: Store, session: string): Promise<Finding[]> {
-  const driver = store.driver
-  if (!driver.unfinishedBatch || !(await store.guard('checking for an unfinished batch', session, () => driver.unfinishedBatch!(session)))) return []
+  if (!(await store.unfinishedBatch(session))) return []
   return [
     {
       severity: 'warning',
@@ -372,7 +371,7 @@ class LidChecker {
     const out = new Map<string, unknown>()
     for (const [id, bytes] of await this.store.readRaw(this.session, 'lid-mapping', ids)) {
       try {
-        out.set(id, this.store.codec.decode(bytes, this.session, 'lid-mapping', id))
+        out.set(id, this.store.decodeValue(bytes, { session: this.session, type: 'lid-mapping', id }))
       } catch (err) {
         if (!isVaultError(err)) throw err
         out.set(id, null)

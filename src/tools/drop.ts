@@ -1,6 +1,6 @@
 import type { Store } from '../store/store.js'
 import { isStagingSession } from '../store/validate.js'
-import { assertSessionsExist, countKeys, sumCounts } from './sessions.js'
+import { assertSessionsExist, sumCounts } from './sessions.js'
 import { withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
 export type DropOptions = ToolLeaseOptions
@@ -27,7 +27,7 @@ export async function dropSession(store: Store, session: string, options: DropOp
   // A staging session (an interrupted migrate/restore) has no lease of its own: no bot runs on it.
   const leased = isStagingSession(session) ? [] : [session]
   return withSessionLeases(store, leased, options, async () => {
-    const counts = await countKeys(store, session)
+    const counts = await store.countKeys(session)
     const creds = await store.hasCreds(session)
     await store.drop(session)
     return { store: store.label, session, dropped: true, creds, keys: sumCounts(counts), counts }

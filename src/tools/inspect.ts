@@ -3,7 +3,6 @@ import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { MessageAges, type RetryStoreSummary } from './message-ages.js'
 import { isLinked } from './creds-check.js'
-import { ignoredFiles } from './ignored-files.js'
 import { asBytes } from './keypair.js'
 import { progressTicker, type ProgressListener } from './progress.js'
 import { selectSessions, sessionNotFound } from './sessions.js'
@@ -76,7 +75,7 @@ async function summarize(store: Store, session: string, bytesByType?: Record<str
   const credsBytes = await store.readRawCreds(session)
   if (credsBytes) {
     try {
-      creds = store.codec.decodeCreds(credsBytes, session)
+      creds = store.decodeCreds(credsBytes, session)
     } catch (err) {
       if (!isVaultError(err)) throw err
       credsError = err.code
@@ -131,7 +130,7 @@ export async function inspect(store: Store, session: string, options: { onProgre
   if (!summary.hasCreds && summary.keys === 0) {
     throw await sessionNotFound(store, session)
   }
-  const result: InspectResult = { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await ignoredFiles(store, session) }
+  const result: InspectResult = { store: store.label, summary, creds: creds && credsSummary(creds), bytesByType, ignored: await store.ignoredFiles(session) }
   const retryStore = ages.summary()
   if (retryStore) result.retryStore = retryStore
   return result

@@ -1,9 +1,8 @@
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { assertKeyId, assertKeyType } from '../store/validate.js'
 import type { Store } from '../store/store.js'
-import { ignoredFiles } from './ignored-files.js'
 import { progressTicker, type ProgressListener } from './progress.js'
-import { assertSessionsExist, countKeys, renamePlan, selectSessions, sessionHasData, sumCounts } from './sessions.js'
+import { assertSessionsExist, renamePlan, selectSessions, sessionHasData, sumCounts } from './sessions.js'
 import { SessionVerifier, VERIFY_BATCH, type ExpectedKey, type Mismatch } from './verify.js'
 import { checkBody } from '../codec/values.js'
 import { conflictError, copyDestination } from './staging.js'
@@ -76,7 +75,7 @@ async function describeTarget(to: Store, p: MigrateSessionResult, overwrite: boo
     const creds = await to.hasCreds(p.target)
     p.wouldDelete = { creds, keys }
   }
-  const ignored = await ignoredFiles(to, p.target)
+  const ignored = await to.ignoredFiles(p.target)
   if (ignored.length > 0) p.targetIgnored = ignored
 }
 
@@ -85,8 +84,8 @@ const sourceKey = (from: Store, session: string, type: string, id: string, bytes
   type,
   id,
   bytes,
-  value: () => from.codec.decode(bytes, session, type, id),
-  body: () => from.codec.body(bytes, session, type, id)
+  value: () => from.decodeValue(bytes, { session, type, id }),
+  body: () => from.valueBody(bytes, { session, type, id })
 })
 
 /**
@@ -153,7 +152,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   const plan: MigrateSessionResult[] = []
   let total = 0
   for (const session of sessions) {
-    const counts = countFirst ? await countKeys(from, session) : {}
+    const counts = countFirst ? await from.countKeys(session) : {}
     const keys = sumCounts(counts)
     total += keys
     const creds = await from.hasCreds(session)
@@ -206,7 +205,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
         // read twice: each batch is read back from the target right after its write and compared
         // with the bytes still in memory, and verification later reads again only the keys the
         // source changed after this moment (taken before the first value is read).
-        const copy = { since: Date.now(), checked: from.driver.keysChangedSince ? new SessionVerifier(to, dest.session) : undefined }
+        const copy = { since: Date.now(), checked: from.tracksChanges ? new SessionVerifier(to, dest.session) : undefined }
         copies.set(p, copy)
         // Values are copied as their BufferJSON text (codec.body -> codec.encodeBody: unsealed from
         // the source, re-sealed for the target if it is encrypted), not decoded into objects and
@@ -230,10 +229,10 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
           for await (const [type, id, bytes] of from.listRaw(p.session)) {
             assertKeyType(type)
             assertKeyId(type, id)
-            const body = from.codec.body(bytes!, p.session, type, id)
+            const body = from.valueBody(bytes!, { session: p.session, type, id })
             checkBody(body, p.session, type, id)
             counts[type] = (counts[type] ?? 0) + 1
-            batch.push([type, id, to.codec.encodeBody(body, p.target, type, id)])
+            batch.push([type, id, to.encodeBody(body, { session: p.target, type, id })])
             if (batch.length >= batchSize) await flush()
           }
           if (batch.length > 0) await flush()

@@ -123,7 +123,7 @@ export async function restore(file: string, to: Store, options: RestoreOptions =
   const started = Date.now()
   const batchSize = options.batchSize ?? 500
   const checked = progressTicker(options.onProgress, 'check')
-  const keys: BackupKeys = { encryption: options.encryption, codec: to.codec }
+  const keys: BackupKeys = { encryption: options.encryption, codec: to.sealer() }
   const { header, trailer, counts, sealed, keyId } = await verifyBackup(file, { ...keys, onLine: () => checked.add(1) })
   checked.add(0, undefined, true)
 

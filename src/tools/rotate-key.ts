@@ -31,7 +31,7 @@ export interface RotateKeyResult {
 export async function encryptionStatus(store: Store, session: string): Promise<EncryptionStatus> {
   const status: EncryptionStatus = { plaintext: 0, sealedBy: {} }
   const count = (bytes: Uint8Array) => {
-    const p = store.codec.protection(bytes)
+    const p = store.protectionOf(bytes)
     if (p.sealed) status.sealedBy[p.keyId] = (status.sealedBy[p.keyId] ?? 0) + 1
     else status.plaintext++
   }
@@ -48,11 +48,11 @@ export async function encryptionStatus(store: Store, session: string): Promise<E
  * between our read and our write would be replaced by the older one.
  */
 export async function rotateKey(store: Store, options: RotateKeyOptions = {}): Promise<RotateKeyResult> {
-  const current = store.codec.currentKeyId
+  const current = store.currentKeyId
   if (!current) throw invalidArgument('rotate-key needs the store opened with encryption (options.encryption, or BAILEYS_VAULT_KEY for the CLI).')
   const batchSize = options.batchSize ?? 500
   const isCurrent = (bytes: Uint8Array) => {
-    const p = store.codec.protection(bytes)
+    const p = store.protectionOf(bytes)
     return p.sealed && p.keyId === current
   }
   const tick = progressTicker(options.onProgress, 'reseal')
@@ -74,13 +74,13 @@ export async function rotateKey(store: Store, options: RotateKeyOptions = {}): P
       }
       for await (const [type, id, bytes] of store.listRaw(session)) {
         if (isCurrent(bytes!)) alreadyCurrent++
-        else batch.push([type, id, store.codec.decode(bytes!, session, type, id)])
+        else batch.push([type, id, store.decodeValue(bytes!, { session, type, id })])
         if (batch.length >= batchSize) await flush()
       }
       await flush()
       const creds = await store.readRawCreds(session)
       if (creds && !isCurrent(creds)) {
-        await store.write(session, { creds: store.codec.decodeCreds(creds, session), epoch: epochOf(session) })
+        await store.write(session, { creds: store.decodeCreds(creds, session), epoch: epochOf(session) })
         resealed++
       } else if (creds) alreadyCurrent++
       result.sessions.push({ session, resealed, alreadyCurrent })

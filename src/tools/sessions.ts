@@ -44,16 +44,6 @@ export async function sessionNotFound(store: Store, session: string): Promise<Va
   )
 }
 
-/** Counts per key type (ids only, no values read): sizes a job before it starts. */
-export async function countKeys(store: Store, session: string): Promise<Record<string, number>> {
-  const { driver } = store
-  assertSessionId(session, { staging: true })
-  if (driver.countKeys) return store.guard('counting keys', session, () => driver.countKeys!(session))
-  const counts: Record<string, number> = {}
-  for await (const [type] of store.listKeys(session)) counts[type] = (counts[type] ?? 0) + 1
-  return counts
-}
-
 export const sumCounts = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0)
 
 /** Collects up to `limit` items of a stream (for mismatch/finding lists that must stay bounded). */

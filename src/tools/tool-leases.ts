@@ -32,7 +32,7 @@ const ownerText = (owner: string) => {
  * it through withSessionLeases; `drop` also calls it before asking the user to confirm.
  */
 export async function assertLeaseFree(store: Store, session: string, options: ToolLeaseOptions = {}): Promise<void> {
-  if (store.driver.lease && !isStagingSession(session)) await checkFree(store, session, !!options.force)
+  if (store.supportsLeases && !isStagingSession(session)) await checkFree(store, session, !!options.force)
 }
 
 /** This process's own lease (a scheduled backup runs inside the bot that owns the session). */
@@ -48,7 +48,7 @@ const ownedHere = (owner: string) => {
  * An expired lease (a crashed owner) is no obstacle to reading.
  */
 export async function assertNoLiveOwner(store: Store, sessions: Iterable<string>, what: string): Promise<void> {
-  if (!store.driver.lease) return
+  if (!store.supportsLeases) return
   for (const session of new Set(sessions)) {
     const info = await store.leaseInfo(session)
     if (!info || info.expiresInMs <= 0 || ownedHere(info.owner)) continue
@@ -96,7 +96,7 @@ export async function withSessionLeases<T>(
   options: ToolLeaseOptions,
   work: (epochOf: (session: string) => number | undefined) => Promise<T>
 ): Promise<T> {
-  if (!store.driver.lease) return work(() => undefined)
+  if (!store.supportsLeases) return work(() => undefined)
   const owner = leaseOwner()
   const ttlMs = options.leaseTtlMs ?? TOOL_TTL_MS
   const grants = new Map<string, LeaseGrant>()

@@ -1,7 +1,7 @@
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { valueDigest } from './digest.js'
-import { BoundedList, countKeys } from './sessions.js'
+import { BoundedList } from './sessions.js'
 
 export type MismatchReason = 'missing' | 'different' | 'unreadable' | 'extra'
 
@@ -128,9 +128,9 @@ export class SessionVerifier {
         let value: unknown
         let body: Buffer
         try {
-          // Same checks as target.codec.decode (unseal, parse), keeping the text for the fast path.
-          body = target.codec.body(bytes, session, type, id)
-          value = target.codec.decodeBody(body, session, type, id)
+          // Same checks as target.decodeValue (unseal, parse), keeping the text for the fast path.
+          body = target.valueBody(bytes, { session, type, id })
+          value = target.decodeBody(body, { session, type, id })
         } catch (err) {
           if (!isVaultError(err)) throw err
           mismatches.push({ type, id, reason: 'unreadable', detail: err.code })
@@ -155,7 +155,7 @@ export class SessionVerifier {
   async finish(creds: unknown): Promise<VerifyResult> {
     await this.flush()
     const { target, session, mismatches } = this
-    const targetCounts = await countKeys(target, session)
+    const targetCounts = await target.countKeys(session)
     for (const type of new Set([...Object.keys(targetCounts), ...Object.keys(this.counts)])) {
       const extra = (targetCounts[type] ?? 0) - (this.counts[type] ?? 0)
       if (extra > 0) mismatches.push({ type, reason: 'extra', detail: `${extra} key(s) on the target that the source does not have` })

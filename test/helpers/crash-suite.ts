@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
 import { encodeOptions, oneRound, openPair, setUpConversation } from './crash-conversation.js'
 import type { StoreTarget } from './real-client-suite.js'
+import { rawDriver } from './raw-driver.js'
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url))
 export const CRASH_KILLS = Number(process.env.VAULT_CRASH_KILLS ?? 30)
@@ -75,9 +76,9 @@ export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>,
           try {
             for (const session of ['a', 'b']) {
               const plain: string[] = []
-              const creds = await store.driver.getCreds(session)
-              if (!creds || !store.codec.protection(creds).sealed) plain.push('creds')
-              for await (const [type, id, bytes] of store.listRaw(session)) if (!store.codec.protection(bytes!).sealed) plain.push(`${type} ${id}`)
+              const creds = await rawDriver(store).getCreds(session)
+              if (!creds || !store.protectionOf(creds).sealed) plain.push('creds')
+              for await (const [type, id, bytes] of store.listRaw(session)) if (!store.protectionOf(bytes!).sealed) plain.push(`${type} ${id}`)
               assert.deepEqual(plain, [], `session ${session}: values stored without encryption`)
             }
           } finally {

@@ -24,6 +24,7 @@ import {
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { silentLogger, textOf } from './sim-client.js'
 import { eventually } from './sim-lifecycle.js'
+import { rawDriver } from './raw-driver.js'
 
 export interface RuntimeTarget {
   url: string
@@ -174,7 +175,7 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
     })
 
     test('440: another client holds the account → failed with the creds kept, no fight', { timeout: 30_000 }, async () => {
-      const before = await store.driver.getCreds('bot')
+      const before = await rawDriver(store).getCreds('bot')
       const session = await start('bot')
       const rec = recordStates(session)
       await rec.until('connected')
@@ -194,10 +195,10 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
 
     test('damaged creds → failed with CORRUPT_DATA, nothing overwritten, never a QR', { timeout: 30_000 }, async () => {
       const garbage = new Uint8Array([0x01, 0xff, 0x00, 0x13, 0x37])
-      await store.driver.write('torn', { creds: garbage, set: [], del: [] })
+      await rawDriver(store).write('torn', { creds: garbage, set: [], del: [] })
       const good = (await store.readCreds('bot'))!
       await store.write('broken', { creds: { ...good, registrationId: 99_999 } })
-      const brokenBytes = await store.driver.getCreds('broken')
+      const brokenBytes = await rawDriver(store).getCreds('broken')
       for (const [id, bytes] of [
         ['torn', garbage],
         ['broken', brokenBytes]
@@ -209,7 +210,7 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
         assert.match(failed.reason.message, /CORRUPT_DATA|damaged|cannot be read/)
         assert.deepEqual(rec.states(), ['failed'])
         assert.equal(session.socket, undefined)
-        assert.deepEqual(Buffer.from((await store.driver.getCreds(id))!), Buffer.from(bytes!), 'nothing overwritten')
+        assert.deepEqual(Buffer.from((await rawDriver(store).getCreds(id))!), Buffer.from(bytes!), 'nothing overwritten')
         assert.equal(session.stats().lastError?.code, 'CORRUPT_DATA')
         await session.stop()
       }

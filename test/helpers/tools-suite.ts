@@ -13,6 +13,7 @@ import { restore } from '../../src/tools/restore.js'
 import { copyFixture, importBaileysFolder } from './fixture.js'
 import type { StoreTarget } from './real-client-suite.js'
 import { assertConversationContinues } from './conversation.js'
+import { rawDriver } from './raw-driver.js'
 
 let sourceCounter = 0
 
@@ -29,7 +30,7 @@ export { assertConversationContinues }
 /** Every key and the creds of a session, as bytes: to prove a source was not modified. */
 export async function rawSnapshot(store: Store, session: string): Promise<string[]> {
   const out: string[] = []
-  const creds = await store.driver.getCreds(session)
+  const creds = await rawDriver(store).getCreds(session)
   out.push(`creds:${creds ? Buffer.from(creds).toString('base64') : '-'}`)
   for await (const [type, id, value] of store.listRaw(session)) out.push(`${type}/${id}:${Buffer.from(value!).toString('base64')}`)
   return out
@@ -113,8 +114,8 @@ export function toolsSuite(name: string, makeTarget: () => Promise<StoreTarget>)
       assert.equal(b.keys, source.keys)
       assert.equal(b.sessions[0].creds, 1)
       // An encrypted store's backup is sealed under its key; the restored store (same keys) opens it.
-      assert.equal(b.sealed, original.codec.currentKeyId !== undefined, 'sealed exactly when the store is encrypted')
-      if (original.driver.capabilities.snapshot) assert.equal(b.snapshot, true)
+      assert.equal(b.sealed, original.currentKeyId !== undefined, 'sealed exactly when the store is encrypted')
+      if (original.canSnapshot) assert.equal(b.snapshot, true)
       else assert.match(b.note ?? '', /live/)
 
       const restored = await open()

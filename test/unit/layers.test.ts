@@ -35,6 +35,10 @@ function allowed(from: string, to: string): boolean {
   return a !== -1 && b !== -1 && b <= a
 }
 
+/** A Store's driver, codec or guard used from outside store/ and auth/ (the tools use its methods). */
+const reachesBehindStore = (line: string): boolean =>
+  /\b(store|from|to|target|source|backupStore|this\.store)\.(driver|codec|guard)\b/.test(line) || /\bStore\.internals\(/.test(line)
+
 describe('layers', () => {
   it('every import in src/ points to the same layer or one below it', () => {
     const wrong: string[] = []
@@ -49,6 +53,26 @@ describe('layers', () => {
     }
     assert.ok(imports > 100, 'the scan found the imports')
     assert.deepEqual(wrong, [])
+  })
+
+  it('only store/ and auth/ reach behind a Store (its driver, codec or guard)', () => {
+    const reaches: string[] = []
+    for (const file of sources(SRC)) {
+      const layer = layerOf(file)
+      if (layer === 'store' || layer === 'auth') continue
+      const text = readFileSync(file, 'utf8')
+      for (const line of text.split('\n')) if (reachesBehindStore(line)) reaches.push(`${relative(SRC, file)}: ${line.trim()}`)
+    }
+    assert.deepEqual(reaches, [])
+  })
+
+  it('the seam rule itself notices a reach', () => {
+    assert.equal(reachesBehindStore('    const p = store.codec.protection(bytes)'), true)
+    assert.equal(reachesBehindStore('  if (store.driver.lease) return'), true)
+    assert.equal(reachesBehindStore("  return store.guard('x', s, fn)"), true)
+    assert.equal(reachesBehindStore('  const { codec } = Store.internals(store)'), true)
+    assert.equal(reachesBehindStore('    const d = ctx.driver()'), false)
+    assert.equal(reachesBehindStore('  if (store.supportsLeases) return'), false)
   })
 
   it('the rule itself refuses an upward import', () => {

@@ -23,7 +23,7 @@ export const backupCommand: Command = {
     const store = await openCliStore(url, ctx, { readOnly: true })
     const bar = progressBar(ctx, 'backup')
     try {
-      const encrypted = store.codec.currentKeyId !== undefined
+      const encrypted = store.currentKeyId !== undefined
       const result = await backup(store, file, {
         sessions: flagList(args, 'session'),
         overwrite: args.flags.overwrite === true,

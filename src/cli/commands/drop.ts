@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises'
 import { VaultError } from '../../core/errors.js'
-import { assertSessionsExist, countKeys, sumCounts } from '../../tools/sessions.js'
+import { assertSessionsExist, sumCounts } from '../../tools/sessions.js'
 import { dropSession } from '../../tools/drop.js'
 import { assertLeaseFree } from '../../tools/tool-leases.js'
 import { EXIT_OK, EXIT_USAGE, UsageError, flagString, type Command } from '../command.js'
@@ -49,7 +49,7 @@ export const dropCommand: Command = {
           if (ctx.json) printJson(ctx.stdout, { error: { code: 'USAGE', message: 'no terminal to confirm on; pass --yes' } })
           return EXIT_USAGE
         }
-        const counts = await countKeys(store, session)
+        const counts = await store.countKeys(session)
         const what = describe(await store.hasCreds(session), sumCounts(counts), counts)
         const question = `${store.label} session "${session}": ${what}.\nThis removes it for good (a linked device must be linked again). Type the session id to confirm: `
         if (!(await confirmed(question, session))) throw new VaultError('INVALID_ARGUMENT', `Not confirmed; session "${session}" was left as it is.`)

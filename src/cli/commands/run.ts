@@ -343,7 +343,7 @@ export const runCommand: Command = {
             out.note(`${session}: scheduled backup ${file}`)
           },
           onError: ({ session, error }) => {
-            metrics?.storeError(backupStore.driver.kind, (error as VaultError).code ?? 'BACKUP_FAILED')
+            metrics?.storeError(backupStore.kind, (error as VaultError).code ?? 'BACKUP_FAILED')
             out.event({
               event: 'error',
               session,
