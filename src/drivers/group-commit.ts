@@ -23,6 +23,24 @@ export interface GroupedBatch {
  * undefined (committed) or the error that failed that batch alone (its effects rolled back).
  * Throws when the group as a whole did not commit: every batch of it fails with that error.
  */
+/** A batch that writes nothing and checks no lease: it commits without touching the backend. */
+export const isEmptyBatch = (b: WriteBatch): boolean => !b.creds && b.set.length === 0 && b.del.length === 0 && b.epoch === undefined
+
+/**
+ * Splits a group into rounds in which each session appears at most once (a session's batches in
+ * arrival order, one per round): a round can then lock or fence each session once.
+ */
+export function sessionRounds(group: readonly GroupedBatch[]): number[][] {
+  const out: number[][] = []
+  const lastRound = new Map<string, number>()
+  group.forEach(({ session }, i) => {
+    const r = (lastRound.get(session) ?? -1) + 1
+    ;(out[r] ??= []).push(i)
+    lastRound.set(session, r)
+  })
+  return out
+}
+
 export type ApplyGroup = (group: readonly GroupedBatch[]) => Promise<ReadonlyArray<unknown>>
 
 export interface GroupCommitOptions {

@@ -1,6 +1,6 @@
 import type { WriteBatch } from '../core/driver.js'
 import { bufferView, typeIdKey } from '../core/bytes.js'
-import type { GroupedBatch } from './group-commit.js'
+import { isEmptyBatch, sessionRounds, type GroupedBatch } from './group-commit.js'
 import type { PgQueryable, Statement, Tables } from './pg-types.js'
 import { leaseLost } from './shared-lease.js'
 
@@ -200,8 +200,6 @@ function finalRows(batch: WriteBatch): Array<[string, string, Uint8Array | null]
   return [...final.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row)
 }
 
-const isEmpty = (b: WriteBatch) => !b.creds && b.set.length === 0 && b.del.length === 0 && b.epoch === undefined
-
 /**
  * SQLSTATE classes of errors caused by the data of some batch (22 data exception, e.g. a NUL in
  * text; 23 integrity constraint; 54 program limit exceeded): the group is retried one batch at
@@ -209,18 +207,6 @@ const isEmpty = (b: WriteBatch) => !b.creds && b.set.length === 0 && b.del.lengt
  * shutting down) is the transaction's: the whole group failed, none of it landed.
  */
 const isDataError = (err: unknown) => /^(22|23|54)/.test(String((err as { code?: unknown })?.code ?? ''))
-
-/** Splits a group into rounds in which each session appears at most once, in arrival order. */
-function rounds(group: readonly GroupedBatch[]): number[][] {
-  const out: number[][] = []
-  const lastRound = new Map<string, number>()
-  group.forEach(({ session }, i) => {
-    const r = (lastRound.get(session) ?? -1) + 1
-    ;(out[r] ??= []).push(i)
-    lastRound.set(session, r)
-  })
-  return out
-}
 
 export interface PostgresWriterOptions {
   pool: PgQueryable
@@ -239,7 +225,7 @@ export function postgresWriter({ pool, write }: PostgresWriterOptions) {
 
   /** One statement for batches of distinct sessions. Rejects if the statement failed (nothing landed). */
   const statement = (batches: readonly GroupedBatch[]): Promise<unknown[]> => {
-    const live = batches.filter(b => !isEmpty(b.batch))
+    const live = batches.filter(b => !isEmptyBatch(b.batch))
     if (live.length === 0) return Promise.resolve(batches.map(() => undefined))
     const { columns, shape } = writeValues(live)
     const { statement, params } = write(shape)
@@ -267,7 +253,7 @@ export function postgresWriter({ pool, write }: PostgresWriterOptions) {
 
   function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
     // A session twice in a group (rare: two auth states on one session) goes in two statements, in order.
-    const all = rounds(group)
+    const all = sessionRounds(group)
     return all.length === 1 ? isolated(group) : inRounds(group, all)
   }
 

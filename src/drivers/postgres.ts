@@ -1,3 +1,4 @@
+import { loadPeer } from '../core/peer.js'
 import type { Driver, ListEntry, ListOptions, SnapshotReader } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
 import { parsePostgresUrl } from '../core/server-url.js'
@@ -104,15 +105,9 @@ export function tableNames(options: PostgresDriverOptions): Tables {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's ESM and CJS builds export different shapes
-async function loadPg(): Promise<any> {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see loadPg
-    const mod: any = await import('pg')
-    return mod.default ?? mod
-  } catch (cause) {
-    throw new VaultError('BACKEND_UNAVAILABLE', 'The postgres:// store needs the pg package: npm install pg', { cause })
-  }
-}
+const loadPg = (): Promise<any> =>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+  loadPeer({ name: 'pg', feature: 'The postgres:// store', load: async () => ((m: any) => m.default ?? m)(await import('pg')) })
 
 /** Creates the tables if missing (once, under an advisory lock) and checks the schema version. */
 async function prepareSchema(pool: PgPoolLike, t: Tables, where: string, readOnly: boolean): Promise<void> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { WriteBatch } from '../core/driver.js'
 import { VaultError } from '../core/errors.js'
 import { bufferView, typeIdKey } from '../core/bytes.js'
-import type { GroupedBatch } from './group-commit.js'
+import { isEmptyBatch, type GroupedBatch } from './group-commit.js'
 import type { RunScript } from './redis-lease.js'
 import { leaseLost } from './shared-lease.js'
 
@@ -93,8 +93,6 @@ export interface RedisKeys {
   lease(session: string): string
 }
 
-const isEmpty = (b: WriteBatch) => !b.creds && b.set.length === 0 && b.del.length === 0 && b.epoch === undefined
-
 const wrongType = (session: string) =>
   new VaultError(
     'CORRUPT_DATA',
@@ -107,7 +105,7 @@ const wrongType = (session: string) =>
  */
 export function redisWriter({ runScript, keys }: { runScript: RunScript; keys: RedisKeys }) {
   function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
-    const live = group.filter(g => !isEmpty(g.batch))
+    const live = group.filter(g => !isEmptyBatch(g.batch))
     if (live.length === 0) return Promise.resolve(group.map(() => undefined))
     const scriptKeys = [keys.sessions]
     const args: Array<string | Buffer> = []

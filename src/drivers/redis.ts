@@ -1,3 +1,4 @@
+import { loadPeer } from '../core/peer.js'
 import { createHash } from 'node:crypto'
 import type { Driver, ListEntry, ListOptions } from '../core/driver.js'
 import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
@@ -106,15 +107,9 @@ const RENAME_SHA = sha1(RENAME_SCRIPT)
 const field = typeIdKey
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis' ESM and CJS builds export different shapes
-async function loadIoredis(): Promise<any> {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see loadIoredis
-    const mod: any = await import('ioredis')
-    return mod.Redis ?? mod.default
-  } catch (cause) {
-    throw new VaultError('BACKEND_UNAVAILABLE', 'The redis:// store needs the ioredis package: npm install ioredis', { cause })
-  }
-}
+const loadIoredis = (): Promise<any> =>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+  loadPeer({ name: 'ioredis', feature: 'The redis:// store', load: async () => ((m: any) => m.Redis ?? m.default)(await import('ioredis')) })
 
 /**
  * The URL for ioredis without our `prefix` parameter, every part checked first (core/server-url):

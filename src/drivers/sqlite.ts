@@ -1,3 +1,4 @@
+import { loadPeer } from '../core/peer.js'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
@@ -76,13 +77,8 @@ export interface SqliteDriverOptions {
 export { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
 const PAGE = 500
 
-async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
-  try {
-    return (await import('better-sqlite3')).default
-  } catch (cause) {
-    throw new VaultError('BACKEND_UNAVAILABLE', 'The sqlite: store needs the better-sqlite3 package: npm install better-sqlite3', { cause })
-  }
-}
+const loadBetterSqlite3 = (): Promise<typeof BetterSqlite3> =>
+  loadPeer({ name: 'better-sqlite3', feature: 'The sqlite: store', load: async () => (await import('better-sqlite3')).default })
 
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = @session').pluck()

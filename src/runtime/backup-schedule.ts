@@ -8,7 +8,7 @@ import { backup, type BackupResult } from '../tools/backup.js'
 import { firstTime } from '../store/warn-once.js'
 
 /**
- * Scheduled backups (the session-management guide's "regular backups"). Every `everyMs` each
+ * Scheduled backups (`run --backup-every`, README "Keeping a session alive"). Every `everyMs` each
  * session is written to its own file with the backup tool (sealed when the store is encrypted;
  * temp file, fsync, rename, then the folder fsync'd, so a crash never leaves a half file under a
  * backup's name). Retention deletes only files this schedule wrote: they are recorded in a

@@ -1,5 +1,5 @@
+import { loadPeer } from '../core/peer.js'
 import type * as PromClient from 'prom-client'
-import { VaultError } from '../core/errors.js'
 
 /**
  * Prometheus metrics of the runtime, through prom-client (an optional peer dependency, loaded
@@ -45,14 +45,15 @@ export interface MetricsOptions {
   beforeScrape?: () => void
 }
 
-async function loadPromClient(): Promise<typeof PromClient> {
-  try {
-    const mod = (await import('prom-client')) as typeof PromClient & { default?: typeof PromClient }
-    return mod.default ?? mod
-  } catch (cause) {
-    throw new VaultError('BACKEND_UNAVAILABLE', 'Metrics need the prom-client package: npm install prom-client', { cause })
-  }
-}
+const loadPromClient = (): Promise<typeof PromClient> =>
+  loadPeer({
+    name: 'prom-client',
+    feature: 'Metrics',
+    load: async () => {
+      const mod = (await import('prom-client')) as typeof PromClient & { default?: typeof PromClient }
+      return mod.default ?? mod
+    }
+  })
 
 export async function createMetrics(options: MetricsOptions): Promise<VaultMetrics> {
   const prom = await loadPromClient()

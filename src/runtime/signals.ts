@@ -19,25 +19,24 @@ const REPEAT_MS = 1_000
 export const isRepeatDelivery = (first: { signal: NodeJS.Signals; at: number }, signal: NodeJS.Signals, now = Date.now()): boolean =>
   signal !== undefined && signal === first.signal && now - first.at < REPEAT_MS
 
-export function handleSignals(stop: () => Promise<void>, logger: RuntimeLogger, options: SignalOptions = {}): () => void {
+export interface StopSignalHandlers {
+  /** Starts the graceful stop; called once, on the first SIGTERM or SIGINT. */
+  stop(signal: NodeJS.Signals): void
+  /** Told just before a second signal forces exit 130. */
+  forced?(signal: NodeJS.Signals): void
+}
+
+/** The one SIGTERM/SIGINT handler of the package (startSession and `run`): returns its uninstall. */
+export function onStopSignals({ stop, forced }: StopSignalHandlers): () => void {
   let first: { signal: NodeJS.Signals; at: number } | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     if (first) {
       if (isRepeatDelivery(first, signal)) return
-      logger.warn({ signal }, 'second signal: exiting without waiting for the graceful stop')
+      forced?.(signal)
       process.exit(130)
     }
     first = { signal, at: Date.now() }
-    logger.info({ signal }, 'signal: stopping gracefully (a second signal forces the exit)')
-    stop().then(
-      () => {
-        if (options.exit !== false) process.exit(process.exitCode ?? 0)
-      },
-      err => {
-        logger.error({ err: (err as Error)?.message }, 'graceful stop failed')
-        if (options.exit !== false) process.exit(1)
-      }
-    )
+    stop(signal)
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
@@ -45,4 +44,23 @@ export function handleSignals(stop: () => Promise<void>, logger: RuntimeLogger, 
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
   }
+}
+
+/** startSession's signals option: log, stop, then exit (unless `exit: false`). */
+export function handleSignals(stop: () => Promise<void>, logger: RuntimeLogger, options: SignalOptions = {}): () => void {
+  return onStopSignals({
+    forced: signal => logger.warn({ signal }, 'second signal: exiting without waiting for the graceful stop'),
+    stop: signal => {
+      logger.info({ signal }, 'signal: stopping gracefully (a second signal forces the exit)')
+      stop().then(
+        () => {
+          if (options.exit !== false) process.exit(process.exitCode ?? 0)
+        },
+        err => {
+          logger.error({ err }, 'graceful stop failed')
+          if (options.exit !== false) process.exit(1)
+        }
+      )
+    }
+  })
 }

@@ -1,5 +1,5 @@
 /**
- * The session lifecycle of the session-management guide, as a checked state machine:
+ * The session lifecycle (README "Keeping a session alive"), as a checked state machine:
  *
  *   unregistered → connecting → registering → registered → connecting → connected ⇄ disconnected
  *   connected → expired → unregistered            registered → unregistered

@@ -1,4 +1,4 @@
-import { proto } from '../core/baileys.js'
+import { jidDecode, proto } from '../core/baileys.js'
 import { isVaultError } from '../core/errors.js'
 import type { Store } from '../store/store.js'
 import { MessageAges, type RetryStoreSummary } from './message-ages.js'
@@ -109,7 +109,8 @@ async function summarize(store: Store, session: string, bytesByType?: Record<str
   return { summary, creds }
 }
 
-const userOf = (jid: unknown): string | undefined => (typeof jid === 'string' ? jid.split('@')[0].split(':')[0] : undefined)
+/** The phone number or LID of a JID (without its device), by Baileys' own parser. */
+const userOf = (jid: unknown): string | undefined => (typeof jid === 'string' ? jidDecode(jid)?.user : undefined)
 
 /** Every session of a store with its phone/LID, link state, key counts and size. */
 export async function ls(store: Store, options: { onProgress?: ProgressListener } = {}): Promise<LsResult> {

@@ -7,7 +7,7 @@ import { createMetrics, type VaultMetrics } from '../../runtime/metrics.js'
 import { metricsFromStats } from '../../runtime/metrics-sync.js'
 import { scheduleBackups, type BackupSchedule } from '../../runtime/backup-schedule.js'
 import { createRuntime, type Runtime } from '../../runtime/runtime.js'
-import { isRepeatDelivery } from '../../runtime/signals.js'
+import { onStopSignals as onSignals } from '../../runtime/signals.js'
 import type { Session } from '../../runtime/session.js'
 import type { SessionState } from '../../runtime/states.js'
 import type { AuthStore as Store } from '../../auth/auth-store.js'
@@ -414,23 +414,16 @@ async function optionalMetrics(ctx: CommandContext, sessions: () => Session[]): 
  * signal while stopping exits at once, for an operator who will not wait for the deadline.
  */
 function onStopSignals(ctx: CommandContext, stop: () => void): () => void {
-  let first: { signal: NodeJS.Signals; at: number } | undefined
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (first) {
-      if (!isRepeatDelivery(first, signal)) process.exit(130)
-      return
+  const uninstall = onSignals({
+    stop: () => {
+      ctx.stderr.write('stopping gracefully (send the signal again to exit at once)\n')
+      stop()
     }
-    first = { signal, at: Date.now() }
-    ctx.stderr.write('stopping gracefully (send the signal again to exit at once)\n')
-    stop()
-  }
-  process.on('SIGTERM', onSignal)
-  process.on('SIGINT', onSignal)
+  })
   const onAbort = () => stop()
   ctx.signal?.addEventListener('abort', onAbort, { once: true })
   return () => {
-    process.off('SIGTERM', onSignal)
-    process.off('SIGINT', onSignal)
+    uninstall()
     ctx.signal?.removeEventListener('abort', onAbort)
   }
 }
