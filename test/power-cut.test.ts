@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict'
-import fs, { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
-import { syncBuiltinESMExports } from 'node:module'
+import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openStore, type OpenStoreOptions } from '../src/open-store.js'
+import { flushes, powerCut, unwatchFlushes, watchFlushes, type DiskImage } from './helpers/durable-images.js'
 
 /**
- * A simulated power cut for SQLite's durable default: what survives is what the last fdatasync
- * of the WAL covered, nothing written after it. An fs shim around the fdatasync calls (both the
- * thread-pool one and the inline one; the driver's named imports of node:fs see it through
- * syncBuiltinESMExports) copies the database and its WAL as they are when a flush of the WAL
- * starts. At the instant a write resolves, the copy of the last flush is what a power cut would
+ * A simulated power cut for SQLite's durable default (the fs shim of helpers/durable-images.ts):
+ * at the instant a write resolves, the copy of the last WAL flush is what a power cut would
  * leave: the write must be in it.
  */
 const dirs: string[] = []
@@ -21,55 +18,11 @@ const tempDir = () => {
   return dir
 }
 
-interface DiskImage {
-  db: Buffer
-  wal: Buffer
-}
-
-/** The fs shim: flushes of WAL files, counted by kind, and the files as of the last one. */
-const flushes = { inline: 0, threadPool: 0, last: new Map<string, DiskImage>() }
-const original = { fdatasync: fs.fdatasync, fdatasyncSync: fs.fdatasyncSync }
-
-/**
- * Copies the database and WAL behind `fd` when it is a WAL file, as a flush starts: what it
- * covers. Returns the function that records the copy as durable, called once the flush is done.
- */
-function imageOf(fd: number): (() => void) | undefined {
-  const path = readlinkSync(`/proc/self/fd/${fd}`)
-  if (!path.endsWith('-wal')) return undefined
-  const db = path.slice(0, -'-wal'.length)
-  const image = { db: readFileSync(db), wal: readFileSync(path) }
-  return () => void flushes.last.set(db, image)
-}
-
-before(() => {
-  fs.fdatasync = ((fd: number, callback: fs.NoParamCallback) => {
-    const done = imageOf(fd)
-    if (done) flushes.threadPool++
-    return original.fdatasync(fd, err => {
-      if (!err) done?.()
-      callback(err)
-    })
-  }) as typeof fs.fdatasync
-  fs.fdatasyncSync = (fd: number) => {
-    const done = imageOf(fd)
-    if (done) flushes.inline++
-    original.fdatasyncSync(fd)
-    done?.()
-  }
-  syncBuiltinESMExports()
-})
+before(watchFlushes)
 after(() => {
-  Object.assign(fs, original)
-  syncBuiltinESMExports()
+  unwatchFlushes()
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
-
-/** What a power cut now leaves of the database at `path`: a copy as of its last WAL flush. */
-function powerCut(path: string): DiskImage | undefined {
-  const image = flushes.last.get(path)
-  return image && { db: Buffer.from(image.db), wal: Buffer.from(image.wal) }
-}
 
 /** The value of `session`/`peer.0` after the power cut (undefined: lost, or nothing survived at all). */
 async function survivor(image: DiskImage | undefined, session: string): Promise<unknown> {

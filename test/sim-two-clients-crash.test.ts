@@ -6,25 +6,17 @@
  * Signal sessions carry on: every later message decrypts both ways.
  */
 import assert from 'node:assert/strict'
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import type { AuthStore } from '../src/auth/auth-store.js'
 import { openStore } from '../src/open-store.js'
 import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
 import { phoneForPushName } from '../src/sim/state.js'
-import { linkPeer, PEER_OPEN_MS, waitForText, type Peer } from './helpers/sim-peers.js'
-
-const CHILD = fileURLToPath(new URL('./helpers/sim-child.js', import.meta.url))
-
-interface ChildEvent {
-  type: string
-  text?: string
-  qr?: string
-}
+import { forkPeer, SIM_CHILD, type PeerChild } from './helpers/sim-peer-child.js'
+import { linkPeer, waitForText, type Peer } from './helpers/sim-peers.js'
 
 let sim: Simulator
 let untrust: () => void
@@ -50,28 +42,11 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-/** Bob's echo bot on `storeUrl`; its events land in the returned list. */
-function startBob(storeUrl: string, env: Record<string, string> = {}): { child: ChildProcess; events: ChildEvent[] } {
-  const events: ChildEvent[] = []
-  const child = fork(CHILD, [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'bob'], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    env: { ...process.env, VAULT_SIM_PUSH_NAME: 'Bob', ...env }
-  })
-  children.push(child)
-  child.on('message', msg => {
-    const event = msg as ChildEvent
-    events.push(event)
-    if (event.type === 'qr' && events.filter(e => e.type === 'qr').length === 1) void sim.phone.scan(event.qr!).catch(() => undefined)
-  })
-  return { child, events }
-}
-
-async function waitFor(events: ChildEvent[], pred: (e: ChildEvent) => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + PEER_OPEN_MS
-  while (!events.some(pred)) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; saw ${events.map(e => e.type).join(',')}`)
-    await new Promise(r => setTimeout(r, 20))
-  }
+/** Bob's echo bot on `storeUrl`. */
+function startBob(storeUrl: string, env: Record<string, string> = {}): PeerChild {
+  const bob = forkPeer({ sim, script: SIM_CHILD, args: [storeUrl, 'bob'], pushName: 'Bob', env })
+  children.push(bob.child)
+  return bob
 }
 
 test('SIGKILL one of two real clients mid-conversation: it restarts from its store and both sessions continue', { timeout: 120_000 }, async () => {
@@ -80,8 +55,7 @@ test('SIGKILL one of two real clients mid-conversation: it restarts from its sto
   // The worst moment: Bob dies right after his 4th message (the echo of m4) left, before
   // Baileys committed the session it encrypted with (it commits after the send).
   const first = startBob(storeUrl, { VAULT_SIM_KILL: 'send:4' })
-  const exited = new Promise(resolve => first.child.once('exit', resolve))
-  await waitFor(first.events, e => e.type === 'open', 'Bob open after linking')
+  await first.waitFor(e => e.type === 'open', 'Bob open after linking')
 
   for (let i = 1; i <= 3; i++) {
     await alice.client.sock.sendMessage(bobJid, { text: `m${i}` })
@@ -89,13 +63,13 @@ test('SIGKILL one of two real clients mid-conversation: it restarts from its sto
     assert.equal(echo.pushName, 'Bob')
   }
   await alice.client.sock.sendMessage(bobJid, { text: 'm4' })
-  await exited
+  await first.exited
   await waitForText(alice.client, 'echo: m4')
   // m5 and m6 wait in the server's offline queue while Bob is down.
   for (const text of ['m5', 'm6']) await alice.client.sock.sendMessage(bobJid, { text })
 
   const second = startBob(storeUrl)
-  await waitFor(second.events, e => e.type === 'open', 'Bob open after the restart')
+  await second.waitFor(e => e.type === 'open', 'Bob open after the restart')
   assert.equal(second.events.filter(e => e.type === 'qr').length, 0, 'no QR code after a crash')
   // What waited in the offline queue decrypts on Bob's persisted session. His first echo reuses
   // the counter of the lost commit: Alice's Baileys asks for it again with a retry receipt, the

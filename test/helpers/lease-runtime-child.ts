@@ -1,7 +1,8 @@
 /**
  * Child process for the lease scenarios: an echo bot kept alive by the runtime with leases on
  * and signal handling (as `run` sets it). argv: <simulator url> <root key hex> <store url>
- * <session id> <ttl ms> <wait: 1|0>.
+ * <session id> <ttl ms> <wait: 1|0>. env VAULT_SIM_PUSH_NAME: the bot's push name (its own
+ * account on the simulator).
  * IPC to the parent: { type: 'qr' | 'state' | 'received' | 'replied' | 'ack' | 'write-failed' | 'stats' | 'stopped', at }
  * ('at' is Date.now() in the child: same host, so the parent can measure handoffs).
  * From the parent: { type: 'probe-write' } writes one key through the socket's key store (as
@@ -38,7 +39,12 @@ try {
   session = await startSession({
     store,
     sessionId,
-    socket: { waWebSocketUrl: url, logger: silentLogger as never, markOnlineOnConnect: false },
+    socket: {
+      waWebSocketUrl: url,
+      logger: silentLogger as never,
+      markOnlineOnConnect: false,
+      ...(process.env.VAULT_SIM_PUSH_NAME ? { pushName: process.env.VAULT_SIM_PUSH_NAME } : {})
+    },
     handleSignals: { exit: false },
     lease: { ttlMs: Number(ttl), wait: wait !== '0' }
   })

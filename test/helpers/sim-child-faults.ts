@@ -10,14 +10,19 @@
  * - VAULT_SIM_KILL=send:<n>: SIGKILLs the bot right after its n-th outgoing message stanza was
  *   handed to the kernel, before anything else runs (Baileys commits the session it encrypted
  *   with only after the send).
+ * - VAULT_SIM_POWER_CUT=<dir>: makes that kill a power cut: the store's SQLite files as of their
+ *   last completed WAL flush (helpers/durable-images.ts) are written to <dir> before the SIGKILL,
+ *   for the restart to open instead of the files the killed process left.
  * The trace is written synchronously, so it is complete up to the kill.
  */
 import { createHash } from 'node:crypto'
-import { openSync, writeSync } from 'node:fs'
+import { mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import type { SignalDataSet } from '@whiskeysockets/baileys'
 import { pino, type Logger } from 'pino'
 import WebSocket from 'ws'
 import type { VaultKeyStore } from '../../src/auth/auth-state.js'
+import { flushes, watchFlushes } from './durable-images.js'
 
 const traceFd = process.env.VAULT_SIM_TRACE ? openSync(process.env.VAULT_SIM_TRACE, 'a') : undefined
 const [killAt, killNth] = (process.env.VAULT_SIM_KILL ?? '').split(':')
@@ -25,8 +30,21 @@ const killN = Number(killNth)
 
 export const trace = (line: string): void => void (traceFd !== undefined && writeSync(traceFd, `${process.pid} ${line}\n`))
 
+const powerCutDir = process.env.VAULT_SIM_POWER_CUT
+if (powerCutDir) watchFlushes()
+
+/** Writes what a power cut leaves of each SQLite database: its files as of the last WAL flush. */
+function keepDurableImages(dir: string): void {
+  mkdirSync(dir, { recursive: true })
+  for (const [db, image] of flushes.last) {
+    writeFileSync(join(dir, basename(db)), image.db)
+    writeFileSync(join(dir, `${basename(db)}-wal`), image.wal)
+  }
+}
+
 function die(why: string): never {
   trace(`SIGKILL ${why}`)
+  if (powerCutDir) keepDurableImages(powerCutDir)
   process.kill(process.pid, 'SIGKILL')
   throw new Error('unreachable')
 }

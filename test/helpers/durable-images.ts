@@ -1,0 +1,60 @@
+/**
+ * A simulated power cut for SQLite's WAL mode: what survives is what the last fdatasync of the
+ * WAL covered, nothing written after it. An fs shim around the fdatasync calls (both the
+ * thread-pool one and the inline one; the driver's named imports of node:fs see it through
+ * syncBuiltinESMExports) copies the database and its WAL as they are when a flush of the WAL
+ * starts, and keeps that copy as the durable image once the flush is done.
+ */
+import fs, { readFileSync, readlinkSync } from 'node:fs'
+import { syncBuiltinESMExports } from 'node:module'
+
+export interface DiskImage {
+  db: Buffer
+  wal: Buffer
+}
+
+/** Flushes of WAL files, counted by kind, and each database's files as of its last flush. */
+export const flushes = { inline: 0, threadPool: 0, last: new Map<string, DiskImage>() }
+const original = { fdatasync: fs.fdatasync, fdatasyncSync: fs.fdatasyncSync }
+
+/**
+ * Copies the database and WAL behind `fd` when it is a WAL file, as a flush starts: what it
+ * covers. Returns the function that records the copy as durable, called once the flush is done.
+ */
+function imageOf(fd: number): (() => void) | undefined {
+  const path = readlinkSync(`/proc/self/fd/${fd}`)
+  if (!path.endsWith('-wal')) return undefined
+  const db = path.slice(0, -'-wal'.length)
+  const image = { db: readFileSync(db), wal: readFileSync(path) }
+  return () => void flushes.last.set(db, image)
+}
+
+/** Installs the shim for the whole process (every SQLite store opened in it). */
+export function watchFlushes(): void {
+  fs.fdatasync = ((fd: number, callback: fs.NoParamCallback) => {
+    const done = imageOf(fd)
+    if (done) flushes.threadPool++
+    return original.fdatasync(fd, err => {
+      if (!err) done?.()
+      callback(err)
+    })
+  }) as typeof fs.fdatasync
+  fs.fdatasyncSync = (fd: number) => {
+    const done = imageOf(fd)
+    if (done) flushes.inline++
+    original.fdatasyncSync(fd)
+    done?.()
+  }
+  syncBuiltinESMExports()
+}
+
+export function unwatchFlushes(): void {
+  Object.assign(fs, original)
+  syncBuiltinESMExports()
+}
+
+/** What a power cut now leaves of the database at `path`: a copy as of its last WAL flush. */
+export function powerCut(path: string): DiskImage | undefined {
+  const image = flushes.last.get(path)
+  return image && { db: Buffer.from(image.db), wal: Buffer.from(image.wal) }
+}
