@@ -104,7 +104,7 @@ export function tableNames(options: PostgresDriverOptions): Tables {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's ESM and CJS builds export different shapes
-async function loadPg(): Promise<any> {
+export async function loadPg(): Promise<any> {
   try {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see loadPg
     const mod: any = await import('pg')

@@ -106,7 +106,7 @@ const RENAME_SHA = sha1(RENAME_SCRIPT)
 const field = typeIdKey
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis' ESM and CJS builds export different shapes
-async function loadIoredis(): Promise<any> {
+export async function loadIoredis(): Promise<any> {
   try {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see loadIoredis
     const mod: any = await import('ioredis')
@@ -134,7 +134,7 @@ function splitUrl(url: string): { url: string; db: number; prefix?: string; wher
  * answer checked; the message gives the valid range from the server's `databases` setting when
  * CONFIG is allowed (managed Redis often refuses it: then Redis' default, 16).
  */
-async function checkDatabase(client: RedisClientLike, db: number, where: string): Promise<void> {
+export async function checkDatabase(client: RedisClientLike, db: number, where: string): Promise<void> {
   let databases = REDIS_DEFAULT_DATABASES
   let known = false
   try {
