@@ -50,7 +50,11 @@ export async function writeEvolutionCreds(options: { pgUrl: string; schema?: str
   await withPg(options.pgUrl, async c => {
     await c.query(`SET search_path TO "${options.schema ?? 'public'}"`)
     await c.query(`INSERT INTO "Instance" ("id", "name") VALUES ($1, $2)`, [options.instanceId, options.name])
-    await c.query(`INSERT INTO "Session" ("id", "sessionId", "creds") VALUES ($1, $2, $3)`, [`s${options.instanceId}`, options.instanceId, JSON.stringify(options.credsText)])
+    await c.query(`INSERT INTO "Session" ("id", "sessionId", "creds") VALUES ($1, $2, $3)`, [
+      `s${options.instanceId}`,
+      options.instanceId,
+      JSON.stringify(options.credsText)
+    ])
   })
 }
 
@@ -94,7 +98,6 @@ export async function sessionRows(pgUrl: string, schema = 'public'): Promise<str
   })
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's client, loaded lazily as in src/
 export async function withPg<T>(url: string, fn: (client: any) => Promise<T>): Promise<T> {
   const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: url })

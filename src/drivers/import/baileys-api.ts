@@ -31,7 +31,8 @@ export async function createBaileysApiDriver(url: string): Promise<Driver> {
     project: 'baileys-api',
     keyOf: session => `${PREFIX}${session}${SUFFIX}`,
     pattern: `${globLiteral(PREFIX)}*${globLiteral(SUFFIX)}`,
-    sessionOf: key => (key.startsWith(PREFIX) && key.endsWith(SUFFIX) && key.length > PREFIX.length + SUFFIX.length ? key.slice(PREFIX.length, -SUFFIX.length) : undefined),
+    sessionOf: key =>
+      key.startsWith(PREFIX) && key.endsWith(SUFFIX) && key.length > PREFIX.length + SUFFIX.length ? key.slice(PREFIX.length, -SUFFIX.length) : undefined,
     text: stored => stored,
     credsField: 'creds',
     otherFields: ['metadata', 'import-candidates']

@@ -41,7 +41,9 @@ function evolutionRedis(url: string, outer: string): EvolutionRedis {
   const parts = parseRedisUrl(url)
   const prefix = parts.prefix ?? EVOLUTION_DEFAULT_PREFIX
   if (prefix === '' || !PLAIN.test(prefix))
-    throw invalidArgument(`The ?prefix= of the Redis URL in "${redactUrl(outer)}" must be Evolution's CACHE_REDIS_PREFIX_KEY: 1-63 characters, no control characters or quotes.`)
+    throw invalidArgument(
+      `The ?prefix= of the Redis URL in "${redactUrl(outer)}" must be Evolution's CACHE_REDIS_PREFIX_KEY: 1-63 characters, no control characters or quotes.`
+    )
   return { url, prefix }
 }
 
@@ -67,7 +69,8 @@ export function parseEvolutionUrl(url: string): EvolutionLayout {
   }
   const params = parsed.searchParams
   const schema = single(params, 'schema', url) ?? 'public'
-  if (!PLAIN.test(schema)) throw invalidArgument(`The schema= of "${redactUrl(url)}" must be a PostgreSQL schema name (1-63 characters, no quotes or control characters).`)
+  if (!PLAIN.test(schema))
+    throw invalidArgument(`The schema= of "${redactUrl(url)}" must be a PostgreSQL schema name (1-63 characters, no quotes or control characters).`)
   const redis = single(params, 'redis', url)
   const instances = single(params, 'instances', url)
   if (params.has('prefix'))
@@ -83,6 +86,9 @@ export function parseEvolutionUrl(url: string): EvolutionLayout {
   if (redis !== undefined) return { creds: 'postgres', postgresUrl, schema, keys: { redis: evolutionRedis(redis, url) } }
   const folder = instances!
   if (folder === '' || !existsSync(folder) || !statSync(folder).isDirectory())
-    throw new VaultError('NOT_FOUND', `The instances folder "${folder}" of "${redactUrl(url)}" does not exist or is not a folder (relative paths are relative to ${process.cwd()}).`)
+    throw new VaultError(
+      'NOT_FOUND',
+      `The instances folder "${folder}" of "${redactUrl(url)}" does not exist or is not a folder (relative paths are relative to ${process.cwd()}).`
+    )
   return { creds: 'postgres', postgresUrl, schema, keys: { instances: folder } }
 }
