@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { isVaultError } from '../../src/core/errors.js'
 import { parseStoreUrl, redactUrl } from '../../src/core/url.js'
 import { parseEvolutionUrl } from '../../src/drivers/import/evolution-url.js'
-import { typedKeyName } from '../../src/drivers/import/values.js'
+import { typedKeyName } from '../../src/drivers/import/checked-values.js'
 import { openStore } from '../../src/open-store.js'
 
 const refuses = (url: string, code: string, pattern: RegExp) =>

@@ -5,7 +5,7 @@ import { importDriver, type ImportSource } from './import-driver.js'
 import { evolutionSessionTable, type SessionTable } from './evolution-postgres.js'
 import { parseEvolutionUrl, type EvolutionRedis } from './evolution-url.js'
 import { connectImportRedis, globLiteral, redisHashReader } from './redis-hash.js'
-import { checkedSession, credsValue, unwrapJsonString } from './values.js'
+import { checkedSession, credsValue, unwrapJsonString } from './checked-values.js'
 
 /**
  * Evolution API v2 (EvolutionAPI/evolution-api, src/utils/use-multi-file-auth-state-*.ts). The

@@ -2,7 +2,7 @@ import { VaultError } from '../../core/errors.js'
 import type { ListEntry, ListOptions } from '../../core/driver.js'
 import { parseRedisUrl } from '../../core/server-url.js'
 import { checkDatabase, loadIoredis } from '../redis.js'
-import { bareText, checkedSession, credsValue, typedKeyName, type ValuePlace } from './values.js'
+import { bareText, checkedSession, credsValue, typedKeyName, type ValuePlace } from './checked-values.js'
 
 /**
  * Reads auth states that other projects keep as one Redis hash per session, with a field

@@ -4,10 +4,11 @@ import type { ListEntry } from '../../core/driver.js'
 import { BAILEYS_TYPES } from '../file-names.js'
 
 /**
- * What every importer does with the values it finds: check that each is Baileys' BufferJSON text
- * (as the file: store keeps it), unwrap the ones another project stored JSON-encoded a second
- * time, and read a key's (type, id) back from the `${type}-${id}` names Baileys-style stores use.
- * Errors name the row (session, type, id), never the value.
+ * What the key-value importers (Evolution API, baileys-api) do with the values they find: check
+ * that each is Baileys' BufferJSON text (as the file: store keeps it), unwrap the ones stored
+ * JSON-encoded a second time, read a key's (type, id) back from a raw `${type}-${id}` name, and
+ * check a whole session before handing on its first key. Errors name the row (session, type, id),
+ * never the value.
  */
 
 /** Where a value was found, for messages: the session, and the key (absent for creds). */
@@ -20,6 +21,7 @@ export interface ValuePlace {
 /**
  * The key of a `${type}-${id}` name written without Baileys' file-name mangling (Redis hash
  * fields): the type is the longest Baileys 7 key type the name starts with; undefined when none.
+ * (The SQL importers' values.ts has the same reading as `parseKeyName(name, false)`.)
  */
 export function typedKeyName(name: string): { type: string; id: string } | undefined {
   const type = BAILEYS_TYPES.find(t => name.startsWith(`${t}-`) && name.length > t.length + 1)
