@@ -8,13 +8,35 @@ const PATH_SCHEMES = /^(sqlite|file|memory):/i
  * password may itself hold '/' or a raw '@', and none of it may show.
  */
 export function redactUrl(url: string): string {
+  if (PATH_SCHEMES.test(url)) return url
   const at = url.lastIndexOf('@')
-  if (at < 0 || PATH_SCHEMES.test(url)) return url
+  // What stays visible after the last raw '@' may still hold a percent-encoded URL in a query
+  // value (an importer's `?redis=redis%3A%2F%2F%3Apw%40host`): its password is hidden too.
+  if (at < 0) return redactEncodedUrls(url)
+  return redactUserinfo(url.slice(0, at)) + redactEncodedUrls(url.slice(at))
+}
+
+/** Query values that decode to a URL with a password, redacted and encoded again. */
+function redactEncodedUrls(text: string): string {
+  return text.replace(/([?&][^=&#]*=)([^&#]*%40[^&#]*)/gi, (whole, name: string, value: string) => {
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(value.replace(/\+/g, ' '))
+    } catch {
+      return `${name}***`
+    }
+    const hidden = redactUrl(decoded)
+    return hidden === decoded ? whole : `${name}${encodeURIComponent(hidden)}`
+  })
+}
+
+/** The text before the userinfo's last '@', with the password (and a garbled user name) hidden. */
+function redactUserinfo(url: string): string {
   // After a well-formed scheme and its slashes; with a garbled scheme (`rediss//:pw@h`) from the start.
   const start = /^[a-z][a-z0-9+.-]*:\/*/i.exec(url)?.[0].length ?? 0
   const colon = url.indexOf(':', start)
-  if (colon < 0 || colon > at) return url // user@host: no password
+  if (colon < 0) return url // user@host: no password
   const user = url.slice(start, colon)
   // Hiding too much is harmless: a '/', '?' or '#' before the colon hides the user name too.
-  return `${url.slice(0, start)}${/[/?#]/.test(user) ? '***' : user}:***${url.slice(at)}`
+  return `${url.slice(0, start)}${/[/?#]/.test(user) ? '***' : user}:***`
 }

@@ -105,7 +105,7 @@ export function tableNames(options: PostgresDriverOptions): Tables {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's ESM and CJS builds export different shapes
-const loadPg = (): Promise<any> =>
+export const loadPg = (): Promise<any> =>
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   loadPeer({ name: 'pg', feature: 'The postgres:// store', load: async () => ((m: any) => m.default ?? m)(await import('pg')) })
 

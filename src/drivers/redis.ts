@@ -107,7 +107,7 @@ const RENAME_SHA = sha1(RENAME_SCRIPT)
 const field = typeIdKey
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ioredis' ESM and CJS builds export different shapes
-const loadIoredis = (): Promise<any> =>
+export const loadIoredis = (): Promise<any> =>
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   loadPeer({ name: 'ioredis', feature: 'The redis:// store', load: async () => ((m: any) => m.Redis ?? m.default)(await import('ioredis')) })
 
@@ -129,7 +129,7 @@ function splitUrl(url: string): { url: string; db: number; prefix?: string; wher
  * answer checked; the message gives the valid range from the server's `databases` setting when
  * CONFIG is allowed (managed Redis often refuses it: then Redis' default, 16).
  */
-async function checkDatabase(client: RedisClientLike, db: number, where: string): Promise<void> {
+export async function checkDatabase(client: RedisClientLike, db: number, where: string): Promise<void> {
   let databases = REDIS_DEFAULT_DATABASES
   let known = false
   try {

@@ -9,6 +9,14 @@ import { redactUrl } from '../../core/url.js'
  */
 export async function createImportDriver({ scheme, url }: { scheme: string; url: string }): Promise<Driver> {
   switch (scheme) {
+    case 'evolution+postgres':
+    case 'evolution+postgresql':
+    case 'evolution+redis':
+    case 'evolution+rediss':
+      return (await import('./evolution.js')).createEvolutionDriver(url)
+    case 'baileys-api+redis':
+    case 'baileys-api+rediss':
+      return (await import('./baileys-api.js')).createBaileysApiDriver(url)
     default:
       throw invalidArgument(`No importer reads "${redactUrl(url)}" in this build of baileys-vault.`)
   }
