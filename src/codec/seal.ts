@@ -121,7 +121,7 @@ function noKeyOpens(o: { keyId: string; where: string; configured: string[]; idK
   const findIt = isDerivedId(o.keyId)
     ? ` "${o.keyId}" is the fingerprint of the key it needs: for a candidate key, \`echo -n "$KEY" | base64 -d | sha256sum | cut -c1-8\` prints the 8 hex digits after the "k".`
     : ` It was sealed when a key was configured with the id "${o.keyId}" (BAILEYS_VAULT_KEY=${o.keyId}:<base64>); find that key where the store's key was kept.`
-  const give = 'Set BAILEYS_VAULT_KEY to that key (the previous one in BAILEYS_VAULT_OLD_KEYS during a rotation), or add it to the encryption option\'s keys.'
+  const give = "Set BAILEYS_VAULT_KEY to that key (the previous one in BAILEYS_VAULT_OLD_KEYS during a rotation), or add it to the encryption option's keys."
   const head = o.idKnown
     ? `Value for ${o.where} does not open with the configured key "${o.keyId}" or any other configured key (${o.configured.join(', ')}): the key does not match (or the bytes were tampered with or moved from another location).`
     : `Value for ${o.where} is sealed with key "${o.keyId}", which is not configured: none of the configured keys (${o.configured.join(', ')}) opens it.`
