@@ -67,6 +67,11 @@ describe('encryption errors through run and doctor say what to do', () => {
     assert.match(message, /Set BAILEYS_VAULT_KEY/)
     assert.match(message, new RegExp(`sealed with key "${deriveKeyId(KEY)}"`))
     assert.doesNotMatch(message, /restore the creds from a backup/i)
+    // Human mode (no --json) prints the state and its reason too, not only a QR drawing (issue 20, item 10).
+    const human = spawnCli(['run', url, ...sim.flags], { env: { BAILEYS_VAULT_KEY: '', BAILEYS_VAULT_OLD_KEYS: '' } })
+    children.push(human)
+    assert.equal((await human.exited()).code, 1)
+    assert.match(human.stdout(), /^main {6}failed {7}\(Session "main" is not connecting.*Set BAILEYS_VAULT_KEY/m)
     const doctor = await runCli(['doctor', url, '--json'])
     const findings = doctor.json().sessions[0].findings
     assert.deepEqual(

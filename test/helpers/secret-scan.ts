@@ -30,12 +30,13 @@ export const secretStrings = (material: Buffer[]): string[] => material.flatMap(
 
 /**
  * Fails if `haystack` holds any whole secret or any run of a secret's characters long enough not
- * to occur by chance (10 of base64, 16 of hex): a JSON parse error quotes a few characters around
- * the bad one, so whole-key matching alone would miss an excerpt. One pass over the haystack.
+ * to occur by chance (8 of base64, 16 of hex): a JSON parse error quotes about ten characters
+ * around the bad one (the issue saw 9 of a key), so whole-key matching alone would miss an
+ * excerpt. One pass over the haystack.
  */
 export function assertNoKeyMaterial(haystack: string, material: Buffer[], what: string): void {
   for (const [encoding, run] of [
-    ['base64', 10],
+    ['base64', 8],
     ['hex', 16]
   ] as const) {
     const fragments = new Set<string>()
