@@ -89,78 +89,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('run --log-level trace, then torn pre-keys and creds through run, doctor, inspect and migrate', { timeout: 90_000 }, async () => {
-    const url = `sqlite:${join(dir, 'wa.db')}`
-    const outputs: string[] = []
-    const linking = run(url)
-    await linkByQr(linking, sim)
-    assert.equal(await converse(sim, '15550008001', 'first'), 'echo: first')
-    await stop(linking)
-    outputs.push(...runOutput(linking))
-    // Trace reached Baileys' logger too: the scan covers its most talkative level.
-    assert.match(linking.stderr(), /"level":10,.*"from":"baileys"/, "Baileys' own trace lines were printed")
-    const material = await materialOf(url, 'main')
-    assert.ok(material.length > 20, 'creds and pre-keys')
-
-    // A copy in a file: folder, then both stores torn just before private keys.
-    const folder = join(dir, 'folder')
-    assert.equal((await runCli(['migrate', url, `file:${folder}`])).code, 0)
-    const db = new Database(join(dir, 'wa.db'))
-    const rows = db.prepare(`SELECT id, value FROM vault_keys WHERE session = 'main' AND type = 'pre-key'`).all() as Array<{ id: string; value: Buffer }>
-    const update = db.prepare(`UPDATE vault_keys SET value = ? WHERE session = 'main' AND type = 'pre-key' AND id = ?`)
-    for (const row of rows)
-      update.run(Buffer.concat([row.value.subarray(0, 1), Buffer.from(tearBeforePrivate(row.value.subarray(1).toString('utf8')))]), row.id)
-    db.close()
-    const preKeyFiles = filesUnder(folder).filter(f => /pre-key-\d+\.json$/.test(f))
-    assert.ok(preKeyFiles.length > 10 && rows.length > 10, 'pre-keys to tear')
-    for (const file of preKeyFiles) writeFileSync(file, tearBeforePrivate(readFileSync(file, 'utf8')))
-
-    // run reads a torn pre-key row when a new contact writes first (the file: folder reads through the same codec).
-    const damaged = run(url)
-    await damaged.waitFor(entered('connected'), { what: 'connected on the damaged store' })
-    await firstMessageFrom(damaged, '15550008002')
-    await stop(damaged)
-    outputs.push(...runOutput(damaged))
-    for (const [store, contact] of [
-      [url, '15550008002'],
-      [`file:${folder}`, '15550008003']
-    ]) {
-      for (const argv of [
-        ['doctor', store],
-        ['doctor', store, '--json'],
-        ['inspect', store, '--session', 'main'],
-        ['inspect', store, '--session', 'main', '--json'],
-        ['migrate', store, `sqlite:${join(dir, `copy-${contact}.db`)}`]
-      ]) {
-        const out = await runCli(argv)
-        outputs.push(out.stdout, out.stderr)
-      }
-    }
-    // Torn creds: run refuses at once, doctor reports it.
-    const credsFile = filesUnder(folder).find(f => f.endsWith('creds.json'))!
-    writeFileSync(credsFile, tearBeforePrivate(readFileSync(credsFile, 'utf8')))
-    const refused = run(`file:${folder}`)
-    await refused.waitFor(entered('failed'), { what: 'run refusing torn creds' })
-    await refused.exited()
-    outputs.push(...runOutput(refused), ...Object.values(await runCli(['doctor', `file:${folder}`])).filter(v => typeof v === 'string'))
-
-    const haystack = outputs.join('\n')
-    assert.match(haystack, /not valid JSON/, 'the damaged values were read and reported')
-    assert.match(haystack, /CORRUPT_DATA/)
-    assertNoKeyMaterial(haystack, material, 'trace logs and damaged-store output')
-    // The control: the scan notices the excerpt JSON.parse itself would quote for one of these tears.
-    const torn = readFileSync(preKeyFiles[0], 'utf8')
-    const excerpt = (() => {
-      try {
-        JSON.parse(torn)
-      } catch (err) {
-        return String((err as Error).message)
-      }
-      assert.fail('the torn file parsed')
-    })()
-    assert.throws(() => assertNoKeyMaterial(excerpt, material, 'control'), /characters of a private key/)
-  })
-
+  // First: nothing in this process has silenced libsignal yet (the control below depends on it).
   it('a forced session reset under startSession: libsignal tries to print the session, nothing of it reaches the output', { timeout: 60_000 }, async () => {
     const store = await openStore(`sqlite:${join(dir, 'lib.db')}`)
     const untrust = trustSimulator(Buffer.from(sim.rootPublicKey, 'hex'))
@@ -240,6 +169,78 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     assertNoKeyMaterial(haystack, material, 'session reset output')
     // inspect's byte form too: `<Buffer 0a 1b …>` as console.info would print it.
     for (const key of ratchetKeys) assert.ok(!haystack.includes(inspect(key).slice(8, 40)), 'a ratchet key in Buffer form')
+  })
+
+  it('run --log-level trace, then torn pre-keys and creds through run, doctor, inspect and migrate', { timeout: 90_000 }, async () => {
+    const url = `sqlite:${join(dir, 'wa.db')}`
+    const outputs: string[] = []
+    const linking = run(url)
+    await linkByQr(linking, sim)
+    assert.equal(await converse(sim, '15550008001', 'first'), 'echo: first')
+    await stop(linking)
+    outputs.push(...runOutput(linking))
+    // Trace reached Baileys' logger too: the scan covers its most talkative level.
+    assert.match(linking.stderr(), /"level":10,.*"from":"baileys"/, "Baileys' own trace lines were printed")
+    const material = await materialOf(url, 'main')
+    assert.ok(material.length > 20, 'creds and pre-keys')
+
+    // A copy in a file: folder, then both stores torn just before private keys.
+    const folder = join(dir, 'folder')
+    assert.equal((await runCli(['migrate', url, `file:${folder}`])).code, 0)
+    const db = new Database(join(dir, 'wa.db'))
+    const rows = db.prepare(`SELECT id, value FROM vault_keys WHERE session = 'main' AND type = 'pre-key'`).all() as Array<{ id: string; value: Buffer }>
+    const update = db.prepare(`UPDATE vault_keys SET value = ? WHERE session = 'main' AND type = 'pre-key' AND id = ?`)
+    for (const row of rows)
+      update.run(Buffer.concat([row.value.subarray(0, 1), Buffer.from(tearBeforePrivate(row.value.subarray(1).toString('utf8')))]), row.id)
+    db.close()
+    const preKeyFiles = filesUnder(folder).filter(f => /pre-key-\d+\.json$/.test(f))
+    assert.ok(preKeyFiles.length > 10 && rows.length > 10, 'pre-keys to tear')
+    for (const file of preKeyFiles) writeFileSync(file, tearBeforePrivate(readFileSync(file, 'utf8')))
+
+    // run reads a torn pre-key row when a new contact writes first (the file: folder reads through the same codec).
+    const damaged = run(url)
+    await damaged.waitFor(entered('connected'), { what: 'connected on the damaged store' })
+    await firstMessageFrom(damaged, '15550008002')
+    await stop(damaged)
+    outputs.push(...runOutput(damaged))
+    for (const [store, contact] of [
+      [url, '15550008002'],
+      [`file:${folder}`, '15550008003']
+    ]) {
+      for (const argv of [
+        ['doctor', store],
+        ['doctor', store, '--json'],
+        ['inspect', store, '--session', 'main'],
+        ['inspect', store, '--session', 'main', '--json'],
+        ['migrate', store, `sqlite:${join(dir, `copy-${contact}.db`)}`]
+      ]) {
+        const out = await runCli(argv)
+        outputs.push(out.stdout, out.stderr)
+      }
+    }
+    // Torn creds: run refuses at once, doctor reports it.
+    const credsFile = filesUnder(folder).find(f => f.endsWith('creds.json'))!
+    writeFileSync(credsFile, tearBeforePrivate(readFileSync(credsFile, 'utf8')))
+    const refused = run(`file:${folder}`)
+    await refused.waitFor(entered('failed'), { what: 'run refusing torn creds' })
+    await refused.exited()
+    outputs.push(...runOutput(refused), ...Object.values(await runCli(['doctor', `file:${folder}`])).filter(v => typeof v === 'string'))
+
+    const haystack = outputs.join('\n')
+    assert.match(haystack, /not valid JSON/, 'the damaged values were read and reported')
+    assert.match(haystack, /CORRUPT_DATA/)
+    assertNoKeyMaterial(haystack, material, 'trace logs and damaged-store output')
+    // The control: the scan notices the excerpt JSON.parse itself would quote for one of these tears.
+    const torn = readFileSync(preKeyFiles[0], 'utf8')
+    const excerpt = (() => {
+      try {
+        JSON.parse(torn)
+      } catch (err) {
+        return String((err as Error).message)
+      }
+      assert.fail('the torn file parsed')
+    })()
+    assert.throws(() => assertNoKeyMaterial(excerpt, material, 'control'), /characters of a private key/)
   })
 })
 
