@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Writable } from 'node:stream'
+import { inspect } from 'node:util'
 import Database from 'better-sqlite3'
 import pino from 'pino'
 import { openStore } from '../src/open-store.js'
@@ -98,6 +99,17 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     const logger = pino({ level: 'trace' }, sink)
     const printed: string[] = []
     const restore: Array<() => void> = []
+    // What reaches the console (the user's terminal): recorded beneath the silencer startSession
+    // installs, since the test runner's console does not write through process.stdout.write.
+    const reached: unknown[][] = []
+    for (const method of ['info', 'warn', 'log'] as const) {
+      const terminal = console[method]
+      console[method] = (...args: unknown[]) => {
+        reached.push(args)
+        terminal.apply(console, args)
+      }
+      restore.push(() => (console[method] = terminal))
+    }
     const session = await startSession({
       store,
       sessionId: 'lib',
@@ -149,10 +161,9 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     }
     // The control: what libsignal asked to print holds ratchet private keys (as a session dump does).
     const dumped = asked.filter(args => String(args[0]).startsWith('Closing session'))
-    const { inspect } = await import('node:util')
     const dumpText = dumped.map(args => args.map(a => inspect(a, { depth: 6 })).join(' ')).join('\n')
     assert.match(dumpText, /privKey/, 'the dump libsignal asked to print carries private keys')
-    const haystack = [...printed, logged].join('\n')
+    const haystack = [...printed, logged, ...reached.map(args => args.map(a => inspect(a, { depth: 6 })).join(' '))].join('\n')
     assert.doesNotMatch(haystack, /Closing session|SessionEntry|privKey/)
     const ratchetKeys: Buffer[] = []
     // The private parts only (public keys such as baseKey may be logged legitimately).
