@@ -14,6 +14,9 @@ import { deriveKeyId } from '../src/codec/seal.js'
 import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
 import { runCli } from './helpers/tools-cli.js'
 
+/** Waits generous enough for a loaded 2-core machine (the simulator and `run` children share it); never a sleep. */
+const LOADED_MS = 45_000
+
 const CONTACT = '15550006161'
 const KEY = randomBytes(32).toString('base64')
 const OTHER = randomBytes(32).toString('base64')
@@ -32,8 +35,8 @@ describe('encryption errors through run and doctor say what to do', () => {
   }
   const failedWith = async (env: NodeJS.ProcessEnv) => {
     const child = run(env)
-    const failed = await child.waitFor(entered('failed'), { what: 'the session failing' })
-    assert.equal((await child.exited()).code, 1)
+    const failed = await child.waitFor(entered('failed'), { what: 'the session failing', timeoutMs: LOADED_MS })
+    assert.equal((await child.exited(LOADED_MS)).code, 1)
     assert.equal(
       child.events.some(e => e.event === 'qr'),
       false,
@@ -50,7 +53,7 @@ describe('encryption errors through run and doctor say what to do', () => {
     writeFileSync(bot, ECHO_BOT)
     // Linked with a key given without an id: every value is sealed under the derived id.
     const first = run({ BAILEYS_VAULT_KEY: KEY })
-    await linkByQr(first, sim)
+    await linkByQr(first, sim, LOADED_MS)
     assert.equal(await converse(sim, CONTACT, 'one'), 'echo: one')
     first.kill('SIGTERM')
     assert.equal((await first.exited()).code, 0)
@@ -61,7 +64,7 @@ describe('encryption errors through run and doctor say what to do', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('no key configured: run says to set BAILEYS_VAULT_KEY, not to restore a backup', { timeout: 30_000 }, async () => {
+  it('no key configured: run says to set BAILEYS_VAULT_KEY, not to restore a backup', { timeout: 90_000 }, async () => {
     const message = await failedWith({})
     assert.match(message, /no encryption key is configured/)
     assert.match(message, /Set BAILEYS_VAULT_KEY/)
@@ -70,7 +73,7 @@ describe('encryption errors through run and doctor say what to do', () => {
     // Human mode (no --json) prints the state and its reason too, not only a QR drawing (issue 20, item 10).
     const human = spawnCli(['run', url, ...sim.flags], { env: { BAILEYS_VAULT_KEY: '', BAILEYS_VAULT_OLD_KEYS: '' } })
     children.push(human)
-    assert.equal((await human.exited()).code, 1)
+    assert.equal((await human.exited(LOADED_MS)).code, 1)
     assert.match(human.stdout(), /^main {6}failed {7}\(Session "main" is not connecting.*Set BAILEYS_VAULT_KEY/m)
     const doctor = await runCli(['doctor', url, '--json'])
     const findings = doctor.json().sessions[0].findings
@@ -81,7 +84,7 @@ describe('encryption errors through run and doctor say what to do', () => {
     assert.match(findings[1].message, /no encryption key is configured/)
   })
 
-  it('a wrong key: run and doctor say the key does not match and how to recognise the right one', { timeout: 30_000 }, async () => {
+  it('a wrong key: run and doctor say the key does not match and how to recognise the right one', { timeout: 90_000 }, async () => {
     const message = await failedWith({ BAILEYS_VAULT_KEY: OTHER })
     assert.match(message, new RegExp(`sealed with key "${deriveKeyId(KEY)}", which is not configured`))
     assert.match(message, /fingerprint of the key it needs/)
@@ -98,10 +101,10 @@ describe('encryption errors through run and doctor say what to do', () => {
     assert.match(doctor.json().sessions[0].findings[1].message, /do not open with any configured key/)
   })
 
-  it('the same key under an explicit id (main:<same base64>) opens everything: run continues without a QR, doctor is clean', { timeout: 40_000 }, async () => {
+  it('the same key under an explicit id (main:<same base64>) opens everything: run continues without a QR, doctor is clean', { timeout: 90_000 }, async () => {
     const env = { BAILEYS_VAULT_KEY: `main:${KEY}` }
     const child = run(env)
-    await child.waitFor(entered('connected'), { what: 'connected from the stored creds' })
+    await child.waitFor(entered('connected'), { what: 'connected from the stored creds', timeoutMs: LOADED_MS })
     assert.equal(
       child.events.some(e => e.event === 'qr'),
       false,

@@ -23,6 +23,9 @@ import { echoTexts } from './helpers/sim-client.js'
 import { eventually } from './helpers/sim-lifecycle.js'
 import { assertNoKeyMaterial, privateMaterial } from './helpers/secret-scan.js'
 
+/** Waits generous enough for a loaded 2-core machine (the simulator and `run` children share it); never a sleep. */
+const LOADED_MS = 45_000
+
 /** The account's key material as stored now (creds and every key). */
 async function materialOf(url: string, session: string): Promise<Buffer[]> {
   const store = await openStore(url, { readOnly: true })
@@ -71,7 +74,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
   const firstMessageFrom = async (child: CliChild, contact: string) => {
     const sent = await sim.call('POST', `/contacts/${contact}/send`, { text: 'hello there' })
     assert.equal(sent.status, 200)
-    await eventually(() => /CORRUPT_DATA|not valid JSON/.test(child.stderr()), 'the damaged pre-key reported in the log', 15_000)
+    await eventually(() => /CORRUPT_DATA|not valid JSON/.test(child.stderr()), 'the damaged pre-key reported in the log', LOADED_MS)
   }
   const stop = async (child: CliChild) => {
     child.kill('SIGTERM')
@@ -91,7 +94,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
   })
 
   // First: nothing in this process has silenced libsignal yet (the control below depends on it).
-  it('a forced session reset under startSession: libsignal tries to print the session, nothing of it reaches the output', { timeout: 60_000 }, async () => {
+  it('a forced session reset under startSession: libsignal tries to print the session, nothing of it reaches the output', { timeout: 90_000 }, async () => {
     const store = await openStore(`sqlite:${join(dir, 'lib.db')}`)
     const untrust = trustSimulator(Buffer.from(sim.rootPublicKey, 'hex'))
     let logged = ''
@@ -137,7 +140,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     try {
       session.on('qr', qr => void sim.call('POST', '/scan', qr))
       session.on('socket', sock => echoTexts(sock, () => {}))
-      await eventually(() => session.state === 'connected', 'connected after the scan', 20_000)
+      await eventually(() => session.state === 'connected', 'connected after the scan', LOADED_MS)
       const contact = '15550008101'
       assert.equal(await converse(sim, contact, 'hi'), 'echo: hi')
       assert.equal(await converse(sim, contact, 'again'), 'echo: again')
@@ -182,11 +185,11 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     for (const key of ratchetKeys) assert.ok(!haystack.includes(inspect(key).slice(8, 40)), 'a ratchet key in Buffer form')
   })
 
-  it('run --log-level trace, then torn pre-keys and creds through run, doctor, inspect and migrate', { timeout: 90_000 }, async () => {
+  it('run --log-level trace, then torn pre-keys and creds through run, doctor, inspect and migrate', { timeout: 180_000 }, async () => {
     const url = `sqlite:${join(dir, 'wa.db')}`
     const outputs: string[] = []
     const linking = run(url)
-    await linkByQr(linking, sim)
+    await linkByQr(linking, sim, LOADED_MS)
     assert.equal(await converse(sim, '15550008001', 'first'), 'echo: first')
     await stop(linking)
     outputs.push(...runOutput(linking))
@@ -210,7 +213,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
 
     // run reads a torn pre-key row when a new contact writes first (the file: folder reads through the same codec).
     const damaged = run(url)
-    await damaged.waitFor(entered('connected'), { what: 'connected on the damaged store' })
+    await damaged.waitFor(entered('connected'), { what: 'connected on the damaged store', timeoutMs: LOADED_MS })
     await firstMessageFrom(damaged, '15550008002')
     await stop(damaged)
     outputs.push(...runOutput(damaged))
@@ -233,7 +236,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     const credsFile = filesUnder(folder).find(f => f.endsWith('creds.json'))!
     writeFileSync(credsFile, tearBeforePrivate(readFileSync(credsFile, 'utf8')))
     const refused = run(`file:${folder}`)
-    await refused.waitFor(entered('failed'), { what: 'run refusing torn creds' })
+    await refused.waitFor(entered('failed'), { what: 'run refusing torn creds', timeoutMs: LOADED_MS })
     await refused.exited()
     outputs.push(...runOutput(refused), ...Object.values(await runCli(['doctor', `file:${folder}`])).filter(v => typeof v === 'string'))
 
