@@ -19,6 +19,7 @@ import { LEDGER_FILE } from '../src/runtime/backup-schedule.js'
 import { openStore } from '../src/open-store.js'
 import { verifyBackup } from '../src/tools/restore.js'
 import { freshPostgres } from './helpers/servers.js'
+import { runCli } from './helpers/tools-cli.js'
 import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
 
 const CONTACT = '15550004242'
@@ -193,7 +194,8 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
   it('pairing-code linking, then a logout (401): a backup that verifies, exit 1', { timeout: 30_000 }, async () => {
     const dir = tempDir()
     const backups = join(dir, 'backups')
-    const run = spawnRun([`sqlite:${join(dir, 'wa.db')}`, ...sim.flags, '--session', 'paired', '--pairing-code', sim.phone, '--backup-dir', backups])
+    const url = `sqlite:${join(dir, 'wa.db')}`
+    const run = spawnRun([url, ...sim.flags, '--session', 'paired', '--pairing-code', sim.phone, '--backup-dir', backups])
     const { code } = await run.waitFor(e => e.event === 'pairing-code', { what: 'the pairing-code event' })
     assert.match(code, /^[A-Z0-9]{8}$/)
     const paired = await sim.call('POST', '/pair-code', { code })
@@ -210,6 +212,16 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
     assert.ok((await verifyBackup(backup.file)).counts.has('paired'), 'the logout backup verifies and holds the session')
     const { code: exitCode } = await run.exited()
     assert.equal(exitCode, 1, `a logged-out session exits 1; stderr: ${run.stderr()}`)
+    // The store holds nothing of it now: ls and doctor must not claim it was never linked.
+    for (const argv of [
+      ['ls', url],
+      ['doctor', url]
+    ]) {
+      const listed = await runCli(argv)
+      assert.equal(listed.code, 0, listed.stderr)
+      assert.doesNotMatch(listed.stdout, /never linked/, `${argv[0]} after a logout`)
+      assert.match(listed.stdout, /logged out/, `${argv[0]} names a logout as a reason the store is empty`)
+    }
   })
 
   it("on PostgreSQL with the README's bot: QR linking, SIGTERM, a restart without a QR that continues the conversation", { timeout: 40_000 }, async () => {

@@ -13,6 +13,7 @@ import { instrument } from './helpers/faulty-driver.js'
 import { runCli } from './helpers/tools-cli.js'
 import { converse, ECHO_BOT, linkByQr, spawnCli, startSimChild } from './helpers/run-child.js'
 import { API_TOKEN, apiClient, readEvents, webhookReceiver } from './helpers/control-api.js'
+import { privateMaterial, secretStrings } from './helpers/secret-scan.js'
 
 /**
  * No secret ever reaches a log line, an error message or tool output. Collects everything
@@ -28,18 +29,7 @@ describe('secrets stay out of output and errors', () => {
 
   before(async () => {
     const { creds, keys } = await readBaileysFolder(copyFixture('alice'))
-    const raw: Uint8Array[] = [
-      creds.noiseKey.private,
-      creds.signedIdentityKey.private,
-      creds.signedPreKey.keyPair.private,
-      creds.pairingEphemeralKeyPair.private,
-      Buffer.from(creds.advSecretKey, 'base64')
-    ]
-    for (const [type, , value] of keys as Array<[string, string, any]>) {
-      if (type === 'pre-key') raw.push(value.private)
-      if (type === 'app-state-sync-key') raw.push(value.keyData)
-    }
-    secrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
+    secrets = secretStrings(privateMaterial(creds, keys as Array<[string, string, any]>))
     for (const stream of [process.stdout, process.stderr]) {
       const write = stream.write.bind(stream)
       stream.write = ((chunk: any, ...rest: any[]) => {
@@ -255,14 +245,7 @@ describe('secrets stay out of output and errors', () => {
       }
       assert.ok(tools[0].includes('"retryStore"'), 'inspect reports the retry store')
       assert.ok(bodies[2].includes('baileys_vault_retry_store_messages'), 'the retry store metrics were served')
-      const raw: Uint8Array[] = [
-        creds.noiseKey.private,
-        creds.signedIdentityKey.private,
-        creds.signedPreKey.keyPair.private,
-        creds.pairingEphemeralKeyPair.private,
-        Buffer.from(creds.advSecretKey, 'base64')
-      ]
-      const runSecrets = raw.flatMap(b => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('hex')])
+      const runSecrets = secretStrings(privateMaterial(creds))
       // The documented exception: the "qr" event carries what the phone must scan (public keys and the
       // adv secret that pairing exchanges), so it is the one line left out of the scan.
       const stdout = run

@@ -33,6 +33,12 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
     .join('\n')
 }
 
+/**
+ * An empty store: nothing tells a store never linked from one whose sessions were logged out (a
+ * logout backs the session up, then clears it) or dropped, so the message names both.
+ */
+export const NO_SESSIONS = 'no sessions (none linked yet, or each was logged out or dropped; a logout leaves its backup in the backup folder)'
+
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
 
 export function printJson(out: { write(text: string): unknown }, value: unknown): void {

@@ -24,6 +24,12 @@ export interface Sealer {
   readonly currentKeyId: string
   seal(plain: Uint8Array, aad: string): Uint8Array
   open(sealed: Uint8Array, aad: string, where: string): Buffer
+  /**
+   * Whether the key an envelope names is the current key, an older configured key, or unknown,
+   * judged by the key's bytes: a value sealed under `kab12cd34` (the id derived from a key given
+   * without one) is under the current key when that key is configured as `main:<same bytes>`.
+   */
+  keyState(keyId: string): 'current' | 'old' | 'unknown'
 }
 
 const NONCE = 12
@@ -54,6 +60,22 @@ export function makeSealer(options: EncryptionOptions): Sealer {
   if (!current)
     throw invalidArgument(`encryption.current is "${options.current}", which is not one of the configured keys (${[...keys.keys()].join(', ') || 'none'}).`)
   const currentId = Buffer.from(options.current, 'utf8')
+  // Keys are known by their bytes, whatever id they were given: by derived id (what a key given
+  // without an id seals under), and by any envelope id a configured key was found to open.
+  const byFingerprint = new Map([...keys.values()].map(key => [deriveKeyId(key), key]))
+  const learned = new Map<string, Buffer>()
+  const named = (keyId: string) => learned.get(keyId) ?? keys.get(keyId) ?? byFingerprint.get(keyId)
+
+  const tryOpen = (key: Buffer, buf: Buffer, idEnd: number, aad: string): Buffer | undefined => {
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(idEnd, idEnd + NONCE))
+      decipher.setAAD(Buffer.from(aad, 'utf8'))
+      decipher.setAuthTag(buf.subarray(idEnd + NONCE, idEnd + NONCE + TAG))
+      return Buffer.concat([decipher.update(buf.subarray(idEnd + NONCE + TAG)), decipher.final()])
+    } catch {
+      return undefined
+    }
+  }
 
   return {
     currentKeyId: options.current,
@@ -70,31 +92,44 @@ export function makeSealer(options: EncryptionOptions): Sealer {
       if (buf.length < idEnd + NONCE + TAG)
         throw new VaultError('DECRYPT_FAILED', `Encrypted value for ${where} is truncated. Restore it from a backup; nothing was overwritten.`)
       const keyId = buf.subarray(2, idEnd).toString('utf8')
-      const key = keys.get(keyId)
-      if (!key) {
-        throw new VaultError(
-          'DECRYPT_FAILED',
-          `Value for ${where} is sealed with key "${keyId}", which is not configured. Add that key to encryption.keys (or BAILEYS_VAULT_OLD_KEYS); nothing was overwritten.`
-        )
+      const first = named(keyId)
+      const opened = first && tryOpen(first, buf, idEnd, aad)
+      if (opened) return opened
+      // The id may be one the key was given under before (`main:` then, none now): try each key.
+      for (const key of new Set(keys.values())) {
+        if (key === first) continue
+        const plain = tryOpen(key, buf, idEnd, aad)
+        if (plain) {
+          learned.set(keyId, key)
+          return plain
+        }
       }
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(idEnd, idEnd + NONCE))
-        decipher.setAAD(Buffer.from(aad, 'utf8'))
-        decipher.setAuthTag(buf.subarray(idEnd + NONCE, idEnd + NONCE + TAG))
-        return Buffer.concat([decipher.update(buf.subarray(idEnd + NONCE + TAG)), decipher.final()])
-      } catch (cause) {
-        throw new VaultError(
-          'DECRYPT_FAILED',
-          `Value for ${where} does not open with key "${keyId}": wrong key, tampered bytes, or a value moved from another location. Nothing was overwritten.`,
-          { cause }
-        )
-      }
+      throw new VaultError('DECRYPT_FAILED', noKeyOpens({ keyId, where, configured: [...keys.keys()], idKnown: first !== undefined }))
+    },
+    keyState(keyId) {
+      const key = named(keyId)
+      return key === undefined ? 'unknown' : key.equals(current) ? 'current' : 'old'
     }
   }
 }
 
+/** A derived id (`k` + 8 hex) names a key by its bytes: the operator can check a candidate key against it. */
+const isDerivedId = (keyId: string) => /^k[0-9a-f]{8}$/.test(keyId)
+
+/** What to do when no configured key opens a value: the message names key ids and fingerprints, never a key. */
+function noKeyOpens(o: { keyId: string; where: string; configured: string[]; idKnown: boolean }): string {
+  const findIt = isDerivedId(o.keyId)
+    ? ` "${o.keyId}" is the fingerprint of the key it needs: for a candidate key, \`echo -n "$KEY" | base64 -d | sha256sum | cut -c1-8\` prints the 8 hex digits after the "k".`
+    : ` It was sealed when a key was configured with the id "${o.keyId}" (BAILEYS_VAULT_KEY=${o.keyId}:<base64>); find that key where the store's key was kept.`
+  const give = "Set BAILEYS_VAULT_KEY to that key (the previous one in BAILEYS_VAULT_OLD_KEYS during a rotation), or add it to the encryption option's keys."
+  const head = o.idKnown
+    ? `Value for ${o.where} does not open with the configured key "${o.keyId}" or any other configured key (${o.configured.join(', ')}): the key does not match (or the bytes were tampered with or moved from another location).`
+    : `Value for ${o.where} is sealed with key "${o.keyId}", which is not configured: none of the configured keys (${o.configured.join(', ')}) opens it.`
+  return `${head}${findIt} ${give} Nothing was overwritten.`
+}
+
 /** Key id derived from the key itself, for keys given without an id (BAILEYS_VAULT_KEY). */
-export const deriveKeyId = (key: Uint8Array | string) =>
+export const deriveKeyId = (key: Uint8Array | string): string =>
   `k${createHash('sha256')
     .update(typeof key === 'string' ? Buffer.from(key, 'base64') : key)
     .digest('hex')

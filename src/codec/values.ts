@@ -2,6 +2,7 @@ import { proto } from '../core/baileys.js'
 import { VaultError, describeLocation, parseErrorCause } from '../core/errors.js'
 import { UnstorableValueError, fromBufferJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
+import { keyIdOf } from './seal.js'
 import type { StoredValue } from './stored-value.js'
 
 /**
@@ -36,11 +37,13 @@ export function plainBody(bytes: Uint8Array, session: string, type?: string, id?
   if (envelope.format === 'sealed') {
     throw new VaultError(
       'DECRYPT_FAILED',
-      `${describeLocation(session, type, id)} is encrypted; open the store with its encryption key (options.encryption or BAILEYS_VAULT_KEY).`
+      `${describeLocation(session, type, id)} is encrypted${sealedWith(envelope.body)} and no encryption key is configured. Set BAILEYS_VAULT_KEY to the store's key for the CLI (the encryption option of openStore() for the library); nothing was overwritten.`
     )
   }
   return envelope.body
 }
+
+const sealedWith = (sealed: Buffer) => (sealed.length > 2 + sealed[1] ? ` (sealed with key "${keyIdOf(sealed)}")` : '')
 
 const corrupt = (session: string, type: string | undefined, id: string | undefined, cause: unknown) =>
   new VaultError(

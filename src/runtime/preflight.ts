@@ -38,12 +38,20 @@ export async function preflight(store: Store, sessionId: string, options: Prefli
   } catch (err) {
     // An unreachable backend is not damage: the caller decides (startSession rejects).
     if (!isVaultError(err) || err.code === 'BACKEND_UNAVAILABLE') throw err
-    const what = err.code === 'DECRYPT_FAILED' ? 'cannot be decrypted with the configured key' : 'cannot be read'
+    // A key problem is not damage: its message says which key to set, and a backup would not help.
+    if (err.code === 'DECRYPT_FAILED') {
+      return {
+        ok: false,
+        error: new VaultError('DECRYPT_FAILED', `Session "${sessionId}" is not connecting, so no new device is linked over its creds. ${err.message}`, {
+          cause: err
+        })
+      }
+    }
     return {
       ok: false,
       error: new VaultError(
         'CORRUPT_DATA',
-        `The creds of session "${sessionId}" ${what} (${err.code}); not connecting, so no new device is linked over them. Run \`baileys-vault doctor\`, then restore the creds from a backup.`,
+        `The creds of session "${sessionId}" cannot be read (${err.code}); not connecting, so no new device is linked over them. Run \`baileys-vault doctor\`, then restore the creds from a backup.`,
         { cause: err }
       )
     }

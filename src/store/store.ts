@@ -288,6 +288,11 @@ export class Store {
     return this.codec.currentKeyId
   }
 
+  /** Whether a sealing key id names the current key, an old one, or none configured (judged by the key's bytes). */
+  keyState(keyId: string): ReturnType<ValueCodec['keyState']> {
+    return this.codec.keyState(keyId)
+  }
+
   /** This store's codec when it seals values (backups sealed like the store), else undefined. */
   sealer(): ValueCodec | undefined {
     return this.codec.currentKeyId ? this.codec : undefined

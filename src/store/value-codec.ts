@@ -25,6 +25,11 @@ export interface ValueCodec {
   encodeBody(body: Uint8Array, session: string, type?: string, id?: string): Uint8Array
   /** How a stored value is protected: 'plain', or the id of the key it is sealed with. */
   protection(bytes: Uint8Array): { sealed: false } | { sealed: true; keyId: string }
+  /**
+   * Whether a key id names the current key, an older configured key, or none configured,
+   * judged by the key's bytes (see Sealer.keyState). Always 'unknown' without encryption.
+   */
+  keyState(keyId: string): 'current' | 'old' | 'unknown'
   /** Id of the key new writes are sealed with; undefined without encryption. */
   readonly currentKeyId?: string
 }
@@ -40,7 +45,8 @@ export function plainCodec(bare: boolean): ValueCodec {
     body: plainBody,
     decodeBody,
     encodeBody: body => encodeBody(body, bare),
-    protection
+    protection,
+    keyState: () => 'unknown'
   }
 }
 
@@ -65,6 +71,7 @@ export function sealedCodec(options: EncryptionOptions): ValueCodec {
     body: (bytes, session, type, id) => plainBody(open(bytes, session, type, id), session, type, id),
     decodeBody,
     encodeBody: (body, session, type, id) => sealer.seal(encodeBody(body), locationAad(session, type, id)),
-    protection
+    protection,
+    keyState: keyId => sealer.keyState(keyId)
   }
 }

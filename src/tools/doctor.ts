@@ -59,10 +59,15 @@ class ProtectionTally {
   plaintext = 0
   readonly oldKeys = new Map<string, number>()
   constructor(private readonly store: Store) {}
+  /**
+   * Called after the value was decoded: a key is judged by its bytes (a value sealed under the
+   * id derived from the current key is current), and one no configured key opens is reported as
+   * encrypted by the caller, never also as "an older key".
+   */
   add(bytes: Uint8Array): void {
     const p = this.store.protectionOf(bytes)
     if (!p.sealed) this.plaintext++
-    else if (p.keyId !== this.store.currentKeyId) this.oldKeys.set(p.keyId, (this.oldKeys.get(p.keyId) ?? 0) + 1)
+    else if (this.store.keyState(p.keyId) === 'old') this.oldKeys.set(p.keyId, (this.oldKeys.get(p.keyId) ?? 0) + 1)
   }
   findings(session: string): Finding[] {
     if (!this.store.currentKeyId) return []
@@ -152,9 +157,11 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
       code: err.code === 'DECRYPT_FAILED' ? 'CREDS_ENCRYPTED' : 'CREDS_UNREADABLE',
       message: err.message,
       fix:
-        err.code === 'DECRYPT_FAILED'
-          ? 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).'
-          : 'Restore the creds from a backup (baileys-vault restore). Do not start the bot: it would link a new device.'
+        err.code !== 'DECRYPT_FAILED'
+          ? 'Restore the creds from a backup (baileys-vault restore). Do not start the bot: it would link a new device.'
+          : store.currentKeyId
+            ? 'Set BAILEYS_VAULT_KEY to the key the creds were sealed with (the message says how to recognise it), then run doctor again.'
+            : 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY).'
     })
   }
   if (creds) findings.push(...checkCreds(creds))
@@ -178,7 +185,6 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
     keys++
     ages.add(type, id)
     counts[type] = (counts[type] ?? 0) + 1
-    protection.add(bytes!)
     if (++pending >= 500) {
       tick(pending)
       pending = 0
@@ -186,8 +192,10 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
     let value: StoredValue
     try {
       value = store.decodeValue(bytes!, { session, type, id })
+      protection.add(bytes!)
     } catch (err) {
       if (!isVaultError(err)) throw err
+      protection.add(bytes!)
       if (err.code === 'DECRYPT_FAILED') encrypted.push(`${type} ${id}`)
       else {
         keyFindings.add(
@@ -225,7 +233,9 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
       code: 'VALUE_ENCRYPTED',
       count: encrypted.count,
       ids: encrypted.items,
-      message: `${encrypted.count} stored value(s) are encrypted with a key this run does not have, so they could not be checked.`,
+      message: store.currentKeyId
+        ? `${encrypted.count} stored value(s) do not open with any configured key, so they could not be checked.`
+        : `${encrypted.count} stored value(s) are encrypted and no encryption key is configured, so they could not be checked.`,
       fix: 'Run doctor with the store encryption key (BAILEYS_VAULT_KEY, and BAILEYS_VAULT_OLD_KEYS during a rotation).'
     })
   }

@@ -53,7 +53,7 @@ export async function rotateKey(store: Store, options: RotateKeyOptions = {}): P
   const batchSize = options.batchSize ?? 500
   const isCurrent = (bytes: Uint8Array) => {
     const p = store.protectionOf(bytes)
-    return p.sealed && p.keyId === current
+    return p.sealed && store.keyState(p.keyId) === 'current'
   }
   const tick = progressTicker(options.onProgress, 'reseal')
   const result: RotateKeyResult = { store: store.label, currentKeyId: current, sessions: [], resealed: 0, complete: true }
@@ -86,7 +86,7 @@ export async function rotateKey(store: Store, options: RotateKeyOptions = {}): P
       result.sessions.push({ session, resealed, alreadyCurrent })
       result.resealed += resealed
       const after = await encryptionStatus(store, session)
-      if (after.plaintext > 0 || Object.keys(after.sealedBy).some(k => k !== current)) result.complete = false
+      if (after.plaintext > 0 || Object.keys(after.sealedBy).some(k => store.keyState(k) !== 'current')) result.complete = false
     }
   })
   tick.add(0, undefined, true)

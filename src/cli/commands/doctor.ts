@@ -2,7 +2,7 @@ import { doctor } from '../../tools/doctor.js'
 import { interruptedNote } from '../../tools/staging.js'
 import { EXIT_OK, EXIT_PROBLEMS, flagList, type Command } from '../command.js'
 import { intFlag, positionals } from '../args.js'
-import { plural, printJson } from '../format.js'
+import { NO_SESSIONS, plural, printJson } from '../format.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
 
@@ -32,7 +32,7 @@ export const doctorCommand: Command = {
           if (f.fix) out.push(`          fix: ${f.fix}`)
         }
         result.findings.forEach(finding)
-        if (result.sessions.length === 0) out.push('  no sessions: this store was never linked. Start the bot and scan the QR code.')
+        if (result.sessions.length === 0) out.push(`  ${NO_SESSIONS}. Start the bot and scan the QR code to link one.`)
         const width = Math.max(0, ...result.sessions.map(s => s.session.length))
         for (const s of result.sessions) {
           const errors = s.findings.filter(f => f.severity === 'error').length

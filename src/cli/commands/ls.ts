@@ -2,7 +2,7 @@ import { ls } from '../../tools/inspect.js'
 import { interruptedNote } from '../../tools/staging.js'
 import { EXIT_OK, type Command } from '../command.js'
 import { positionals } from '../args.js'
-import { formatBytes, formatCounts, printJson, table } from '../format.js'
+import { NO_SESSIONS, formatBytes, formatCounts, printJson, table } from '../format.js'
 import { openCliStore } from '../open.js'
 import { progressBar } from '../progress.js'
 
@@ -19,7 +19,7 @@ export const lsCommand: Command = {
       const result = await ls(store, { onProgress: bar.listener })
       bar.end()
       if (ctx.json) printJson(ctx.stdout, result)
-      else if (result.sessions.length === 0) ctx.stdout.write(`${result.store}: no sessions (never linked)\n`)
+      else if (result.sessions.length === 0) ctx.stdout.write(`${result.store}: ${NO_SESSIONS}\n`)
       else {
         const rows = result.sessions.map(s => [
           s.session,

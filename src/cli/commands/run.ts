@@ -311,8 +311,9 @@ export const runCommand: Command = {
           runtime,
           capacity: p.capacity,
           ttlMs: p.lease.ttlMs,
+          // Not attached here: runtime.onSession above already attached it (twice was every event
+          // printed twice and the bot installed twice, so each message was answered twice).
           onStart: session => {
-            attach(session)
             session.on('state', ({ state }) => state === 'failed' && !lostToAnother(session) && endings.push(state))
             session.on('state', ({ state }) => state === 'failed' && session.stats().lastError?.code !== 'LEASE_LOST' && endings.push(state))
           },
