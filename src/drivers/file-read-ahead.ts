@@ -11,7 +11,7 @@ export type PageReply =
   | { buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[]; error?: undefined }
   | { error: { message: string; code?: string; errno?: number; syscall?: string; path?: string } }
 
-/** Listings this long read their files on a worker thread; shorter ones (a prefetch of one type) are not worth a thread. */
+/** Whole-session listings this long read their files on a worker thread; a shorter one is not worth starting a thread. */
 export const READ_AHEAD_MIN_FILES = 1000
 
 /** Files per page, and pages read ahead of the consumer: memory stays bounded by PAGE_FILES x (AHEAD + 1) files. */

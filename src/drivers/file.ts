@@ -557,8 +557,9 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       if (type !== undefined) assertFileType(type)
       await readyDir(p.dir)
       const files = keyFiles(p.dir, type)
-      if (options.values && files.length >= READ_AHEAD_MIN_FILES && !logged(p.dir)?.size) {
-        // A bulk listing: its files are read on a worker thread, pages ahead of the consumer.
+      if (options.values && type === undefined && files.length >= READ_AHEAD_MIN_FILES && !logged(p.dir)?.size) {
+        // A whole large session (the tools: migrate, backup): its files are read on a worker
+        // thread, pages ahead of the consumer. A listing of one type (a bot's prefetch) stays here.
         let i = 0
         for await (const values of readAhead(
           p.dir,
