@@ -35,10 +35,13 @@ export async function* readAhead(dir: string, names: readonly string[]): AsyncGe
   const waiting: Array<(reply: PageReply) => void> = []
   let failed: Error | undefined
   worker.on('message', (reply: PageReply) => waiting.shift()!(reply))
-  worker.on('error', err => {
-    failed = err
-    for (const resolve of waiting.splice(0)) resolve({ error: { message: err.message } })
-  })
+  const fail = (err: Error) => {
+    failed ??= err
+    for (const resolve of waiting.splice(0)) resolve({ error: { message: failed.message } })
+  }
+  worker.on('error', fail)
+  // A thread that ends with pages still owed (killed, out of memory) fails the listing; it never hangs.
+  worker.on('exit', code => fail(new Error(`The thread reading ${dir} stopped (exit code ${code}) before it read every file.`)))
   let next = 0
   const request = () => {
     if (next >= names.length) return
