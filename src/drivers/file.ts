@@ -47,6 +47,7 @@ import {
 import { TYPES_FILE, encodeTypes, isBaileysType, isOwnType, recordedTypes } from './file-types.js'
 import { fileLease } from './file-lease.js'
 import { statChangedSince } from './file-changes.js'
+import { READ_AHEAD_MIN_FILES, readAhead } from './file-read-ahead.js'
 import { companionOwner, readWithBackup } from './file-companions.js'
 
 /**
@@ -556,6 +557,24 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
       if (type !== undefined) assertFileType(type)
       await readyDir(p.dir)
       const files = keyFiles(p.dir, type)
+      if (options.values && type === undefined && files.length >= READ_AHEAD_MIN_FILES && !logged(p.dir)?.size) {
+        // A whole large session (the tools: migrate, backup): its files are read on a worker
+        // thread, pages ahead of the consumer. A listing of one type (a bot's prefetch) stays here.
+        let i = 0
+        for await (const values of readAhead(
+          p.dir,
+          files.map(([, , name]) => name)
+        )) {
+          // The log index is the truth for a file written since the listing began (this process's writes).
+          const index = logged(p.dir)
+          for (const read of values) {
+            const [t, id, name] = files[i++]
+            const value = index?.has(name) ? readValue(p.dir, name, index) : read
+            if (value) yield [t, id, value]
+          }
+        }
+        return
+      }
       for (let i = 0; i < files.length; i += PAGE) {
         const page = files.slice(i, i + PAGE).map(([t, id, name]): ListEntry | undefined => {
           if (!options.values) return [t, id]

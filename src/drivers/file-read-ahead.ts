@@ -1,0 +1,71 @@
+import { Worker } from 'node:worker_threads'
+
+/** One page of file names to read, relative to `dir`. */
+export interface PageRequest {
+  dir: string
+  names: readonly string[]
+}
+
+/** A page read: the bytes of every file in one buffer, `lengths[i]` -1 for a file gone; or the read's error. */
+export type PageReply =
+  | { buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[]; error?: undefined }
+  | { error: { message: string; code?: string; errno?: number; syscall?: string; path?: string } }
+
+/** Whole-session listings this long read their files on a worker thread; a shorter one is not worth starting a thread. */
+export const READ_AHEAD_MIN_FILES = 1000
+
+/** Files per page, and pages read ahead of the consumer: memory stays bounded by PAGE_FILES x (AHEAD + 1) files. */
+const PAGE_FILES = 256
+const AHEAD = 4
+
+/** @internal Pages read by worker threads in this process (tests check that a bulk listing took this path). */
+export const readAheadStats = { pages: 0 }
+
+/**
+ * The bytes of `names` in `dir`, in order (undefined: the file is gone), read by a worker
+ * thread a few pages ahead of the consumer: a bulk listing (migrate, backup of a large folder)
+ * spends its time on open/read/close, which this takes off the consumer's thread, and the
+ * consumer's own work (a target's inserts) runs meanwhile. A read error other than a missing
+ * file is thrown as the same error (code, path) a read on this thread would throw.
+ */
+export async function* readAhead(dir: string, names: readonly string[]): AsyncGenerator<Array<Buffer | undefined>> {
+  const worker = new Worker(new URL('./file-read-thread.js', import.meta.url))
+  worker.unref() // a listing abandoned without return() never keeps the process alive
+  const replies: Array<Promise<PageReply>> = []
+  const waiting: Array<(reply: PageReply) => void> = []
+  let failed: Error | undefined
+  worker.on('message', (reply: PageReply) => waiting.shift()!(reply))
+  const fail = (err: Error) => {
+    failed ??= err
+    for (const resolve of waiting.splice(0)) resolve({ error: { message: failed.message } })
+  }
+  worker.on('error', fail)
+  // A thread that ends with pages still owed (killed, out of memory) fails the listing; it never hangs.
+  worker.on('exit', code => fail(new Error(`The thread reading ${dir} stopped (exit code ${code}) before it read every file.`)))
+  let next = 0
+  const request = () => {
+    if (next >= names.length) return
+    const page = names.slice(next, next + PAGE_FILES)
+    next += page.length
+    replies.push(new Promise(resolve => (failed ? resolve({ error: { message: failed.message } }) : waiting.push(resolve))))
+    worker.postMessage({ dir, names: page } satisfies PageRequest)
+  }
+  try {
+    for (let i = 0; i <= AHEAD; i++) request()
+    while (replies.length > 0) {
+      const reply = await replies.shift()!
+      if (reply.error) throw Object.assign(new Error(reply.error.message), reply.error)
+      readAheadStats.pages++
+      request()
+      let offset = 0
+      yield reply.lengths.map(length => {
+        if (length < 0) return undefined
+        const value = Buffer.from(reply.buffer, offset, length)
+        offset += length
+        return value
+      })
+    }
+  } finally {
+    await worker.terminate()
+  }
+}
