@@ -93,7 +93,7 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
       const { type, id } = parseKeyFile(name) as { type: string; id: string }
       const stored = (await to.readRaw('default', type, [id])).get(id)
       assert.ok(stored, `${name} copied`)
-      assert.deepEqual(to.codec.body(stored, 'default', type, id), readFileSync(join(folder, name)), name)
+      assert.deepEqual(to.valueBody(stored, { session: 'default', type, id }), readFileSync(join(folder, name)), name)
     }
     assert.deepEqual(folderDigest(folder), before, 'the source folder is unchanged')
     await from.close()
