@@ -36,10 +36,7 @@ interface LeaseRecord {
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code
 
-export function fileLease(
-  root: string,
-  sync: boolean
-): { lease: LeaseCapability; fenced<T>(session: string, epoch: number, commit: () => Promise<T>): Promise<T> } {
+export function fileLease(root: string, sync: boolean): { lease: LeaseCapability; holdFenced(session: string, epoch: number): Promise<() => void> } {
   const dir = join(root, DIR)
   let made: Promise<unknown> | undefined
   const paths = (session: string) => {
@@ -91,7 +88,8 @@ export function fileLease(
     return stale
   }
 
-  const withLock = async <T>(session: string, step: (p: ReturnType<typeof paths>) => T | Promise<T>): Promise<T> => {
+  /** Takes a session's lock (waiting up to LOCK_WAIT_MS for a live holder); call `release` when done. */
+  const takeLock = async (session: string): Promise<{ p: ReturnType<typeof paths>; release: () => void }> => {
     made ??= makeDir(dir, sync).catch(err => {
       made = undefined
       throw err
@@ -104,7 +102,7 @@ export function fileLease(
         const fd = openSync(p.lock, 'wx', FILE_MODE)
         writeSync(fd, String(process.pid))
         closeSync(fd)
-        break
+        return { p, release: () => unlinkSync(p.lock) }
       } catch (err) {
         if (code(err) !== 'EEXIST') throw err
       }
@@ -123,10 +121,14 @@ export function fileLease(
       }
       await sleep(2)
     }
+  }
+
+  const withLock = async <T>(session: string, step: (p: ReturnType<typeof paths>) => T | Promise<T>): Promise<T> => {
+    const { p, release } = await takeLock(session)
     try {
       return await step(p)
     } finally {
-      unlinkSync(p.lock)
+      release()
     }
   }
 
@@ -164,12 +166,20 @@ export function fileLease(
 
   return {
     lease,
-    /** Runs a commit only if `epoch` is current, holding the lock until the commit is done. */
-    fenced: (session, epoch, commit) =>
-      withLock(session, p => {
+    /**
+     * Takes the session's lock if `epoch` is current (else throws LEASE_LOST, lock released);
+     * the caller commits, then calls `release`: no acquisition slips in between check and commit.
+     */
+    async holdFenced(session, epoch) {
+      const { p, release } = await takeLock(session)
+      try {
         const r = read(p.record)
         if (!r || r.owner === '' || r.epoch !== epoch) throw leaseLost(session, epoch)
-        return commit()
-      })
+      } catch (err) {
+        release()
+        throw err
+      }
+      return release
+    }
   }
 }
