@@ -1,19 +1,18 @@
-import { readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
-import { VaultError, invalidArgument, renameTargetTaken } from '../core/errors.js'
-import { JOURNAL, TRASH_PREFIX, exists, isMissing, syncDir, uniqueName } from './file-io.js'
+import { VaultError, invalidArgument } from '../core/errors.js'
+import { JOURNAL, exists, isMissing } from './file-io.js'
 import { folderAt, inTurns, unfinishedFoldersUnder, type Folder, type Place } from './file-folder.js'
 import { LogsOnDisk, hasLog } from './file-log.js'
-import { FileGroupCommit, commitPlanned } from './file-commit.js'
-import { planBatch } from './file-plan.js'
-import { entries, foreignNames, hasData, isCompanion, keyFiles, readCreds, readValue, sidecarSession, type FolderView } from './file-read.js'
+import { FileGroupCommit } from './file-commit.js'
+import { canRename, dropFolder, moveFolder, type FolderMoveOptions } from './file-move.js'
+import { entries, foreignNames, hasData, keyFiles, readCreds, readValue, sidecarSession, type FolderView } from './file-read.js'
 import { GroupCommit } from './group-commit.js'
-import { CREDS_FILE, DEFAULT_SESSION, assertFileType, keyFile, parseSessionFolder, sessionFolder } from './file-names.js'
-import { TYPES_FILE, isBaileysType, recordedTypes } from './file-types.js'
+import { DEFAULT_SESSION, assertFileType, keyFile, parseSessionFolder, sessionFolder } from './file-names.js'
+import { isBaileysType, recordedTypes } from './file-types.js'
 import { fileLease } from './file-lease.js'
 import { statChangedSince } from './file-changes.js'
-import { companionOwner } from './file-companions.js'
 
 /**
  * Baileys' multi-file layout, made crash-safe. A folder written by Baileys'
@@ -124,23 +123,6 @@ export async function createFileDriver(options: FileDriverOptions): Promise<Driv
   }
 }
 
-/**
- * A sub-folder moves with one rename(2): atomic. The root folder (session `default`) holds
- * the other sessions and cannot move, and a hashed folder's id lives in a file inside it, so
- * those are written in place (creds last: an interruption leaves keys without creds, which
- * useAuthState refuses to open).
- */
-function canRename(from: string, to: string): boolean {
-  const folders = [from, to].map(session => {
-    try {
-      return sessionFolder(session)
-    } catch {
-      return {}
-    }
-  })
-  return folders.every(f => f.name !== undefined && !f.hashed)
-}
-
 /** One open file: store: sessions mapped to their folders (file-folder.ts), and the Driver's methods. */
 class FileDriver {
   readonly leases: ReturnType<typeof fileLease>
@@ -156,12 +138,17 @@ class FileDriver {
   private readonly logsOnDisk = new LogsOnDisk()
   private readonly commits: FileGroupCommit
   private readonly groups: GroupCommit
+  private readonly moves: FolderMoveOptions
 
   constructor(options: { root: string; sync: boolean; readOnly: boolean; groupCommit: boolean }) {
-    ;({ root: this.root, sync: this.sync, readOnly: this.readOnly, groupCommit: this.groupCommit } = options)
+    this.root = options.root
+    this.sync = options.sync
+    this.readOnly = options.readOnly
+    this.groupCommit = options.groupCommit
     this.leases = fileLease(this.root, this.sync)
     this.commits = new FileGroupCommit({ sync: this.sync, leases: this.leases, place: session => this.place(session) })
     this.groups = new GroupCommit({ applyGroup: this.commits.applyGroup })
+    this.moves = { root: this.root, sync: this.sync, view: dir => this.view(dir) }
   }
 
   async getCreds(session: string): Promise<Uint8Array | undefined> {
@@ -196,8 +183,10 @@ class FileDriver {
   }
 
   async *list(session: string, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+    const { folder } = this.place(session)
     if (type !== undefined) assertFileType(type)
-    const view = await this.readyView(session)
+    await this.ready(folder)
+    const view = this.view(folder.dir)
     const files = keyFiles(view, type)
     for (let i = 0; i < files.length; i += PAGE) {
       const page = files.slice(i, i + PAGE).map(([t, id, name]): ListEntry | undefined => {
@@ -247,22 +236,9 @@ class FileDriver {
   async drop(session: string): Promise<void> {
     this.assertWritable('drop a session')
     const p = this.place(session)
-    const { folder } = p
-    await this.ready(folder)
+    await this.ready(p.folder)
     await this.groups.drain() // after the writes made before it
-    await this.track(
-      folder.inTurn(async () => {
-        if (!exists(folder.dir)) return folder.log.forget()
-        if (p.name === undefined || foreignNames(this.view(folder.dir), false).length > 0) return this.dropFiles(folder)
-        await folder.log.flushesSettled() // no checkpoint writes into the folder once it is gone
-        const trash = join(this.root, uniqueName(TRASH_PREFIX))
-        renameSync(folder.dir, trash) // atomic: the session is whole or gone
-        folder.knownToExist = false
-        folder.log.forget() // its log went with the folder
-        await syncDir(this.root, this.sync)
-        rmSync(trash, { recursive: true, force: true }) // if this fails, the next open removes it
-      })
-    )
+    await this.track(p.folder.inTurn(() => dropFolder(p, this.moves)))
   }
 
   async *ignoredFiles(session: string): AsyncIterable<string> {
@@ -288,21 +264,7 @@ class FileDriver {
     await this.ready(a)
     await this.ready(b)
     await this.groups.drain()
-    await this.track(
-      inTurns([a, b], async () => {
-        if (exists(b.dir) && hasData(this.view(b.dir))) throw renameTargetTaken(to)
-        // The logs are folded into the files first: a log belongs to its folder's path in this process.
-        await a.log.checkpoint(this.sync)
-        await b.log.checkpoint(this.sync)
-        if (!exists(a.dir)) return
-        renameSync(a.dir, b.dir) // atomic; fails (ENOTEMPTY) rather than replace a folder holding other files
-        for (const folder of [a, b]) {
-          folder.knownToExist = false
-          folder.log.forget()
-        }
-        await syncDir(this.root, this.sync)
-      })
-    )
+    await this.track(inTurns([a, b], () => moveFolder({ from: a, to: b, toSession: to }, this.moves)))
   }
 
   async close(): Promise<void> {
@@ -321,23 +283,6 @@ class FileDriver {
       .filter(e => e.isDirectory() && parseSessionFolder(e.name))
       .map(e => join(this.root, e.name))
     for (let i = 0; i < dirs.length; i += 8) await Promise.all(dirs.slice(i, i + 8).map(dir => this.ready(folderAt(dir))))
-  }
-
-  /** The root or a sub-folder, deleting only the store's own files, as one batch, and leaving the folder (in its turn). */
-  private async dropFiles(folder: Folder): Promise<void> {
-    const { dir } = folder
-    const { ops } = planBatch({ set: [], del: keyFiles(this.view(dir)).map(([type, id]) => [type, id]) }, dir)
-    ops.set(CREDS_FILE, null)
-    // A Baileys .bak/.tmp whose file is gone still belongs to the session: deleting its owner removes it.
-    const owned = recordedTypes(dir)
-    for (const e of entries(dir)) if (isCompanion(e.name, owned)) ops.set(companionOwner(e.name)!, null)
-    const [outcome] = await commitPlanned([{ folder, ops }], this.sync)
-    if (outcome !== undefined) throw outcome
-    await folder.log.checkpoint(this.sync)
-    if (exists(join(dir, TYPES_FILE))) {
-      unlinkSync(join(dir, TYPES_FILE))
-      await syncDir(dir, this.sync)
-    }
   }
 
   /** Where a session lives: the root (session `default`) or its sub-folder. */
