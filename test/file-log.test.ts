@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { createFileDriver } from '../src/drivers/file.js'
 import { decodeRecords, encodeRecord, type LogOp } from '../src/drivers/file-log-format.js'
-import { loggedWrites } from '../src/drivers/file-log.js'
+import { loggedWrites } from '../src/drivers/file-folder.js'
 
 const temps: string[] = []
 after(() => {

@@ -1,9 +1,13 @@
 import { accessSync, constants } from 'node:fs'
 import { join } from 'node:path'
-import { exists } from './file-io.js'
+import { isMissing, exists } from './file-io.js'
 import { companionPresent } from './file-companions.js'
-import { appendRecords, loggedWrites, needsReplay, replayLogs } from './file-log.js'
+import { inTurns, type Folder, type Place } from './file-folder.js'
+import type { fileLease } from './file-lease.js'
+import { appendRecords } from './file-log.js'
 import { encodeRecord } from './file-log-format.js'
+import { ensureFolder, planBatch, recordTypes } from './file-plan.js'
+import type { GroupedBatch } from './group-commit.js'
 
 /**
  * Commits many session folders' batches together (group commit for file:).
@@ -19,54 +23,165 @@ import { encodeRecord } from './file-log-format.js'
  * never replayed).
  */
 export interface PlannedBatch {
-  dir: string
+  folder: Folder
   /** Target file → bytes (null: delete). */
   ops: Map<string, Uint8Array | null>
 }
 
-export interface CommitHooks {
-  sync: boolean
-}
-
 /** Whether a file (or a Baileys .bak/.tmp of it) is there for a delete to remove: committed in the index, else on disk. */
-function present(dir: string, target: string): boolean {
-  const logged = loggedWrites(dir)?.get(target)
-  return logged ? logged.value !== null : exists(join(dir, target)) || companionPresent(dir, target)
+function present(folder: Folder, target: string): boolean {
+  const logged = folder.log.writes?.get(target)
+  return logged ? logged.value !== null : exists(join(folder.dir, target)) || companionPresent(folder.dir, target)
 }
 
-/** Commits the batches; one outcome per batch: undefined (committed) or its error. Throws when the group failed. */
-export async function commitPlanned(batches: readonly PlannedBatch[], hooks: CommitHooks): Promise<unknown[]> {
-  const { sync } = hooks
+/** Commits the batches (call it holding their folders' turns); one outcome per batch: undefined (committed) or its error. Throws when the group failed. */
+export async function commitPlanned(batches: readonly PlannedBatch[], sync: boolean): Promise<unknown[]> {
   const outcomes: unknown[] = batches.map(() => undefined)
-  const refused = new Map<string, unknown>()
-  for (const dir of new Set(batches.map(b => b.dir))) {
+  const refused = new Map<Folder, unknown>()
+  for (const folder of new Set(batches.map(b => b.folder))) {
     // Logs left by another process or run are replayed before this process appends to them.
-    if (needsReplay(dir)) await replayLogs(dir, sync)
+    if (folder.log.needsReplay()) await folder.log.replay(sync)
     try {
-      accessSync(dir, constants.W_OK) // one cheap call per folder and group
+      accessSync(folder.dir, constants.W_OK) // one cheap call per folder and group
     } catch (err) {
-      refused.set(dir, err)
+      refused.set(folder, err)
     }
   }
   // One record per batch, each folder's records appended together.
-  const byDir = new Map<string, { records: Buffer[]; writes: Array<[string, Uint8Array | null]> }>()
+  const byFolder = new Map<Folder, { records: Buffer[]; writes: Array<[string, Uint8Array | null]> }>()
   for (const [i, b] of batches.entries()) {
-    if (refused.has(b.dir)) {
-      outcomes[i] = refused.get(b.dir)
+    if (refused.has(b.folder)) {
+      outcomes[i] = refused.get(b.folder)
       continue
     }
-    for (const [target, value] of b.ops) if (value === null && !present(b.dir, target)) b.ops.delete(target)
+    for (const [target, value] of b.ops) if (value === null && !present(b.folder, target)) b.ops.delete(target)
     if (b.ops.size === 0) continue
     const ops = [...b.ops].map(([target, value]) => ({ target, value: value ?? undefined }))
     const { bytes, views } = encodeRecord(ops)
-    const entry = byDir.get(b.dir) ?? { records: [], writes: [] }
+    const entry = byFolder.get(b.folder) ?? { records: [], writes: [] }
     entry.records.push(bytes)
     ops.forEach((op, k) => entry.writes.push([op.target, views[k] ?? null]))
-    byDir.set(b.dir, entry)
+    byFolder.set(b.folder, entry)
   }
   await appendRecords(
-    [...byDir].map(([dir, e]) => ({ dir, record: e.records.length === 1 ? e.records[0] : Buffer.concat(e.records), writes: e.writes })),
+    [...byFolder].map(([folder, e]) => ({ log: folder.log, record: e.records.length === 1 ? e.records[0] : Buffer.concat(e.records), writes: e.writes })),
     sync
   )
   return outcomes
+}
+
+export interface FileGroupCommitOptions {
+  sync: boolean
+  leases: ReturnType<typeof fileLease>
+  /** The folder of a session. */
+  place(session: string): Place
+}
+
+/**
+ * One group of batches (GroupCommit, group-commit.ts) for a file: store: split into rounds
+ * where a session repeats (one lease lock per session and round), each round committed
+ * together holding the turns of its folders. Outcomes per batch.
+ */
+export class FileGroupCommit {
+  constructor(private readonly options: FileGroupCommitOptions) {}
+
+  readonly applyGroup = async (group: readonly GroupedBatch[]): Promise<unknown[]> => {
+    const outcomes: unknown[] = group.map(() => undefined)
+    const rounds: number[][] = [[]]
+    const seen = new Set<string>()
+    group.forEach(({ session }, i) => {
+      if (seen.has(session)) {
+        rounds.push([])
+        seen.clear()
+      }
+      seen.add(session)
+      rounds[rounds.length - 1].push(i)
+    })
+    for (const round of rounds) {
+      await this.commitRound(group, round, outcomes)
+      // A folder removed under us (not by this store): nothing of it was committed; create it again, retry once.
+      const vanished = round.filter(i => isMissing(outcomes[i]))
+      if (vanished.length === 0) continue
+      for (const i of vanished) outcomes[i] = undefined
+      await this.commitRound(group, vanished, outcomes)
+    }
+    return outcomes
+  }
+
+  private async commitRound(group: readonly GroupedBatch[], round: number[], outcomes: unknown[]): Promise<void> {
+    const places = new Map(round.map(i => [i, this.options.place(group[i].session)]))
+    try {
+      await inTurns(
+        [...places.values()].map(p => p.folder),
+        () => this.holdingLeaseLocks(group, round, outcomes, () => this.commitChecked(group, places, outcomes))
+      )
+    } catch (err) {
+      // The group's log could not be made durable: nothing of this round committed.
+      for (const i of round) if (outcomes[i] === undefined) outcomes[i] = err
+      for (const p of places.values()) p.folder.knownToExist = false
+    }
+  }
+
+  /**
+   * Fenced batches hold their session's lease lock from the epoch check through the log flush,
+   * locks taken in session order (as the turns: two rounds never wait on each other). A batch
+   * whose lock or epoch check fails is fenced out alone; the rest commit.
+   */
+  private async holdingLeaseLocks(group: readonly GroupedBatch[], round: number[], outcomes: unknown[], commit: () => Promise<void>): Promise<void> {
+    const fenced = round.filter(i => group[i].batch.epoch !== undefined).sort((a, b) => (group[a].session < group[b].session ? -1 : 1))
+    const releases: Array<() => void> = []
+    try {
+      for (const i of fenced) {
+        const { session, batch } = group[i]
+        try {
+          releases.push(await this.options.leases.holdFenced(session, batch.epoch!))
+        } catch (err) {
+          outcomes[i] = err // this batch alone is fenced out
+        }
+      }
+      await commit()
+    } finally {
+      releaseAll(releases.reverse())
+    }
+  }
+
+  /** The round's batches not fenced out: folders made, new types recorded, then one commit of them all. */
+  private async commitChecked(group: readonly GroupedBatch[], places: ReadonlyMap<number, Place>, outcomes: unknown[]): Promise<void> {
+    const { sync } = this.options
+    const planned: Array<{ i: number; batch: PlannedBatch }> = []
+    for (const [i, p] of places) {
+      if (outcomes[i] !== undefined) continue
+      try {
+        await ensureFolder(p, sync)
+        const { ops, newTypes } = planBatch(group[i].batch, p.folder.dir)
+        if (newTypes.size > 0) await recordTypes(p.folder.dir, newTypes, sync)
+        planned.push({ i, batch: { folder: p.folder, ops } })
+      } catch (err) {
+        outcomes[i] = err
+        p.folder.knownToExist = false
+      }
+    }
+    const results = await commitPlanned(
+      planned.map(x => x.batch),
+      sync
+    )
+    results.forEach((err, k) => {
+      if (err === undefined) return
+      outcomes[planned[k].i] = err
+      planned[k].batch.folder.knownToExist = false
+    })
+  }
+}
+
+/** Releases every lock, then throws the first release that failed (the round then fails as a whole). */
+function releaseAll(releases: ReadonlyArray<() => void>): void {
+  let failure: { err: unknown } | undefined
+  for (const release of releases) {
+    try {
+      release()
+    } catch (err) {
+      failure ??= { err }
+    }
+  }
+  if (failure) throw failure.err
 }

@@ -36,30 +36,67 @@ interface LeaseRecord {
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code
 
-export function fileLease(
-  root: string,
-  sync: boolean
-): { lease: LeaseCapability; fenced<T>(session: string, epoch: number, commit: () => Promise<T>): Promise<T> } {
+/** A session's lease record (undefined: none yet); a damaged one is CORRUPT_DATA. */
+function readLease(path: string): LeaseRecord | undefined {
+  const bytes = readMaybe(path)
+  if (!bytes) return undefined
+  try {
+    const r = JSON.parse(bytes.toString('utf8'))
+    if (typeof r.owner === 'string' && Number.isSafeInteger(r.epoch) && typeof r.expiresAt === 'number') return r
+  } catch {
+    // reported below
+  }
+  throw new VaultError(
+    'CORRUPT_DATA',
+    `Lease file ${path} is damaged. Stop every process using this folder, then delete the file (the next lease starts again at epoch 1).`
+  )
+}
+
+/** Removes a lock whose process is gone; true if it did (or the lock vanished). */
+function breakStale(lock: string): boolean {
+  const text = readMaybe(lock)?.toString('utf8')
+  if (text === undefined) return true
+  const pid = Number(text)
+  const stale = text === '' ? Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > EMPTY_LOCK_STALE_MS : !processAlive(pid)
+  if (stale) unlinkSync(lock)
+  return stale
+}
+
+/** Creates a lock file holding the pid (waiting up to LOCK_WAIT_MS for a live holder); returns its release. */
+async function createLock(lock: string): Promise<() => void> {
+  const deadline = performance.now() + LOCK_WAIT_MS
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', FILE_MODE)
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      return () => unlinkSync(lock)
+    } catch (err) {
+      if (code(err) !== 'EEXIST') throw err
+    }
+    let broke = false
+    try {
+      broke = breakStale(lock)
+    } catch (err) {
+      if (code(err) !== 'ENOENT') throw err
+    }
+    if (broke) continue
+    if (performance.now() > deadline) {
+      throw new VaultError(
+        'BACKEND_UNAVAILABLE',
+        `The lease lock ${lock} has been held by a live process for ${LOCK_WAIT_MS / 1000} s (a stopped process in the middle of a write?). Resume or stop that process, then retry.`
+      )
+    }
+    await sleep(2)
+  }
+}
+
+export function fileLease(root: string, sync: boolean): { lease: LeaseCapability; holdFenced(session: string, epoch: number): Promise<() => void> } {
   const dir = join(root, DIR)
   let made: Promise<unknown> | undefined
   const paths = (session: string) => {
     const base = join(dir, hashName(session))
     return { record: `${base}.lease`, lock: `${base}.lock`, temp: `${base}.lease.${process.pid}.tmp` }
-  }
-
-  const read = (path: string): LeaseRecord | undefined => {
-    const bytes = readMaybe(path)
-    if (!bytes) return undefined
-    try {
-      const r = JSON.parse(bytes.toString('utf8'))
-      if (typeof r.owner === 'string' && Number.isSafeInteger(r.epoch) && typeof r.expiresAt === 'number') return r
-    } catch {
-      // reported below
-    }
-    throw new VaultError(
-      'CORRUPT_DATA',
-      `Lease file ${path} is damaged. Stop every process using this folder, then delete the file (the next lease starts again at epoch 1).`
-    )
   }
 
   const write = (p: ReturnType<typeof paths>, record: LeaseRecord) => {
@@ -81,52 +118,23 @@ export function fileLease(
     }
   }
 
-  /** Removes a lock whose process is gone; true if it did (or the lock vanished). */
-  const breakStale = (lock: string): boolean => {
-    const text = readMaybe(lock)?.toString('utf8')
-    if (text === undefined) return true
-    const pid = Number(text)
-    const stale = text === '' ? Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > EMPTY_LOCK_STALE_MS : !processAlive(pid)
-    if (stale) unlinkSync(lock)
-    return stale
-  }
-
-  const withLock = async <T>(session: string, step: (p: ReturnType<typeof paths>) => T | Promise<T>): Promise<T> => {
+  /** Takes a session's lock (waiting up to LOCK_WAIT_MS for a live holder); call `release` when done. */
+  const takeLock = async (session: string): Promise<{ p: ReturnType<typeof paths>; release: () => void }> => {
     made ??= makeDir(dir, sync).catch(err => {
       made = undefined
       throw err
     })
     await made
     const p = paths(session)
-    const deadline = performance.now() + LOCK_WAIT_MS
-    for (;;) {
-      try {
-        const fd = openSync(p.lock, 'wx', FILE_MODE)
-        writeSync(fd, String(process.pid))
-        closeSync(fd)
-        break
-      } catch (err) {
-        if (code(err) !== 'EEXIST') throw err
-      }
-      let broke = false
-      try {
-        broke = breakStale(p.lock)
-      } catch (err) {
-        if (code(err) !== 'ENOENT') throw err
-      }
-      if (broke) continue
-      if (performance.now() > deadline) {
-        throw new VaultError(
-          'BACKEND_UNAVAILABLE',
-          `The lease lock ${p.lock} has been held by a live process for ${LOCK_WAIT_MS / 1000} s (a stopped process in the middle of a write?). Resume or stop that process, then retry.`
-        )
-      }
-      await sleep(2)
-    }
+    return { p, release: await createLock(p.lock) }
+  }
+
+  const withLock = async <T>(session: string, step: (p: ReturnType<typeof paths>) => T | Promise<T>): Promise<T> => {
+    const { p, release } = await takeLock(session)
     try {
       return await step(p)
     } finally {
-      unlinkSync(p.lock)
+      release()
     }
   }
 
@@ -134,7 +142,7 @@ export function fileLease(
     {
       acquire: (session, owner, ttlMs, replace) =>
         withLock(session, p => {
-          const r = read(p.record)
+          const r = readLease(p.record)
           const now = Date.now()
           if (r && r.owner !== '' && r.owner !== owner && r.owner !== replace && r.expiresAt > now) return { heldBy: r.owner, expiresInMs: r.expiresAt - now }
           const epoch = (r?.epoch ?? 0) + 1
@@ -143,18 +151,18 @@ export function fileLease(
         }),
       renew: (session, owner, epoch, ttlMs) =>
         withLock(session, p => {
-          const r = read(p.record)
+          const r = readLease(p.record)
           if (!r || r.owner !== owner || r.epoch !== epoch) return false
           write(p, { ...r, expiresAt: Date.now() + ttlMs })
           return true
         }),
       release: (session, owner, epoch) =>
         withLock(session, p => {
-          const r = read(p.record)
+          const r = readLease(p.record)
           if (r && r.owner === owner && r.epoch === epoch) write(p, { owner: '', epoch, expiresAt: 0 })
         }),
       async info(session) {
-        const r = read(paths(session).record)
+        const r = readLease(paths(session).record)
         return r && r.owner !== '' ? { owner: r.owner, epoch: r.epoch, expiresInMs: r.expiresAt - Date.now() } : undefined
       }
     },
@@ -164,12 +172,20 @@ export function fileLease(
 
   return {
     lease,
-    /** Runs a commit only if `epoch` is current, holding the lock until the commit is done. */
-    fenced: (session, epoch, commit) =>
-      withLock(session, p => {
-        const r = read(p.record)
+    /**
+     * Takes the session's lock if `epoch` is current (else throws LEASE_LOST, lock released);
+     * the caller commits, then calls `release`: no acquisition slips in between check and commit.
+     */
+    async holdFenced(session, epoch) {
+      const { p, release } = await takeLock(session)
+      try {
+        const r = readLease(p.record)
         if (!r || r.owner === '' || r.epoch !== epoch) throw leaseLost(session, epoch)
-        return commit()
-      })
+      } catch (err) {
+        release()
+        throw err
+      }
+      return release
+    }
   }
 }
