@@ -11,7 +11,7 @@ export type StoreKind = 'memory' | 'file' | 'sqlite' | 'postgres' | 'redis' | 'i
  * Schemes of other projects' layouts that migrate, ls, inspect and doctor read in place, never
  * writing to them (drivers/import/). Each importer adds its scheme here and in drivers/import/index.ts.
  */
-export const IMPORT_SCHEMES: readonly string[] = []
+export const IMPORT_SCHEMES: readonly string[] = ['mysql-baileys', 'baileys-sqlite', 'baileys-store+postgres', 'baileys-store+mysql']
 
 /**
  * `target` is the file-system path for file: and sqlite:, the full URL for servers, the name

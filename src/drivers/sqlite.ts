@@ -76,7 +76,7 @@ export interface SqliteDriverOptions {
 export { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
 const PAGE = 500
 
-async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
+export async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
   try {
     return (await import('better-sqlite3')).default
   } catch (cause) {

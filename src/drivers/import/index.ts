@@ -9,6 +9,13 @@ import { redactUrl } from '../../core/url.js'
  */
 export async function createImportDriver({ scheme, url }: { scheme: string; url: string }): Promise<Driver> {
   switch (scheme) {
+    case 'mysql-baileys':
+      return (await import('./mysql-baileys.js')).createMysqlBaileysDriver({ url })
+    case 'baileys-sqlite':
+      return (await import('./baileys-sqlite.js')).createBaileysSqliteDriver({ url })
+    case 'baileys-store+postgres':
+    case 'baileys-store+mysql':
+      return (await import('./baileys-store.js')).createBaileysStoreDriver({ scheme, url })
     default:
       throw invalidArgument(`No importer reads "${redactUrl(url)}" in this build of baileys-vault.`)
   }
