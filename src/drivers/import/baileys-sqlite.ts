@@ -64,11 +64,15 @@ export async function createBaileysSqliteDriver({ url }: { url: string }): Promi
 
   async function* list(session: string, type?: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     if (!isAccount(session)) return
-    for (let last: Row | undefined; ; ) {
+    for (let last: Row | undefined; ;) {
       const rows = page(type, last)
       for (const row of rows) {
         if (typeof row.type !== 'string' || !TYPE.test(row.type) || typeof row.id !== 'string' || row.id === '')
-          throw unknownRow(label, `signal_keys row (type "${String(row.type).slice(0, 64)}", id "${String(row.id).slice(0, 200)}")`, 'a Baileys key type and a non-empty id')
+          throw unknownRow(
+            label,
+            `signal_keys row (type "${String(row.type).slice(0, 64)}", id "${String(row.id).slice(0, 200)}")`,
+            'a Baileys key type and a non-empty id'
+          )
         const bytes = valueBytes(row.value)
         if (bytes) yield options.values ? [row.type, row.id, bytes] : [row.type, row.id]
       }

@@ -52,7 +52,9 @@ export async function openMysqlTable(options: MysqlTableOptions): Promise<NamedR
     await conn.end().catch(() => undefined)
     const code = (cause as { code?: string }).code
     if (code && NO_TABLE.has(code))
-      throw new VaultError('NOT_FOUND', `${label} has no table ${t}, so it is not ${options.what}. Nothing was changed; check the database and ?table=.`, { cause })
+      throw new VaultError('NOT_FOUND', `${label} has no table ${t}, so it is not ${options.what}. Nothing was changed; check the database and ?table=.`, {
+        cause
+      })
     if (code === 'ER_BAD_FIELD_ERROR')
       throw new VaultError(
         'UNSUPPORTED_FORMAT',

@@ -20,8 +20,18 @@ export interface NamedRowTable {
 const CREDS_ROW = 'creds'
 const PAGE = 500
 
-export function namedRowSource(options: { kind: string; label: string; table: NamedRowTable; mangled: boolean }): ImportSource {
-  const { kind, label, table, mangled } = options
+export interface NamedRowOptions {
+  kind: string
+  label: string
+  table: NamedRowTable
+  /** Names are mangled like Baileys file names (`/` → `__`, `:` → `-`). */
+  mangled: boolean
+  /** A raw database value as BufferJSON text bytes (undefined: the key is missing). Default: valueBytes. */
+  bytesOf?: (value: unknown) => Uint8Array | undefined
+}
+
+export function namedRowSource(options: NamedRowOptions): ImportSource {
+  const { kind, label, table, mangled, bytesOf = valueBytes } = options
 
   async function* list(session: string, type?: string, listOptions: ListOptions = {}): AsyncIterable<ListEntry> {
     let after: string | undefined
@@ -33,7 +43,7 @@ export function namedRowSource(options: { kind: string; label: string; table: Na
         if (!key) throw unknownRow(label, `row "${name}" of session "${session}"`, '"creds" or "<type>-<id>" with a Baileys 7 key type')
         if (type !== undefined && key.type !== type) continue
         // A NULL value reads as a missing key in these stores (so it is not listed either).
-        const bytes = valueBytes(value)
+        const bytes = bytesOf(value)
         if (bytes) yield listOptions.values ? [key.type, key.id, bytes] : [key.type, key.id]
       }
       if (rows.length < PAGE) return
@@ -48,14 +58,14 @@ export function namedRowSource(options: { kind: string; label: string; table: Na
       yield* await table.sessions()
     },
     async getCreds(session) {
-      return valueBytes((await table.values(session, [CREDS_ROW])).get(CREDS_ROW))
+      return bytesOf((await table.values(session, [CREDS_ROW])).get(CREDS_ROW))
     },
     async get(session, type, ids) {
       const nameOf = new Map(ids.map(id => [id, keyName(type, id, mangled)]))
       const found = await table.values(session, [...new Set(nameOf.values())])
       const out = new Map<string, Uint8Array>()
       for (const [id, name] of nameOf) {
-        const bytes = valueBytes(found.get(name))
+        const bytes = bytesOf(found.get(name))
         if (bytes) out.set(id, bytes)
       }
       return out

@@ -53,9 +53,13 @@ export async function openPgTable(options: PgTableOptions): Promise<NamedRowTabl
     await client.end().catch(() => undefined)
     const code = (cause as { code?: string }).code
     if (code === '42P01' || code === '3F000')
-      throw new VaultError('NOT_FOUND', `${label} has no table ${t}, so it is not ${options.what}. Nothing was changed; check the database, ?schema= and ?table=.`, {
-        cause
-      })
+      throw new VaultError(
+        'NOT_FOUND',
+        `${label} has no table ${t}, so it is not ${options.what}. Nothing was changed; check the database, ?schema= and ?table=.`,
+        {
+          cause
+        }
+      )
     if (code === '42703')
       throw new VaultError(
         'UNSUPPORTED_FORMAT',
@@ -71,7 +75,8 @@ export async function openPgTable(options: PgTableOptions): Promise<NamedRowTabl
     async values(session, names) {
       const out = new Map<string, unknown>()
       if (names.length === 0) return out
-      for (const row of await query(`SELECT ${n} AS name, ${v} AS value FROM ${t} WHERE ${s} = $1 AND ${n} = ANY($2)`, [session, names])) out.set(row.name, row.value)
+      for (const row of await query(`SELECT ${n} AS name, ${v} AS value FROM ${t} WHERE ${s} = $1 AND ${n} = ANY($2)`, [session, names]))
+        out.set(row.name, row.value)
       return out
     },
     async page(session, after, limit) {

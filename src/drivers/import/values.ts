@@ -37,6 +37,20 @@ export function valueBytes(value: unknown): Uint8Array | undefined {
 }
 
 /**
+ * mysql-baileys stores an object value as BufferJSON text and any other value (Baileys'
+ * `lid-mapping` strings) bare, without JSON quotes; its own reader then turns a mapping of digits
+ * into a number. The importer reads such a bare value back as the JSON string Baileys wrote. An
+ * object's text always starts with `{` or `[`; a JSON column comes back from mysql2 already
+ * parsed (an object, or a number for digits).
+ */
+export function objectOrBareStringBytes(value: unknown): Uint8Array | undefined {
+  if (value === null || value === undefined) return undefined
+  if (typeof value === 'object' && !Buffer.isBuffer(value)) return valueBytes(value)
+  const text = Buffer.isBuffer(value) ? value.toString('utf8') : String(value)
+  return /^\s*[{[]/.test(text) ? Buffer.from(text, 'utf8') : Buffer.from(JSON.stringify(text), 'utf8')
+}
+
+/**
  * A row that is not of the layout the importer reads, named by where it is (session, row id or
  * type and id), never by its value. `expected` says what such a row should look like.
  */
