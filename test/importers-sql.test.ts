@@ -8,7 +8,7 @@
  * rows are byte-equal before and after.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -23,6 +23,7 @@ import { assertConversationContinues } from './helpers/conversation.js'
 import { login, pair } from './helpers/sim-lifecycle.js'
 import { waitForText } from './helpers/sim-peers.js'
 import { freshMysql, freshPostgres } from './helpers/servers.js'
+import { runCli } from './helpers/tools-cli.js'
 import {
   MYSQL_SESSION_DDL,
   PG_SESSION_DDL,
@@ -290,3 +291,84 @@ for (const source of sources) {
     })
   })
 }
+
+describe('the importers through the CLI', () => {
+  it('ls, inspect, doctor and migrate read a Baileys SQLite file; drop, prune, restore, rotate-key and run refuse it; the file is unchanged', async () => {
+    const path = join(dir, 'cli-baileys.db')
+    const auth = baileysSqliteAuth(path)
+    const written = await writeFolderDevice(auth, copyFixture('alice'))
+    auth.close()
+    const url = `baileys-sqlite:${path}`
+    const bytes = readFileSync(path)
+
+    const ls = await runCli(['ls', url, '--json'])
+    assert.equal(ls.code, 0, ls.stderr)
+    assert.deepEqual(
+      ls.json().sessions.map((s: { session: string }) => s.session),
+      ['default']
+    )
+    const inspect = await runCli(['inspect', url, '--json'])
+    assert.equal(inspect.code, 0, inspect.stderr)
+    assert.equal(inspect.json().summary.keys, written)
+    const doctor = await runCli(['doctor', url, '--json'])
+    assert.equal(doctor.code, 0, doctor.stderr)
+    assert.equal(doctor.json().sessions[0].status, 'healthy')
+    const target = `sqlite:${join(dir, 'cli-target.db')}`
+    const migrated = await runCli(['migrate', url, target, '--as', 'alice', '--json'])
+    assert.equal(migrated.code, 0, migrated.stderr)
+    assert.equal(migrated.json().keys, written)
+
+    const backup = join(dir, 'cli.vault-backup')
+    assert.equal((await runCli(['backup', target, backup])).code, 0)
+    for (const argv of [
+      ['drop', url, '--session', 'default', '--yes'],
+      ['prune', url],
+      ['restore', backup, url],
+      ['rotate-key', url],
+      ['run', url, '--session', 'default'],
+      ['migrate', target, url]
+    ]) {
+      const run = await runCli(argv, { env: { BAILEYS_VAULT_KEY: Buffer.alloc(32, 7).toString('base64') } })
+      assert.equal(run.code, 2, `${argv[0]} refuses: ${run.stderr}`)
+      assert.match(run.stderr, /another project's store: baileys-vault only reads it/, argv[0])
+    }
+    assert.ok(readFileSync(path).equals(bytes), 'the Baileys SQLite file is byte-equal')
+  })
+
+  it('unknown layouts and unreachable servers are clear errors naming the file, table or row, never a password', async () => {
+    const missing = await runCli(['ls', `baileys-sqlite:${join(dir, 'nope.db')}`])
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /nope\.db does not exist/)
+
+    const ours = join(dir, 'ours.db')
+    const store = await openStore(`sqlite:${ours}`)
+    await store.close()
+    const wrongKind = await runCli(['ls', `baileys-sqlite:${ours}`])
+    assert.equal(wrongKind.code, 2)
+    assert.match(wrongKind.stderr, /is a baileys-vault store, not Baileys' useSqliteAuthState database: open it as sqlite:/)
+
+    const db = await mysqlDatabase('layouts')
+    const unreachable = await runCli(['ls', `mysql-baileys://root:hunter2@127.0.0.1:1/${db.database}`])
+    assert.equal(unreachable.code, 2)
+    assert.ok(!unreachable.stderr.includes('hunter2'), unreachable.stderr)
+    assert.match(unreachable.stderr, /root:\*\*\*@127\.0\.0\.1:1/)
+
+    const noTable = await runCli(['ls', `${db.url('mysql-baileys')}?table=nope`])
+    assert.equal(noTable.code, 2)
+    assert.match(noTable.stderr, /has no table `nope`, so it is not a mysql-baileys table/)
+
+    await db.conn.query('CREATE TABLE auth (session varchar(50) NOT NULL, id varchar(80) NOT NULL, value LONGTEXT DEFAULT NULL)')
+    await db.conn.query("INSERT INTO auth VALUES ('bot', 'creds', '{}'), ('bot', 'pre-key-1', '{}'), ('bot', 'notes-about-bot', '{}')")
+    const unknownRow = await runCli(['migrate', db.url('mysql-baileys'), `sqlite:${join(dir, 'unknown-row.db')}`])
+    assert.equal(unknownRow.code, 2)
+    assert.match(unknownRow.stderr, /row "notes-about-bot" of session "bot" is not a Baileys key of this layout/)
+    const target = await openStore(`sqlite:${join(dir, 'unknown-row.db')}`)
+    try {
+      const sessions: string[] = []
+      for await (const session of target.driver.sessions()) sessions.push(session)
+      assert.deepEqual(sessions, [], 'nothing was written to the target (not even a staging session)')
+    } finally {
+      await target.close()
+    }
+  })
+})
