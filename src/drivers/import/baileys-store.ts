@@ -28,7 +28,7 @@ async function openTable(scheme: BaileysStoreScheme, url: string, label: string)
     const parsed = parseSqlUrl(url, { form, defaultPort: 3306, params: ['table'] })
     return openMysqlTable({ url: parsed, label, table: parsed.params.get('table') ?? 'Session', columns: COLUMNS, what: WHAT })
   }
-  const parsed = parseSqlUrl(url, { form, defaultPort: 5432, params: ['table', 'schema'] })
+  const parsed = parseSqlUrl(url, { form, defaultPort: 5432, params: ['table', 'schema'], clientParams: true })
   const where = { schema: parsed.params.get('schema'), table: parsed.params.get('table') ?? 'Session' }
   return openPgTable({ url: parsed.serverUrl('postgres'), label, ...where, columns: COLUMNS, what: WHAT })
 }

@@ -17,7 +17,16 @@ export interface SqlUrl {
   serverUrl(scheme: string): string
 }
 
-export function parseSqlUrl(url: string, options: { form: string; defaultPort: number; params: readonly string[] }): SqlUrl {
+export interface SqlUrlOptions {
+  form: string
+  defaultPort: number
+  /** The importer's own parameters. */
+  params: readonly string[]
+  /** Other parameters are the server client's (kept in serverUrl, checked by its parser); default: refused. */
+  clientParams?: boolean
+}
+
+export function parseSqlUrl(url: string, options: SqlUrlOptions): SqlUrl {
   const shown = redactUrl(url)
   const bad = (what: string) => invalidArgument(`Store URL "${shown}" ${what}; write it as ${options.form}.`)
   let parsed: URL
@@ -39,7 +48,10 @@ export function parseSqlUrl(url: string, options: { form: string; defaultPort: n
   if (database === '' || database.includes('/')) throw bad('names no database (or more than one path part)')
   const params = new Map<string, string>()
   for (const [key, value] of parsed.searchParams) {
-    if (!options.params.includes(key)) throw bad(`has the parameter "${key.slice(0, 40)}", which it does not read`)
+    if (!options.params.includes(key)) {
+      if (options.clientParams) continue
+      throw bad(`has the parameter "${key.slice(0, 40)}", which it does not read`)
+    }
     if (params.has(key) || value === '') throw bad(`gives ?${key}= twice or empty`)
     params.set(key, value)
   }
