@@ -3,6 +3,15 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { dirname } from 'node:path'
 import { VaultError } from '../core/errors.js'
 
+/** better-sqlite3, imported when a SQLite database is first opened (the sqlite: store, the Baileys SQLite importer). */
+export async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch (cause) {
+    throw new VaultError('BACKEND_UNAVAILABLE', 'Opening a SQLite database needs the better-sqlite3 package: npm install better-sqlite3', { cause })
+  }
+}
+
 /** Suffixes of the files SQLite keeps next to a WAL database. */
 export const SQLITE_SIDECARS = ['-wal', '-shm'] as const
 

@@ -5,7 +5,7 @@ import type { Driver, LeaseCapability, ListEntry, ListOptions, SnapshotReader, W
 import { VaultError, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
-import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
+import { createPrivateFile, isPermissionError, loadBetterSqlite3, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
 import { prepareSchema, refuseForeignTables } from './sqlite-schema.js'
 import { sqliteLease } from './sqlite-lease.js'
 import { DurabilityBarrier, WalFile } from './wal-sync.js'
@@ -75,14 +75,6 @@ export interface SqliteDriverOptions {
 
 export { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
 const PAGE = 500
-
-export async function loadBetterSqlite3(): Promise<typeof BetterSqlite3> {
-  try {
-    return (await import('better-sqlite3')).default
-  } catch (cause) {
-    throw new VaultError('BACKEND_UNAVAILABLE', 'The sqlite: store needs the better-sqlite3 package: npm install better-sqlite3', { cause })
-  }
-}
 
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = @session').pluck()
