@@ -295,7 +295,7 @@ for (const source of sources) {
 }
 
 describe('the importers through the CLI', () => {
-  it('ls, inspect, doctor and migrate read a Baileys SQLite file; drop, prune, restore, rotate-key and run refuse it; the file is unchanged', async () => {
+  it('ls, inspect, doctor, backup and migrate read a Baileys SQLite file; drop, prune, restore, rotate-key and run refuse it; the file is unchanged', async () => {
     const path = join(dir, 'cli-baileys.db')
     const auth = baileysSqliteAuth(path)
     const written = await writeFolderDevice(auth, copyFixture('alice'))
@@ -321,7 +321,8 @@ describe('the importers through the CLI', () => {
     assert.equal(migrated.json().keys, written)
 
     const backup = join(dir, 'cli.vault-backup')
-    assert.equal((await runCli(['backup', target, backup])).code, 0)
+    const backedUp = await runCli(['backup', url, backup])
+    assert.equal(backedUp.code, 0, backedUp.stderr)
     for (const argv of [
       ['drop', url, '--session', 'default', '--yes'],
       ['prune', url],
