@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL and Redis servers for the test suites: loopback only (127.0.0.1), free
-# ports, temporary data directories, Redis with AOF on. Installs the Debian packages if missing.
+# Throwaway PostgreSQL, Redis and MariaDB servers for the test suites: loopback only (127.0.0.1),
+# free ports, temporary data directories, Redis with AOF on. Installs the Debian packages if missing.
+# MariaDB (for the importers' tests: mysql-baileys, baileys-store) starts without grant tables:
+# any user name connects, no password, on loopback only.
 #
-#   eval "$(scripts/test-servers.sh start)"      start both, print `export VAULT_TEST_…=…` lines
-#   scripts/test-servers.sh stop                 stop both and delete their data
+#   eval "$(scripts/test-servers.sh start)"      start all three, print `export VAULT_TEST_…=…` lines
+#   scripts/test-servers.sh stop                 stop them and delete their data
 #   scripts/test-servers.sh stop-postgres [fast|immediate] | start-postgres
 #   scripts/test-servers.sh stop-redis [shutdown|kill]      | start-redis
 #
@@ -161,12 +163,70 @@ save ""
 CONF
 }
 
+# ---------------------------------------------------------------- MariaDB
+
+mariadbd_bin() {
+  if command -v mariadbd >/dev/null 2>&1; then command -v mariadbd; elif [ -x /usr/sbin/mariadbd ]; then echo /usr/sbin/mariadbd; else die "mariadbd not found (apt-get install mariadb-server)"; fi
+}
+
+mysql_ping() { mariadb-admin --no-defaults -h 127.0.0.1 -P "$MYSQL_PORT" -u root --connect-timeout=1 ping >/dev/null 2>&1; }
+
+# Launches mariadbd in the background (its own session, output to its log); mysql_wait waits for it.
+# No mariadb-install-db: without grant tables the server needs no system tables, which saves seconds.
+mysql_launch() {
+  mkdir -p "$STATE/mysql/data"
+  local user=()
+  if [ "$(id -u)" -eq 0 ]; then
+    id mysql >/dev/null 2>&1 || die "running as root but there is no 'mysql' user to run MariaDB as (apt-get install mariadb-server creates it)"
+    chown -R mysql: "$STATE/mysql"
+    user=(--user=mysql)
+  fi
+  setsid "$(mariadbd_bin)" --no-defaults "${user[@]}" --datadir="$STATE/mysql/data" --bind-address=127.0.0.1 --port="$MYSQL_PORT" \
+    --socket="$STATE/mysql/mysqld.sock" --pid-file="$STATE/mysql/mysqld.pid" --log-error="$STATE/mysql/mysqld.log" \
+    --skip-grant-tables --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --innodb-buffer-pool-size=32M </dev/null >/dev/null 2>&1 &
+  # Its pid now, so a start that fails before mariadbd writes its pid file still stops it.
+  echo $! >"$STATE/mysql/launch.pid"
+}
+
+mysql_wait() {
+  local i
+  for i in $(seq 1 300); do
+    if mysql_ping; then
+      mariadb --no-defaults -h 127.0.0.1 -P "$MYSQL_PORT" -u root -e 'CREATE DATABASE IF NOT EXISTS vault' ||
+        die "MariaDB on 127.0.0.1:$MYSQL_PORT accepts connections but CREATE DATABASE failed"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 30 "$STATE/mysql/mysqld.log" >&2 2>/dev/null || true
+  die "MariaDB does not accept connections on 127.0.0.1:$MYSQL_PORT (log above)"
+}
+
+# Returns non-zero (never exits) when MariaDB is still running afterwards.
+mysql_stop() {
+  local pid=""
+  [ -f "$STATE/mysql/launch.pid" ] && pid="$(cat "$STATE/mysql/launch.pid")"
+  [ -f "$STATE/mysql/mysqld.pid" ] && pid="$(cat "$STATE/mysql/mysqld.pid")"
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 150); do
+    if ! kill -0 "$pid" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "MariaDB (pid $pid) did not stop; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  return 1
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_start() {
   command -v node >/dev/null 2>&1 || die "node is needed to pick free ports"
-  bash "$HERE/install-servers.sh" || die "PostgreSQL/Redis are not installed and could not be installed"
+  bash "$HERE/install-servers.sh" || die "PostgreSQL/Redis/MariaDB are not installed and could not be installed"
   command -v redis-server >/dev/null 2>&1 || die "redis-server not found"
+  mariadbd_bin >/dev/null
 
   STATE="${1:-}"
   if [ -z "$STATE" ]; then STATE="$(mktemp -d "${TMPDIR:-/tmp}/vault-servers.XXXXXX")"; fi
@@ -176,24 +236,32 @@ cmd_start() {
   PG_PORT="$(free_port)"
   REDIS_PORT="$(free_port)"
   while [ "$REDIS_PORT" = "$PG_PORT" ]; do REDIS_PORT="$(free_port)"; done
-  printf 'PG_PORT=%s\nREDIS_PORT=%s\n' "$PG_PORT" "$REDIS_PORT" >"$STATE/ports"
+  MYSQL_PORT="$(free_port)"
+  while [ "$MYSQL_PORT" = "$PG_PORT" ] || [ "$MYSQL_PORT" = "$REDIS_PORT" ]; do MYSQL_PORT="$(free_port)"; done
+  printf 'PG_PORT=%s\nREDIS_PORT=%s\nMYSQL_PORT=%s\n' "$PG_PORT" "$REDIS_PORT" "$MYSQL_PORT" >"$STATE/ports"
   PGDATA="$STATE/pg/data"
 
   # Whatever fails from here on, do not leave a server running behind.
   trap 'rc=$?; if [ $rc -ne 0 ]; then bash "$SELF" stop "$STATE" >/dev/null 2>&1 || true; fi' EXIT
 
+  # MariaDB starts in the background while PostgreSQL and Redis start.
+  log "MariaDB $("$(mariadbd_bin)" --version | sed -n 's/.*Ver \([^ ]*\).*/\1/p') on 127.0.0.1:$MYSQL_PORT, data in $STATE/mysql/data"
+  mysql_launch
   log "PostgreSQL ($(pg_bin)) on 127.0.0.1:$PG_PORT, data in $PGDATA"
   pg_init
   pg_start
   log "Redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$REDIS_PORT (AOF, appendfsync ${VAULT_TEST_REDIS_APPENDFSYNC:-everysec}), data in $STATE/redis/data"
   redis_init
   redis_start
+  mysql_wait
 
   local pg_url="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   local redis_url="redis://127.0.0.1:$REDIS_PORT"
+  local mysql_url="mysql://root@127.0.0.1:$MYSQL_PORT/vault"
   cat >"$STATE/env" <<ENV
 export VAULT_TEST_POSTGRES_URL='$pg_url'
 export VAULT_TEST_REDIS_URL='$redis_url'
+export VAULT_TEST_MYSQL_URL='$mysql_url'
 export VAULT_TEST_SERVERS_STATE='$STATE'
 export VAULT_TEST_SERVERS_CTL='$SELF'
 ENV
@@ -202,7 +270,8 @@ ENV
   "state": "$STATE",
   "ctl": "$SELF",
   "postgres": { "url": "$pg_url", "port": $PG_PORT, "dataDir": "$PGDATA", "bin": "$(pg_bin)" },
-  "redis": { "url": "$redis_url", "port": $REDIS_PORT, "dataDir": "$STATE/redis/data", "config": "$STATE/redis/redis.conf" }
+  "redis": { "url": "$redis_url", "port": $REDIS_PORT, "dataDir": "$STATE/redis/data", "config": "$STATE/redis/redis.conf" },
+  "mysql": { "url": "$mysql_url", "port": $MYSQL_PORT, "dataDir": "$STATE/mysql/data" }
 }
 JSON
   trap - EXIT
@@ -221,6 +290,7 @@ cmd_stop() {
       kill -KILL "$(head -n 1 "$PGDATA/postmaster.pid")" 2>/dev/null || true
     fi
     redis_stop shutdown || redis_stop kill || true
+    mysql_stop || true
   fi
   case "$dir" in
     /tmp/* | "${TMPDIR:-/tmp}"/*) rm -rf "$dir" ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs a command with throwaway PostgreSQL and Redis servers:
+# Runs a command with throwaway PostgreSQL, Redis and MariaDB servers:
 #   scripts/with-test-servers.sh node --test build/test/drivers-postgres.test.js
-# Starts both (scripts/test-servers.sh), exports VAULT_TEST_POSTGRES_URL, VAULT_TEST_REDIS_URL,
+# Starts them (scripts/test-servers.sh), exports VAULT_TEST_POSTGRES_URL, VAULT_TEST_REDIS_URL, VAULT_TEST_MYSQL_URL,
 # VAULT_TEST_SERVERS_STATE and VAULT_TEST_SERVERS_CTL, runs the command, stops the servers
 # whatever happens, and exits with the command's exit code. If a server cannot start, exits 1.
 set -uo pipefail
@@ -19,7 +19,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if ! exports="$(bash "$HERE/test-servers.sh" start "$STATE")"; then
-  echo "with-test-servers: the PostgreSQL/Redis test servers could not be started (see above). Failing: these suites are never skipped." >&2
+  echo "with-test-servers: the PostgreSQL/Redis/MariaDB test servers could not be started (see above). Failing: these suites are never skipped." >&2
   exit 1
 fi
 eval "$exports"

@@ -7,6 +7,7 @@ import { encryptionFromEnv } from '../codec/seal.js'
 import type { AuthStore as Store } from '../auth/auth-store.js'
 import type { CommandContext } from './command.js'
 import { firstTime } from '../store/warn-once.js'
+import { foreignStoreError } from '../drivers/read-only.js'
 
 export interface CliOpenOptions {
   /**
@@ -28,6 +29,8 @@ export interface CliOpenOptions {
  */
 export async function openCliStore(url: string, ctx: CommandContext, options: CliOpenOptions = {}): Promise<Store> {
   const { kind, target } = parseStoreUrl(url)
+  // Another project's store is only read: a command that writes is refused before anything opens.
+  if (kind === 'import' && !options.readOnly) throw foreignStoreError(redactUrl(url))
   if ((options.mustExist || options.readOnly) && (kind === 'sqlite' || kind === 'file') && target !== ':memory:' && !existsSync(target)) {
     throw new VaultError('NOT_FOUND', `${redactUrl(url)} does not exist. Check the path (relative paths are relative to ${process.cwd()}).`)
   }

@@ -48,6 +48,12 @@ export interface DriverCapabilities {
    * rename it, so an interrupted copy is never visible. `canRename` may exclude some sessions.
    */
   rename?: boolean
+  /**
+   * Another project's layout read in place (an importer, drivers/import/): migrate reads and
+   * checks every value of a session before it writes any, so a value that does not decode stops
+   * it with nothing written to the target.
+   */
+  foreign?: boolean
 }
 
 export interface Driver {

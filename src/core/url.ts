@@ -19,7 +19,12 @@ export const IMPORT_SCHEMES: readonly string[] = [
   'evolution+rediss',
   // fazer-ai/baileys-api (drivers/import/baileys-api.ts)
   'baileys-api+redis',
-  'baileys-api+rediss'
+  'baileys-api+rediss',
+  // mysql-baileys, Baileys' own SQLite store, whatsapp-store-db/baileys-store (drivers/import/*.ts)
+  'mysql-baileys',
+  'baileys-sqlite',
+  'baileys-store+postgres',
+  'baileys-store+mysql'
 ]
 
 /**

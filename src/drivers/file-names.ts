@@ -63,8 +63,8 @@ export const hashName = (s: string) => createHash('sha256').update(s, 'utf8').di
 /** Baileys' fixFileName. */
 const baileysFix = (s: string) => s.replace(/\//g, '__').replace(/:/g, '-')
 
-/** The inverse of Baileys' mapping for the ids Baileys produces of each type. */
-function unfix(type: string, text: string): string {
+/** The inverse of Baileys' mapping for the ids Baileys produces of each type (also the importers' mangled ids). */
+export function unfix(type: string, text: string): string {
   if (type === 'app-state-sync-key') return text.replace(/__/g, '/')
   if (type === 'sender-key') {
     const m = /^(.*)--([^-]*)--([^-]*)$/.exec(text)

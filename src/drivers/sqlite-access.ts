@@ -1,7 +1,12 @@
+import { loadPeer } from '../core/peer.js'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import type BetterSqlite3 from 'better-sqlite3'
 import { dirname } from 'node:path'
 import { VaultError } from '../core/errors.js'
+
+/** better-sqlite3, imported when a SQLite database is first opened (the sqlite: store, the Baileys SQLite importer). */
+export const loadBetterSqlite3 = (): Promise<typeof BetterSqlite3> =>
+  loadPeer({ name: 'better-sqlite3', feature: 'Opening a SQLite database', load: async () => (await import('better-sqlite3')).default })
 
 /** Suffixes of the files SQLite keeps next to a WAL database. */
 export const SQLITE_SIDECARS = ['-wal', '-shm'] as const

@@ -6,7 +6,7 @@ import type { Driver, LeaseCapability, ListEntry, ListOptions, SnapshotReader, W
 import { VaultError, renameTargetTaken } from '../core/errors.js'
 import { pageThrough } from './paging.js'
 import { refuseWrites } from './read-only.js'
-import { createPrivateFile, isPermissionError, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
+import { createPrivateFile, isPermissionError, loadBetterSqlite3, notWritable, openReadOnly, restrictFiles } from './sqlite-access.js'
 import { prepareSchema, refuseForeignTables } from './sqlite-schema.js'
 import { sqliteLease } from './sqlite-lease.js'
 import { DurabilityBarrier, WalFile } from './wal-sync.js'
@@ -76,9 +76,6 @@ export interface SqliteDriverOptions {
 
 export { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
 const PAGE = 500
-
-const loadBetterSqlite3 = (): Promise<typeof BetterSqlite3> =>
-  loadPeer({ name: 'better-sqlite3', feature: 'The sqlite: store', load: async () => (await import('better-sqlite3')).default })
 
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = @session').pluck()

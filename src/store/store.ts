@@ -233,6 +233,11 @@ export class Store {
     return this.driver.lease
   }
 
+  /** Another project's layout read by an importer (DriverCapabilities.foreign): migrate checks a whole session before copying it. */
+  get foreign(): boolean {
+    return !!this.driver.capabilities.foreign
+  }
+
   /** Whether the backend keeps leases (one owner per session, with fencing). */
   get supportsLeases(): boolean {
     return !!this.driver.lease

@@ -5,6 +5,7 @@ import { progressTicker, type ProgressListener } from './progress.js'
 import { assertSessionsExist, renamePlan, selectSessions, sessionHasData, sumCounts } from './sessions.js'
 import { SessionVerifier, VERIFY_BATCH, type ExpectedKey, type Mismatch } from './verify.js'
 import { checkBody } from '../codec/values.js'
+import { checkForeignSession } from './source-check.js'
 import { conflictError, copyDestination } from './staging.js'
 import { assertNoLiveOwner, withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
@@ -152,6 +153,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
   const plan: MigrateSessionResult[] = []
   let total = 0
   for (const session of sessions) {
+    if (from.foreign) await checkForeignSession(from, session)
     const counts = countFirst ? await from.countKeys(session) : {}
     const keys = sumCounts(counts)
     total += keys

@@ -207,3 +207,31 @@ export function outageSuite(name: string, makeTarget: () => Promise<StoreTarget>
     })
   })
 }
+
+/** A new, empty database on the test MariaDB (VAULT_TEST_MYSQL_URL): its URL parts and a cleanup that drops it. */
+export async function freshMysql(label: string): Promise<{ host: string; port: number; user: string; database: string; cleanup(): Promise<void> }> {
+  const base = new URL(requireEnv('VAULT_TEST_MYSQL_URL'))
+  const database = `vault_${unique(label)}`.slice(0, 64)
+  const mysql = await import('mysql2/promise')
+  const admin = () => mysql.createConnection({ host: base.hostname, port: Number(base.port), user: base.username })
+  const conn = await admin()
+  try {
+    await conn.query(`CREATE DATABASE \`${database}\``)
+  } finally {
+    await conn.end()
+  }
+  return {
+    host: base.hostname,
+    port: Number(base.port),
+    user: base.username,
+    database,
+    cleanup: async () => {
+      const c = await admin()
+      try {
+        await c.query(`DROP DATABASE IF EXISTS \`${database}\``)
+      } finally {
+        await c.end()
+      }
+    }
+  }
+}

@@ -21,5 +21,5 @@ export interface ImportSource {
  */
 export function importDriver(source: ImportSource): Driver {
   const { label, ...reads } = source
-  return refuseWrites({ ...reads, capabilities: { bareJson: true }, write: async () => {}, drop: async () => {} }, label)
+  return refuseWrites({ ...reads, capabilities: { bareJson: true, foreign: true }, write: async () => {}, drop: async () => {} }, label)
 }

@@ -17,6 +17,13 @@ export async function createImportDriver({ scheme, url }: { scheme: string; url:
     case 'baileys-api+redis':
     case 'baileys-api+rediss':
       return (await import('./baileys-api.js')).createBaileysApiDriver(url)
+    case 'mysql-baileys':
+      return (await import('./mysql-baileys.js')).createMysqlBaileysDriver({ url })
+    case 'baileys-sqlite':
+      return (await import('./baileys-sqlite.js')).createBaileysSqliteDriver({ url })
+    case 'baileys-store+postgres':
+    case 'baileys-store+mysql':
+      return (await import('./baileys-store.js')).createBaileysStoreDriver({ scheme, url })
     default:
       throw invalidArgument(`No importer reads "${redactUrl(url)}" in this build of baileys-vault.`)
   }

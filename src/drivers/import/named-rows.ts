@@ -1,0 +1,76 @@
+import type { ListEntry, ListOptions } from '../../core/driver.js'
+import type { ImportSource } from './import-driver.js'
+import { keyName, parseKeyName, unknownRow, valueBytes } from './values.js'
+
+/**
+ * One SQL table of rows (session, name, value) where the creds are the row `creds` and every key
+ * is the row `${type}-${id}` (mysql-baileys; baileys-store with names mangled like Baileys file
+ * names). The database side (MySQL, PostgreSQL) is a small query interface; this module is the layout.
+ */
+export interface NamedRowTable {
+  /** Every session id in the table. */
+  sessions(): Promise<string[]>
+  /** The raw values of the named rows of one session that exist. */
+  values(session: string, names: readonly string[]): Promise<Map<string, unknown>>
+  /** Up to `limit` rows of a session with a name after `after`, in name order (keyset paging), with their raw values. */
+  page(session: string, after: string | undefined, limit: number): Promise<Array<{ name: string; value: unknown }>>
+  close(): Promise<void>
+}
+
+const CREDS_ROW = 'creds'
+const PAGE = 500
+
+export interface NamedRowOptions {
+  kind: string
+  label: string
+  table: NamedRowTable
+  /** Names are mangled like Baileys file names (`/` → `__`, `:` → `-`). */
+  mangled: boolean
+  /** A raw database value as BufferJSON text bytes (undefined: the key is missing). Default: valueBytes. */
+  bytesOf?: (value: unknown) => Uint8Array | undefined
+}
+
+export function namedRowSource(options: NamedRowOptions): ImportSource {
+  const { kind, label, table, mangled, bytesOf = valueBytes } = options
+
+  async function* list(session: string, type?: string, listOptions: ListOptions = {}): AsyncIterable<ListEntry> {
+    let after: string | undefined
+    for (;;) {
+      const rows = await table.page(session, after, PAGE)
+      for (const { name, value } of rows) {
+        if (name === CREDS_ROW) continue
+        const key = parseKeyName(name, mangled)
+        if (!key) throw unknownRow(label, `row "${name}" of session "${session}"`, '"creds" or "<type>-<id>" with a Baileys 7 key type')
+        if (type !== undefined && key.type !== type) continue
+        // A NULL value reads as a missing key in these stores (so it is not listed either).
+        const bytes = bytesOf(value)
+        if (bytes) yield listOptions.values ? [key.type, key.id, bytes] : [key.type, key.id]
+      }
+      if (rows.length < PAGE) return
+      after = rows[rows.length - 1].name
+    }
+  }
+
+  return {
+    kind,
+    label,
+    async *sessions() {
+      yield* await table.sessions()
+    },
+    async getCreds(session) {
+      return bytesOf((await table.values(session, [CREDS_ROW])).get(CREDS_ROW))
+    },
+    async get(session, type, ids) {
+      const nameOf = new Map(ids.map(id => [id, keyName(type, id, mangled)]))
+      const found = await table.values(session, [...new Set(nameOf.values())])
+      const out = new Map<string, Uint8Array>()
+      for (const [id, name] of nameOf) {
+        const bytes = bytesOf(found.get(name))
+        if (bytes) out.set(id, bytes)
+      }
+      return out
+    },
+    list,
+    close: () => table.close()
+  }
+}
