@@ -1,4 +1,3 @@
-import { loadPeer } from '../core/peer.js'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
