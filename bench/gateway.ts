@@ -32,7 +32,7 @@ function timedKeys(keys: AuthenticationState['keys'], writeMs: number[]): Authen
   }
 }
 
-async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun> {
+export async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun> {
   const backend = await target.create()
   try {
     let conn = await backend.connect()
@@ -52,8 +52,10 @@ async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun
         for (const m of burst.queue) {
           const plain = await repo.decryptMessage({ jid: m.jid, type: m.type, ciphertext: m.ciphertext })
           if (Buffer.from(plain).toString() !== m.text) throw new Error(`${target.name}: decrypt mismatch`)
-          await live.record?.(session, m.jid, `re: ${m.text}`)
+          // Kept as the runtime keeps a send: the record starts before the encrypt and is awaited when the send ends.
+          const kept = live.record?.(session, m.jid, `re: ${m.text}`)
           await repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+          await kept
         }
       })
     )
@@ -65,6 +67,16 @@ async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun
     await backend.destroy()
   }
 }
+
+/** One burst of `messages` per account, each from a contact of its own. */
+export const gatewayBursts = (accounts: number, messages: number): Promise<Burst[]> =>
+  quietly(async () => {
+    const built: Burst[] = []
+    // A contact of its own per account: libsignal serialises all work on one peer address
+    // process-wide, so a shared contact would make the accounts take turns.
+    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages, i))
+    return built
+  })
 
 /** Issue 15's targets, as a ratio to the plain Map of the same run. */
 const TARGETS: Record<string, number> = {
@@ -82,13 +94,7 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
   console.log(
     `## Gateway — ${accounts} accounts at once, each decrypting ${messages} queued messages from its contact and encrypting a reply to each (serially per account), median of ${rounds} interleaved rounds\n`
   )
-  const bursts = await quietly(async () => {
-    const built: Burst[] = []
-    // A contact of its own per account: libsignal serialises all work on one peer address
-    // process-wide, so a shared contact would make the accounts take turns.
-    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages, i))
-    return built
-  })
+  const bursts = await gatewayBursts(accounts, messages)
   const writeMs = new Map<string, number[]>(targets.map(t => [t.name, []]))
   const results = await interleaved(targets, rounds, async t => {
     const run = await gateway(t, bursts)

@@ -33,8 +33,11 @@ export async function oneToOne(target: BenchTarget, messages: number): Promise<n
     for (let i = 0; i < messages; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
       const text = `message ${i}`
-      await backend.record?.(session.get(from)!, to.jid, text)
-      if ((await to.receive(from.jid, await from.send(to.jid, text))) !== text) throw new Error('decrypt mismatch')
+      // Kept as the runtime keeps a send: the record starts before the encrypt and is awaited when the send ends.
+      const kept = backend.record?.(session.get(from)!, to.jid, text)
+      const sent = await from.send(to.jid, text)
+      await kept
+      if ((await to.receive(from.jid, sent)) !== text) throw new Error('decrypt mismatch')
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
     return messages / seconds

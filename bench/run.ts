@@ -7,6 +7,7 @@ import { runLogin } from './login.js'
 import { runManyAccounts } from './many-accounts.js'
 import { runOneToOne } from './one-to-one.js'
 import { runReceive } from './receive.js'
+import { runRetryCost } from './retry-cost.js'
 import { runRuntime } from './runtime.js'
 import { allTargets, peersNote, serversNote } from './targets.js'
 import { load } from './util.js'
@@ -16,7 +17,7 @@ import { load } from './util.js'
  * interleaved so machine noise hits all targets alike; medians, and ratios to the plain
  * in-memory ceiling of the same run. Numbers, not assertions.
  *
- * Workloads: one-to-one, group, login, receive, many-accounts, bulk, gateway, runtime (default: all). Choose with
+ * Workloads: one-to-one, group, login, receive, many-accounts, bulk, gateway, runtime, retry-cost (default: all but retry-cost). Choose with
  * arguments or BENCH_WORKLOADS=group,login. Sizes: BENCH_* env variables (see each file).
  * `npm run bench` starts throwaway PostgreSQL and Redis servers (scripts/with-test-servers.sh);
  * `node build/bench/run.js` alone benches the embedded stores only.
@@ -29,7 +30,8 @@ const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Prom
   'many-accounts': runManyAccounts,
   bulk: runBulk,
   gateway: runGateway,
-  runtime: runRuntime
+  runtime: runRuntime,
+  'retry-cost': runRetryCost
 }
 
 function chosen(): string[] {
@@ -38,7 +40,8 @@ function chosen(): string[] {
     .split(',')
     .map(s => s.trim())
     .filter(Boolean)
-  const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS)
+  // retry-cost repeats pairs the 1:1 and gateway tables already hold: run on demand only.
+  const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS).filter(n => n !== 'retry-cost')
   for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload "${n}"; choose from ${Object.keys(WORKLOADS).join(', ')}`)
   return names
 }

@@ -214,14 +214,22 @@ export async function openMessageStore(
    */
   const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
 
-  /** Keeps a sent message; a lost lease stops the send (a zombie must not send), any other failure is reported and the send goes on. */
-  const keep = async (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void) => {
-    try {
-      await recordMessage(sent)
-    } catch (err) {
+  /**
+   * Starts keeping a sent message and returns at once: the write is handed to the driver now
+   * (SQLite commits it in this call, before the message is encrypted and leaves; the server
+   * stores and file: flush it with the next group, never after the keys of the same send, which
+   * Baileys commits after the message left). The send awaits the returned promise only when it
+   * ends, so recording adds no round trip of its own. It rejects only with LEASE_LOST (a zombie's
+   * send must fail); any other failure is reported to onError and the send goes on.
+   */
+  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void): Promise<void> => {
+    const kept = recordMessage(sent).catch(err => {
       if (isVaultError(err, 'LEASE_LOST')) throw err
       onError(err as Error)
-    }
+    })
+    // Awaited by the send's end; until then a rejection must not count as unhandled.
+    kept.catch(() => undefined)
+    return kept
   }
 
   const socketOptions: MessageStore['socketOptions'] = (own = {}) => {
@@ -234,10 +242,7 @@ export async function openMessageStore(
         const patched = ownPatch ? await ownPatch(message, jids) : message
         const send = sending.getStore()
         // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
-        if (send && !send.kept && !message.deviceSentMessage) {
-          send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
-          await send.kept
-        }
+        if (send && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
         return patched
       }
     }
@@ -258,13 +263,16 @@ export async function openMessageStore(
       }
       const msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
       // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
-      if (!send.kept && msg?.key.id && msg.message) await keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      await send.kept
       return msg
     }
     sock.relayMessage = async (jid, message, options) => {
       const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
-      await keep({ jid, id, message }, onError)
-      return relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      const kept = keep({ jid, id, message }, onError)
+      const relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      await kept
+      return relayed
     }
     return () => {
       sock.sendMessage = sendMessage
