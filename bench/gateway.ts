@@ -1,7 +1,7 @@
 import type { AuthenticationState } from '@whiskeysockets/baileys'
 import { account, quietly } from './many-accounts.js'
 import { buildBurst, seedAccount, type Burst } from './receive.js'
-import { signalOf } from './signal.js'
+import { asRelayed, signalOf } from './signal.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
@@ -32,7 +32,7 @@ function timedKeys(keys: AuthenticationState['keys'], writeMs: number[]): Authen
   }
 }
 
-export async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun> {
+export async function gateway(target: BenchTarget, bursts: Burst[], options: { relayed?: boolean } = {}): Promise<GatewayRun> {
   const backend = await target.create()
   try {
     let conn = await backend.connect()
@@ -44,17 +44,19 @@ export async function gateway(target: BenchTarget, bursts: Burst[]): Promise<Gat
     const accounts = []
     for (const [i, burst] of bursts.entries()) {
       const { state } = await conn.auth(account(i))
-      accounts.push({ session: account(i), burst, repo: signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }).repo })
+      accounts.push({ session: account(i), burst, ...signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }) })
     }
     const start = performance.now()
     await Promise.all(
-      accounts.map(async ({ session, burst, repo }) => {
+      accounts.map(async ({ session, burst, repo, keys }) => {
         for (const m of burst.queue) {
           const plain = await repo.decryptMessage({ jid: m.jid, type: m.type, ciphertext: m.ciphertext })
           if (Buffer.from(plain).toString() !== m.text) throw new Error(`${target.name}: decrypt mismatch`)
           // Kept as the runtime keeps a send: the record starts before the encrypt and is awaited when the send ends.
           const kept = live.record?.(session, m.jid, `re: ${m.text}`)
-          await repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+          const encrypt = () => repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+          // relayed: in Baileys' order, the keys committed after the stanza left (signal.ts asRelayed).
+          await (options.relayed ? asRelayed(keys, m.jid, encrypt) : encrypt())
           await kept
         }
       })

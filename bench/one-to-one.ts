@@ -1,4 +1,5 @@
 import { SignalDevice } from '../test/helpers/signal-device.js'
+import { asRelayed } from './signal.js'
 import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
@@ -8,9 +9,10 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 /**
  * The 1:1 traffic workload: two devices, both on the store under test, exchange messages in
  * alternating directions; each message is an encrypt and a decrypt through Baileys' Signal
- * repository, each a transaction that reads and writes the session. Returns msg/s.
+ * repository, each a transaction that reads and writes the session. Returns msg/s. `relayed`:
+ * each send in Baileys' relayMessage order (keys committed after the stanza left).
  */
-export async function oneToOne(target: BenchTarget, messages: number): Promise<number> {
+export async function oneToOne(target: BenchTarget, messages: number, options: { relayed?: boolean } = {}): Promise<number> {
   const backend: RecordingConnection & { destroy(): Promise<void> } = await target.open()
   try {
     const devices = []
@@ -35,7 +37,8 @@ export async function oneToOne(target: BenchTarget, messages: number): Promise<n
       const text = `message ${i}`
       // Kept as the runtime keeps a send: the record starts before the encrypt and is awaited when the send ends.
       const kept = backend.record?.(session.get(from)!, to.jid, text)
-      const sent = await from.send(to.jid, text)
+      // relayed: in Baileys' order, the keys committed after the stanza left (signal.ts asRelayed).
+      const sent = options.relayed ? await asRelayed(from.keys, to.jid, () => from.send(to.jid, text)) : await from.send(to.jid, text)
       await kept
       if ((await to.receive(from.jid, sent)) !== text) throw new Error('decrypt mismatch')
     }

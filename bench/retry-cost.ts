@@ -82,6 +82,8 @@ export function printRetryCost(targets: BenchTarget[], msgPerSecond: Map<string,
  * store, in the 1:1 and gateway workloads (the same sizes as those workloads). Each round runs
  * every pair back to back, in alternating order (off first in even rounds, on first in odd
  * ones), so drift and warm-up hit both alike; the cost is the median of the per-round ratios.
+ * Every send runs in Baileys' relayMessage order (signal.ts asRelayed): the record starts, the
+ * message is encrypted, the stanza leaves, then the keys commit; the send awaits the record last.
  */
 export async function runRetryCost(targets: BenchTarget[]): Promise<void> {
   const pairs = targets.filter(t => MEASURED.has(t.name)).map(off => ({ off, on: withRetryStore(off) }))
@@ -100,11 +102,13 @@ export async function runRetryCost(targets: BenchTarget[]): Promise<void> {
     return results
   }
   const messages = envInt('BENCH_MESSAGES', 400)
-  console.log(`## Retry store cost, 1:1 traffic — ${messages} messages, ${rounds} rounds, pairs in alternating order\n`)
-  printRetryCost(listed, await pairRounds(t => oneToOne(t, messages)))
+  console.log(`## Retry store cost, 1:1 traffic in relayMessage order — ${messages} messages, ${rounds} rounds, pairs in alternating order\n`)
+  printRetryCost(listed, await pairRounds(t => oneToOne(t, messages, { relayed: true })))
   const accounts = envInt('BENCH_GATEWAY_ACCOUNTS', 40)
   const perAccount = envInt('BENCH_GATEWAY_MESSAGES', 25)
-  console.log(`## Retry store cost, gateway — ${accounts} accounts x ${perAccount} messages, ${rounds} rounds, pairs in alternating order\n`)
+  console.log(
+    `## Retry store cost, gateway in relayMessage order — ${accounts} accounts x ${perAccount} messages, ${rounds} rounds, pairs in alternating order\n`
+  )
   const bursts = await gatewayBursts(accounts, perAccount)
-  printRetryCost(listed, await pairRounds(async t => (await gateway(t, bursts)).msgPerSecond))
+  printRetryCost(listed, await pairRounds(async t => (await gateway(t, bursts, { relayed: true })).msgPerSecond))
 }

@@ -57,8 +57,9 @@ export interface MessageStore {
   /**
    * getMessage, msgRetryCounterCache and patchMessageBeforeSending for makeWASocket, composed
    * with your own: your getMessage is asked first, then the store; your counter cache wins; your
-   * patch runs, then the store keeps the message (before it leaves the socket, so a crash right
-   * after a send cannot lose it). Spread it into the config, then call record(sock).
+   * patch runs, then the store starts keeping the message (its write is handed to the driver
+   * before the message is encrypted; the send resolves once it is durable). Spread it into the
+   * config, then call record(sock).
    */
   socketOptions(own?: Partial<RetrySocketOptions>): RetrySocketOptions
   /** Stores one sent message (record() calls this). */

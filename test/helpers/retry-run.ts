@@ -62,7 +62,7 @@ export async function retryRun(
       '--bot',
       bot,
       '--lease-ttl',
-      options.leaseTtl ?? '2s',
+      options.leaseTtl ?? '3s',
       '--json',
       ...sim.flags,
       ...(options.flags ?? [])
@@ -72,7 +72,8 @@ export async function retryRun(
   }
   try {
     let owner = spawnRun()
-    const jid = await linkByQr(owner, sim)
+    // Chains start at once on a loaded machine: a child's start may take longer than the default wait.
+    const jid = await linkByQr(owner, sim, { timeoutMs: WAIT_MS })
     const steps: RetryStep[] = []
     for (const [n, ending] of options.endings.entries()) {
       const started = Date.now()

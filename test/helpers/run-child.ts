@@ -146,11 +146,11 @@ export const entered =
     e.event === 'state' && e.state === state
 
 /** Links a `run` child that shows a QR: the simulated phone scans the first QR event. Returns the device jid. */
-export async function linkByQr(run: CliChild, sim: SimChild): Promise<string> {
-  const { qr } = await run.waitFor(e => e.event === 'qr', { what: 'the QR event' })
+export async function linkByQr(run: CliChild, sim: SimChild, options: { timeoutMs?: number } = {}): Promise<string> {
+  const { qr } = await run.waitFor(e => e.event === 'qr', { what: 'the QR event', timeoutMs: options.timeoutMs })
   const scanned = await sim.call('POST', '/scan', qr)
   assert.equal(scanned.status, 200, `the phone scans the QR: ${JSON.stringify(scanned.body)}`)
-  await run.waitFor(entered('connected'), { what: 'connected after the scan' })
+  await run.waitFor(entered('connected'), { what: 'connected after the scan', timeoutMs: options.timeoutMs })
   return scanned.body.jid
 }
 
