@@ -127,7 +127,8 @@ export async function startSimChild(): Promise<SimChild> {
       const res = await fetch(control + path, {
         method,
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        signal: AbortSignal.timeout(20_000)
+        // A long poll (?timeoutMs=) is given its own wait on top.
+        signal: AbortSignal.timeout(20_000 + (Number(new URL(path, control).searchParams.get('timeoutMs')) || 0))
       })
       return { status: res.status, body: await res.json() }
     },
