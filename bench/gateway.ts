@@ -52,12 +52,11 @@ export async function gateway(target: BenchTarget, bursts: Burst[], options: { r
         for (const m of burst.queue) {
           const plain = await repo.decryptMessage({ jid: m.jid, type: m.type, ciphertext: m.ciphertext })
           if (Buffer.from(plain).toString() !== m.text) throw new Error(`${target.name}: decrypt mismatch`)
-          // Kept as the runtime keeps a send: the record starts before the encrypt and is awaited when the send ends.
-          const kept = live.record?.(session, m.jid, `re: ${m.text}`)
-          const encrypt = () => repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+          const encryptNow = () => repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
           // relayed: in Baileys' order, the keys committed after the stanza left (signal.ts asRelayed).
-          await (options.relayed ? asRelayed(keys, m.jid, encrypt) : encrypt())
-          await kept
+          const encrypt = () => (options.relayed ? asRelayed(keys, m.jid, encryptNow) : encryptNow())
+          // With the retry store: kept as the runtime keeps a send (retry-cost.ts).
+          await (live.send ? live.send(session, m.jid, `re: ${m.text}`, encrypt) : encrypt())
         }
       })
     )

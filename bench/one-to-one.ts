@@ -35,11 +35,10 @@ export async function oneToOne(target: BenchTarget, messages: number, options: {
     for (let i = 0; i < messages; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
       const text = `message ${i}`
-      // Kept as the runtime keeps a send: the record starts before the encrypt and is awaited when the send ends.
-      const kept = backend.record?.(session.get(from)!, to.jid, text)
       // relayed: in Baileys' order, the keys committed after the stanza left (signal.ts asRelayed).
-      const sent = options.relayed ? await asRelayed(from.keys, to.jid, () => from.send(to.jid, text)) : await from.send(to.jid, text)
-      await kept
+      const encrypt = () => (options.relayed ? asRelayed(from.keys, to.jid, () => from.send(to.jid, text)) : from.send(to.jid, text))
+      // With the retry store: kept as the runtime keeps a send (retry-cost.ts).
+      const sent = backend.send ? await backend.send(session.get(from)!, to.jid, text, encrypt) : await encrypt()
       if ((await to.receive(from.jid, sent)) !== text) throw new Error('decrypt mismatch')
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9

@@ -141,11 +141,12 @@ export async function openMessageStore(
   }
 
   /** Adds one entry of `type` (and drops the ones it pushes out) in one batch. */
-  const put = async (index: TimedIndex, type: string, key: string, value: unknown): Promise<TimedEntry[]> => {
+  const put = async (index: TimedIndex, type: string, key: string, value: unknown, joinNext = false): Promise<TimedEntry[]> => {
     const added = index.add(key, Date.now())
     const batch: WriteBatch = {
       set: [[type, added.entry.storeId, store.codec.encode(value, sessionId, type, added.entry.storeId)]],
-      del: added.drop.map(e => [type, e.storeId])
+      del: added.drop.map(e => [type, e.storeId]),
+      ...(joinNext && { joinNext })
     }
     await write(batch)
     index.commit(added)
@@ -159,12 +160,14 @@ export async function openMessageStore(
     if (info?.epoch !== epoch) throw leaseLost(sessionId, epoch)
   }
 
-  const recordMessage: MessageStore['recordMessage'] = async ({ jid, id, message }) => {
+  /** `joinNext`: the record of a send, whose keys follow at once: it joins their group commit (WriteBatch.joinNext). */
+  const recordSent = async ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinNext: boolean) => {
     if (typeof jid !== 'string' || typeof id !== 'string' || id === '' || !message)
       throw invalidArgument('recordMessage needs { jid, id, message } of a sent message.')
-    await put(s.messages, MESSAGE_TYPE, id, encodeMessage(message))
+    await put(s.messages, MESSAGE_TYPE, id, encodeMessage(message), joinNext)
     s.stats.recorded++
   }
+  const recordMessage: MessageStore['recordMessage'] = sent => recordSent(sent, false)
 
   const getMessage: MessageStore['getMessage'] = async key => {
     if (!key?.id) return undefined
@@ -216,15 +219,16 @@ export async function openMessageStore(
   const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
 
   /**
-   * Starts keeping a sent message and returns at once: the write is handed to the driver now
-   * (SQLite commits it in this call, before the message is encrypted and leaves; the server
-   * stores and file: flush it with the next group, never after the keys of the same send, which
-   * Baileys commits after the message left). The send awaits the returned promise only when it
-   * ends, so recording adds no round trip of its own. It rejects only with LEASE_LOST (a zombie's
-   * send must fail); any other failure is reported to onError and the send goes on.
+   * Starts keeping a sent message and returns at once: the write is handed to the driver now.
+   * SQLite commits it in this call, before the message is encrypted and leaves; the server
+   * stores and file: carry it in the group commit of the keys Baileys writes for the same send
+   * (after the message left; joinNext), or on its own within a few ms when no write follows.
+   * The send awaits the returned promise only when it ends, so recording adds no round trip of
+   * its own. It rejects only with LEASE_LOST (a zombie's send fails, and nothing of it lands);
+   * any other failure is reported to onError and the send goes on.
    */
   const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void): Promise<void> => {
-    const kept = recordMessage(sent).catch(err => {
+    const kept = recordSent(sent, true).catch(err => {
       if (isVaultError(err, 'LEASE_LOST')) throw err
       onError(err as Error)
     })
