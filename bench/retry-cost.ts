@@ -1,5 +1,7 @@
 import type { AuthStore } from '../src/auth/auth-store.js'
 import type { MessageStore, SendingSocket } from '../src/store/message-store.js'
+import fs from 'node:fs'
+import { syncBuiltinESMExports } from 'node:module'
 import { releaseAsyncStorages } from './async-storages.js'
 import { gateway, gatewayBursts } from './gateway.js'
 import { oneToOne } from './one-to-one.js'
@@ -121,6 +123,7 @@ export async function runRetryCost(targets: BenchTarget[]): Promise<void> {
   const messages = envInt('BENCH_MESSAGES', 400)
   console.log(`## Retry store cost, 1:1 traffic in relayMessage order — ${messages} messages, ${rounds} rounds, pairs in alternating order\n`)
   printRetryCost(listed, await pairRounds(t => oneToOne(t, messages, { relayed: true })))
+  await runRetryTrips(targets)
   const accounts = envInt('BENCH_GATEWAY_ACCOUNTS', 40)
   const perAccount = envInt('BENCH_GATEWAY_MESSAGES', 25)
   console.log(
@@ -128,4 +131,47 @@ export async function runRetryCost(targets: BenchTarget[]): Promise<void> {
   )
   const bursts = await gatewayBursts(accounts, perAccount)
   printRetryCost(listed, await pairRounds(async t => (await gateway(t, bursts, { relayed: true })).msgPerSecond))
+}
+
+/** `npm run bench -- retry-trips`: the counted part of retry-cost alone (load-independent). */
+export async function runRetryTrips(targets: BenchTarget[]): Promise<void> {
+  const pairs = targets.filter(t => MEASURED.has(t.name)).map(off => ({ off, on: withRetryStore(off) }))
+  const messages = envInt('BENCH_RETRY_COUNT_MESSAGES', 200)
+  console.log(`## Retry store cost, counted — round trips per 1:1 message in relayMessage order (${messages} messages, one run each)\n`)
+  const rows: string[][] = []
+  for (const { off, on } of pairs) {
+    const perMessage = async (t: BenchTarget) => (await countingRoundTrips(() => oneToOne(t, messages, { relayed: true }))) / messages
+    const without = await perMessage(off)
+    const withStore = await perMessage(on)
+    rows.push([off.name, without.toFixed(2), withStore.toFixed(2), (withStore - without).toFixed(2)])
+  }
+  printTable(['store', 'per message, retry store off', 'on', 'added by the retry store'], rows)
+  console.log('(PostgreSQL: queries sent; Redis: commands sent; SQLite: WAL fdatasyncs. Counts, not times: the load does not move them)\n')
+}
+
+/**
+ * Runs `fn` counting what each store waits on per commit: queries the pg client sends, commands
+ * ioredis sends, fdatasyncs of SQLite's WAL. A record that rode another write's commit adds none.
+ */
+async function countingRoundTrips(fn: () => Promise<unknown>): Promise<number> {
+  const { default: pg } = await import('pg')
+  const { Redis } = await import('ioredis')
+  let trips = 0
+  const counted = <T extends object, K extends keyof T>(owner: T, key: K): (() => void) => {
+    const original = owner[key] as (...args: unknown[]) => unknown
+    owner[key] = function (this: unknown, ...args: unknown[]) {
+      trips++
+      return original.apply(this, args)
+    } as T[K]
+    return () => void (owner[key] = original as T[K])
+  }
+  const restores = [counted(pg.Client.prototype, 'query'), counted(Redis.prototype, 'sendCommand'), counted(fs, 'fdatasync'), counted(fs, 'fdatasyncSync')]
+  syncBuiltinESMExports()
+  try {
+    await fn()
+    return trips
+  } finally {
+    for (const restore of restores) restore()
+    syncBuiltinESMExports()
+  }
 }
