@@ -1,7 +1,7 @@
 import type { AuthenticationState } from '@whiskeysockets/baileys'
 import { account, quietly } from './many-accounts.js'
 import { buildBurst, seedAccount, type Burst } from './receive.js'
-import { signalOf } from './signal.js'
+import { asRelayed, signalOf } from './signal.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
@@ -32,7 +32,7 @@ function timedKeys(keys: AuthenticationState['keys'], writeMs: number[]): Authen
   }
 }
 
-async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun> {
+export async function gateway(target: BenchTarget, bursts: Burst[], options: { relayed?: boolean } = {}): Promise<GatewayRun> {
   const backend = await target.create()
   try {
     let conn = await backend.connect()
@@ -44,16 +44,19 @@ async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun
     const accounts = []
     for (const [i, burst] of bursts.entries()) {
       const { state } = await conn.auth(account(i))
-      accounts.push({ session: account(i), burst, repo: signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }).repo })
+      accounts.push({ session: account(i), burst, ...signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }) })
     }
     const start = performance.now()
     await Promise.all(
-      accounts.map(async ({ session, burst, repo }) => {
+      accounts.map(async ({ session, burst, repo, keys }) => {
         for (const m of burst.queue) {
           const plain = await repo.decryptMessage({ jid: m.jid, type: m.type, ciphertext: m.ciphertext })
           if (Buffer.from(plain).toString() !== m.text) throw new Error(`${target.name}: decrypt mismatch`)
-          await live.record?.(session, m.jid, `re: ${m.text}`)
-          await repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+          const encryptNow = () => repo.encryptMessage({ jid: m.jid, data: Buffer.from(`re: ${m.text}`) })
+          // relayed: in Baileys' order, the keys committed after the stanza left (signal.ts asRelayed).
+          const encrypt = () => (options.relayed ? asRelayed(keys, m.jid, encryptNow) : encryptNow())
+          // With the retry store: kept as the runtime keeps a send (retry-cost.ts).
+          await (live.send ? live.send(session, m.jid, `re: ${m.text}`, encrypt) : encrypt())
         }
       })
     )
@@ -65,6 +68,16 @@ async function gateway(target: BenchTarget, bursts: Burst[]): Promise<GatewayRun
     await backend.destroy()
   }
 }
+
+/** One burst of `messages` per account, each from a contact of its own. */
+export const gatewayBursts = (accounts: number, messages: number): Promise<Burst[]> =>
+  quietly(async () => {
+    const built: Burst[] = []
+    // A contact of its own per account: libsignal serialises all work on one peer address
+    // process-wide, so a shared contact would make the accounts take turns.
+    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages, i))
+    return built
+  })
 
 /** Issue 15's targets, as a ratio to the plain Map of the same run. */
 const TARGETS: Record<string, number> = {
@@ -82,13 +95,7 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
   console.log(
     `## Gateway — ${accounts} accounts at once, each decrypting ${messages} queued messages from its contact and encrypting a reply to each (serially per account), median of ${rounds} interleaved rounds\n`
   )
-  const bursts = await quietly(async () => {
-    const built: Burst[] = []
-    // A contact of its own per account: libsignal serialises all work on one peer address
-    // process-wide, so a shared contact would make the accounts take turns.
-    for (let i = 0; i < accounts; i++) built.push(await buildBurst(1, messages, i))
-    return built
-  })
+  const bursts = await gatewayBursts(accounts, messages)
   const writeMs = new Map<string, number[]>(targets.map(t => [t.name, []]))
   const results = await interleaved(targets, rounds, async t => {
     const run = await gateway(t, bursts)

@@ -7,6 +7,7 @@ import { runLogin } from './login.js'
 import { runManyAccounts } from './many-accounts.js'
 import { runOneToOne } from './one-to-one.js'
 import { runReceive } from './receive.js'
+import { runRetryCost, runRetryTrips } from './retry-cost.js'
 import { runRuntime } from './runtime.js'
 import { allTargets, peersNote, serversNote } from './targets.js'
 import { load } from './util.js'
@@ -16,7 +17,7 @@ import { load } from './util.js'
  * interleaved so machine noise hits all targets alike; medians, and ratios to the plain
  * in-memory ceiling of the same run. Numbers, not assertions.
  *
- * Workloads: one-to-one, group, login, receive, many-accounts, bulk, gateway, runtime (default: all). Choose with
+ * Workloads: one-to-one, group, login, receive, many-accounts, bulk, gateway, runtime, retry-cost, retry-trips (default: all but the retry-* ones). Choose with
  * arguments or BENCH_WORKLOADS=group,login. Sizes: BENCH_* env variables (see each file).
  * `npm run bench` starts throwaway PostgreSQL and Redis servers (scripts/with-test-servers.sh);
  * `node build/bench/run.js` alone benches the embedded stores only.
@@ -29,7 +30,9 @@ const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Prom
   'many-accounts': runManyAccounts,
   bulk: runBulk,
   gateway: runGateway,
-  runtime: runRuntime
+  runtime: runRuntime,
+  'retry-cost': runRetryCost,
+  'retry-trips': runRetryTrips
 }
 
 function chosen(): string[] {
@@ -38,7 +41,8 @@ function chosen(): string[] {
     .split(',')
     .map(s => s.trim())
     .filter(Boolean)
-  const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS)
+  // retry-cost and retry-trips repeat pairs the 1:1 and gateway tables already hold: run on demand only.
+  const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS).filter(n => !n.startsWith('retry-'))
   for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload "${n}"; choose from ${Object.keys(WORKLOADS).join(', ')}`)
   return names
 }

@@ -5,7 +5,8 @@ import {
   initAuthCreds,
   type AuthenticationCreds,
   type AuthenticationState,
-  type SignalKeyStore
+  type SignalKeyStore,
+  type SignalKeyStoreWithTransaction
 } from '@whiskeysockets/baileys'
 import { silentLogger } from '../src/sim/silent-logger.js'
 
@@ -18,6 +19,20 @@ export function signalOf(auth: AuthenticationState) {
   const keys = addTransactionCapability(auth.keys as SignalKeyStore, silentLogger, { maxCommitRetries: 1, delayBetweenTriesMs: 10 })
   const repo = DEFAULT_CONNECTION_CONFIG.makeSignalRepository({ creds: auth.creds, keys }, silentLogger)
   return { keys, repo }
+}
+
+/**
+ * Runs `encrypt` as Baileys' relayMessage runs a send: in one transaction of the key store, the
+ * stanza leaving after the encrypt (one turn of the event loop, as a socket write), and the keys
+ * committed only then. What a send starts before (the retry store's record) meets the commit
+ * in this order, not in the same event-loop turn.
+ */
+export function asRelayed<T>(keys: SignalKeyStoreWithTransaction, jid: string, encrypt: () => Promise<T>): Promise<T> {
+  return keys.transaction(async () => {
+    const out = await encrypt()
+    await new Promise(resolve => setImmediate(resolve))
+    return out
+  }, jid)
 }
 
 /** A pre-key bundle of `creds` with the one-time pre-key `preKey` (id `keyId`), as the server hands it out. */

@@ -50,6 +50,38 @@ describe('GroupCommit (the generic queue)', () => {
     ])
   })
 
+  it("a joinNext batch starts no group: it shares the next write's (a record and the keys of its send), or goes alone after joinWithinMs", async () => {
+    const groups: string[][] = []
+    const queue = new GroupCommit({
+      joinWithinMs: 50,
+      applyGroup: async group => {
+        groups.push(group.map(g => g.batch.set[0][1]))
+        return group.map(() => undefined)
+      }
+    })
+    // Control: a plain batch starts its own group at the next turn.
+    const plain = queue.write('s1', batch('plain'))
+    await turn()
+    await turn()
+    const keys0 = queue.write('s1', batch('keys0'))
+    await Promise.all([plain, keys0])
+    assert.deepEqual(groups, [['plain'], ['keys0']])
+
+    groups.length = 0
+    const record = queue.write('s1', { ...batch('record'), joinNext: true })
+    await turn()
+    await turn()
+    assert.deepEqual(groups, [], 'the record waits for a write to carry it')
+    const keys = queue.write('s1', batch('keys'))
+    await Promise.all([record, keys])
+    assert.deepEqual(groups, [['record', 'keys']], 'one group, the record first')
+
+    groups.length = 0
+    await queue.write('s2', { ...batch('alone'), joinNext: true })
+    assert.deepEqual(groups, [['alone']], 'with no write after it, it goes alone (after joinWithinMs)')
+    await queue.drain()
+  })
+
   it('rejects exactly the batches the driver failed, and every batch of a group that failed as a whole', async () => {
     let failWhole = false
     const queue = new GroupCommit({
@@ -142,6 +174,30 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await Promise.all(joined)
     assert.deepEqual(settled, ['first', 'joined0', 'joined1'])
     await barrier.idle()
+  })
+
+  it("joinNext: a commit on an idle barrier starts no flush; the next commit's flush covers it, or its own after joinWithinMs", async () => {
+    let inline = 0
+    const { started, sync } = heldSyncs()
+    const barrier = new DurabilityBarrier({ sync, syncNow: () => void inline++, joinWithinMs: 50, failure })
+    let recorded = false
+    const record = barrier.wait({ joinNext: true }).then(() => (recorded = true))
+    await turn()
+    await turn()
+    assert.deepEqual([inline, started.length, recorded], [0, 0, false], 'the record waits for company')
+    const keys = barrier.wait()
+    await turn()
+    assert.equal(started.length, 1, 'the keys commit starts one flush for both (shared: two commits)')
+    started[0].finish()
+    await Promise.all([record, keys])
+    assert.equal(inline, 0)
+    await barrier.idle()
+
+    let flushes = 0
+    const lone = new DurabilityBarrier({ sync: async () => void flushes++, syncNow: () => void flushes++, joinWithinMs: 50, failure })
+    await lone.wait({ joinNext: true })
+    assert.equal(flushes, 1, 'alone: flushed once joinWithinMs passed')
+    await lone.idle()
   })
 
   it('adaptive: a commit without company a turn later is flushed inline; commits that come together share one flush off the loop', async () => {

@@ -16,6 +16,13 @@ export interface WriteBatch {
    * VaultError LEASE_LOST and none of it lands. Absent: no fence (no lease in use).
    */
   epoch?: number
+  /**
+   * A hint for drivers that group commits: the batch may wait (a few ms at most) for the next
+   * group another write starts, instead of starting one. Set on writes whose caller knows more
+   * writes follow at once (the retry store's record of a send, whose keys Baileys commits right
+   * after). Safe to ignore: a driver that commits on call does.
+   */
+  joinNext?: boolean
 }
 
 export interface ListOptions {

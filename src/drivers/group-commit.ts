@@ -26,21 +26,6 @@ export interface GroupedBatch {
 /** A batch that writes nothing and checks no lease: it commits without touching the backend. */
 export const isEmptyBatch = (b: WriteBatch): boolean => !b.creds && b.set.length === 0 && b.del.length === 0 && b.epoch === undefined
 
-/**
- * Splits a group into rounds in which each session appears at most once (a session's batches in
- * arrival order, one per round): a round can then lock or fence each session once.
- */
-export function sessionRounds(group: readonly GroupedBatch[]): number[][] {
-  const out: number[][] = []
-  const lastRound = new Map<string, number>()
-  group.forEach(({ session }, i) => {
-    const r = (lastRound.get(session) ?? -1) + 1
-    ;(out[r] ??= []).push(i)
-    lastRound.set(session, r)
-  })
-  return out
-}
-
 export type ApplyGroup = (group: readonly GroupedBatch[]) => Promise<ReadonlyArray<unknown>>
 
 export interface GroupCommitOptions {
@@ -53,6 +38,11 @@ export interface GroupCommitOptions {
    * connection): then a group goes out every event-loop turn without waiting for the last reply.
    */
   maxInFlight?: number
+  /**
+   * How long a batch marked `joinNext` waits for another write to start a group before it
+   * starts one itself (ms). Default 5.
+   */
+  joinWithinMs?: number
 }
 
 interface Pending extends GroupedBatch {
@@ -70,17 +60,28 @@ export class GroupCommit {
   private busy?: { done: Promise<void>; settle(): void }
   private readonly maxGroup: number
   private readonly maxInFlight: number
+  /** Starts a group for `joinNext` batches that no other write came to carry. */
+  private joinTimer?: NodeJS.Timeout
 
   constructor(private readonly options: GroupCommitOptions) {
     this.maxGroup = options.maxGroup ?? 256
     this.maxInFlight = options.maxInFlight ?? 1
   }
 
-  /** Queues one batch for the next group; settles once that group's outcome is known. */
+  /**
+   * Queues one batch for the next group; settles once that group's outcome is known. A
+   * `joinNext` batch does not start a group: it goes with the next one another write starts,
+   * or starts one after `joinWithinMs`, so a record and the keys that follow it share a commit.
+   */
   write(session: string, batch: WriteBatch): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ session, batch, resolve, reject })
-      this.schedule()
+      if (!batch.joinNext || this.scheduled) return this.schedule()
+      this.busy ??= idle()
+      this.joinTimer ??= setTimeout(() => {
+        this.joinTimer = undefined
+        this.schedule()
+      }, this.options.joinWithinMs ?? 5)
     })
   }
 
@@ -93,11 +94,9 @@ export class GroupCommit {
     // Batches that arrive while a group commits (maxInFlight groups) wait and form the next group.
     if (this.scheduled || this.inFlight >= this.maxInFlight) return
     this.scheduled = true
-    if (!this.busy) {
-      let settle!: () => void
-      const done = new Promise<void>(resolve => (settle = resolve))
-      this.busy = { done, settle }
-    }
+    clearTimeout(this.joinTimer)
+    this.joinTimer = undefined
+    this.busy ??= idle()
     // setImmediate, not a microtask: writes made in this event-loop turn (other sessions' crypto
     // finishing, callers woken by the previous group) join the group.
     setImmediate(() => void this.flushNext())
@@ -127,4 +126,11 @@ export class GroupCommit {
     }
     group.forEach((p, i) => (outcomes[i] === undefined ? p.resolve() : p.reject(outcomes[i])))
   }
+}
+
+/** A promise that settles when the queue is next idle (GroupCommit.busy). */
+function idle(): { done: Promise<void>; settle(): void } {
+  let settle!: () => void
+  const done = new Promise<void>(resolve => (settle = resolve))
+  return { done, settle }
 }

@@ -1,6 +1,6 @@
 import type { WriteBatch } from '../core/driver.js'
 import { bufferView, typeIdKey } from '../core/bytes.js'
-import { isEmptyBatch, sessionRounds, type GroupedBatch } from './group-commit.js'
+import { isEmptyBatch, type GroupedBatch } from './group-commit.js'
 import type { PgQueryable, Statement, Tables } from './pg-types.js'
 import { leaseLost } from './shared-lease.js'
 
@@ -158,7 +158,7 @@ export function writeValues(batches: readonly GroupedBatch[]): { columns: WriteC
     return at
   }
   // A fixed row order (session, type, id): concurrent writers lock rows in the same order and cannot deadlock.
-  const sorted = [...batches].sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0))
+  const sorted = sessionOnce(batches).sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0))
   for (const { session, batch } of sorted) {
     const fenced = batch.epoch !== undefined
     if (fenced) {
@@ -192,6 +192,26 @@ export function writeValues(batches: readonly GroupedBatch[]): { columns: WriteC
   return { columns: c, shape }
 }
 
+/** One batch per session: the batches a round gave one session (rounds: same epoch, disjoint keys) as one, so its rows sort together. */
+function sessionOnce(batches: readonly GroupedBatch[]): GroupedBatch[] {
+  const bySession = new Map<string, GroupedBatch>()
+  for (const g of batches) {
+    const seen = bySession.get(g.session)
+    if (!seen) bySession.set(g.session, g)
+    else
+      bySession.set(g.session, {
+        session: g.session,
+        batch: {
+          creds: seen.batch.creds ?? g.batch.creds,
+          set: [...seen.batch.set, ...g.batch.set],
+          del: [...seen.batch.del, ...g.batch.del],
+          epoch: g.batch.epoch
+        }
+      })
+  }
+  return [...bySession.values()]
+}
+
 /** A batch's key rows, set then delete (last write of a key wins: the CTEs must not touch a row twice), sorted by (type, id). */
 function finalRows(batch: WriteBatch): Array<[string, string, Uint8Array | null]> {
   const final = new Map<string, [string, string, Uint8Array | null]>()
@@ -207,6 +227,34 @@ function finalRows(batch: WriteBatch): Array<[string, string, Uint8Array | null]
  * shutting down) is the transaction's: the whole group failed, none of it landed.
  */
 const isDataError = (err: unknown) => /^(22|23|54)/.test(String((err as { code?: unknown })?.code ?? ''))
+
+/**
+ * Splits a group into rounds (one statement each), in arrival order. A session's batch shares
+ * the round of its previous ones when it carries the same epoch and touches none of their keys
+ * or creds (a retry store record and the keys of its send: one statement, one round trip);
+ * otherwise it goes in the next round, so writes of one key land in order.
+ */
+function statementRounds(group: readonly GroupedBatch[]): number[][] {
+  const out: number[][] = []
+  const last = new Map<string, { round: number; batches: WriteBatch[] }>()
+  group.forEach(({ session, batch }, i) => {
+    const prev = last.get(session)
+    const joins = prev !== undefined && disjoint(prev.batches, batch)
+    const round = prev === undefined ? 0 : joins ? prev.round : prev.round + 1
+    ;(out[round] ??= []).push(i)
+    if (joins) prev.batches.push(batch)
+    else last.set(session, { round, batches: [batch] })
+  })
+  return out
+}
+
+/** Same epoch, at most one creds, no key in common: the batches can share one statement. */
+function disjoint(batches: readonly WriteBatch[], batch: WriteBatch): boolean {
+  if (batches.some(b => b.epoch !== batch.epoch || (b.creds && batch.creds))) return false
+  const keys = new Set<string>()
+  for (const b of batches) for (const [type, id] of [...b.set, ...b.del]) keys.add(typeIdKey(type, id))
+  return [...batch.set, ...batch.del].every(([type, id]) => !keys.has(typeIdKey(type, id)))
+}
 
 export interface PostgresWriterOptions {
   pool: PgQueryable
@@ -253,7 +301,7 @@ export function postgresWriter({ pool, write }: PostgresWriterOptions) {
 
   function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
     // A session twice in a group (rare: two auth states on one session) goes in two statements, in order.
-    const all = sessionRounds(group)
+    const all = statementRounds(group)
     return all.length === 1 ? isolated(group) : inRounds(group, all)
   }
 

@@ -35,6 +35,8 @@ export interface DurabilityBarrierOptions {
    * worth the thread-pool hop.
    */
   inlineBelowMs?: number
+  /** How long a `joinNext` commit on an idle barrier waits for company before its flush starts (ms). Default 5. */
+  joinWithinMs?: number
   /** The error waiters get when the sync fails. */
   failure: (cause: unknown) => Error
 }
@@ -59,6 +61,8 @@ export class DurabilityBarrier {
   private next?: Waiters
   /** Settles when no sync is in flight and none is due. */
   private running?: Waiters
+  /** Starts the flush of `joinNext` commits that no other commit came to carry. */
+  private joinTimer?: NodeJS.Timeout
   private failedWith?: Error
   /** Moving average of how long flushes took, start to completion as the event loop saw it (ms). */
   private flushMs = 0
@@ -70,25 +74,38 @@ export class DurabilityBarrier {
     return this.failedWith
   }
 
-  /** Call right after a commit: resolves once that commit is on disk. */
-  wait(): Promise<void> {
+  /**
+   * Call right after a commit: resolves once that commit is on disk. `joinNext`: on an idle
+   * barrier, start no flush; the commit waits (at most `joinWithinMs`) for the next commit's
+   * flush (WriteBatch.joinNext: a record whose send's keys follow at once).
+   */
+  wait(options: { joinNext?: boolean } = {}): Promise<void> {
     if (this.failedWith) return Promise.reject(this.failedWith)
     this.next ??= waiters()
     this.next.commits++
     const { promise } = this.next
     if (!this.running) {
-      this.running = waiters()
-      // Idle: look a turn ahead for company (adaptive), or start the shared flush at once; both
-      // start after the caller's commit.
-      if (this.options.syncNow) setImmediate(this.afterTurn)
-      else this.flushShared()
+      if (options.joinNext) this.joinTimer ??= setTimeout(() => this.start(), this.options.joinWithinMs ?? 5)
+      else this.start()
     }
     return promise
   }
 
   /** Resolves when every commit that waited so far has its outcome (close waits on this). */
   async idle(): Promise<void> {
-    while (this.running) await this.running.promise
+    // A `joinNext` commit may wait for its flush with none running yet.
+    while (this.running || this.next) await (this.running ?? this.next)!.promise.catch(() => undefined)
+  }
+
+  private start(): void {
+    clearTimeout(this.joinTimer)
+    this.joinTimer = undefined
+    if (this.running) return
+    this.running = waiters()
+    // Idle: look a turn ahead for company (adaptive), or start the shared flush at once; both
+    // start after the caller's commit.
+    if (this.options.syncNow) setImmediate(this.afterTurn)
+    else this.flushShared()
   }
 
   /** A turn after the first commit on an idle barrier: alone, it is flushed inline. */

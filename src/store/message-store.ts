@@ -57,8 +57,9 @@ export interface MessageStore {
   /**
    * getMessage, msgRetryCounterCache and patchMessageBeforeSending for makeWASocket, composed
    * with your own: your getMessage is asked first, then the store; your counter cache wins; your
-   * patch runs, then the store keeps the message (before it leaves the socket, so a crash right
-   * after a send cannot lose it). Spread it into the config, then call record(sock).
+   * patch runs, then the store starts keeping the message (its write is handed to the driver
+   * before the message is encrypted; the send resolves once it is durable). Spread it into the
+   * config, then call record(sock).
    */
   socketOptions(own?: Partial<RetrySocketOptions>): RetrySocketOptions
   /** Stores one sent message (record() calls this). */
@@ -140,11 +141,12 @@ export async function openMessageStore(
   }
 
   /** Adds one entry of `type` (and drops the ones it pushes out) in one batch. */
-  const put = async (index: TimedIndex, type: string, key: string, value: unknown): Promise<TimedEntry[]> => {
+  const put = async (index: TimedIndex, type: string, key: string, value: unknown, joinNext = false): Promise<TimedEntry[]> => {
     const added = index.add(key, Date.now())
     const batch: WriteBatch = {
       set: [[type, added.entry.storeId, store.encodeValue(value, { session: sessionId, type, id: added.entry.storeId })]],
-      del: added.drop.map(e => [type, e.storeId])
+      del: added.drop.map(e => [type, e.storeId]),
+      ...(joinNext && { joinNext })
     }
     await write(batch)
     index.commit(added)
@@ -158,12 +160,14 @@ export async function openMessageStore(
     if (info?.epoch !== epoch) throw leaseLost(sessionId, epoch)
   }
 
-  const recordMessage: MessageStore['recordMessage'] = async ({ jid, id, message }) => {
+  /** `joinNext`: the record of a send, whose keys follow at once: it joins their group commit (WriteBatch.joinNext). */
+  const recordSent = async ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinNext: boolean) => {
     if (typeof jid !== 'string' || typeof id !== 'string' || id === '' || !message)
       throw invalidArgument('recordMessage needs { jid, id, message } of a sent message.')
-    await put(s.messages, MESSAGE_TYPE, id, encodeMessage(message))
+    await put(s.messages, MESSAGE_TYPE, id, encodeMessage(message), joinNext)
     s.stats.recorded++
   }
+  const recordMessage: MessageStore['recordMessage'] = sent => recordSent(sent, false)
 
   const getMessage: MessageStore['getMessage'] = async key => {
     if (!key?.id) return undefined
@@ -214,14 +218,23 @@ export async function openMessageStore(
    */
   const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
 
-  /** Keeps a sent message; a lost lease stops the send (a zombie must not send), any other failure is reported and the send goes on. */
-  const keep = async (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void) => {
-    try {
-      await recordMessage(sent)
-    } catch (err) {
+  /**
+   * Starts keeping a sent message and returns at once: the write is handed to the driver now.
+   * SQLite commits it in this call, before the message is encrypted and leaves; the server
+   * stores and file: carry it in the group commit of the keys Baileys writes for the same send
+   * (after the message left; joinNext), or on its own within a few ms when no write follows.
+   * The send awaits the returned promise only when it ends, so recording adds no round trip of
+   * its own. It rejects only with LEASE_LOST (a zombie's send fails, and nothing of it lands);
+   * any other failure is reported to onError and the send goes on.
+   */
+  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void): Promise<void> => {
+    const kept = recordSent(sent, true).catch(err => {
       if (isVaultError(err, 'LEASE_LOST')) throw err
       onError(err as Error)
-    }
+    })
+    // Awaited by the send's end; until then a rejection must not count as unhandled.
+    kept.catch(() => undefined)
+    return kept
   }
 
   const socketOptions: MessageStore['socketOptions'] = (own = {}) => {
@@ -234,10 +247,7 @@ export async function openMessageStore(
         const patched = ownPatch ? await ownPatch(message, jids) : message
         const send = sending.getStore()
         // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
-        if (send && !send.kept && !message.deviceSentMessage) {
-          send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
-          await send.kept
-        }
+        if (send && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
         return patched
       }
     }
@@ -258,13 +268,16 @@ export async function openMessageStore(
       }
       const msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
       // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
-      if (!send.kept && msg?.key.id && msg.message) await keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      await send.kept
       return msg
     }
     sock.relayMessage = async (jid, message, options) => {
       const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
-      await keep({ jid, id, message }, onError)
-      return relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      const kept = keep({ jid, id, message }, onError)
+      const relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      await kept
+      return relayed
     }
     return () => {
       sock.sendMessage = sendMessage

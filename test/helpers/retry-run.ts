@@ -4,7 +4,8 @@
  * control API. The bot answers a contact; its process ends (SIGKILL, SIGTERM with a standby
  * taking over, SIGKILL with a standby); the contact's retry receipt for that answer waits in the
  * server's offline queue or reaches the new owner; the contact must then get the same id with the
- * same text again. Nothing sleeps: every wait is for an event or a message, bounded.
+ * same text again. Nothing sleeps: every wait is for an event or a message, bounded (polls of the
+ * simulator's device list every 50 ms aside).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,84 +14,116 @@ import { join } from 'node:path'
 import { ECHO_BOT, entered, linkByQr, spawnCli, type CliChild, type SimChild } from './run-child.js'
 
 export const SECRET_WORD = 'retry-secret-9c41e2'
-const CONTACT = '15550006060'
 const WAIT_MS = 60_000
 
 export type Ending = 'sigkill' | 'handoff' | 'takeover'
 
-export interface RetryRunResult {
+export interface RetryStep {
+  ending: Ending
   /** The answer the contact asked for again. */
   original: { id: string; text: string }
   /** The message with that id the contact got after the owner ended, if any. */
   resent?: { id: string; text: string }
   /** Every message the contact got after the owner ended, in order. */
   after: Array<{ id: string; text: string }>
+  /** Wall time of the step (a diagnostic, never asserted). */
+  ms: number
+}
+
+export interface RetryRunResult {
+  steps: RetryStep[]
   /** Everything the `run` processes printed (for the secret scan). */
   output: string
 }
 
-/** Runs one scenario; `flags` are extra `run` flags (e.g. --no-message-store). */
-export async function retryRun(sim: SimChild, url: string, options: { ending: Ending; flags?: string[] }): Promise<RetryRunResult> {
+/**
+ * One linked device taken through `endings` in turn: each step's owner answers the contact, ends
+ * (SIGKILL then a restart; SIGTERM with a standby; SIGKILL with a standby), and the contact asks
+ * the next owner for that answer again. A chain links by QR once, and each step's new owner is
+ * the next step's old one. `contact` (a number of its own per chain) talks only to this chain's
+ * device, so chains can share one simulator at once. `flags` are extra `run` flags.
+ */
+export async function retryRun(
+  sim: SimChild,
+  url: string,
+  options: { endings: Ending[]; contact: string; flags?: string[]; leaseTtl?: string }
+): Promise<RetryRunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'vault-retry-e2e-'))
   const bot = join(dir, 'bot.mjs')
   writeFileSync(bot, ECHO_BOT)
+  const { contact } = options
   const children: CliChild[] = []
   const spawnRun = () => {
-    const child = spawnCli(['run', url, '--session', 'bot', '--bot', bot, '--lease-ttl', '3s', '--json', ...sim.flags, ...(options.flags ?? [])])
+    const child = spawnCli([
+      'run',
+      url,
+      '--session',
+      'bot',
+      '--bot',
+      bot,
+      '--lease-ttl',
+      options.leaseTtl ?? '3s',
+      '--json',
+      ...sim.flags,
+      ...(options.flags ?? [])
+    ])
     children.push(child)
     return child
   }
   try {
-    const owner = spawnRun()
-    const jid = await linkByQr(owner, sim)
-    const original = await exchange(sim, `hello ${SECRET_WORD}`)
-    assert.equal(original.text, `echo: hello ${SECRET_WORD}`)
+    let owner = spawnRun()
+    // Chains start at once on a loaded machine: a child's start may take longer than the default wait.
+    const jid = await linkByQr(owner, sim, { timeoutMs: WAIT_MS })
+    const steps: RetryStep[] = []
+    for (const [n, ending] of options.endings.entries()) {
+      const started = Date.now()
+      const original = await exchange(sim, contact, jid, `hello ${SECRET_WORD} ${n}`)
+      assert.equal(original.text, `echo: hello ${SECRET_WORD} ${n}`)
 
-    const standby = options.ending === 'sigkill' ? undefined : spawnRun()
-    if (standby) await standby.waitFor(entered('standby'), { what: 'the second process standing by', timeoutMs: WAIT_MS })
-    owner.kill(options.ending === 'handoff' ? 'SIGTERM' : 'SIGKILL')
-    await owner.exited(WAIT_MS)
-    // The contact's phone could not decrypt the answer and asks again: with nobody connected the
-    // retry receipt waits in the server's offline queue (SIGKILL, then a restart); with a standby
-    // it goes to the new owner once that one is connected.
-    if (standby) await standby.waitFor(entered('connected'), { what: 'the standby took over', timeoutMs: WAIT_MS })
-    else await deviceOffline(sim, jid)
-    const asked = await sim.call('POST', `/contacts/${CONTACT}/retry`, { id: original.id })
-    assert.equal(asked.status, 200, `the contact asks again: ${JSON.stringify(asked.body)}`)
+      const standby = ending === 'sigkill' ? undefined : spawnRun()
+      if (standby) await standby.waitFor(entered('standby'), { what: 'the second process standing by', timeoutMs: WAIT_MS })
+      owner.kill(ending === 'handoff' ? 'SIGTERM' : 'SIGKILL')
+      await owner.exited(WAIT_MS)
+      // The contact's phone could not decrypt the answer and asks again: with nobody connected the
+      // retry receipt waits in the server's offline queue (SIGKILL, then a restart); with a standby
+      // it goes to the new owner once that one is connected.
+      if (standby) await standby.waitFor(entered('connected'), { what: 'the standby took over', timeoutMs: WAIT_MS })
+      else await deviceOffline(sim, jid)
+      const asked = await sim.call('POST', `/contacts/${contact}/retry`, { id: original.id })
+      assert.equal(asked.status, 200, `the contact asks again: ${JSON.stringify(asked.body)}`)
 
-    const next = standby ?? spawnRun()
-    await next.waitFor(entered('connected'), { what: 'the new owner connected', timeoutMs: WAIT_MS })
-    // A fresh exchange after the retry bounds the wait: the resend, if any, comes before or around its answer.
-    const after: Array<{ id: string; text: string }> = []
-    const sent = await sim.call('POST', `/contacts/${CONTACT}/send`, { text: 'ping' })
-    assert.equal(sent.status, 200)
-    for (let pings = 1; pings <= 2;) {
-      const got = await sim.call('GET', `/contacts/${CONTACT}/next?timeoutMs=${WAIT_MS}`)
-      assert.equal(got.status, 200, `the contact receives: ${JSON.stringify(got.body)}; stderr: ${next.stderr()}`)
-      after.push({ id: got.body.id, text: got.body.text })
-      // One more round trip after the first ping's answer: a resend handled late still shows up.
-      if (got.body.text === `echo: ping`) {
-        if (++pings <= 2) await sim.call('POST', `/contacts/${CONTACT}/send`, { text: 'ping' })
+      const next = standby ?? spawnRun()
+      await next.waitFor(entered('connected'), { what: 'the new owner connected', timeoutMs: WAIT_MS })
+      // A fresh exchange after the retry bounds the wait: the resend, if any, comes before or around its answer.
+      const after: Array<{ id: string; text: string }> = []
+      await send(sim, contact, jid, 'ping')
+      for (let pings = 1; pings <= 2;) {
+        const got = await sim.call('GET', `/contacts/${contact}/next?timeoutMs=${WAIT_MS}`)
+        assert.equal(got.status, 200, `the contact receives: ${JSON.stringify(got.body)}; stderr: ${next.stderr()}`)
+        after.push({ id: got.body.id, text: got.body.text })
+        // One more round trip after the first ping's answer: a resend handled late still shows up.
+        if (got.body.text === `echo: ping` && ++pings <= 2) await send(sim, contact, jid, 'ping')
       }
+      steps.push({ ending, original, resent: after.find(m => m.id === original.id), after, ms: Date.now() - started })
+      owner = next
     }
-    next.kill('SIGTERM')
-    await next.exited(WAIT_MS)
-    return {
-      original,
-      resent: after.find(m => m.id === original.id),
-      after,
-      output: children.map(c => c.stdout() + c.stderr()).join('\n')
-    }
+    owner.kill('SIGTERM')
+    await owner.exited(WAIT_MS)
+    return { steps, output: children.map(c => c.stdout() + c.stderr()).join('\n') }
   } finally {
     for (const c of children) c.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-async function exchange(sim: SimChild, text: string): Promise<{ id: string; text: string }> {
-  const sent = await sim.call('POST', `/contacts/${CONTACT}/send`, { text })
+async function send(sim: SimChild, contact: string, to: string, text: string): Promise<void> {
+  const sent = await sim.call('POST', `/contacts/${contact}/send`, { text, to })
   assert.equal(sent.status, 200, `the contact sends: ${JSON.stringify(sent.body)}`)
-  const reply = await sim.call('GET', `/contacts/${CONTACT}/next?timeoutMs=${WAIT_MS}`)
+}
+
+async function exchange(sim: SimChild, contact: string, to: string, text: string): Promise<{ id: string; text: string }> {
+  await send(sim, contact, to, text)
+  const reply = await sim.call('GET', `/contacts/${contact}/next?timeoutMs=${WAIT_MS}`)
   assert.equal(reply.status, 200, `the contact receives the answer: ${JSON.stringify(reply.body)}`)
   return { id: reply.body.id, text: reply.body.text }
 }

@@ -127,7 +127,8 @@ export async function startSimChild(): Promise<SimChild> {
       const res = await fetch(control + path, {
         method,
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        signal: AbortSignal.timeout(20_000)
+        // A long poll (?timeoutMs=) is given its own wait on top.
+        signal: AbortSignal.timeout(20_000 + (Number(new URL(path, control).searchParams.get('timeoutMs')) || 0))
       })
       return { status: res.status, body: await res.json() }
     },
@@ -145,12 +146,12 @@ export const entered =
   (e: CliEvent): boolean =>
     e.event === 'state' && e.state === state
 
-/** Links a `run` child that shows a QR: the simulated phone scans the first QR event. Returns the device jid. `timeoutMs` per wait. */
-export async function linkByQr(run: CliChild, sim: SimChild, timeoutMs = 15_000): Promise<string> {
-  const { qr } = await run.waitFor(e => e.event === 'qr', { what: 'the QR event', timeoutMs })
+/** Links a `run` child that shows a QR: the simulated phone scans the first QR event. Returns the device jid. */
+export async function linkByQr(run: CliChild, sim: SimChild, options: { timeoutMs?: number } = {}): Promise<string> {
+  const { qr } = await run.waitFor(e => e.event === 'qr', { what: 'the QR event', timeoutMs: options.timeoutMs })
   const scanned = await sim.call('POST', '/scan', qr)
   assert.equal(scanned.status, 200, `the phone scans the QR: ${JSON.stringify(scanned.body)}`)
-  await run.waitFor(entered('connected'), { what: 'connected after the scan', timeoutMs })
+  await run.waitFor(entered('connected'), { what: 'connected after the scan', timeoutMs: options.timeoutMs })
   return scanned.body.jid
 }
 

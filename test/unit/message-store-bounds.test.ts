@@ -5,19 +5,29 @@ import { createMemoryDriver } from '../../src/drivers/memory.js'
 import { openStore } from '../../src/open-store.js'
 import { MESSAGE_TYPE } from '../../src/store/internal-types.js'
 import type { AuthStore } from '../../src/auth/auth-store.js'
+import { TimedIndex, type TimedEntry } from '../../src/store/timed-index.js'
 
-/** The memory driver, keeping every batch it is asked to write (ops are counted, never time). */
+/** The memory driver, keeping every batch it is asked to write and counting its reads and listings (ops are counted, never time). */
 function countingMemory() {
   const driver = createMemoryDriver()
   const batches: WriteBatch[] = []
+  const reads = { get: 0, list: 0 }
   const counted: Driver = {
     ...driver,
     write: (session, batch) => {
       batches.push(batch)
       return driver.write(session, batch)
+    },
+    get: (...args) => {
+      reads.get++
+      return driver.get(...args)
+    },
+    list: (...args) => {
+      reads.list++
+      return driver.list(...args)
     }
   }
-  return { driver: counted, batches }
+  return { driver: counted, batches, reads }
 }
 
 const key = (id: string) => ({ remoteJid: '1555@s.whatsapp.net', id, fromMe: true })
@@ -85,11 +95,12 @@ describe('retry store bounds', () => {
   })
 
   it('100,000 recorded messages: the index and the store stay at max, every record is one write of at most two entries', async () => {
-    const { driver, batches } = countingMemory()
+    const { driver, batches, reads } = countingMemory()
     const store = await openStore(driver)
     const max = 1_000
     const messages = await store.useMessageStore('bot', { max })
     const index = store.messageSessions.get('bot')!.messages
+    const readsAtOpen = { ...reads }
     let largest = 0
     let heldMax = 0
     for (let i = 0; i < 100_000; i++) {
@@ -98,11 +109,45 @@ describe('retry store bounds', () => {
       largest = Math.max(largest, batch.set.length + batch.del.length)
       heldMax = Math.max(heldMax, index.held)
     }
+    assert.deepEqual(reads, readsAtOpen, 'recording reads and lists nothing from the driver: expiry needs no scan of the store')
     assert.equal(batches.length, 100_000, 'one driver write per record')
     assert.equal(largest, 2, 'one set and at most one delete per write, however many were recorded')
     assert.ok(heldMax <= 2 * max + 1_100, `entries held in memory stay bounded (${heldMax})`)
     assert.equal(messages.stats().size, max)
     assert.equal((await storedIds(store)).length, max)
     assert.equal((await messages.getMessage(key('M99999')))?.conversation, 'text of M99999')
+  })
+
+  it('expiry visits a bounded number of index entries per write, not all of them (element reads counted)', () => {
+    const max = 1_000
+    const index = new TimedIndex({ retainMs: 50_000, max })
+    // Counts reads of the index's queue elements; re-installed when compaction replaces the array.
+    let visits = 0
+    const watched = new WeakSet<object>()
+    const watch = () => {
+      const internal = index as unknown as { queue: TimedEntry[] }
+      if (watched.has(internal.queue)) return
+      const proxy = new Proxy(internal.queue, {
+        get(target, prop, receiver) {
+          if (typeof prop === 'string' && /^\d+$/.test(prop)) visits++
+          return Reflect.get(target, prop, receiver)
+        }
+      })
+      watched.add(proxy)
+      internal.queue = proxy
+    }
+    const adds = 100_000
+    for (let i = 0; i < adds; i++) {
+      watch()
+      // One entry per ms: past 50,000 entries the oldest also expire by age, before that by count.
+      index.commit(index.add(`K${i}`, 1_000_000 + i))
+    }
+    assert.equal(index.size, max)
+    assert.ok(visits / adds < 10, `on average ${(visits / adds).toFixed(1)} entries visited per write (a scan would visit ${max})`)
+    // Control: a sweep that does walk many entries is seen by the same counter.
+    watch()
+    const before = visits
+    assert.equal(index.expired(1_000_000 + adds + 60_000).length, max)
+    assert.ok(visits - before >= max, 'the counter sees every entry a walk visits')
   })
 })
