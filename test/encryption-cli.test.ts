@@ -53,7 +53,7 @@ describe('encryption errors through run and doctor say what to do', () => {
     writeFileSync(bot, ECHO_BOT)
     // Linked with a key given without an id: every value is sealed under the derived id.
     const first = run({ BAILEYS_VAULT_KEY: KEY })
-    await linkByQr(first, sim, LOADED_MS)
+    await linkByQr(first, sim, { timeoutMs: LOADED_MS })
     assert.equal(await converse(sim, CONTACT, 'one'), 'echo: one')
     first.kill('SIGTERM')
     assert.equal((await first.exited()).code, 0)

@@ -189,7 +189,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     const url = `sqlite:${join(dir, 'wa.db')}`
     const outputs: string[] = []
     const linking = run(url)
-    await linkByQr(linking, sim, LOADED_MS)
+    await linkByQr(linking, sim, { timeoutMs: LOADED_MS })
     assert.equal(await converse(sim, '15550008001', 'first'), 'echo: first')
     await stop(linking)
     outputs.push(...runOutput(linking))
