@@ -8,11 +8,13 @@
  * Controls: B really has every session waiting (one listener per standby would show 100 more),
  * and the count is taken from the same queries that find A's own listener before B starts (1).
  * The CPU both processes spend over an idle window is measured and reported, never asserted.
- * The sessions are linked once on PostgreSQL by an in-process runtime (not timed) and copied to
- * Redis with `migrate` (cheaper than linking them again).
+ * The sessions are linked once on SQLite by an in-process runtime (not timed) and copied to
+ * PostgreSQL and Redis with `migrate` (cheaper than linking them again).
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, test, type TestContext } from 'node:test'
 import { openStore } from '../src/open-store.js'
 import { createRuntime } from '../src/runtime/index.js'
@@ -29,16 +31,18 @@ const IDLE_MS = 5_000
 
 let sim: Simulator
 let untrust: () => void
-let linked: { url: string; cleanup(): Promise<void> }
+let dir: string
+/** The store the sessions were linked in (copied to each store under test). */
+let linked: string
 const cleanups: Array<() => Promise<void>> = []
 const children: CliChild[] = []
 
 before(async () => {
   sim = await startSimulator()
   untrust = trustSimulator(sim)
-  linked = await freshPostgres('standbys')
-  cleanups.push(linked.cleanup)
-  await provision(linked.url)
+  dir = mkdtempSync(join(tmpdir(), 'vault-standbys-'))
+  linked = `sqlite:${join(dir, 'linked.db')}`
+  await provision(linked)
 })
 
 after(async () => {
@@ -46,7 +50,19 @@ after(async () => {
   untrust?.()
   await sim?.stop()
   for (const cleanup of cleanups) await cleanup().catch(() => undefined)
+  if (dir) rmSync(dir, { recursive: true, force: true })
 })
+
+/** A copy of the linked sessions in `url`. */
+async function copyLinked(url: string): Promise<void> {
+  const [from, to] = [await openStore(linked), await openStore(url)]
+  try {
+    await migrate(from, to)
+  } finally {
+    await from.close()
+    await to.close()
+  }
+}
 
 /** Links every session with an in-process runtime (its own ramp of 16), scanning each QR as the phone; fails with the sessions' states if they are not all linked in time. */
 async function provision(url: string, timeoutMs = 240_000): Promise<void> {
@@ -103,7 +119,12 @@ interface Store {
 const STORES: Store[] = [
   {
     name: 'postgres',
-    make: async () => linked.url,
+    async make() {
+      const target = await freshPostgres('standbys')
+      cleanups.push(target.cleanup)
+      await copyLinked(target.url)
+      return target.url
+    },
     async listeners(url) {
       const { default: pg } = await import('pg')
       const client = new pg.Client({ connectionString: url })
@@ -123,13 +144,7 @@ const STORES: Store[] = [
     async make() {
       const target = await freshRedis('standbys')
       cleanups.push(target.cleanup)
-      const [from, to] = [await openStore(linked.url), await openStore(target.url)]
-      try {
-        await migrate(from, to)
-      } finally {
-        await from.close()
-        await to.close()
-      }
+      await copyLinked(target.url)
       return target.url
     },
     async listeners(url) {
