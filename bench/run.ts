@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os'
 import { runBulk } from './bulk.js'
 import { runGateway } from './gateway.js'
 import { runGroup } from './group.js'
+import { runHandoff, runMassStart } from './handoff.js'
 import { runLogin } from './login.js'
 import { runManyAccounts } from './many-accounts.js'
 import { runOneToOne } from './one-to-one.js'
@@ -17,7 +18,7 @@ import { load } from './util.js'
  * interleaved so machine noise hits all targets alike; medians, and ratios to the plain
  * in-memory ceiling of the same run. Numbers, not assertions.
  *
- * Workloads: one-to-one, group, login, receive, many-accounts, bulk, gateway, runtime, retry-cost, retry-trips (default: all but the retry-* ones). Choose with
+ * Workloads: one-to-one, group, login, receive, many-accounts, bulk, gateway, runtime, handoff, mass-start, retry-cost, retry-trips (default: all but the retry-* ones). Choose with
  * arguments or BENCH_WORKLOADS=group,login. Sizes: BENCH_* env variables (see each file).
  * `npm run bench` starts throwaway PostgreSQL and Redis servers (scripts/with-test-servers.sh);
  * `node build/bench/run.js` alone benches the embedded stores only.
@@ -32,7 +33,9 @@ const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Prom
   gateway: runGateway,
   runtime: runRuntime,
   'retry-cost': runRetryCost,
-  'retry-trips': runRetryTrips
+  'retry-trips': runRetryTrips,
+  handoff: runHandoff,
+  'mass-start': runMassStart
 }
 
 function chosen(): string[] {

@@ -81,15 +81,15 @@ async function link(): Promise<Record<string, unknown>> {
     const batch = await Promise.all(
       spec.sessions.slice(i, i + spec.batch).map(async id => {
         const session = await runtime.start(id)
-        let scanned = false
+        let scans = 0
+        let scanning = false
         session.on('qr', qr => {
-          if (scanned) return
-          scanned = true
-          // A refused scan leaves the device unlinked: stop it so the batch fails fast with a reason.
-          fetch(`${control}/scan`, { method: 'POST', body: qr }).then(
-            res => void (res.ok || session.stop()),
-            () => void session.stop()
-          )
+          if (scanning) return
+          scanning = true
+          // A refused scan (on a loaded machine the QR may have rotated meanwhile) waits for the next QR;
+          // the third refusal stops the session so the batch fails fast with a reason.
+          const refused = () => void (++scans >= 3 ? session.stop() : (scanning = false))
+          fetch(`${control}/scan`, { method: 'POST', body: qr }).then(res => void (res.ok || refused()), refused)
         })
         return session
       })

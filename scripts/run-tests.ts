@@ -19,6 +19,7 @@ const WORKER = join(ROOT, 'build', 'scripts', 'test-worker.js')
 
 /** Files known to take a minute or more: started first, so no worker ends the run alone on one. */
 const SLOW_FIRST = [
+  'many-standbys',
   'drivers-file',
   'crash-embedded',
   'sim-e2e-crash-windows',
