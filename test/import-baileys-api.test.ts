@@ -92,7 +92,7 @@ describe('baileys-api+redis:// importer', () => {
     assert.equal((await runCli(['inspect', URL_, '--json'])).code, 0)
     const drop = await runCli(['drop', URL_, '--session', phone, '--yes'])
     assert.equal(drop.code, 2)
-    assert.match(drop.stderr, /read-only/)
+    assert.match(drop.stderr, /another project's store: baileys-vault only reads it/)
     assert.deepEqual(await source.snapshot(), before, 'the source is read, never written')
   })
 
