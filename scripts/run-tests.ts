@@ -19,26 +19,27 @@ const WORKER = join(ROOT, 'build', 'scripts', 'test-worker.js')
 
 /** Files known to take a minute or more: started first, so no worker ends the run alone on one. */
 const SLOW_FIRST = [
-  'many-standbys',
-  'drivers-file',
-  'crash-embedded',
-  'sim-e2e-crash-windows',
-  'retry-store-e2e',
-  'runtime-outage',
-  'cli-run-e2e',
-  'cli-live-tools',
-  'packaging-baileys-name',
   'packaging',
+  'many-standbys',
+  'drivers-postgres',
+  'drivers-file',
+  'drivers-redis',
   'soak',
-  'sim-two-clients-sessions',
-  'control-api',
+  'sim-e2e-crash-windows',
   'lease-runtime-fleet',
-  'dashboard-browser',
+  'runtime-outage',
+  'packaging-baileys-name',
+  'crash-embedded',
+  'lease-runtime',
+  'encryption',
+  'cli-live-tools',
   'mass-start',
+  'file-group-commit',
+  'cli-run-e2e',
+  'control-api',
   'lease-handoff',
-  'sim-two-clients',
-  'runtime-e2e-servers',
-  'sim-e2e-servers'
+  'group-commit',
+  'retry-store-e2e'
 ]
 
 export interface FileResult {
