@@ -23,10 +23,11 @@ test('soak: sessions survive kicks, silences, restarts and SIGKILLs, and answer 
     log: line => t.diagnostic(line)
   })
   for (const line of formatSoak(report).split('\n')) t.diagnostic(line)
-  // 55 s after a 20 s warm-up mostly measures V8's heap still growing into its working set, not a
-  // leak: the short run bounds growth loosely (25 %, 8 descriptors) and `npm run soak` (30 minutes)
-  // holds the 10 % / 4 bound. Measured in the first merged run: RSS +15.5 % (postgres), +10.1 %
-  // (sqlite); descriptors 19 -> 26 after 3 PostgreSQL restarts (pool and LISTEN connections).
-  assert.deepEqual(soakProblems(report, { rssGrowth: 0.25, fdSlack: 8 }), [])
+  // 55 s after a 20 s warm-up mostly measures V8's heap still growing into its working set, and
+  // the PostgreSQL pool (max 10) plus the LISTEN connection filling up after the restarts, not a
+  // leak: the short run bounds growth loosely (25 %, the pool's 10 + 1 listener + 1 descriptors)
+  // and `npm run soak` (30 minutes) holds the 10 % / 4 bound. Measured: RSS +15.5 % (postgres),
+  // +10.1 % (sqlite); descriptors 19 -> 26 and, in a CI run, 19 -> 28 after 2 PostgreSQL restarts.
+  assert.deepEqual(soakProblems(report, { rssGrowth: 0.25, fdSlack: 12 }), [])
   assert.ok(Object.values(report.actions).reduce((a, b) => a + b, 0) >= 10, `the chaos acted: ${JSON.stringify(report.actions)}`)
 })
