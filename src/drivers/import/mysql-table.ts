@@ -1,5 +1,5 @@
 import { VaultError } from '../../core/errors.js'
-import type { NamedRowTable } from './named-rows.js'
+import { probeFailed, type NamedRowTable } from './named-rows.js'
 import type { SqlUrl } from './sql-url.js'
 
 /** A table of (session, name, value) rows in MySQL or MariaDB, read over one read-only connection (mysql2). */
@@ -51,17 +51,8 @@ export async function openMysqlTable(options: MysqlTableOptions): Promise<NamedR
   } catch (cause) {
     await conn.end().catch(() => undefined)
     const code = (cause as { code?: string }).code
-    if (code && NO_TABLE.has(code))
-      throw new VaultError('NOT_FOUND', `${label} has no table ${t}, so it is not ${options.what}. Nothing was changed; check the database and ?table=.`, {
-        cause
-      })
-    if (code === 'ER_BAD_FIELD_ERROR')
-      throw new VaultError(
-        'UNSUPPORTED_FORMAT',
-        `${label}: table ${t} has no columns (${columns.session}, ${columns.name}, ${columns.value}), so it is not ${options.what}. Nothing was changed.`,
-        { cause }
-      )
-    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot read ${label} (${code ?? 'error'}).`, { cause })
+    const found = code && NO_TABLE.has(code) ? 'no-table' : code === 'ER_BAD_FIELD_ERROR' ? 'no-column' : 'other'
+    throw probeFailed({ cause, found, label, table: t, columns, what: options.what, where: ' and ?table=' })
   }
   return {
     async sessions() {

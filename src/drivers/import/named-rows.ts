@@ -1,4 +1,5 @@
 import type { ListEntry, ListOptions } from '../../core/driver.js'
+import { VaultError } from '../../core/errors.js'
 import type { ImportSource } from './import-driver.js'
 import { keyName, parseKeyName, unknownRow, valueBytes } from './values.js'
 
@@ -73,4 +74,31 @@ export function namedRowSource(options: NamedRowOptions): ImportSource {
     list,
     close: () => table.close()
   }
+}
+
+/**
+ * The error for a source table that failed its opening probe (`SELECT … LIMIT 0`), told apart by
+ * what the server said: no such table, a missing column, or anything else.
+ */
+export function probeFailed(options: {
+  cause: unknown
+  found: 'no-table' | 'no-column' | 'other'
+  label: string
+  table: string
+  columns: { session: string; name: string; value: string }
+  what: string
+  /** Which URL parameters name the table, e.g. "?table=". */
+  where: string
+}): VaultError {
+  const { cause, found, label, table, columns, what, where } = options
+  const code = (cause as { code?: string }).code
+  if (found === 'no-table')
+    return new VaultError('NOT_FOUND', `${label} has no table ${table}, so it is not ${what}. Nothing was changed; check the database${where}.`, { cause })
+  if (found === 'no-column')
+    return new VaultError(
+      'UNSUPPORTED_FORMAT',
+      `${label}: table ${table} has no columns (${columns.session}, ${columns.name}, ${columns.value}), so it is not ${what}. Nothing was changed.`,
+      { cause }
+    )
+  return new VaultError('BACKEND_UNAVAILABLE', `Cannot read ${label} (${code ?? 'error'}).`, { cause })
 }

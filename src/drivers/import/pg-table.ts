@@ -1,6 +1,6 @@
 import { VaultError } from '../../core/errors.js'
 import { parsePostgresUrl } from '../../core/server-url.js'
-import type { NamedRowTable } from './named-rows.js'
+import { probeFailed, type NamedRowTable } from './named-rows.js'
 
 /** A table of (session, name, value) rows in PostgreSQL, read over one read-only connection (pg). */
 export interface PgTableOptions {
@@ -52,21 +52,8 @@ export async function openPgTable(options: PgTableOptions): Promise<NamedRowTabl
   } catch (cause) {
     await client.end().catch(() => undefined)
     const code = (cause as { code?: string }).code
-    if (code === '42P01' || code === '3F000')
-      throw new VaultError(
-        'NOT_FOUND',
-        `${label} has no table ${t}, so it is not ${options.what}. Nothing was changed; check the database, ?schema= and ?table=.`,
-        {
-          cause
-        }
-      )
-    if (code === '42703')
-      throw new VaultError(
-        'UNSUPPORTED_FORMAT',
-        `${label}: table ${t} has no columns (${columns.session}, ${columns.name}, ${columns.value}), so it is not ${options.what}. Nothing was changed.`,
-        { cause }
-      )
-    throw new VaultError('BACKEND_UNAVAILABLE', `Cannot read ${label} (${code ?? 'error'}).`, { cause })
+    const found = code === '42P01' || code === '3F000' ? 'no-table' : code === '42703' ? 'no-column' : 'other'
+    throw probeFailed({ cause, found, label, table: t, columns, what: options.what, where: ', ?schema= and ?table=' })
   }
   return {
     async sessions() {
