@@ -13,6 +13,7 @@ import { openStore } from '../src/open-store.js'
 import { runCli } from './helpers/tools-cli.js'
 import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
 import { rawDriver } from './helpers/raw-driver.js'
+import { asNobody } from './helpers/unprivileged.js'
 
 const md5 = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex')
 const mode = (path: string) => statSync(path).mode & 0o777
@@ -145,17 +146,10 @@ describe('SQLite files are private', () => {
   })
 })
 
-/**
- * Runs the CLI with the effective user `nobody` (tests run as root, where file modes do not
- * bind): every file it opens or creates obeys the file modes. It keeps CAP_DAC_READ_SEARCH and
- * the real uid, so it can read the code wherever the repository was cloned (a 0700 parent folder
- * included) and module lookups (access(2), which checks the real uid) still find the packages.
- */
+/** Runs the CLI as `nobody` (helpers/unprivileged.ts): every file it opens or creates obeys the file modes. */
 function runAsNobody(args: string[]) {
-  const keepRead = ['--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search']
-  const r = spawnSync('setpriv', ['--euid=65534', '--egid=65534', '--clear-groups', ...keepRead, process.execPath, BIN, ...args, '--json'], {
-    encoding: 'utf8'
-  })
+  const line = asNobody(process.execPath, [BIN, ...args, '--json'])
+  const r = spawnSync(line.command, line.args, { encoding: 'utf8' })
   assert.equal(r.error, undefined, 'setpriv is needed (util-linux)')
   return { code: r.status, json: () => JSON.parse(r.stdout), stdout: r.stdout, stderr: r.stderr }
 }

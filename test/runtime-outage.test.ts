@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { converse, ECHO_BOT, entered, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
+import { NOBODY } from './helpers/unprivileged.js'
 import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './helpers/servers.js'
 
 const CONTACT = '15550007373'
@@ -59,7 +60,7 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
   let sim: SimChild
   const children: CliChild[] = []
   let bot: string
-  const spawnRun = (argv: string[], options: { cwd?: string; uid?: number; gid?: number } = {}) => {
+  const spawnRun = (argv: string[], options: { cwd?: string; asNobody?: boolean } = {}) => {
     const child = spawnCli(['run', ...argv, ...sim.flags, '--bot', bot, '--http', '127.0.0.1:0', ...FAST, '--json'], options)
     children.push(child)
     return child
@@ -196,13 +197,12 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
   })
 
   it('a file: folder that cannot be written: error event and 503, then back once it is writable', { timeout: 120_000 }, async () => {
-    // As root, modes do not stop writes: `run` then runs as the unprivileged `nobody`, for whom they do.
+    // As root, modes do not stop writes: `run` then runs as `nobody` (helpers/unprivileged.ts), for whom they do.
     const asRoot = process.getuid?.() === 0
-    const user = asRoot ? { uid: 65534, gid: 65534 } : {}
     const dir = tempDir()
     const folder = join(dir, 'auth')
-    if (asRoot) chownSync(dir, 65534, 65534)
-    const run = spawnRun([`file:${folder}`, '--session', 'f1'], { cwd: dir, ...user })
+    if (asRoot) chownSync(dir, NOBODY.uid, NOBODY.gid)
+    const run = spawnRun([`file:${folder}`, '--session', 'f1'], { cwd: dir, asNobody: asRoot })
     await linkByQr(run, sim)
     await drainContact()
     assert.equal(await converse(sim, CONTACT, 'before'), 'echo: before')

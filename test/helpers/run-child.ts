@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { asNobody } from './unprivileged.js'
 
 export const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
 
@@ -34,13 +35,12 @@ export interface CliChild {
 }
 
 /** Spawns `node bin.js ...argv`. Lines on stdout that are not JSON are kept in stdout() only. */
-export function spawnCli(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): CliChild {
-  const child = spawn(process.execPath, [BIN, ...argv], {
+export function spawnCli(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; asNobody?: boolean } = {}): CliChild {
+  const line = options.asNobody ? asNobody(process.execPath, [BIN, ...argv]) : { command: process.execPath, args: [BIN, ...argv] }
+  const child = spawn(line.command, line.args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    uid: options.uid,
-    gid: options.gid
+    stdio: ['ignore', 'pipe', 'pipe']
   })
   const events: CliEvent[] = []
   let out = ''
