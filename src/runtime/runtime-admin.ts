@@ -16,8 +16,19 @@ import type { Finding } from '../tools/findings.js'
 import { sessionHasData } from '../tools/sessions.js'
 import type { SessionStats } from './analytics.js'
 import { backupAndClear, backupFileName } from './logged-out.js'
-import type { Runtime } from './runtime.js'
+import type { AuthStore as Store } from '../auth/auth-store.js'
+import type { EventFeed } from './event-feed.js'
+import type { Session } from './session.js'
 import type { SessionState, StateReason } from './states.js'
+
+/** What the admin operations use of the Runtime (which calls them with itself). */
+export interface AdminRuntime {
+  readonly store: Store
+  readonly events: EventFeed
+  get(sessionId: string): Session | undefined
+  sessions(): Session[]
+  remove(sessionId: string): Promise<void>
+}
 
 export interface LeaseOwner {
   host: string
@@ -55,7 +66,7 @@ export interface DoctorReport {
 const notFound = (id: string) => new VaultError('NOT_FOUND', `No session "${id}" here or in the store; create it with POST /api/sessions { "id": "${id}" }.`)
 
 /** Every session this process runs or the store holds, sorted by id. */
-export async function reportSessions(runtime: Runtime): Promise<SessionReport[]> {
+export async function reportSessions(runtime: AdminRuntime): Promise<SessionReport[]> {
   const ids = new Set(runtime.sessions().map(s => s.sessionId))
   for await (const id of runtime.store.sessions()) ids.add(id)
   const reports: SessionReport[] = []
@@ -64,12 +75,12 @@ export async function reportSessions(runtime: Runtime): Promise<SessionReport[]>
 }
 
 /** One session's report; NOT_FOUND when neither this process nor the store knows it. */
-export async function reportSession(runtime: Runtime, id: string): Promise<SessionReport> {
+export async function reportSession(runtime: AdminRuntime, id: string): Promise<SessionReport> {
   if (!runtime.get(id) && !(await sessionHasData(runtime.store, id))) throw notFound(id)
   return report(runtime, id)
 }
 
-async function report(runtime: Runtime, id: string): Promise<SessionReport> {
+async function report(runtime: AdminRuntime, id: string): Promise<SessionReport> {
   const session = runtime.get(id)
   const lastBackup = runtime.events.lastBackup(id) ?? null
   const lease = await leaseOwner(runtime, id)
@@ -98,7 +109,7 @@ async function report(runtime: Runtime, id: string): Promise<SessionReport> {
   }
 }
 
-async function leaseOwner(runtime: Runtime, id: string): Promise<LeaseOwner | null> {
+async function leaseOwner(runtime: AdminRuntime, id: string): Promise<LeaseOwner | null> {
   let info
   try {
     info = await runtime.store.leaseInfo(id)
@@ -113,14 +124,14 @@ async function leaseOwner(runtime: Runtime, id: string): Promise<LeaseOwner | nu
 }
 
 /** Refuses to touch a session another live process holds: it would write on. */
-async function assertNotHeldElsewhere(runtime: Runtime, id: string): Promise<void> {
+async function assertNotHeldElsewhere(runtime: AdminRuntime, id: string): Promise<void> {
   const lease = await leaseOwner(runtime, id)
   if (lease && !lease.self)
     throw new VaultError('LEASE_HELD', `Session "${id}" is held by host ${lease.host} pid ${lease.pid}; stop it there first (or wait for its lease to expire).`)
 }
 
 /** A backup of one session into `dir`, named after it and the time; resolves with the file. */
-export async function backupSession(runtime: Runtime, id: string, dir: string): Promise<{ file: string }> {
+export async function backupSession(runtime: AdminRuntime, id: string, dir: string): Promise<{ file: string }> {
   if (!(await sessionHasData(runtime.store, id))) throw notFound(id)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const file = resolve(join(dir, backupFileName(id, 'manual')))
@@ -130,7 +141,7 @@ export async function backupSession(runtime: Runtime, id: string, dir: string): 
 }
 
 /** Stop, backup, then drop. A failed backup leaves the session stored (stopped) and rejects. */
-export async function deleteSession(runtime: Runtime, id: string, dir: string): Promise<{ backup?: string }> {
+export async function deleteSession(runtime: AdminRuntime, id: string, dir: string): Promise<{ backup?: string }> {
   const running = runtime.get(id)
   if (!running && !(await sessionHasData(runtime.store, id))) throw notFound(id)
   if (!running) await assertNotHeldElsewhere(runtime, id)
@@ -143,7 +154,7 @@ export async function deleteSession(runtime: Runtime, id: string, dir: string): 
 }
 
 /** The doctor's checks of one stored session (findings name types, ids and counts; never a value). */
-export async function doctorSession(runtime: Runtime, id: string): Promise<DoctorReport & { storeFindings: Finding[] }> {
+export async function doctorSession(runtime: AdminRuntime, id: string): Promise<DoctorReport & { storeFindings: Finding[] }> {
   if (!(await sessionHasData(runtime.store, id))) throw notFound(id)
   const result = await doctor(runtime.store, { sessions: [id] })
   const [r] = result.sessions
