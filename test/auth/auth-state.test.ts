@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { describe, it, test } from 'node:test'
 import { createHook } from 'node:async_hooks'
 import Database from 'better-sqlite3'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore, useFileAuthState, useSqliteAuthState } from '../src/open-store.js'
-import { copyFixture, readBaileysFolder } from './helpers/fixture.js'
-import { createMemoryDriver } from '../src/drivers/memory.js'
-import { VaultError } from '../src/core/errors.js'
-import { instrument } from './helpers/faulty-driver.js'
+import { openStore, useFileAuthState, useSqliteAuthState } from '../../src/open-store.js'
+import { copyFixture, readBaileysFolder } from '../helpers/fixture.js'
+import { createMemoryDriver } from '../../src/drivers/memory.js'
+import { createSqliteDriver } from '../../src/drivers/sqlite.js'
+import { VaultError } from '../../src/core/errors.js'
+import { instrument } from '../helpers/faulty-driver.js'
 
 const tmpDb = () => join(mkdtempSync(join(tmpdir(), 'vault-auth-')), 'store.db')
 const isVault = (code: string) => (e: unknown) => e instanceof VaultError && e.code === code
@@ -279,5 +280,40 @@ describe('useAuthState', () => {
     assert.deepEqual(await ro.keys.get('lid-mapping', ['a']), { a: 'one' })
     assert.deepEqual(await ro.keys.get('lid-mapping', ['a']), { a: 'one' })
     assert.ok(calls.get <= before + 1, `the key is read from the backend at most once more, not on every read (${calls.get - before})`)
+  })
+})
+
+describe('auth state: read your writes while a write is in flight', () => {
+  test('a key read during an in-flight write of that key returns the written value, not the one before', async () => {
+    // A slow backend (as PostgreSQL is, next to SQLite): Baileys commits a decrypt's session while
+    // a reply, in another transaction, reads the same session. The reply must see the new state.
+    const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-ryw-'))
+    const inner = await createSqliteDriver({ path: join(dir, 'x.db') })
+    let delay = 0
+    const slow = {
+      ...inner,
+      // It no longer commits on call: the write happens after the delay.
+      capabilities: { ...inner.capabilities, commitsOnCall: false },
+      write: async (s: string, b: Parameters<typeof inner.write>[1]) => {
+        await new Promise(r => setTimeout(r, delay))
+        return inner.write(s, b)
+      }
+    }
+    const store = await openStore(slow as never)
+    try {
+      const { state } = await store.useAuthState('s')
+      await state.keys.set({ session: { alice: { version: 1 } as never } })
+      assert.deepEqual((await state.keys.get('session', ['alice'])).alice, { version: 1 })
+      delay = 50
+      const writing = state.keys.set({ session: { alice: { version: 2 } as never } })
+      assert.deepEqual((await state.keys.get('session', ['alice'])).alice, { version: 2 })
+      await writing
+      const cold = await openStore(await createSqliteDriver({ path: join(dir, 'x.db') }))
+      assert.deepEqual((await cold.readKeys('s', 'session', ['alice'])).get('alice'), { version: 2 })
+      await cold.close()
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

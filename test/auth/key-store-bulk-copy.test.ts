@@ -6,10 +6,10 @@ import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { AuthenticationCreds, SignalDataSet, SignalDataTypeMap } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { copyFixture, manifest } from './helpers/fixture.js'
-import { assertConversationContinues } from './helpers/conversation.js'
-import type { NextSignalKeyStore } from './types/next-baileys-key-store.js'
+import { openStore } from '../../src/open-store.js'
+import { copyFixture, manifest } from '../helpers/fixture.js'
+import { assertConversationContinues } from '../helpers/conversation.js'
+import type { NextSignalKeyStore } from '../types/next-baileys-key-store.js'
 
 /**
  * Baileys' next release copies an account between stores with `migrateAuthState`: iterate the

@@ -3,10 +3,10 @@ import { describe, it } from 'node:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Driver, ListEntry } from '../src/core/driver.js'
-import { createSqliteDriver } from '../src/drivers/sqlite.js'
-import { openStore } from '../src/open-store.js'
-import { instrument } from './helpers/faulty-driver.js'
+import type { Driver, ListEntry } from '../../src/core/driver.js'
+import { createSqliteDriver } from '../../src/drivers/sqlite.js'
+import { openStore } from '../../src/open-store.js'
+import { instrument } from '../helpers/faulty-driver.js'
 
 const tmpDb = () => join(mkdtempSync(join(tmpdir(), 'vault-prefetch-')), 'store.db')
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `1555000${String(i).padStart(4, '0')}.1`)

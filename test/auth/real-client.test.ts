@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { realClientSuite } from './helpers/real-client-suite.js'
+import { realClientSuite } from '../helpers/real-client-suite.js'
 
 let n = 0
 realClientSuite('memory', async () => ({ url: `memory:real-client-${process.pid}-${++n}` }))

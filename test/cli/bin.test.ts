@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
-import { openStore } from '../src/open-store.js'
-import { importBaileysFolder, copyFixture } from './helpers/fixture.js'
+import { openStore } from '../../src/open-store.js'
+import { importBaileysFolder, copyFixture } from '../helpers/fixture.js'
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-bin-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { spawnCli } from './helpers/run-child.js'
+import { spawnCli } from '../helpers/run-child.js'
 
 const STEPS = [
   '1. link',

@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { deriveKeyId } from '../src/codec/seal.js'
-import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
-import { runCli } from './helpers/tools-cli.js'
+import { deriveKeyId } from '../../src/codec/seal.js'
+import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 /** Waits generous enough for a loaded 2-core machine (the simulator and `run` children share it); never a sleep. */
 const LOADED_MS = 45_000

@@ -4,11 +4,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore } from '../src/open-store.js'
-import { encryptionFromEnv } from '../src/codec/seal.js'
-import { copyFixture, importBaileysFolder } from './helpers/fixture.js'
-import { runCli } from './helpers/tools-cli.js'
-import { assertConversationContinues } from './helpers/tools-suite.js'
+import { openStore } from '../../src/open-store.js'
+import { encryptionFromEnv } from '../../src/codec/seal.js'
+import { copyFixture, importBaileysFolder } from '../helpers/fixture.js'
+import { runCli } from '../helpers/tools-cli.js'
+import { assertConversationContinues } from '../helpers/tools-suite.js'
 
 describe('cli: rotate-key and BAILEYS_VAULT_KEY', () => {
   it('encrypts a plaintext store, rotates to a new key, and the conversation continues with only the new key', async () => {

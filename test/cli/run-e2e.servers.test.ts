@@ -15,15 +15,15 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
-import { LEDGER_FILE } from '../src/runtime/backup-schedule.js'
-import { openStore } from '../src/open-store.js'
-import { verifyBackup } from '../src/tools/restore.js'
-import { freshPostgres } from './helpers/servers.js'
-import { runCli } from './helpers/tools-cli.js'
-import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
+import { LEDGER_FILE } from '../../src/runtime/backup-schedule.js'
+import { openStore } from '../../src/open-store.js'
+import { verifyBackup } from '../../src/tools/restore.js'
+import { freshPostgres } from '../helpers/servers.js'
+import { runCli } from '../helpers/tools-cli.js'
+import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
 
 const CONTACT = '15550004242'
-const README = fileURLToPath(new URL('../../README.md', import.meta.url))
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url))
 
 interface Family {
   name: string

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { CommandContext } from '../src/cli/command.js'
-import { progressBar } from '../src/cli/progress.js'
-import { runCli } from './helpers/tools-cli.js'
+import type { CommandContext } from '../../src/cli/command.js'
+import { progressBar } from '../../src/cli/progress.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 const ctx = (isTTY: boolean, json = false) => {
   let err = ''

@@ -2,9 +2,9 @@ import Database from 'better-sqlite3'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMemoryDriver } from '../src/drivers/memory.js'
-import { createSqliteDriver } from '../src/drivers/sqlite.js'
-import { driverConformance } from '../src/testing/index.js'
+import { createMemoryDriver } from '../../src/drivers/memory.js'
+import { createSqliteDriver } from '../../src/drivers/sqlite.js'
+import { driverConformance } from '../../src/testing/index.js'
 
 driverConformance('memory', async () => {
   const name = `conformance-${process.pid}-${Date.now()}`

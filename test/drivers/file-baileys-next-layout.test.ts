@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { openStore } from '../src/open-store.js'
-import { doctor } from '../src/tools/doctor.js'
-import { VaultError } from '../src/core/errors.js'
-import { copyFixture, manifest } from './helpers/fixture.js'
-import { assertConversationContinues } from './helpers/conversation.js'
+import { openStore } from '../../src/open-store.js'
+import { doctor } from '../../src/tools/doctor.js'
+import { VaultError } from '../../src/core/errors.js'
+import { copyFixture, manifest } from '../helpers/fixture.js'
+import { assertConversationContinues } from '../helpers/conversation.js'
 
 /**
  * Folders written by Baileys' next useMultiFileAuthState (develop, to be 7.0.0): it writes

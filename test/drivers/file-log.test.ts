@@ -4,9 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { createFileDriver } from '../src/drivers/file.js'
-import { decodeRecords, encodeRecord, type LogOp } from '../src/drivers/file-log-format.js'
-import { loggedWrites } from '../src/drivers/file-folder.js'
+import { createFileDriver } from '../../src/drivers/file.js'
+import { decodeRecords, encodeRecord, type LogOp } from '../../src/drivers/file-log-format.js'
+import { loggedWrites } from '../../src/drivers/file-folder.js'
 
 const temps: string[] = []
 after(() => {

@@ -4,12 +4,12 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { toBufferJson } from '../src/codec/buffer-json.js'
-import { READ_AHEAD_MIN_FILES, readAhead, readAheadStats } from '../src/drivers/file-read-ahead.js'
-import { parseKeyFile } from '../src/drivers/file-names.js'
-import { openStore } from '../src/open-store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { copyFixture } from './helpers/fixture.js'
+import { toBufferJson } from '../../src/codec/buffer-json.js'
+import { READ_AHEAD_MIN_FILES, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
+import { parseKeyFile } from '../../src/drivers/file-names.js'
+import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { copyFixture } from '../helpers/fixture.js'
 
 /**
  * Bulk listings of a file: folder read their files on a worker thread (file-read-ahead.ts):

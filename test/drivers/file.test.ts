@@ -7,21 +7,21 @@ import { join, relative } from 'node:path'
 import { describe, it, after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { initAuthCreds, useMultiFileAuthState, type SignalDataTypeMap } from '@whiskeysockets/baileys'
-import { createFileDriver } from '../src/drivers/file.js'
-import { encodeJournal } from '../src/drivers/file-io.js'
-import { decodeRecords } from '../src/drivers/file-log-format.js'
-import { keyFile, parseKeyFile, sessionFolder, parseSessionFolder, MAX_NAME_BYTES } from '../src/drivers/file-names.js'
-import { openStore } from '../src/open-store.js'
-import { isVaultError } from '../src/core/errors.js'
-import { driverConformance, TRICKY_IDS } from '../src/testing/index.js'
-import { copyFixture, manifest, JID, GROUP, baileysFolderDevice, FIXTURE_ROOT, type FixtureName } from './helpers/fixture.js'
-import { SignalDevice } from './helpers/signal-device.js'
-import { realClientSuite } from './helpers/real-client-suite.js'
-import { crashSuite } from './helpers/crash-suite.js'
-import { toolsSuite } from './helpers/tools-suite.js'
-import { testEncryption } from './helpers/encryption-keys.js'
-import { KEYS, SESSIONS } from './helpers/file-crash-child.js'
-import { rawDriver } from './helpers/raw-driver.js'
+import { createFileDriver } from '../../src/drivers/file.js'
+import { encodeJournal } from '../../src/drivers/file-io.js'
+import { decodeRecords } from '../../src/drivers/file-log-format.js'
+import { keyFile, parseKeyFile, sessionFolder, parseSessionFolder, MAX_NAME_BYTES } from '../../src/drivers/file-names.js'
+import { openStore } from '../../src/open-store.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { driverConformance, TRICKY_IDS } from '../../src/testing/index.js'
+import { copyFixture, manifest, JID, GROUP, baileysFolderDevice, FIXTURE_ROOT, type FixtureName } from '../helpers/fixture.js'
+import { SignalDevice } from '../helpers/signal-device.js'
+import { realClientSuite } from '../helpers/real-client-suite.js'
+import { crashSuite } from '../helpers/crash-suite.js'
+import { toolsSuite } from '../helpers/tools-suite.js'
+import { testEncryption } from '../helpers/encryption-keys.js'
+import { KEYS, SESSIONS } from '../helpers/file-crash-child.js'
+import { rawDriver } from '../helpers/raw-driver.js'
 
 const temps: string[] = []
 const tempRoot = (label: string) => {
@@ -758,7 +758,7 @@ describe('file driver: crash safety', () => {
 
   it('SIGKILL at random moments of big batches: after every kill each batch is all or nothing', async t => {
     const root = join(tempRoot('kill'), 'auth')
-    const CHILD = fileURLToPath(new URL('./helpers/file-crash-child.js', import.meta.url))
+    const CHILD = fileURLToPath(new URL('../helpers/file-crash-child.js', import.meta.url))
     const KILLS = Number(process.env.VAULT_FILE_KILLS ?? 30)
     const acked = new Map(SESSIONS.map(s => [s, -1]))
     let midBatch = 0

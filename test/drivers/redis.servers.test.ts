@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isVaultError } from '../src/core/errors.js'
-import { createRedisDriver, type RedisClientLike } from '../src/drivers/redis.js'
-import { openStore } from '../src/open-store.js'
-import { driverConformance } from '../src/testing/index.js'
-import { crashSuite } from './helpers/crash-suite.js'
-import { testEncryption } from './helpers/encryption-keys.js'
-import { realClientSuite } from './helpers/real-client-suite.js'
-import { toolsSuite } from './helpers/tools-suite.js'
-import { freshRedis, outageSuite, redisClient, requireEnv, startRedis, stopRedis } from './helpers/servers.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { createRedisDriver, type RedisClientLike } from '../../src/drivers/redis.js'
+import { openStore } from '../../src/open-store.js'
+import { driverConformance } from '../../src/testing/index.js'
+import { crashSuite } from '../helpers/crash-suite.js'
+import { testEncryption } from '../helpers/encryption-keys.js'
+import { realClientSuite } from '../helpers/real-client-suite.js'
+import { toolsSuite } from '../helpers/tools-suite.js'
+import { freshRedis, outageSuite, redisClient, requireEnv, startRedis, stopRedis } from '../helpers/servers.js'
 
 const bytes = (text: string) => Buffer.from(text, 'utf8')
 

@@ -3,8 +3,8 @@ import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { openStore, type OpenStoreOptions } from '../src/open-store.js'
-import { flushes, powerCut, unwatchFlushes, watchFlushes, type DiskImage } from './helpers/durable-images.js'
+import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
+import { flushes, powerCut, unwatchFlushes, watchFlushes, type DiskImage } from '../helpers/durable-images.js'
 
 /**
  * A simulated power cut for SQLite's durable default (the fs shim of helpers/durable-images.ts):

@@ -1,5 +1,5 @@
 /**
- * The soak run (`npm run soak`, and a short version in test/soak.test.ts): N linked sessions per
+ * The soak run (`npm run soak`, and a short version in test/runtime/soak.servers.test.ts): N linked sessions per
  * store (SQLite, PostgreSQL, optionally Redis), each store kept alive by one `baileys-vault run
  * --all` under a supervisor loop that restarts it whenever it exits, against the simulator,
  * while a chaos loop does one thing at a time: a 515 kick, a silence (long enough for the

@@ -4,24 +4,24 @@
  * (test/helpers/import-layouts.ts), read in place by `baileys-api+redis://…`. The key names are
  * fixed, so each test removes the hashes it wrote.
  */
-import { rawDriver } from './helpers/raw-driver.js'
+import { rawDriver } from '../helpers/raw-driver.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { useMultiFileAuthState } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { isVaultError } from '../src/core/errors.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { copyFixture, fixtureFacts } from './helpers/fixture.js'
-import { assertConversationContinues } from './helpers/conversation.js'
-import { runCli } from './helpers/tools-cli.js'
-import { requireEnv } from './helpers/servers.js'
-import { login, pair } from './helpers/sim-lifecycle.js'
-import { textOf } from './helpers/sim-client.js'
-import { baileysApiKey, baileysFolderTexts, hashSnapshot, withRedis, writeBaileysApiHash } from './helpers/import-layouts.js'
+import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
+import { assertConversationContinues } from '../helpers/conversation.js'
+import { runCli } from '../helpers/tools-cli.js'
+import { requireEnv } from '../helpers/servers.js'
+import { login, pair } from '../helpers/sim-lifecycle.js'
+import { textOf } from '../helpers/sim-client.js'
+import { baileysApiKey, baileysFolderTexts, hashSnapshot, withRedis, writeBaileysApiHash } from '../helpers/import-layouts.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-import-baileys-api-'))
 after(() => rmSync(dir, { recursive: true, force: true }))

@@ -3,24 +3,24 @@
  * .env.example setup), with the `instances/<id>/` folders, and Redis alone, each written as
  * Evolution writes it (test/helpers/import-layouts.ts), read in place by `evolution+…` URLs.
  */
-import { rawDriver } from './helpers/raw-driver.js'
+import { rawDriver } from '../helpers/raw-driver.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { useMultiFileAuthState } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { createMemoryDriver } from '../src/drivers/memory.js'
-import { isVaultError } from '../src/core/errors.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { copyFixture, fixtureFacts } from './helpers/fixture.js'
-import { assertConversationContinues } from './helpers/conversation.js'
-import { runCli } from './helpers/tools-cli.js'
-import { deleteRedisPrefix, freshPostgres, requireEnv } from './helpers/servers.js'
-import { login, pair } from './helpers/sim-lifecycle.js'
-import { textOf } from './helpers/sim-client.js'
+import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { createMemoryDriver } from '../../src/drivers/memory.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
+import { assertConversationContinues } from '../helpers/conversation.js'
+import { runCli } from '../helpers/tools-cli.js'
+import { deleteRedisPrefix, freshPostgres, requireEnv } from '../helpers/servers.js'
+import { login, pair } from '../helpers/sim-lifecycle.js'
+import { textOf } from '../helpers/sim-client.js'
 import {
   baileysFolderTexts,
   createEvolutionTables,
@@ -31,7 +31,7 @@ import {
   writeEvolutionCreds,
   writeEvolutionInstanceFolder,
   writeEvolutionRedisKeys
-} from './helpers/import-layouts.js'
+} from '../helpers/import-layouts.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-import-evolution-'))
 const cleanups: Array<() => Promise<void>> = []

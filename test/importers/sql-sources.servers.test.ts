@@ -7,24 +7,24 @@
  * a damaged row stops migrate naming the row, with nothing written to the target; the source's
  * rows are byte-equal before and after.
  */
-import { rawDriver } from './helpers/raw-driver.js'
+import { rawDriver } from '../helpers/raw-driver.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
-import { openStore } from '../src/open-store.js'
-import type { AuthStore } from '../src/auth/auth-store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { isVaultError } from '../src/core/errors.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { copyFixture, fixtureFacts } from './helpers/fixture.js'
-import { assertConversationContinues } from './helpers/conversation.js'
-import { login, pair } from './helpers/sim-lifecycle.js'
-import { waitForText } from './helpers/sim-peers.js'
-import { freshMysql, freshPostgres } from './helpers/servers.js'
-import { runCli } from './helpers/tools-cli.js'
+import { openStore } from '../../src/open-store.js'
+import type { AuthStore } from '../../src/auth/auth-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
+import { assertConversationContinues } from '../helpers/conversation.js'
+import { login, pair } from '../helpers/sim-lifecycle.js'
+import { waitForText } from '../helpers/sim-peers.js'
+import { freshMysql, freshPostgres } from '../helpers/servers.js'
+import { runCli } from '../helpers/tools-cli.js'
 import {
   MYSQL_SESSION_DDL,
   PG_SESSION_DDL,
@@ -36,7 +36,7 @@ import {
   pgSessionTable,
   writeFolderDevice,
   type SourceAuth
-} from './helpers/import-sources.js'
+} from '../helpers/import-sources.js'
 
 /** Keys of `session` on `to` whose value differs from the source's (compared as text; no value is printed). */
 async function changedKeys(from: AuthStore, session: string, to: AuthStore, target: string): Promise<number> {

@@ -13,13 +13,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { after, before, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openStore } from '../src/open-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { startSession } from '../src/runtime/index.js'
-import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
-import { silentLogger } from './helpers/sim-client.js'
+import { openStore } from '../../src/open-store.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { startSession } from '../../src/runtime/index.js'
+import { freshPostgres, freshRedis, redisClient } from '../helpers/servers.js'
+import { silentLogger } from '../helpers/sim-client.js'
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'bin.js')
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
 /** The issue's 30 by default (about 90 s on 2 shared cores); VAULT_FLEET_SESSIONS=6 for a quick run. */
 const SESSIONS = Array.from({ length: Number(process.env.VAULT_FLEET_SESSIONS ?? 30) }, (_, i) => `s${i + 1}`)
 /** Each instance's capacity: room for every session on two instances. */

@@ -20,8 +20,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it, type TestContext } from 'node:test'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
 
 let sim: SimChild
 const dirs: string[] = []

@@ -7,16 +7,16 @@ import { describe, it, after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import pg from 'pg'
-import type { Driver } from '../src/core/driver.js'
-import { isVaultError } from '../src/core/errors.js'
-import { createPostgresDriver } from '../src/drivers/postgres.js'
-import { createSqliteDriver } from '../src/drivers/sqlite.js'
-import { leaseOwner } from '../src/drivers/shared-lease.js'
-import { openStore } from '../src/open-store.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { until } from '../src/testing/conformance.js'
+import type { Driver } from '../../src/core/driver.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { createPostgresDriver } from '../../src/drivers/postgres.js'
+import { createSqliteDriver } from '../../src/drivers/sqlite.js'
+import { leaseOwner } from '../../src/drivers/shared-lease.js'
+import { openStore } from '../../src/open-store.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { until } from '../../src/testing/conformance.js'
 
-const CHILD = fileURLToPath(new URL('./helpers/lease-child.js', import.meta.url))
+const CHILD = fileURLToPath(new URL('../helpers/lease-child.js', import.meta.url))
 const temps: string[] = []
 const tempDir = (label: string) => {
   const dir = mkdtempSync(join(tmpdir(), `vault-lease-${label}-`))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { typecheck } from './helpers/typecheck.js'
+import { typecheck } from '../helpers/typecheck.js'
 
 /**
  * What a user can import, by the published names (resolved through package.json "exports" to

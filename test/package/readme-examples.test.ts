@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ROOT, typecheck } from './helpers/typecheck.js'
+import { ROOT, typecheck } from '../helpers/typecheck.js'
 
 /**
  * The README's TypeScript examples compile against the package's real types (imported by

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { findOutsidePaths } from './helpers/outside-paths.js'
+import { findOutsidePaths } from '../helpers/outside-paths.js'
 
 /** The checkout this test runs from (build/test inside it). */
 const ROOT = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }).trim()
@@ -47,6 +47,6 @@ describe('the repository stands alone', () => {
     assert.equal(findOutsidePaths('scripts/setup.sh', `cd "$(dirname "$0")/${up}/${up}"`).length, 1, 'a script runs from its own folder')
     assert.equal(findOutsidePaths('README.md', `See ${up}/shared/DESIGN.md`).length, 1)
     assert.equal(findOutsidePaths('docs/cli.md', `Read ${'/'}work/shared/DESIGN.md or ${'/'}home/me/x`).length, 1, 'one finding per line')
-    assert.equal(findOutsidePaths('test/drivers-file.test.ts', "['session', '../../etc/passwd']").length, 0, 'test data that stays inside at run time')
+    assert.equal(findOutsidePaths('test/drivers/file.test.ts', "['session', '../../etc/passwd']").length, 0, 'test data that stays inside at run time')
   })
 })

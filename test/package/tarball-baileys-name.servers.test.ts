@@ -6,16 +6,16 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { startSimulator } from '../src/sim/index.js'
+import { startSimulator } from '../../src/sim/index.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 const run = promisify(execFile)
 
 /**
  * The tarball installed next to Baileys under its other name, `baileys@7.0.0-rc14`, alone (no
  * `@whiskeysockets/baileys`): the README quick start (its import written for that name), `demo`
  * and `run` work, and the project holds one copy of Baileys. Install scripts are skipped and
- * better-sqlite3's binary is copied from this repository (test/packaging.test.ts already proves
+ * better-sqlite3's binary is copied from this repository (test/package/tarball.servers.test.ts already proves
  * the native build from source; doing it twice would cost minutes).
  */
 describe('the packed tarball with Baileys installed as `baileys`', () => {

@@ -13,15 +13,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { isVaultError } from '../src/core/errors.js'
-import { leaseOwner } from '../src/drivers/shared-lease.js'
-import { openStore } from '../src/open-store.js'
-import { MESSAGE_TYPE } from '../src/store/internal-types.js'
-import type { LeaseGrant } from '../src/core/driver.js'
-import type { AuthStore } from '../src/auth/auth-store.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { leaseOwner } from '../../src/drivers/shared-lease.js'
+import { openStore } from '../../src/open-store.js'
+import { MESSAGE_TYPE } from '../../src/store/internal-types.js'
+import type { LeaseGrant } from '../../src/core/driver.js'
+import type { AuthStore } from '../../src/auth/auth-store.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
 
-const CHILD = fileURLToPath(new URL('./helpers/retry-zombie-child.js', import.meta.url))
+const CHILD = fileURLToPath(new URL('../helpers/retry-zombie-child.js', import.meta.url))
 const TTL_MS = 1000
 const JID = '15550009090@s.whatsapp.net'
 

@@ -5,12 +5,12 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { proto } from '@whiskeysockets/baileys'
-import { isVaultError } from '../src/core/errors.js'
-import { leaseOwner } from '../src/drivers/shared-lease.js'
-import { openStore } from '../src/open-store.js'
-import { MESSAGE_TYPE, RETRY_COUNT_TYPE } from '../src/store/internal-types.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { testEncryption } from './helpers/encryption-keys.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { leaseOwner } from '../../src/drivers/shared-lease.js'
+import { openStore } from '../../src/open-store.js'
+import { MESSAGE_TYPE, RETRY_COUNT_TYPE } from '../../src/store/internal-types.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { testEncryption } from '../helpers/encryption-keys.js'
 
 /** The retry store on every store: survives a reopen, is out of Baileys' reach, fenced by the lease, sealed. */
 const temps: string[] = []

@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it, type TestContext } from 'node:test'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { retryRun, SECRET_WORD, type Ending } from './helpers/retry-run.js'
-import { spawnCli, startSimChild, type SimChild } from './helpers/run-child.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { retryRun, SECRET_WORD, type Ending } from '../helpers/retry-run.js'
+import { spawnCli, startSimChild, type SimChild } from '../helpers/run-child.js'
 
 const temps: string[] = []
 const tempDir = () => {

@@ -13,10 +13,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import puppeteer, { type Browser, type Page } from 'puppeteer-core'
-import { API_TOKEN, controlRun, decodeQrPng } from './helpers/control-api.js'
-import { entered, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
+import { API_TOKEN, controlRun, decodeQrPng } from '../helpers/control-api.js'
+import { entered, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
 
-const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url))
+const DOCS_SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard.png', import.meta.url))
 const card = (id: string) => `.session[data-session="${id}"]`
 
 describe('the dashboard in chromium', () => {

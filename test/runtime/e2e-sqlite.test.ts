@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runtimeSuite } from './helpers/runtime-suite.js'
+import { runtimeSuite } from '../helpers/runtime-suite.js'
 
 runtimeSuite('SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-sqlite-'))

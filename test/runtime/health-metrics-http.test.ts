@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { describe, it } from 'node:test'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
-import { listenHealth, parseListenAddress, type HealthSource, type SessionReport } from '../src/runtime/http.js'
-import { createMetrics } from '../src/runtime/metrics.js'
+import { listenHealth, parseListenAddress, type HealthSource, type SessionReport } from '../../src/runtime/http.js'
+import { createMetrics } from '../../src/runtime/metrics.js'
 
 const STATES = ['unregistered', 'registering', 'connecting', 'connected', 'disconnected', 'failed', 'stopped']
 

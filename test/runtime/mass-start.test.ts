@@ -12,11 +12,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { openStore } from '../src/open-store.js'
-import { createRuntime } from '../src/runtime/index.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { entered, spawnCli, type CliChild } from './helpers/run-child.js'
-import { silentLogger } from './helpers/sim-client.js'
+import { openStore } from '../../src/open-store.js'
+import { createRuntime } from '../../src/runtime/index.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { entered, spawnCli, type CliChild } from '../helpers/run-child.js'
+import { silentLogger } from '../helpers/sim-client.js'
 
 const COUNT = Number(process.env.VAULT_MASS_SESSIONS ?? 60)
 const MAX = 8

@@ -1,12 +1,12 @@
 /**
  * The runtime's pure parts: the close-code policy and its backoff sequence, loop detection,
  * creds-write coalescing, the watchdog on a fake clock, the state machine, and bad options.
- * The end-to-end behaviour against the simulator is in runtime-e2e and runtime-sigterm.
+ * The end-to-end behaviour against the simulator is in runtime/e2e-sqlite and runtime/sigterm-mid-traffic.
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { describe, mock, test } from 'node:test'
-import { openStore } from '../src/open-store.js'
+import { openStore } from '../../src/open-store.js'
 import {
   createRuntime,
   startSession,
@@ -16,17 +16,13 @@ import {
   canTransition,
   preflight,
   repairPreKeyCounters
-} from '../src/runtime/index.js'
-import { checkCreds } from '../src/tools/creds-check.js'
+} from '../../src/runtime/index.js'
+import { checkCreds } from '../../src/tools/creds-check.js'
 import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
-import { Watchdog, resolveWatchdog } from '../src/runtime/watchdog.js'
-import { handleSignals } from '../src/runtime/signals.js'
-import { createSqliteDriver } from '../src/drivers/sqlite.js'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { silentLogger } from '../src/runtime/logger.js'
-import { isVaultError } from '../src/core/errors.js'
+import { Watchdog, resolveWatchdog } from '../../src/runtime/watchdog.js'
+import { handleSignals } from '../../src/runtime/signals.js'
+import { silentLogger } from '../../src/runtime/logger.js'
+import { isVaultError } from '../../src/core/errors.js'
 
 const half = () => 0.5 // jitter term 0: the base delays
 
@@ -349,41 +345,6 @@ describe('signals', () => {
       assert.equal(process.listenerCount('SIGTERM'), before)
     } finally {
       exit.mock.restore()
-    }
-  })
-})
-
-describe('auth state: read your writes while a write is in flight', () => {
-  test('a key read during an in-flight write of that key returns the written value, not the one before', async () => {
-    // A slow backend (as PostgreSQL is, next to SQLite): Baileys commits a decrypt's session while
-    // a reply, in another transaction, reads the same session. The reply must see the new state.
-    const dir = mkdtempSync(join(tmpdir(), 'vault-runtime-ryw-'))
-    const inner = await createSqliteDriver({ path: join(dir, 'x.db') })
-    let delay = 0
-    const slow = {
-      ...inner,
-      // It no longer commits on call: the write happens after the delay.
-      capabilities: { ...inner.capabilities, commitsOnCall: false },
-      write: async (s: string, b: Parameters<typeof inner.write>[1]) => {
-        await new Promise(r => setTimeout(r, delay))
-        return inner.write(s, b)
-      }
-    }
-    const store = await openStore(slow as never)
-    try {
-      const { state } = await store.useAuthState('s')
-      await state.keys.set({ session: { alice: { version: 1 } as never } })
-      assert.deepEqual((await state.keys.get('session', ['alice'])).alice, { version: 1 })
-      delay = 50
-      const writing = state.keys.set({ session: { alice: { version: 2 } as never } })
-      assert.deepEqual((await state.keys.get('session', ['alice'])).alice, { version: 2 })
-      await writing
-      const cold = await openStore(await createSqliteDriver({ path: join(dir, 'x.db') }))
-      assert.deepEqual((await cold.readKeys('s', 'session', ['alice'])).get('alice'), { version: 2 })
-      await cold.close()
-    } finally {
-      await store.close()
-      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

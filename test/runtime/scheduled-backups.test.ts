@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { initAuthCreds } from '@whiskeysockets/baileys'
-import { createMemoryDriver } from '../src/drivers/memory.js'
-import { openStore } from '../src/open-store.js'
-import { LEDGER_FILE, scheduleBackups } from '../src/runtime/backup-schedule.js'
-import { parseDuration } from '../src/runtime/duration.js'
-import { verifyBackup } from '../src/tools/restore.js'
-import { instrument } from './helpers/faulty-driver.js'
+import { createMemoryDriver } from '../../src/drivers/memory.js'
+import { openStore } from '../../src/open-store.js'
+import { LEDGER_FILE, scheduleBackups } from '../../src/runtime/backup-schedule.js'
+import { parseDuration } from '../../src/runtime/duration.js'
+import { verifyBackup } from '../../src/tools/restore.js'
+import { instrument } from '../helpers/faulty-driver.js'
 
 const root = mkdtempSync(join(tmpdir(), 'vault-backup-schedule-'))
 after(() => rmSync(root, { recursive: true, force: true }))

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openStore } from '../src/open-store.js'
-import { startSimulator, type Simulator } from '../src/sim/index.js'
-import { rawDriver } from './helpers/raw-driver.js'
+import { openStore } from '../../src/open-store.js'
+import { startSimulator, type Simulator } from '../../src/sim/index.js'
+import { rawDriver } from '../helpers/raw-driver.js'
 
-const CHILD = fileURLToPath(new URL('./helpers/runtime-child.js', import.meta.url))
+const CHILD = fileURLToPath(new URL('../helpers/runtime-child.js', import.meta.url))
 
 interface ChildEvent {
   type: string

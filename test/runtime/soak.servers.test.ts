@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { formatSoak, runSoak, soakProblems } from './helpers/soak.js'
+import { formatSoak, runSoak, soakProblems } from '../helpers/soak.js'
 
 const seconds = Number(process.env.VAULT_SOAK_SECONDS ?? 75)
 

@@ -12,8 +12,8 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync, write
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { converse, ECHO_BOT, entered, spawnCli, startSimChild, type CliChild, type SimChild } from './helpers/run-child.js'
-import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './helpers/servers.js'
+import { converse, ECHO_BOT, entered, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
+import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from '../helpers/servers.js'
 
 const CONTACT = '15550007373'
 /** How long each server stays down (the operator restart is about this long). */

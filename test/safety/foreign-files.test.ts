@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { initAuthCreds } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { encodeJournal } from '../src/drivers/file-io.js'
-import { ls } from '../src/tools/inspect.js'
-import { doctor } from '../src/tools/doctor.js'
-import { runCli } from './helpers/tools-cli.js'
+import { openStore } from '../../src/open-store.js'
+import { encodeJournal } from '../../src/drivers/file-io.js'
+import { ls } from '../../src/tools/inspect.js'
+import { doctor } from '../../src/tools/doctor.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 /**
  * Tools on a file: folder that also holds the user's own files (issue 10, items 1 and 3): those

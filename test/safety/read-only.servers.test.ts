@@ -8,16 +8,16 @@ import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { initAuthCreds } from '@whiskeysockets/baileys'
-import { isVaultError } from '../src/core/errors.js'
-import { openStore } from '../src/open-store.js'
-import { runCli } from './helpers/tools-cli.js'
-import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
-import { rawDriver } from './helpers/raw-driver.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { openStore } from '../../src/open-store.js'
+import { runCli } from '../helpers/tools-cli.js'
+import { freshPostgres, freshRedis, redisClient } from '../helpers/servers.js'
+import { rawDriver } from '../helpers/raw-driver.js'
 
 const md5 = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex')
 const mode = (path: string) => statSync(path).mode & 0o777
 const dir = () => mkdtempSync(join(tmpdir(), 'vault-readonly-'))
-const BIN = join(fileURLToPath(import.meta.url), '..', '..', 'src', 'cli', 'bin.js')
+const BIN = join(fileURLToPath(import.meta.url), '..', '..', '..', 'src', 'cli', 'bin.js')
 
 /** An SQLite database of another program, with the given tables and one row each. */
 function foreignDatabase(path: string, ddl: string): string {

@@ -13,8 +13,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import type { OpenStoreOptions } from '../src/open-store.js'
-import { crashRun } from './helpers/sim-crash-run.js'
+import type { OpenStoreOptions } from '../../src/open-store.js'
+import { crashRun } from '../helpers/sim-crash-run.js'
 
 const MODES: Array<[string, OpenStoreOptions]> = [
   ['shared flush (default)', {}],

@@ -23,10 +23,10 @@ import {
   type BinaryNode,
   type SocketConfig
 } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import type { AuthStore as Store } from '../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { connectClient, silentLogger, textOf, type Client } from './helpers/sim-client.js'
+import { openStore } from '../../src/open-store.js'
+import type { AuthStore as Store } from '../../src/auth/auth-store.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { connectClient, silentLogger, textOf, type Client } from '../helpers/sim-client.js'
 
 let sim: Simulator
 let untrust: () => void

@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { openStore } from '../src/open-store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { textOf } from './helpers/sim-client.js'
-import { login, pair, simLifecycleSuite } from './helpers/sim-lifecycle.js'
+import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { textOf } from '../helpers/sim-client.js'
+import { login, pair, simLifecycleSuite } from '../helpers/sim-lifecycle.js'
 
 simLifecycleSuite('PostgreSQL', () => freshPostgres('sim_life'))
 simLifecycleSuite('Redis', () => freshRedis('sim-life'))

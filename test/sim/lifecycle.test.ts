@@ -11,11 +11,11 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { textOf } from './helpers/sim-client.js'
-import { eventually, login, OPEN_MS, pair, simLifecycleSuite } from './helpers/sim-lifecycle.js'
+import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { textOf } from '../helpers/sim-client.js'
+import { eventually, login, OPEN_MS, pair, simLifecycleSuite } from '../helpers/sim-lifecycle.js'
 
 let sim: Simulator
 let dir: string
@@ -37,7 +37,7 @@ simLifecycleSuite('SQLite', async () => ({ url: `sqlite:${join(dir, 'x.db')}` })
 simLifecycleSuite('file (Baileys folder)', async () => ({ url: `file:${join(dir, 'folder-store')}` }))
 
 describe('simulator: SIGKILL of the client process', () => {
-  const CHILD = fileURLToPath(new URL('./helpers/sim-child.js', import.meta.url))
+  const CHILD = fileURLToPath(new URL('../helpers/sim-child.js', import.meta.url))
   const children: ChildProcess[] = []
   after(() => children.forEach(c => c.kill('SIGKILL')))
 

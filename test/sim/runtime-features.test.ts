@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { DisconnectReason } from '@whiskeysockets/baileys'
-import { isVaultError } from '../src/core/errors.js'
-import { openStore } from '../src/open-store.js'
-import type { AuthStore as Store } from '../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../src/sim/index.js'
-import { textOf } from './helpers/sim-client.js'
-import { login, OPEN_MS, pairByCode } from './helpers/sim-lifecycle.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { openStore } from '../../src/open-store.js'
+import type { AuthStore as Store } from '../../src/auth/auth-store.js'
+import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../../src/sim/index.js'
+import { textOf } from '../helpers/sim-client.js'
+import { login, OPEN_MS, pairByCode } from '../helpers/sim-lifecycle.js'
 
 let sim: Simulator
 let dir: string

@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import type { AuthStore } from '../src/auth/auth-store.js'
-import { openStore } from '../src/open-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { phoneForPushName } from '../src/sim/state.js'
-import { forkPeer, SIM_CHILD, type PeerChild } from './helpers/sim-peer-child.js'
-import { linkPeer, waitForText, type Peer } from './helpers/sim-peers.js'
+import type { AuthStore } from '../../src/auth/auth-store.js'
+import { openStore } from '../../src/open-store.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { phoneForPushName } from '../../src/sim/state.js'
+import { forkPeer, SIM_CHILD, type PeerChild } from '../helpers/sim-peer-child.js'
+import { linkPeer, waitForText, type Peer } from '../helpers/sim-peers.js'
 
 let sim: Simulator
 let untrust: () => void

@@ -10,12 +10,12 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Agent } from 'node:https'
 import { downloadMediaMessage, proto, type WAMessage } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import type { AuthStore } from '../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../src/sim/index.js'
-import { phoneForPushName } from '../src/sim/state.js'
-import { textOf } from './helpers/sim-client.js'
-import { linkPeer, loginPeer, PEER_OPEN_MS, waitForText, type Peer } from './helpers/sim-peers.js'
+import { openStore } from '../../src/open-store.js'
+import type { AuthStore } from '../../src/auth/auth-store.js'
+import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { phoneForPushName } from '../../src/sim/state.js'
+import { textOf } from '../helpers/sim-client.js'
+import { linkPeer, loginPeer, PEER_OPEN_MS, waitForText, type Peer } from '../helpers/sim-peers.js'
 
 // The simulator's self-signed certificate: the WebSocket and uploads go through this agent;
 // Baileys downloads with fetch, which takes no agent, so this test process accepts it too.

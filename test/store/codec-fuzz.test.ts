@@ -4,10 +4,10 @@ import Database from 'better-sqlite3'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openStore, type OpenStoreOptions } from '../src/open-store.js'
-import { VaultError } from '../src/core/errors.js'
-import { copyFixture, importBaileysFolder } from './helpers/fixture.js'
-import { testEncryption } from './helpers/encryption-keys.js'
+import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
+import { VaultError } from '../../src/core/errors.js'
+import { copyFixture, importBaileysFolder } from '../helpers/fixture.js'
+import { testEncryption } from '../helpers/encryption-keys.js'
 
 /** Deterministic PRNG so a failure can be replayed from the seed in the test name. */
 function prng(seed: number) {

@@ -3,10 +3,10 @@ import { describe, it } from 'node:test'
 import { BufferJSON, proto } from '@whiskeysockets/baileys'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { decodeCreds, decodeValue, encodeValue } from '../src/codec/values.js'
-import { FORMAT_JSON } from '../src/codec/envelope.js'
-import { VaultError } from '../src/core/errors.js'
-import { FIXTURE_ROOT, listBaileysFolder, readBaileysFolder, type FixtureName } from './helpers/fixture.js'
+import { decodeCreds, decodeValue, encodeValue } from '../../src/codec/values.js'
+import { FORMAT_JSON } from '../../src/codec/envelope.js'
+import { VaultError } from '../../src/core/errors.js'
+import { FIXTURE_ROOT, listBaileysFolder, readBaileysFolder, type FixtureName } from '../helpers/fixture.js'
 
 const FIXTURES: FixtureName[] = ['alice', 'bob', 'carol']
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { initAuthCreds } from '@whiskeysockets/baileys'
-import { isVaultError } from '../src/core/errors.js'
-import { toBufferJson } from '../src/codec/buffer-json.js'
-import { openStore } from '../src/open-store.js'
-import { runCli } from './helpers/tools-cli.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { toBufferJson } from '../../src/codec/buffer-json.js'
+import { openStore } from '../../src/open-store.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 const dir = () => mkdtempSync(join(tmpdir(), 'vault-errors-'))
 

@@ -4,10 +4,10 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { isVaultError } from '../src/core/errors.js'
-import { createFileDriver } from '../src/drivers/file.js'
-import { openStore } from '../src/open-store.js'
-import { crashSuite } from './helpers/crash-suite.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { createFileDriver } from '../../src/drivers/file.js'
+import { openStore } from '../../src/open-store.js'
+import { crashSuite } from '../helpers/crash-suite.js'
 
 const temps: string[] = []
 after(() => {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import pg from 'pg'
-import type { Driver, WriteBatch } from '../src/core/driver.js'
-import { isVaultError } from '../src/core/errors.js'
-import { createPostgresDriver, type PgPoolLike } from '../src/drivers/postgres.js'
-import { createRedisDriver, type RedisClientLike } from '../src/drivers/redis.js'
-import { openStore } from '../src/open-store.js'
-import type { AuthStore } from '../src/auth/auth-store.js'
-import { freshPostgres, freshRedis, redisClient } from './helpers/servers.js'
-import { assertEachSessionInOrder, fireManyWriters } from './helpers/many-writers.js'
+import type { Driver, WriteBatch } from '../../src/core/driver.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { createPostgresDriver, type PgPoolLike } from '../../src/drivers/postgres.js'
+import { createRedisDriver, type RedisClientLike } from '../../src/drivers/redis.js'
+import { openStore } from '../../src/open-store.js'
+import type { AuthStore } from '../../src/auth/auth-store.js'
+import { freshPostgres, freshRedis, redisClient } from '../helpers/servers.js'
+import { assertEachSessionInOrder, fireManyWriters } from '../helpers/many-writers.js'
 
 /**
  * Group commit on the server drivers (postgres-write.ts, redis-write.ts), on real servers:

@@ -5,11 +5,11 @@ import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { createHash } from 'node:crypto'
 import { after, describe, it } from 'node:test'
-import { openStore } from '../src/open-store.js'
-import { fromBufferJson } from '../src/codec/buffer-json.js'
-import { aliceSource, assertConversationContinues } from './helpers/tools-suite.js'
-import { fixtureFacts } from './helpers/fixture.js'
-import { runCli } from './helpers/tools-cli.js'
+import { openStore } from '../../src/open-store.js'
+import { fromBufferJson } from '../../src/codec/buffer-json.js'
+import { aliceSource, assertConversationContinues } from '../helpers/tools-suite.js'
+import { fixtureFacts } from '../helpers/fixture.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-tools-backup-'))
 after(() => rmSync(dir, { recursive: true, force: true }))

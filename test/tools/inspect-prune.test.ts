@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Curve } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { aliceSource } from './helpers/tools-suite.js'
-import { fixtureFacts } from './helpers/fixture.js'
-import { runCli } from './helpers/tools-cli.js'
+import { openStore } from '../../src/open-store.js'
+import { aliceSource } from '../helpers/tools-suite.js'
+import { fixtureFacts } from '../helpers/fixture.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 /** Every secret in creds, in each encoding an output could use. */
 function secretsOf(creds: any): string[] {

@@ -5,21 +5,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { initAuthCreds } from '@whiskeysockets/baileys'
-import { isVaultError } from '../src/core/errors.js'
-import { openStore } from '../src/open-store.js'
-import type { Store } from '../src/store/store.js'
-import { migrate } from '../src/tools/migrate.js'
-import { backup } from '../src/tools/backup.js'
-import { restore } from '../src/tools/restore.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
-import { runCli } from './helpers/tools-cli.js'
+import { isVaultError } from '../../src/core/errors.js'
+import { openStore } from '../../src/open-store.js'
+import type { Store } from '../../src/store/store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { backup } from '../../src/tools/backup.js'
+import { restore } from '../../src/tools/restore.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { runCli } from '../helpers/tools-cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-staging-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 let n = 0
 const sqliteUrl = () => `sqlite:${join(dir, `t${++n}.db`)}`
-const CHILD = new URL('./helpers/staging-child.js', import.meta.url).pathname
-const BIN = new URL('../src/cli/bin.js', import.meta.url).pathname
+const CHILD = new URL('../helpers/staging-child.js', import.meta.url).pathname
+const BIN = new URL('../../src/cli/bin.js', import.meta.url).pathname
 const KEYS = 3000
 
 const keyPair = (i: number) => ({ public: Buffer.alloc(33, i % 256), private: Buffer.alloc(32, (i + 1) % 256) })
