@@ -4,7 +4,6 @@
  * (test/helpers/import-layouts.ts), read in place by `baileys-api+redis://…`. The key names are
  * fixed, so each test removes the hashes it wrote.
  */
-import { rawDriver } from '../helpers/raw-driver.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +11,6 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
-import { migrate } from '../../src/tools/migrate.js'
 import { isVaultError } from '../../src/core/errors.js'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
@@ -21,7 +19,7 @@ import { runCli } from '../helpers/tools-cli.js'
 import { requireEnv } from '../helpers/servers.js'
 import { login, pair } from '../helpers/sim-lifecycle.js'
 import { textOf } from '../helpers/sim-client.js'
-import { baileysApiKey, baileysFolderTexts, hashSnapshot, withRedis, writeBaileysApiHash } from '../helpers/import-layouts.js'
+import { allSessions, baileysApiKey, baileysFolderTexts, hashSnapshot, migrateUrls, withRedis, writeBaileysApiHash } from '../helpers/import-layouts.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-import-baileys-api-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -40,29 +38,6 @@ async function baileysApiSource(folder: string, phone: string) {
   written.push(baileysApiKey(phone))
   await writeBaileysApiHash({ phone, keys: texts.keys, credsText: texts.creds })
   return { texts, snapshot: () => hashSnapshot(baileysApiKey(phone)) }
-}
-
-/** migrate() between two URLs, both stores closed afterwards (an open Redis client keeps the test process alive). */
-async function migrateUrls(from: string, to: string, options: Parameters<typeof migrate>[2] = {}) {
-  const source = await openStore(from)
-  const target = await openStore(to)
-  try {
-    return await migrate(source, target, options)
-  } finally {
-    await source.close()
-    await target.close()
-  }
-}
-
-async function allSessions(url: string): Promise<string[]> {
-  const store = await openStore(url, { readOnly: true })
-  try {
-    const out: string[] = []
-    for await (const s of rawDriver(store).sessions()) out.push(s)
-    return out
-  } finally {
-    await store.close()
-  }
 }
 
 describe('baileys-api+redis:// importer', () => {

@@ -3,7 +3,6 @@
  * .env.example setup), with the `instances/<id>/` folders, and Redis alone, each written as
  * Evolution writes it (test/helpers/import-layouts.ts), read in place by `evolution+…` URLs.
  */
-import { rawDriver } from '../helpers/raw-driver.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,9 +21,11 @@ import { deleteRedisPrefix, freshPostgres, requireEnv } from '../helpers/servers
 import { login, pair } from '../helpers/sim-lifecycle.js'
 import { textOf } from '../helpers/sim-client.js'
 import {
+  allSessions,
   baileysFolderTexts,
   createEvolutionTables,
   hashSnapshot,
+  migrateUrls,
   sessionRows,
   withPg,
   withRedis,
@@ -79,30 +80,6 @@ async function evolutionSource(options: {
   const files = () => readdirSync(join(instances, instanceId)).map(f => `${f}=${readFileSync(join(instances, instanceId, f), 'base64')}`)
   const snapshot = async () => [...(await sessionRows(pg.url, SCHEMA)), ...files()]
   return { url: `${base}&instances=${instances}`, texts, snapshot, pgUrl: pg.url }
-}
-
-/** Every session on a store's driver, staging copies included. */
-/** migrate() between two URLs, both stores closed afterwards (an open Redis client keeps the test process alive). */
-async function migrateUrls(from: string, to: string, options: Parameters<typeof migrate>[2] = {}) {
-  const source = await openStore(from)
-  const target = await openStore(to)
-  try {
-    return await migrate(source, target, options)
-  } finally {
-    await source.close()
-    await target.close()
-  }
-}
-
-async function allSessions(url: string): Promise<string[]> {
-  const store = await openStore(url, { readOnly: true })
-  try {
-    const out: string[] = []
-    for await (const s of rawDriver(store).sessions()) out.push(s)
-    return out
-  } finally {
-    await store.close()
-  }
 }
 
 describe('evolution+… importer: alice (every key type) migrates and her conversation continues', () => {
