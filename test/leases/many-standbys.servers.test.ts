@@ -68,6 +68,14 @@ async function copyLinked(url: string): Promise<void> {
   }
 }
 
+/** A fresh database (or Redis prefix) holding the linked sessions; dropped after the file. */
+async function linkedCopyOn(fresh: (label: string) => Promise<{ url: string; cleanup(): Promise<void> }>): Promise<string> {
+  const target = await fresh('standbys')
+  cleanups.push(target.cleanup)
+  await copyLinked(target.url)
+  return target.url
+}
+
 /** Links every session with an in-process runtime (its own ramp of 16), scanning each QR as the phone; fails with the sessions' states if they are not all linked in time. */
 async function provision(url: string, timeoutMs = 900_000): Promise<void> {
   const store = await openStore(url)
@@ -123,12 +131,7 @@ interface Store {
 const STORES: Store[] = [
   {
     name: 'postgres',
-    async make() {
-      const target = await freshPostgres('standbys')
-      cleanups.push(target.cleanup)
-      await copyLinked(target.url)
-      return target.url
-    },
+    make: () => linkedCopyOn(freshPostgres),
     async listeners(url) {
       const { default: pg } = await import('pg')
       const client = new pg.Client({ connectionString: url })
@@ -145,12 +148,7 @@ const STORES: Store[] = [
   },
   {
     name: 'redis',
-    async make() {
-      const target = await freshRedis('standbys')
-      cleanups.push(target.cleanup)
-      await copyLinked(target.url)
-      return target.url
-    },
+    make: () => linkedCopyOn(freshRedis),
     async listeners(url) {
       const channel = `${new URL(url).searchParams.get('prefix')}:lease-events`
       const client = await redisClient()
