@@ -13,11 +13,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { after, before, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openStore } from '../../src/open-store.js'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
-import { startSession } from '../../src/runtime/index.js'
 import { freshPostgres, freshRedis, redisClient } from '../helpers/servers.js'
-import { silentLogger } from '../helpers/sim-client.js'
+import { linkSessions } from '../helpers/link-sessions.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
 /** The 30 by default (about 90 s on 2 shared cores); VAULT_FLEET_SESSIONS=6 for a quick run. */
@@ -41,25 +39,6 @@ after(async () => {
   untrust?.()
   await sim?.stop()
 })
-
-/** Links every session once, in this process, then stops it (the lease is released). Returns each session's device JID. */
-async function provision(url: string): Promise<string[]> {
-  const store = await openStore(url)
-  const jids: string[] = []
-  try {
-    for (const sessionId of SESSIONS) {
-      const session = await startSession({ store, sessionId, socket: { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false } })
-      let linked: Promise<{ jid: string }> | undefined
-      session.on('qr', qr => void (linked ??= sim.phone.scan(qr)))
-      await new Promise<void>(resolve => session.on('state', ({ state }) => state === 'connected' && resolve()))
-      jids.push((await linked!).jid)
-      await session.stop()
-    }
-  } finally {
-    await store.close()
-  }
-  return jids
-}
 
 function startInstance(url: string, name: string, capacity = CAPACITY) {
   const args = [
@@ -235,7 +214,7 @@ async function rebalance(t: TestContext, url: string, label: string, jids: strin
 }
 
 async function fleet(t: TestContext, url: string, label: string) {
-  const jids = await provision(url)
+  const jids = await linkSessions({ url, ids: SESSIONS, sim })
   assert.equal(new Set(jids).size, SESSIONS.length, 'one device linked per session')
   await rebalance(t, url, label, jids)
   const watch = watchDevices(jids)
