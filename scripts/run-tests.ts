@@ -5,8 +5,15 @@
  * alone in its own `node --test` process, as before. Slow files start first. A file's output is
  * printed whole when it ends (never interleaved), then a summary; exit 1 if any file failed.
  *
+ * Test files live in folders by behaviour under test/ (ARCHITECTURE.md). A file that needs a test
+ * server (PostgreSQL, Redis, MariaDB) or the npm registry is named `*.servers.test.ts`; every
+ * other file needs nothing but Node and this checkout (child processes and the simulator on
+ * loopback are fine), and `--unit` runs exactly those, without starting any server.
+ *
  *   VAULT_TEST_WORKERS=1 npm test      one worker: the old serial run
- *   node build/scripts/run-tests.js build/test/leases.test.js …   only these files
+ *   node build/scripts/run-tests.js build/test/leases/leases.servers.test.js …   only these files
+ *   node build/scripts/run-tests.js --unit     every file that needs no server (`npm run test:unit`)
+ *   node build/scripts/run-tests.js --list     the files in the order they would start, nothing run
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync } from 'node:fs'
@@ -16,30 +23,31 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 const WORKER = join(ROOT, 'build', 'scripts', 'test-worker.js')
+const TESTS = join(ROOT, 'build', 'test')
 
-/** Files known to take a minute or more: started first, so no worker ends the run alone on one. */
+/** Files known to take a minute or more (paths under test/, without `.test.ts`): started first, so no worker ends the run alone on one. */
 const SLOW_FIRST = [
-  'packaging',
-  'many-standbys',
-  'drivers-postgres',
-  'drivers-file',
-  'drivers-redis',
-  'soak',
-  'sim-e2e-crash-windows',
-  'lease-runtime-fleet',
-  'runtime-outage',
-  'packaging-baileys-name',
-  'crash-embedded',
-  'lease-runtime',
-  'encryption',
-  'cli-live-tools',
-  'mass-start',
-  'file-group-commit',
-  'cli-run-e2e',
-  'control-api',
-  'lease-handoff',
-  'group-commit',
-  'retry-store-e2e'
+  'package/tarball.servers',
+  'leases/many-standbys.servers',
+  'drivers/postgres.servers',
+  'drivers/file',
+  'drivers/redis.servers',
+  'runtime/soak.servers',
+  'sim/crash-windows',
+  'leases/fleet-rebalance.servers',
+  'runtime/store-outage.servers',
+  'package/tarball-baileys-name.servers',
+  'store/crash-sigkill',
+  'leases/one-owner-per-account.servers',
+  'store/encryption',
+  'cli/tools-vs-live-run.servers',
+  'runtime/mass-start',
+  'store/group-commit-file',
+  'cli/run-e2e.servers',
+  'runtime/control-api',
+  'leases/handoff-default-ttl.servers',
+  'store/group-commit',
+  'retry-store/served-after-restart.servers'
 ]
 
 export interface FileResult {
@@ -49,20 +57,16 @@ export interface FileResult {
   output: string
 }
 
+/** The file needs a test server or the npm registry: its name says so (see the top of this file). */
+export const needsServers = (file: string) => file.endsWith('.servers.test.js')
+
+/** Every test file under build/test, at any depth, slow ones first. */
 function testFiles(): string[] {
-  const dirs = [join(ROOT, 'build', 'test'), join(ROOT, 'build', 'test', 'unit')]
-  const files = dirs.flatMap(dir =>
-    readdirSync(dir)
-      .filter(name => name.endsWith('.test.js'))
-      .map(name => join(dir, name))
-  )
+  const files = readdirSync(TESTS, { recursive: true, encoding: 'utf8' })
+    .filter(name => name.endsWith('.test.js'))
+    .map(name => join(TESTS, name))
   const rank = (file: string) => {
-    const i = SLOW_FIRST.indexOf(
-      file
-        .split('/')
-        .pop()!
-        .replace(/\.test\.js$/, '')
-    )
+    const i = SLOW_FIRST.indexOf(relative(TESTS, file).replace(/\.test\.js$/, ''))
     return i === -1 ? SLOW_FIRST.length : i
   }
   return files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
@@ -75,7 +79,15 @@ function counts(output: string): Record<'tests' | 'pass' | 'fail' | 'cancelled' 
 }
 
 async function main(): Promise<number> {
-  const queue = process.argv.length > 2 ? process.argv.slice(2).map(f => resolve(f)) : testFiles()
+  const args = process.argv.slice(2)
+  const unit = args.includes('--unit')
+  const named = args.filter(a => !a.startsWith('--')).map(f => resolve(f))
+  const queue = (named.length > 0 ? named : testFiles()).filter(file => !unit || !needsServers(file))
+  if (args.includes('--list')) {
+    for (const file of queue) process.stdout.write(`${relative(ROOT, file)}\n`)
+    process.stdout.write(`run-tests: ${queue.length} files\n`)
+    return 0
+  }
   const workers = Math.max(1, Math.min(Number(process.env.VAULT_TEST_WORKERS ?? 2) || 2, queue.length))
   const results: FileResult[] = []
   const children: ChildProcess[] = []
@@ -83,14 +95,15 @@ async function main(): Promise<number> {
   const stopAll = () => children.forEach(child => child.kill('SIGTERM'))
   process.once('SIGINT', stopAll)
   process.once('SIGTERM', stopAll)
-  process.stdout.write(`run-tests: ${queue.length} files, ${workers} workers, each with its own test servers\n`)
+  process.stdout.write(`run-tests: ${queue.length} files, ${workers} workers, ${unit ? 'no test servers' : 'each with its own test servers'}\n`)
+  // --unit: no servers, and none inherited either, so a file that needs one fails instead of passing here.
+  const unitEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('VAULT_TEST_')))
 
   const runWorker = (n: number) =>
     new Promise<void>(done => {
-      const child = spawn('bash', [join(ROOT, 'scripts', 'with-test-servers.sh'), process.execPath, WORKER], {
-        cwd: ROOT,
-        stdio: ['pipe', 'pipe', 'inherit']
-      })
+      const child = unit
+        ? spawn(process.execPath, [WORKER], { cwd: ROOT, env: unitEnv, stdio: ['pipe', 'pipe', 'inherit'] })
+        : spawn('bash', [join(ROOT, 'scripts', 'with-test-servers.sh'), process.execPath, WORKER], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
       children.push(child)
       const next = () => {
         const file = queue.shift()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command with throwaway PostgreSQL, Redis and MariaDB servers:
-#   scripts/with-test-servers.sh node --test build/test/drivers-postgres.test.js
+#   scripts/with-test-servers.sh node --test build/test/drivers/postgres.servers.test.js
 # Starts them (scripts/test-servers.sh), exports VAULT_TEST_POSTGRES_URL, VAULT_TEST_REDIS_URL, VAULT_TEST_MYSQL_URL,
 # VAULT_TEST_SERVERS_STATE and VAULT_TEST_SERVERS_CTL, runs the command, stops the servers
 # whatever happens, and exits with the command's exit code. If a server cannot start, exits 1.

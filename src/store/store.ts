@@ -59,7 +59,7 @@ export class Store {
 
   /**
    * @internal The driver and codec behind a store, for the auth state and the retry store only
-   * (test/unit/layers.test.ts fails on any other caller): everything else uses the methods below.
+   * (test/package/layers.test.ts fails on any other caller): everything else uses the methods below.
    */
   static internals(store: Store): { driver: Driver; codec: ValueCodec } {
     return { driver: store.driver, codec: store.codec }

@@ -8,6 +8,8 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { rawDriver } from './raw-driver.js'
 import { redisClient } from './servers.js'
 
 /** creds.json's text and each key's (type, id, text) of a Baileys folder, read by the file: store. */
@@ -115,5 +117,29 @@ export async function withRedis<T>(fn: (client: Awaited<ReturnType<typeof redisC
     return await fn(client)
   } finally {
     client.disconnect()
+  }
+}
+
+/** migrate() between two URLs, both stores closed afterwards (an open Redis client keeps the test process alive). */
+export async function migrateUrls(from: string, to: string, options: Parameters<typeof migrate>[2] = {}) {
+  const source = await openStore(from)
+  const target = await openStore(to)
+  try {
+    return await migrate(source, target, options)
+  } finally {
+    await source.close()
+    await target.close()
+  }
+}
+
+/** Every session on a store's driver, staging copies included. */
+export async function allSessions(url: string): Promise<string[]> {
+  const store = await openStore(url, { readOnly: true })
+  try {
+    const out: string[] = []
+    for await (const s of rawDriver(store).sessions()) out.push(s)
+    return out
+  } finally {
+    await store.close()
   }
 }

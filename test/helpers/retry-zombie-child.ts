@@ -1,5 +1,5 @@
 /**
- * Child process for the retry store's zombie scenario (test/retry-store-zombie.test.ts).
+ * Child process for the retry store's zombie scenario (test/retry-store/frozen-owner-fenced.servers.test.ts).
  * argv: <store url> <lease ttl ms>. Takes the lease of session "bot", opens its retry store with
  * it, records the message "BEFORE" and reports { type: 'ready' }. The parent then freezes it
  * (SIGSTOP) past its lease, takes the lease over, and wakes it (SIGCONT) with { type: 'try' }:

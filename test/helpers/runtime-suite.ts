@@ -1,7 +1,7 @@
 /**
  * The session runtime end to end: real makeWASocket against the simulator, on any store. Each
  * suite has its own simulator and store; every wait is bounded. Backoff delays are made small
- * through the policy options (the sequence itself is checked in runtime-units).
+ * through the policy options (the sequence itself is checked in runtime/policy-watchdog-states).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'

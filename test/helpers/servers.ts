@@ -13,7 +13,7 @@ import type { StoreTarget } from './real-client-suite.js'
  */
 const HOW =
   'The PostgreSQL/Redis suites need the test servers: run them through scripts/with-test-servers.sh ' +
-  '(npm test does), e.g. `bash scripts/with-test-servers.sh node --test build/test/drivers-postgres.test.js`.'
+  '(npm test does), e.g. `bash scripts/with-test-servers.sh node --test build/test/drivers/postgres.servers.test.js`.'
 
 export function requireEnv(name: string): string {
   const value = process.env[name]

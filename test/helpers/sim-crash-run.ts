@@ -1,5 +1,5 @@
 /**
- * The simulator's SIGKILL scenario (test/sim-e2e.test.ts test 4) made deterministic: an echo bot
+ * The simulator's SIGKILL scenario (test/sim/lifecycle.test.ts test 4) made deterministic: an echo bot
  * child (sim-child.ts) on a SQLite store, killed at a chosen point (by itself, through
  * sim-child-faults.ts, or by the parent), restarted from the store; the contact must decrypt the
  * restarted bot's echo of a new message.

@@ -1,5 +1,5 @@
 /**
- * The soak run (`npm run soak`, and a short version in test/soak.test.ts): N linked sessions per
+ * The soak run (`npm run soak`, and a short version in test/runtime/soak.servers.test.ts): N linked sessions per
  * store (SQLite, PostgreSQL, optionally Redis), each store kept alive by one `baileys-vault run
  * --all` under a supervisor loop that restarts it whenever it exits, against the simulator,
  * while a chaos loop does one thing at a time: a 515 kick, a silence (long enough for the
@@ -14,12 +14,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { openStore } from '../../src/open-store.js'
-import { startSession } from '../../src/runtime/index.js'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { linkSessions } from './link-sessions.js'
 import { BIN, ECHO_BOT } from './run-child.js'
 import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './servers.js'
-import { silentLogger } from './sim-client.js'
 
 export type SoakStore = 'sqlite' | 'postgres' | 'redis'
 
@@ -176,25 +174,6 @@ class Supervised {
   }
 }
 
-/** Links every session once in this process (QR scanned by the simulated phone), then stops it. Returns each one's device JID. */
-async function provision(url: string, ids: string[], sim: Simulator): Promise<string[]> {
-  const store = await openStore(url)
-  const jids: string[] = []
-  try {
-    for (const sessionId of ids) {
-      const session = await startSession({ store, sessionId, socket: { waWebSocketUrl: sim.url, logger: silentLogger as never, markOnlineOnConnect: false } })
-      let linked: Promise<{ jid: string }> | undefined
-      session.on('qr', qr => void (linked ??= sim.phone.scan(qr)))
-      await new Promise<void>(resolve => session.on('state', ({ state }) => state === 'connected' && resolve()))
-      jids.push((await linked!).jid)
-      await session.stop()
-    }
-  } finally {
-    await store.close()
-  }
-  return jids
-}
-
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? (() => {})
   const random = options.random ?? Math.random
@@ -221,7 +200,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         url = target.url
       }
       const started = Date.now()
-      const jids = await provision(url, ids, sim)
+      const jids = await linkSessions({ url, ids, sim })
       log(`${store}: ${ids.length} sessions linked in ${Math.round((Date.now() - started) / 1000)} s`)
       const argv = [
         '--all',

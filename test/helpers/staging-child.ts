@@ -1,5 +1,5 @@
 /**
- * Child process of test/staging.test.ts: migrates one session and, once some batches are
+ * Child process of test/tools/staging-drop-rename.servers.test.ts: migrates one session and, once some batches are
  * committed on the target, says "copied" and blocks (synchronously, inside the progress
  * callback) until it is SIGKILLed: a migrate killed half-way.
  * argv: migrate|restore <from url | backup file> <to url> <session> <target session> [overwrite]

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { toBufferJson } from '../../src/codec/buffer-json.js'
+import { READ_AHEAD_MIN_FILES, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
+import { parseKeyFile } from '../../src/drivers/file-names.js'
+import { openStore } from '../../src/open-store.js'
+import { migrate } from '../../src/tools/migrate.js'
+import { copyFixture } from '../helpers/fixture.js'
+
+/**
+ * Bulk listings of a file: folder read their files on a worker thread (file-read-ahead.ts):
+ * the same bytes in the same order as a read on the listing thread, the same errors, and a
+ * migrate through it copies exactly what the folder holds and still refuses a damaged file.
+ */
+const root = mkdtempSync(join(tmpdir(), 'vault-read-ahead-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+
+/** alice's fixture folder with enough extra pre-keys that a listing of it takes the worker path. */
+function bulkFolder(): string {
+  const folder = copyFixture('alice')
+  for (let i = 0; i < READ_AHEAD_MIN_FILES + 300; i++) {
+    writeFileSync(join(folder, `pre-key-${900_000 + i}.json`), toBufferJson({ private: randomBytes(32), public: randomBytes(32) }))
+  }
+  return folder
+}
+
+/** Every file of a folder by name, hashed: the source must be byte-for-byte the same after a migrate. */
+const folderDigest = (folder: string) =>
+  readdirSync(folder)
+    .sort()
+    .map(
+      name =>
+        `${name}:${createHash('sha256')
+          .update(readFileSync(join(folder, name)))
+          .digest('hex')}`
+    )
+
+describe('readAhead', () => {
+  it('returns every file in order across pages, undefined for a file that is gone', async () => {
+    const dir = join(root, 'pages')
+    mkdirSync(dir)
+    const names = Array.from({ length: 1400 }, (_, i) => `f${i}.json`)
+    names.forEach((name, i) => writeFileSync(join(dir, name), 'x'.repeat(i % 97)))
+    unlinkSync(join(dir, names[700]))
+    const pagesBefore = readAheadStats.pages
+    const got: Array<Buffer | undefined> = []
+    for await (const page of readAhead(dir, names)) got.push(...page)
+    assert.equal(got.length, names.length)
+    got.forEach((value, i) => assert.deepEqual(value, i === 700 ? undefined : Buffer.from('x'.repeat(i % 97)), names[i]))
+    assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
+  })
+
+  it('throws the error a read on this thread throws (code and path)', async () => {
+    const dir = join(root, 'errors')
+    mkdirSync(join(dir, 'a-folder'), { recursive: true })
+    writeFileSync(join(dir, 'ok.json'), '{}')
+    symlinkSync(join(dir, 'a-folder'), join(dir, 'link.json'))
+    const expected = (() => {
+      try {
+        readFileSync(join(dir, 'link.json'))
+      } catch (err) {
+        return err as NodeJS.ErrnoException
+      }
+    })()!
+    await assert.rejects(
+      async () => {
+        for await (const _ of readAhead(dir, ['ok.json', 'link.json'])) void _
+      },
+      (err: NodeJS.ErrnoException) => err.code === expected.code && err.path === expected.path && err.syscall === expected.syscall
+    )
+  })
+})
+
+describe('migrate from a large file: folder (worker-thread reads)', () => {
+  it('copies exactly the files of the folder, verifies every key, and leaves the source as it was', async () => {
+    const folder = bulkFolder()
+    const before = folderDigest(folder)
+    const from = await openStore(`file:${folder}`)
+    const to = await openStore(`sqlite:${join(root, 'copy.db')}`)
+    const pagesBefore = readAheadStats.pages
+    const result = await migrate(from, to)
+    assert.ok(readAheadStats.pages > pagesBefore, 'the listing took the worker path (control: without it this test proves nothing new)')
+    assert.equal(result.ok, true, JSON.stringify(result.sessions[0]?.mismatches))
+    const keyFiles = readdirSync(folder).filter(name => name !== 'creds.json' && parseKeyFile(name))
+    assert.equal(result.keys, keyFiles.length)
+    assert.equal(result.sessions[0].verified, keyFiles.length + 1, 'every key and the creds read back equal')
+    // Read independently of the listing: each file's text is what the target holds for its key.
+    for (const name of keyFiles) {
+      const { type, id } = parseKeyFile(name) as { type: string; id: string }
+      const stored = (await to.readRaw('default', type, [id])).get(id)
+      assert.ok(stored, `${name} copied`)
+      assert.deepEqual(to.valueBody(stored, { session: 'default', type, id }), readFileSync(join(folder, name)), name)
+    }
+    assert.deepEqual(folderDigest(folder), before, 'the source folder is unchanged')
+    await from.close()
+    await to.close()
+  })
+
+  it('refuses a damaged key file: CORRUPT_DATA naming it, no session on the target, the source unchanged', async () => {
+    const folder = bulkFolder()
+    writeFileSync(join(folder, 'pre-key-900777.json'), '{"private":{"type":"Buffer","data":"AAA') // torn write
+    const before = folderDigest(folder)
+    const from = await openStore(`file:${folder}`)
+    const to = await openStore(`sqlite:${join(root, 'refused.db')}`)
+    const pagesBefore = readAheadStats.pages
+    await assert.rejects(migrate(from, to), (err: Error & { code?: string }) => err.code === 'CORRUPT_DATA' && err.message.includes('900777'))
+    assert.ok(readAheadStats.pages > pagesBefore, 'the listing took the worker path')
+    const sessions: string[] = []
+    for await (const s of to.sessions()) sessions.push(s)
+    assert.deepEqual(sessions, [], 'nothing visible on the target')
+    assert.equal(await to.hasCreds('default'), false)
+    assert.deepEqual(folderDigest(folder), before, 'the source folder is unchanged')
+    await from.close()
+    await to.close()
+  })
+})
