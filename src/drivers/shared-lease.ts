@@ -20,8 +20,8 @@ export const leaseOwner = (): string => `${hostname()}:${process.pid}:${randomBy
 
 /** Host and pid of an owner string, when it has the `host:pid:random` shape. */
 export function parseOwner(owner: string): { host: string; pid: number } | undefined {
-  const m = /^(.*):(\d+):[^:]*$/.exec(owner)
-  return m ? { host: m[1], pid: Number(m[2]) } : undefined
+  const [, host, pid] = /^(.*):(\d+):[^:]*$/.exec(owner) ?? []
+  return host !== undefined && pid !== undefined ? { host, pid: Number(pid) } : undefined
 }
 
 const describeOwner = (owner: string) => {

@@ -103,9 +103,10 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
     },
     async get(session, type, ids) {
       const found = new Map<string, Uint8Array>()
-      if (ids.length === 1) {
-        const value = getOne.get(session, type, ids[0]) as Buffer | undefined
-        if (value) found.set(ids[0], value)
+      const only = ids.length === 1 ? ids[0] : undefined
+      if (only !== undefined) {
+        const value = getOne.get(session, type, only) as Buffer | undefined
+        if (value) found.set(only, value)
       } else for (const r of getMany.all({ session, type, ids: JSON.stringify(ids) }) as Row[]) found.set(r.id, r.value)
       return found
     },
