@@ -27,7 +27,7 @@ export async function commitLatencyMs(target: BenchTarget): Promise<number> {
     const values = Array.from({ length: commits }, () => randomBytes(6 * 1024))
     // The mean, not the median: a conversation pays every commit, the rare slow ones (checkpoints) too.
     const start = now()
-    for (let i = 0; i < commits; i++) await backend.store.writeRaw('bound', { set: [['session', `peer${i % 8}.0`, values[i]]], del: [] })
+    for (const [i, value] of values.entries()) await backend.store.writeRaw('bound', { set: [['session', `peer${i % 8}.0`, value]], del: [] })
     return (now() - start) / commits
   } finally {
     await backend.destroy()

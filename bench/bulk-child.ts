@@ -2,10 +2,10 @@ import { statSync } from 'node:fs'
 import { backup } from '../src/tools/backup.js'
 import { migrate } from '../src/tools/migrate.js'
 import { openStore } from '../src/open-store.js'
-import { withPeakRss } from './util.js'
+import { childSpec, withPeakRss } from './util.js'
 
 /** Child of the bulk workload: one migrate or backup in a fresh process; prints keys, ms and RSS. */
-const spec = JSON.parse(process.argv[2])
+const spec = childSpec()
 const decodeOptions = (o: any) => {
   if (o?.encryption) o.encryption.keys = Object.fromEntries(Object.entries(o.encryption.keys).map(([k, v]) => [k, Buffer.from(v as string, 'base64')]))
   return o ?? {}

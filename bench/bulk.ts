@@ -9,7 +9,8 @@ import type { OpenStoreOptions } from '../src/open-store.js'
 import { buildTemplate, quietly } from './many-accounts.js'
 import { chosenTarget, encryption, pgSchema, withPg, type BenchTarget } from './targets.js'
 import { CHANGE_MARGIN_MS } from '../src/drivers/file-changes.js'
-import { envInt, fmt, median, mb, printTable, uniqueId } from './util.js'
+import { envInt, first, fmt, median, mb, printTable, uniqueId } from './util.js'
+import { must } from '../src/core/defined.js'
 
 /**
  * Bulk tools (issue 6, workload 5): migrate and backup throughput, in keys/s, for one session of
@@ -42,7 +43,7 @@ export async function buildFolder(dir: string, total: number): Promise<number> {
   const bare = t.set.map(([type, , bytes]) => [type, Buffer.from(bytes).subarray(1)] as const)
   let bytes = 0
   for (let i = 0; i < total; i++) {
-    const [type, value] = bare[i % bare.length]
+    const [type, value] = must(bare[i % bare.length], 'an index modulo the length')
     const id =
       type === 'sender-key'
         ? `1203630${String(i).padStart(11, '0')}@g.us--1558${String(i).padStart(7, '0')}--0`
@@ -96,7 +97,7 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
     const rows: string[][] = []
     const row = (op: string, samples: Array<Awaited<ReturnType<typeof runChild>>>, goal = '') => {
       const ms = median(samples.map(s => s.ms))
-      const r = samples[0]
+      const r = first(samples, 'sample')
       const cpuMs = median(samples.map(s => s.cpuMs))
       rows.push([
         op,
@@ -114,7 +115,7 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
         for (let i = 0; i < rounds; i++) {
           samples.push(await runChild({ op: 'migrate', from: source, to, overwrite: i > 0 }))
         }
-        const keysPerS = (samples[0].keys / median(samples.map(s => s.ms))) * 1000
+        const keysPerS = (first(samples, 'sample').keys / median(samples.map(s => s.ms))) * 1000
         row(`migrate file: -> ${to.name}`, samples, to.name.startsWith('sqlite: (default') ? `>= 50,000 keys/s ${keysPerS >= 50_000 ? 'met' : 'NOT met'}` : '')
       }
       for (const from of [source, ...targets.filter(t => t.url !== 'memory:')]) {

@@ -1,5 +1,6 @@
 import { FENCING_BUDGETS, type BenchTarget } from './targets.js'
 import { fmt, median, percentile, printTable } from './util.js'
+import { must } from '../src/core/defined.js'
 
 /**
  * The cost of fencing (issue 14): each budgeted target against its "+ lease" copy of the same
@@ -36,7 +37,7 @@ export function printFencingCost(targets: BenchTarget[], msgPerSecond: Map<strin
     pairs.map(({ plain, leased, budget }) => {
       const without = msgPerSecond.get(plain.name)!
       const withLease = msgPerSecond.get(leased.name)!
-      const costs = without.map((w, round) => 1 - withLease[round] / w)
+      const costs = without.map((w, round) => 1 - must(withLease[round], 'interleaved runs both targets the same rounds') / w)
       const cost = median(costs)
       return [
         plain.name,

@@ -5,7 +5,7 @@ import { asRelayed, signalOf } from './signal.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
-import { envInt, fmt, interleaved, median, percentile, printTable, ratio } from './util.js'
+import { envInt, fmt, interleaved, median, percentile, printTable, ratio, first } from './util.js'
 
 /**
  * Gateway (issue 15): K accounts in one process on the store under test, as WAHA or Evolution
@@ -102,7 +102,7 @@ export async function runGateway(targets: BenchTarget[]): Promise<void> {
     writeMs.get(t.name)!.push(...run.writeMs)
     return run.msgPerSecond
   })
-  const ceiling = median(results.get(targets[0].name)!)
+  const ceiling = median(results.get(first(targets, 'target').name)!)
   printTable(
     ['store', 'msg/s', 'vs in-memory', 'target', 'write p50 ms', 'write p99 ms', 'durability'],
     targets.map(t => {

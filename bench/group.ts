@@ -2,7 +2,7 @@ import { Curve, proto } from '@whiskeysockets/baileys'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
 import { Store } from '../src/store/store.js'
 import type { BenchAuth, BenchConnection, BenchTarget } from './targets.js'
-import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
+import { envInt, fmt, interleaved, median, printTable, ratio, first } from './util.js'
 
 /**
  * Group fan-out (issue 6, workload 1): the first send to a group of M members x D devices, as
@@ -147,7 +147,7 @@ async function runColdGroup(targets: BenchTarget[], rounds: number): Promise<voi
     `## Cold group send — store just reopened (no cache), first send to ${members} members x ${devicesPer} devices, one read per key as Baileys makes them, median of ${rounds} interleaved rounds\n`
   )
   const seed = await buildSender(members, devicesPer)
-  await coldFanOut(targets[0], seed, 'warmup@g.us')
+  await coldFanOut(first(targets, 'target'), seed, 'warmup@g.us')
   const counts = new Map<string, ReadCounts>()
   const cpu = new Map<string, number[]>(targets.map(t => [t.name, []]))
   const results = await interleaved(targets, rounds, async (t, round) => {
@@ -156,8 +156,8 @@ async function runColdGroup(targets: BenchTarget[], rounds: number): Promise<voi
     cpu.get(t.name)!.push(r.cpuMs)
     return r.ms
   })
-  const inMemory = median(results.get(targets[0].name)!)
-  const inMemoryCpu = median(cpu.get(targets[0].name)!)
+  const inMemory = median(results.get(first(targets, 'target').name)!)
+  const inMemoryCpu = median(cpu.get(first(targets, 'target').name)!)
   printTable(
     ['store', 'send ms', 'vs in-memory', 'target', 'CPU ms', 'CPU vs in-memory', 'driver get calls', 'driver listings', 'rows read', 'values decoded'],
     targets.map(t => {
@@ -191,14 +191,14 @@ export async function runGroup(targets: BenchTarget[]): Promise<void> {
     `## Group fan-out — first send to ${members} members x ${devicesPer} devices (${members * devicesPer} session reads + encrypts, one commit), median of ${rounds} interleaved rounds\n`
   )
   const seed = await buildSender(members, devicesPer)
-  await fanOut(targets[0], seed, 'warmup@g.us')
+  await fanOut(first(targets, 'target'), seed, 'warmup@g.us')
   let commitKeys = 0
   const results = await interleaved(targets, rounds, async (t, round) => {
     const r = await fanOut(t, seed, `12036300000000${round}@g.us`)
     commitKeys = r.commitKeys
     return r.ms
   })
-  const crypto = median(results.get(targets[0].name)!)
+  const crypto = median(results.get(first(targets, 'target').name)!)
   const goal: Record<string, number> = { sqlite: 15, postgres: 30, redis: 30 }
   printTable(
     ['store', 'send ms', 'store overhead (% of crypto)', 'target'],

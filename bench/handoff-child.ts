@@ -2,6 +2,7 @@ import { pino } from 'pino'
 import { openStore } from '../src/open-store.js'
 import { startSession, type Session } from '../src/runtime/index.js'
 import { trustSimulator } from '../src/sim/index.js'
+import { childSpec } from './util.js'
 
 /**
  * Child of the handoff workload: keeps session `session` of `storeUrl` as `run` would, at the
@@ -16,7 +17,7 @@ interface Spec {
   storeUrl: string
   session: string
 }
-const spec = JSON.parse(process.argv[2]) as Spec
+const spec = childSpec() as Spec
 console.log = console.info = console.warn = console.debug = () => {}
 trustSimulator(Buffer.from(spec.rootKey, 'hex'))
 const store = await openStore(spec.storeUrl)

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { must } from '../src/core/defined.js'
 import { openStore } from '../src/open-store.js'
 import { migrate } from '../src/tools/index.js'
 import { runChild, startSimulatorProcess } from './runtime.js'
@@ -58,7 +59,7 @@ function keeper(spec: Record<string, string>): Keeper {
           waiters.delete(check)
           clearTimeout(timer)
           if (at < 0) reject(new Error(`handoff bench child ${exit}; got ${JSON.stringify(inbox)}`))
-          else resolve(inbox.splice(at, 1)[0])
+          else resolve(must(inbox.splice(at, 1)[0], 'at is an index findIndex found'))
         }
         const timer = setTimeout(() => {
           waiters.delete(check)
@@ -79,40 +80,43 @@ async function handoffs(sim: { url: string; rootKey: string }, name: string, sto
   const spec = { url: sim.url, rootKey: sim.rootKey, storeUrl, session }
   // The owner first, then the standby: a race for the first `connected` would leave the loser's
   // waiter pending, and it would take that child's first handoff message for itself.
-  const pair = [keeper(spec)]
+  const keepers: Keeper[] = []
+  const start = () => {
+    const k = keeper(spec)
+    keepers.push(k)
+    return k
+  }
+  let owner = start()
   const latencies: number[] = []
   const wakes = new Map<string, number>()
   try {
-    await pair[0].next(m => m.connected === true)
-    await pair[0].next(m => m.ready === true)
-    pair.push(keeper(spec))
-    await pair[1].next(m => m.standby === true)
-    let owner = 0
+    await owner.next(m => m.connected === true)
+    await owner.next(m => m.ready === true)
+    let standby = start()
+    await standby.next(m => m.standby === true)
     for (let i = 0; i < envInt('BENCH_HANDOFFS', 50); i++) {
-      const other = pair[1 - owner]
       const started = wallNow()
-      pair[owner].proc.send({ yield: true })
-      const got = await other.next(m => m.connected === true)
+      owner.proc.send({ yield: true })
+      const got = await standby.next(m => m.connected === true)
       latencies.push(got.at - started)
       wakes.set(String(got.wake), (wakes.get(String(got.wake)) ?? 0) + 1)
-      await pair[owner].next(m => m.yielded === true)
-      pair[owner].proc.send({ stand: true }) // only now: a process that kept it at once would take its release back
-      await pair[owner].next(m => m.standby === true)
-      owner = 1 - owner
+      await owner.next(m => m.yielded === true)
+      owner.proc.send({ stand: true }) // only now: a process that kept it at once would take its release back
+      await owner.next(m => m.standby === true)
+      ;[owner, standby] = [standby, owner]
     }
     // kill -9 of the owner; the standby of the same host sees its pid gone.
     const kills: number[] = []
     for (let i = 0; i < envInt('BENCH_TAKEOVERS', 5); i++) {
-      const other = pair[1 - owner]
       await new Promise(r => setTimeout(r, 1_000)) // the standby waits (its first poll was taken)
       const started = wallNow()
-      pair[owner].proc.kill('SIGKILL')
-      const got = await other.next(m => m.connected === true)
+      owner.proc.kill('SIGKILL')
+      const got = await standby.next(m => m.connected === true)
       kills.push(got.at - started)
       wakes.set(`kill:${got.wake}`, (wakes.get(`kill:${got.wake}`) ?? 0) + 1)
-      pair[owner] = keeper(spec)
-      await pair[owner].next(m => m.standby === true)
-      owner = 1 - owner
+      owner = start()
+      await owner.next(m => m.standby === true)
+      ;[owner, standby] = [standby, owner]
     }
     return [
       name,
@@ -124,7 +128,7 @@ async function handoffs(sim: { url: string; rootKey: string }, name: string, sto
       [...wakes].map(([k, v]) => `${k} ${v}`).join(', ')
     ]
   } finally {
-    for (const k of pair) k.proc.kill('SIGKILL')
+    for (const k of keepers) k.proc.kill('SIGKILL') // the ones killed already: a no-op
   }
 }
 

@@ -1,7 +1,7 @@
 import { Curve, INITIAL_PREKEY_COUNT } from '@whiskeysockets/baileys'
 import { signalOf } from './signal.js'
 import type { BenchTarget } from './targets.js'
-import { envInt, fmt, interleaved, median, printTable } from './util.js'
+import { envInt, fmt, interleaved, median, printTable, first } from './util.js'
 
 /**
  * Login burst (issue 6, workload 2): what Baileys writes on a first login — creds saved on
@@ -46,7 +46,7 @@ export async function runLogin(targets: BenchTarget[]): Promise<void> {
   console.log(`## Login burst — creds + ${count} pre-keys written as on a first login, close, reopen, read back; median of ${rounds} interleaved rounds\n`)
   const preKeys: Record<number, { public: Uint8Array; private: Uint8Array }> = {}
   for (let i = 1; i <= count; i++) preKeys[i] = Curve.generateKeyPair()
-  await loginBurst(targets[0], count, preKeys)
+  await loginBurst(first(targets, 'target'), count, preKeys)
   const writes = new Map<string, number[]>()
   const results = await interleaved(targets, rounds, async t => {
     const r = await loginBurst(t, count, preKeys)

@@ -1,12 +1,13 @@
 import { openStore } from '../src/open-store.js'
 import { signalOf } from './signal.js'
+import { childSpec } from './util.js'
 
 /**
  * Child of the many-accounts workload: a process holding N open accounts. Prints RSS and heap
  * growth (bytes) after each account decrypted its first message, then after each read all
  * its keys (what a busy session could pull into its read cache).
  */
-const spec = JSON.parse(process.argv[2])
+const spec = childSpec()
 const gc = (globalThis as any).gc as () => void
 const measure = () => {
   gc()

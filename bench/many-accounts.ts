@@ -9,6 +9,7 @@ import { encodeValue } from '../src/codec/values.js'
 import { openStore, type OpenStoreOptions } from '../src/open-store.js'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
 import { pgSchema, postgresSize, withPg, type BenchTarget } from './targets.js'
+import { must } from '../src/core/defined.js'
 import { envInt, fmt, mb, percentile, printTable, uniqueId } from './util.js'
 
 /**
@@ -49,12 +50,12 @@ export async function buildTemplate(keysPerAccount: number) {
   }
   const session = (await me.store.keys.get('session', ['15558880000.0']))['15558880000.0']
   await peer.repo.encryptGroupMessage({ group: '120363000000000001@g.us', meId: peerJid, data: Buffer.from('g') })
-  const senderKey = Object.values(peer.store.dump()['sender-key'])[0]
+  const senderKey = Object.values(must(peer.store.dump()['sender-key'], 'encryptGroupMessage stored a sender key'))[0]
   const identity = Buffer.concat([Buffer.from([5]), Buffer.from(peer.creds.signedIdentityKey.public)])
 
   // Encoded once; every account gets the same bytes (sizes are what matter here).
   const set: Array<[string, string, Uint8Array]> = []
-  const preKeys = me.store.dump()['pre-key']
+  const preKeys = must(me.store.dump()['pre-key'], 'the pre-keys were set above')
   for (let i = 1; i <= preKeyCount; i++) set.push(['pre-key', String(i), encodeValue(preKeys[i])])
   const enc = { session: encodeValue(session), sender: encodeValue(senderKey), identity: encodeValue(identity) }
   const rest = keysPerAccount - preKeyCount

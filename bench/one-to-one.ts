@@ -4,7 +4,7 @@ import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
-import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
+import { envInt, fmt, interleaved, median, printTable, ratio, first } from './util.js'
 
 /**
  * The 1:1 traffic workload: two devices, both on the store under test, exchange messages in
@@ -15,16 +15,13 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
 export async function oneToOne(target: BenchTarget, messages: number, options: { relayed?: boolean } = {}): Promise<number> {
   const backend: RecordingConnection & { destroy(): Promise<void> } = await target.open()
   try {
-    const devices = []
-    for (const [session, jid] of [
-      ['a', '15553330001:0@s.whatsapp.net'],
-      ['b', '15553330002:0@s.whatsapp.net']
-    ]) {
+    const device = async (session: string, jid: string) => {
       const { state, saveCreds } = await backend.auth(session)
       await saveCreds()
-      devices.push(new SignalDevice(jid, state, saveCreds))
+      return new SignalDevice(jid, state, saveCreds)
     }
-    const [a, b] = devices
+    const a = await device('a', '15553330001:0@s.whatsapp.net')
+    const b = await device('b', '15553330002:0@s.whatsapp.net')
     const session = new Map([
       [a, 'a'],
       [b, 'b']
@@ -65,7 +62,7 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
   const results = await interleaved(targets, rounds, t => oneToOne(t, messages))
   // The bound's commit latency, measured in this run, on the same disk and servers.
   const commitMs = await interleaved(targets.filter(isDurable), rounds, commitLatencyMs)
-  const ceiling = median(results.get(targets[0].name)!)
+  const ceiling = median(results.get(first(targets, 'target').name)!)
   printTable(
     ['store', 'msg/s', 'vs in-memory', 'target', 'commit ms', 'bound msg/s', 'vs bound', 'durability'],
     targets.map(t => {

@@ -1,7 +1,8 @@
 import { Curve, initAuthCreds } from '@whiskeysockets/baileys'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
 import type { BenchConnection, BenchTarget } from './targets.js'
-import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
+import { must } from '../src/core/defined.js'
+import { envInt, fmt, interleaved, median, printTable, ratio, first } from './util.js'
 
 /**
  * Receive burst (issue 6, workload 3): a device comes back online to M queued messages from C
@@ -31,7 +32,7 @@ export async function buildBurst(contacts: number, messages: number, firstContac
   }
   const queue = []
   for (let i = 0; i < messages; i++) {
-    const { jid, peer } = peers[i % contacts]
+    const { jid, peer } = must(peers[i % contacts], 'one peer per contact')
     const text = `queued ${i}`
     const { type, ciphertext } = await peer.repo.encryptMessage({ jid: ME, data: Buffer.from(text) })
     queue.push({ jid, type, ciphertext, text })
@@ -78,7 +79,7 @@ export async function runReceive(targets: BenchTarget[]): Promise<void> {
   console.log(`## Receive burst — ${messages} queued messages from ${contacts} contacts decrypted after a reconnect, median of ${rounds} interleaved rounds\n`)
   const burst = await buildBurst(contacts, messages)
   const results = await interleaved(targets, rounds, t => receive(t, burst))
-  const ceiling = median(results.get(targets[0].name)!)
+  const ceiling = median(results.get(first(targets, 'target').name)!)
   printTable(
     ['store', 'msg/s', 'vs in-memory', 'burst s'],
     targets.map(t => {

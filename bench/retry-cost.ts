@@ -7,6 +7,7 @@ import { gateway, gatewayBursts } from './gateway.js'
 import { oneToOne } from './one-to-one.js'
 import { withOpen, type BenchConnection, type BenchTarget } from './targets.js'
 import { envInt, fmt, median, printTable, uniqueId } from './util.js'
+import { must } from '../src/core/defined.js'
 
 /**
  * The cost of the retry store (issue 21): each measured target against its "+ retry store" copy
@@ -81,7 +82,7 @@ export function printRetryCost(targets: BenchTarget[], msgPerSecond: Map<string,
     pairs.map(({ off, on }) => {
       const without = msgPerSecond.get(off.name)!
       const withStore = msgPerSecond.get(on.name)!
-      const costs = without.map((w, round) => 1 - withStore[round] / w)
+      const costs = without.map((w, round) => 1 - must(withStore[round], 'interleaved runs both targets the same rounds') / w)
       const cost = median(costs)
       return [
         off.name,

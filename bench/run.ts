@@ -23,7 +23,8 @@ import { load } from './util.js'
  * `npm run bench` starts throwaway PostgreSQL and Redis servers (scripts/with-test-servers.sh);
  * `node build/bench/run.js` alone benches the embedded stores only.
  */
-const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Promise<void>> = {
+type Workload = (targets: ReturnType<typeof allTargets>) => Promise<void>
+const WORKLOADS: Record<string, Workload> = {
   'one-to-one': runOneToOne,
   group: runGroup,
   login: runLogin,
@@ -38,7 +39,7 @@ const WORKLOADS: Record<string, (targets: ReturnType<typeof allTargets>) => Prom
   'mass-start': runMassStart
 }
 
-function chosen(): string[] {
+function chosen(): Array<[string, Workload]> {
   const fromArgs = process.argv.slice(2).filter(a => !a.startsWith('-'))
   const fromEnv = (process.env.BENCH_WORKLOADS ?? '')
     .split(',')
@@ -46,8 +47,11 @@ function chosen(): string[] {
     .filter(Boolean)
   // retry-cost and retry-trips repeat pairs the 1:1 and gateway tables already hold: run on demand only.
   const names = fromArgs.length ? fromArgs : fromEnv.length ? fromEnv : Object.keys(WORKLOADS).filter(n => !n.startsWith('retry-'))
-  for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload "${n}"; choose from ${Object.keys(WORKLOADS).join(', ')}`)
-  return names
+  return names.map(n => {
+    const workload = WORKLOADS[n]
+    if (!workload) throw new Error(`unknown workload "${n}"; choose from ${Object.keys(WORKLOADS).join(', ')}`)
+    return [n, workload]
+  })
 }
 
 function disk(): string {
@@ -61,17 +65,17 @@ function disk(): string {
 }
 
 async function main() {
-  const names = chosen()
+  const workloads = chosen()
   const targets = allTargets()
   const started = Date.now()
   console.log(
     `# baileys-vault bench — node ${process.version}, ${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, temp disk ${disk()}`
   )
-  console.log(`workloads: ${names.join(', ')}; ${serversNote()}; load average at start ${load()}`)
+  console.log(`workloads: ${workloads.map(([name]) => name).join(', ')}; ${serversNote()}; load average at start ${load()}`)
   console.log(`${peersNote()}\n`)
-  for (const name of names) {
+  for (const [name, workload] of workloads) {
     const t0 = Date.now()
-    await WORKLOADS[name](targets)
+    await workload(targets)
     console.log(`(${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s, load average ${load()})\n`)
   }
   console.log(`total ${((Date.now() - started) / 60000).toFixed(1)} min`)

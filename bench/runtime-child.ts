@@ -3,6 +3,8 @@ import { pino } from 'pino'
 import { createRuntime, type Session } from '../src/runtime/index.js'
 import { trustSimulator } from '../src/sim/index.js'
 import { openStore } from '../src/open-store.js'
+import { childSpec } from './util.js'
+import { must } from '../src/core/defined.js'
 
 /**
  * Child of the runtime workload: one process, N sessions, against the simulator in another
@@ -24,7 +26,7 @@ interface Spec {
   timeoutMs: number
 }
 
-const spec = JSON.parse(process.argv[2]) as Spec
+const spec = childSpec() as Spec
 const gc = (globalThis as { gc?: () => void }).gc
 // libsignal prints session records on the console; nothing of this process goes to stdout.
 console.log = console.info = console.warn = console.debug = () => {}
@@ -49,7 +51,7 @@ async function settledMemory() {
     if (i) await sleep(300)
     samples.push(memory())
   }
-  const mid = (k: keyof Memory) => samples.map(s => s[k]).sort((a, b) => a - b)[1]
+  const mid = (k: keyof Memory) => must(samples.map(s => s[k]).sort((a, b) => a - b)[1], 'three samples were taken')
   return { rss: mid('rss'), heap: mid('heap'), heapTotal: mid('heapTotal'), external: mid('external') }
 }
 

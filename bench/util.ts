@@ -1,3 +1,4 @@
+import { must } from '../src/core/defined.js'
 import { releaseAsyncStorages } from './async-storages.js'
 import { loadavg } from 'node:os'
 
@@ -10,7 +11,21 @@ export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN
   const sorted = [...xs].sort((a, b) => a - b)
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[rank]
+  return must(sorted[rank], 'rank is clamped to the indexes of a non-empty list')
+}
+
+/** The first of `items` (the baseline target, the first sample), or a clear error when there is none. */
+export function first<T>(items: readonly T[], what: string): T {
+  const [item] = items
+  if (item === undefined) throw new Error(`the bench has no ${what}`)
+  return item
+}
+
+/** A bench child's spec: the JSON its parent passes as the first argument. */
+export function childSpec(): any {
+  const text = process.argv[2]
+  if (text === undefined) throw new Error('a bench child is started by its workload with its spec (JSON) as the first argument')
+  return JSON.parse(text)
 }
 
 /** An integer from the environment (benchmark sizes), or the default. */
@@ -36,7 +51,7 @@ export const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
 
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (c ?? '').padEnd(widths[i])).join(' | ')} |`
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join(' | ')} |`
   console.log(line(header))
   console.log(`|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`)
   for (const r of rows) console.log(line(r))

@@ -1,4 +1,5 @@
 import { initAuthCreds, type AuthenticationCreds, type SignalDataSet, type SignalDataTypeMap } from '../core/baileys.js'
+import { must } from '../core/defined.js'
 import type { LeaseGrant, WriteBatch } from '../core/driver.js'
 import { invalidArgument } from '../core/errors.js'
 import { Store, type WriteSettle } from '../store/store.js'
@@ -134,7 +135,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
       committed() {
         try {
           cache.generation++
-          for (let i = 0; i < setKeys.length; i++) cache.set(setKeys[i], entryFor(batch.set[i][0], batch.set[i][2], values[i]))
+          batch.set.forEach(([type, , bytes], i) => cache.set(must(setKeys[i], 'setKeys is batch.set mapped'), entryFor(type, bytes, values[i])))
           for (const key of delKeys) cache.set(key, null)
         } finally {
           done()

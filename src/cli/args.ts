@@ -1,7 +1,7 @@
 import { UsageError, flagList, flagString, type ParsedArgs } from './command.js'
 
-/** Exactly `names.length` positionals, named for the error message. */
-export function positionals(args: ParsedArgs, names: string[]): string[] {
+/** The positional arguments, exactly `names.length` of them (typed as that many strings). */
+export function positionals<const N extends readonly string[]>(args: ParsedArgs, names: N): { [K in keyof N]: string } {
   const got = args.positionals
   if (got.length < names.length)
     throw new UsageError(
@@ -11,7 +11,7 @@ export function positionals(args: ParsedArgs, names: string[]): string[] {
         .join(' ')}`
     )
   if (got.length > names.length) throw new UsageError(`unexpected argument "${got[names.length]}"`)
-  return got
+  return got as unknown as { [K in keyof N]: string } // the length was checked just above
 }
 
 export function intFlag(args: ParsedArgs, key: string): number | undefined {
@@ -27,7 +27,8 @@ export function intFlag(args: ParsedArgs, key: string): number | undefined {
 
 /** The session to use when --session is omitted: the only one, else a usage error naming them. */
 export async function onlySession(sessions: string[]): Promise<string> {
-  if (sessions.length === 1) return sessions[0]
+  const [only, ...others] = sessions
+  if (only !== undefined && others.length === 0) return only
   if (sessions.length === 0) throw new UsageError('the store has no sessions')
   throw new UsageError(
     `the store has ${sessions.length} sessions; pick one with --session (${sessions.slice(0, 5).join(', ')}${sessions.length > 5 ? ', …' : ''})`

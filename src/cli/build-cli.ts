@@ -75,8 +75,9 @@ export async function buildCli(argv: readonly string[], io: CliIo = {}): Promise
   const at = argv.findIndex(a => !a.startsWith('-'))
   const before = at === -1 ? [...argv] : argv.slice(0, at)
   const json = argv.includes('--json')
+  const name = argv[at]
 
-  if (at === -1) {
+  if (name === undefined) {
     if (before.includes('--version')) {
       stdout.write(`${version()}\n`)
       return 0
@@ -90,7 +91,6 @@ export async function buildCli(argv: readonly string[], io: CliIo = {}): Promise
     return EXIT_USAGE
   }
 
-  const name = argv[at]
   const load = COMMANDS[name]
   if (!load) {
     stderr.write(`error: unknown command "${name}"\n\n${await helpText()}`)

@@ -1,3 +1,5 @@
+import { must } from '../core/defined.js'
+
 /**
  * The shape of one CLI command. Each command lives in its own file under cli/commands/, calls
  * a library function from tools/ and only parses, prints and picks the exit code.
@@ -54,7 +56,7 @@ export function parseArgs(argv: string[], valueFlags: string[] = []): ParsedArgs
     else flags[key] = Array.isArray(prev) ? [...prev, value] : typeof prev === 'string' ? [prev, value] : value
   }
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
+    const arg = must(argv[i], 'i < argv.length')
     if (arg === '--') {
       positionals.push(...argv.slice(i + 1))
       break
@@ -67,8 +69,9 @@ export function parseArgs(argv: string[], valueFlags: string[] = []): ParsedArgs
     const key = arg.slice(2, eq === -1 ? undefined : eq)
     if (eq !== -1) add(key, arg.slice(eq + 1))
     else if (valueFlags.includes(key)) {
-      if (i + 1 >= argv.length) throw new UsageError(`--${key} needs a value`)
-      add(key, argv[++i])
+      const value = argv[++i]
+      if (value === undefined) throw new UsageError(`--${key} needs a value`)
+      add(key, value)
     } else add(key, true)
   }
   return { positionals, flags }

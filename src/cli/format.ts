@@ -26,7 +26,7 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
   return cells
     .map(r =>
       r
-        .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
         .join('  ')
         .trimEnd()
     )

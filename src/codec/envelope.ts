@@ -18,7 +18,7 @@ export type Envelope = { format: 'json' | 'bare'; body: Buffer } | { format: 'se
 export function openEnvelope(bytes: Uint8Array, where: () => string): Envelope {
   const buf = bufferView(bytes)
   if (buf.length === 0) throw new VaultError('CORRUPT_DATA', `Stored value for ${where()} is empty. Restore it from a backup or delete it.`)
-  const first = buf[0]
+  const first = buf.readUInt8(0) // not empty: checked just above
   if (first >= 0x20) return { format: 'bare', body: buf }
   if (first === FORMAT_JSON) return { format: 'json', body: buf.subarray(1) }
   if (first === FORMAT_SEALED) return { format: 'sealed', body: buf }

@@ -43,7 +43,7 @@ export function plainBody(bytes: Uint8Array, session: string, type?: string, id?
   return envelope.body
 }
 
-const sealedWith = (sealed: Buffer) => (sealed.length > 2 + sealed[1] ? ` (sealed with key "${keyIdOf(sealed)}")` : '')
+const sealedWith = (sealed: Buffer) => (sealed.length >= 2 && sealed.length > 2 + sealed.readUInt8(1) ? ` (sealed with key "${keyIdOf(sealed)}")` : '')
 
 const corrupt = (session: string, type: string | undefined, id: string | undefined, cause: unknown) =>
   new VaultError(

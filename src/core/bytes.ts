@@ -10,3 +10,9 @@ export const bufferView = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes)
  * (lowercase letters, digits, '-') nor in an id (refused by validation), so the pair reads back whole.
  */
 export const typeIdKey = (type: string, id: string): string => `${type}\u0000${id}`
+
+/** The buffers as one, without a copy when there is only one. */
+export function joinBuffers(buffers: readonly Buffer[]): Buffer {
+  const [first, second] = buffers
+  return first !== undefined && second === undefined ? first : Buffer.concat(buffers)
+}

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { join } from 'node:path'
+import { joinBuffers } from '../core/bytes.js'
 import { isMissing, exists } from './file-io.js'
 import { companionPresent } from './file-companions.js'
 import { inTurns, type Folder, type Place } from './file-folder.js'
@@ -7,7 +8,7 @@ import type { fileLease } from './file-lease.js'
 import { appendRecords } from './file-log.js'
 import { encodeRecord } from './file-log-format.js'
 import { ensureFolder, planBatch, recordTypes } from './file-plan.js'
-import type { GroupedBatch } from './group-commit.js'
+import type { GroupedBatch, GroupMember } from './group-commit.js'
 
 /**
  * Commits many session folders' batches together (group commit for file:).
@@ -64,7 +65,7 @@ export async function commitPlanned(batches: readonly PlannedBatch[], sync: bool
     byFolder.set(b.folder, entry)
   }
   await appendRecords(
-    [...byFolder].map(([folder, e]) => ({ log: folder.log, record: e.records.length === 1 ? e.records[0] : Buffer.concat(e.records), writes: e.writes })),
+    [...byFolder].map(([folder, e]) => ({ log: folder.log, record: joinBuffers(e.records), writes: e.writes })),
     sync
   )
   return outcomes
@@ -87,37 +88,38 @@ export class FileGroupCommit {
 
   readonly applyGroup = async (group: readonly GroupedBatch[]): Promise<unknown[]> => {
     const outcomes: unknown[] = group.map(() => undefined)
-    const rounds: number[][] = [[]]
+    let round: GroupMember[] = []
+    const rounds = [round]
     const seen = new Set<string>()
-    group.forEach(({ session }, i) => {
+    group.forEach(({ session, batch }, at) => {
       if (seen.has(session)) {
-        rounds.push([])
+        rounds.push((round = []))
         seen.clear()
       }
       seen.add(session)
-      rounds[rounds.length - 1].push(i)
+      round.push({ session, batch, at })
     })
     for (const round of rounds) {
-      await this.commitRound(group, round, outcomes)
+      await this.commitRound(round, outcomes)
       // A folder removed under us (not by this store): nothing of it was committed; create it again, retry once.
-      const vanished = round.filter(i => isMissing(outcomes[i]))
+      const vanished = round.filter(m => isMissing(outcomes[m.at]))
       if (vanished.length === 0) continue
-      for (const i of vanished) outcomes[i] = undefined
-      await this.commitRound(group, vanished, outcomes)
+      for (const m of vanished) outcomes[m.at] = undefined
+      await this.commitRound(vanished, outcomes)
     }
     return outcomes
   }
 
-  private async commitRound(group: readonly GroupedBatch[], round: number[], outcomes: unknown[]): Promise<void> {
-    const places = new Map(round.map(i => [i, this.options.place(group[i].session)]))
+  private async commitRound(round: readonly GroupMember[], outcomes: unknown[]): Promise<void> {
+    const places = new Map(round.map(m => [m, this.options.place(m.session)]))
     try {
       await inTurns(
         [...places.values()].map(p => p.folder),
-        () => this.holdingLeaseLocks(group, round, outcomes, () => this.commitChecked(group, places, outcomes))
+        () => this.holdingLeaseLocks(round, outcomes, () => this.commitChecked(places, outcomes))
       )
     } catch (err) {
       // The group's log could not be made durable: nothing of this round committed.
-      for (const i of round) if (outcomes[i] === undefined) outcomes[i] = err
+      for (const m of round) if (outcomes[m.at] === undefined) outcomes[m.at] = err
       for (const p of places.values()) p.folder.knownToExist = false
     }
   }
@@ -127,16 +129,15 @@ export class FileGroupCommit {
    * locks taken in session order (as the turns: two rounds never wait on each other). A batch
    * whose lock or epoch check fails is fenced out alone; the rest commit.
    */
-  private async holdingLeaseLocks(group: readonly GroupedBatch[], round: number[], outcomes: unknown[], commit: () => Promise<void>): Promise<void> {
-    const fenced = round.filter(i => group[i].batch.epoch !== undefined).sort((a, b) => (group[a].session < group[b].session ? -1 : 1))
+  private async holdingLeaseLocks(round: readonly GroupMember[], outcomes: unknown[], commit: () => Promise<void>): Promise<void> {
+    const fenced = round.flatMap(m => (m.batch.epoch === undefined ? [] : [{ ...m, epoch: m.batch.epoch }])).sort((a, b) => (a.session < b.session ? -1 : 1))
     const releases: Array<() => void> = []
     try {
-      for (const i of fenced) {
-        const { session, batch } = group[i]
+      for (const { session, epoch, at } of fenced) {
         try {
-          releases.push(await this.options.leases.holdFenced(session, batch.epoch!))
+          releases.push(await this.options.leases.holdFenced(session, epoch))
         } catch (err) {
-          outcomes[i] = err // this batch alone is fenced out
+          outcomes[at] = err // this batch alone is fenced out
         }
       }
       await commit()
@@ -146,18 +147,18 @@ export class FileGroupCommit {
   }
 
   /** The round's batches not fenced out: folders made, new types recorded, then one commit of them all. */
-  private async commitChecked(group: readonly GroupedBatch[], places: ReadonlyMap<number, Place>, outcomes: unknown[]): Promise<void> {
+  private async commitChecked(places: ReadonlyMap<GroupMember, Place>, outcomes: unknown[]): Promise<void> {
     const { sync } = this.options
-    const planned: Array<{ i: number; batch: PlannedBatch }> = []
-    for (const [i, p] of places) {
-      if (outcomes[i] !== undefined) continue
+    const planned: Array<{ at: number; batch: PlannedBatch }> = []
+    for (const [{ at, batch }, p] of places) {
+      if (outcomes[at] !== undefined) continue
       try {
         await ensureFolder(p, sync)
-        const { ops, newTypes } = planBatch(group[i].batch, p.folder.dir)
+        const { ops, newTypes } = planBatch(batch, p.folder.dir)
         if (newTypes.size > 0) await recordTypes(p.folder.dir, newTypes, sync)
-        planned.push({ i, batch: { folder: p.folder, ops } })
+        planned.push({ at, batch: { folder: p.folder, ops } })
       } catch (err) {
-        outcomes[i] = err
+        outcomes[at] = err
         p.folder.knownToExist = false
       }
     }
@@ -165,10 +166,12 @@ export class FileGroupCommit {
       planned.map(x => x.batch),
       sync
     )
-    results.forEach((err, k) => {
+    // commitPlanned answers one outcome per batch, in the order given.
+    planned.forEach(({ at, batch }, k) => {
+      const err = results[k]
       if (err === undefined) return
-      outcomes[planned[k].i] = err
-      planned[k].batch.folder.knownToExist = false
+      outcomes[at] = err
+      batch.folder.knownToExist = false
     })
   }
 }

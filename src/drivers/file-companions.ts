@@ -72,7 +72,7 @@ export function removeCompanionsSync(dir: string, name: string): void {
 /** Bytes Baileys could read: non-empty, and JSON unless they are one of our envelopes (first byte below 0x20). */
 function readable(bytes: Buffer | undefined): bytes is Buffer {
   if (!bytes || bytes.length === 0) return false
-  if (bytes[0] < 0x20) return true
+  if (bytes.readUInt8(0) < 0x20) return true
   try {
     JSON.parse(bytes.toString('utf8'))
     return true

@@ -140,7 +140,7 @@ export function fileLease(root: string, sync: boolean): { lease: LeaseCapability
 
   const lease = leaseCapability(
     {
-      acquire: (session, owner, ttlMs, replace) =>
+      acquire: ({ session, owner, ttlMs, replace }) =>
         withLock(session, p => {
           const r = readLease(p.record)
           const now = Date.now()
@@ -149,14 +149,14 @@ export function fileLease(root: string, sync: boolean): { lease: LeaseCapability
           write(p, { owner, epoch, expiresAt: now + ttlMs })
           return { epoch }
         }),
-      renew: (session, owner, epoch, ttlMs) =>
+      renew: ({ session, owner, epoch, ttlMs }) =>
         withLock(session, p => {
           const r = readLease(p.record)
           if (!r || r.owner !== owner || r.epoch !== epoch) return false
           write(p, { ...r, expiresAt: Date.now() + ttlMs })
           return true
         }),
-      release: (session, owner, epoch) =>
+      release: ({ session, owner, epoch }) =>
         withLock(session, p => {
           const r = readLease(p.record)
           if (r && r.owner === owner && r.epoch === epoch) write(p, { owner: '', epoch, expiresAt: 0 })

@@ -28,17 +28,17 @@ export interface LogOp {
  * undefined for a delete): the in-memory index keeps those views, so no value is copied twice.
  */
 export function encodeRecord(ops: readonly LogOp[]): { bytes: Buffer; views: Array<Uint8Array | undefined> } {
-  const names = ops.map(op => Buffer.from(op.target, 'utf8'))
+  const named = ops.map(op => ({ op, name: Buffer.from(op.target, 'utf8') }))
   let size = HEADER_BYTES
-  ops.forEach((op, i) => (size += 2 + names[i].length + 1 + (op.value ? 4 + op.value.byteLength : 0)))
+  for (const { op, name } of named) size += 2 + name.length + 1 + (op.value ? 4 + op.value.byteLength : 0)
   const bytes = Buffer.allocUnsafe(size)
   MAGIC.copy(bytes, 0)
   bytes.writeUInt32BE(size - HEADER_BYTES, MAGIC.length)
   const views: Array<Uint8Array | undefined> = []
   let at = HEADER_BYTES
-  ops.forEach((op, i) => {
-    at = bytes.writeUInt16BE(names[i].length, at)
-    at += names[i].copy(bytes, at)
+  named.forEach(({ op, name }) => {
+    at = bytes.writeUInt16BE(name.length, at)
+    at += name.copy(bytes, at)
     at = bytes.writeUInt8(op.value ? 1 : 0, at)
     if (!op.value) return views.push(undefined)
     at = bytes.writeUInt32BE(op.value.byteLength, at)

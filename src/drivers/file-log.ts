@@ -47,8 +47,11 @@ function logFiles(dir: string): string[] {
     if (isMissing(err)) return []
     throw err
   }
-  return names.filter(n => LOG_PATTERN.test(n)).sort((a, b) => Number(LOG_PATTERN.exec(a)![1]) - Number(LOG_PATTERN.exec(b)![1]))
+  return names.filter(n => LOG_PATTERN.test(n)).sort((a, b) => logNumber(a) - logNumber(b))
 }
+
+/** The number of a log file's name (one logFiles returned: it matches LOG_PATTERN). */
+const logNumber = (name: string): number => Number(LOG_PATTERN.exec(name)?.[1])
 
 /** This process's open log of a folder (from its first append or replay until it is forgotten). */
 interface OpenLog {
@@ -246,7 +249,8 @@ export class FolderLog {
     // Logs left by another process or run must not be mixed with ours: the caller replayed them
     // (the driver's recovery) before writing; numbering continues after any that appeared since.
     const existing = logFiles(this.dir)
-    const last = existing.length ? Number(LOG_PATTERN.exec(existing[existing.length - 1])![1]) : 0
+    const newest = existing.at(-1)
+    const last = newest === undefined ? 0 : logNumber(newest)
     return { files: new Set(existing), pending: new Map(), ours: new Set(existing), next: last + 1, bytes: 0 }
   }
 

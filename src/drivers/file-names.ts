@@ -87,7 +87,7 @@ export function escapeName(s: string): string {
 export function unescapeName(s: string): string | undefined {
   const bytes: number[] = []
   for (let i = 0; i < s.length; i++) {
-    const ch = s[i]
+    const ch = s.charAt(i)
     if (ch === '%') {
       const hex = s.slice(i + 1, i + 3)
       if (!/^[0-9A-F]{2}$/.test(hex)) return undefined

@@ -60,15 +60,19 @@ export async function recordTypes(dir: string, types: ReadonlySet<string>, sync:
   const recorded = recordedTypes(dir)
   const fresh = [...types].filter(t => !isOwnType(t, recorded))
   if (fresh.length === 0) return
-  const taken = entries(dir).filter(e => fresh.includes(parseKeyFile(e.name)?.type as string))
-  if (taken.length > 0) {
+  const taken = entries(dir).flatMap(e => {
+    const type = parseKeyFile(e.name)?.type
+    return type !== undefined && fresh.includes(type) ? [{ name: e.name, type }] : []
+  })
+  const [first] = taken
+  if (first !== undefined) {
     throw invalidArgument(
       `Folder ${dir} already holds ${taken
         .map(e => e.name)
         .slice(0, 3)
         .join(
           ', '
-        )}, named like keys of type "${parseKeyFile(taken[0].name)!.type}" that baileys-vault did not write. Nothing was written; use another key type, or move those files away.`
+        )}, named like keys of type "${first.type}" that baileys-vault did not write. Nothing was written; use another key type, or move those files away.`
     )
   }
   await replaceFile({ dir, target: TYPES_FILE, value: encodeTypes([...recorded, ...fresh]), sync })

@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.js'
+import { must } from '../core/defined.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { JOURNAL, exists, isMissing } from './file-io.js'
 import { folderAt, inTurns, unfinishedFoldersUnder, type Folder, type Place } from './file-folder.js'
@@ -161,16 +162,16 @@ class FileDriver {
   }
 
   async get(session: string, type: string, ids: readonly string[]): Promise<Map<string, Uint8Array>> {
-    const names = ids.map(id => keyFile(type, id).file)
+    const files = ids.map(id => ({ id, name: keyFile(type, id).file }))
     const view = await this.readyView(session)
     if (!isBaileysType(type) && !recordedTypes(view.dir).has(type)) return new Map() // such files are not keys
     // Read in one synchronous step: a get never sees half of a batch applied in this process.
     const out = new Map<string, Uint8Array>()
     const index = view.logged()
-    names.forEach((name, i) => {
+    for (const { id, name } of files) {
       const value = readValue(view, name, index)
-      if (value) out.set(ids[i], value)
-    })
+      if (value) out.set(id, value)
+    }
     return out
   }
 
@@ -200,7 +201,7 @@ class FileDriver {
         // The log index is the truth for a file written since the listing began (this process's writes).
         const index = view.logged()
         for (const read of values) {
-          const [t, id, name] = files[i++]
+          const [t, id, name] = must(files[i++], 'readAhead yields one value per file it was given')
           const value = index?.has(name) ? readValue(view, name, index) : read
           if (value) yield [t, id, value]
         }

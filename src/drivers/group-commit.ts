@@ -18,6 +18,11 @@ export interface GroupedBatch {
   batch: WriteBatch
 }
 
+/** A batch of a group with its position there, where its outcome goes (a group split into rounds). */
+export interface GroupMember extends GroupedBatch {
+  at: number
+}
+
 /**
  * Applies a group in one commit. Resolves to one outcome per batch, aligned with `group`:
  * undefined (committed) or the error that failed that batch alone (its effects rolled back).

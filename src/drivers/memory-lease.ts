@@ -17,7 +17,7 @@ export function memoryLease(records: Map<string, LeaseRecord>): { lease: LeaseCa
   const held = (r: LeaseRecord | undefined, owner: string, epoch: number) => !!r && r.owner === owner && r.epoch === epoch
   const lease = leaseCapability(
     {
-      async acquire(session, owner, ttlMs, replace) {
+      async acquire({ session, owner, ttlMs, replace }) {
         const now = performance.now()
         const r = records.get(session)
         if (r && r.owner !== '' && r.owner !== owner && r.owner !== replace && r.expiresAt > now) return { heldBy: r.owner, expiresInMs: r.expiresAt - now }
@@ -25,13 +25,13 @@ export function memoryLease(records: Map<string, LeaseRecord>): { lease: LeaseCa
         records.set(session, { owner, epoch, expiresAt: now + ttlMs })
         return { epoch }
       },
-      async renew(session, owner, epoch, ttlMs) {
+      async renew({ session, owner, epoch, ttlMs }) {
         const r = records.get(session)
-        if (!held(r, owner, epoch)) return false
-        r!.expiresAt = performance.now() + ttlMs
+        if (!r || !held(r, owner, epoch)) return false
+        r.expiresAt = performance.now() + ttlMs
         return true
       },
-      async release(session, owner, epoch) {
+      async release({ session, owner, epoch }) {
         const r = records.get(session)
         if (held(r, owner, epoch)) records.set(session, { owner: '', epoch, expiresAt: 0 })
       },

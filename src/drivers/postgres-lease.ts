@@ -1,8 +1,8 @@
 import type { LeaseCapability } from '../core/driver.js'
 import { inTransaction } from './pg-transaction.js'
-import type { PgPoolLike, Statement, Tables } from './pg-types.js'
+import type { NamedStatement, PgPoolLike, Tables } from './pg-types.js'
 import type { PgLeaseEvents } from './postgres-notify.js'
-import { leaseCapability } from './shared-lease.js'
+import { leaseCapability, type AcquireStep, type ReleaseStep, type RenewStep } from './shared-lease.js'
 
 /**
  * Leases in PostgreSQL: one row per session in {prefix}lease (owner, epoch, expires_at,
@@ -21,27 +21,29 @@ import { leaseCapability } from './shared-lease.js'
 export function postgresLease(
   pool: PgPoolLike,
   t: Pick<Tables, 'lease' | 'lockKey'>,
-  statement: (text: string) => Statement,
+  named: <P extends object>(text: string) => NamedStatement<P>,
   events: PgLeaseEvents & { channel: string }
 ): LeaseCapability {
+  /** A step's parameters plus this process's listening backend pid (null while it has none). */
+  type Stamped<S> = S & { backendPid: number | null }
   const ms = (col: string) => `(extract(epoch FROM ${col} - now()) * 1000)::float8`
   const gone = `(l.backend_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend_pid))`
-  const take = statement(`
-    WITH prev AS (SELECT owner, expires_at > now() AS live, backend_pid FROM ${t.lease} WHERE session = $1)
+  const take = named<Stamped<Required<AcquireStep>>>(`
+    WITH prev AS (SELECT owner, expires_at > now() AS live, backend_pid FROM ${t.lease} WHERE session = :session)
     INSERT INTO ${t.lease} AS l (session, owner, epoch, expires_at, backend_pid)
-    VALUES ($1, $2, 1, now() + $3::float8 * interval '1 millisecond', $5::int)
+    VALUES (:session, :owner, 1, now() + :ttlMs::float8 * interval '1 millisecond', :backendPid::int)
     ON CONFLICT (session) DO UPDATE SET owner = excluded.owner, epoch = l.epoch + 1, expires_at = excluded.expires_at, backend_pid = excluded.backend_pid
-    WHERE l.owner = '' OR l.owner = excluded.owner OR l.expires_at <= now() OR l.owner = $4 OR ${gone}
+    WHERE l.owner = '' OR l.owner = excluded.owner OR l.expires_at <= now() OR l.owner = :replace OR ${gone}
     RETURNING epoch, (SELECT owner FROM prev) AS prev_owner, (SELECT live FROM prev) AS prev_live, (SELECT backend_pid FROM prev) AS prev_pid`)
-  const read = statement(`SELECT owner, epoch, ${ms('expires_at')} AS ms FROM ${t.lease} WHERE session = $1`)
-  const extend = statement(
-    `UPDATE ${t.lease} SET expires_at = now() + $4::float8 * interval '1 millisecond', backend_pid = COALESCE($5::int, backend_pid)
-     WHERE session = $1 AND owner = $2 AND epoch = $3 RETURNING 1`
+  const read = named<{ session: string }>(`SELECT owner, epoch, ${ms('expires_at')} AS ms FROM ${t.lease} WHERE session = :session`)
+  const extend = named<Stamped<RenewStep>>(
+    `UPDATE ${t.lease} SET expires_at = now() + :ttlMs::float8 * interval '1 millisecond', backend_pid = COALESCE(:backendPid::int, backend_pid)
+     WHERE session = :session AND owner = :owner AND epoch = :epoch RETURNING 1`
   )
-  const giveUp = statement(`
-    WITH u AS (UPDATE ${t.lease} SET owner = '', expires_at = now(), backend_pid = NULL WHERE session = $1 AND owner = $2 AND epoch = $3 RETURNING session)
-    SELECT pg_notify($4, 'r:' || session) FROM u`)
-  const restamp = statement(`UPDATE ${t.lease} SET backend_pid = $1::int WHERE owner = ANY($2::text[])`)
+  const giveUp = named<ReleaseStep & { channel: string }>(`
+    WITH u AS (UPDATE ${t.lease} SET owner = '', expires_at = now(), backend_pid = NULL WHERE session = :session AND owner = :owner AND epoch = :epoch RETURNING session)
+    SELECT pg_notify(:channel, 'r:' || session) FROM u`)
+  const restamp = named<{ backendPid: number; owners: string[] }>(`UPDATE ${t.lease} SET backend_pid = :backendPid::int WHERE owner = ANY(:owners::text[])`)
 
   let ready: Promise<void> | undefined
   const create = async () => {
@@ -59,20 +61,20 @@ export function postgresLease(
       await client.query({ text: `ALTER TABLE ${t.lease} ADD COLUMN IF NOT EXISTS backend_pid integer` })
     })
   }
-  const query = async (st: Statement, values: unknown[]) => {
+  const query = async <P extends object>(st: NamedStatement<P>, params: P) => {
     ready ??= create().catch(err => {
       ready = undefined
       throw err
     })
     await ready
-    return (await pool.query(st(values))).rows
+    return (await pool.query(st(params))).rows
   }
   type Row = { owner: string; epoch: string; ms: number }
 
   // Owners this process holds leases for: re-stamped with the new backend pid when the listening connection comes back.
   const held = new Map<string, number>()
   events.onConnected(pid => {
-    if (held.size) query(restamp, [pid, [...held.keys()]]).catch(() => undefined)
+    if (held.size) query(restamp, { backendPid: pid, owners: [...held.keys()] }).catch(() => undefined)
   })
   const hold = (owner: string, delta: number) => {
     const n = (held.get(owner) ?? 0) + delta
@@ -82,11 +84,11 @@ export function postgresLease(
 
   return leaseCapability(
     {
-      async acquire(session, owner, ttlMs, replace) {
+      async acquire({ session, owner, ttlMs, replace }) {
         await events.settled(2_000)
         // A refusal reads the holder; if it let go in between, try again.
         for (;;) {
-          const [taken] = await query(take, [session, owner, ttlMs, replace ?? '', events.backendPid() ?? null])
+          const [taken] = await query(take, { session, owner, ttlMs, replace: replace ?? '', backendPid: events.backendPid() ?? null })
           if (taken) {
             hold(owner, 1)
             const foreign = taken.prev_live && taken.prev_owner && taken.prev_owner !== owner && taken.prev_owner !== replace
@@ -94,19 +96,19 @@ export function postgresLease(
               ? { epoch: Number(taken.epoch), tookOver: `the database connection of the owner (backend pid ${taken.prev_pid}) is gone; taking over` }
               : { epoch: Number(taken.epoch) }
           }
-          const [row] = (await query(read, [session])) as Row[]
+          const [row] = (await query(read, { session })) as Row[]
           if (row && row.owner !== '' && row.ms > 0) return { heldBy: row.owner, expiresInMs: row.ms }
         }
       },
-      async renew(session, owner, epoch, ttlMs) {
-        return (await query(extend, [session, owner, epoch, ttlMs, events.backendPid() ?? null])).length === 1
+      async renew({ session, owner, epoch, ttlMs }) {
+        return (await query(extend, { session, owner, epoch, ttlMs, backendPid: events.backendPid() ?? null })).length === 1
       },
-      async release(session, owner, epoch) {
-        await query(giveUp, [session, owner, epoch, events.channel])
+      async release({ session, owner, epoch }) {
+        await query(giveUp, { session, owner, epoch, channel: events.channel })
         hold(owner, -1)
       },
       async info(session) {
-        const [row] = (await query(read, [session])) as Row[]
+        const [row] = (await query(read, { session })) as Row[]
         return row && row.owner !== '' ? { owner: row.owner, epoch: Number(row.epoch), expiresInMs: row.ms } : undefined
       }
     },

@@ -1,6 +1,6 @@
 import type { WriteBatch } from '../core/driver.js'
-import { bufferView, typeIdKey } from '../core/bytes.js'
-import { isEmptyBatch, type GroupedBatch } from './group-commit.js'
+import { bufferView, joinBuffers, typeIdKey } from '../core/bytes.js'
+import { isEmptyBatch, type GroupedBatch, type GroupMember } from './group-commit.js'
 import type { PgQueryable, Statement, Tables } from './pg-types.js'
 import { leaseLost } from './shared-lease.js'
 
@@ -113,7 +113,8 @@ export function writeText(t: Tables, shape: WriteShape): WriteText {
   }
   if (parts.length === 0) throw new Error('a write statement needs a part')
   // One part and no fence: the bare statement, no CTE around it.
-  if (!fenced && parts.length === 1) return { text: parts[0][1], params }
+  const [only, second] = parts
+  if (!fenced && only !== undefined && second === undefined) return { text: only[1], params }
   const ctes = parts
     .map(
       ([name, text]) => `${name} AS (
@@ -187,7 +188,7 @@ export function writeValues(batches: readonly GroupedBatch[]): { columns: WriteC
       }
     }
   }
-  c.blob = blobs.length === 1 ? blobs[0] : Buffer.concat(blobs)
+  c.blob = joinBuffers(blobs)
   const shape = { fenced: c.fenceSessions.length > 0, creds: c.credsSessions.length > 0, set: c.setSessions.length > 0, del: c.delSessions.length > 0 }
   return { columns: c, shape }
 }
@@ -234,14 +235,14 @@ const isDataError = (err: unknown) => /^(22|23|54)/.test(String((err as { code?:
  * or creds (a retry store record and the keys of its send: one statement, one round trip);
  * otherwise it goes in the next round, so writes of one key land in order.
  */
-function statementRounds(group: readonly GroupedBatch[]): number[][] {
-  const out: number[][] = []
+function statementRounds(group: readonly GroupedBatch[]): GroupMember[][] {
+  const out: GroupMember[][] = []
   const last = new Map<string, { round: number; batches: WriteBatch[] }>()
-  group.forEach(({ session, batch }, i) => {
+  group.forEach(({ session, batch }, at) => {
     const prev = last.get(session)
     const joins = prev !== undefined && disjoint(prev.batches, batch)
     const round = prev === undefined ? 0 : joins ? prev.round : prev.round + 1
-    ;(out[round] ??= []).push(i)
+    ;(out[round] ??= []).push({ session, batch, at })
     if (joins) prev.batches.push(batch)
     else last.set(session, { round, batches: [batch] })
   })
@@ -305,16 +306,16 @@ export function postgresWriter({ pool, write }: PostgresWriterOptions) {
     return all.length === 1 ? isolated(group) : inRounds(group, all)
   }
 
-  async function inRounds(group: readonly GroupedBatch[], all: number[][]): Promise<unknown[]> {
+  async function inRounds(group: readonly GroupedBatch[], all: GroupMember[][]): Promise<unknown[]> {
     const outcomes: unknown[] = new Array(group.length).fill(undefined)
     for (const [r, round] of all.entries()) {
       try {
-        const results = await isolated(round.map(i => group[i]))
-        round.forEach((i, k) => (outcomes[i] = results[k]))
+        const results = await isolated(round)
+        round.forEach(({ at }, k) => (outcomes[at] = results[k]))
       } catch (err) {
         if (r === 0) throw err
         // Earlier rounds committed: only this round and the later ones (never sent) fail.
-        for (const later of all.slice(r)) for (const i of later) outcomes[i] = err
+        for (const later of all.slice(r)) for (const { at } of later) outcomes[at] = err
         break
       }
     }

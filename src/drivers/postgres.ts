@@ -352,7 +352,7 @@ export async function createPostgresDriver(options: PostgresDriverOptions): Prom
   const driver: Driver = {
     kind: 'postgres',
     capabilities: { snapshot: true, rename: true },
-    lease: postgresLease(pool, tables, text => statementOf(text, options.preparedStatements ?? true), { ...leaseEvents, channel }),
+    lease: postgresLease(pool, tables, text => namedStatementOf(text, options.preparedStatements ?? true), { ...leaseEvents, channel }),
     ...reader,
     async rename(from, to) {
       await groups?.drain()

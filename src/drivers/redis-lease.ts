@@ -49,15 +49,15 @@ export function redisLease(runScript: RunScript, leaseKey: (session: string) => 
     runScript(SCRIPTS[name].sha, SCRIPTS[name].text, [leaseKey(session)], args.map(String))
   return leaseCapability(
     {
-      async acquire(session, owner, ttlMs, replace) {
+      async acquire({ session, owner, ttlMs, replace }) {
         // '' never matches: an empty owner is already free.
         const [ok, value, ms] = (await run('acquire', session, [owner, ttlMs, replace ?? ''])) as [number, Buffer, number]
         return ok === 1 ? { epoch: Number(value.toString()) } : { heldBy: value.toString('utf8'), expiresInMs: ms }
       },
-      async renew(session, owner, epoch, ttlMs) {
+      async renew({ session, owner, epoch, ttlMs }) {
         return (await run('renew', session, [owner, epoch, ttlMs])) === 1
       },
-      async release(session, owner, epoch) {
+      async release({ session, owner, epoch }) {
         // Published in the same script: standbys on the channel wake at once.
         await run('release', session, [owner, epoch, events.channel, `r:${session}`])
       },

@@ -20,8 +20,8 @@ export const leaseOwner = (): string => `${hostname()}:${process.pid}:${randomBy
 
 /** Host and pid of an owner string, when it has the `host:pid:random` shape. */
 export function parseOwner(owner: string): { host: string; pid: number } | undefined {
-  const m = /^(.*):(\d+):[^:]*$/.exec(owner)
-  return m ? { host: m[1], pid: Number(m[2]) } : undefined
+  const [, host, pid] = /^(.*):(\d+):[^:]*$/.exec(owner) ?? []
+  return host !== undefined && pid !== undefined ? { host, pid: Number(pid) } : undefined
 }
 
 const describeOwner = (owner: string) => {
@@ -47,22 +47,39 @@ export const leaseLost = (session: string, epoch: number): VaultError =>
     `The lease of session "${session}" at epoch ${epoch} is no longer held: another owner took it over or it was released. Nothing of this write landed; stop using the session in this process.`
   )
 
+/**
+ * A step's parameters, named as the lease rows' columns so that a driver binds them to its
+ * statement by name (SQLite's `@owner`, PostgreSQL's `:owner`).
+ */
+export interface AcquireStep {
+  session: string
+  owner: string
+  ttlMs: number
+  /** An owner known dead, whose lease may be taken although it has not expired (same atomic step). */
+  replace?: string
+}
+export interface RenewStep {
+  session: string
+  owner: string
+  epoch: number
+  ttlMs: number
+}
+export interface ReleaseStep {
+  session: string
+  owner: string
+  epoch: number
+}
+
 /** The backend steps of a lease; each is one atomic operation on the backend's clock. */
 export interface RawLeaseOps {
   /**
-   * The new epoch, or who holds it and for how long (ms, backend clock). `replace`: an owner
-   * known dead, whose lease may be taken although it has not expired (same atomic step).
+   * The new epoch, or who holds it and for how long (ms, backend clock).
    * `tookOver`: the backend itself knew the owner dead (PostgreSQL: its connection is gone).
    */
-  acquire(
-    session: string,
-    owner: string,
-    ttlMs: number,
-    replace?: string
-  ): Promise<{ epoch: number; tookOver?: string } | { heldBy: string; expiresInMs: number }>
+  acquire(step: AcquireStep): Promise<{ epoch: number; tookOver?: string } | { heldBy: string; expiresInMs: number }>
   /** Whether `owner` still held `epoch` (and now holds it for ttlMs more). */
-  renew(session: string, owner: string, epoch: number, ttlMs: number): Promise<boolean>
-  release(session: string, owner: string, epoch: number): Promise<void>
+  renew(step: RenewStep): Promise<boolean>
+  release(step: ReleaseStep): Promise<void>
   /** Undefined when nobody holds it (never acquired, or released). */
   info(session: string): Promise<Omit<LeaseInfo, 'ownerAlive'> | undefined>
 }
@@ -110,13 +127,14 @@ export function leaseCapability(ops: RawLeaseOps, floorMs = LEASE_TTL_FLOOR_MS, 
     async acquire(session, { owner, ttlMs }) {
       checkOwner(owner)
       const ttl = checkTtl(ttlMs)
-      let result = await timed(() => ops.acquire(session, owner, ttl))
+      let result = await timed(() => ops.acquire({ session, owner, ttlMs: ttl }))
       let tookOver = 'tookOver' in result ? result.tookOver : undefined
       // Held by a process of this host that no longer exists: it crashed, take it now (the
       // epoch still fences it, should it somehow be alive). Compare-and-set on that owner.
       const dead = 'heldBy' in result ? deadLocalOwner(result.heldBy) : undefined
       if ('heldBy' in result && dead !== undefined) {
-        result = await timed(() => ops.acquire(session, owner, ttl, (result as { heldBy: string }).heldBy))
+        const replace = result.heldBy
+        result = await timed(() => ops.acquire({ session, owner, ttlMs: ttl, replace }))
         tookOver = `pid ${dead} on this host is gone; taking over`
       }
       if ('heldBy' in result) throw leaseHeld(session, result.heldBy, result.expiresInMs)
@@ -126,13 +144,13 @@ export function leaseCapability(ops: RawLeaseOps, floorMs = LEASE_TTL_FLOOR_MS, 
       checkOwner(owner)
       checkEpoch(epoch)
       const ttl = checkTtl(ttlMs)
-      if (!(await timed(() => ops.renew(session, owner, epoch, ttl)))) throw leaseLost(session, epoch)
+      if (!(await timed(() => ops.renew({ session, owner, epoch, ttlMs: ttl })))) throw leaseLost(session, epoch)
       return { session, owner, epoch, ttlMs: ttl }
     },
     async release(session, { owner, epoch }) {
       checkOwner(owner)
       checkEpoch(epoch)
-      await ops.release(session, owner, epoch)
+      await ops.release({ session, owner, epoch })
     },
     async leaseInfo(session) {
       const info = await ops.info(session)

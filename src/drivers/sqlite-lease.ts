@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import type { LeaseCapability } from '../core/driver.js'
-import { leaseCapability, leaseLost } from './shared-lease.js'
+import { leaseCapability, leaseLost, type AcquireStep } from './shared-lease.js'
 
 /**
  * Leases in a SQLite file: one row per session, kept after release so the epoch never goes
@@ -23,21 +23,21 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
     ) WITHOUT ROWID`)
     const take = db
       .prepare(
-        `INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (?, ?, 1, ${NOW_MS} + ?)
+        `INSERT INTO vault_lease (session, owner, epoch, expires_at) VALUES (@session, @owner, 1, ${NOW_MS} + @ttlMs)
       ON CONFLICT (session) DO UPDATE SET owner = excluded.owner, epoch = epoch + 1, expires_at = excluded.expires_at
-      WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS} OR owner = ?
+      WHERE owner = '' OR owner = excluded.owner OR expires_at <= ${NOW_MS} OR owner = @replace
       RETURNING epoch`
       )
       .pluck()
-    const read = db.prepare(`SELECT owner, epoch, expires_at - ${NOW_MS} AS expiresInMs FROM vault_lease WHERE session = ?`)
-    const extend = db.prepare(`UPDATE vault_lease SET expires_at = ${NOW_MS} + ? WHERE session = ? AND owner = ? AND epoch = ?`)
-    const giveUp = db.prepare(`UPDATE vault_lease SET owner = '', expires_at = 0 WHERE session = ? AND owner = ? AND epoch = ?`)
-    const current = db.prepare(`SELECT epoch FROM vault_lease WHERE session = ? AND owner <> ''`).pluck()
+    const read = db.prepare(`SELECT owner, epoch, expires_at - ${NOW_MS} AS expiresInMs FROM vault_lease WHERE session = @session`)
+    const extend = db.prepare(`UPDATE vault_lease SET expires_at = ${NOW_MS} + @ttlMs WHERE session = @session AND owner = @owner AND epoch = @epoch`)
+    const giveUp = db.prepare(`UPDATE vault_lease SET owner = '', expires_at = 0 WHERE session = @session AND owner = @owner AND epoch = @epoch`)
+    const current = db.prepare(`SELECT epoch FROM vault_lease WHERE session = @session AND owner <> ''`).pluck()
 
-    const acquire = db.transaction((session: string, owner: string, ttlMs: number, replace: string) => {
-      const epoch = take.get(session, owner, ttlMs, replace) as number | undefined
+    const acquire = db.transaction((step: Required<AcquireStep>) => {
+      const epoch = take.get(step) as number | undefined
       if (epoch !== undefined) return { epoch }
-      const row = read.get(session) as Row
+      const row = read.get({ session: step.session }) as Row
       return { heldBy: row.owner, expiresInMs: row.expiresInMs }
     })
     return { read, extend, giveUp, current, acquire }
@@ -46,19 +46,19 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
 
   const lease = leaseCapability(
     {
-      async acquire(session, owner, ttlMs, replace) {
+      async acquire({ session, owner, ttlMs, replace }) {
         // '' never matches here: an empty owner is already free.
-        return st().acquire.immediate(session, owner, ttlMs, replace ?? '')
+        return st().acquire.immediate({ session, owner, ttlMs, replace: replace ?? '' })
       },
-      async renew(session, owner, epoch, ttlMs) {
-        return st().extend.run(ttlMs, session, owner, epoch).changes === 1
+      async renew({ session, owner, epoch, ttlMs }) {
+        return st().extend.run({ session, owner, epoch, ttlMs }).changes === 1
       },
-      async release(session, owner, epoch) {
-        st().giveUp.run(session, owner, epoch)
+      async release({ session, owner, epoch }) {
+        st().giveUp.run({ session, owner, epoch })
       },
       async info(session) {
         if (!hasTable()) return undefined
-        const row = st().read.get(session) as Row | undefined
+        const row = st().read.get({ session }) as Row | undefined
         return row && row.owner !== '' ? row : undefined
       }
     },
@@ -69,7 +69,7 @@ export function sqliteLease(db: BetterSqlite3.Database): { lease: LeaseCapabilit
     lease,
     /** Call inside the write transaction: throws LEASE_LOST, which rolls the batch back. */
     fence(session, epoch) {
-      if (epoch !== undefined && st().current.get(session) !== epoch) throw leaseLost(session, epoch)
+      if (epoch !== undefined && st().current.get({ session }) !== epoch) throw leaseLost(session, epoch)
     }
   }
 }

@@ -64,7 +64,7 @@ export function prepareSchema(db: BetterSqlite3.Database, where: string, readOnl
   const row = db.prepare(`SELECT value FROM vault_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined
   if (!row) {
     if (readOnly) throw notAStore(where, 'vault_meta has no schema_version')
-    db.prepare(`INSERT OR IGNORE INTO vault_meta (key, value) VALUES ('schema_version', ?)`).run(String(SQLITE_SCHEMA_VERSION))
+    db.prepare(`INSERT OR IGNORE INTO vault_meta (key, value) VALUES ('schema_version', @version)`).run({ version: String(SQLITE_SCHEMA_VERSION) })
     return
   }
   const version = Number(row.value)

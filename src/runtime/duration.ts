@@ -9,8 +9,8 @@ const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
  * never something to run.
  */
 export function parseDuration(text: string, what: string): number {
-  const match = typeof text === 'string' ? PATTERN.exec(text.trim()) : null
-  const ms = match ? Number(match[1]) * UNITS[match[2]] : NaN
+  const [, amount, unit = ''] = (typeof text === 'string' ? PATTERN.exec(text.trim()) : null) ?? []
+  const ms = Number(amount) * (UNITS[unit] ?? NaN) // no match: NaN, refused just below
   if (!Number.isFinite(ms) || ms < 1 || ms > 2 ** 31 - 1) {
     throw invalidArgument(`${what} must be a positive duration such as 30s, 15m, 24h or 7d (at most 24 days); got ${JSON.stringify(text)}.`)
   }

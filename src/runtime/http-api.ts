@@ -109,22 +109,17 @@ export function createControlApi(options: ControlApiOptions): RequestHandler {
       throw new HttpError(401, 'UNAUTHORIZED', 'Send Authorization: Bearer <the API token>.', { 'www-authenticate': 'Bearer' })
     }
     const parts = path.split('/').slice(2) // '', 'api', …
+    const [root, rawId, actionName] = parts
     const method = req.method ?? 'GET'
-    if (parts.length === 1 && parts[0] === 'events') {
+    if (parts.length === 1 && root === 'events') {
       allow(method, ['GET'])
       return serveEvents(runtime.events, req, res, { heartbeatMs: options.heartbeatMs })
     }
-    if (parts[0] !== 'sessions' || parts.length > 3) throw notFound(path)
-    if (parts.length === 1) {
-      allow(method, Object.keys(collection))
-      return collection[method](req, res)
-    }
-    const id = sessionId(decode(parts[1]))
-    if (parts.length === 2) {
-      allow(method, Object.keys(one))
-      return one[method](id, req, res)
-    }
-    const action = Object.hasOwn(actions, parts[2]) ? actions[parts[2]] : undefined
+    if (root !== 'sessions' || parts.length > 3) throw notFound(path)
+    if (rawId === undefined) return handlerOf(collection, method)(req, res)
+    const id = sessionId(decode(rawId))
+    if (actionName === undefined) return handlerOf(one, method)(id, req, res)
+    const action = Object.hasOwn(actions, actionName) ? actions[actionName] : undefined
     if (!action) throw notFound(path)
     allow(method, [action.method])
     return action.run(id, req, res)
@@ -180,6 +175,13 @@ function decode(part: string): string {
 
 function allow(method: string, methods: string[]): void {
   if (!methods.includes(method)) throw methodNotAllowed(methods)
+}
+
+/** The handler of `method` in a route's table, else 405 naming the methods the route takes. */
+function handlerOf<T>(table: Record<string, T>, method: string): T {
+  const handler = Object.hasOwn(table, method) ? table[method] : undefined
+  if (handler === undefined) throw methodNotAllowed(Object.keys(table))
+  return handler
 }
 
 const methodNotAllowed = (methods: string[]) =>

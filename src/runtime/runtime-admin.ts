@@ -158,5 +158,6 @@ export async function doctorSession(runtime: AdminRuntime, id: string): Promise<
   if (!(await sessionHasData(runtime.store, id))) throw notFound(id)
   const result = await doctor(runtime.store, { sessions: [id] })
   const [r] = result.sessions
+  if (r === undefined) throw notFound(id) // not reached: doctor reports every session it is given, or throws NOT_FOUND
   return { session: r.session, status: r.status, linked: r.linked, keys: r.keys, counts: r.counts, findings: r.findings, storeFindings: result.findings }
 }

@@ -101,10 +101,11 @@ export class SimConnection {
 
   /** Resolves a pending query; false when nobody waits for this id. */
   resolveReply(node: BinaryNode): boolean {
-    if (node.tag !== 'iq' || (node.attrs.type !== 'result' && node.attrs.type !== 'error')) return false
-    const waiter = this.waiters.get(node.attrs.id)
+    const { id } = node.attrs
+    if (node.tag !== 'iq' || (node.attrs.type !== 'result' && node.attrs.type !== 'error') || id === undefined) return false
+    const waiter = this.waiters.get(id)
     if (!waiter) return false
-    this.waiters.delete(node.attrs.id)
+    this.waiters.delete(id)
     waiter.resolve(node)
     return true
   }

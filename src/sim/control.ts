@@ -124,19 +124,20 @@ export function controlHandler(server: ControlHost) {
       server.restart(downMs, { after: new Promise<void>(resolve => (answered = resolve)) }).catch(() => undefined)
       return new ThenRun({ restarting: true }, answered)
     }
-    if (parts[0] === 'contacts' && parts.length === 3 && /^\d{5,15}$/.test(parts[1])) {
-      const contact = server.contact(parts[1])
-      if (method === 'POST' && parts[2] === 'send') {
+    const [, pn, contactAction] = parts
+    if (parts[0] === 'contacts' && parts.length === 3 && pn !== undefined && /^\d{5,15}$/.test(pn)) {
+      const contact = server.contact(pn)
+      if (method === 'POST' && contactAction === 'send') {
         const { text, to } = await readJson(req)
         if (typeof text !== 'string' || (to !== undefined && typeof to !== 'string')) throw new HttpError(400, 'expected { text, to? }')
         return contact.sendText(text, { to })
       }
-      if (method === 'POST' && parts[2] === 'retry') {
+      if (method === 'POST' && contactAction === 'retry') {
         const { id } = await readJson(req)
         if (typeof id !== 'string' || id === '') throw new HttpError(400, 'expected { id } of a message the contact received')
         return contact.requestRetry(id)
       }
-      if (method === 'GET' && parts[2] === 'next') {
+      if (method === 'GET' && contactAction === 'next') {
         const timeoutMs = Math.min(Number(url.searchParams.get('timeoutMs') ?? 5_000) || 5_000, 60_000)
         try {
           const { id, from, type, text } = await contact.nextMessage(timeoutMs)

@@ -6,6 +6,7 @@
  * PN device JID on both ends.
  */
 import { getBinaryNodeChild, getBinaryNodeChildren, jidDecode, type BinaryNode } from '../core/baileys.js'
+import { knownAttrs, requiredAttr } from './stanza-attrs.js'
 import { randomInt } from 'node:crypto'
 import { encryptedParts, forwardedAttrs, pnDeviceJid, type RoutingHost } from './routing.js'
 import { newMessageId, unixNow, type Account, type DeviceRecord } from './state.js'
@@ -85,13 +86,13 @@ function participantNode(account: Account, role?: GroupRole, extra: Record<strin
 
 const errorReply = (iq: BinaryNode, code: string, text: string): BinaryNode => ({
   tag: 'iq',
-  attrs: { from: SERVER, type: 'error', id: iq.attrs.id },
+  attrs: knownAttrs({ from: SERVER, type: 'error', id: iq.attrs.id }),
   content: [{ tag: 'error', attrs: { code, text } }]
 })
 
 const resultReply = (iq: BinaryNode, content?: BinaryNode[]): BinaryNode => ({
   tag: 'iq',
-  attrs: { from: iq.attrs.to || 'g.us', type: 'result', id: iq.attrs.id },
+  attrs: knownAttrs({ from: iq.attrs.to || 'g.us', type: 'result', id: iq.attrs.id }),
   ...(content ? { content } : {})
 })
 
@@ -107,7 +108,10 @@ function notify(host: GroupHost, group: Group, accounts: Iterable<Account>, acto
 
 /** The account each `<participant jid>` names (PN or LID user), or undefined for an unknown number. */
 function requestedParticipants(host: GroupHost, node: BinaryNode | undefined): Array<[string, Account | undefined]> {
-  return getBinaryNodeChildren(node, 'participant').map(p => [p.attrs.jid, host.state.accountByUser(jidDecode(p.attrs.jid)?.user)])
+  return getBinaryNodeChildren(node, 'participant').map(p => {
+    const jid = requiredAttr(p, 'jid')
+    return [jid, host.state.accountByUser(jidDecode(jid)?.user)]
+  })
 }
 
 /** Answers a `w:g2` IQ from `device`. */
@@ -197,7 +201,7 @@ export function routeGroupMessage(host: GroupHost, sender: DeviceRecord, node: B
         tag: 'message',
         attrs: {
           ...forwardedAttrs(node),
-          id: node.attrs.id,
+          id: requiredAttr(node, 'id'),
           from: groupJid(group),
           participant: pnDeviceJid(sender),
           participant_lid: sender.account.lidJid,

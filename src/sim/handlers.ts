@@ -20,6 +20,7 @@ import { MAX_MEDIA_FILE_BYTES } from './media-store.js'
 import { handleGroupIq, routeGroupMessage, type GroupHost } from './groups.js'
 import { routeDirectMessage, routeReceipt } from './routing.js'
 import { unixNow, type DeviceRecord } from './state.js'
+import { knownAttrs, requiredAttr } from './stanza-attrs.js'
 
 export interface HandlerHost extends GroupHost {
   /** A contact by PN or LID user. */
@@ -39,7 +40,7 @@ const children = (node: BinaryNode | undefined): BinaryNode[] => (Array.isArray(
 
 const result = (iq: BinaryNode, content?: BinaryNode[]): BinaryNode => ({
   tag: 'iq',
-  attrs: { from: SERVER, type: 'result', id: iq.attrs.id },
+  attrs: knownAttrs({ from: SERVER, type: 'result', id: iq.attrs.id }),
   ...(content ? { content } : {})
 })
 
@@ -137,7 +138,7 @@ function handleIq(host: HandlerHost, conn: SimConnection, device: DeviceRecord, 
             attrs: {},
             content: getBinaryNodeChildren(first, 'collection').map(c => ({
               tag: 'collection',
-              attrs: { name: c.attrs.name, version: c.attrs.version || '0' }
+              attrs: knownAttrs({ name: c.attrs.name, version: c.attrs.version || '0' })
             }))
           }
         ])
@@ -243,6 +244,7 @@ function bundleNodes(host: HandlerHost, keyNode: BinaryNode): BinaryNode[] {
   const out: BinaryNode[] = []
   for (const user of getBinaryNodeChildren(keyNode, 'user')) {
     const jid = user.attrs.jid
+    if (jid === undefined) continue // names nobody: left out, as unknown users are below
     const decoded = jidDecode(jid)
     const contact = host.contactByUser(decoded?.user)
     if (contact && !decoded?.device) {
@@ -331,7 +333,8 @@ function usyncReply(host: HandlerHost, device: DeviceRecord, usync: BinaryNode |
  * for a contact is decrypted by that contact.
  */
 function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
-  const { id, to } = node.attrs
+  const id = requiredAttr(node, 'id')
+  const to = requiredAttr(node, 'to')
   conn.send({ tag: 'ack', attrs: { class: 'message', id, from: to, t: unixNow() } })
   if (isJidGroup(to)) return routeGroupMessage(host, device, node)
   const recipients = routeDirectMessage(host, device, node)
@@ -347,7 +350,9 @@ function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRec
 }
 
 function handleReceipt(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
-  const { id, to, type } = node.attrs
+  const id = requiredAttr(node, 'id')
+  const to = requiredAttr(node, 'to')
+  const { type } = node.attrs
   conn.send({ tag: 'ack', attrs: { class: 'receipt', id, from: to, ...(type ? { type } : {}) } })
   if (type === 'hist_sync') device.historySynced = true
   if (routeReceipt(host, device, node)) return

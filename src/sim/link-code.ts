@@ -33,7 +33,7 @@ export async function unwrapEphemeral(code: string, wrapped: Buffer): Promise<Bu
   const key = aesDecryptCTR(wrapped.subarray(SALT_BYTES + CTR_IV_BYTES), await derivePairingCodeKey(code, salt), iv)
   // CTR has no tag, but a Curve25519 public key is below 2^255: a set top bit proves a wrong code
   // without bothering the companion (half of all wrong codes end here).
-  return key[KEY_BYTES - 1] & 0x80 ? undefined : key
+  return key.readUInt8(KEY_BYTES - 1) & 0x80 ? undefined : key
 }
 
 /** The phone's ephemeral public key wrapped with the code, as `decipherLinkPublicKey` reads it. */

@@ -46,9 +46,9 @@ export class MediaStore {
       )
       return true
     }
-    const download = req.method === 'GET' ? DOWNLOAD_PATH.exec(url.pathname) : null
-    if (download) {
-      this.download(download[1], res)
+    const [, blobId] = (req.method === 'GET' ? DOWNLOAD_PATH.exec(url.pathname) : null) ?? []
+    if (blobId !== undefined) {
+      this.download(blobId, res)
       return true
     }
     return false

@@ -50,7 +50,7 @@ export class FrameReader {
     if (this.buffer.length >= 1 && this.buffer[0] === 0x45 /* E */) {
       if (this.buffer.length < 7) return false
       if (this.buffer[1] !== 0x44 /* D */) throw new ProtocolError('bad intro header')
-      const len = (this.buffer[4] << 16) | this.buffer.readUInt16BE(5)
+      const len = (this.buffer.readUInt8(4) << 16) | this.buffer.readUInt16BE(5)
       offset = 7 + len
     }
     if (this.buffer.length < offset + NOISE_WA_HEADER.length) {

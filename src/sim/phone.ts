@@ -51,7 +51,7 @@ export function parseQr(qr: string): ParsedQr {
   if (parts.length !== 5 || parts.some(p => p.length === 0)) {
     throw new VaultError('INVALID_ARGUMENT', 'Not a WhatsApp linking QR code (expected https://wa.me/settings/linked_devices#ref,noise,identity,adv,platform).')
   }
-  const [ref, noise, identity, adv, platformId] = parts
+  const [ref = '', noise = '', identity = '', adv = '', platformId = ''] = parts // five non-empty parts: checked above
   return {
     ref,
     noiseKey: Buffer.from(noise, 'base64'),

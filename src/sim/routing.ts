@@ -5,6 +5,7 @@
  * sender. The server never decrypts anything here; it only moves ciphertext.
  */
 import { getBinaryNodeChild, getBinaryNodeChildren, isJidGroup, jidDecode, jidEncode, jidNormalizedUser, type BinaryNode } from '../core/baileys.js'
+import { requiredAttr } from './stanza-attrs.js'
 import type { DeliveryQueue } from './delivery-queue.js'
 import { unixNow, type Account, type DeviceRecord, type SimState } from './state.js'
 
@@ -23,7 +24,7 @@ export function encryptedParts(node: BinaryNode): Array<[string, BinaryNode]> {
   const parts: Array<[string, BinaryNode]> = []
   for (const target of getBinaryNodeChildren(getBinaryNodeChild(node, 'participants'), 'to')) {
     const enc = getBinaryNodeChild(target, 'enc')
-    if (enc) parts.push([target.attrs.jid, enc])
+    if (enc) parts.push([requiredAttr(target, 'jid'), enc])
   }
   return parts
 }
@@ -49,7 +50,8 @@ function withIdentity(node: BinaryNode, enc: BinaryNode): BinaryNode[] {
  * JIDs it was addressed to that no linked device has (the caller offers them to contacts).
  */
 export function routeDirectMessage(host: RoutingHost, sender: DeviceRecord, node: BinaryNode): Array<[string, BinaryNode]> {
-  const { id, to } = node.attrs
+  const id = requiredAttr(node, 'id')
+  const to = requiredAttr(node, 'to')
   const unrouted: Array<[string, BinaryNode]> = []
   const t = unixNow()
   for (const [jid, enc] of encryptedParts(node)) {
@@ -82,7 +84,7 @@ function receiptTarget(state: SimState, jid: string | undefined): { account: Acc
   const decoded = jid ? jidDecode(jid) : undefined
   const account = state.accountByUser(decoded?.user)
   if (!account) return undefined
-  return { account, device: decoded?.device ? state.byJid(jid!) : undefined }
+  return { account, device: decoded?.device && jid ? state.byJid(jid) : undefined }
 }
 
 /**
@@ -90,7 +92,8 @@ function receiptTarget(state: SimState, jid: string | undefined): { account: Acc
  * it names: the named device, or all of them.
  */
 export function routeReceipt(host: RoutingHost, from: DeviceRecord, node: BinaryNode): boolean {
-  const { id, to, type, participant } = node.attrs
+  const id = requiredAttr(node, 'id')
+  const { to, type, participant } = node.attrs
   const group = to && isJidGroup(to)
   const target = receiptTarget(host.state, group ? participant : to)
   if (!target || target.account === from.account) return false

@@ -1,3 +1,5 @@
+import { must } from '../core/defined.js'
+
 /**
  * The in-memory index of one session's retry store entries (messages or resend counters):
  * which stored id holds a key, and in what order they were written. Stored ids carry the
@@ -51,12 +53,17 @@ export class TimedIndex {
     return this.queue.length - this.head + this.evicted.size
   }
 
+  /** The entry at `i`, an index the caller keeps within the queue. */
+  private entry(i: number): TimedEntry {
+    return must(this.queue[i], 'i is within the queue')
+  }
+
   /** Age of the oldest and newest live entries (ms), for inspect-style reports. */
   ages(now: number): { oldestMs?: number; newestMs?: number } {
     let oldest: TimedEntry | undefined
-    for (let i = this.head; i < this.queue.length && !oldest; i++) if (!this.queue[i].gone) oldest = this.queue[i]
+    for (let i = this.head; i < this.queue.length && !oldest; i++) if (!this.entry(i).gone) oldest = this.entry(i)
     let newest: TimedEntry | undefined
-    for (let i = this.queue.length - 1; i >= this.head && !newest; i--) if (!this.queue[i].gone) newest = this.queue[i]
+    for (let i = this.queue.length - 1; i >= this.head && !newest; i--) if (!this.entry(i).gone) newest = this.entry(i)
     return { oldestMs: oldest && now - oldest.at, newestMs: newest && now - newest.at }
   }
 
@@ -90,7 +97,8 @@ export class TimedIndex {
    * the oldest ones past the bounds. Call commit/rollback once the batch's outcome is known.
    */
   add(key: string, now: number): { entry: TimedEntry; drop: TimedEntry[] } {
-    const last = this.queue.length > this.head ? this.queue[this.queue.length - 1].at : 0
+    const newest = this.queue.length > this.head ? this.queue.at(-1) : undefined
+    const last = newest?.at ?? 0
     const entry: TimedEntry = { storeId: storeIdOf(Math.max(now, last), key), key, at: Math.max(now, last) }
     const drop: TimedEntry[] = []
     const replaced = this.byKey.get(key)
@@ -98,7 +106,7 @@ export class TimedIndex {
     // Oldest first, past the age or beyond max once the new entry is in.
     let live = this.byKey.size + (replaced ? 0 : 1)
     for (let i = this.head; i < this.queue.length; i++) {
-      const e = this.queue[i]
+      const e = this.entry(i)
       if (e.gone || e === replaced) continue
       if (live > this.bounds.max || this.isExpired(e, now)) {
         drop.push(e)
@@ -119,7 +127,7 @@ export class TimedIndex {
     const out: TimedEntry[] = []
     let live = this.byKey.size
     for (let i = this.head; i < this.queue.length; i++) {
-      const e = this.queue[i]
+      const e = this.entry(i)
       if (e.gone) continue
       if (live > this.bounds.max || this.isExpired(e, now)) {
         out.push(e)
@@ -155,7 +163,7 @@ export class TimedIndex {
       // Bounded like the index: the oldest remembered evictions go first.
       if (this.evicted.size > this.bounds.max) this.evicted.delete(this.evicted.values().next().value as string)
     }
-    while (this.head < this.queue.length && this.queue[this.head].gone) this.head++
+    while (this.queue[this.head]?.gone) this.head++ // past the end: undefined, the loop stops
     // Compact once the dropped front is as long as the live part: amortised O(1) per entry.
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head)

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { createGunzip } from 'node:zlib'
 import { fromBufferJson, toBufferJson } from '../codec/buffer-json.js'
+import { must } from '../core/defined.js'
 import { VaultError, parseErrorCause } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId } from '../store/validate.js'
 import { openStream, readSealHeader, unwrapDataKey, type BackupKeys } from './backup-seal.js'
@@ -164,14 +165,16 @@ export async function* readBackup(file: string, keys?: BackupKeys): AsyncGenerat
     if (entry.session !== current) {
       if (current !== undefined) finished.add(current)
       if (finished.has(entry.session)) throw corrupt(file, `line ${lineNo}: the lines of session "${entry.session}" are not contiguous`)
-      if (!header!.sessions.includes(entry.session)) throw corrupt(file, `line ${lineNo}: session "${entry.session}" is not listed in the header`)
+      if (!must(header, 'line 1 was the header').sessions.includes(entry.session))
+        throw corrupt(file, `line ${lineNo}: session "${entry.session}" is not listed in the header`)
       current = entry.session
       counts[current] = { creds: 0, keys: 0 }
     }
+    const sessionCounts = must(counts[entry.session], 'made when the first line of the session was read')
     if (entry.kind === 'creds') {
-      if (counts[current].creds > 0 || counts[current].keys > 0) throw corrupt(file, `line ${lineNo}: creds of session "${current}" must come first, once`)
-      counts[current].creds = 1
-    } else counts[current].keys++
+      if (sessionCounts.creds > 0 || sessionCounts.keys > 0) throw corrupt(file, `line ${lineNo}: creds of session "${current}" must come first, once`)
+      sessionCounts.creds = 1
+    } else sessionCounts.keys++
     yield entry
   }
   if (!header) throw corrupt(file, 'it is empty')

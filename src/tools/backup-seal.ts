@@ -195,7 +195,7 @@ export async function readSealHeader(file: string): Promise<SealHeader | undefin
     const { bytesRead } = await fd.read(fixed, 0, FIXED, 0)
     if (bytesRead < SEAL_MAGIC.length || !fixed.subarray(0, SEAL_MAGIC.length).equals(SEAL_MAGIC)) return undefined
     if (bytesRead < FIXED) throw damaged(file, 'the encryption header is truncated')
-    const version = fixed[8]
+    const version = fixed.readUInt8(8)
     if (version !== SEAL_VERSION) {
       throw new VaultError(
         'UNSUPPORTED_FORMAT',
@@ -209,9 +209,9 @@ export async function readSealHeader(file: string): Promise<SealHeader | undefin
     const got = (await fd.read(wrapped, 0, wrappedLength, FIXED)).bytesRead
     if (got < wrappedLength) throw damaged(file, 'the encryption header is truncated')
     // The store's sealed envelope: 0x10 | key id length | key id | nonce (12) | tag (16) | ciphertext.
-    if (wrappedLength < 2 || wrapped[0] !== FORMAT_SEALED || wrappedLength < 2 + wrapped[1] + 12 + TAG)
+    if (wrappedLength < 2 || wrapped.readUInt8(0) !== FORMAT_SEALED || wrappedLength < 2 + wrapped.readUInt8(1) + 12 + TAG)
       throw damaged(file, 'the encryption header does not hold a sealed file key')
-    const keyId = wrapped.subarray(2, 2 + wrapped[1]).toString('utf8')
+    const keyId = wrapped.subarray(2, 2 + wrapped.readUInt8(1)).toString('utf8')
     return { bytes: Buffer.concat([fixed, wrapped]), keyId, chunkSize }
   } finally {
     await fd.close()

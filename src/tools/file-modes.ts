@@ -51,11 +51,13 @@ function storeFiles(label: string): string[] {
  * written by Baileys itself (useMultiFileAuthState) or copied with a umask of 022 are 0644.
  */
 export function checkFileModes(label: string): Finding[] {
-  const open = storeFiles(label).filter(path => {
+  const modes = storeFiles(label).flatMap(path => {
     const s = stat(path)
-    return s?.isFile() && (s.mode & OPEN_BITS) !== 0
+    return s?.isFile() && (s.mode & OPEN_BITS) !== 0 ? [{ path, mode: s.mode }] : []
   })
-  if (open.length === 0) return []
+  const [first] = modes
+  if (first === undefined) return []
+  const open = modes.map(m => m.path)
   const shown = open.slice(0, SAMPLE)
   const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`
   const fix = parseStoreUrl(label).kind === 'file' ? `chmod -R go-rwx ${quote(parseStoreUrl(label).target)}` : `chmod 600 ${open.map(quote).join(' ')}`
@@ -65,7 +67,7 @@ export function checkFileModes(label: string): Finding[] {
       code: 'FILE_READABLE_BY_OTHERS',
       count: open.length,
       ids: shown,
-      message: `${open.length === 1 ? `${open[0]} is` : `${open.length} store files are`} readable by group or others (mode ${(stat(open[0])!.mode & 0o777).toString(8)}${open.length > 1 ? ', …' : ''}): they hold the account's private keys, and anyone who reads them can impersonate the linked device.`,
+      message: `${open.length === 1 ? `${first.path} is` : `${open.length} store files are`} readable by group or others (mode ${(first.mode & 0o777).toString(8)}${open.length > 1 ? ', …' : ''}): they hold the account's private keys, and anyone who reads them can impersonate the linked device.`,
       fix
     }
   ]

@@ -73,7 +73,7 @@ describe('useAuthState', () => {
     assert.equal(calls.write, 1)
     await state.keys.set({ 'pre-key': { '1': null, '2': undefined as any }, 'lid-mapping': { '155': '901' } })
     assert.equal(calls.write, 2)
-    assert.deepEqual(calls.writes[1].del.sort(), [
+    assert.deepEqual(calls.writes[1]?.del.sort(), [
       ['pre-key', '1'],
       ['pre-key', '2']
     ])
@@ -117,6 +117,7 @@ describe('useAuthState', () => {
     // Types cached as bytes: a value handed out and mutated by the caller changes nothing.
     await state.keys.set({ 'device-list': { u: ['0', '1'] } })
     const got = await state.keys.get('device-list', ['u'])
+    assert.ok(got.u)
     got.u.push('mutated')
     assert.deepEqual(await state.keys.get('device-list', ['u']), { u: ['0', '1'] })
   })

@@ -92,7 +92,7 @@ describe('cold reads: batched prefetch', () => {
       const warm = ids(3)
       for (const [i, id] of ids(30).entries()) {
         await state.keys.get('session', [id]) // a new contact now and then: a miss
-        for (let n = 0; n < 4; n++) await state.keys.get('session', [warm[(i + n) % 3]]) // hits
+        for (let n = 0; n < 4; n++) await state.keys.get('session', warm.slice((i + n) % 3, ((i + n) % 3) + 1)) // hits
       }
       assert.equal(listings(), 0)
     } finally {
@@ -104,7 +104,7 @@ describe('cold reads: batched prefetch', () => {
     const { store, state, listings } = await reopenedStore(30)
     try {
       for (const id of ids(3)) await state.keys.get('session', [id])
-      await state.keys.get('identity-key', [ids(1)[0]])
+      await state.keys.get('identity-key', ids(1))
       await state.keys.get('pre-key', ['1'])
       assert.equal(listings(), 0)
     } finally {
@@ -120,8 +120,9 @@ describe('cold reads: batched prefetch', () => {
     try {
       const all = ids(10)
       for (const id of all.slice(0, 7)) await state.keys.get('session', [id])
-      const target = all[9]
-      const burst = state.keys.get('session', [all[7]]) // the 8th miss: the listing reads every row now, old values
+      const [target, eighth] = [all[9], all[7]]
+      assert.ok(target && eighth)
+      const burst = state.keys.get('session', [eighth]) // the 8th miss: the listing reads every row now, old values
       await new Promise(resolve => setImmediate(resolve))
       await state.keys.set({ session: { [target]: sessionOf(target, 2) } } as any)
       // Evict the written key: 24 absent pre-keys, each a cached null.
@@ -130,7 +131,7 @@ describe('cold reads: batched prefetch', () => {
         Array.from({ length: 24 }, (_, i) => String(i))
       )
       gate.resolve()
-      assert.deepEqual((await burst)[all[7]], sessionOf(all[7]))
+      assert.deepEqual((await burst)[eighth], sessionOf(eighth))
       const getsBefore = calls.get
       assert.deepEqual((await state.keys.get('session', [target]))[target], sessionOf(target, 2), 'the committed write, not the listed value')
       assert.equal(calls.get, getsBefore + 1, 'the written key was not filled by the prefetch: it was read from the database')

@@ -122,11 +122,11 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       assert.deepEqual(await ready.json(), { ready: true, sessions: [{ session: 'main', state: 'connected', ready: true }] })
       const listed = (await (await fetch(`${health}/sessions`)).json()) as any
       assert.equal(listed.sessions.length, 1)
-      assert.equal(listed.sessions[0].session, 'main')
-      assert.equal(listed.sessions[0].state, 'connected')
-      assert.ok(!Number.isNaN(Date.parse(listed.sessions[0].since)))
-      assert.equal(listed.sessions[0].stats.messagesIn, 3)
-      assert.equal(listed.sessions[0].stats.listenerErrors, 1)
+      assert.equal(listed.sessions[0]?.session, 'main')
+      assert.equal(listed.sessions[0]?.state, 'connected')
+      assert.ok(!Number.isNaN(Date.parse(listed.sessions[0]?.since)))
+      assert.equal(listed.sessions[0]?.stats.messagesIn, 3)
+      assert.equal(listed.sessions[0]?.stats.listenerErrors, 1)
       assert.equal((await fetch(`${health}/nowhere`)).status, 404)
       assert.equal((await fetch(`${health}/readyz`, { method: 'POST' })).status, 405)
       assert.equal((await fetch(`${health}/healthz`)).status, 200)
@@ -151,7 +151,7 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       await run.waitFor(entered('disconnected'), { from: mark, what: 'disconnected while the server is down' })
       const notReady = await fetch(`${health}/readyz`)
       assert.equal(notReady.status, 503)
-      assert.equal(((await notReady.json()) as any).sessions[0].ready, false)
+      assert.equal(((await notReady.json()) as any).sessions[0]?.ready, false)
       await run.waitFor(entered('connected'), { from: mark, what: 'connected once the server is back', timeoutMs: 20_000 })
       assert.equal((await fetch(`${health}/readyz`)).status, 200)
 
@@ -273,7 +273,7 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
       const runs = cases.map(([argv]) => spawnRun(argv))
       for (const [i, run] of runs.entries()) {
         const { code } = await run.exited()
-        const [argv, message] = cases[i]
+        const [argv, message] = cases[i] ?? assert.fail(`no case ${i}`)
         assert.equal(code, 2, `${argv.join(' ')} exits 2`)
         assert.match(run.stdout() + run.stderr(), message, `${argv.join(' ')} says why`)
       }

@@ -21,7 +21,7 @@ describe('small mismatches (issue 20)', () => {
     const sink = { write: (s: string) => void lines.push(s) }
     const before = Date.now()
     sessionOutput({ stdout: sink, stderr: sink, json: true }).event({ event: 'fleet', capacity: 3 })
-    const e = JSON.parse(lines[0])
+    const e = JSON.parse(lines[0] ?? '')
     assert.equal(e.event, 'fleet')
     assert.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
     assert.ok(Date.parse(e.time) >= before - 1000)

@@ -51,7 +51,7 @@ async function assertKept(url: string, before: Awaited<ReturnType<typeof content
   const now = await contents(url)
   for (const [session, { creds, ids }] of Object.entries(before)) {
     assert.equal(now[session]?.creds, creds, `${session}: creds kept`)
-    const missing = [...ids].filter(id => !now[session].ids.has(id))
+    const missing = [...ids].filter(id => !now[session]?.ids.has(id))
     assert.deepEqual(missing, [], `${session}: every key kept`)
   }
 }

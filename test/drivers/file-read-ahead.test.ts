@@ -45,7 +45,7 @@ describe('readAhead', () => {
     mkdirSync(dir)
     const names = Array.from({ length: 1400 }, (_, i) => `f${i}.json`)
     names.forEach((name, i) => writeFileSync(join(dir, name), 'x'.repeat(i % 97)))
-    unlinkSync(join(dir, names[700]))
+    unlinkSync(join(dir, names[700] ?? assert.fail('1400 names')))
     const pagesBefore = readAheadStats.pages
     const got: Array<Buffer | undefined> = []
     for await (const page of readAhead(dir, names)) got.push(...page)
@@ -87,7 +87,7 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
     assert.equal(result.ok, true, JSON.stringify(result.sessions[0]?.mismatches))
     const keyFiles = readdirSync(folder).filter(name => name !== 'creds.json' && parseKeyFile(name))
     assert.equal(result.keys, keyFiles.length)
-    assert.equal(result.sessions[0].verified, keyFiles.length + 1, 'every key and the creds read back equal')
+    assert.equal(result.sessions[0]?.verified, keyFiles.length + 1, 'every key and the creds read back equal')
     // Read independently of the listing: each file's text is what the target holds for its key.
     for (const name of keyFiles) {
       const { type, id } = parseKeyFile(name) as { type: string; id: string }

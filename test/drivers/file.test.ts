@@ -177,7 +177,7 @@ describe('file driver: names', () => {
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n)
     const byName = new Map<string, string>()
     for (let i = 0; i < 20_000; i++) {
-      const type = types[rand(types.length)]
+      const type = types[rand(types.length)] ?? assert.fail('rand(n) is below n')
       let id = ''
       const parts = 1 + rand(i % 50 === 0 ? 200 : 8)
       for (let j = 0; j < parts; j++) id += alphabet[rand(alphabet.length)]
@@ -393,7 +393,7 @@ describe("file driver: Baileys' own folders, both directions", () => {
       const baileys = await useMultiFileAuthState(folder)
       assert.deepEqual(mine.creds, baileys.state.creds)
       for (const [key, value] of mine.keys) {
-        const [type, id] = key.split(' ')
+        const [type, id = assert.fail(`no id in ${key}`)] = key.split(' ')
         assert.ok(value, key)
         assert.deepEqual(value, (await baileys.state.keys.get(type as KeyType, [id]))[id], key)
       }
@@ -415,7 +415,7 @@ describe("file driver: Baileys' own folders, both directions", () => {
     await saveCreds()
     const data: Record<string, Record<string, unknown>> = {}
     for (const [key, value] of original.keys) {
-      const [type, id] = key.split(' ')
+      const [type = '', id = assert.fail(`no id in ${key}`)] = key.split(' ')
       ;(data[type] ??= {})[id] = value
     }
     await state.keys.set(data as any)
@@ -426,7 +426,7 @@ describe("file driver: Baileys' own folders, both directions", () => {
     const baileys = await useMultiFileAuthState(target)
     assert.deepEqual(baileys.state.creds, original.creds)
     for (const [key, value] of original.keys) {
-      const [type, id] = key.split(' ')
+      const [type, id = assert.fail(`no id in ${key}`)] = key.split(' ')
       assert.deepEqual((await baileys.state.keys.get(type as KeyType, [id]))[id], value, key)
     }
   })
@@ -783,7 +783,7 @@ describe('file driver: crash safety', () => {
         child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(stdout) : reject(new Error(`child exited ${code}: ${stderr}`))))
       })
       const ackedNow = new Map<string, number>()
-      for (const [, s, g] of out.matchAll(/^ack (\S+) (\d+)$/gm)) ackedNow.set(s, Math.max(ackedNow.get(s) ?? -1, Number(g)))
+      for (const [, s = '', g] of out.matchAll(/^ack (\S+) (\d+)$/gm)) ackedNow.set(s, Math.max(ackedNow.get(s) ?? -1, Number(g)))
       const d = await createFileDriver({ path: root })
       for (const s of SESSIONS) {
         const dir = s === 'default' ? root : join(root, s)
@@ -795,7 +795,7 @@ describe('file driver: crash safety', () => {
         const senderKeys = await collect(d.list(s, 'sender-key', { values: true }))
         for (const [, , v] of senderKeys) gens.add(JSON.parse(Buffer.from(v!).toString()).g)
         assert.ok(gens.size <= 1, `kill ${k}, session ${s}: a batch was torn, generations ${[...gens]}`)
-        const g = gens.size ? [...gens][0] : -1
+        const g = [...gens][0] ?? -1
         if (g >= 0) {
           assert.equal((await d.get(s, 'pre-key', ids)).size + (await d.get(s, 'session', ids)).size, KEYS, 'every key of the batch')
           assert.equal(senderKeys.length, 1, 'the delete and the set of the batch both landed')

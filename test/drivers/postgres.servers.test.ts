@@ -134,8 +134,8 @@ describe('postgres driver', () => {
     const c = new pg.Client({ connectionString: db.url })
     await c.connect()
     try {
-      await drivers[0].write('s', { creds: bytes('c'), set: [['pre-key', '1', bytes('x')]], del: [] })
-      assert.equal(Buffer.from((await drivers[5].getCreds('s'))!).toString(), 'c')
+      await (drivers[0] ?? assert.fail('six drivers')).write('s', { creds: bytes('c'), set: [['pre-key', '1', bytes('x')]], del: [] })
+      assert.equal(Buffer.from((await (drivers[5] ?? assert.fail('six drivers')).getCreds('s'))!).toString(), 'c')
       assert.equal(await other.getCreds('s'), undefined, 'another prefix is another store')
       await other.write('s', {
         creds: bytes('o'),

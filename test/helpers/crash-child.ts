@@ -5,7 +5,9 @@
 import { openStore } from '../../src/open-store.js'
 import { decodeOptions, oneRound, openPair } from './crash-conversation.js'
 
-const store = await openStore(process.argv[2], decodeOptions(process.env.VAULT_CRASH_OPTIONS))
+const url = process.argv[2]
+if (url === undefined) throw new Error('usage: crash-child <store url>')
+const store = await openStore(url, decodeOptions(process.env.VAULT_CRASH_OPTIONS))
 // VAULT_CRASH_PAIRS > 1: the gateway pattern, many conversations at once (group commits in flight).
 const pairs = await Promise.all(Array.from({ length: Number(process.env.VAULT_CRASH_PAIRS ?? 1) }, (_, pair) => openPair(store, pair)))
 process.stdout.write('ready\n')

@@ -20,7 +20,9 @@ export function batchFor(g: number) {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const driver = await createFileDriver({ path: process.argv[2] })
+  const path = process.argv[2]
+  if (path === undefined) throw new Error('usage: file-crash-child <root folder> <next generations>')
+  const driver = await createFileDriver({ path })
   // argv[3]: the next generation of each session, comma-separated in SESSIONS order.
   const next = (process.argv[3] ?? '').split(',').map(Number)
   process.stdout.write('ready\n')

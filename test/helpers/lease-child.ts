@@ -10,6 +10,7 @@ import { leaseOwner } from '../../src/drivers/shared-lease.js'
 import { openStore } from '../../src/open-store.js'
 
 const [url, session, ttl] = process.argv.slice(2)
+if (!url || !session || !ttl) throw new Error('usage: lease-child <store url> <session> <ttl ms>')
 const store = await openStore(url)
 const owner = leaseOwner()
 // One iterator for both waits: breaking a for-await loop would close the interface.

@@ -19,6 +19,8 @@ import { silentLogger, echoTexts } from './sim-client.js'
 const PROBE = { type: 'app-state-sync-version', id: 'zombie-probe' } as const
 
 const [url, rootKeyHex, storeUrl, sessionId, ttl, wait] = process.argv.slice(2)
+if (!url || !rootKeyHex || !storeUrl || !sessionId)
+  throw new Error('usage: lease-runtime-child <simulator url> <root key hex> <store url> <session id> <ttl ms> <wait>')
 const send = (msg: Record<string, unknown>) => process.send?.({ ...msg, at: Date.now() })
 
 trustSimulator(Buffer.from(rootKeyHex, 'hex'))

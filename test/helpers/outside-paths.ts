@@ -55,7 +55,7 @@ function literalPaths(text: string): Array<{ line: number; path: string }> {
       last.path += '/' + m[2]
       last.end = start + m[0].length
     } else {
-      out.push({ line: lineOf(text, start), path: m[2], end: start + m[0].length })
+      out.push({ line: lineOf(text, start), path: m[2] ?? '', end: start + m[0].length })
     }
   }
   return out
@@ -79,8 +79,8 @@ export function findOutsidePaths(file: string, text: string): OutsidePath[] {
     }
   })
   for (const { line, path } of literalPaths(text)) {
-    if (climb(path) > limit) add(line, `builds a path climbing ${climb(path)} folders up from ${file}, above the repository root`, lines[line - 1])
-    else if (SIBLING_SHARED.test(path)) add(line, 'builds a path to the shared folder beside the repository', lines[line - 1])
+    if (climb(path) > limit) add(line, `builds a path climbing ${climb(path)} folders up from ${file}, above the repository root`, lines[line - 1] ?? '')
+    else if (SIBLING_SHARED.test(path)) add(line, 'builds a path to the shared folder beside the repository', lines[line - 1] ?? '')
   }
   return [...found.values()].sort((a, b) => a.line - b.line)
 }

@@ -11,6 +11,7 @@ import { leaseOwner } from '../../src/drivers/shared-lease.js'
 import { openStore } from '../../src/open-store.js'
 
 const [url, ttl] = process.argv.slice(2)
+if (!url) throw new Error('usage: retry-zombie-child <store url> <lease ttl ms>')
 const send = (msg: Record<string, unknown>) => process.send?.(msg)
 const JID = '15550009090@s.whatsapp.net'
 const codeOf = (promise: Promise<unknown>) =>

@@ -121,7 +121,7 @@ export async function startSimChild(): Promise<SimChild> {
   return {
     url: info.url,
     rootPublicKey: info.rootPublicKey,
-    phone: String(info.phone).split('@')[0],
+    phone: String(info.phone).split('@')[0] ?? '',
     flags: ['--server', info.url, '--trust-root-key', info.rootPublicKey],
     async call(method, path, body) {
       const res = await fetch(control + path, {

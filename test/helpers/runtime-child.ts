@@ -12,6 +12,7 @@ import { startSession } from '../../src/runtime/index.js'
 import { silentLogger, echoTexts } from './sim-client.js'
 
 const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
+if (!url || !rootKeyHex || !storeUrl || !sessionId) throw new Error('usage: runtime-child <simulator url> <root key hex> <store url> <session id>')
 const send = (msg: Record<string, unknown>) => process.send?.(msg)
 const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
 

@@ -17,6 +17,8 @@ import { connectClient, echoTexts } from './sim-client.js'
 import { traceCommits, tracingLogger } from './sim-child-faults.js'
 
 const [url, rootKeyHex, storeUrl, sessionId] = process.argv.slice(2)
+if (!url || !rootKeyHex || !storeUrl || !sessionId) throw new Error('usage: sim-child <simulator url> <root key hex> <store url> <session id>')
+const simulatorUrl: string = url // narrowed above; run() below is hoisted, so it would not see that
 const send = (msg: Record<string, unknown>) => process.send?.(msg)
 
 trustSimulator(Buffer.from(rootKeyHex, 'hex'))
@@ -31,7 +33,7 @@ let current: WASocket | undefined
 
 function run(): void {
   const client = connectClient({
-    url,
+    url: simulatorUrl,
     auth,
     onQr: qr => send({ type: 'qr', qr }),
     config: { logger, ...(pushName ? { pushName } : {}), ...messages?.socketOptions() }

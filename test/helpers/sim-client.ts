@@ -196,7 +196,7 @@ export function connectClient({ url, auth, onQr, config }: ClientOptions): Clien
           const check = () => {
             if (received.length <= taken) return
             listeners.delete(check)
-            resolve(received[taken++])
+            resolve(received[taken++] as WAMessage) // received.length > taken: checked above
           }
           listeners.add(check)
           check()

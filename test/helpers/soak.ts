@@ -65,7 +65,7 @@ export interface SoakReport {
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
 
 interface Sample {
   at: number
@@ -177,8 +177,12 @@ class Supervised {
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? (() => {})
   const random = options.random ?? Math.random
-  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]
-  const loadStart = loadavg()[0]
+  const pick = <T>(xs: T[]): T => {
+    const x = xs[Math.floor(random() * xs.length)]
+    if (x === undefined) throw new Error('pick from an empty list')
+    return x
+  }
+  const loadStart = loadavg()[0] ?? NaN
   const dir = mkdtempSync(join(tmpdir(), 'vault-soak-'))
   const bot = join(dir, 'bot.mjs')
   writeFileSync(bot, ECHO_BOT)
@@ -221,7 +225,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       ]
       const s = new Supervised(store, url, argv, log)
       supervised.push(s)
-      jidsOf.set(s, new Map(ids.map((id, i) => [id, jids[i]])))
+      jidsOf.set(s, new Map(ids.map((id, i) => [id, jids[i] ?? ''])))
       s.start()
     }
 
@@ -300,7 +304,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       durationMs: options.durationMs,
       actions,
       stores: reports.sort((a, b) => a.store.localeCompare(b.store)),
-      load: { start: loadStart, end: loadavg()[0] }
+      load: { start: loadStart, end: loadavg()[0] ?? NaN }
     }
   } finally {
     for (const s of supervised) {

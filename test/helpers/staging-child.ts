@@ -11,6 +11,7 @@ import { restore } from '../../src/tools/restore.js'
 import type { ToolProgress } from '../../src/tools/progress.js'
 
 const [mode, from, to, session, target, overwrite] = process.argv.slice(2)
+if (!from || !to || !session || !target) throw new Error('usage: staging-child migrate|restore <from> <to url> <session> <target session> [overwrite]')
 const destination = await openStore(to)
 const copyPhase = mode === 'restore' ? 'write' : 'copy'
 const options = {

@@ -212,7 +212,7 @@ for (const source of sources) {
       try {
         const result = await migrate(from, to, { sessions: [account.session], rename: { [account.session]: 'alice' } })
         assert.equal(result.ok, true)
-        assert.ok(result.keys > 0 && result.sessions[0].verified >= result.keys, 'every key read back equal')
+        assert.ok(result.keys > 0 && (result.sessions[0]?.verified ?? 0) >= result.keys, 'every key read back equal')
 
         const auth = await to.useAuthState('alice')
         assert.equal(auth.isNew, false)
@@ -246,7 +246,7 @@ for (const source of sources) {
         const result = await migrate(from, to, { sessions: [account.session], rename: { [account.session]: 'alice' } })
         assert.equal(result.ok, true)
         assert.equal(result.keys, written)
-        assert.deepEqual(result.sessions[0].counts, fixtureFacts('alice').byType)
+        assert.deepEqual(result.sessions[0]?.counts, fixtureFacts('alice').byType)
         await assertConversationContinues(to, 'alice')
       } finally {
         await from.close()
@@ -315,7 +315,7 @@ describe('the importers through the CLI', () => {
     assert.equal(inspect.json().summary.keys, written)
     const doctor = await runCli(['doctor', url, '--json'])
     assert.equal(doctor.code, 0, doctor.stderr)
-    assert.equal(doctor.json().sessions[0].status, 'healthy')
+    assert.equal(doctor.json().sessions[0]?.status, 'healthy')
     const target = `sqlite:${join(dir, 'cli-target.db')}`
     const migrated = await runCli(['migrate', url, target, '--as', 'alice', '--json'])
     assert.equal(migrated.code, 0, migrated.stderr)

@@ -116,8 +116,8 @@ function watchDevices(jids: string[]) {
     jids.flatMap((jid, i) => {
       const counts = Object.entries(sim.device(jid)!.kicks).filter(([, n]) => n > 0)
       if (counts.length === 0) return []
-      const seen = samples.find(s => s.kicks[i] > 0)
-      return [{ session: SESSIONS[i], jid, kicks: Object.fromEntries(counts), seenAtMs: seen && seen.at - started }]
+      const seen = samples.find(s => (s.kicks[i] ?? 0) > 0)
+      return [{ session: SESSIONS[i] ?? assert.fail('a session per jid'), jid, kicks: Object.fromEntries(counts), seenAtMs: seen && seen.at - started }]
     })
   return {
     started,
@@ -137,14 +137,14 @@ function watchDevices(jids: string[]) {
     window(from: number) {
       const firstOff = samples.findIndex(s => s.at >= from && s.live.some(n => n !== 1))
       const back = firstOff < 0 ? undefined : samples.slice(firstOff).find(s => s.live.every(n => n === 1))
-      return back && { offAt: samples[firstOff].at, backAt: back.at }
+      return back && { offAt: samples[firstOff]?.at ?? NaN, backAt: back.at }
     },
     /** Stops sampling; each sample that saw two live connections for a device: when, and which sessions. */
     stop() {
       clearInterval(timer)
       const doubled = samples
         .filter(s => s.live.some(n => n > 1))
-        .map(s => ({ atMs: s.at - started, sessions: s.live.flatMap((n, i) => (n > 1 ? [SESSIONS[i]] : [])) }))
+        .map(s => ({ atMs: s.at - started, sessions: s.live.flatMap((n, i) => (n > 1 ? [SESSIONS[i] ?? assert.fail('a session per device')] : [])) }))
       return { samples: samples.length, doubled }
     }
   }

@@ -92,7 +92,7 @@ describe('leases through the store and the auth state', () => {
       const second = await a.acquireLease('bot', { owner: ownerA, ttlMs: 30_000 })
       const auth2 = await a.useAuthState('bot', { lease: second })
       const got = await auth2.state.keys.get('pre-key', ['1'])
-      assert.deepEqual(Buffer.from(got['1'].public), Buffer.alloc(32, 9))
+      assert.deepEqual(Buffer.from(got['1']?.public ?? []), Buffer.alloc(32, 9))
     } finally {
       await a.close()
       await b.close()
@@ -175,7 +175,10 @@ async function race(url: string, session: string, n: number): Promise<Array<Outc
   await until(async () => (lines.every(l => l.some(x => x.startsWith('{'))) ? true : undefined), 30_000)
   for (const child of children) child.stdin.write('exit\n')
   await Promise.all(exited)
-  return children.map((child, i) => ({ ...(JSON.parse(lines[i].find(l => l.startsWith('{'))!) as Outcome), pid: child.pid! }))
+  return children.map((child, i) => ({
+    ...(JSON.parse(lines[i]?.find(l => l.startsWith('{')) ?? assert.fail(`child ${i} printed no outcome`)) as Outcome),
+    pid: child.pid!
+  }))
 }
 
 describe('leases across real processes', () => {
@@ -193,7 +196,7 @@ describe('leases across real processes', () => {
         const outcomes = await race(target.url, 'raced', 3)
         const winners = outcomes.filter(o => o.won)
         assert.equal(winners.length, 1, JSON.stringify(outcomes))
-        const [winner] = winners
+        const [winner = assert.fail('one winner')] = winners
         for (const loser of outcomes.filter(o => !o.won)) {
           assert.equal(loser.code, 'LEASE_HELD')
           assert.match(loser.message!, new RegExp(`pid ${winner.pid}\\b`))

@@ -117,7 +117,7 @@ function runAll(url: string): CliChild {
 
 /** User plus system CPU time of a process so far (ms), from /proc (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
@@ -194,7 +194,7 @@ async function manyStandbys(t: TestContext, store: Store) {
   const idleStart = performance.now()
   await new Promise(resolve => setTimeout(resolve, IDLE_MS))
   const seconds = (performance.now() - idleStart) / 1000
-  const [ownerCpu, standbyCpu] = pids.map((pid, i) => (cpuMs(pid) - before[i]) / seconds)
+  const [ownerCpu = NaN, standbyCpu = NaN] = pids.map((pid, i) => (cpuMs(pid) - (before[i] ?? NaN)) / seconds)
   assert.equal(await store.listeners(url), 2, 'still one per process after the idle window')
   t.diagnostic(
     `${store.name}: (setup: ${COUNT} linked in ${(linkMs / 1000).toFixed(0)} s) ${COUNT} connected on A in ${(connectMs / 1000).toFixed(1)} s, ${COUNT} standbys on B in ${(standbyMs / 1000).toFixed(1)} s; ` +

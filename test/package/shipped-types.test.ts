@@ -26,9 +26,9 @@ function reachable(): { files: Set<string>; packages: Map<string, string> } {
     files.add(file)
     // Comments left out: their prose may say `from "…"` too.
     const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '')
-    for (const [, spec] of text.matchAll(/(?:from|import\()\s*['"]([^'"]+)['"]/g)) {
+    for (const [, spec = ''] of text.matchAll(/(?:from|import\()\s*['"]([^'"]+)['"]/g)) {
       if (spec.startsWith('.')) todo.push(resolve(dirname(file), spec.replace(/\.js$/, '.d.ts')))
-      else if (!spec.startsWith('node:')) packages.set(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0], file)
+      else if (!spec.startsWith('node:')) packages.set(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec), file)
     }
   }
   return { files, packages }

@@ -24,12 +24,12 @@ describe('the packed tarball with Baileys installed as `baileys`', () => {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)))
   const npm = (args: string[], cwd: string) => run('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 })
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  const quickStart = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1]).find(code => code.includes("openStore('sqlite:"))!
+  const quickStart = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1] ?? '').find(code => code.includes("openStore('sqlite:"))!
 
   before(
     async () => {
       const { stdout } = await npm(['pack', '--json', '--pack-destination', work], ROOT)
-      const [pack] = JSON.parse(stdout) as Array<{ filename: string }>
+      const [pack = assert.fail('npm pack made a tarball')] = JSON.parse(stdout) as Array<{ filename: string }>
       mkdirSync(project)
       writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'a-bot-on-baileys', private: true, type: 'module' }))
       await npm(
@@ -51,7 +51,7 @@ describe('the packed tarball with Baileys installed as `baileys`', () => {
       .split('\n')
       .filter(line => /node_modules\/(@whiskeysockets\/)?baileys:/.test(line))
     assert.equal(copies.length, 1, copies.join('\n'))
-    assert.match(copies[0], /node_modules\/baileys:baileys@7\.0\.0-rc14/)
+    assert.match(copies[0] ?? '', /node_modules\/baileys:baileys@7\.0\.0-rc14/)
   })
 
   it('runs the README quick start (importing `baileys`) against the simulator and shows the QR code', async () => {

@@ -20,7 +20,7 @@ const run = promisify(execFile)
  */
 describe('the packed tarball, installed into a new project', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1])
+  const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1] ?? '')
   const quickStart = examples.findIndex(code => code.includes("openStore('sqlite:"))
   const simExample = examples.findIndex(code => code.includes("from 'baileys-vault/sim'"))
   const work = mkdtempSync(join(tmpdir(), 'baileys-vault-packaging-'))
@@ -35,7 +35,7 @@ describe('the packed tarball, installed into a new project', () => {
     async () => {
       assert.ok(quickStart >= 0 && simExample >= 0, 'the README has its quick start and its simulator example')
       const { stdout } = await npm(['pack', '--json', '--pack-destination', work], ROOT)
-      const [pack] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+      const [pack = assert.fail('npm pack made a tarball')] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
       packed = pack.files
       mkdirSync(project)
       writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'a-new-bot', private: true, type: 'module' }))
@@ -67,7 +67,7 @@ describe('the packed tarball, installed into a new project', () => {
     assert.deepEqual(unwanted, [])
     const links = [...readme.matchAll(/\]\((docs\/[^)#]+)/g)].map(m => m[1])
     assert.ok(links.length > 0, 'the README links to docs/')
-    for (const link of links) assert.ok(paths.includes(link), `${link} is linked from the README but not in the tarball`)
+    for (const link of links) assert.ok(paths.includes(link ?? ''), `${link} is linked from the README but not in the tarball`)
     for (const asset of ['assets/dashboard.html', 'docs/openapi.json'])
       assert.ok(paths.includes(asset), `${asset} ships (the dashboard and the API description)`)
   })

@@ -105,7 +105,7 @@ describe('retry store bounds', () => {
     let heldMax = 0
     for (let i = 0; i < 100_000; i++) {
       await messages.recordMessage(sent(`M${i}`))
-      const batch = batches[batches.length - 1]
+      const batch = batches.at(-1) ?? assert.fail('recordMessage wrote a batch')
       largest = Math.max(largest, batch.set.length + batch.del.length)
       heldMax = Math.max(heldMax, index.held)
     }

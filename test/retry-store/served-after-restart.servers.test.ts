@@ -60,9 +60,9 @@ describe('retry store: a contact asking again after the bot process ended gets t
   it('control: with --no-message-store the retry after a SIGKILL gets nothing', { timeout: 240_000 }, async () => {
     const run = await retryRun(sim, `sqlite:${join(tempDir(), 'bot.db')}`, { endings: ['sigkill'], contact: '15550006062', flags: ['--no-message-store'] })
     const [step] = run.steps
-    assert.equal(step.resent, undefined, 'nothing was resent')
+    assert.equal(step?.resent, undefined, 'nothing was resent')
     assert.deepEqual(
-      step.after.map(m => m.text),
+      step?.after.map(m => m.text),
       ['echo: ping', 'echo: ping']
     )
   })

@@ -135,7 +135,7 @@ describe('creds coalescing', () => {
       durable.push(snapshot)
     })
     const resolvedAt: Record<string, number> = {}
-    const call = (name: string) => saver.save().then(() => (resolvedAt[name] = durable[durable.length - 1]))
+    const call = (name: string) => saver.save().then(() => (resolvedAt[name] = durable.at(-1) ?? NaN))
     version = 1
     const a = call('a')
     version = 2
@@ -252,7 +252,7 @@ describe('watchdog (fake clock)', () => {
       mock.timers.tick(400)
       await new Promise(r => setImmediate(r))
       assert.equal(fake.killed.length, 1)
-      assert.match(fake.killed[0], /ping went unanswered/)
+      assert.match(fake.killed[0] ?? '', /ping went unanswered/)
     } finally {
       mock.timers.reset()
     }

@@ -97,7 +97,7 @@ describe("file: folders with the user's own files", () => {
       assert.ok(text.stdout.includes(`    ${line}\n`), line)
     assert.match(text.stdout, /kept, not baileys-vault's \(never touched\): app-settings\.json, notes\.txt, package-lock\.json, x-y\.json/)
     const json = (await runCli(['migrate', from, `file:${proj}`, '--dry-run', '--overwrite', '--json'])).json()
-    assert.deepEqual(json.sessions[0].wouldDelete, {
+    assert.deepEqual(json.sessions[0]?.wouldDelete, {
       creds: true,
       keys: [
         ['app-state-sync-version', 'regular'],
@@ -106,7 +106,7 @@ describe("file: folders with the user's own files", () => {
         ['session', '15550000002.0']
       ]
     })
-    assert.deepEqual(json.sessions[0].targetIgnored, FOREIGN_NAMES)
+    assert.deepEqual(json.sessions[0]?.targetIgnored, FOREIGN_NAMES)
     assert.deepEqual(snapshot(proj), before, 'a dry run writes nothing')
   })
 
@@ -166,10 +166,10 @@ describe("file: folders with the user's own files", () => {
       ['default']
     )
     const checked = await doctor(store)
-    const unfinished = checked.sessions[0].findings.find(f => f.code === 'UNFINISHED_BATCH')
+    const unfinished = checked.sessions[0]?.findings.find(f => f.code === 'UNFINISHED_BATCH')
     assert.ok(
       unfinished && /unfinished batch journal/.test(unfinished.message) && /read-write/.test(unfinished.fix!),
-      JSON.stringify(checked.sessions[0].findings)
+      JSON.stringify(checked.sessions[0]?.findings)
     )
     await assert.rejects(store.drop('default'), (e: any) => e.code === 'INVALID_ARGUMENT' && /read-only/.test(e.message))
     await store.close()

@@ -220,7 +220,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     for (const [store, contact] of [
       [url, '15550008002'],
       [`file:${folder}`, '15550008003']
-    ]) {
+    ] as const) {
       for (const argv of [
         ['doctor', store],
         ['doctor', store, '--json'],
@@ -245,7 +245,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     assert.match(haystack, /CORRUPT_DATA/)
     assertNoKeyMaterial(haystack, material, 'trace logs and damaged-store output')
     // The control: the scan notices the excerpt JSON.parse itself would quote for one of these tears.
-    const torn = readFileSync(preKeyFiles[0], 'utf8')
+    const torn = readFileSync(preKeyFiles[0] ?? assert.fail('a pre-key file'), 'utf8')
     const excerpt = (() => {
       try {
         JSON.parse(torn)

@@ -184,7 +184,7 @@ describe('secrets stay out of output and errors', () => {
         await linkByQr(run, sim)
         assert.equal(await converse(sim, '15550007777', text), `echo: ${text}`)
         for (const path of ['/sessions', '/readyz', '/metrics', '/healthz', '/nowhere']) bodies.push(await (await fetch(health + path)).text())
-        assert.ok(bodies[2].includes('baileys_vault_messages_total'), 'metrics were served')
+        assert.ok(bodies[2]?.includes('baileys_vault_messages_total'), 'metrics were served')
         // Every control API route, and what /api/events and the webhook carried (the QR events are the documented exception).
         const api = apiClient(health)
         for (const path of [
@@ -243,8 +243,8 @@ describe('secrets stay out of output and errors', () => {
         const out = await runCli(argv)
         tools.push(out.stdout, out.stderr)
       }
-      assert.ok(tools[0].includes('"retryStore"'), 'inspect reports the retry store')
-      assert.ok(bodies[2].includes('baileys_vault_retry_store_messages'), 'the retry store metrics were served')
+      assert.ok(tools[0]?.includes('"retryStore"'), 'inspect reports the retry store')
+      assert.ok(bodies[2]?.includes('baileys_vault_retry_store_messages'), 'the retry store metrics were served')
       const runSecrets = secretStrings(privateMaterial(creds))
       // The documented exception: the "qr" event carries what the phone must scan (public keys and the
       // adv secret that pairing exchanges), so it is the one line left out of the scan.
@@ -255,7 +255,7 @@ describe('secrets stay out of output and errors', () => {
       const qrs = run.events.filter(e => e.event === 'qr')
       assert.equal(qrs.length, 1)
       assert.ok(
-        runSecrets.some(secret => qrs[0].qr.includes(secret)),
+        runSecrets.some(secret => qrs[0]?.qr.includes(secret)),
         "the scan looks for this run's keys (the QR shows its adv secret)"
       )
       const haystack = [...stdout, run.stderr(), ...bodies, ...errors, ...tools].join('\n')

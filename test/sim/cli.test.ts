@@ -63,8 +63,8 @@ test('baileys-vault sim serves a bot end to end through its URL and control API'
     assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
     await pairing.end()
     const scanned = await scans[0]
-    assert.equal(scanned.status, 200)
-    const jid: string = scanned.body.jid
+    assert.equal(scanned?.status, 200)
+    const jid: string = scanned?.body.jid
 
     const bot = connectClient({ url, auth, onQr: () => assert.fail('no QR after pairing') })
     await bot.waitForOpen(10_000)

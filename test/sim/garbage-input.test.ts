@@ -154,8 +154,10 @@ test('a tampered (wrong tag) or undecodable frame after the handshake closes the
     const { ws, noise, next } = await handshake()
     const pairDevice = (await next()) as BinaryNode
     assert.equal(pairDevice.tag, 'iq', 'the handshake worked: the server asks to pair')
-    const bytes = noise.encodeFrame(encodeBinaryNode({ tag: 'iq', attrs: { id: pairDevice.attrs.id, type: 'result', to: '@s.whatsapp.net' } }))
-    bytes[bytes.length - 1] ^= 0x01 // flips a bit of the GCM tag
+    const bytes = noise.encodeFrame(
+      encodeBinaryNode({ tag: 'iq', attrs: { id: pairDevice.attrs.id ?? assert.fail('the pair-device iq has an id'), type: 'result', to: '@s.whatsapp.net' } })
+    )
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0x01, bytes.length - 1) // flips a bit of the GCM tag
     ws.send(bytes)
     await closedByServer(ws)
   }
@@ -222,7 +224,7 @@ test('after all of that the linked client still works and new devices can pair',
 function memoryKeys() {
   const data: Record<string, Record<string, unknown>> = {}
   return {
-    get: async (type: string, ids: string[]) => Object.fromEntries(ids.filter(id => data[type]?.[id] !== undefined).map(id => [id, data[type][id]])),
+    get: async (type: string, ids: string[]) => Object.fromEntries(ids.filter(id => data[type]?.[id] !== undefined).map(id => [id, data[type]?.[id]])),
     set: async (set: Record<string, Record<string, unknown>>) => {
       for (const type in set) for (const id in set[type]) (data[type] ??= {})[id] = set[type][id]
     }

@@ -127,7 +127,7 @@ describe('simulator: migrating the store between runs', () => {
     const sessions: string[] = []
     for await (const s of source.sessions()) sessions.push(s)
     assert.equal(sessions.length, 1)
-    const session = sessions[0]
+    const session = sessions[0] ?? assert.fail('one session')
     try {
       for (const [i, url] of targets.entries()) {
         const target = await openStore(url)

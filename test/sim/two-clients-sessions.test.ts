@@ -85,7 +85,7 @@ test('power cut: one of two real clients restarts from only what its store flush
   await alice.client.sock.sendMessage(bobJid, { text: 'm4' })
   await first.exited
   await waitForText(alice.client, 'echo: m4')
-  const [left, flushed] = [join(dir, 'bob.db-wal'), join(cut, 'bob.db-wal')].map(path => readFileSync(path))
+  const [left, flushed] = [readFileSync(join(dir, 'bob.db-wal')), readFileSync(join(cut, 'bob.db-wal'))]
   t.diagnostic(`WAL bytes: ${left.length} left by the killed process, ${flushed.length} flushed before the power cut`)
   assert.ok(!left.equals(flushed), 'the power cut lost a commit the killed process had written')
   for (const text of ['m5', 'm6']) await alice.client.sock.sendMessage(bobJid, { text })

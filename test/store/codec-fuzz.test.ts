@@ -18,18 +18,21 @@ function prng(seed: number) {
 }
 
 type Mutation = (value: Buffer, rand: () => number) => Buffer
-const MUTATIONS: Record<string, Mutation> = {
+const MUTATIONS = {
   truncate: (v, r) => v.subarray(0, Math.floor(r() * v.length)),
   flipBit: (v, r) => {
     const c = Buffer.from(v)
-    if (c.length) c[Math.floor(r() * c.length)] ^= 1 << Math.floor(r() * 8)
+    if (c.length) {
+      const at = Math.floor(r() * c.length)
+      c.writeUInt8(c.readUInt8(at) ^ (1 << Math.floor(r() * 8)), at)
+    }
     return c
   },
   randomBytes: (v, r) => Buffer.from(Array.from({ length: 1 + Math.floor(r() * 64) }, () => Math.floor(r() * 256))),
   wrongJsonType: (_v, r) => Buffer.from(`\u0001${JSON.stringify([null, 42, 'text', [1, 2], { type: 'Buffer', data: 7 }, true][Math.floor(r() * 6)])}`),
   empty: () => Buffer.alloc(0),
   futureFormat: v => Buffer.concat([Buffer.from([0x1f]), v])
-}
+} satisfies Record<string, Mutation>
 
 /**
  * Mutates stored values at random and reads them back through the public API: every read
@@ -50,11 +53,12 @@ for (const [label, options] of [
       const credsRow = db.prepare(`SELECT value FROM vault_creds WHERE session = 'alice'`).pluck().get() as Buffer
       const rand = prng(label === 'plain' ? 1234 : 5678)
       const outcomes = { value: 0, vaultError: 0 }
-      const names = Object.keys(MUTATIONS)
+      const names = Object.keys(MUTATIONS) as Array<keyof typeof MUTATIONS>
 
       for (let round = 0; round < 200; round++) {
         const mutation = names[round % names.length]
         const row = rows[Math.floor(rand() * rows.length)]
+        assert.ok(mutation && row)
         const damaged = MUTATIONS[mutation](row.value, rand)
         db.prepare('UPDATE vault_keys SET value = ? WHERE session = ? AND type = ? AND id = ?').run(damaged, 'alice', row.type, row.id)
         const store = await openStore(`sqlite:${path}`, options)

@@ -57,7 +57,7 @@ describe('codec: exact Baileys value semantics', () => {
 
   it('returns app-state-sync-key as an AppStateSyncKeyData message (fromObject), not a plain object', async () => {
     const folder = join(FIXTURE_ROOT, 'alice')
-    const [[type, id]] = listBaileysFolder(folder).filter(([t]) => t === 'app-state-sync-key')
+    const [type, id] = listBaileysFolder(folder).find(([t]) => t === 'app-state-sync-key') ?? assert.fail('the fixture has an app-state-sync-key')
     const { value } = baileysRead(folder, type, id)
     const back = decodeValue(encodeValue(value), 'alice', type, id)
     assert.ok(back instanceof proto.Message.AppStateSyncKeyData)

@@ -63,7 +63,7 @@ describe('encryption at rest', () => {
     const db = new Database(path)
     const valueOf = (id: string) => db.prepare(`SELECT value FROM vault_keys WHERE session = 'acct' AND id = ?`).pluck().get(id) as Buffer
     const tampered = Buffer.from(valueOf('a'))
-    tampered[tampered.length - 1] ^= 1
+    tampered.writeUInt8(tampered.readUInt8(tampered.length - 1) ^ 1, tampered.length - 1)
     db.prepare(`UPDATE vault_keys SET value = ? WHERE id = 'a'`).run(tampered)
     db.prepare(`UPDATE vault_keys SET value = ? WHERE id = 'b'`).run(valueOf('b'))
     db.prepare(`INSERT INTO vault_keys (session, type, id, value) VALUES ('acct', 'lid-mapping', 'c', ?)`).run(valueOf('b')) // swapped in
@@ -88,7 +88,7 @@ describe('encryption at rest', () => {
     // The creds row is still the sealed original: no fresh device was written over it.
     const { creds } = rawRows(path)
     assert.equal(creds.length, 1)
-    assert.equal(creds[0][0], 0x10)
+    assert.equal(creds[0]?.[0], 0x10)
     const good = await openStore(`sqlite:${path}`, { encryption })
     assert.equal((await good.useAuthState('acct')).isNew, false)
     await good.close()

@@ -109,7 +109,9 @@ describe('file: group commit', () => {
         const cached = await a.state.keys.get('pre-key', ['1', '2'])
         assert.equal(Buffer.from(cached['1']!.public).toString(), `old ${i}`)
         assert.equal(cached['2'], undefined)
-        const onDisk = await disk.get(SESSIONS[i], 'pre-key', ['1', '2'])
+        const session = SESSIONS[i]
+        assert.ok(session)
+        const onDisk = await disk.get(session, 'pre-key', ['1', '2'])
         assert.equal(onDisk.size, 1)
         assert.match(Buffer.from(onDisk.get('1')!).toString(), new RegExp(b64(`old ${i}`)))
       }

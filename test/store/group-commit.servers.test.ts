@@ -240,7 +240,7 @@ describe('redis group commit', () => {
     const { counted, scripts } = counting(client)
     const store = await openStore(target.url, { redis: { client: counted, prefix: target.prefix } })
     const admin = await redisClient()
-    const maxmemory = (await admin.config('GET', 'maxmemory'))[1]
+    const maxmemory = ((await admin.config('GET', 'maxmemory'))[1] as string | undefined) ?? assert.fail('CONFIG GET answers the name and the value')
     try {
       const auths = await authStates(store)
       await admin.config('SET', 'maxmemory', '1') // a real OOM: Redis refuses the script's first write
@@ -278,7 +278,7 @@ describe('redis group commit', () => {
       const session = args[0]?.toUpperCase() === 'HSET' ? keysOf.exec(args[1] ?? '')?.[1] : undefined
       if (!session) return
       for (let i = 2; i < args.length; i += 2) {
-        const m = /^session\\x00write(\d+)\.0$/.exec(args[i]) // MONITOR shows the field's NUL as the text \x00
+        const m = /^session\\x00write(\d+)\.0$/.exec(args[i] ?? '') // MONITOR shows the field's NUL as the text \x00
         if (m) seen.push({ session, n: Number(m[1]) })
       }
     })

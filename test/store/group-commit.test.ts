@@ -32,7 +32,7 @@ describe('GroupCommit (the generic queue)', () => {
     const gate = new Promise<void>(resolve => (release = resolve))
     const queue = new GroupCommit({
       applyGroup: async group => {
-        groups.push(group.map(g => `${g.session}/${g.batch.set[0][1]}`))
+        groups.push(group.map(g => `${g.session}/${g.batch.set[0]?.[1]}`))
         if (groups.length === 1) await gate // the first commit is slow: others arrive meanwhile
         return group.map(() => undefined)
       }
@@ -55,7 +55,7 @@ describe('GroupCommit (the generic queue)', () => {
     const queue = new GroupCommit({
       joinWithinMs: 50,
       applyGroup: async group => {
-        groups.push(group.map(g => g.batch.set[0][1]))
+        groups.push(group.map(g => String(g.batch.set[0]?.[1])))
         return group.map(() => undefined)
       }
     })
@@ -165,12 +165,12 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     const joined = [barrier.wait(), barrier.wait()].map((p, i) => p.then(() => settled.push(`joined${i}`)))
     await turn()
     assert.equal(started.length, 1, 'no second sync while one runs')
-    started[0].finish()
+    started[0]?.finish()
     await first
     await turn()
     assert.deepEqual(settled, ['first'], 'commits made during the first sync are not covered by it')
     assert.equal(started.length, 2, 'their sync starts when the first ends')
-    started[1].finish()
+    started[1]?.finish()
     await Promise.all(joined)
     assert.deepEqual(settled, ['first', 'joined0', 'joined1'])
     await barrier.idle()
@@ -188,7 +188,7 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     const keys = barrier.wait()
     await turn()
     assert.equal(started.length, 1, 'the keys commit starts one flush for both (shared: two commits)')
-    started[0].finish()
+    started[0]?.finish()
     await Promise.all([record, keys])
     assert.equal(inline, 0)
     await barrier.idle()
@@ -213,11 +213,11 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await turn()
     assert.deepEqual([inline, started.length, settled], [1, 1, 0], 'together: one shared flush, off the loop, not done yet')
     const during = barrier.wait().then(() => settled++)
-    started[0].finish()
+    started[0]?.finish()
     await Promise.all(together)
     await turn()
     assert.deepEqual([inline, started.length, settled], [1, 2, 2], 'a commit made during a shared flush joins the next shared one')
-    started[1].finish()
+    started[1]?.finish()
     await during
     await barrier.idle()
   })
@@ -255,11 +255,11 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     const { started, sync } = heldSyncs()
     const barrier = new DurabilityBarrier({ sync, failure })
     const done = barrier.wait()
-    started[0].finish()
+    started[0]?.finish()
     await done
     const failing = barrier.wait()
     const later = barrier.wait() // made during the failing sync: its own sync would prove nothing
-    started[1].fail(Object.assign(new Error('EIO (injected)'), { code: 'EIO' }))
+    started[1]?.fail(Object.assign(new Error('EIO (injected)'), { code: 'EIO' }))
     for (const p of [failing, later]) await assert.rejects(p, (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
     assert.equal((barrier.failed as VaultError | undefined)?.code, 'BACKEND_UNAVAILABLE')
     await assert.rejects(barrier.wait(), (err: VaultError) => err.code === 'BACKEND_UNAVAILABLE')
@@ -336,11 +336,11 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
       assert.equal(resolved, 0, 'no write resolves before its flush finished')
       for (let i = 0; i < SESSIONS; i++) assert.deepEqual(await inDatabase(path, `s${i}`), { v: 'after' }, 'committed at once: another connection sees it')
       assert.equal(held.length, 1, 'one flush in flight; the writes made during it wait for the next')
-      held[0]()
+      held[0]?.()
       await turn()
       assert.equal(resolved, 1, 'the first flush covers the first commit only; the others were made during it')
       assert.equal(held.length, 2)
-      held[1]()
+      held[1]?.()
       await Promise.all(writes)
       assert.equal(held.length, 2, 'two flushes for all eight commits')
     } finally {
@@ -359,6 +359,7 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
     holding = true
     try {
       const [auth] = auths
+      assert.ok(auth)
       let settled = 0
       const first = auth.state.keys.set({ session: { 'peer.0': { v: 'one' } as any } }).then(() => settled++)
       await turn()
@@ -385,6 +386,7 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
     let fault: Error | undefined
     const { path, database, store, auths } = await open({ walSync: async () => void (fault && (await Promise.reject(fault))) })
     try {
+      assert.ok(auths[0])
       await auths[0].state.keys.set({ session: { 'peer.0': { v: 'saved' } as any } })
       fault = Object.assign(new Error('EIO: i/o error, fdatasync (injected)'), { code: 'EIO' })
       const results = await Promise.allSettled(auths.slice(1).map(a => a.state.keys.set({ session: { 'peer.0': { v: 'unsynced' } as any } })))
@@ -434,7 +436,7 @@ describe('sqlite group commit (durable commits sharing their flush)', () => {
           assert.ok(r.reason instanceof VaultError && r.reason.code === 'BACKEND_UNAVAILABLE', String(r.reason))
           assert.match(r.reason.message, /full/)
         }
-        assert.equal(((await auths[i].state.keys.get('session', ['peer.0']))['peer.0'] as any).v, expected, `cache of s${i}`)
+        assert.equal(((await auths[i]?.state.keys.get('session', ['peer.0']))?.['peer.0'] as any)?.v, expected, `cache of s${i}`)
         assert.equal((await inDatabase(path, `s${i}`))?.v, expected, `database of s${i}`)
       }
 

@@ -17,7 +17,11 @@ function prng(seed: number) {
   }
 }
 type Rand = () => number
-const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)]
+const pick = <T>(rand: Rand, items: readonly T[]): T => {
+  const item = items[Math.floor(rand() * items.length)]
+  if (item === undefined) throw new Error('pick from an empty list')
+  return item
+}
 
 /** Mostly good parts, so that whole URLs are often valid: each bad part is tried on its own too. */
 const part = (rand: Rand, parts: readonly Part[]): Part =>
@@ -82,7 +86,14 @@ const hostOf = (text: string) => text.replace(/^\[|\]$/g, '')
 /** A server URL drawn part by part (scheme, userinfo, host, port, database, query, fragment): valid only if every part is. */
 function serverUrl(rand: Rand, schemes: string[], dbs: typeof REDIS_DBS, queries: typeof REDIS_QUERIES) {
   const scheme = pick(rand, schemes)
-  const [user, host, port, db, query, hash] = [USERINFO, HOSTS, PORTS, dbs, queries, FRAGMENTS].map(parts => part(rand, parts))
+  const [user, host, port, db, query, hash] = [
+    part(rand, USERINFO),
+    part(rand, HOSTS),
+    part(rand, PORTS),
+    part(rand, dbs),
+    part(rand, queries),
+    part(rand, FRAGMENTS)
+  ]
   return {
     scheme,
     host,

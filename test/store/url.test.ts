@@ -68,7 +68,7 @@ describe('parseStoreUrl', () => {
       ['redis://127.0.0.1:6379/01', '"01"'],
       ['redis://127.0.0.1:6379/0/1', '"0/1"'],
       ['redis://127.0.0.1:6379/%20', '" "']
-    ]) {
+    ] as const) {
       assert.throws(
         () => parseStoreUrl(url),
         invalid(m => m.includes(`The database in store URL`) && m.includes(shown) && m.includes('0 to 15')),

@@ -45,12 +45,12 @@ describe('baileys-vault backup / restore (CLI)', () => {
 
     const text = lines(out)
     assert.equal(text.at(-1), '', 'every line ends with a newline')
-    const header = JSON.parse(text[0])
+    const header = JSON.parse(text[0] ?? '')
     assert.equal(header.format, 'baileys-vault-backup')
     assert.equal(header.version, 1)
     assert.deepEqual(header.sessions, ['alice'])
     assert.equal(header.source, 'sqlite')
-    const creds = fromBufferJson(text[1])
+    const creds = fromBufferJson(text[1] ?? '')
     assert.equal(creds.kind, 'creds')
     assert.ok(Buffer.isBuffer(creds.value.noiseKey.private), 'BufferJSON values')
     const keys = text.slice(2, -2).map(l => JSON.parse(l))
@@ -172,7 +172,7 @@ describe('baileys-vault backup / restore (CLI)', () => {
     assert.match(dry.stdout, /would refuse/)
     const forced = await runCli(['restore', out, url, '--overwrite', '--json'])
     assert.equal(forced.code, 0, forced.stderr)
-    assert.equal(forced.json().sessions[0].overwritten, true)
+    assert.equal(forced.json().sessions[0]?.overwritten, true)
     assert.equal(forced.json().ok, true)
   })
 
@@ -185,7 +185,7 @@ describe('baileys-vault backup / restore (CLI)', () => {
     assert.match(run.stderr, /already exists/)
     assert.equal(readFileSync(out, 'utf8'), 'precious')
     assert.equal((await runCli(['backup', url, out, '--overwrite'])).code, 0)
-    assert.equal(JSON.parse(lines(out)[0]).format, 'baileys-vault-backup')
+    assert.equal(JSON.parse(lines(out)[0] ?? '').format, 'baileys-vault-backup')
     assert.deepEqual(
       readdirSync(dir).filter(f => f.includes('.partial-')),
       []
@@ -201,7 +201,7 @@ describe('baileys-vault backup / restore (CLI)', () => {
     const out = file('select')
     const b = await runCli(['backup', source.url, out, '--session', 'zed', '--json'])
     assert.equal(b.code, 0, b.stderr)
-    assert.deepEqual(JSON.parse(lines(out)[0]).sessions, ['zed'])
+    assert.deepEqual(JSON.parse(lines(out)[0] ?? '').sessions, ['zed'])
     const all = file('all')
     await runCli(['backup', source.url, all])
     const to = memoryUrl()

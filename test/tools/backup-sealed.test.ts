@@ -123,7 +123,7 @@ describe('sealed backups (library)', () => {
     const inner = gunzipSync(await unseal(file, encryption))
       .toString('utf8')
       .split('\n')
-    assert.equal(JSON.parse(inner[0]).format, 'baileys-vault-backup')
+    assert.equal(JSON.parse(inner[0] ?? '').format, 'baileys-vault-backup')
     assert.equal(JSON.parse(inner.at(-2)!).sha256, result.sha256)
     // The control: a plaintext export of the same store does hold the keys.
     const plain = path('plain.vault')
@@ -154,13 +154,16 @@ describe('sealed backups (library)', () => {
     assert.equal(r1.ok, true, JSON.stringify(r1.sessions[0]?.mismatches))
     assert.equal(r1.sealed, true)
     assert.equal(r1.keyId, 'k2024')
-    assert.equal(r1.sessions[0].verified, KEYS + 1)
+    assert.equal(r1.sessions[0]?.verified, KEYS + 1)
     assert.equal(plain.protectionOf((await rawDriver(plain).getCreds('alice'))!).sealed, false, 'values re-encoded with the target codec (plaintext)')
     await assertConversationContinues(plain)
 
     // An encrypted file store with another current key: the backup's key is one of its old keys,
     // so the target store's own codec opens the backup; values are sealed under the target's key.
-    const targetEncryption: EncryptionOptions = { keys: { knew: randomBytes(32), k2024: encryption.keys.k2024 }, current: 'knew' }
+    const targetEncryption: EncryptionOptions = {
+      keys: { knew: randomBytes(32), k2024: encryption.keys.k2024 ?? assert.fail('the test key k2024') },
+      current: 'knew'
+    }
     const sealedTarget = await open(`file:${path('restored-auth')}`, { encryption: targetEncryption })
     const r2 = await restore(file, sealedTarget)
     assert.equal(r2.ok, true, JSON.stringify(r2.sessions[0]?.mismatches))
@@ -212,7 +215,7 @@ describe('sealed backups (library)', () => {
         (e: unknown) => isVaultError(e, 'DECRYPT_FAILED') && message.test((e as Error).message) && /Nothing was restored/.test((e as Error).message),
         label
       )
-      await assertNothingWritten(opened[before], label)
+      await assertNothingWritten(opened[before] ?? assert.fail('a store was opened'), label)
     }
     await assert.rejects(verifyBackup(file), (e: unknown) => isVaultError(e, 'DECRYPT_FAILED'))
   })
@@ -418,7 +421,7 @@ describe('sealed backups (CLI)', () => {
     assert.match(run.stderr, /^warning: --plaintext: .* is NOT encrypted/)
     assert.match(run.stdout, /not encrypted: the file holds the account's private keys in the clear/)
     const text = gunzipSync(readFileSync(plainFile)).toString('utf8')
-    assert.equal(JSON.parse(text.split('\n')[0]).format, 'baileys-vault-backup')
+    assert.equal(JSON.parse(text.split('\n')[0] ?? '').format, 'baileys-vault-backup')
     // A plaintext file restores without any key.
     const plainTarget = `sqlite:${path('cli-from-plaintext')}.db`
     assert.equal((await runCli(['restore', plainFile, plainTarget])).code, 0)

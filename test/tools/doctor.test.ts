@@ -26,7 +26,7 @@ async function aliceWith(edit?: (creds: any) => void): Promise<{ store: Store; u
 
 const flip = (bytes: Uint8Array, at = 10) => {
   const copy = Buffer.from(bytes)
-  copy[at] ^= 0x01
+  copy.writeUInt8(copy.readUInt8(at) ^ 0x01, at)
   return copy
 }
 /** creds.account keeps protobuf JSON: bytes as base64 strings after a reload. */
@@ -45,7 +45,7 @@ describe('baileys-vault doctor', () => {
     assert.match(run.stdout, new RegExp(`alice {2}healthy {2}\\(${ALICE.keys} keys\\)`))
     assert.match(run.stdout, /no problems/)
     const json = await runCli(['doctor', url, '--json'])
-    assert.deepEqual(json.json().sessions[0].findings, [])
+    assert.deepEqual(json.json().sessions[0]?.findings, [])
     assert.equal(json.json().ok, true)
   })
 
@@ -89,7 +89,7 @@ describe('baileys-vault doctor', () => {
     })
     const run = await runCli(['doctor', url, '--json'])
     assert.equal(run.code, 1)
-    const findings = run.json().sessions[0].findings
+    const findings = run.json().sessions[0]?.findings
     assert.deepEqual(
       findings.map((f: any) => f.code),
       ['CREDS_INCOMPLETE', 'CREDS_FIELD_INVALID', 'KEY_PAIR_MISMATCH']
@@ -151,7 +151,7 @@ describe('baileys-vault doctor', () => {
     chmodSync(join(empty, 'creds.json'), 0o600)
     const fresh = await runCli(['doctor', `file:${empty}`, '--json'])
     assert.equal(fresh.code, 0, fresh.stdout)
-    assert.equal(fresh.json().sessions[0].status, 'unlinked')
+    assert.equal(fresh.json().sessions[0]?.status, 'unlinked')
     assert.deepEqual(codes(fresh), ['NOT_LINKED'])
     rmSync(empty, { recursive: true, force: true })
 
@@ -173,7 +173,7 @@ describe('baileys-vault doctor', () => {
     })
     const run = await runCli(['doctor', url, '--json'])
     assert.equal(run.code, 1)
-    const findings = run.json().sessions[0].findings
+    const findings = run.json().sessions[0]?.findings
     const by = (code: string, type: string) => findings.find((f: any) => f.code === code && f.type === type)
     assert.deepEqual(by('VALUE_UNREADABLE', 'session').ids, ['90000000000002_1.0'])
     assert.match(by('VALUE_INVALID', 'sender-key').message, /not JSON/)
@@ -184,7 +184,7 @@ describe('baileys-vault doctor', () => {
   it('reverse LID mappings must agree', async () => {
     const { store, url } = await aliceWith()
     await store.write('alice', { set: [['lid-mapping', '90000000000002_reverse', '15550000099']] })
-    const findings = (await runCli(['doctor', url, '--json'])).json().sessions[0].findings
+    const findings = (await runCli(['doctor', url, '--json'])).json().sessions[0]?.findings
     assert.deepEqual(
       findings.map((f: any) => [f.code, f.ids].join(' ')).sort(),
       ['LID_MAPPING_INCONSISTENT 15550000002', 'LID_MAPPING_INCONSISTENT 90000000000002_reverse'].sort()
@@ -214,13 +214,13 @@ describe('baileys-vault doctor', () => {
     })
     const run = await runCli(['doctor', stale.url, '--json'])
     assert.equal(run.code, 0)
-    const f = run.json().sessions[0].findings[0]
+    const f = run.json().sessions[0]?.findings[0]
     assert.equal(f.code, 'STALE_PRE_KEYS')
     assert.equal(f.severity, 'info')
     assert.equal(f.count, ALICE.byType['pre-key']) // every stored pre-key id is below 2000 - 1624 = 376
     assert.match(f.fix, /baileys-vault prune memory:.* --session alice/)
     const wider = await runCli(['doctor', stale.url, '--keep', '1990', '--json'])
-    assert.equal(wider.json().sessions[0].findings[0].count, 8, 'with keep 1990 only ids 2..9 are stale')
+    assert.equal(wider.json().sessions[0]?.findings[0]?.count, 8, 'with keep 1990 only ids 2..9 are stale')
     assert.equal((await runCli(['doctor', stale.url, '--keep', '10'])).code, 2, 'keep below the server window is refused')
   })
 
@@ -240,7 +240,7 @@ describe('baileys-vault doctor', () => {
     const locked = await runCli(['doctor', url, '--json'])
     assert.equal(locked.code, 1)
     assert.deepEqual(codes(locked), ['CREDS_ENCRYPTED', 'VALUE_ENCRYPTED'])
-    assert.equal(locked.json().sessions[0].findings[1].count, ALICE.keys)
+    assert.equal(locked.json().sessions[0]?.findings[1].count, ALICE.keys)
     const open = await runCli(['doctor', url], { env })
     assert.equal(open.code, 0, open.stdout)
     assert.match(open.stdout, /alice {2}healthy/)
@@ -251,7 +251,7 @@ describe('baileys-vault doctor', () => {
     const result = await doctor(store)
     assert.equal(result.ok, false)
     assert.equal(result.errors, 1)
-    assert.equal(result.sessions[0].status, 'problems')
-    assert.equal(result.sessions[0].findings[0].severity, 'error')
+    assert.equal(result.sessions[0]?.status, 'problems')
+    assert.equal(result.sessions[0]?.findings[0]?.severity, 'error')
   })
 })

@@ -85,9 +85,9 @@ describe('migrate (library)', () => {
     const result = await migrate(source.store, await openStore(driver))
     assert.equal(result.ok, false)
     const s = result.sessions[0]
-    assert.equal(s.mismatchCount, 4)
+    assert.equal(s?.mismatchCount, 4)
     assert.deepEqual(
-      s.mismatches.map(m => `${m.reason} ${m.type} ${m.id}`).sort(),
+      s?.mismatches.map(m => `${m.reason} ${m.type} ${m.id}`).sort(),
       [
         'different pre-key 7',
         'different session 90000000000002_1.0',
@@ -111,7 +111,7 @@ describe('migrate (library)', () => {
       }
       const result = await migrate(source.store, await openStore(driver))
       assert.equal(result.ok, false)
-      assert.deepEqual(result.sessions[0].mismatches, [{ type: 'tctoken', reason: 'extra', detail: '1 key(s) on the target that the source does not have' }])
+      assert.deepEqual(result.sessions[0]?.mismatches, [{ type: 'tctoken', reason: 'extra', detail: '1 key(s) on the target that the source does not have' }])
     })
 
   it('dry run counts and reports conflicts without writing', async () => {
@@ -127,7 +127,7 @@ describe('migrate (library)', () => {
     await migrate(source.store, target)
     const conflict = await migrate(source.store, target, { dryRun: true })
     assert.equal(conflict.ok, false)
-    assert.equal(conflict.sessions[0].targetHadData, true)
+    assert.equal(conflict.sessions[0]?.targetHadData, true)
   })
 
   it('digests compare values, not envelopes: bare JSON and enveloped stores agree', () => {
@@ -167,9 +167,9 @@ describe('baileys-vault migrate (CLI)', () => {
     assert.equal(run.code, 0, run.stderr)
     const result = run.json()
     assert.equal(result.ok, true)
-    assert.equal(result.sessions[0].session, 'alice')
-    assert.equal(result.sessions[0].verified, source.keys + 1)
-    assert.equal(result.sessions[0].counts['pre-key'], ALICE.byType['pre-key'])
+    assert.equal(result.sessions[0]?.session, 'alice')
+    assert.equal(result.sessions[0]?.verified, source.keys + 1)
+    assert.equal(result.sessions[0]?.counts['pre-key'], ALICE.byType['pre-key'])
     const target = await openStore(to)
     try {
       await assertConversationContinues(target)
@@ -185,7 +185,7 @@ describe('baileys-vault migrate (CLI)', () => {
     assert.match(alice.stdout, new RegExp(`^default as alice: copied ${ALICE.keys} keys \\+ creds`, 'm'))
     const bob = await runCli(['migrate', `file:${copyFixture('bob')}`, to, '--as', 'bob', '--json'])
     assert.equal(bob.code, 0, bob.stderr)
-    assert.deepEqual([bob.json().sessions[0].session, bob.json().sessions[0].target], ['default', 'bob'])
+    assert.deepEqual([bob.json().sessions[0]?.session, bob.json().sessions[0]?.target], ['default', 'bob'])
     assert.deepEqual(
       (await runCli(['ls', to, '--json'])).json().sessions.map((s: any) => [s.session, s.phone]),
       [
@@ -224,7 +224,7 @@ describe('baileys-vault migrate (CLI)', () => {
 
     const forced = await runCli(['migrate', source.url, to, '--overwrite', '--json'])
     assert.equal(forced.code, 0, forced.stderr)
-    assert.equal(forced.json().sessions[0].overwritten, true)
+    assert.equal(forced.json().sessions[0]?.overwritten, true)
   })
 
   it('usage and I/O errors exit 2 with a message', async () => {
@@ -301,22 +301,22 @@ describe('migrate from a file: source changed during the copy', () => {
     it(`reports a key that Baileys rewrote in place after it was copied (${settled ? 'checked by timestamps' : 'folder just written: every key read again'})`, async () => {
       const source = await fileSource()
       if (settled) await settle()
-      const [type, id] = source.keys[0] // in the first batch
+      const [type, id] = source.keys[0] ?? assert.fail('the source has keys') // in the first batch
       const result = await migrate(source.store, await openStore(sqliteUrl()), {
         batchSize: 10,
         // What useMultiFileAuthState's writeData does: writeFile over the existing file, in place.
         onProgress: onFirstCopy(() => writeFileSync(source.path(type, id), JSON.stringify({ changed: 'during the copy' })))
       })
       assert.equal(result.ok, false)
-      assert.deepEqual(result.sessions[0].mismatches, [{ type, id, reason: 'different' }])
-      assert.equal(result.sessions[0].verified, source.keys.length, 'every other key and the creds')
+      assert.deepEqual(result.sessions[0]?.mismatches, [{ type, id, reason: 'different' }])
+      assert.equal(result.sessions[0]?.verified, source.keys.length, 'every other key and the creds')
     })
   }
 
   it('reports a key added to the source and one removed from it during the copy', async () => {
     const source = await fileSource()
     await settle()
-    const [goneType, goneId] = source.keys[1]
+    const [goneType, goneId] = source.keys[1] ?? assert.fail('the source has keys')
     const result = await migrate(source.store, await openStore(sqliteUrl()), {
       batchSize: 10,
       onProgress: onFirstCopy(() => {
@@ -326,7 +326,7 @@ describe('migrate from a file: source changed during the copy', () => {
     })
     assert.equal(result.ok, false)
     assert.deepEqual(
-      result.sessions[0].mismatches.map(m => `${m.reason} ${m.type} ${m.id ?? ''}`).sort(),
+      result.sessions[0]?.mismatches.map(m => `${m.reason} ${m.type} ${m.id ?? ''}`).sort(),
       ['extra ' + goneType + ' ', 'missing pre-key 999999'].sort()
     )
   })
@@ -336,7 +336,7 @@ describe('migrate from a file: source changed during the copy', () => {
     await settle()
     const result = await migrate(source.store, await openStore(sqliteUrl()), { batchSize: 10 })
     assert.equal(result.ok, true)
-    assert.equal(result.sessions[0].verified, source.keys.length + 1)
+    assert.equal(result.sessions[0]?.verified, source.keys.length + 1)
 
     const since = Date.now()
     const changedNow = async () => {
@@ -345,7 +345,7 @@ describe('migrate from a file: source changed during the copy', () => {
       return out
     }
     assert.deepEqual(await changedNow(), [])
-    const [type, id] = source.keys[3]
+    const [type, id] = source.keys[3] ?? assert.fail('the source has keys')
     writeFileSync(source.path(type, id), JSON.stringify({ changed: true }))
     assert.deepEqual(await changedNow(), [`${type} ${id}`], 'a rewrite in place')
     writeFileSync(join(source.folder, 'notes.txt'), 'a new name in the folder')

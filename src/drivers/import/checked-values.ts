@@ -53,7 +53,7 @@ export function unwrapJsonString(text: string, place: ValuePlace, layout: string
  */
 export function bareText(text: string | Uint8Array, place: ValuePlace): Buffer {
   const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength)
-  if (bytes.length === 0 || bytes[0] < 0x20)
+  if (bytes.length === 0 || bytes.readUInt8(0) < 0x20)
     throw new VaultError(
       'CORRUPT_DATA',
       `The value of ${describeLocation(place.session, place.type, place.id)} is ${bytes.length === 0 ? 'empty' : 'not BufferJSON text'}. Nothing was copied; fix or remove that row in the source, then run again.`

@@ -47,8 +47,9 @@ export function namedRowSource(options: NamedRowOptions): ImportSource {
         const bytes = bytesOf(value)
         if (bytes) yield listOptions.values ? [key.type, key.id, bytes] : [key.type, key.id]
       }
-      if (rows.length < PAGE) return
-      after = rows[rows.length - 1].name
+      const lastRow = rows.at(-1)
+      if (rows.length < PAGE || lastRow === undefined) return
+      after = lastRow.name
     }
   }
 
