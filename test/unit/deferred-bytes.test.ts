@@ -18,7 +18,12 @@ const session = (n: number) => ({
   _sessions: {
     BZiPI2WVSwg4qf5rNGZnop: {
       registrationId: 63 + n,
-      currentRatchet: { ephemeralKeyPair: { pubKey: 'BR7d9Pas6uTb', privKey: 'MJKRvMuw2z14' }, lastRemoteEphemeralKey: 'BbTm', previousCounter: n, rootKey: '4Mv0' },
+      currentRatchet: {
+        ephemeralKeyPair: { pubKey: 'BR7d9Pas6uTb', privKey: 'MJKRvMuw2z14' },
+        lastRemoteEphemeralKey: 'BbTm',
+        previousCounter: n,
+        rootKey: '4Mv0'
+      },
       indexInfo: { baseKey: 'BZiP', baseKeyType: 1, closed: -1, used: 1796468186537, created: 1796468180459, remoteIdentityKey: 'BVrx' },
       _chains: { BQtRGVmx: { chainKey: { counter: n, key: undefined }, chainType: 2, messageKeys: { '5': 'a2V5', '12': 'b3Ro' } } }
     }
