@@ -168,7 +168,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
   /**
    * Fills `result` with the cached ids; returns the ids the cache does not know. An id a complete
    * prefetch showed absent is answered here too: a cold group send asks for ~900 lid-mappings that
-   * do not exist, and each would otherwise take an async turn of its own.
+   * do not exist, and each went through the async miss path (a miss count, a filter, arrays).
    */
   const fromCache = (type: string, ids: readonly string[], result: { [id: string]: StoredValue }) => {
     let missing: string[] | undefined
