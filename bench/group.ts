@@ -2,7 +2,7 @@ import { Curve, proto } from '@whiskeysockets/baileys'
 import { bundleOf, setupDevice, signalOf } from './signal.js'
 import { Store } from '../src/store/store.js'
 import type { BenchAuth, BenchConnection, BenchTarget } from './targets.js'
-import { envInt, fmt, interleaved, median, printTable, ratio, first } from './util.js'
+import { envInt, first, fmt, interleaved, load, median, printTable, ratioWithSpread } from './util.js'
 
 /**
  * Group fan-out (issue 6, workload 1): the first send to a group of M members x D devices, as
@@ -150,35 +150,54 @@ async function runColdGroup(targets: BenchTarget[], rounds: number): Promise<voi
   await coldFanOut(first(targets, 'target'), seed, 'warmup@g.us')
   const counts = new Map<string, ReadCounts>()
   const cpu = new Map<string, number[]>(targets.map(t => [t.name, []]))
+  const loadAtStart = load()
   const results = await interleaved(targets, rounds, async (t, round) => {
     const r = await coldFanOut(t, seed, `12036300000001${round}@g.us`)
     counts.set(t.name, r.counts)
     cpu.get(t.name)!.push(r.cpuMs)
     return r.ms
   })
-  const inMemory = median(results.get(first(targets, 'target').name)!)
-  const inMemoryCpu = median(cpu.get(first(targets, 'target').name)!)
+  const loadAtEnd = load()
+  const base = first(targets, 'target').name
+  const inMemory = median(results.get(base)!)
   printTable(
-    ['store', 'send ms', 'vs in-memory', 'target', 'CPU ms', 'CPU vs in-memory', 'driver get calls', 'driver listings', 'rows read', 'values decoded'],
+    [
+      'store',
+      'send ms',
+      'vs in-memory',
+      'wall range over rounds',
+      'target',
+      'CPU ms',
+      'CPU vs in-memory',
+      'CPU range over rounds',
+      'driver get calls',
+      'driver listings',
+      'rows read',
+      'values decoded'
+    ],
     targets.map(t => {
       const ms = median(results.get(t.name)!)
       const cpuMs = median(cpu.get(t.name)!)
+      const wallRatio = ratioWithSpread(results.get(t.name)!, results.get(base)!, false)
+      const cpuRatio = ratioWithSpread(cpu.get(t.name)!, cpu.get(base)!, false)
       const c = counts.get(t.name)!
       const goal = t.kind === 'sqlite' && t.name.endsWith('(default)') ? 0.9 : undefined
       const vault = t.kind !== 'plain' && t.kind !== 'baileys'
       return [
         t.name,
         fmt(ms),
-        ratio(inMemory, ms),
+        wallRatio.ratio,
+        wallRatio.spread,
         goal === undefined ? '' : `>= ${goal}x ${inMemory / ms >= goal ? 'met' : 'NOT met'}`,
         fmt(cpuMs),
-        ratio(inMemoryCpu, cpuMs),
+        cpuRatio.ratio,
+        cpuRatio.spread,
         ...(vault ? [c.driverGets, c.driverLists, c.rows, c.decoded].map(String) : ['', '', '', ''])
       ]
     })
   )
   console.log(
-    `(counts are those of the last round; "vs in-memory" is the plain Map's send time / the store's; CPU: this process's user+system time during the send, which a shared machine's load does not inflate, and which leaves out the commit's fsync wait)\n`
+    `(counts are those of the last round; "vs in-memory" is the plain Map's send time / the store's; CPU: this process's user+system time during the send, which a shared machine's load inflates much less than wall time, and which leaves out the commit's fsync wait; ranges: the same ratio per interleaved round; load average ${loadAtStart} at start, ${loadAtEnd} at end)\n`
   )
 }
 

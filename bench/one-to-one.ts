@@ -4,7 +4,7 @@ import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
-import { envInt, fmt, interleaved, median, printTable, ratio, first } from './util.js'
+import { cpuMsSince, envInt, first, fmt, interleaved, load, median, printTable, ratio, ratioWithSpread } from './util.js'
 
 /**
  * The 1:1 traffic workload: two devices, both on the store under test, exchange messages in
@@ -12,7 +12,11 @@ import { envInt, fmt, interleaved, median, printTable, ratio, first } from './ut
  * repository, each a transaction that reads and writes the session. Returns msg/s. `relayed`:
  * each send in Baileys' relayMessage order (keys committed after the stanza left).
  */
-export async function oneToOne(target: BenchTarget, messages: number, options: { relayed?: boolean } = {}): Promise<number> {
+export async function oneToOne(
+  target: BenchTarget,
+  messages: number,
+  options: { relayed?: boolean; /** Told this process's CPU ms per message of the timed loop. */ cpu?: (msPerMessage: number) => void } = {}
+): Promise<number> {
   const backend: RecordingConnection & { destroy(): Promise<void> } = await target.open()
   try {
     const device = async (session: string, jid: string) => {
@@ -29,6 +33,7 @@ export async function oneToOne(target: BenchTarget, messages: number, options: {
     await a.startSessionWith(b)
     await b.receive(a.jid, await a.send(b.jid, 'warm-up'))
     const start = process.hrtime.bigint()
+    const cpu = process.cpuUsage()
     for (let i = 0; i < messages; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
       const text = `message ${i}`
@@ -39,6 +44,7 @@ export async function oneToOne(target: BenchTarget, messages: number, options: {
       if ((await to.receive(from.jid, sent)) !== text) throw new Error('decrypt mismatch')
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    options.cpu?.(cpuMsSince(cpu) / messages)
     return messages / seconds
   } finally {
     await backend.destroy()
@@ -59,7 +65,10 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
   const rounds = envInt('BENCH_ROUNDS', 5)
   const messages = envInt('BENCH_MESSAGES', 400)
   console.log(`## 1:1 traffic — ${messages} messages (encrypt + decrypt each, both devices on the store), median of ${rounds} interleaved rounds\n`)
-  const results = await interleaved(targets, rounds, t => oneToOne(t, messages))
+  const loadAtStart = load()
+  const cpu = new Map<string, number[]>(targets.map(t => [t.name, []]))
+  const results = await interleaved(targets, rounds, t => oneToOne(t, messages, { cpu: ms => cpu.get(t.name)!.push(ms) }))
+  const loadAtEnd = load()
   // The bound's commit latency, measured in this run, on the same disk and servers.
   const commitMs = await interleaved(targets.filter(isDurable), rounds, commitLatencyMs)
   const ceiling = median(results.get(first(targets, 'target').name)!)
@@ -85,6 +94,27 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
   console.log(
     "(bound: the plain Map's time per message plus two durable commits, each the mean of a loop of single ~6 KB writes through the store; a single conversation cannot beat it)\n"
   )
+  printCpu(targets, results, cpu, `load average ${loadAtStart} at start, ${loadAtEnd} at end`)
   printFencingCost(targets, results)
   printRetryCost(targets, results)
+}
+
+/**
+ * CPU time per message beside wall time (issue 26): on a loaded machine a round's wall time
+ * swings with what else runs, its CPU time much less. Ratios of medians to the plain Map of the
+ * same run, with the range of the per-round ratios.
+ */
+export function printCpu(targets: BenchTarget[], msgPerSecond: Map<string, number[]>, cpuMsPerMessage: Map<string, number[]>, loadNote: string): void {
+  const base = first(targets, 'target').name
+  printTable(
+    ['store', 'CPU µs/msg', 'CPU vs in-memory', 'CPU range over rounds', 'wall vs in-memory', 'wall range over rounds'],
+    targets.map(t => {
+      const cpu = ratioWithSpread(cpuMsPerMessage.get(t.name)!, cpuMsPerMessage.get(base)!, false)
+      const wall = ratioWithSpread(msgPerSecond.get(t.name)!, msgPerSecond.get(base)!, true)
+      return [t.name, fmt(median(cpuMsPerMessage.get(t.name)!) * 1000), cpu.ratio, cpu.spread, wall.ratio, wall.spread]
+    })
+  )
+  console.log(
+    `(CPU: this process's user + system time over the timed messages, all threads, which leaves out waits (fsync, servers' own CPU); "vs in-memory": the plain Map's median / the store's; ranges: the same ratio per interleaved round; ${loadNote})\n`
+  )
 }

@@ -77,12 +77,37 @@ export async function interleaved<T extends { name: string }>(
 ): Promise<Map<string, number[]>> {
   const results = new Map<string, number[]>(targets.map(t => [t.name, []]))
   for (let round = 0; round < rounds; round++) {
-    for (const target of targets) {
+    // Odd rounds run in reverse order: no target always runs right after the same neighbour.
+    for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+      // With node --expose-gc (npm run bench): no round pays for the garbage of the one before.
+      ;(globalThis as { gc?: () => void }).gc?.()
       results.get(target.name)!.push(await fn(target, round))
       releaseAsyncStorages() // else each target runs slower than the one before (async-storages.ts)
     }
   }
   return results
+}
+
+/** This process's CPU time (user + system, every thread) in ms since `from` (a process.cpuUsage() reading). */
+export function cpuMsSince(from: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(from)
+  return (user + system) / 1000
+}
+
+/**
+ * The ratio of two medians ("x" of `base`, higher is better for the target when `higherIsBetter`)
+ * with its spread: the lowest and highest per-round ratio (rounds paired by index: the two ran
+ * back to back in the same interleaved round, under the same load).
+ */
+export function ratioWithSpread(target: number[], base: number[], higherIsBetter: boolean): { ratio: string; spread: string } {
+  const of = (t: number, b: number) => (higherIsBetter ? t / b : b / t)
+  const perRound = target.map((t, i) => of(t, base[i] ?? Number.NaN)).filter(Number.isFinite)
+  if (perRound.length === 0) return { ratio: '-', spread: '-' }
+  const x = of(median(target), median(base))
+  return {
+    ratio: Number.isFinite(x) ? `${x.toFixed(2)}x` : '-',
+    spread: `${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)}`
+  }
 }
 
 /** Samples RSS every few ms while `fn` runs: the peak, for "constant memory" claims. */

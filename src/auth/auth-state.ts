@@ -10,6 +10,9 @@ import { WriteQueue } from './write-queue.js'
 import { Prefetcher } from './prefetch.js'
 import { VaultError } from '../core/errors.js'
 import type { StoredValue } from '../codec/stored-value.js'
+import { storesAsPlainJson } from '../codec/values.js'
+import { DeferredBytes } from '../core/deferred-bytes.js'
+import { describeLocation } from '../core/errors.js'
 
 export interface AuthStateOptions {
   /** Entries of the bounded read cache (stored bytes per key); 0 disables it. Default 5,000. */
@@ -163,14 +166,19 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     return written
   }
 
-  /** Fills `result` with the cached ids; returns the ids the cache does not know. */
+  /**
+   * Fills `result` with the cached ids; returns the ids the cache does not know. An id a complete
+   * prefetch showed absent is answered here too: a cold group send asks for ~900 lid-mappings that
+   * do not exist, and each went through the async miss path (a miss count, a filter, arrays).
+   */
   const fromCache = (type: string, ids: readonly string[], result: { [id: string]: StoredValue }) => {
     let missing: string[] | undefined
     for (const id of ids) {
       const key = ReadCache.key(type, id)
       const hit = cache.get(key)
-      if (hit === undefined) (missing ??= []).push(id)
-      else if (hit !== null) result[id] = readEntry(hit, type, key, id)
+      if (hit === undefined) {
+        if (!prefetch.knownAbsent(type, key)) (missing ??= []).push(id)
+      } else if (hit !== null) result[id] = readEntry(hit, type, key, id)
     }
     return missing
   }
@@ -215,6 +223,17 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
     return result
   }
 
+  /**
+   * A value's stored bytes. A driver that takes DeferredBytes (memory:) gets them for the shared
+   * types when the value is plain JSON (checked now, so bad input still fails this write): a
+   * session rewritten on every message is encoded only if something reads the driver before the
+   * next write replaces it (core/deferred-bytes.ts says why this is exact).
+   */
+  const bytesOf = (type: string, id: string, value: unknown): Uint8Array =>
+    store.defersBytes && SHARED_VALUE_TYPES.has(type) && storesAsPlainJson(value, () => describeLocation(sessionId, type, id))
+      ? new DeferredBytes(() => codec.encode(value, sessionId, type, id))
+      : codec.encode(value, sessionId, type, id)
+
   /** The Signal key types and ids of a keys.set payload as one batch; throws on bad input. */
   const batchOf = (data: SignalDataSet) => {
     const batch: WriteBatch = { set: [], del: [] }
@@ -227,7 +246,7 @@ export async function makeAuthState(store: Store, sessionId: string, options: Au
         const value = byId[id]
         if (value === null || value === undefined) batch.del.push([type, id])
         else {
-          batch.set.push([type, id, codec.encode(value, sessionId, type, id)])
+          batch.set.push([type, id, bytesOf(type, id, value)])
           values.push(value)
         }
       }

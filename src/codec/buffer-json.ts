@@ -84,6 +84,13 @@ function refuseUnstorable(leaf: unknown): false {
   return false
 }
 
+/**
+ * True when the value is plain JSON: its BufferJSON text is its JSON.stringify, made without a
+ * replacer (no bytes, no toJSON, not deeper than 64). UnstorableValueError for a leaf JSON cannot
+ * hold, as toBufferJson. A cycle is deeper than 64: false, and toBufferJson then reports it.
+ */
+export const isPlainJson = (value: unknown): boolean => !needsReplacer(value)
+
 /** BufferJSON text of a value; UnstorableValueError for what JSON cannot hold (a cycle, a function, …). */
 export function toBufferJson(value: unknown): string {
   // try/catch costs nothing on the path that does not throw; only the error is classified.

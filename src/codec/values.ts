@@ -1,6 +1,6 @@
 import { proto } from '../core/baileys.js'
 import { VaultError, describeLocation, parseErrorCause } from '../core/errors.js'
-import { UnstorableValueError, fromBufferJson, toBufferJson } from './buffer-json.js'
+import { UnstorableValueError, fromBufferJson, isPlainJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
 import { keyIdOf } from './seal.js'
 import type { StoredValue } from './stored-value.js'
@@ -15,12 +15,29 @@ export function encodeValue(value: unknown, bare = false, location?: () => strin
   try {
     return jsonEnvelope(toBufferJson(value), bare)
   } catch (err) {
-    if (!(err instanceof UnstorableValueError) || !location) throw err
-    throw new VaultError(
-      'INVALID_ARGUMENT',
-      `Cannot store ${location()}: the value contains ${err.what}, which JSON cannot hold. Nothing was written; pass plain data (objects, arrays, strings, numbers, booleans, Buffers).`
-    )
+    throw unstorable(err, location)
   }
+}
+
+/**
+ * Whether the value is plain JSON (see isPlainJson): its encoding then cannot fail, and depends
+ * on its own fields only. Throws INVALID_ARGUMENT exactly where encodeValue would for a leaf JSON
+ * cannot hold (the auth state defers the encoding of such values, not their check).
+ */
+export function storesAsPlainJson(value: unknown, location: () => string): boolean {
+  try {
+    return isPlainJson(value)
+  } catch (err) {
+    throw unstorable(err, location)
+  }
+}
+
+function unstorable(err: unknown, location: (() => string) | undefined): unknown {
+  if (!(err instanceof UnstorableValueError) || !location) return err
+  return new VaultError(
+    'INVALID_ARGUMENT',
+    `Cannot store ${location()}: the value contains ${err.what}, which JSON cannot hold. Nothing was written; pass plain data (objects, arrays, strings, numbers, booleans, Buffers).`
+  )
 }
 
 export function decodeValue(bytes: Uint8Array, session: string, type?: string, id?: string): StoredValue {

@@ -50,6 +50,12 @@ export interface DriverCapabilities {
    */
   commitsOnCall?: boolean
   /**
+   * A set entry's value may be a DeferredBytes (core/deferred-bytes.ts): the driver keeps it and
+   * calls `bytes()` when the value is first read. Built-in memory: only; a wrapper that does not
+   * read values itself may pass it on.
+   */
+  deferredBytes?: boolean
+  /**
    * `rename(from, to)` moves a whole session (creds and keys) to a new id in one atomic step,
    * refusing when `to` holds data. migrate and restore write into a staging session and
    * rename it, so an interrupted copy is never visible. `canRename` may exclude some sessions.

@@ -2,15 +2,18 @@ import type { Driver, ListEntry, ListOptions, WriteBatch } from '../core/driver.
 import { renameTargetTaken } from '../core/errors.js'
 import { refuseWrites } from './read-only.js'
 import { memoryLease, type LeaseRecord } from './memory-lease.js'
+import { DeferredBytes } from '../core/deferred-bytes.js'
+import { bufferView } from '../core/bytes.js'
 
 /**
  * In-process driver: tests, ephemeral bots, and the ceiling the benchmarks compare against.
  * Durability: none (the data lives as long as the process). Bytes are copied in and out so
- * a caller can never mutate what is stored.
+ * a caller can never mutate what is stored. A value given as DeferredBytes is kept as it is and
+ * made into bytes when first read (capability deferredBytes).
  */
 interface SessionData {
   creds?: Buffer
-  keys: Map<string, Map<string, Buffer>>
+  keys: Map<string, Map<string, Buffer | DeferredBytes>>
 }
 
 export interface MemoryDriverOptions {
@@ -38,6 +41,13 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
   if (options.name) namedLeases.set(options.name, leases)
   const { lease, fence } = memoryLease(leases)
   const copy = (bytes: Uint8Array) => Buffer.from(bytes)
+  /** A stored value's bytes, copied out; a deferred value is made (once) and kept as bytes. */
+  const readValue = (byId: Map<string, Buffer | DeferredBytes>, id: string, value: Buffer | DeferredBytes) => {
+    if (!(value instanceof DeferredBytes)) return copy(value)
+    const made = bufferView(value.bytes())
+    byId.set(id, made)
+    return copy(made)
+  }
   const sessionData = (session: string) => {
     let s = data.get(session)
     if (!s) data.set(session, (s = { keys: new Map() }))
@@ -48,7 +58,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
 
   const driver: Driver = {
     kind: 'memory',
-    capabilities: { snapshot: false, rename: true, commitsOnCall: true },
+    capabilities: { snapshot: false, rename: true, commitsOnCall: true, deferredBytes: true },
     lease,
     async getCreds(session) {
       const creds = data.get(session)?.creds
@@ -60,7 +70,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
       if (!byId) return result
       for (const id of ids) {
         const value = byId.get(id)
-        if (value) result.set(id, copy(value))
+        if (value) result.set(id, readValue(byId, id, value))
       }
       return result
     },
@@ -75,7 +85,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
         for (const [type, id, value] of batch.set) {
           let byId = s.keys.get(type)
           if (!byId) s.keys.set(type, (byId = new Map()))
-          byId.set(id, copy(value))
+          byId.set(id, value instanceof DeferredBytes ? value : copy(value))
         }
         for (const [type, id] of batch.del) s.keys.get(type)?.delete(id)
       } catch (err) {
@@ -92,7 +102,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): Driver {
         for (const id of [...byId.keys()].sort()) {
           const value = byId.get(id)
           if (value === undefined) continue
-          yield options.values ? [t, id, copy(value)] : [t, id]
+          yield options.values ? [t, id, readValue(byId, id, value)] : [t, id]
         }
       }
     },

@@ -75,6 +75,11 @@ export class Store {
     return !!this.driver.capabilities.commitsOnCall
   }
 
+  /** @internal The driver takes a set entry's bytes as DeferredBytes (DriverCapabilities.deferredBytes). */
+  get defersBytes(): boolean {
+    return !!this.driver.capabilities.deferredBytes
+  }
+
   /** Decoded creds, or undefined for a session that was never saved. Damaged creds throw CORRUPT_DATA. */
   async readCreds(session: string): Promise<AuthenticationCreds | undefined> {
     const bytes = await this.readRawCreds(session)
