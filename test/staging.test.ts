@@ -202,6 +202,87 @@ describe('migrate into a staging session, published by one atomic rename (or hid
   })
 })
 
+describe('a copy hidden in place (sqlite: WriteBatch.copy)', () => {
+  const pre = (i: number): [string, string, unknown] => ['pre-key', String(i), keyPair(i)]
+
+  it('is not listed and refused by useAuthState until the write that ends it, which lists it whole', async () => {
+    const store = await openStore(sqliteUrl())
+    try {
+      assert.ok(store.canHideCopies)
+      await store.write('carol', { set: [pre(1), pre(2)], copy: 'begin' })
+      await store.write('carol', { set: [pre(3)] })
+      assert.deepEqual(await list(store.sessions()), [])
+      assert.deepEqual(await list(store.hiddenCopies()), ['carol'])
+      await assert.rejects(store.useAuthState('carol'), err => isVaultError(err, 'CORRUPT_DATA'))
+      await store.write('carol', { creds: initAuthCreds(), copy: 'end' })
+      assert.deepEqual(await list(store.sessions()), ['carol'])
+      assert.deepEqual(await list(store.hiddenCopies()), [])
+      assert.equal(await countKeys(store, 'carol'), 3)
+      assert.equal((await store.useAuthState('carol')).isNew, false)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('never begins in a session that holds data, and never ends one that was dropped meanwhile: nothing of either write lands', async () => {
+    const store = await openStore(sqliteUrl())
+    try {
+      await store.write('dave', { set: [pre(1)] })
+      await assert.rejects(
+        store.write('dave', { set: [pre(2)], copy: 'begin' }),
+        err => isVaultError(err, 'INVALID_ARGUMENT') && /already has creds or keys/.test((err as Error).message)
+      )
+      assert.equal(await countKeys(store, 'dave'), 1)
+      assert.deepEqual(await list(store.hiddenCopies()), [])
+      assert.deepEqual(await list(store.sessions()), ['dave'], 'the refused begin hid nothing')
+
+      await store.write('erin', { set: [pre(1)], copy: 'begin' })
+      await store.drop('erin')
+      assert.deepEqual(await list(store.hiddenCopies()), [], 'drop removes the mark')
+      await assert.rejects(store.write('erin', { creds: initAuthCreds(), set: [pre(2)], copy: 'end' }), err => isVaultError(err, 'NOT_FOUND'))
+      assert.equal(await store.hasCreds('erin'), false)
+      assert.equal(await countKeys(store, 'erin'), 0)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it("a mark beside creds (an older baileys-vault's write) counts for nothing: the session is listed, and migrate treats it as data", async () => {
+    const url = sqliteUrl()
+    const store = await openStore(url)
+    try {
+      await store.write('alice', { set: [pre(1)], copy: 'begin' })
+      // An older version knows no mark: its copy into the same session writes creds without removing it.
+      await store.write('alice', { creds: initAuthCreds() })
+      assert.deepEqual(await list(store.sessions()), ['alice'])
+      assert.deepEqual(await list(store.hiddenCopies()), [])
+      const from = await openStore(source)
+      try {
+        await assert.rejects(
+          migrate(from, store, { sessions: ['alice'] }),
+          err => isVaultError(err, 'INVALID_ARGUMENT') && /already has data/.test((err as Error).message)
+        )
+      } finally {
+        await from.close()
+      }
+      assert.equal(await countKeys(store, 'alice'), 1, 'nothing removed')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a store that cannot hide a copy refuses such a write (memory:): nothing lands', async () => {
+    const memory = await openStore('memory:')
+    try {
+      assert.equal(memory.canHideCopies, false)
+      await assert.rejects(memory.write('x', { set: [pre(1)], copy: 'begin' }), err => isVaultError(err, 'INVALID_ARGUMENT'))
+      assert.deepEqual(await list(memory.sessions()), [])
+    } finally {
+      await memory.close()
+    }
+  })
+})
+
 function renameSuite(name: string, makeTarget: () => Promise<Target>) {
   it(`${name}: rename moves creds and every key in one step, and refuses a target that holds data`, async () => {
     const t = await makeTarget()

@@ -225,9 +225,21 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
         let batch: Array<[string, string, Uint8Array]> = []
         const counts: Record<string, number> = {}
         let written = 0
+        /**
+         * A target that commits on call has committed a batch when writeRaw returns; what it still
+         * waits for is the flush to disk, which then overlaps the reading of the next batch (one
+         * batch in flight, awaited before the next write and before the creds). The first batch is
+         * awaited whole: it may be refused (a target that is not empty), and nothing may follow it.
+         */
+        let flushing: Promise<void> | undefined
         const flush = async () => {
           const step = dest.step(false)
-          await to.writeRaw(dest.session, { set: batch, del: [], epoch: dest.staged ? undefined : epochOf(p.target), ...(step ? { copy: step } : {}) })
+          const write = to.writeRaw(dest.session, { set: batch, del: [], epoch: dest.staged ? undefined : epochOf(p.target), ...(step ? { copy: step } : {}) })
+          if (to.commitsOnCall && written > 0) {
+            write.catch(() => undefined) // its failure is thrown where it is awaited, below or after the loop
+            await flushing
+            flushing = write
+          } else await write
           if (copy.checked) {
             for (const [type, id, bytes] of spotCheck ? batch.slice(-1) : batch) await copy.checked.add({ type, id, bytes, readable: true })
             await copy.checked.flush()
@@ -247,6 +259,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
             if (batch.length >= batchSize) await flush()
           }
           if (batch.length > 0) await flush()
+          await flushing
         } catch (err) {
           if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
           // Say what the target holds now: a staged copy is invisible; a refused first write left it as it was.
