@@ -102,7 +102,7 @@ export async function conflictError(store: Store, conflicts: readonly string[], 
   return invalidArgument(parts.join(' '))
 }
 
-/** Leftover staging sessions of interrupted migrate/restore runs (ls and doctor report them). */
+/** Leftovers of interrupted migrate/restore runs: staging sessions and unfinished hidden copies (ls and doctor report them). */
 export async function interruptedCopies(store: Store): Promise<string[]> {
   const out: string[] = []
   for await (const s of store.stagingSessions()) out.push(s)
