@@ -23,6 +23,15 @@ export interface WriteBatch {
    * after). Safe to ignore: a driver that commits on call does.
    */
   joinNext?: boolean
+  /**
+   * A copy into a new session written in place, hidden until complete (capability `hiddenCopy`;
+   * migrate). `'begin'`: the session must hold no creds and no keys (else the batch fails and
+   * none of it lands); it is marked as a copy in progress with this batch, and `sessions()` stops
+   * listing it. `'end'`: this batch completes the copy and removes the mark, in one transaction
+   * (fails if the mark is gone: the copy was dropped meanwhile). Only drivers with the capability
+   * receive it.
+   */
+  copy?: 'begin' | 'end'
 }
 
 export interface ListOptions {
@@ -67,6 +76,14 @@ export interface DriverCapabilities {
    * it with nothing written to the target.
    */
   foreign?: boolean
+  /**
+   * WriteBatch.copy is honoured and `hiddenCopies()` lists the marked sessions: migrate writes a
+   * new session in place instead of into a staging session that a rename publishes (SQLite: a
+   * rename rewrites every row). A marked session without creds is an unfinished copy: not
+   * listed by `sessions()`, refused by useAuthState (keys without creds), removed by `drop` and
+   * by the next migrate into it.
+   */
+  hiddenCopy?: boolean
 }
 
 export interface Driver {
@@ -89,6 +106,8 @@ export interface Driver {
   drop(session: string): Promise<void>
   /** Optional (capability `rename`): atomic move of a session; throws if `to` has data. */
   rename?(from: string, to: string): Promise<void>
+  /** Optional (capability `hiddenCopy`): sessions marked as an unfinished copy, without creds (see WriteBatch.copy). */
+  hiddenCopies?(): AsyncIterable<string>
   /** Optional: false for sessions `rename` cannot move (file: the root folder). Default: all. */
   canRename?(from: string, to: string): boolean
   /** Optional: keys per type of a session, as `list` would count them, without listing them (verification's count check). */

@@ -1,12 +1,16 @@
 import { Worker } from 'node:worker_threads'
 
-/** One page of file names to read, relative to `dir`. */
+/** One page of file names to read (or, with `since`, to stat: changed since then?), relative to `dir`. */
 export interface PageRequest {
   dir: string
   names: readonly string[]
+  since?: number
 }
 
-/** A page read: the bytes of every file in one buffer, `lengths[i]` -1 for a file gone; or the read's error. */
+/**
+ * A page read: the bytes of every file in one buffer, `lengths[i]` -1 for a file gone; a page
+ * statted: one flag byte per file in `buffer` (0 unchanged, 1 changed, 2 gone); or the error.
+ */
 export type PageReply =
   | { buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[]; error?: undefined }
   | { error: { message: string; code?: string; errno?: number; syscall?: string; path?: string } }
@@ -18,8 +22,8 @@ export const READ_AHEAD_MIN_FILES = 1000
 const PAGE_FILES = 256
 const AHEAD = 4
 
-/** @internal Pages read by worker threads in this process (tests check that a bulk listing took this path). */
-export const readAheadStats = { pages: 0 }
+/** @internal Pages read (and statted) by worker threads in this process (tests check that a bulk listing took this path). */
+export const readAheadStats = { pages: 0, statPages: 0 }
 
 /**
  * The bytes of `names` in `dir`, in order (undefined: the file is gone), read by a worker
@@ -29,6 +33,35 @@ export const readAheadStats = { pages: 0 }
  * file is thrown as the same error (code, path) a read on this thread would throw.
  */
 export async function* readAhead(dir: string, names: readonly string[]): AsyncGenerator<Array<Buffer | undefined>> {
+  for await (const reply of onWorker(dir, names)) {
+    readAheadStats.pages++
+    let offset = 0
+    yield reply.lengths.map(length => {
+      if (length < 0) return undefined
+      const value = Buffer.from(reply.buffer, offset, length)
+      offset += length
+      return value
+    })
+  }
+}
+
+/**
+ * Whether each of `names` in `dir` changed since `since` (file-changes.ts: statChangedSince;
+ * undefined: gone), statted by a worker thread a few pages ahead of the consumer, as readAhead.
+ */
+export async function* changedAhead(dir: string, names: readonly string[], since: number): AsyncGenerator<Array<boolean | undefined>> {
+  for await (const reply of onWorker(dir, names, since)) {
+    readAheadStats.statPages++
+    yield Array.from(new Uint8Array(reply.buffer), flag => (flag === 2 ? undefined : flag === 1))
+  }
+}
+
+/** The pages of `names` done by a worker thread (read, or statted with `since`), in order. */
+async function* onWorker(
+  dir: string,
+  names: readonly string[],
+  since?: number
+): AsyncGenerator<{ buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[] }> {
   const worker = new Worker(new URL('./file-read-thread.js', import.meta.url))
   worker.unref() // a listing abandoned without return() never keeps the process alive
   const replies: Array<Promise<PageReply>> = []
@@ -48,22 +81,15 @@ export async function* readAhead(dir: string, names: readonly string[]): AsyncGe
     const page = names.slice(next, next + PAGE_FILES)
     next += page.length
     replies.push(new Promise(resolve => (failed ? resolve({ error: { message: failed.message } }) : waiting.push(resolve))))
-    worker.postMessage({ dir, names: page } satisfies PageRequest)
+    worker.postMessage({ dir, names: page, since } satisfies PageRequest)
   }
   try {
     for (let i = 0; i <= AHEAD; i++) request()
     while (replies.length > 0) {
       const reply = await replies.shift()!
       if (reply.error) throw Object.assign(new Error(reply.error.message), reply.error)
-      readAheadStats.pages++
       request()
-      let offset = 0
-      yield reply.lengths.map(length => {
-        if (length < 0) return undefined
-        const value = Buffer.from(reply.buffer, offset, length)
-        offset += length
-        return value
-      })
+      yield reply
     }
   } finally {
     await worker.terminate()

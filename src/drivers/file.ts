@@ -8,7 +8,7 @@ import { folderAt, inTurns, unfinishedFoldersUnder, type Folder, type Place } fr
 import { LogsOnDisk, hasLog } from './file-log.js'
 import { FileGroupCommit } from './file-commit.js'
 import { canRename, dropFolder, moveFolder, type FolderMoveOptions } from './file-move.js'
-import { READ_AHEAD_MIN_FILES, readAhead } from './file-read-ahead.js'
+import { READ_AHEAD_MIN_FILES, changedAhead, readAhead } from './file-read-ahead.js'
 import { entries, foreignNames, hasData, keyFiles, readCreds, readValue, sidecarSession, type FolderView } from './file-read.js'
 import { GroupCommit } from './group-commit.js'
 import { DEFAULT_SESSION, assertFileType, keyFile, parseSessionFolder, sessionFolder } from './file-names.js'
@@ -226,7 +226,24 @@ class FileDriver {
     const renamed = statChangedSince(view.dir, since)
     if (renamed === undefined) return
     const index = view.logged()
-    for (const [type, id, name] of keyFiles(view)) {
+    const files = keyFiles(view)
+    if (!renamed && files.length >= READ_AHEAD_MIN_FILES) {
+      // A large session (migrate's verification): the stats run on a worker thread, pages ahead.
+      let i = 0
+      for await (const flags of changedAhead(
+        view.dir,
+        files.map(([, , name]) => name),
+        since
+      )) {
+        for (const statted of flags) {
+          const [type, id, name] = must(files[i++], 'one flag per listed file, in order')
+          const changed = index?.has(name) || statted
+          if (changed !== undefined) yield [type, id, changed] // gone since the listing: no longer a key
+        }
+      }
+      return
+    }
+    for (const [type, id, name] of files) {
       const changed = renamed || index?.has(name) || statChangedSince(join(view.dir, name), since)
       if (changed !== undefined) yield [type, id, changed] // gone since the listing: no longer a key
     }

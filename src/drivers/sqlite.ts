@@ -76,6 +76,17 @@ export interface SqliteDriverOptions {
 export { SQLITE_SCHEMA_VERSION } from './sqlite-version.js'
 const PAGE = 500
 
+/**
+ * A copy written in place into a new session (WriteBatch.copy) is marked by a row of vault_meta,
+ * `copying:<session>`, from its first batch until the batch that completes it: no schema change,
+ * and an older baileys-vault that ignores the row sees what an interrupted copy always left
+ * (keys without creds, which useAuthState refuses). A mark counts only while its session has no
+ * creds: creds land in the batch that removes it, so creds beside a mark were written by someone
+ * else (an older version), and that session is listed and never removed as an unfinished copy.
+ */
+const COPY_MARK = 'copying:'
+const MARKED_COPIES = `SELECT substr(key, ${COPY_MARK.length + 1}) AS marked FROM vault_meta WHERE substr(key, 1, ${COPY_MARK.length}) = '${COPY_MARK}'`
+
 function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   const getCreds = db.prepare('SELECT value FROM vault_creds WHERE session = @session').pluck()
   // One id (most of Baileys' reads): the value alone, without a row object. Bound by position,
@@ -92,9 +103,10 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
   })
   const withValues = pages('type, id, value')
   const idsOnly = pages('type, id')
+  // A session marked as an unfinished copy (see COPY_MARK) is listed only once it has creds.
   const pageSessions = db
     .prepare(
-      'SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys) WHERE session > @after ORDER BY session LIMIT @limit'
+      `SELECT session FROM (SELECT session FROM vault_creds UNION SELECT DISTINCT session FROM vault_keys WHERE session NOT IN (${MARKED_COPIES})) WHERE session > @after ORDER BY session LIMIT @limit`
     )
     .pluck()
   type Row = { type: string; id: string; value: Buffer }
@@ -233,11 +245,35 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     'INSERT INTO vault_keys (session, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (session, type, id) DO UPDATE SET value = excluded.value'
   )
   const deleteKey = db.prepare('DELETE FROM vault_keys WHERE session = ? AND type = ? AND id = ?')
+  const holdsData = db.prepare('SELECT 1 FROM vault_creds WHERE session = @to UNION ALL SELECT 1 FROM vault_keys WHERE session = @to LIMIT 1').pluck()
+  const copyMarks = {
+    add: db.prepare('INSERT OR REPLACE INTO vault_meta (key, value) VALUES (?, ?)'),
+    remove: db.prepare('DELETE FROM vault_meta WHERE key = ?'),
+    unfinished: db.prepare(`SELECT marked FROM (${MARKED_COPIES}) WHERE marked NOT IN (SELECT session FROM vault_creds) ORDER BY marked`).pluck()
+  }
+  /** Inside applyBatch's transaction: a copy starts only into an empty session, and ends only while marked. */
+  const markCopy = (session: string, step: 'begin' | 'end') => {
+    if (step === 'begin') {
+      if (holdsData.get({ to: session }) !== undefined)
+        throw new VaultError(
+          'INVALID_ARGUMENT',
+          `Session "${session}" already has creds or keys; a copy never writes into a session that holds data. Nothing of this write landed.`
+        )
+      copyMarks.add.run(COPY_MARK + session, new Date().toISOString())
+    } else if (copyMarks.remove.run(COPY_MARK + session).changes !== 1) {
+      throw new VaultError(
+        'NOT_FOUND',
+        `The copy into session "${session}" was removed while it ran (dropped?); its last write did not land. Run the copy again.`
+      )
+    }
+  }
   const applyBatch = db.transaction((session: string, batch: WriteBatch) => {
+    if (batch.copy === 'begin') markCopy(session, 'begin')
     if (batch.creds) upsertCreds.run({ session, value: batch.creds })
     // Per key: bound by position (an object per key would cost the hot path); the order is the SQL's just above.
     for (const [type, id, value] of batch.set) upsertKey.run(session, type, id, value)
     for (const [type, id] of batch.del) deleteKey.run(session, type, id)
+    if (batch.copy === 'end') markCopy(session, 'end')
     fence(session, batch.epoch) // last: the writes above took the write lock, so this reads the latest lease
   })
   /** A write refused by the file system (mode changed, folder read-only) names the path, not "retry". */
@@ -282,9 +318,10 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
   const dropSession = db.transaction((session: string) => {
     deleteCreds.run({ session })
     deleteKeys.run({ session })
+    copyMarks.remove.run(COPY_MARK + session)
   })
   const renameStatements = {
-    taken: db.prepare('SELECT 1 FROM vault_creds WHERE session = @to UNION ALL SELECT 1 FROM vault_keys WHERE session = @to LIMIT 1').pluck(),
+    taken: holdsData,
     creds: db.prepare('UPDATE vault_creds SET session = @to WHERE session = @from'),
     keys: db.prepare('UPDATE vault_keys SET session = @to WHERE session = @from')
   }
@@ -299,12 +336,15 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
 
   const driver: Driver = {
     kind: 'sqlite',
-    capabilities: { snapshot: true, rename: true, commitsOnCall: true },
+    capabilities: { snapshot: true, rename: true, commitsOnCall: true, hiddenCopy: true },
     lease: barrier ? durableLease(lease, barrier) : lease,
     ...reader,
     // joinNext: committed now all the same; only its flush waits for the next commit's.
     write: (session, batch) => durably(() => applyBatch(session, batch), batch.joinNext),
     rename: (from, to) => durably(() => renameSession(from, to)),
+    async *hiddenCopies() {
+      yield* copyMarks.unfinished.all() as string[]
+    },
     async countKeys(session) {
       const counts: Record<string, number> = {}
       for (const { type, n } of countByType.all({ session }) as Array<{ type: string; n: number }>) counts[type] = n

@@ -16,6 +16,8 @@ export interface ValueBatch {
   del?: Array<[type: string, id: string]>
   /** Fencing token of the lease this write is made under (see WriteBatch.epoch). */
   epoch?: number
+  /** A step of a hidden copy (see WriteBatch.copy; only where canHideCopies). */
+  copy?: 'begin' | 'end'
 }
 
 /** What to do once a write's outcome is known (see Store.writeRaw). */
@@ -142,7 +144,7 @@ export class Store {
       assertKeyId(type, id)
     }
     const creds = batch.creds === undefined ? undefined : this.codec.encode(batch.creds, owner)
-    await this.writeRaw(session, { creds, set, del, epoch: batch.epoch })
+    await this.writeRaw(session, { creds, set, del, epoch: batch.epoch, ...(batch.copy ? { copy: batch.copy } : {}) })
   }
 
   /**
@@ -153,6 +155,11 @@ export class Store {
    */
   writeRaw(session: string, batch: Parameters<Driver['write']>[1], settle?: WriteSettle): Promise<void> {
     if (this.access.readOnly) return rejected(readOnlyError(this.label), settle)
+    if (batch.copy && !this.canHideCopies)
+      return rejected(
+        invalidArgument(`The ${this.driver.kind} store ${this.label} cannot hide a copy in progress; copy into a staging session instead.`),
+        settle
+      )
     return this.guard('writing', session, () => this.driver.write(session, batch), this.observers.size > 0 ? this.timed(settle, session) : settle)
   }
 
@@ -370,6 +377,16 @@ export class Store {
   /** Leftover staging sessions: copies by migrate/restore that were interrupted (drop removes them). */
   async *stagingSessions(): AsyncIterable<string> {
     for await (const s of this.guardIterable('listing sessions', undefined, this.driver.sessions())) if (isStagingSession(s)) yield s
+  }
+
+  /** Whether a copy into a new session can be written in place, hidden until complete (WriteBatch.copy). */
+  get canHideCopies(): boolean {
+    return !!this.driver.capabilities.hiddenCopy && !!this.driver.hiddenCopies
+  }
+
+  /** Sessions holding an unfinished copy written in place (see canHideCopies; drop removes them). */
+  async *hiddenCopies(): AsyncIterable<string> {
+    if (this.driver.hiddenCopies) yield* this.guardIterable('listing sessions', undefined, this.driver.hiddenCopies())
   }
 
   /** Whether `rename(from, to)` is one atomic step on this store's driver. */

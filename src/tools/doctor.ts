@@ -40,7 +40,7 @@ export interface DoctorResult {
   /** Findings about the store as a whole (e.g. file modes), not about one session. */
   findings: Finding[]
   sessions: DoctorSessionReport[]
-  /** Staging sessions left by interrupted migrate/restore runs; each counts as a warning. */
+  /** Leftovers of interrupted migrate/restore runs (staging sessions, unfinished hidden copies); each counts as a warning. */
   interrupted: string[]
   errors: number
   warnings: number

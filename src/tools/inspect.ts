@@ -53,7 +53,7 @@ export interface CredsSummary {
 export interface LsResult {
   store: string
   sessions: SessionSummary[]
-  /** Staging sessions left by interrupted migrate/restore runs (not usable sessions). */
+  /** Leftovers of interrupted migrate/restore runs (staging sessions, unfinished hidden copies): not usable sessions. */
   interrupted: string[]
 }
 

@@ -6,7 +6,7 @@ import { assertSessionsExist, renamePlan, selectSessions, sessionHasData, sumCou
 import { SessionVerifier, VERIFY_BATCH, type ExpectedKey, type Mismatch } from './verify.js'
 import { checkBody } from '../codec/values.js'
 import { checkForeignSession } from './source-check.js'
-import { conflictError, copyDestination } from './staging.js'
+import { conflictError, copyDestination, holdsHiddenCopy } from './staging.js'
 import { assertNoLiveOwner, withSessionLeases, type ToolLeaseOptions } from './tool-leases.js'
 
 export interface MigrateOptions extends ToolLeaseOptions {
@@ -165,7 +165,8 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       counts,
       keys,
       creds,
-      targetHadData: await sessionHasData(to, target),
+      // An unfinished hidden copy of an earlier run is not data: the copy below replaces it.
+      targetHadData: (await sessionHasData(to, target)) && !(await holdsHiddenCopy(to, target)),
       overwritten: false,
       verified: 0,
       mismatches: [],
@@ -200,14 +201,21 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
       /** Per session: when its copy began, and the check of its batches (see below). */
       const copies = new Map<MigrateSessionResult, { since: number; checked?: SessionVerifier }>()
       for (const p of plan) {
-        // Into a staging session, published whole at the end (see copyDestination). Values are
-        // sealed for their final place: an encrypted store binds each value to its session id.
-        const dest = await copyDestination(to, p.target, { replace: p.targetHadData })
+        // Hidden in place, or into a staging session published whole at the end (see
+        // copyDestination). Values are sealed for their final place: an encrypted store binds
+        // each value to its session id.
+        const dest = await copyDestination(to, p.target, { replace: p.targetHadData, hide: true, epoch: epochOf(p.target) })
         // A source that can tell which keys changed since a moment (file: from timestamps) is not
         // read twice: each batch is read back from the target right after its write and compared
         // with the bytes still in memory, and verification later reads again only the keys the
         // source changed after this moment (taken before the first value is read).
         const copy = { since: Date.now(), checked: from.tracksChanges ? new SessionVerifier(to, dest.session) : undefined }
+        // A target that commits on call (SQLite, memory:) has committed a batch in this process when
+        // its write returns, and reading it back at once reads this process's own cache: that
+        // proves the driver's code, not the disk. There one key per batch is read back (a spot
+        // check of the whole path, session and encoding included); the count per type at the end
+        // finds a key lost or added. Other targets (a server, a folder) are read back in full.
+        const spotCheck = to.commitsOnCall
         copies.set(p, copy)
         // Values are copied as their BufferJSON text (codec.body -> codec.encodeBody: unsealed from
         // the source, re-sealed for the target if it is encrypted), not decoded into objects and
@@ -217,10 +225,23 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
         let batch: Array<[string, string, Uint8Array]> = []
         const counts: Record<string, number> = {}
         let written = 0
+        /**
+         * A target that commits on call has committed a batch when writeRaw returns; what it still
+         * waits for is the flush to disk, which then overlaps the reading of the next batch (one
+         * batch in flight, awaited before the next write and before the creds). The first batch is
+         * awaited whole: it may be refused (a target that is not empty), and nothing may follow it.
+         */
+        let flushing: Promise<void> | undefined
         const flush = async () => {
-          await to.writeRaw(dest.session, { set: batch, del: [], epoch: dest.staged ? undefined : epochOf(p.target) })
+          const step = dest.step(false)
+          const write = to.writeRaw(dest.session, { set: batch, del: [], epoch: dest.staged ? undefined : epochOf(p.target), ...(step ? { copy: step } : {}) })
+          if (to.commitsOnCall && written > 0) {
+            write.catch(() => undefined) // its failure is thrown where it is awaited, below or after the loop
+            await flushing
+            flushing = write
+          } else await write
           if (copy.checked) {
-            for (const [type, id, bytes] of batch) await copy.checked.add({ type, id, bytes, readable: true })
+            for (const [type, id, bytes] of spotCheck ? batch.slice(-1) : batch) await copy.checked.add({ type, id, bytes, readable: true })
             await copy.checked.flush()
           }
           written += batch.length
@@ -238,16 +259,19 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
             if (batch.length >= batchSize) await flush()
           }
           if (batch.length > 0) await flush()
+          await flushing
         } catch (err) {
           if (!(err instanceof VaultError) || err.code === 'INVALID_ARGUMENT') throw err
           // Say what the target holds now: a staged copy is invisible; a refused first write left it as it was.
           const state = dest.staged
             ? `session "${p.target}" did not become visible on ${to.label}; its partial copy "${dest.session}" is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
-            : written > 0
-              ? `session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`
-              : p.overwritten
-                ? `session "${p.target}" on ${to.label} was removed (--overwrite) and nothing was copied into it yet. Fix the cause, then run migrate again.`
-                : `nothing was written to session "${p.target}" on ${to.label}. Fix the cause, then run migrate again.`
+            : dest.hidden
+              ? `session "${p.target}" did not become visible on ${to.label}; its partial copy (an unfinished copy, not listed) is replaced by the next run. Fix the cause (baileys-vault doctor helps), then run migrate again.`
+              : written > 0
+                ? `session "${p.target}" on ${to.label} has some keys and no creds (useAuthState refuses to open it). Fix the cause (baileys-vault doctor helps), then run migrate again with --overwrite.`
+                : p.overwritten
+                  ? `session "${p.target}" on ${to.label} was removed (--overwrite) and nothing was copied into it yet. Fix the cause, then run migrate again.`
+                  : `nothing was written to session "${p.target}" on ${to.label}. Fix the cause, then run migrate again.`
           throw new VaultError(err.code, `${err.message} The migration stopped: ${state}`, { cause: err })
         }
         p.counts = counts
@@ -260,7 +284,8 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
               'NOT_FOUND',
               `The creds of session "${p.session}" disappeared from ${from.label} during the migration. Stop the bot using it and run migrate again with --overwrite.`
             )
-          await to.write(dest.session, { creds, epoch: dest.staged ? undefined : epochOf(p.target) }, { sealedFor: p.target })
+          const step = dest.step(true)
+          await to.write(dest.session, { creds, epoch: dest.staged ? undefined : epochOf(p.target), ...(step ? { copy: step } : {}) }, { sealedFor: p.target })
         }
         await dest.publish()
         p.overwritten = p.targetHadData

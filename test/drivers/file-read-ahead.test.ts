@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { toBufferJson } from '../../src/codec/buffer-json.js'
-import { READ_AHEAD_MIN_FILES, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
+import { READ_AHEAD_MIN_FILES, changedAhead, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
+import { CHANGE_MARGIN_MS, statChangedSince } from '../../src/drivers/file-changes.js'
 import { parseKeyFile } from '../../src/drivers/file-names.js'
 import { openStore } from '../../src/open-store.js'
 import { migrate } from '../../src/tools/migrate.js'
@@ -54,6 +55,26 @@ describe('readAhead', () => {
     assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
   })
 
+  it('changedAhead: each file changed since a moment or not (as statChangedSince), undefined for a file gone', async () => {
+    const dir = join(root, 'stats')
+    mkdirSync(dir)
+    const names = Array.from({ length: 700 }, (_, i) => `s${i}.json`)
+    const name = (i: number) => names[i] ?? assert.fail(`no file ${i}`)
+    for (const name of names) writeFileSync(join(dir, name), '{}')
+    // Old files: mtime and ctime well before `since` (utimes sets the mtime; ctime is now, so `since` is later).
+    const since = Date.now() + 5 * CHANGE_MARGIN_MS
+    const touched = new Set([3, 300, 699])
+    for (const i of touched) utimesSync(join(dir, name(i)), new Date(since + 1000), new Date(since + 1000))
+    unlinkSync(join(dir, name(500)))
+    const statPagesBefore = readAheadStats.statPages
+    const got: Array<boolean | undefined> = []
+    for await (const page of changedAhead(dir, names, since)) got.push(...page)
+    assert.equal(got.length, names.length)
+    got.forEach((changed, i) => assert.equal(changed, i === 500 ? undefined : touched.has(i), names[i]))
+    got.forEach((changed, i) => assert.equal(changed, statChangedSince(join(dir, name(i)), since), `same as on this thread: ${name(i)}`))
+    assert.ok(readAheadStats.statPages - statPagesBefore > 1, 'statted by the worker, in several pages')
+  })
+
   it('throws the error a read on this thread throws (code and path)', async () => {
     const dir = join(root, 'errors')
     mkdirSync(join(dir, 'a-folder'), { recursive: true })
@@ -98,6 +119,30 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
     assert.deepEqual(folderDigest(folder), before, 'the source folder is unchanged')
     await from.close()
     await to.close()
+  })
+
+  it("verification's stat pass (keysChangedSince) of a large folder runs on the worker: the same answer per key as a stat here", async () => {
+    const folder = bulkFolder()
+    const from = await openStore(`file:${folder}`)
+    // A moment after the folder's own change (its files were just written), so each file is statted.
+    const since = Date.now() + 3 * CHANGE_MARGIN_MS
+    const changedName = 'pre-key-900005.json'
+    utimesSync(join(folder, changedName), new Date(since), new Date(since))
+    const statPagesBefore = readAheadStats.statPages
+    let changed = 0
+    let keys = 0
+    for await (const [type, id, isChanged] of from.keysChangedSince('default', since)!) {
+      keys++
+      const name = `${type}-${id}.json`
+      if (isChanged) {
+        changed++
+        assert.equal(name, changedName)
+      }
+    }
+    assert.ok(readAheadStats.statPages > statPagesBefore, 'statted on the worker (control: the path under test was taken)')
+    assert.equal(changed, 1, 'exactly the file touched after the moment')
+    assert.equal(keys, readdirSync(folder).filter(name => name !== 'creds.json' && parseKeyFile(name)).length)
+    await from.close()
   })
 
   it('refuses a damaged key file: CORRUPT_DATA naming it, no session on the target, the source unchanged', async () => {

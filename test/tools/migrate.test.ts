@@ -331,6 +331,43 @@ describe('migrate from a file: source changed during the copy', () => {
     )
   })
 
+  it('into a target that commits on call (sqlite): one key per batch is read back, and the counts find a key lost in any batch', async () => {
+    const source = await fileSource()
+    await settle()
+    /** A SQLite target whose writes lose the first key of the first batch, or change the last key of the second. */
+    const faulty = async (fault: 'lose' | 'change') => {
+      const inner = await createSqliteDriver({ path: join(dir, `faulty${++n}.db`) })
+      let batches = 0
+      const driver: Driver = {
+        ...inner,
+        write(session, batch) {
+          if (batch.set.length === 0) return inner.write(session, batch)
+          const set = [...batch.set]
+          batches++
+          if (fault === 'lose' && batches === 1) set.shift()
+          if (fault === 'change' && batches === 2) set[set.length - 1] = [set.at(-1)![0], set.at(-1)![1], encodeValue({ changed: true })]
+          return inner.write(session, { ...batch, set })
+        }
+      }
+      assert.ok(driver.capabilities.commitsOnCall, 'the spot-check path is the one under test')
+      return openStore(driver)
+    }
+    const lost = await migrate(source.store, await faulty('lose'), { batchSize: 10 })
+    assert.equal(lost.ok, false)
+    assert.deepEqual(
+      (lost.sessions[0] ?? assert.fail('one session')).mismatches.map(m => `${m.reason} ${m.type}`),
+      [`missing ${source.keys[0]?.[0]}`],
+      'the count per type finds the key no batch check read back'
+    )
+    const changed = await migrate(source.store, await faulty('change'), { batchSize: 10 })
+    assert.equal(changed.ok, false)
+    // The spot check failed, so verification compared every key of the source again: the key is named.
+    assert.deepEqual(
+      (changed.sessions[0] ?? assert.fail('one session')).mismatches.map(m => `${m.reason} ${m.type} ${m.id}`),
+      [`different ${source.keys[19]?.[0]} ${source.keys[19]?.[1]}`]
+    )
+  })
+
   it('an unchanged source verifies without mismatches; keysChangedSince names only the keys written since', async () => {
     const source = await fileSource()
     await settle()

@@ -75,7 +75,11 @@ interface Target {
   cleanup?: () => Promise<void>
 }
 
-function killSuite(name: string, makeTarget: () => Promise<Target>, target = 'alice') {
+/**
+ * `leftover`: where the killed copy's keys are: a staging session, or (a store that hides copies
+ * in place: SQLite) the target session itself, marked unfinished.
+ */
+function killSuite(name: string, makeTarget: () => Promise<Target>, leftover: 'staging' | 'hidden' = 'staging', target = 'alice') {
   it(`${name}: a migrate killed with SIGKILL half-way leaves no visible session; a rerun completes it`, async () => {
     const t = await makeTarget()
     try {
@@ -83,14 +87,16 @@ function killSuite(name: string, makeTarget: () => Promise<Target>, target = 'al
       const store = await openStore(t.url)
       try {
         assert.deepEqual(await list(store.sessions()), [], 'no visible session after the kill')
-        const leftovers = await list(store.stagingSessions())
-        assert.deepEqual(leftovers, [`.staging:${target}`], 'the partial copy is a staging session')
-        assert.ok((await countKeys(store, leftovers[0] ?? assert.fail('a staging leftover'))) > 0, 'the kill happened mid-way: some keys were copied')
+        const partial = leftover === 'staging' ? `.staging:${target}` : target
+        assert.deepEqual(await list(store.stagingSessions()), leftover === 'staging' ? [partial] : [], 'the partial copy is a staging session')
+        assert.deepEqual(await list(store.hiddenCopies()), leftover === 'hidden' ? [partial] : [], 'the partial copy is hidden in place')
+        assert.ok((await countKeys(store, partial)) > 0, 'the kill happened mid-way: some keys were copied')
+        if (leftover === 'hidden') await assert.rejects(store.useAuthState(target), err => isVaultError(err, 'CORRUPT_DATA'), 'a bot refuses the partial copy')
         const lsRun = await runCli(['ls', t.url])
         assert.match(lsRun.stdout, /interrupted migrate\/restore/)
         const doctorRun = await runCli(['doctor', t.url])
         assert.equal(doctorRun.code, 1)
-        assert.match(doctorRun.stdout, /\.staging:alice: an interrupted migrate\/restore/)
+        assert.ok(doctorRun.stdout.includes(`${partial}: an interrupted migrate/restore`), doctorRun.stdout)
 
         // A rerun (no --overwrite needed: nothing is visible) replaces the leftover.
         const from = await openStore(source)
@@ -108,6 +114,7 @@ function killSuite(name: string, makeTarget: () => Promise<Target>, target = 'al
         }
         assert.deepEqual(await list(store.sessions()), [target])
         assert.deepEqual(await list(store.stagingSessions()), [])
+        assert.deepEqual(await list(store.hiddenCopies()), [])
         assert.equal(await countKeys(store, target), KEYS)
         const auth = await store.useAuthState(target)
         assert.equal(auth.isNew, false)
@@ -120,8 +127,8 @@ function killSuite(name: string, makeTarget: () => Promise<Target>, target = 'al
   })
 }
 
-describe('migrate into a staging session, published by one atomic rename', () => {
-  killSuite('sqlite', async () => ({ url: sqliteUrl() }))
+describe('migrate into a staging session, published by one atomic rename (or hidden in place: sqlite)', () => {
+  killSuite('sqlite', async () => ({ url: sqliteUrl() }), 'hidden')
   killSuite('file: (sub-folder session)', async () => ({ url: `file:${join(dir, `f${++n}`)}` }))
   killSuite('postgres', () => freshPostgres('staging'))
   killSuite('redis', () => freshRedis('staging'))
@@ -191,6 +198,87 @@ describe('migrate into a staging session, published by one atomic rename', () =>
       await assert.rejects(store.useAuthState('.staging:x'), err => isVaultError(err, 'INVALID_ARGUMENT') && /reserved/.test((err as Error).message))
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('a copy hidden in place (sqlite: WriteBatch.copy)', () => {
+  const pre = (i: number): [string, string, unknown] => ['pre-key', String(i), keyPair(i)]
+
+  it('is not listed and refused by useAuthState until the write that ends it, which lists it whole', async () => {
+    const store = await openStore(sqliteUrl())
+    try {
+      assert.ok(store.canHideCopies)
+      await store.write('carol', { set: [pre(1), pre(2)], copy: 'begin' })
+      await store.write('carol', { set: [pre(3)] })
+      assert.deepEqual(await list(store.sessions()), [])
+      assert.deepEqual(await list(store.hiddenCopies()), ['carol'])
+      await assert.rejects(store.useAuthState('carol'), err => isVaultError(err, 'CORRUPT_DATA'))
+      await store.write('carol', { creds: initAuthCreds(), copy: 'end' })
+      assert.deepEqual(await list(store.sessions()), ['carol'])
+      assert.deepEqual(await list(store.hiddenCopies()), [])
+      assert.equal(await countKeys(store, 'carol'), 3)
+      assert.equal((await store.useAuthState('carol')).isNew, false)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('never begins in a session that holds data, and never ends one that was dropped meanwhile: nothing of either write lands', async () => {
+    const store = await openStore(sqliteUrl())
+    try {
+      await store.write('dave', { set: [pre(1)] })
+      await assert.rejects(
+        store.write('dave', { set: [pre(2)], copy: 'begin' }),
+        err => isVaultError(err, 'INVALID_ARGUMENT') && /already has creds or keys/.test((err as Error).message)
+      )
+      assert.equal(await countKeys(store, 'dave'), 1)
+      assert.deepEqual(await list(store.hiddenCopies()), [])
+      assert.deepEqual(await list(store.sessions()), ['dave'], 'the refused begin hid nothing')
+
+      await store.write('erin', { set: [pre(1)], copy: 'begin' })
+      await store.drop('erin')
+      assert.deepEqual(await list(store.hiddenCopies()), [], 'drop removes the mark')
+      await assert.rejects(store.write('erin', { creds: initAuthCreds(), set: [pre(2)], copy: 'end' }), err => isVaultError(err, 'NOT_FOUND'))
+      assert.equal(await store.hasCreds('erin'), false)
+      assert.equal(await countKeys(store, 'erin'), 0)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it("a mark beside creds (an older baileys-vault's write) counts for nothing: the session is listed, and migrate treats it as data", async () => {
+    const url = sqliteUrl()
+    const store = await openStore(url)
+    try {
+      await store.write('alice', { set: [pre(1)], copy: 'begin' })
+      // An older version knows no mark: its copy into the same session writes creds without removing it.
+      await store.write('alice', { creds: initAuthCreds() })
+      assert.deepEqual(await list(store.sessions()), ['alice'])
+      assert.deepEqual(await list(store.hiddenCopies()), [])
+      const from = await openStore(source)
+      try {
+        await assert.rejects(
+          migrate(from, store, { sessions: ['alice'] }),
+          err => isVaultError(err, 'INVALID_ARGUMENT') && /already has data/.test((err as Error).message)
+        )
+      } finally {
+        await from.close()
+      }
+      assert.equal(await countKeys(store, 'alice'), 1, 'nothing removed')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a store that cannot hide a copy refuses such a write (memory:): nothing lands', async () => {
+    const memory = await openStore('memory:')
+    try {
+      assert.equal(memory.canHideCopies, false)
+      await assert.rejects(memory.write('x', { set: [pre(1)], copy: 'begin' }), err => isVaultError(err, 'INVALID_ARGUMENT'))
+      assert.deepEqual(await list(memory.sessions()), [])
+    } finally {
+      await memory.close()
     }
   })
 })
