@@ -351,12 +351,13 @@ function handleMessage(host: HandlerHost, conn: SimConnection, device: DeviceRec
 
 function handleReceipt(host: HandlerHost, conn: SimConnection, device: DeviceRecord, node: BinaryNode): void {
   const id = requiredAttr(node, 'id')
-  const to = requiredAttr(node, 'to')
-  const { type } = node.attrs
-  conn.send({ tag: 'ack', attrs: { class: 'receipt', id, from: to, ...(type ? { type } : {}) } })
+  // No `to` is legal: Baileys' 'sender' receipt names the chat as `recipient` and leaves `to` out
+  // when it has no participant (messages-send.js sendReceipt).
+  const { to, type } = node.attrs
+  conn.send({ tag: 'ack', attrs: knownAttrs({ class: 'receipt', id, from: to, type }) })
   if (type === 'hist_sync') device.historySynced = true
   if (routeReceipt(host, device, node)) return
-  if (type === 'retry') {
+  if (type === 'retry' && to) {
     const contact = host.contactByUser(jidDecode(to)?.user)
     if (!contact) return
     contact.retryReceipts++
