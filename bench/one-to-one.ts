@@ -1,4 +1,5 @@
 import { SignalDevice } from '../test/helpers/signal-device.js'
+import { startCpuMeter, type CpuPerMessage } from './cpu-meter.js'
 import { asRelayed } from './signal.js'
 import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
@@ -13,6 +14,15 @@ import { envInt, fmt, interleaved, median, printTable, ratio } from './util.js'
  * each send in Baileys' relayMessage order (keys committed after the stanza left).
  */
 export async function oneToOne(target: BenchTarget, messages: number, options: { relayed?: boolean } = {}): Promise<number> {
+  return (await oneToOneRun(target, messages, options)).msgPerSecond
+}
+
+/** oneToOne with the CPU time per message over the same window (cpu-meter.ts): a cost the machine's load barely moves. */
+export async function oneToOneRun(
+  target: BenchTarget,
+  messages: number,
+  options: { relayed?: boolean } = {}
+): Promise<{ msgPerSecond: number; cpu: CpuPerMessage }> {
   const backend: RecordingConnection & { destroy(): Promise<void> } = await target.open()
   try {
     const devices = []
@@ -32,6 +42,7 @@ export async function oneToOne(target: BenchTarget, messages: number, options: {
     await a.startSessionWith(b)
     await b.receive(a.jid, await a.send(b.jid, 'warm-up'))
     const start = process.hrtime.bigint()
+    const cpu = startCpuMeter()
     for (let i = 0; i < messages; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
       const text = `message ${i}`
@@ -42,7 +53,7 @@ export async function oneToOne(target: BenchTarget, messages: number, options: {
       if ((await to.receive(from.jid, sent)) !== text) throw new Error('decrypt mismatch')
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
-    return messages / seconds
+    return { msgPerSecond: messages / seconds, cpu: cpu(messages) }
   } finally {
     await backend.destroy()
   }
