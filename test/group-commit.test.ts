@@ -186,11 +186,18 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await turn()
     assert.deepEqual([inline, started.length, recorded], [0, 0, false], 'the record waits for company')
     const keys = barrier.wait()
-    await turn()
-    assert.equal(started.length, 1, 'the keys commit starts one flush for both (shared: two commits)')
-    started[0].finish()
     await Promise.all([record, keys])
-    assert.equal(inline, 0)
+    // A record and the keys of its send are one send's work, not company: flushed inline, as the keys alone would be.
+    assert.deepEqual([inline, started.length], [1, 0], 'the keys commit flushes both at once, inline')
+    await barrier.idle()
+
+    // Control: another commit in the same turn is company, and the three share one flush off the loop.
+    const record2 = barrier.wait({ joinNext: true })
+    const together = [barrier.wait(), barrier.wait()]
+    await turn()
+    assert.deepEqual([inline, started.length], [1, 1], 'with company: one shared flush off the loop')
+    started[0].finish()
+    await Promise.all([record2, ...together])
     await barrier.idle()
 
     let flushes = 0

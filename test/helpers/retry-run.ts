@@ -53,6 +53,11 @@ export async function retryRun(
   writeFileSync(bot, ECHO_BOT)
   const { contact } = options
   const children: CliChild[] = []
+  // A standby needs the owner's lease to hold while it starts: 3 s (renewed each second) lapsed
+  // when the owner's renewals ran ~2 s late on a loaded CI machine (load 4.5, this file's five
+  // chains starting at once), and the standby then took the lease without standing by. 6 s
+  // tolerates a 4 s stall; a takeover after SIGKILL waits for it once per chain.
+  const leaseTtl = options.leaseTtl ?? (options.endings.some(e => e !== 'sigkill') ? '6s' : '3s')
   const spawnRun = () => {
     const child = spawnCli([
       'run',
@@ -62,7 +67,7 @@ export async function retryRun(
       '--bot',
       bot,
       '--lease-ttl',
-      options.leaseTtl ?? '3s',
+      leaseTtl,
       '--json',
       ...sim.flags,
       ...(options.flags ?? [])
@@ -81,7 +86,7 @@ export async function retryRun(
       assert.equal(original.text, `echo: hello ${SECRET_WORD} ${n}`)
 
       const standby = ending === 'sigkill' ? undefined : spawnRun()
-      if (standby) await standby.waitFor(entered('standby'), { what: 'the second process standing by', timeoutMs: WAIT_MS })
+      if (standby) await standingBy(standby, leaseTtl)
       owner.kill(ending === 'handoff' ? 'SIGTERM' : 'SIGKILL')
       await owner.exited(WAIT_MS)
       // The contact's phone could not decrypt the answer and asks again: with nobody connected the
@@ -113,6 +118,23 @@ export async function retryRun(
   } finally {
     for (const c of children) c.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The second process stands by while the owner holds the lease. Its first step decides: standby,
+ * or (when the owner's lease lapsed) it takes the lease at once; the second fails the step now
+ * with the reason, instead of waiting out the timeout for a standby that will never come.
+ */
+async function standingBy(standby: CliChild, leaseTtl: string): Promise<void> {
+  const first = await standby.waitFor(e => ['standby', 'queued', 'connecting'].some(state => entered(state)(e)), {
+    what: 'the second process standing by',
+    timeoutMs: WAIT_MS
+  })
+  if (first.state !== 'standby') {
+    throw new Error(
+      `the second process took the lease at once (${first.state}) instead of standing by: the owner's ${leaseTtl} lease had lapsed (its renewals ran late); events: ${JSON.stringify(standby.events)}`
+    )
   }
 }
 
