@@ -53,10 +53,10 @@ export async function retryRun(
   writeFileSync(bot, ECHO_BOT)
   const { contact } = options
   const children: CliChild[] = []
-  // A standby needs the owner's lease to hold while it starts: 3 s (renewed each second) lapsed
-  // when the owner's renewals ran ~2 s late on a loaded CI machine (load 4.5, this file's five
-  // chains starting at once), and the standby then took the lease without standing by. 6 s
-  // tolerates a 4 s stall; a takeover after SIGKILL waits for it once per chain.
+  // A standby needs the owner's lease to hold while it starts. With 3 s (renewed each second) a
+  // renewal ~2 s late on a loaded machine (this file's five chains start at once) lets the lease
+  // lapse, and the standby takes it without standing by (see standingBy). 6 s tolerates a 4 s
+  // stall; a takeover after SIGKILL waits for it once per chain.
   const leaseTtl = options.leaseTtl ?? (options.endings.some(e => e !== 'sigkill') ? '6s' : '3s')
   const spawnRun = () => {
     const child = spawnCli([
