@@ -35,7 +35,7 @@ export interface DurabilityBarrierOptions {
    * worth the thread-pool hop.
    */
   inlineBelowMs?: number
-  /** How long a `joinNext` commit on an idle barrier waits for company before its flush starts (ms). Default 5. */
+  /** How long a `joinNext` commit on an idle barrier waits at most for company before its flush starts (ms; earlier once its `until` settles). Default 50. */
   joinWithinMs?: number
   /** The error waiters get when the sync fails. */
   failure: (cause: unknown) => Error
@@ -78,20 +78,24 @@ export class DurabilityBarrier {
 
   /**
    * Call right after a commit: resolves once that commit is on disk. `joinNext`: on an idle
-   * barrier, start no flush; the commit waits (at most `joinWithinMs`) for the next commit's
-   * flush (WriteBatch.joinNext: a record whose send's keys follow at once).
+   * barrier, start no flush; the commit waits for the next commit's flush, at most until `until`
+   * settles or `joinWithinMs` passed (WriteBatch.joinNext: a record whose send's keys follow).
    */
-  wait(options: { joinNext?: boolean } = {}): Promise<void> {
+  wait(options: { joinNext?: boolean; until?: PromiseLike<unknown> } = {}): Promise<void> {
     if (this.failedWith) return Promise.reject(this.failedWith)
-    this.next ??= waiters()
-    this.next.commits++
-    if (options.joinNext) this.next.joined++
-    const { promise } = this.next
+    const next = (this.next ??= waiters())
+    next.commits++
+    if (options.joinNext) next.joined++
     if (!this.running) {
-      if (options.joinNext) this.joinTimer ??= setTimeout(() => this.start(), this.options.joinWithinMs ?? 5)
-      else this.start()
+      if (!options.joinNext) this.start()
+      else {
+        this.joinTimer ??= setTimeout(() => this.start(), this.options.joinWithinMs ?? 50)
+        // The send ended with no commit after this one: its flush starts now, unless one took it already.
+        const stopWaiting = () => void (this.next === next && !this.running && this.start())
+        options.until?.then(stopWaiting, stopWaiting)
+      }
     }
-    return promise
+    return next.promise
   }
 
   /** Resolves when every commit that waited so far has its outcome (close waits on this). */

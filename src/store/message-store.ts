@@ -111,7 +111,17 @@ interface Send {
   id: string
   kept?: Promise<void>
   onError: (err: Error) => void
+  /** Settles when the send's call returned (see WriteBatch.joinUntil). */
+  ended: Promise<void>
 }
+
+/** The end of a send: a record waiting to ride the commit of the send's keys waits no longer after it. */
+function sendEnd(): { ended: Promise<void>; end(): void } {
+  let end!: () => void
+  const ended = new Promise<void>(resolve => (end = resolve))
+  return { ended, end }
+}
+const ENDED: Promise<void> = Promise.resolve()
 
 /**
  * One storage for the sends of every MessageStore in the process: Node copies each enabled
@@ -195,10 +205,11 @@ export async function openMessageStore(
   }
 
   /**
-   * Writes one sent message (and drops what it pushes past the bounds) in one batch. `joinNext`:
-   * the record of a send, whose keys follow at once: it joins their commit (WriteBatch.joinNext).
+   * Writes one sent message (and drops what it pushes past the bounds) in one batch.
+   * `joinUntil`: the record of a send, whose keys follow: it joins their commit, waiting at most
+   * until the send ended (WriteBatch.joinNext, joinUntil).
    */
-  const recordSent = ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinNext: boolean): Promise<void> => {
+  const recordSent = ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinUntil?: Promise<void>): Promise<void> => {
     if (typeof jid !== 'string' || typeof id !== 'string' || id === '' || !message)
       return Promise.reject(invalidArgument('recordMessage needs { jid, id, message } of a sent message.'))
     let body: Buffer
@@ -213,14 +224,14 @@ export async function openMessageStore(
     const batch: WriteBatch = {
       set: [[MESSAGE_TYPE, storeId, store.encodeBody(body, { session: sessionId, type: MESSAGE_TYPE, id: storeId })]],
       del: added.drop.map(e => [MESSAGE_TYPE, e.storeId]),
-      ...(joinNext && { joinNext })
+      ...(joinUntil && { joinNext: true, joinUntil })
     }
     return write(batch, () => {
       s.messages.commit(added)
       s.stats.recorded++
     })
   }
-  const recordMessage: MessageStore['recordMessage'] = sent => recordSent(sent, false)
+  const recordMessage: MessageStore['recordMessage'] = sent => recordSent(sent)
 
   const getMessage: MessageStore['getMessage'] = async key => {
     if (!key?.id) return undefined
@@ -272,13 +283,13 @@ export async function openMessageStore(
    * Starts keeping a sent message and returns at once: the write is handed to the driver now.
    * SQLite commits it in this call, before the message is encrypted and leaves; the server
    * stores and file: carry it in the group commit of the keys Baileys writes for the same send
-   * (after the message left; joinNext), or on its own within a few ms when no write follows.
-   * The send awaits the returned promise only when it ends, so recording adds no round trip of
-   * its own. It rejects only with LEASE_LOST (a zombie's send fails, and nothing of it lands);
-   * any other failure is reported to onError and the send goes on.
+   * (after the message left; joinNext), or on its own once `ended` (the send's call returned)
+   * settles with no write to ride. The send awaits the returned promise only when it ends, so
+   * recording adds no round trip of its own. It rejects only with LEASE_LOST (a zombie's send
+   * fails, and nothing of it lands); any other failure is reported to onError and the send goes on.
    */
-  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void): Promise<void> => {
-    const kept = recordSent(sent, true).then(undefined, err => {
+  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void, ended: Promise<void>): Promise<void> => {
+    const kept = recordSent(sent, ended).then(undefined, err => {
       if (isVaultError(err, 'LEASE_LOST')) throw err
       onError(err as Error)
     })
@@ -297,7 +308,7 @@ export async function openMessageStore(
         const patched = ownPatch ? await ownPatch(message, jids) : message
         const send = sending.getStore()
         // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
-        if (send?.owner === owner && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
+        if (send?.owner === owner && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError, send.ended)
         return patched
       }
     }
@@ -311,22 +322,35 @@ export async function openMessageStore(
         throw err
       })
     sock.sendMessage = async (jid, content, options = {}) => {
+      const { ended, end } = sendEnd()
       const send: Send = {
         owner,
         jid,
         id: options.messageId ?? generateMessageIDV2(sock.user?.id),
-        onError
+        onError,
+        ended
       }
-      const msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
+      let msg: WAMessage | undefined
+      try {
+        msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
+      } finally {
+        end()
+      }
       // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
-      if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError, ENDED)
       await send.kept
       return msg
     }
     sock.relayMessage = async (jid, message, options) => {
       const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
-      const kept = keep({ jid, id, message }, onError)
-      const relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      const { ended, end } = sendEnd()
+      const kept = keep({ jid, id, message }, onError, ended)
+      let relayed: string
+      try {
+        relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      } finally {
+        end()
+      }
       await kept
       return relayed
     }
