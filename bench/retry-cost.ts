@@ -108,7 +108,15 @@ export function printRetryCost(targets: BenchTarget[], msgPerSecond: Map<string,
     ]
   })
   const header = ['store', 'msg/s off', 'msg/s on', 'wall cost', 'wall range', `wall <= ${RETRY_BUDGET * 100}%`]
-  const cpuHeader = ['CPU µs/msg off / on', 'CPU cost', 'CPU range', '+ server µs/msg off / on', '+ server cost', '+ server range', `CPU <= ${RETRY_BUDGET * 100}%`]
+  const cpuHeader = [
+    'CPU µs/msg off / on',
+    'CPU cost',
+    'CPU range',
+    '+ server µs/msg off / on',
+    '+ server cost',
+    '+ server range',
+    `CPU <= ${RETRY_BUDGET * 100}%`
+  ]
   printTable(cpu ? [...header, ...cpuHeader] : header, rows)
   console.log(
     '(costs are medians of per-round ratios of interleaved rounds; "CPU": user + system time of the bench process per message; "+ server": with the PostgreSQL/Redis server processes, which share the cores; the "+ retry store" copy runs each encrypt inside a relayMessage wrapped by the retry store\'s record(), as the runtime does)\n'

@@ -174,9 +174,9 @@ export async function openMessageStore(
    */
   const write = (batch: WriteBatch, committed?: () => void): Promise<void> => {
     if (epoch !== undefined) batch.epoch = epoch
-    let written: Promise<void> | undefined
-    const settled = () => written && s.pending.delete(written)
-    written = store.writeRaw(sessionId, batch, {
+    // settle runs asynchronously, once the outcome is known: `written` is set by then.
+    const settled = () => s.pending.delete(written)
+    const written: Promise<void> = store.writeRaw(sessionId, batch, {
       committed: () => {
         settled()
         committed?.()
@@ -308,7 +308,8 @@ export async function openMessageStore(
         const patched = ownPatch ? await ownPatch(message, jids) : message
         const send = sending.getStore()
         // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
-        if (send?.owner === owner && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError, send.ended)
+        if (send?.owner === owner && !send.kept && !message.deviceSentMessage)
+          send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError, send.ended)
         return patched
       }
     }

@@ -59,19 +59,7 @@ export async function retryRun(
   // stall; a takeover after SIGKILL waits for it once per chain.
   const leaseTtl = options.leaseTtl ?? (options.endings.some(e => e !== 'sigkill') ? '6s' : '3s')
   const spawnRun = () => {
-    const child = spawnCli([
-      'run',
-      url,
-      '--session',
-      'bot',
-      '--bot',
-      bot,
-      '--lease-ttl',
-      leaseTtl,
-      '--json',
-      ...sim.flags,
-      ...(options.flags ?? [])
-    ])
+    const child = spawnCli(['run', url, '--session', 'bot', '--bot', bot, '--lease-ttl', leaseTtl, '--json', ...sim.flags, ...(options.flags ?? [])])
     children.push(child)
     return child
   }
