@@ -1,6 +1,7 @@
 import type { AuthenticationState } from '@whiskeysockets/baileys'
 import { account, quietly } from './many-accounts.js'
 import { buildBurst, seedAccount, type Burst } from './receive.js'
+import { startCpuMeter, type CpuPerMessage } from './cpu-meter.js'
 import { asRelayed, signalOf } from './signal.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
@@ -18,6 +19,8 @@ import { envInt, fmt, interleaved, median, percentile, printTable, ratio, first 
 interface GatewayRun {
   msgPerSecond: number
   writeMs: number[]
+  /** CPU time per message over the timed window (cpu-meter.ts). */
+  cpu: CpuPerMessage
 }
 
 /** The account's keys with every keys.set timed (what a Baileys commit waits for). */
@@ -47,6 +50,7 @@ export async function gateway(target: BenchTarget, bursts: Burst[], options: { r
       accounts.push({ session: account(i), burst, ...signalOf({ creds: state.creds, keys: timedKeys(state.keys, writeMs) }) })
     }
     const start = performance.now()
+    const cpu = startCpuMeter()
     await Promise.all(
       accounts.map(async ({ session, burst, repo, keys }) => {
         for (const m of burst.queue) {
@@ -61,9 +65,10 @@ export async function gateway(target: BenchTarget, bursts: Burst[], options: { r
       })
     )
     const seconds = (performance.now() - start) / 1000
-    await conn.close()
     const messages = bursts.reduce((n, b) => n + b.queue.length, 0)
-    return { msgPerSecond: messages / seconds, writeMs }
+    const cpuPerMessage = cpu(messages)
+    await conn.close()
+    return { msgPerSecond: messages / seconds, writeMs, cpu: cpuPerMessage }
   } finally {
     await backend.destroy()
   }

@@ -1,10 +1,11 @@
 import { SignalDevice } from '../test/helpers/signal-device.js'
+import { startCpuMeter, type CpuPerMessage } from './cpu-meter.js'
 import { asRelayed } from './signal.js'
 import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
 import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
-import { cpuMsSince, envInt, first, fmt, interleaved, load, median, printTable, ratio, ratioWithSpread } from './util.js'
+import { envInt, first, fmt, interleaved, load, median, printTable, ratio, ratioWithSpread } from './util.js'
 
 /**
  * The 1:1 traffic workload: two devices, both on the store under test, exchange messages in
@@ -12,11 +13,16 @@ import { cpuMsSince, envInt, first, fmt, interleaved, load, median, printTable, 
  * repository, each a transaction that reads and writes the session. Returns msg/s. `relayed`:
  * each send in Baileys' relayMessage order (keys committed after the stanza left).
  */
-export async function oneToOne(
+export async function oneToOne(target: BenchTarget, messages: number, options: { relayed?: boolean } = {}): Promise<number> {
+  return (await oneToOneRun(target, messages, options)).msgPerSecond
+}
+
+/** oneToOne with the CPU time per message over the same window (cpu-meter.ts): a cost the machine's load barely moves. */
+export async function oneToOneRun(
   target: BenchTarget,
   messages: number,
-  options: { relayed?: boolean; /** Told this process's CPU ms per message of the timed loop. */ cpu?: (msPerMessage: number) => void } = {}
-): Promise<number> {
+  options: { relayed?: boolean } = {}
+): Promise<{ msgPerSecond: number; cpu: CpuPerMessage }> {
   const backend: RecordingConnection & { destroy(): Promise<void> } = await target.open()
   try {
     const device = async (session: string, jid: string) => {
@@ -33,7 +39,7 @@ export async function oneToOne(
     await a.startSessionWith(b)
     await b.receive(a.jid, await a.send(b.jid, 'warm-up'))
     const start = process.hrtime.bigint()
-    const cpu = process.cpuUsage()
+    const cpu = startCpuMeter()
     for (let i = 0; i < messages; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a]
       const text = `message ${i}`
@@ -44,8 +50,7 @@ export async function oneToOne(
       if ((await to.receive(from.jid, sent)) !== text) throw new Error('decrypt mismatch')
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
-    options.cpu?.(cpuMsSince(cpu) / messages)
-    return messages / seconds
+    return { msgPerSecond: messages / seconds, cpu: cpu(messages) }
   } finally {
     await backend.destroy()
   }
@@ -67,7 +72,11 @@ export async function runOneToOne(targets: BenchTarget[]): Promise<void> {
   console.log(`## 1:1 traffic — ${messages} messages (encrypt + decrypt each, both devices on the store), median of ${rounds} interleaved rounds\n`)
   const loadAtStart = load()
   const cpu = new Map<string, number[]>(targets.map(t => [t.name, []]))
-  const results = await interleaved(targets, rounds, t => oneToOne(t, messages, { cpu: ms => cpu.get(t.name)!.push(ms) }))
+  const results = await interleaved(targets, rounds, async t => {
+    const run = await oneToOneRun(t, messages)
+    cpu.get(t.name)!.push(run.cpu.process / 1000) // ms per message
+    return run.msgPerSecond
+  })
   const loadAtEnd = load()
   // The bound's commit latency, measured in this run, on the same disk and servers.
   const commitMs = await interleaved(targets.filter(isDurable), rounds, commitLatencyMs)

@@ -88,12 +88,6 @@ export async function interleaved<T extends { name: string }>(
   return results
 }
 
-/** This process's CPU time (user + system, every thread) in ms since `from` (a process.cpuUsage() reading). */
-export function cpuMsSince(from: NodeJS.CpuUsage): number {
-  const { user, system } = process.cpuUsage(from)
-  return (user + system) / 1000
-}
-
 /**
  * The ratio of two medians ("x" of `base`, higher is better for the target when `higherIsBetter`)
  * with its spread: the lowest and highest per-round ratio (rounds paired by index: the two ran

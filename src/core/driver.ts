@@ -32,6 +32,12 @@ export interface WriteBatch {
    * receive it.
    */
   copy?: 'begin' | 'end'
+  /**
+   * With `joinNext`: settles when no write will follow for this batch to ride (the send ended),
+   * so it waits no longer; the driver's few-ms limit stays as a backstop. Lets a record wait out
+   * an encrypt's reads on a loaded machine without a fixed window too short or too long.
+   */
+  joinUntil?: PromiseLike<unknown>
 }
 
 export interface ListOptions {

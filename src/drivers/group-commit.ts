@@ -44,8 +44,8 @@ export interface GroupCommitOptions {
    */
   maxInFlight?: number
   /**
-   * How long a batch marked `joinNext` waits for another write to start a group before it
-   * starts one itself (ms). Default 5.
+   * How long a batch marked `joinNext` waits at most for another write to start a group before
+   * it starts one itself (ms); it stops waiting earlier once its `joinUntil` settles. Default 50.
    */
   joinWithinMs?: number
 }
@@ -53,6 +53,8 @@ export interface GroupCommitOptions {
 interface Pending extends GroupedBatch {
   resolve(): void
   reject(err: unknown): void
+  /** Handed to applyGroup (a joinUntil settling later has nothing to start). */
+  started?: boolean
 }
 
 export class GroupCommit {
@@ -76,17 +78,20 @@ export class GroupCommit {
   /**
    * Queues one batch for the next group; settles once that group's outcome is known. A
    * `joinNext` batch does not start a group: it goes with the next one another write starts,
-   * or starts one after `joinWithinMs`, so a record and the keys that follow it share a commit.
+   * or starts one once its `joinUntil` settled (or after `joinWithinMs`), so a record and the keys that follow it share a commit.
    */
   write(session: string, batch: WriteBatch): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ session, batch, resolve, reject })
+      const pending: Pending = { session, batch, resolve, reject }
+      this.pending.push(pending)
       if (!batch.joinNext || this.scheduled) return this.schedule()
       this.busy ??= idle()
       this.joinTimer ??= setTimeout(() => {
         this.joinTimer = undefined
         this.schedule()
-      }, this.options.joinWithinMs ?? 5)
+      }, this.options.joinWithinMs ?? 50)
+      const stopWaiting = () => void (pending.started || this.schedule())
+      batch.joinUntil?.then(stopWaiting, stopWaiting)
     })
   }
 
@@ -110,7 +115,9 @@ export class GroupCommit {
   private async flushNext(): Promise<void> {
     this.scheduled = false
     this.inFlight++
-    await this.flush(this.pending.splice(0, this.maxGroup))
+    const group = this.pending.splice(0, this.maxGroup)
+    for (const p of group) p.started = true
+    await this.flush(group)
     this.inFlight--
     if (this.pending.length > 0) return this.schedule()
     if (this.inFlight > 0 || this.scheduled) return

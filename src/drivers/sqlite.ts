@@ -304,14 +304,14 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
    * AsyncLocalStorage (one per Baileys socket), so a write returns the barrier's promise itself,
    * or one shared resolved promise when each commit is already durable (FULL, NORMAL).
    */
-  const durably = (commit: () => void, joinNext?: boolean): Promise<void> => {
+  const durably = (commit: () => void, join?: Pick<WriteBatch, 'joinNext' | 'joinUntil'>): Promise<void> => {
     if (barrier?.failed) return Promise.reject(barrier.failed)
     try {
       writing(commit)
     } catch (err) {
       return Promise.reject(err)
     }
-    return barrier ? barrier.wait(joinNext ? { joinNext } : undefined) : COMMITTED
+    return barrier ? barrier.wait(join?.joinNext ? { joinNext: true, until: join.joinUntil } : undefined) : COMMITTED
   }
   const deleteCreds = db.prepare('DELETE FROM vault_creds WHERE session = @session')
   const deleteKeys = db.prepare('DELETE FROM vault_keys WHERE session = @session')
@@ -340,7 +340,7 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     lease: barrier ? durableLease(lease, barrier) : lease,
     ...reader,
     // joinNext: committed now all the same; only its flush waits for the next commit's.
-    write: (session, batch) => durably(() => applyBatch(session, batch), batch.joinNext),
+    write: (session, batch) => durably(() => applyBatch(session, batch), batch),
     rename: (from, to) => durably(() => renameSession(from, to)),
     async *hiddenCopies() {
       yield* copyMarks.unfinished.all() as string[]

@@ -87,12 +87,50 @@ function checkBounds(options: MessageStoreOptions): RetentionBounds {
   return { retainMs, max }
 }
 
-/** The message's protobuf bytes: the stored value is `{ m: <bytes> }`, sealed like every value when the store is encrypted. */
-const encodeMessage = (message: ProtoTypes.IMessage) => ({ m: Buffer.from(proto.Message.encode(message).finish()) })
+/**
+ * The stored value of a message is `{ m: <its protobuf bytes> }`, sealed like every value when the
+ * store is encrypted. Its BufferJSON text is written directly: byte for byte what encodeValue
+ * makes of `{ m }` (the tools copy and check it as any value), without the generic walk and
+ * replacer, which cost as much as the protobuf encoding itself on every send.
+ */
+export function messageBody(message: ProtoTypes.IMessage): Buffer {
+  const bytes = proto.Message.encode(message).finish()
+  const base64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+  return Buffer.from(`{"m":{"type":"Buffer","data":"${base64}"}}`, 'utf8')
+}
 const decodeMessage = (value: unknown): ProtoTypes.IMessage | undefined => {
   const bytes = (value as { m?: Uint8Array } | null)?.m
   return bytes instanceof Uint8Array ? proto.Message.decode(bytes) : undefined
 }
+
+/** A send in progress (record's sendMessage): its id is chosen up front, and the patch hook keeps the message under it. */
+interface Send {
+  /** The MessageStore whose record() started the send: only its patch hook keeps the message. */
+  owner: object
+  jid: string
+  id: string
+  kept?: Promise<void>
+  onError: (err: Error) => void
+  /** Settles when the send's call returned (see WriteBatch.joinUntil). */
+  ended: Promise<void>
+}
+
+/** The end of a send: a record waiting to ride the commit of the send's keys waits no longer after it. */
+function sendEnd(): { ended: Promise<void>; end(): void } {
+  let end!: () => void
+  const ended = new Promise<void>(resolve => (end = resolve))
+  return { ended, end }
+}
+const ENDED: Promise<void> = Promise.resolve()
+
+/**
+ * One storage for the sends of every MessageStore in the process: Node copies each enabled
+ * AsyncLocalStorage onto every new promise, so one per session would tax all the process's
+ * work (the Signal crypto included) once per account.
+ */
+const sending = new AsyncLocalStorage<Send>()
+
+const ignore = () => undefined
 
 export async function openMessageStore(
   store: Store,
@@ -129,28 +167,34 @@ export async function openMessageStore(
   await s.loading
   await sweep(store, sessionId, s, epoch)
 
-  const write = (batch: WriteBatch): Promise<void> => {
+  /**
+   * Writes a batch under the lease; `committed` runs once it landed. Tracked until settled (close
+   * drains it). No promise of its own: each one on the send path costs a copy of every enabled
+   * AsyncLocalStorage (Baileys makes one per socket).
+   */
+  const write = (batch: WriteBatch, committed?: () => void): Promise<void> => {
     if (epoch !== undefined) batch.epoch = epoch
-    const written = store.writeRaw(sessionId, batch)
+    // settle runs asynchronously, once the outcome is known: `written` is set by then.
+    const settled = () => s.pending.delete(written)
+    const written: Promise<void> = store.writeRaw(sessionId, batch, {
+      committed: () => {
+        settled()
+        committed?.()
+      },
+      failed: settled
+    })
     s.pending.add(written)
-    void written.then(
-      () => s.pending.delete(written),
-      () => s.pending.delete(written)
-    )
     return written
   }
 
-  /** Adds one entry of `type` (and drops the ones it pushes out) in one batch. */
-  const put = async (index: TimedIndex, type: string, key: string, value: unknown, joinNext = false): Promise<TimedEntry[]> => {
+  /** Adds one entry of `type` (and drops the ones it pushes out) in one batch; resolves to the dropped entries. */
+  const put = (index: TimedIndex, type: string, key: string, value: unknown): Promise<TimedEntry[]> => {
     const added = index.add(key, Date.now())
     const batch: WriteBatch = {
       set: [[type, added.entry.storeId, store.encodeValue(value, { session: sessionId, type, id: added.entry.storeId })]],
-      del: added.drop.map(e => [type, e.storeId]),
-      ...(joinNext && { joinNext })
+      del: added.drop.map(e => [type, e.storeId])
     }
-    await write(batch)
-    index.commit(added)
-    return added.drop
+    return write(batch, () => index.commit(added)).then(() => added.drop)
   }
 
   /** A retry is served only while the lease this store was opened with is the current one. */
@@ -160,14 +204,34 @@ export async function openMessageStore(
     if (info?.epoch !== epoch) throw leaseLost(sessionId, epoch)
   }
 
-  /** `joinNext`: the record of a send, whose keys follow at once: it joins their group commit (WriteBatch.joinNext). */
-  const recordSent = async ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinNext: boolean) => {
+  /**
+   * Writes one sent message (and drops what it pushes past the bounds) in one batch.
+   * `joinUntil`: the record of a send, whose keys follow: it joins their commit, waiting at most
+   * until the send ended (WriteBatch.joinNext, joinUntil).
+   */
+  const recordSent = ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinUntil?: Promise<void>): Promise<void> => {
     if (typeof jid !== 'string' || typeof id !== 'string' || id === '' || !message)
-      throw invalidArgument('recordMessage needs { jid, id, message } of a sent message.')
-    await put(s.messages, MESSAGE_TYPE, id, encodeMessage(message), joinNext)
-    s.stats.recorded++
+      return Promise.reject(invalidArgument('recordMessage needs { jid, id, message } of a sent message.'))
+    let body: Buffer
+    try {
+      body = messageBody(message)
+    } catch {
+      // The error of a message protobuf cannot encode may quote its content: name the field's place only.
+      return Promise.reject(invalidArgument('recordMessage needs a message protobuf can encode (a proto.IMessage).'))
+    }
+    const added = s.messages.add(id, Date.now())
+    const storeId = added.entry.storeId
+    const batch: WriteBatch = {
+      set: [[MESSAGE_TYPE, storeId, store.encodeBody(body, { session: sessionId, type: MESSAGE_TYPE, id: storeId })]],
+      del: added.drop.map(e => [MESSAGE_TYPE, e.storeId]),
+      ...(joinUntil && { joinNext: true, joinUntil })
+    }
+    return write(batch, () => {
+      s.messages.commit(added)
+      s.stats.recorded++
+    })
   }
-  const recordMessage: MessageStore['recordMessage'] = sent => recordSent(sent, false)
+  const recordMessage: MessageStore['recordMessage'] = sent => recordSent(sent)
 
   const getMessage: MessageStore['getMessage'] = async key => {
     if (!key?.id) return undefined
@@ -212,28 +276,25 @@ export async function openMessageStore(
     }
   }
 
-  /**
-   * A send in progress (record's sendMessage): its id is chosen up front, and the patch hook,
-   * which Baileys calls with the message before it encrypts and sends it, keeps it under that id.
-   */
-  const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
+  /** This store's mark on the sends its record() starts (see Send.owner). */
+  const owner = {}
 
   /**
    * Starts keeping a sent message and returns at once: the write is handed to the driver now.
    * SQLite commits it in this call, before the message is encrypted and leaves; the server
    * stores and file: carry it in the group commit of the keys Baileys writes for the same send
-   * (after the message left; joinNext), or on its own within a few ms when no write follows.
-   * The send awaits the returned promise only when it ends, so recording adds no round trip of
-   * its own. It rejects only with LEASE_LOST (a zombie's send fails, and nothing of it lands);
-   * any other failure is reported to onError and the send goes on.
+   * (after the message left; joinNext), or on its own once `ended` (the send's call returned)
+   * settles with no write to ride. The send awaits the returned promise only when it ends, so
+   * recording adds no round trip of its own. It rejects only with LEASE_LOST (a zombie's send
+   * fails, and nothing of it lands); any other failure is reported to onError and the send goes on.
    */
-  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void): Promise<void> => {
-    const kept = recordSent(sent, true).catch(err => {
+  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void, ended: Promise<void>): Promise<void> => {
+    const kept = recordSent(sent, ended).then(undefined, err => {
       if (isVaultError(err, 'LEASE_LOST')) throw err
       onError(err as Error)
     })
     // Awaited by the send's end; until then a rejection must not count as unhandled.
-    kept.catch(() => undefined)
+    kept.catch(ignore)
     return kept
   }
 
@@ -247,7 +308,8 @@ export async function openMessageStore(
         const patched = ownPatch ? await ownPatch(message, jids) : message
         const send = sending.getStore()
         // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
-        if (send && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
+        if (send?.owner === owner && !send.kept && !message.deviceSentMessage)
+          send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError, send.ended)
         return patched
       }
     }
@@ -261,21 +323,35 @@ export async function openMessageStore(
         throw err
       })
     sock.sendMessage = async (jid, content, options = {}) => {
-      const send: { jid: string; id: string; kept?: Promise<void>; onError: typeof onError } = {
+      const { ended, end } = sendEnd()
+      const send: Send = {
+        owner,
         jid,
         id: options.messageId ?? generateMessageIDV2(sock.user?.id),
-        onError
+        onError,
+        ended
       }
-      const msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
+      let msg: WAMessage | undefined
+      try {
+        msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
+      } finally {
+        end()
+      }
       // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
-      if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError)
+      if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError, ENDED)
       await send.kept
       return msg
     }
     sock.relayMessage = async (jid, message, options) => {
       const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
-      const kept = keep({ jid, id, message }, onError)
-      const relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      const { ended, end } = sendEnd()
+      const kept = keep({ jid, id, message }, onError, ended)
+      let relayed: string
+      try {
+        relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
+      } finally {
+        end()
+      }
       await kept
       return relayed
     }

@@ -53,20 +53,13 @@ export async function retryRun(
   writeFileSync(bot, ECHO_BOT)
   const { contact } = options
   const children: CliChild[] = []
+  // A standby needs the owner's lease to hold while it starts. With 3 s (renewed each second) a
+  // renewal ~2 s late on a loaded machine (this file's five chains start at once) lets the lease
+  // lapse, and the standby takes it without standing by (see standingBy). 6 s tolerates a 4 s
+  // stall; a takeover after SIGKILL waits for it once per chain.
+  const leaseTtl = options.leaseTtl ?? (options.endings.some(e => e !== 'sigkill') ? '6s' : '3s')
   const spawnRun = () => {
-    const child = spawnCli([
-      'run',
-      url,
-      '--session',
-      'bot',
-      '--bot',
-      bot,
-      '--lease-ttl',
-      options.leaseTtl ?? '3s',
-      '--json',
-      ...sim.flags,
-      ...(options.flags ?? [])
-    ])
+    const child = spawnCli(['run', url, '--session', 'bot', '--bot', bot, '--lease-ttl', leaseTtl, '--json', ...sim.flags, ...(options.flags ?? [])])
     children.push(child)
     return child
   }
@@ -81,7 +74,7 @@ export async function retryRun(
       assert.equal(original.text, `echo: hello ${SECRET_WORD} ${n}`)
 
       const standby = ending === 'sigkill' ? undefined : spawnRun()
-      if (standby) await standby.waitFor(entered('standby'), { what: 'the second process standing by', timeoutMs: WAIT_MS })
+      if (standby) await standingBy(standby, leaseTtl)
       owner.kill(ending === 'handoff' ? 'SIGTERM' : 'SIGKILL')
       await owner.exited(WAIT_MS)
       // The contact's phone could not decrypt the answer and asks again: with nobody connected the
@@ -113,6 +106,23 @@ export async function retryRun(
   } finally {
     for (const c of children) c.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The second process stands by while the owner holds the lease. Its first step decides: standby,
+ * or (when the owner's lease lapsed) it takes the lease at once; the second fails the step now
+ * with the reason, instead of waiting out the timeout for a standby that will never come.
+ */
+async function standingBy(standby: CliChild, leaseTtl: string): Promise<void> {
+  const first = await standby.waitFor(e => ['standby', 'queued', 'connecting'].some(state => entered(state)(e)), {
+    what: 'the second process standing by',
+    timeoutMs: WAIT_MS
+  })
+  if (first.state !== 'standby') {
+    throw new Error(
+      `the second process took the lease at once (${first.state}) instead of standing by: the owner's ${leaseTtl} lease had lapsed (its renewals ran late); events: ${JSON.stringify(standby.events)}`
+    )
   }
 }
 

@@ -82,6 +82,40 @@ describe('GroupCommit (the generic queue)', () => {
     await queue.drain()
   })
 
+  it('joinUntil: a joinNext batch stops waiting once its send ended, long before joinWithinMs; a group that took it is not started again', async () => {
+    const groups: string[][] = []
+    const queue = new GroupCommit({
+      joinWithinMs: 60_000,
+      applyGroup: async group => {
+        groups.push(group.map(g => g.batch.set[0]?.[1] ?? assert.fail('a batch of one write')))
+        return group.map(() => undefined)
+      }
+    })
+    let end!: () => void
+    const ended = new Promise<void>(resolve => (end = resolve))
+    const record = queue.write('s1', { ...batch('record'), joinNext: true, joinUntil: ended })
+    // Control: without the end, it keeps waiting (joinWithinMs is a minute).
+    const waiting = queue.write('s2', { ...batch('waiting'), joinNext: true })
+    await turn()
+    await turn()
+    assert.deepEqual(groups, [], 'both wait for a write to carry them')
+    end()
+    await record
+    assert.deepEqual(groups, [['record', 'waiting']], 'the send ended: its record goes now, with whatever waited')
+
+    // Ridden first, then the send ends: no second group.
+    groups.length = 0
+    let end2!: () => void
+    const ended2 = new Promise<void>(resolve => (end2 = resolve))
+    const record2 = queue.write('s1', { ...batch('record2'), joinNext: true, joinUntil: ended2 })
+    await Promise.all([record2, queue.write('s1', batch('keys2'))])
+    end2()
+    await turn()
+    await turn()
+    assert.deepEqual(groups, [['record2', 'keys2']])
+    await Promise.all([waiting, queue.drain()])
+  })
+
   it('rejects exactly the batches the driver failed, and every batch of a group that failed as a whole', async () => {
     let failWhole = false
     const queue = new GroupCommit({
@@ -186,11 +220,18 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await turn()
     assert.deepEqual([inline, started.length, recorded], [0, 0, false], 'the record waits for company')
     const keys = barrier.wait()
-    await turn()
-    assert.equal(started.length, 1, 'the keys commit starts one flush for both (shared: two commits)')
-    started[0]?.finish()
     await Promise.all([record, keys])
-    assert.equal(inline, 0)
+    // A record and the keys of its send are one send's work, not company: flushed inline, as the keys alone would be.
+    assert.deepEqual([inline, started.length], [1, 0], 'the keys commit flushes both at once, inline')
+    await barrier.idle()
+
+    // Control: another commit in the same turn is company, and the three share one flush off the loop.
+    const record2 = barrier.wait({ joinNext: true })
+    const together = [barrier.wait(), barrier.wait()]
+    await turn()
+    assert.deepEqual([inline, started.length], [1, 1], 'with company: one shared flush off the loop')
+    started[0]?.finish()
+    await Promise.all([record2, ...together])
     await barrier.idle()
 
     let flushes = 0
@@ -198,6 +239,21 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await lone.wait({ joinNext: true })
     assert.equal(flushes, 1, 'alone: flushed once joinWithinMs passed')
     await lone.idle()
+  })
+
+  it('joinUntil on the WAL barrier: a joinNext commit is flushed once its send ended, not after joinWithinMs', async () => {
+    let flushes = 0
+    const barrier = new DurabilityBarrier({ sync: async () => void flushes++, syncNow: () => void flushes++, joinWithinMs: 60_000, failure })
+    let end!: () => void
+    const ended = new Promise<void>(resolve => (end = resolve))
+    const record = barrier.wait({ joinNext: true, until: ended })
+    await turn()
+    await turn()
+    assert.equal(flushes, 0, 'it waits for company while the send runs')
+    end()
+    await record
+    assert.equal(flushes, 1, 'flushed once the send ended')
+    await barrier.idle()
   })
 
   it('adaptive: a commit without company a turn later is flushed inline; commits that come together share one flush off the loop', async () => {
