@@ -67,6 +67,21 @@ export interface MessageStore {
   stats(): MessageStoreStats
 }
 
+/**
+ * A send in progress (record's sendMessage): its id is chosen up front, and the patch hook, which
+ * Baileys calls with the message before it encrypts and sends it, keeps it under that id. One
+ * storage for the process, not one per opened store: on Node 20 an AsyncLocalStorage that ran
+ * once is never collected and makes every later promise bigger (core/socket-storages.ts).
+ */
+interface Send {
+  store: object
+  jid: string
+  id: string
+  kept?: Promise<void>
+  onError: (err: Error) => void
+}
+const sending = new AsyncLocalStorage<Send>()
+
 /** One session's indexes, shared by every MessageStore of that session on one Store instance. */
 export interface SessionMessages {
   epoch?: number
@@ -212,11 +227,8 @@ export async function openMessageStore(
     }
   }
 
-  /**
-   * A send in progress (record's sendMessage): its id is chosen up front, and the patch hook,
-   * which Baileys calls with the message before it encrypts and sends it, keeps it under that id.
-   */
-  const sending = new AsyncLocalStorage<{ jid: string; id: string; kept?: Promise<void>; onError: (err: Error) => void }>()
+  /** Tells this store's sends in `sending` from other stores' (a nested send through another store's socket). */
+  const self = {}
 
   /**
    * Starts keeping a sent message and returns at once: the write is handed to the driver now.
@@ -245,7 +257,8 @@ export async function openMessageStore(
       msgRetryCounterCache: own.msgRetryCounterCache ?? msgRetryCounterCache,
       patchMessageBeforeSending: async (message, jids) => {
         const patched = ownPatch ? await ownPatch(message, jids) : message
-        const send = sending.getStore()
+        const inFlight = sending.getStore()
+        const send = inFlight?.store === self ? inFlight : undefined
         // Called once per recipient group, and with the copy for our own devices: the first call with the message itself keeps it.
         if (send && !send.kept && !message.deviceSentMessage) send.kept = keep({ jid: send.jid, id: send.id, message }, send.onError)
         return patched
@@ -261,7 +274,8 @@ export async function openMessageStore(
         throw err
       })
     sock.sendMessage = async (jid, content, options = {}) => {
-      const send: { jid: string; id: string; kept?: Promise<void>; onError: typeof onError } = {
+      const send: Send = {
+        store: self,
         jid,
         id: options.messageId ?? generateMessageIDV2(sock.user?.id),
         onError

@@ -34,8 +34,12 @@ export interface SoakOptions {
   silenceMs: number
   /** RSS and descriptors are compared from this long after the last `run` started. */
   warmupMs: number
-  /** How often /proc is sampled (ms). */
+  /** How often /proc and `run`'s memory are sampled (ms). */
   sampleMs?: number
+  /** One timeline row per this long (ms; default 60 s). */
+  timelineMs?: number
+  /** When set, each store's last `run` writes a heap snapshot here at the warm-up's end and at the chaos' end (to diff). */
+  heapSnapshotDir?: string
   log?: (line: string) => void
   random?: () => number
 }
@@ -56,6 +60,20 @@ export interface StoreReport {
   pings: { ok: number; failed: string[] }
   rss?: { warmMb: number; endMb: number; growth: number; samples: number }
   fds?: { warm: number; end: number; samples: number }
+  /** The last `run`'s memory over time, one row per `timelineMs` (from its start). */
+  timeline: MemoryRow[]
+  /** Node warnings `run` printed (MaxListenersExceededWarning and the like): a listener leak shows here. */
+  warnings: string[]
+}
+
+/** One row of the memory timeline: seconds since the last `run` started, MB (heap figures from process.memoryUsage() in `run`). */
+export interface MemoryRow {
+  s: number
+  rssMb: number
+  heapUsedMb: number
+  externalMb: number
+  arrayBuffersMb: number
+  fds: number
 }
 
 export interface SoakReport {
@@ -73,7 +91,24 @@ interface Sample {
   at: number
   rssKb: number
   fds: number
+  /** process.memoryUsage() in `run` (bytes), from the preload below; absent until its first line. */
+  heapUsed?: number
+  external?: number
+  arrayBuffers?: number
 }
+
+/**
+ * Preloaded into each `run` (NODE_OPTIONS --require): appends process.memoryUsage() to a file so
+ * the soak sees V8's heap, not only RSS. A heap snapshot is one `kill -USR2` away
+ * (--heapsnapshot-signal), written to the soak's folder.
+ */
+const MEMORY_PRELOAD = `const { appendFileSync } = require('node:fs')
+const file = process.env.VAULT_SOAK_MEMORY_FILE
+setInterval(() => {
+  const m = process.memoryUsage()
+  try { appendFileSync(file, JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }) + '\\n') } catch {}
+}, Number(process.env.VAULT_SOAK_MEMORY_MS)).unref()
+`
 
 /** One store's `run --all`, restarted by a supervisor loop whenever it exits. */
 class Supervised {
@@ -88,6 +123,8 @@ class Supervised {
   /** Each session's latest state in the current `run`. */
   states = new Map<string, string>()
   samples: Sample[] = []
+  readonly warnings: string[] = []
+  private memoryFile = ''
   private stopping = false
   private killedOnPurpose = false
   private exited?: Promise<void>
@@ -96,7 +133,8 @@ class Supervised {
     readonly store: SoakStore,
     readonly url: string,
     private readonly argv: string[],
-    private readonly log: (line: string) => void
+    private readonly log: (line: string) => void,
+    private readonly memory: { dir: string; preload: string; everyMs: number }
   ) {}
 
   start(): void {
@@ -106,10 +144,26 @@ class Supervised {
     this.states = new Map()
     this.samples = []
     this.startedAt = Date.now()
-    const child = spawn(process.execPath, [BIN, 'run', this.url, ...this.argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.memoryFile = join(this.memory.dir, `memory-${this.store}-${this.runs}.jsonl`)
+    const child = spawn(process.execPath, [BIN, 'run', this.url, ...this.argv], {
+      cwd: this.memory.dir,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${this.memory.preload} --heapsnapshot-signal=SIGUSR2`.trim(),
+        VAULT_SOAK_MEMORY_FILE: this.memoryFile,
+        VAULT_SOAK_MEMORY_MS: String(this.memory.everyMs)
+      },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     this.child = child
     let lastErr = ''
-    createInterface({ input: child.stderr! }).on('line', line => void (line.trim() && (lastErr = line.slice(0, 300))))
+    createInterface({ input: child.stderr! }).on('line', line => {
+      if (/Warning:/.test(line) && this.warnings.length < 20) {
+        this.warnings.push(line.slice(0, 200))
+        this.log(`${this.store}: run warned: ${line.slice(0, 200)}`)
+      }
+      if (line.trim()) lastErr = line.slice(0, 300)
+    })
     createInterface({ input: child.stdout! }).on('line', line => {
       let e: { event?: string; session?: string; state?: string; code?: string }
       try {
@@ -152,10 +206,24 @@ class Supervised {
     if (!pid) return
     try {
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
-      this.samples.push({ at: Date.now(), rssKb, fds: readdirSync(`/proc/${pid}/fd`).length })
+      this.samples.push({ at: Date.now(), rssKb, fds: readdirSync(`/proc/${pid}/fd`).length, ...this.lastMemoryLine() })
     } catch {
       // the process just exited
     }
+  }
+
+  private lastMemoryLine(): Pick<Sample, 'heapUsed' | 'external' | 'arrayBuffers'> {
+    try {
+      const lines = readFileSync(this.memoryFile, 'utf8').trimEnd().split('\n')
+      return JSON.parse(lines[lines.length - 1])
+    } catch {
+      return {} // no line yet
+    }
+  }
+
+  /** Writes a heap snapshot of the current `run` into the soak's folder (--heapsnapshot-signal). */
+  heapSnapshot(): void {
+    this.child?.kill('SIGUSR2')
   }
 
   connected(ids: string[]): number {
@@ -203,6 +271,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const dir = mkdtempSync(join(tmpdir(), 'vault-soak-'))
   const bot = join(dir, 'bot.mjs')
   writeFileSync(bot, ECHO_BOT)
+  const preload = join(dir, 'memory-preload.cjs')
+  writeFileSync(preload, MEMORY_PRELOAD)
   const sim = await startSimulator()
   const untrust = trustSimulator(sim)
   const cleanups: Array<() => Promise<void>> = []
@@ -240,7 +310,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         '--log-level',
         'warn'
       ]
-      const s = new Supervised(store, url, argv, log)
+      const s = new Supervised(store, url, argv, log, { dir: options.heapSnapshotDir ?? dir, preload, everyMs: options.sampleMs ?? 5_000 })
       supervised.push(s)
       jidsOf.set(s, new Map(ids.map((id, i) => [id, jids[i]])))
       s.start()
@@ -263,6 +333,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
     const start = Date.now()
     const killsUntil = start + options.durationMs / 2
+    if (options.heapSnapshotDir) setTimeout(() => supervised.forEach(s => s.heapSnapshot()), options.durationMs / 2 + options.warmupMs + 5_000).unref()
     const hold = () => 2_000 + Math.floor(random() * 6_000)
     const restartServer = async (name: string, stop: () => Promise<void>, begin: () => Promise<void>) => {
       serversDown.add(name)
@@ -292,6 +363,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     chaosOn = false
     await traffic
+    if (options.heapSnapshotDir) supervised.forEach(s => s.heapSnapshot())
     log(`chaos over after ${Math.round((Date.now() - start) / 1000)} s; waiting for every session to be connected`)
 
     // Every session connected in its store's current run (silences end by themselves).
@@ -314,7 +386,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           if (s.states.get(id) === 'connected' && (await ping(contact, jid, `ping ${s.store} ${id}`))) pings.ok++
           else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'})`)
         }
-        reports.push({ ...summary(s, options.warmupMs), pings, sessions: ids.length })
+        reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), pings, sessions: ids.length })
       })
     )
     return {
@@ -351,7 +423,27 @@ async function ping(contact: ReturnType<Simulator['contact']>, jid: string, text
   return false
 }
 
-function summary(s: Supervised, warmupMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
+/** The last `run`'s samples, one row per `everyMs` (the sample closest to each mark). */
+function timeline(s: Supervised, everyMs: number): MemoryRow[] {
+  const rows: MemoryRow[] = []
+  const mb = (bytes: number | undefined) => (bytes ?? NaN) / 2 ** 20
+  for (let mark = 0, i = 0; i < s.samples.length; mark += everyMs) {
+    while (i < s.samples.length - 1 && s.samples[i].at < s.startedAt + mark) i++
+    const x = s.samples[i]
+    if (rows.length && rows[rows.length - 1].s === Math.round((x.at - s.startedAt) / 1000)) break
+    rows.push({
+      s: Math.round((x.at - s.startedAt) / 1000),
+      rssMb: x.rssKb / 1024,
+      heapUsedMb: mb(x.heapUsed),
+      externalMb: mb(x.external),
+      arrayBuffersMb: mb(x.arrayBuffers),
+      fds: x.fds
+    })
+  }
+  return rows
+}
+
+function summary(s: Supervised, warmupMs: number, timelineMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
   const measured = s.samples.filter(x => x.at >= s.startedAt + warmupMs)
   const head = measured.slice(0, 3)
   const tail = measured.slice(-3)
@@ -366,6 +458,8 @@ function summary(s: Supervised, warmupMs: number): Omit<StoreReport, 'pings' | '
     failedStates: s.failedStates,
     qrShown: s.qrShown,
     outageErrors: s.outageErrors,
+    timeline: timeline(s, timelineMs),
+    warnings: s.warnings,
     ...(enough
       ? {
           rss: { warmMb: warmKb / 1024, endMb: endKb / 1024, growth: endKb / warmKb - 1, samples: measured.length },
@@ -392,6 +486,12 @@ export function formatSoak(report: SoakReport): string {
           ? `RSS ${r.rss.warmMb.toFixed(1)} -> ${r.rss.endMb.toFixed(1)} MB (${(r.rss.growth * 100).toFixed(1)}%), fds ${r.fds.warm} -> ${r.fds.end} (${r.rss.samples} samples after warm-up)`
           : 'RSS/fds: too few samples after warm-up')
     )
+    if (r.warnings.length) lines.push(`  ${r.store}: run printed ${r.warnings.length} warnings: ${r.warnings.join(' | ')}`)
+    lines.push(`  ${r.store} memory of the last run (s since it started: RSS / heap used / external / arrayBuffers MB, fds):`)
+    for (const row of r.timeline)
+      lines.push(
+        `    ${String(row.s).padStart(5)} s: ${row.rssMb.toFixed(1)} / ${row.heapUsedMb.toFixed(1)} / ${row.externalMb.toFixed(1)} / ${row.arrayBuffersMb.toFixed(1)}, ${row.fds}`
+      )
   }
   return lines.join('\n')
 }
