@@ -39,7 +39,10 @@ const report = await runSoak({
   chaosEveryMs: number(values['chaos-every'], 'SOAK_CHAOS_EVERY_S', 10) * 1000,
   // Above the watchdog's 60 s: a silence ends in a 408.
   silenceMs: number(values.silence, 'SOAK_SILENCE_S', 70) * 1000,
-  warmupMs: number(values.warmup, 'SOAK_WARMUP_S', Math.min(120, minutes * 6)) * 1000,
+  // The last `run` lives the second half. V8's heap grows in a sawtooth of 1-3 minutes (measured
+  // at 10 sessions, load 19) and RSS keeps the first peak's pages: the comparison starts after
+  // that first cycle, a third into the last run's life (5 minutes of the 15 in a 30-minute soak).
+  warmupMs: number(values.warmup, 'SOAK_WARMUP_S', Math.min(300, minutes * 10)) * 1000,
   heapSnapshotDir: values['heap-snapshots'] ?? process.env.SOAK_HEAP_SNAPSHOTS,
   log: line => process.stderr.write(`${new Date().toISOString()} ${line}\n`)
 })

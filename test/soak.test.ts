@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { formatSoak, runSoak, soakProblems } from './helpers/soak.js'
 
-const seconds = Number(process.env.VAULT_SOAK_SECONDS ?? 75)
+const seconds = Number(process.env.VAULT_SOAK_SECONDS ?? 180)
 
 test('soak: sessions survive kicks, silences, restarts and SIGKILLs, and answer at the end', { timeout: (seconds + 300) * 1000 }, async t => {
   const report = await runSoak({

@@ -60,6 +60,11 @@ export interface StoreReport {
   pings: { ok: number; failed: string[] }
   rss?: { warmMb: number; endMb: number; growth: number; samples: number }
   fds?: { warm: number; end: number; samples: number }
+  /**
+   * The lowest heap used (MB) in the first and in the last third after the warm-up: V8's heap
+   * grows in a sawtooth between major collections, so the floor, not a sample, shows a leak.
+   */
+  heapFloor?: { warmMb: number; endMb: number }
   /** The last `run`'s memory over time, one row per `timelineMs` (from its start). */
   timeline: MemoryRow[]
   /** Node warnings `run` printed (MaxListenersExceededWarning and the like): a listener leak shows here. */
@@ -443,11 +448,23 @@ function timeline(s: Supervised, everyMs: number): MemoryRow[] {
   return rows
 }
 
+function heapFloor(measured: Sample[]): Pick<StoreReport, 'heapFloor'> {
+  const third = Math.floor(measured.length / 3)
+  const floor = (xs: Sample[]) => Math.min(...xs.map(x => x.heapUsed ?? Infinity)) / 2 ** 20
+  if (third < 1) return {}
+  const warmMb = floor(measured.slice(0, third))
+  const endMb = floor(measured.slice(-third))
+  return Number.isFinite(warmMb) && Number.isFinite(endMb) ? { heapFloor: { warmMb, endMb } } : {}
+}
+
 function summary(s: Supervised, warmupMs: number, timelineMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
   const measured = s.samples.filter(x => x.at >= s.startedAt + warmupMs)
-  const head = measured.slice(0, 3)
-  const tail = measured.slice(-3)
-  const enough = measured.length >= 4
+  // Medians of the first and the last third: V8's heap, and RSS with it, moves ±20 % in a sawtooth
+  // of 1-3 minutes, so a few samples at each end would compare two phases of it, not a trend.
+  const third = Math.max(3, Math.floor(measured.length / 3))
+  const head = measured.slice(0, third)
+  const tail = measured.slice(-third)
+  const enough = measured.length >= 6
   const warmKb = enough ? median(head.map(x => x.rssKb)) : 0
   const endKb = enough ? median(tail.map(x => x.rssKb)) : 0
   return {
@@ -463,7 +480,8 @@ function summary(s: Supervised, warmupMs: number, timelineMs: number): Omit<Stor
     ...(enough
       ? {
           rss: { warmMb: warmKb / 1024, endMb: endKb / 1024, growth: endKb / warmKb - 1, samples: measured.length },
-          fds: { warm: median(head.map(x => x.fds)), end: median(tail.map(x => x.fds)), samples: measured.length }
+          fds: { warm: median(head.map(x => x.fds)), end: median(tail.map(x => x.fds)), samples: measured.length },
+          ...heapFloor(measured)
         }
       : {})
   }
@@ -486,6 +504,8 @@ export function formatSoak(report: SoakReport): string {
           ? `RSS ${r.rss.warmMb.toFixed(1)} -> ${r.rss.endMb.toFixed(1)} MB (${(r.rss.growth * 100).toFixed(1)}%), fds ${r.fds.warm} -> ${r.fds.end} (${r.rss.samples} samples after warm-up)`
           : 'RSS/fds: too few samples after warm-up')
     )
+    if (r.heapFloor)
+      lines.push(`  ${r.store}: heap used floor ${r.heapFloor.warmMb.toFixed(1)} -> ${r.heapFloor.endMb.toFixed(1)} MB (first vs last third after warm-up)`)
     if (r.warnings.length) lines.push(`  ${r.store}: run printed ${r.warnings.length} warnings: ${r.warnings.join(' | ')}`)
     lines.push(`  ${r.store} memory of the last run (s since it started: RSS / heap used / external / arrayBuffers MB, fds):`)
     for (const row of r.timeline)
