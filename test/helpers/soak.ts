@@ -127,6 +127,8 @@ class Supervised {
   outageErrors = 0
   /** Each session's latest state in the current `run`. */
   states = new Map<string, string>()
+  /** Why each session is in its state, and since when (shown for a session that fails its ping). */
+  reasons = new Map<string, string>()
   samples: Sample[] = []
   readonly warnings: string[] = []
   private memoryFile = ''
@@ -147,6 +149,7 @@ class Supervised {
     this.runs++
     this.killedOnPurpose = false
     this.states = new Map()
+    this.reasons = new Map()
     this.samples = []
     this.startedAt = Date.now()
     this.memoryFile = join(this.memory.dir, `memory-${this.store}-${this.runs}.jsonl`)
@@ -170,7 +173,7 @@ class Supervised {
       if (line.trim()) lastErr = line.slice(0, 300)
     })
     createInterface({ input: child.stdout! }).on('line', line => {
-      let e: { event?: string; session?: string; state?: string; code?: string }
+      let e: { event?: string; session?: string; state?: string; code?: string; reason?: { message?: string } }
       try {
         e = JSON.parse(line)
       } catch {
@@ -178,6 +181,7 @@ class Supervised {
       }
       if (e.event === 'state' && e.session) {
         this.states.set(e.session, e.state!)
+        this.reasons.set(e.session, `${new Date().toISOString().slice(11, 19)}: ${(e.reason?.message ?? '').slice(0, 160)}`)
         if (e.state === 'failed') {
           this.failedStates++
           this.log(`${this.store}: session ${e.session} FAILED: ${line}`)
@@ -302,9 +306,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         '--all',
         '--bot',
         bot,
-        // Not shorter: under load the TTL floor (3x a lease round trip) refuses a short TTL at start.
+        // The default. Under load (22 on 2 cores) a lease round trip right after a PostgreSQL
+        // restart took 6 s, and the TTL floor (3x a round trip) refused 15 s: `run` exited 2.
         '--lease-ttl',
-        '15s',
+        '30s',
         '--store-retry-max',
         '2s',
         '--server',
@@ -389,7 +394,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         for (const [id, jid] of jidsOf.get(s)!) {
           // A session that is not connected fails its ping at once (a wait per session would take hours with 50 of them).
           if (s.states.get(id) === 'connected' && (await ping(contact, jid, `ping ${s.store} ${id}`))) pings.ok++
-          else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'})`)
+          else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'} since ${s.reasons.get(id) ?? '?'})`)
         }
         reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), pings, sessions: ids.length })
       })
