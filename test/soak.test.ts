@@ -1,9 +1,9 @@
 /**
  * The soak run, short (`npm run soak` is the 30-minute one): a few sessions per store on SQLite
  * and PostgreSQL under `run --all` with a supervisor, through kicks, silences, simulator and
- * PostgreSQL restarts and SIGKILLs of `run`. Asserts the end conditions only (every session
- * answers a ping, no QR, never failed, RSS after warm-up within 10%, descriptors flat), not timings.
- * VAULT_SOAK_SECONDS / VAULT_SOAK_SESSIONS change the size.
+ * PostgreSQL restarts and SIGKILLs of `run`, 3 minutes of chaos. Asserts the end conditions only
+ * (every session answers a ping, no QR, never failed, RSS and descriptors after warm-up within the
+ * looser bounds below), not timings. VAULT_SOAK_SECONDS / VAULT_SOAK_SESSIONS change the size.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
