@@ -23,6 +23,7 @@ import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
 import { canTransition, type SessionState, type StateReason } from './states.js'
 import { StoreOutage, isStoreUnavailable } from './store-outage.js'
 import { Watchdog, resolveWatchdog } from './watchdog.js'
+import { recordStorages, releaseStorages } from '../core/socket-storages.js'
 import { openRetryStore, retrySocketOptions } from './retry-store.js'
 
 export interface SessionHealth {
@@ -41,6 +42,8 @@ export interface SessionHealth {
   storeProblem?: { code: string; since: string }
 }
 
+/** Baileys' defaultQueryTimeoutMs when the socket options leave it out. */
+const DEFAULT_QUERY_TIMEOUT_MS = 60_000
 const CLEARED_BY_LOGOUT = 'logout'
 const CLEARED_BY_401 = 'logged-out'
 /** How long key activity must pause before a stop ends the socket. */
@@ -315,12 +318,19 @@ export class Session {
 
   private openSocket(auth: VaultAuthState, saver: CredsSaver): void {
     const live = () => this.auth === auth
-    const sock = makeWASocket({
-      ...this.options.socket,
-      ...retrySocketOptions(this.messages, this.options.socket),
-      auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, live) }
-    })
+    const { value: sock, storages } = recordStorages(() =>
+      makeWASocket({
+        ...this.options.socket,
+        ...retrySocketOptions(this.messages, this.options.socket),
+        auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, live) }
+      })
+    )
     this.sock = sock
+    // Baileys never disables the socket's transaction storage (socket-storages.ts). After the close, work of this socket
+    // can still wait on a query at most defaultQueryTimeoutMs: twice that later, none of its transactions runs any more.
+    sock.ev.on('connection.update', ({ connection }) => {
+      if (connection === 'close') releaseStorages(storages, 2 * (this.options.socket?.defaultQueryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS))
+    })
     this.messages?.record(sock, { onError: err => this.messageNotRecorded(err) })
     this.pairingRequested = false
     sock.ev.on('creds.update', () => {

@@ -67,6 +67,13 @@ export interface MessageStore {
   stats(): MessageStoreStats
 }
 
+/**
+ * A send in progress (record's sendMessage): its id is chosen up front, and the patch hook, which
+ * Baileys calls with the message before it encrypts and sends it, keeps it under that id. One
+ * storage for the process, not one per opened store: on Node 20 an AsyncLocalStorage that ran
+ * once is never collected and makes every later promise bigger (core/socket-storages.ts).
+ */
+
 /** One session's indexes, shared by every MessageStore of that session on one Store instance. */
 export interface SessionMessages {
   epoch?: number

@@ -32,8 +32,12 @@ export interface SoakOptions {
   silenceMs: number
   /** RSS and descriptors are compared from this long after the last `run` started. */
   warmupMs: number
-  /** How often /proc is sampled (ms). */
+  /** How often /proc and `run`'s memory are sampled (ms). */
   sampleMs?: number
+  /** One timeline row per this long (ms; default 60 s). */
+  timelineMs?: number
+  /** When set, each store's last `run` writes a heap snapshot here at the warm-up's end and at the chaos' end (to diff). */
+  heapSnapshotDir?: string
   log?: (line: string) => void
   random?: () => number
 }
@@ -54,6 +58,25 @@ export interface StoreReport {
   pings: { ok: number; failed: string[] }
   rss?: { warmMb: number; endMb: number; growth: number; samples: number }
   fds?: { warm: number; end: number; samples: number }
+  /**
+   * The lowest heap used (MB) in the first and in the last third after the warm-up: V8's heap
+   * grows in a sawtooth between major collections, so the floor, not a sample, shows a leak.
+   */
+  heapFloor?: { warmMb: number; endMb: number }
+  /** The last `run`'s memory over time, one row per `timelineMs` (from its start). */
+  timeline: MemoryRow[]
+  /** Node warnings `run` printed (MaxListenersExceededWarning and the like): a listener leak shows here. */
+  warnings: string[]
+}
+
+/** One row of the memory timeline: seconds since the last `run` started, MB (heap figures from process.memoryUsage() in `run`). */
+export interface MemoryRow {
+  s: number
+  rssMb: number
+  heapUsedMb: number
+  externalMb: number
+  arrayBuffersMb: number
+  fds: number
 }
 
 export interface SoakReport {
@@ -71,7 +94,24 @@ interface Sample {
   at: number
   rssKb: number
   fds: number
+  /** process.memoryUsage() in `run` (bytes), from the preload below; absent until its first line. */
+  heapUsed?: number
+  external?: number
+  arrayBuffers?: number
 }
+
+/**
+ * Preloaded into each `run` (NODE_OPTIONS --require): appends process.memoryUsage() to a file so
+ * the soak sees V8's heap, not only RSS. A heap snapshot is one `kill -USR2` away
+ * (--heapsnapshot-signal), written to the soak's folder.
+ */
+const MEMORY_PRELOAD = `const { appendFileSync } = require('node:fs')
+const file = process.env.VAULT_SOAK_MEMORY_FILE
+setInterval(() => {
+  const m = process.memoryUsage()
+  try { appendFileSync(file, JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }) + '\\n') } catch {}
+}, Number(process.env.VAULT_SOAK_MEMORY_MS)).unref()
+`
 
 /** One store's `run --all`, restarted by a supervisor loop whenever it exits. */
 class Supervised {
@@ -85,7 +125,11 @@ class Supervised {
   outageErrors = 0
   /** Each session's latest state in the current `run`. */
   states = new Map<string, string>()
+  /** Why each session is in its state, and since when (shown for a session that fails its ping). */
+  reasons = new Map<string, string>()
   samples: Sample[] = []
+  readonly warnings: string[] = []
+  private memoryFile = ''
   private stopping = false
   private killedOnPurpose = false
   private exited?: Promise<void>
@@ -94,7 +138,8 @@ class Supervised {
     readonly store: SoakStore,
     readonly url: string,
     private readonly argv: string[],
-    private readonly log: (line: string) => void
+    private readonly log: (line: string) => void,
+    private readonly memory: { dir: string; preload: string; everyMs: number }
   ) {}
 
   start(): void {
@@ -102,14 +147,31 @@ class Supervised {
     this.runs++
     this.killedOnPurpose = false
     this.states = new Map()
+    this.reasons = new Map()
     this.samples = []
     this.startedAt = Date.now()
-    const child = spawn(process.execPath, [BIN, 'run', this.url, ...this.argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.memoryFile = join(this.memory.dir, `memory-${this.store}-${this.runs}.jsonl`)
+    const child = spawn(process.execPath, [BIN, 'run', this.url, ...this.argv], {
+      cwd: this.memory.dir,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${this.memory.preload} --heapsnapshot-signal=SIGUSR2`.trim(),
+        VAULT_SOAK_MEMORY_FILE: this.memoryFile,
+        VAULT_SOAK_MEMORY_MS: String(this.memory.everyMs)
+      },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     this.child = child
     let lastErr = ''
-    createInterface({ input: child.stderr! }).on('line', line => void (line.trim() && (lastErr = line.slice(0, 300))))
+    createInterface({ input: child.stderr! }).on('line', line => {
+      if (/Warning:/.test(line) && this.warnings.length < 20) {
+        this.warnings.push(line.slice(0, 200))
+        this.log(`${this.store}: run warned: ${line.slice(0, 200)}`)
+      }
+      if (line.trim()) lastErr = line.slice(0, 300)
+    })
     createInterface({ input: child.stdout! }).on('line', line => {
-      let e: { event?: string; session?: string; state?: string; code?: string }
+      let e: { event?: string; session?: string; state?: string; code?: string; reason?: { message?: string } }
       try {
         e = JSON.parse(line)
       } catch {
@@ -117,6 +179,7 @@ class Supervised {
       }
       if (e.event === 'state' && e.session) {
         this.states.set(e.session, e.state!)
+        this.reasons.set(e.session, `${new Date().toISOString().slice(11, 19)}: ${(e.reason?.message ?? '').slice(0, 160)}`)
         if (e.state === 'failed') {
           this.failedStates++
           this.log(`${this.store}: session ${e.session} FAILED: ${line}`)
@@ -150,10 +213,24 @@ class Supervised {
     if (!pid) return
     try {
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
-      this.samples.push({ at: Date.now(), rssKb, fds: readdirSync(`/proc/${pid}/fd`).length })
+      this.samples.push({ at: Date.now(), rssKb, fds: readdirSync(`/proc/${pid}/fd`).length, ...this.lastMemoryLine() })
     } catch {
       // the process just exited
     }
+  }
+
+  private lastMemoryLine(): Pick<Sample, 'heapUsed' | 'external' | 'arrayBuffers'> {
+    try {
+      const lines = readFileSync(this.memoryFile, 'utf8').trimEnd().split('\n')
+      return JSON.parse(lines.at(-1) ?? '{}')
+    } catch {
+      return {} // no line yet
+    }
+  }
+
+  /** Writes a heap snapshot of the current `run` into the soak's folder (--heapsnapshot-signal). */
+  heapSnapshot(): void {
+    this.child?.kill('SIGUSR2')
   }
 
   connected(ids: string[]): number {
@@ -186,6 +263,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const dir = mkdtempSync(join(tmpdir(), 'vault-soak-'))
   const bot = join(dir, 'bot.mjs')
   writeFileSync(bot, ECHO_BOT)
+  const preload = join(dir, 'memory-preload.cjs')
+  writeFileSync(preload, MEMORY_PRELOAD)
   const sim = await startSimulator()
   const untrust = trustSimulator(sim)
   const cleanups: Array<() => Promise<void>> = []
@@ -210,9 +289,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         '--all',
         '--bot',
         bot,
-        // Not shorter: under load the TTL floor (3x a lease round trip) refuses a short TTL at start.
+        // The default. Under load (22 on 2 cores) a lease round trip right after a PostgreSQL
+        // restart took 6 s, and the TTL floor (3x a round trip) refused 15 s: `run` exited 2.
         '--lease-ttl',
-        '15s',
+        '30s',
         '--store-retry-max',
         '2s',
         '--server',
@@ -223,7 +303,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         '--log-level',
         'warn'
       ]
-      const s = new Supervised(store, url, argv, log)
+      const s = new Supervised(store, url, argv, log, { dir: options.heapSnapshotDir ?? dir, preload, everyMs: options.sampleMs ?? 5_000 })
       supervised.push(s)
       jidsOf.set(s, new Map(ids.map((id, i) => [id, jids[i] ?? ''])))
       s.start()
@@ -246,6 +326,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
     const start = Date.now()
     const killsUntil = start + options.durationMs / 2
+    if (options.heapSnapshotDir) setTimeout(() => supervised.forEach(s => s.heapSnapshot()), options.durationMs / 2 + options.warmupMs + 5_000).unref()
     const hold = () => 2_000 + Math.floor(random() * 6_000)
     const restartServer = async (name: string, stop: () => Promise<void>, begin: () => Promise<void>) => {
       serversDown.add(name)
@@ -275,6 +356,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     chaosOn = false
     await traffic
+    if (options.heapSnapshotDir) supervised.forEach(s => s.heapSnapshot())
     log(`chaos over after ${Math.round((Date.now() - start) / 1000)} s; waiting for every session to be connected`)
 
     // Every session connected in its store's current run (silences end by themselves).
@@ -295,9 +377,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         for (const [id, jid] of jidsOf.get(s)!) {
           // A session that is not connected fails its ping at once (a wait per session would take hours with 50 of them).
           if (s.states.get(id) === 'connected' && (await ping(contact, jid, `ping ${s.store} ${id}`))) pings.ok++
-          else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'})`)
+          else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'} since ${s.reasons.get(id) ?? '?'})`)
         }
-        reports.push({ ...summary(s, options.warmupMs), pings, sessions: ids.length })
+        reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), pings, sessions: ids.length })
       })
     )
     return {
@@ -334,11 +416,43 @@ async function ping(contact: ReturnType<Simulator['contact']>, jid: string, text
   return false
 }
 
-function summary(s: Supervised, warmupMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
+/** The last `run`'s samples, one row per `everyMs` (the sample closest to each mark). */
+function timeline(s: Supervised, everyMs: number): MemoryRow[] {
+  const rows: MemoryRow[] = []
+  const mb = (bytes: number | undefined) => (bytes ?? NaN) / 2 ** 20
+  for (let mark = 0, i = 0; i < s.samples.length; mark += everyMs) {
+    while (i < s.samples.length - 1 && (s.samples[i]?.at ?? Infinity) < s.startedAt + mark) i++
+    const x = s.samples[i]
+    if (!x || rows.at(-1)?.s === Math.round((x.at - s.startedAt) / 1000)) break
+    rows.push({
+      s: Math.round((x.at - s.startedAt) / 1000),
+      rssMb: x.rssKb / 1024,
+      heapUsedMb: mb(x.heapUsed),
+      externalMb: mb(x.external),
+      arrayBuffersMb: mb(x.arrayBuffers),
+      fds: x.fds
+    })
+  }
+  return rows
+}
+
+function heapFloor(measured: Sample[]): Pick<StoreReport, 'heapFloor'> {
+  const third = Math.floor(measured.length / 3)
+  const floor = (xs: Sample[]) => Math.min(...xs.map(x => x.heapUsed ?? Infinity)) / 2 ** 20
+  if (third < 1) return {}
+  const warmMb = floor(measured.slice(0, third))
+  const endMb = floor(measured.slice(-third))
+  return Number.isFinite(warmMb) && Number.isFinite(endMb) ? { heapFloor: { warmMb, endMb } } : {}
+}
+
+function summary(s: Supervised, warmupMs: number, timelineMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
   const measured = s.samples.filter(x => x.at >= s.startedAt + warmupMs)
-  const head = measured.slice(0, 3)
-  const tail = measured.slice(-3)
-  const enough = measured.length >= 4
+  // Medians of the first and the last third: V8's heap, and RSS with it, moves ±20 % in a sawtooth
+  // of 1-3 minutes, so a few samples at each end would compare two phases of it, not a trend.
+  const third = Math.max(3, Math.floor(measured.length / 3))
+  const head = measured.slice(0, third)
+  const tail = measured.slice(-third)
+  const enough = measured.length >= 6
   const warmKb = enough ? median(head.map(x => x.rssKb)) : 0
   const endKb = enough ? median(tail.map(x => x.rssKb)) : 0
   return {
@@ -349,10 +463,13 @@ function summary(s: Supervised, warmupMs: number): Omit<StoreReport, 'pings' | '
     failedStates: s.failedStates,
     qrShown: s.qrShown,
     outageErrors: s.outageErrors,
+    timeline: timeline(s, timelineMs),
+    warnings: s.warnings,
     ...(enough
       ? {
           rss: { warmMb: warmKb / 1024, endMb: endKb / 1024, growth: endKb / warmKb - 1, samples: measured.length },
-          fds: { warm: median(head.map(x => x.fds)), end: median(tail.map(x => x.fds)), samples: measured.length }
+          fds: { warm: median(head.map(x => x.fds)), end: median(tail.map(x => x.fds)), samples: measured.length },
+          ...heapFloor(measured)
         }
       : {})
   }
@@ -375,6 +492,14 @@ export function formatSoak(report: SoakReport): string {
           ? `RSS ${r.rss.warmMb.toFixed(1)} -> ${r.rss.endMb.toFixed(1)} MB (${(r.rss.growth * 100).toFixed(1)}%), fds ${r.fds.warm} -> ${r.fds.end} (${r.rss.samples} samples after warm-up)`
           : 'RSS/fds: too few samples after warm-up')
     )
+    if (r.heapFloor)
+      lines.push(`  ${r.store}: heap used floor ${r.heapFloor.warmMb.toFixed(1)} -> ${r.heapFloor.endMb.toFixed(1)} MB (first vs last third after warm-up)`)
+    if (r.warnings.length) lines.push(`  ${r.store}: run printed ${r.warnings.length} warnings: ${r.warnings.join(' | ')}`)
+    lines.push(`  ${r.store} memory of the last run (s since it started: RSS / heap used / external / arrayBuffers MB, fds):`)
+    for (const row of r.timeline)
+      lines.push(
+        `    ${String(row.s).padStart(5)} s: ${row.rssMb.toFixed(1)} / ${row.heapUsedMb.toFixed(1)} / ${row.externalMb.toFixed(1)} / ${row.arrayBuffersMb.toFixed(1)}, ${row.fds}`
+      )
   }
   return lines.join('\n')
 }

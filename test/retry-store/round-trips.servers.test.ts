@@ -15,10 +15,10 @@ import { after, describe, it } from 'node:test'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { proto } from '@whiskeysockets/baileys'
-import { openStore } from '../src/open-store.js'
-import { encodeValue } from '../src/codec/values.js'
-import { messageBody, type SendingSocket } from '../src/store/message-store.js'
-import { freshPostgres, freshRedis } from './helpers/servers.js'
+import { openStore } from '../../src/open-store.js'
+import { encodeValue } from '../../src/codec/values.js'
+import { messageBody, type SendingSocket } from '../../src/store/message-store.js'
+import { freshPostgres, freshRedis } from '../helpers/servers.js'
 
 const temps: string[] = []
 after(() => {
