@@ -5,7 +5,7 @@ import { startCpuMeter, type CpuPerMessage } from './cpu-meter.js'
 import { asRelayed, signalOf } from './signal.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
-import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
+import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-variants.js'
 import { envInt, fmt, interleaved, median, percentile, printTable, ratio, first } from './util.js'
 
 /**

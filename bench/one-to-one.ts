@@ -4,7 +4,7 @@ import { asRelayed } from './signal.js'
 import { boundMsgPerSecond, commitLatencyMs, isDurable } from './bound.js'
 import { printFencingCost } from './fencing-cost.js'
 import { withLeaseVariants, type BenchTarget } from './targets.js'
-import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-cost.js'
+import { printRetryCost, withRetryVariants, type RecordingConnection } from './retry-variants.js'
 import { envInt, first, fmt, interleaved, load, median, printTable, ratio, ratioWithSpread } from './util.js'
 
 /**
