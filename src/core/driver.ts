@@ -46,6 +46,8 @@ export interface ListOptions {
 }
 
 export type ListEntry = [type: string, id: string, value?: Uint8Array]
+/** A listing entry asked for with `values: true`: the stored bytes are there. */
+export type ListEntryWithValue = [type: string, id: string, value: Uint8Array]
 
 export interface DriverCapabilities {
   /**

@@ -1,5 +1,6 @@
 import type { AuthenticationCreds } from '../core/baileys.js'
-import type { Driver, LeaseCapability, LeaseEvent, LeaseGrant, LeaseInfo, ListEntry, SnapshotReader } from '../core/driver.js'
+import type { Driver, LeaseCapability, LeaseEvent, LeaseGrant, LeaseInfo, ListEntryWithValue, SnapshotReader } from '../core/driver.js'
+import { must } from '../core/defined.js'
 import { VaultError, invalidArgument } from '../core/errors.js'
 import { assertKeyId, assertKeyType, assertSessionId, isStagingSession } from './validate.js'
 import type { ValueCodec } from './value-codec.js'
@@ -186,7 +187,7 @@ export class Store {
     assertSessionId(session, STAGING_OK)
     if (type !== undefined) assertKeyType(type)
     for await (const [t, id, bytes] of this.guardIterable('listing keys', session, this.driver.list(session, type, options))) {
-      yield options.values ? [t, id, this.codec.decode(bytes!, session, t, id)] : [t, id]
+      yield options.values ? [t, id, this.codec.decode(must(bytes, 'a driver lists the values it is asked for (Driver.list)'), session, t, id)] : [t, id]
     }
   }
 
@@ -351,8 +352,9 @@ export class Store {
   }
 
   /** Raw listing for tools that copy bytes (type, id, stored bytes). */
-  listRaw(session: string, type?: string): AsyncIterable<ListEntry> {
-    return this.guardIterable('listing keys', session, this.driver.list(session, type, { values: true }))
+  async *listRaw(session: string, type?: string): AsyncIterable<ListEntryWithValue> {
+    for await (const [t, id, bytes] of this.guardIterable('listing keys', session, this.driver.list(session, type, { values: true })))
+      yield [t, id, must(bytes, 'a driver lists the values it is asked for (Driver.list)')]
   }
 
   /** Whether keysChangedSince can tell changed keys from metadata (migrate then verifies only those again). */

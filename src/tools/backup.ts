@@ -1,3 +1,4 @@
+import { must } from '../core/defined.js'
 import { createHash } from 'node:crypto'
 import { isStagingSession } from '../store/validate.js'
 import { createWriteStream, existsSync } from 'node:fs'
@@ -80,7 +81,7 @@ function snapshotSource(store: Store, reader: SnapshotReader): Source {
     },
     async *keys(session, values) {
       for await (const [type, id, bytes] of reader.list(session, undefined, { values })) {
-        yield values ? [type, id, store.decodeValue(bytes!, { session, type, id })] : [type, id]
+        yield values ? [type, id, store.decodeValue(must(bytes, 'a snapshot lists the values it is asked for'), { session, type, id })] : [type, id]
       }
     }
   }

@@ -191,11 +191,11 @@ async function checkSession(store: Store, session: string, keep: number, tick: (
     }
     let value: StoredValue
     try {
-      value = store.decodeValue(bytes!, { session, type, id })
-      protection.add(bytes!)
+      value = store.decodeValue(bytes, { session, type, id })
+      protection.add(bytes)
     } catch (err) {
       if (!isVaultError(err)) throw err
-      protection.add(bytes!)
+      protection.add(bytes)
       if (err.code === 'DECRYPT_FAILED') encrypted.push(`${type} ${id}`)
       else {
         keyFindings.add(

@@ -252,7 +252,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
           for await (const [type, id, bytes] of from.listRaw(p.session)) {
             assertKeyType(type)
             assertKeyId(type, id)
-            const body = from.valueBody(bytes!, { session: p.session, type, id })
+            const body = from.valueBody(bytes, { session: p.session, type, id })
             checkBody(body, p.session, type, id)
             counts[type] = (counts[type] ?? 0) + 1
             batch.push([type, id, to.encodeBody(body, { session: p.target, type, id })])
@@ -303,7 +303,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
         // Batches that did not read back intact: read the whole source again for the full report.
         const changes = copyCheck?.result.mismatchCount === 0 ? from.keysChangedSince(p.session, since) : undefined
         if (changes) await verifyChanged(from, p.session, verifier, changes, () => checked.add(1, p.session))
-        else for await (const [type, id, bytes] of from.listRaw(p.session)) await verifier.add(sourceKey(from, p.session, type, id, bytes!))
+        else for await (const [type, id, bytes] of from.listRaw(p.session)) await verifier.add(sourceKey(from, p.session, type, id, bytes))
         const v = await verifier.finish(p.creds ? await from.readCreds(p.session) : undefined)
         p.verified = v.verified
         p.mismatches = v.mismatches

@@ -37,7 +37,7 @@ export async function encryptionStatus(store: Store, session: string): Promise<E
   }
   const creds = await store.readRawCreds(session)
   if (creds) count(creds)
-  for await (const [, , bytes] of store.listRaw(session)) count(bytes!)
+  for await (const [, , bytes] of store.listRaw(session)) count(bytes)
   return status
 }
 
@@ -73,8 +73,8 @@ export async function rotateKey(store: Store, options: RotateKeyOptions = {}): P
         batch = []
       }
       for await (const [type, id, bytes] of store.listRaw(session)) {
-        if (isCurrent(bytes!)) alreadyCurrent++
-        else batch.push([type, id, store.decodeValue(bytes!, { session, type, id })])
+        if (isCurrent(bytes)) alreadyCurrent++
+        else batch.push([type, id, store.decodeValue(bytes, { session, type, id })])
         if (batch.length >= batchSize) await flush()
       }
       await flush()

@@ -14,7 +14,7 @@ export async function checkForeignSession(from: Store, session: string): Promise
     for await (const [type, id, bytes] of from.listRaw(session)) {
       assertKeyType(type)
       assertKeyId(type, id)
-      checkBody(from.valueBody(bytes!, { session, type, id }), session, type, id)
+      checkBody(from.valueBody(bytes, { session, type, id }), session, type, id)
     }
     await from.readCreds(session)
   } catch (err) {

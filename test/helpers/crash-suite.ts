@@ -78,7 +78,7 @@ export function crashSuite(name: string, makeTarget: () => Promise<StoreTarget>,
               const plain: string[] = []
               const creds = await rawDriver(store).getCreds(session)
               if (!creds || !store.protectionOf(creds).sealed) plain.push('creds')
-              for await (const [type, id, bytes] of store.listRaw(session)) if (!store.protectionOf(bytes!).sealed) plain.push(`${type} ${id}`)
+              for await (const [type, id, bytes] of store.listRaw(session)) if (!store.protectionOf(bytes).sealed) plain.push(`${type} ${id}`)
               assert.deepEqual(plain, [], `session ${session}: values stored without encryption`)
             }
           } finally {

@@ -142,7 +142,7 @@ describe('migrate into a staging session, published by one atomic rename (or hid
     ]
     await store.write('alice', { creds: { ...initAuthCreds(), registrationId: 777 }, set: old })
     const before = new Map<string, Uint8Array>()
-    for await (const [type, id, bytes] of store.listRaw('alice')) before.set(`${type}/${id}`, bytes!)
+    for await (const [type, id, bytes] of store.listRaw('alice')) before.set(`${type}/${id}`, bytes)
     await store.close()
 
     await killMidMigrate(url, 'alice', 'migrate', true)
@@ -151,7 +151,7 @@ describe('migrate into a staging session, published by one atomic rename (or hid
       assert.deepEqual(await list(after.sessions()), ['alice'])
       assert.deepEqual(await list(after.stagingSessions()), ['.staging:alice'], 'the partial copy is still staged')
       const now = new Map<string, Uint8Array>()
-      for await (const [type, id, bytes] of after.listRaw('alice')) now.set(`${type}/${id}`, bytes!)
+      for await (const [type, id, bytes] of after.listRaw('alice')) now.set(`${type}/${id}`, bytes)
       assert.deepEqual(now, before, "alice's keys, byte for byte")
       assert.equal(((await after.readCreds('alice')) as { registrationId: number }).registrationId, 777)
     } finally {
