@@ -52,12 +52,20 @@ function readLease(path: string): LeaseRecord | undefined {
   )
 }
 
-/** Removes a lock whose process is gone; true if it did (or the lock vanished). */
+/**
+ * The locks this process holds right now (process-wide on purpose: a lock file names a pid).
+ * A lock naming this pid that is not here was left by a release whose unlink failed (the folder
+ * was read-only for a while): without this, this process would wait on itself for ever.
+ */
+const heldHere = new Set<string>()
+
+/** Removes a lock whose process is gone, or that this process left behind; true if it did (or the lock vanished). */
 function breakStale(lock: string): boolean {
   const text = readMaybe(lock)?.toString('utf8')
   if (text === undefined) return true
   const pid = Number(text)
-  const stale = text === '' ? Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > EMPTY_LOCK_STALE_MS : !processAlive(pid)
+  const leftHere = pid === process.pid && !heldHere.has(lock)
+  const stale = leftHere || (text === '' ? Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0) > EMPTY_LOCK_STALE_MS : !processAlive(pid))
   if (stale) unlinkSync(lock)
   return stale
 }
@@ -70,7 +78,11 @@ async function createLock(lock: string): Promise<() => void> {
       const fd = openSync(lock, 'wx', FILE_MODE)
       writeSync(fd, String(process.pid))
       closeSync(fd)
-      return () => unlinkSync(lock)
+      heldHere.add(lock)
+      return () => {
+        heldHere.delete(lock) // even if the unlink fails: a lock left behind is then known as stale
+        unlinkSync(lock)
+      }
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err
     }
