@@ -1,8 +1,9 @@
 /**
  * The retry store's record of a send adds no round trip and no flush of its own (issue 21's
  * budget): it rides the commit of the keys its send writes right after it. Counted, not timed:
- * PostgreSQL queries sent, Redis commands sent, fdatasyncs of SQLite's WAL (and whether they ran
- * inline or shared as without the record).
+ * PostgreSQL queries sent, Redis commands sent, fdatasyncs of SQLite's WAL. Whether a SQLite flush
+ * runs inline or in the thread pool depends on how long recent flushes took (wal-sync.ts), so only
+ * their sum is compared: under load the split moved between runs of the same sends.
  * The control, a record with no keys write after it, shows that the counters see a record's
  * own trip. Also: the record's stored bytes are exactly what encodeValue makes of `{ m }`.
  */
@@ -95,14 +96,14 @@ describe('retry store: recording a send adds no round trip or flush of its own',
         await sends(keysOnly)
         const off = await sends(keysOnly)
         const on = await sends(send)
-        assert.deepEqual(on, off, `the records rode the keys' commits: ${JSON.stringify({ on, off })}`)
+        const trips = (c: typeof on) => ({ queries: c.queries, commands: c.commands, flushes: c.syncs + c.inline })
+        assert.deepEqual(trips(on), trips(off), `the records rode the keys' commits: ${JSON.stringify({ on, off })}`)
         assert.equal(messages.stats().recorded, 2 * SENDS)
-        // SQLite: inline or shared as without the record (a record is no company for the keys' flush, group-commit.test.ts).
-        if (target.name === 'sqlite') assert.equal(on.inline + on.syncs, SENDS, 'each send flushed once')
+        if (target.name === 'sqlite') assert.equal(trips(on).flushes, SENDS, 'each send flushed once')
 
         const alone = await sends(i => messages.recordMessage({ jid: `1555000${i % 3}@s.whatsapp.net`, id: `ALONE${i}`, message: { conversation: 'x' } }))
-        const trips = (c: typeof on) => c.queries + c.commands + c.syncs + c.inline
-        assert.equal(trips(alone), SENDS, `control: a record with nothing to ride costs its own trip: ${JSON.stringify(alone)}`)
+        const { queries, commands, flushes } = trips(alone)
+        assert.equal(queries + commands + flushes, SENDS, `control: a record with nothing to ride costs its own trip: ${JSON.stringify(alone)}`)
       } finally {
         await store.close()
         await cleanup?.()
