@@ -79,7 +79,6 @@ export class Session {
   /** Creds writes of earlier auth states (the totals survive reconnects and relinks). */
   private credsTotals = { saves: 0, writes: 0, coalesced: 0 }
   /** Hooks for code outside the session (leases, CLI): called before each connect. */
-  private readonly beforeConnect: Array<() => Promise<void> | void> = []
   private uninstallSignals?: () => void
   /** One owner per account (lease.ts); undefined with `lease: false` or a store without leases. */
   private readonly lease?: SessionLease
@@ -88,7 +87,8 @@ export class Session {
   private lastStoreError?: VaultError
   private unobserveStore = () => {}
   /** True while connect() runs: a store failure meanwhile makes that attempt retry later. */
-  private connecting = false
+  /** The connection attempt in flight: stop() waits for it, so nothing it takes (a lease, a socket) outlives the stop. */
+  private connecting?: Promise<void>
   /** The runtime's limit on handshakes in flight (start-ramp.ts); none for a lone startSession. */
   private ramp?: RampSlot
   /** The retry store (retry-store.ts), opened with the auth state under the same lease; undefined with `messages: false`. */
@@ -145,11 +145,6 @@ export class Session {
   /** @internal Connects through the runtime's ramp (at most maxConnecting handshakes in flight); call before begin(). */
   useRamp(ramp: ConnectRamp): void {
     this.ramp = new RampSlot(ramp)
-  }
-
-  /** @internal Registers work to run before every connection attempt (e.g. taking a lease); a throw fails the session. */
-  onBeforeConnect(hook: () => Promise<void> | void): void {
-    this.beforeConnect.push(hook)
   }
 
   stats(): SessionStats {
@@ -221,8 +216,10 @@ export class Session {
     let done!: () => void
     this.stopping = new Promise<void>(resolve => (done = resolve))
     this.cancelTimers()
+    this.lease?.stopWaiting()
     const deadline = Date.now() + (this.options.stopDeadlineMs ?? 10_000)
     try {
+      await this.attemptSettled(deadline)
       await this.quiesce(deadline)
       const sock = this.sock
       this.endingOnPurpose = true
@@ -256,10 +253,15 @@ export class Session {
 
   // ---- connecting ----
 
-  private async connect(): Promise<void> {
-    if (this.stopping || this.connecting) return
+  private connect(): Promise<void> {
+    if (this.stopping || this.connecting) return Promise.resolve()
     this.reconnectTimer = undefined
-    this.connecting = true
+    const attempt = this.attemptConnection().finally(() => (this.connecting = undefined))
+    this.connecting = attempt
+    return attempt
+  }
+
+  private async attemptConnection(): Promise<void> {
     const failures = this.outage.failures
     try {
       // A reconnect first checks the lease is still ours (a zombie woken up must not kick the new owner).
@@ -271,7 +273,6 @@ export class Session {
         if (!grant || this.stopping) return
       }
       this.throwIfStoreFailedSince(failures)
-      for (const hook of this.beforeConnect) await hook()
       if (this.stopping) return
       const queued = () => this.transition('queued', { message: 'waiting for a connection slot (at most maxConnecting handshakes at once)' })
       if (this.ramp && !(await this.ramp.take({ reconnect: this.current === 'disconnected', onQueued: queued }))) return
@@ -297,12 +298,12 @@ export class Session {
       this.throwIfStoreFailedSince(failures)
     } catch (err) {
       this.ramp?.free()
+      // Stopped meanwhile: the attempt ended because of the stop (its store closing, say), not a failure of the session.
+      if (this.stopping) return this.log.debug({ code: (err as VaultError).code }, 'a connection attempt ended by the stop')
       if (isStoreUnavailable(err)) return this.retryStore(err as VaultError)
       const message = `Could not start a connection: ${(err as Error).message}`
       this.analytics.error((err as VaultError).code, message)
       return this.transition('failed', { message })
-    } finally {
-      this.connecting = false
     }
     if (this.stopping || !this.auth) return
     try {
@@ -557,12 +558,13 @@ export class Session {
     this.cancelTimers()
     this.lease?.stopWaiting()
     const deadline = Date.now() + (this.options.stopDeadlineMs ?? 10_000)
+    await this.attemptSettled(deadline)
     const sock = this.sock
     if (sock) {
       await this.quiesce(deadline)
       const closed = new Promise<void>(resolve => sock.ev.on('connection.update', u => u.connection === 'close' && resolve()))
       void sock.end(undefined)
-      await Promise.race([closed, new Promise(r => setTimeout(r, Math.max(0, deadline - Date.now())).unref?.())])
+      await untilDeadline(closed, deadline)
       this.sock = undefined
     }
     await this.quiesce(deadline)
@@ -580,10 +582,15 @@ export class Session {
       .catch(err => this.log.warn({ code: (err as VaultError).code }, `releasing the lease failed (it expires by itself): ${(err as Error).message}`))
   }
 
+  /** Waits for the connection attempt in flight (bounded by `deadline`): a lease it is granted meanwhile is then released by the stop. */
+  private async attemptSettled(deadline: number): Promise<void> {
+    if (this.connecting) await untilDeadline(this.connecting, deadline)
+  }
+
   /** Waits for in-flight key work and creds writes (bounded by `deadline`). */
   private async quiesce(deadline: number): Promise<void> {
     await this.keys.settled(QUIET_MS, deadline)
-    if (this.saver) await Promise.race([this.saver.idle(), new Promise(r => setTimeout(r, Math.max(0, deadline - Date.now())).unref?.())])
+    if (this.saver) await untilDeadline(this.saver.idle(), deadline)
   }
 
   private cancelTimers(): void {
@@ -637,4 +644,11 @@ export class Session {
       coalesced: this.credsTotals.coalesced + (s?.coalesced ?? 0)
     }
   }
+}
+
+/** Waits for `work`, or until `deadline` (epoch ms), whichever comes first; never rejects on the timer's side. */
+function untilDeadline(work: Promise<unknown>, deadline: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise(resolve => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))
+  return Promise.race([work, late]).finally(() => clearTimeout(timer))
 }
