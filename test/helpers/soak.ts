@@ -188,8 +188,9 @@ class Supervised {
       if (e.event === 'qr') this.qrShown++
       if (e.event === 'error' && e.code === 'BACKEND_UNAVAILABLE') this.outageErrors++
     })
+    // 'close', not 'exit': only then has all of its output been read, so lastErr is the line that says why it exited.
     this.exited = new Promise(resolve =>
-      child.once('exit', code => {
+      child.once('close', code => {
         if (!this.killedOnPurpose && !this.stopping) {
           this.selfExits.push({ code, detail: lastErr })
           this.log(`${this.store}: run exited by itself (code ${code}): ${lastErr}`)
