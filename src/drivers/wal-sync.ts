@@ -58,6 +58,9 @@ function waiters(): Waiters {
   return { promise, resolve, reject, commits: 0, joined: 0 }
 }
 
+/** Commits of a flush that count as company: a `joinNext` commit came with the one after it. */
+const company = (w: Waiters | undefined): number => (w ? w.commits - w.joined : 0)
+
 export class DurabilityBarrier {
   /** Commits waiting for the next sync (not started yet). */
   private next?: Waiters
@@ -68,6 +71,14 @@ export class DurabilityBarrier {
   private failedWith?: Error
   /** Moving average of how long flushes took, start to completion as the event loop saw it (ms). */
   private flushMs = 0
+  /**
+   * The last flush had company (it covered several commits, or commits came while it ran): the
+   * next idle commit starts its flush at once, overlapping the event loop's work, instead of
+   * looking a turn ahead. Many sessions (a gateway) then pipeline as a plain shared flush does:
+   * the look-ahead ran every account's work before each flush started (0.71-0.85x of the plain
+   * Map against 0.93-0.99x before it).
+   */
+  private together = false
 
   constructor(private readonly options: DurabilityBarrierOptions) {}
 
@@ -111,7 +122,7 @@ export class DurabilityBarrier {
     this.running = waiters()
     // Idle: look a turn ahead for company (adaptive), or start the shared flush at once; both
     // start after the caller's commit.
-    if (this.options.syncNow) setImmediate(this.afterTurn)
+    if (this.options.syncNow && !this.together) setImmediate(this.afterTurn)
     else this.flushShared()
   }
 
@@ -122,8 +133,9 @@ export class DurabilityBarrier {
    */
   private readonly afterTurn = () => {
     const current = this.next!
-    if (current.commits - current.joined > 1 || this.flushMs >= (this.options.inlineBelowMs ?? 1)) return this.flushShared()
+    if (company(current) > 1 || this.flushMs >= (this.options.inlineBelowMs ?? 1)) return this.flushShared()
     this.next = undefined
+    this.together = false
     try {
       const start = performance.now()
       this.options.syncNow!()
@@ -144,6 +156,7 @@ export class DurabilityBarrier {
     this.options.sync().then(
       () => {
         this.took(start)
+        this.together = company(current) > 1 || company(this.next) > 0
         current.resolve()
         this.flushShared()
       },
