@@ -25,8 +25,9 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
  * an fdatasync of the `-wal` file that started after the commit. A commit with no company (no
  * other commit within a turn of the event loop, none flushing) is fsync'd inline while flushes are fast, on the event
- * loop, as FULL would; commits that come together are flushed on libuv's thread pool, and
- * commits of every session made while one fdatasync runs share the next one. Same durability as
+ * loop, as FULL would; commits that come together are flushed on libuv's thread pool (right
+ * after a flush with company, without waiting the turn), and commits of every session made while
+ * one fdatasync runs share the next one. Same durability as
  * FULL when the write resolves; worth knowing:
  * - another reader (a second connection, or a read of this one) may see a commit before it is
  *   durable, and before its write resolved;

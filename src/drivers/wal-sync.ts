@@ -12,7 +12,9 @@ import { dirname } from 'node:path'
  * `inlineBelowMs`) it is flushed inline with `syncNow`, on the event loop, as `synchronous=FULL`
  * would: a lone bot pays no thread-pool hop. If others
  * came, the group is flushed with `sync` off the event loop, and every commit made while that
- * runs joins the next one, which starts when the current one ends. So one flush serves every
+ * runs joins the next one, which starts when the current one ends. While commits keep coming
+ * together (the last flush had company), an idle commit skips the look-ahead and starts its
+ * shared flush at once, so the flush overlaps the other sessions' work. So one flush serves every
  * commit of every session made meanwhile (group commit at the flush), and no commit waits
  * longer than two flushes. Either way a commit's write resolves only after a flush that started
  * after the commit: the same power-loss guarantee.
@@ -58,16 +60,29 @@ function waiters(): Waiters {
   return { promise, resolve, reject, commits: 0, joined: 0 }
 }
 
+/** Commits of a flush that count as company: a `joinNext` commit came with the one after it. */
+const company = (w: Waiters | undefined): number => (w ? w.commits - w.joined : 0)
+
 export class DurabilityBarrier {
   /** Commits waiting for the next sync (not started yet). */
   private next?: Waiters
-  /** Settles when no sync is in flight and none is due. */
-  private running?: Waiters
+  /** A sync is in flight or due. */
+  private running = false
+  /** Settles when the running sync and any due after it are done; made only when idle() asks (a promise per flush costs a lone bot). */
+  private whenIdle?: Waiters
   /** Starts the flush of `joinNext` commits that no other commit came to carry. */
   private joinTimer?: NodeJS.Timeout
   private failedWith?: Error
   /** Moving average of how long flushes took, start to completion as the event loop saw it (ms). */
   private flushMs = 0
+  /**
+   * The last flush had company (it covered several commits, or commits came while it ran): the
+   * next idle commit starts its flush at once, overlapping the event loop's work, instead of
+   * looking a turn ahead. Many sessions (a gateway) then pipeline as a plain shared flush does:
+   * the look-ahead ran every account's work before each flush started (0.71-0.85x of the plain
+   * Map against 0.93-0.99x before it).
+   */
+  private together = false
 
   constructor(private readonly options: DurabilityBarrierOptions) {}
 
@@ -101,17 +116,17 @@ export class DurabilityBarrier {
   /** Resolves when every commit that waited so far has its outcome (close waits on this). */
   async idle(): Promise<void> {
     // A `joinNext` commit may wait for its flush with none running yet.
-    while (this.running || this.next) await (this.running ?? this.next)!.promise.catch(() => undefined)
+    while (this.running || this.next) await (this.running ? (this.whenIdle ??= waiters()) : this.next!).promise.catch(() => undefined)
   }
 
   private start(): void {
     clearTimeout(this.joinTimer)
     this.joinTimer = undefined
     if (this.running) return
-    this.running = waiters()
+    this.running = true
     // Idle: look a turn ahead for company (adaptive), or start the shared flush at once; both
     // start after the caller's commit.
-    if (this.options.syncNow) setImmediate(this.afterTurn)
+    if (this.options.syncNow && !this.together) setImmediate(this.afterTurn)
     else this.flushShared()
   }
 
@@ -122,8 +137,9 @@ export class DurabilityBarrier {
    */
   private readonly afterTurn = () => {
     const current = this.next!
-    if (current.commits - current.joined > 1 || this.flushMs >= (this.options.inlineBelowMs ?? 1)) return this.flushShared()
+    if (company(current) > 1 || this.flushMs >= (this.options.inlineBelowMs ?? 1)) return this.flushShared()
     this.next = undefined
+    this.together = false
     try {
       const start = performance.now()
       this.options.syncNow!()
@@ -144,6 +160,7 @@ export class DurabilityBarrier {
     this.options.sync().then(
       () => {
         this.took(start)
+        this.together = company(current) > 1 || company(this.next) > 0
         current.resolve()
         this.flushShared()
       },
@@ -171,9 +188,10 @@ export class DurabilityBarrier {
   }
 
   private stopped(): void {
-    const running = this.running
-    this.running = undefined
-    running?.resolve()
+    const whenIdle = this.whenIdle
+    this.running = false
+    this.whenIdle = undefined
+    whenIdle?.resolve()
   }
 }
 

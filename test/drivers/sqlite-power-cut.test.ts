@@ -39,11 +39,15 @@ async function survivor(image: DiskImage | undefined, session: string): Promise<
   }
 }
 
+/** Inline flushes of the last lostWrites' `thenAlone` writes. */
+let inlineWhileAlone = 0
+
 /**
- * Writes `rounds` values per session, all sessions at once (one session: a lone bot), and takes
- * a power-cut image at the instant each write resolves. Returns the writes the cut would lose.
+ * Writes `rounds` values per session, all sessions at once (one session: a lone bot), then
+ * `thenAlone` more values of the first session one at a time, and takes a power-cut image at the
+ * instant each write resolves. Returns the writes the cut would lose.
  */
-async function lostWrites(options: (path: string) => OpenStoreOptions, sessions: number, rounds: number): Promise<string[]> {
+async function lostWrites(options: (path: string) => OpenStoreOptions, sessions: number, rounds: number, thenAlone = 0): Promise<string[]> {
   const path = join(tempDir(), 'b.db')
   const store = await openStore(`sqlite:${path}`, options(path))
   const cuts: Array<{ session: string; value: string; image: DiskImage | undefined }> = []
@@ -62,6 +66,14 @@ async function lostWrites(options: (path: string) => OpenStoreOptions, sessions:
         })
       )
     }
+    const first = auths[0]
+    const inlineBefore = flushes.inline
+    for (let n = 0; first && n < thenAlone; n++) {
+      const value = `alone ${n}`
+      await first.state.keys.set({ session: { 'peer.0': { value } as never } })
+      cuts.push({ session: 's0', value, image: powerCut(path) })
+    }
+    inlineWhileAlone = flushes.inline - inlineBefore
   } finally {
     await store.close()
   }
@@ -86,6 +98,16 @@ describe('sqlite durable default: a write survives a power cut at the instant it
     assert.deepEqual(await lostWrites(() => ({}), 8, 6), [])
     const shared = flushes.threadPool - before.threadPool
     assert.ok(shared > 0 && shared < 8 * 6, `flushes shared by concurrent commits (${shared} flushes for 48 commits)`)
+  })
+
+  it('right after commits came together, the next commit flushes off the loop at once, and resolves only after a flush that covers it', async () => {
+    // Inline flushes allowed whatever this disk's speed: only the company of the last flush sends the first lone write off the loop.
+    const options = () => ({ sqlite: { inlineFlushBelowMs: Infinity } })
+    const before = { ...flushes }
+    assert.deepEqual(await lostWrites(options, 8, 2, 3), [])
+    assert.ok(flushes.threadPool - before.threadPool >= 3, 'the concurrent rounds and the first lone write flushed off the loop')
+    // The first lone write follows a flush with company: shared at once; the two after it had none before them.
+    assert.equal(inlineWhileAlone, 2, 'one lone write took the shared flush, the later ones were flushed inline')
   })
 
   it('control: the check catches a write that resolves before its flush', async () => {

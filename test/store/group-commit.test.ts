@@ -278,6 +278,29 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await barrier.idle()
   })
 
+  it('adaptive: after a flush with company the next idle commit starts its shared flush at once; after a lone one it looks a turn ahead again', async () => {
+    const { started, sync } = heldSyncs()
+    let inline = 0
+    const barrier = new DurabilityBarrier({ sync, syncNow: () => void inline++, failure })
+    const together = [barrier.wait(), barrier.wait()]
+    await turn()
+    started[0]?.finish()
+    await Promise.all(together)
+    await barrier.idle()
+    // Many sessions at work: the flush overlaps the event loop's work instead of waiting for it.
+    const next = barrier.wait()
+    assert.deepEqual([inline, started.length], [0, 2], 'after company: the shared flush starts in the call, no turn first')
+    started[1]?.finish()
+    await next
+    await barrier.idle()
+    // That flush covered one commit and none came meanwhile: a lone bot again.
+    const alone = barrier.wait()
+    assert.equal(started.length, 2, 'after a lone flush: no flush before the turn ends')
+    await alone
+    assert.deepEqual([inline, started.length], [1, 2], 'alone: flushed inline')
+    await barrier.idle()
+  })
+
   it('adaptive: after slow flushes a lone commit is flushed off the loop too', async () => {
     let inline = 0
     let shared = 0
