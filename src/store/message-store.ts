@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { generateMessageIDV2, proto, type ProtoTypes, type CacheStore, type SocketConfig, type WAMessage, type WAMessageKey } from '../core/baileys.js'
 import type { LeaseGrant, Settles, WriteBatch } from '../core/driver.js'
-import { invalidArgument, isVaultError, type VaultError } from '../core/errors.js'
+import { invalidArgument, isVaultError } from '../core/errors.js'
 import { leaseLost } from '../drivers/shared-lease.js'
 import { MESSAGE_TYPE, RETRY_COUNT_TYPE } from './internal-types.js'
 import type { Store } from './store.js'
@@ -116,7 +116,7 @@ interface Send {
   owner: object
   jid: string
   id: string
-  kept?: Promise<VaultError | undefined>
+  kept?: Promise<Error | undefined>
   onError: (err: Error) => void
   /** Settles when the send's call returned (see WriteBatch.joinUntil). */
   ended: Settles
@@ -304,19 +304,20 @@ export async function openMessageStore(
    * stores and file: carry it in the group commit of the keys Baileys writes for the same send
    * (after the message left; joinNext), or on its own once `ended` (the send's call returned)
    * settles with no write to ride. The send awaits the returned promise only when it ends, so
-   * recording adds no round trip of its own. It never rejects: it resolves to LEASE_LOST, which
-   * the send then throws (a zombie's send fails, and nothing of it lands); any other failure is
-   * reported to onError and the send goes on. (Resolving instead of rejecting spares the
-   * handler a rejection waiting for the send's end would need: one promise fewer per send.)
+   * recording adds no round trip of its own. It never rejects: it resolves to the error the send
+   * must throw, LEASE_LOST (a zombie's send fails, and nothing of it lands) or what onError threw
+   * (the default onError rethrows); any other failure is reported to onError and the send goes
+   * on. (Resolving instead of rejecting spares the handler a rejection waiting for the send's end
+   * would need, which also keeps one from counting as unhandled meanwhile: one promise fewer per send.)
    */
-  const keep = (
-    sent: { jid: string; id: string; message: ProtoTypes.IMessage },
-    onError: (err: Error) => void,
-    ended: Settles
-  ): Promise<VaultError | undefined> =>
-    recordSent(sent, ended).then(undefined, err => {
+  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void, ended: Settles): Promise<Error | undefined> =>
+    recordSent(sent, ended).then(undefined, (err: Error) => {
       if (isVaultError(err, 'LEASE_LOST')) return err
-      onError(err as Error)
+      try {
+        onError(err)
+      } catch (thrown) {
+        return thrown as Error
+      }
       return undefined
     })
 
@@ -361,8 +362,8 @@ export async function openMessageStore(
       }
       // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
       if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError, ENDED)
-      const lost = await send.kept
-      if (lost) throw lost
+      const failed = await send.kept
+      if (failed) throw failed
       return msg
     }
     sock.relayMessage = async (jid, message, options) => {
@@ -375,8 +376,8 @@ export async function openMessageStore(
       } finally {
         ended.end()
       }
-      const lost = await kept
-      if (lost) throw lost
+      const failed = await kept
+      if (failed) throw failed
       return relayed
     }
     return () => {

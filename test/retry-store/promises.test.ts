@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHook } from 'node:async_hooks'
 import { describe, it } from 'node:test'
+import { createMemoryDriver } from '../../src/drivers/memory.js'
 import { openStore } from '../../src/open-store.js'
 import type { SendingSocket } from '../../src/store/message-store.js'
 
@@ -47,6 +48,39 @@ describe('retry store: promises per send', () => {
       assert.ok(on - off <= ADDED_AT_MOST, `a recorded send made ${on - off} promises more than the send alone`)
       assert.equal(messages.stats().recorded, 21, 'every recorded send was kept')
     } finally {
+      await store.close()
+    }
+  })
+
+  it('a record that failed while its send still runs: the send rejects with it (default onError), never an unhandled rejection; with onError it goes on', async () => {
+    const memory = createMemoryDriver()
+    let failWrites = false
+    const store = await openStore({
+      ...memory,
+      write: (session, batch) => (failWrites ? Promise.reject(new Error('disk full')) : memory.write(session, batch))
+    })
+    const unhandled: unknown[] = []
+    const notice = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', notice)
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise(resolve => setImmediate(resolve))
+    }
+    try {
+      const messages = await store.useMessageStore('bot')
+      failWrites = true
+      // The send outlasts its record's failure by a few turns of the event loop.
+      const slow: SendingSocket = { sendMessage: async () => undefined, relayMessage: () => turns(5).then(() => 'id') }
+      messages.record(slow)
+      await assert.rejects(slow.relayMessage('1555@s.whatsapp.net', { conversation: 'x' }, { messageId: 'FAILS' }), /disk full/)
+      const reported: Error[] = []
+      const tolerant: SendingSocket = { sendMessage: async () => undefined, relayMessage: () => turns(5).then(() => 'id') }
+      messages.record(tolerant, { onError: err => reported.push(err) })
+      assert.equal(await tolerant.relayMessage('1555@s.whatsapp.net', { conversation: 'x' }, { messageId: 'GOES-ON' }), 'id')
+      assert.equal(reported.length, 1)
+      await turns(2)
+      assert.deepEqual(unhandled, [])
+    } finally {
+      process.off('unhandledRejection', notice)
       await store.close()
     }
   })
