@@ -23,6 +23,21 @@ export type RecordingConnection = BenchConnection & {
   send?: <T>(session: string, jid: string, text: string, encrypt: () => Promise<T>) => Promise<T>
 }
 
+/** A socket wrapped by record() once, whose relayMessage (Baileys' own, in the runtime) runs the current send's encrypt. */
+type RecordedSocket = SendingSocket & { encrypt: () => Promise<unknown> }
+
+async function recordedSocket(opening: Promise<MessageStore>): Promise<RecordedSocket> {
+  const sock: RecordedSocket = {
+    encrypt: () => Promise.reject(new Error('no send in progress')),
+    sendMessage: async () => undefined,
+    // Returns the encrypt's own promise (its result stands in for the relayed id): the stand-in
+    // adds no promise of its own, as Baileys' relayMessage is there with the retry store off too.
+    relayMessage: () => sock.encrypt() as Promise<string>
+  }
+  ;(await opening).record(sock)
+  return sock
+}
+
 export function withRetryStore(target: BenchTarget): BenchTarget {
   return withOpen({
     name: `${target.name}${SUFFIX}`,
@@ -34,26 +49,20 @@ export function withRetryStore(target: BenchTarget): BenchTarget {
         ...backend,
         async connect(options) {
           const conn = await backend.connect(options)
-          const stores = new Map<string, Promise<MessageStore>>()
-          const messagesOf = (session: string) => {
-            let m = stores.get(session)
-            if (!m) stores.set(session, (m = (conn.store as AuthStore).useMessageStore(session)))
-            return m
-          }
+          // As the runtime does at session start: the retry store opened beside the auth state, and record() once per socket.
+          const sockets = new Map<string, RecordedSocket>()
           const recording: RecordingConnection = {
             ...conn,
-            async send(session, jid, text, encrypt) {
-              let out: Awaited<ReturnType<typeof encrypt>> | undefined
-              const sock: SendingSocket = {
-                sendMessage: async () => undefined,
-                relayMessage: async () => {
-                  out = await encrypt()
-                  return ''
-                }
-              }
-              ;(await messagesOf(session)).record(sock)
-              await sock.relayMessage(jid, { conversation: text }, { messageId: uniqueId() })
-              return out!
+            async auth(session, authOptions) {
+              const auth = await conn.auth(session, authOptions)
+              if (!sockets.has(session)) sockets.set(session, await recordedSocket((conn.store as AuthStore).useMessageStore(session)))
+              return auth
+            },
+            send(session, jid, text, encrypt) {
+              const sock = must(sockets.get(session), 'a session sends after its auth state was opened')
+              sock.encrypt = encrypt
+              // The stand-in relayMessage hands back the encrypt's result (see recordedSocket).
+              return sock.relayMessage(jid, { conversation: text }, { messageId: uniqueId() }) as unknown as ReturnType<typeof encrypt>
             }
           }
           return recording

@@ -37,7 +37,16 @@ export interface WriteBatch {
    * so it waits no longer; the driver's few-ms limit stays as a backstop. Lets a record wait out
    * an encrypt's reads on a loaded machine without a fixed window too short or too long.
    */
-  joinUntil?: PromiseLike<unknown>
+  joinUntil?: Settles
+}
+
+/**
+ * Tells its callbacks once it settled: a Promise, or a lighter one-shot signal that makes no
+ * promise (the retry store's send end: each promise on the send path is copied onto by every
+ * enabled AsyncLocalStorage, one per Baileys socket).
+ */
+export interface Settles {
+  then(onSettled: () => void, onFailed: () => void): unknown
 }
 
 export interface ListOptions {

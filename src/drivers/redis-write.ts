@@ -99,13 +99,54 @@ const wrongType = (session: string) =>
     `A Redis key of session "${session}" holds a value of another type than baileys-vault writes (something else wrote under this store's prefix). Nothing of this write landed; use another prefix or remove that key.`
   )
 
+/** One batch of the script: the group's batches it applies together (see sharedBatches). */
+interface ScriptBatch extends GroupedBatch {
+  members: GroupedBatch[]
+}
+
+/**
+ * The group's batches as the script applies them, in arrival order. A batch without creds
+ * joins its session's previous one when that carries the same epoch, no creds either and none
+ * of its keys (a retry store record and the keys of its send): one lease check and one set of
+ * HSET/ZADD calls for both, and they land or fail together, as one check would decide for both
+ * anyway. Otherwise it stays a batch of its own, so writes of one key land in order. (Other
+ * sessions' batches between them do not matter: no Redis key is shared between sessions.)
+ */
+function sharedBatches(group: readonly GroupedBatch[]): ScriptBatch[] {
+  const out: ScriptBatch[] = []
+  const last = new Map<string, ScriptBatch>()
+  for (const g of group) {
+    const prev = last.get(g.session)
+    if (prev && canShare(prev.batch, g.batch)) {
+      prev.batch = { set: [...prev.batch.set, ...g.batch.set], del: [...prev.batch.del, ...g.batch.del], epoch: g.batch.epoch }
+      prev.members.push(g)
+      continue
+    }
+    const own: ScriptBatch = { session: g.session, batch: g.batch, members: [g] }
+    out.push(own)
+    last.set(g.session, own)
+  }
+  return out
+}
+
+/** Same epoch, no creds, no key in common: the two batches can be applied as one. */
+function canShare(a: WriteBatch, b: WriteBatch): boolean {
+  if (a.epoch !== b.epoch || a.creds || b.creds) return false
+  const keys = new Set<string>()
+  for (const [type, id] of a.set) keys.add(typeIdKey(type, id))
+  for (const [type, id] of a.del) keys.add(typeIdKey(type, id))
+  for (const [type, id] of b.set) if (keys.has(typeIdKey(type, id))) return false
+  for (const [type, id] of b.del) if (keys.has(typeIdKey(type, id))) return false
+  return true
+}
+
 /**
  * Applies batches with the group script: `applyGroup` for group commit (group-commit.ts),
  * `writeOne` for a single write. Outcomes per batch: undefined (landed) or its own error.
  */
 export function redisWriter({ runScript, keys }: { runScript: RunScript; keys: RedisKeys }) {
   function applyGroup(group: readonly GroupedBatch[]): Promise<unknown[]> {
-    const live = group.filter(g => !isEmptyBatch(g.batch))
+    const live = sharedBatches(group.filter(g => !isEmptyBatch(g.batch)))
     if (live.length === 0) return Promise.resolve(group.map(() => undefined))
     const scriptKeys = [keys.sessions]
     const args: Array<string | Buffer> = []
@@ -121,7 +162,8 @@ export function redisWriter({ runScript, keys }: { runScript: RunScript; keys: R
     return runScript(WRITE_GROUP_SHA, WRITE_GROUP_SCRIPT, scriptKeys, args).then(reply => {
       const codes = reply as number[]
       if (!Array.isArray(codes) || codes.length !== live.length) throw new Error(`the Redis write script returned ${String(codes)} for ${live.length} batches`)
-      const byBatch = new Map(live.map((g, i) => [g, codes[i]]))
+      const byBatch = new Map<GroupedBatch, number | undefined>()
+      live.forEach(({ members }, i) => members.forEach(g => byBatch.set(g, codes[i])))
       return group.map(g => {
         const code = byBatch.get(g)
         if (code === undefined || code === 1) return undefined

@@ -1,5 +1,6 @@
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, fsyncSync, openSync, stat, statSync } from 'node:fs'
 import { dirname } from 'node:path'
+import type { Settles } from '../core/driver.js'
 
 /**
  * A durability barrier: commits are made at once (synchronously, in call order) and only their
@@ -96,7 +97,7 @@ export class DurabilityBarrier {
    * barrier, start no flush; the commit waits for the next commit's flush, at most until `until`
    * settles or `joinWithinMs` passed (WriteBatch.joinNext: a record whose send's keys follow).
    */
-  wait(options: { joinNext?: boolean; until?: PromiseLike<unknown> } = {}): Promise<void> {
+  wait(options: { joinNext?: boolean; until?: Settles } = {}): Promise<void> {
     if (this.failedWith) return Promise.reject(this.failedWith)
     const next = (this.next ??= waiters())
     next.commits++

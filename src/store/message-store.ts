@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { generateMessageIDV2, proto, type ProtoTypes, type CacheStore, type SocketConfig, type WAMessage, type WAMessageKey } from '../core/baileys.js'
-import type { LeaseGrant, WriteBatch } from '../core/driver.js'
+import type { LeaseGrant, Settles, WriteBatch } from '../core/driver.js'
 import { invalidArgument, isVaultError } from '../core/errors.js'
 import { leaseLost } from '../drivers/shared-lease.js'
 import { MESSAGE_TYPE, RETRY_COUNT_TYPE } from './internal-types.js'
@@ -116,19 +116,33 @@ interface Send {
   owner: object
   jid: string
   id: string
-  kept?: Promise<void>
+  kept?: Promise<Error | undefined>
   onError: (err: Error) => void
   /** Settles when the send's call returned (see WriteBatch.joinUntil). */
-  ended: Promise<void>
+  ended: Settles
 }
 
-/** The end of a send: a record waiting to ride the commit of the send's keys waits no longer after it. */
-function sendEnd(): { ended: Promise<void>; end(): void } {
-  let end!: () => void
-  const ended = new Promise<void>(resolve => (end = resolve))
-  return { ended, end }
+/**
+ * The end of a send (its call returned): a record waiting to ride the commit of the send's keys
+ * waits no longer after it (WriteBatch.joinUntil). A callback list, not a promise: it makes no
+ * promise per send (each one is copied onto by every enabled AsyncLocalStorage, one per Baileys
+ * socket). Callbacks run in a microtask after end(), as a promise's would.
+ */
+class SendEnd implements Settles {
+  private waiting: Array<() => void> | undefined = []
+
+  then(onSettled: () => void): void {
+    if (this.waiting) this.waiting.push(onSettled)
+    else queueMicrotask(onSettled)
+  }
+
+  end(): void {
+    const waiting = this.waiting
+    this.waiting = undefined
+    if (waiting && waiting.length > 0) queueMicrotask(() => waiting.forEach(settled => settled()))
+  }
 }
-const ENDED: Promise<void> = Promise.resolve()
+const ENDED: Settles = { then: onSettled => queueMicrotask(onSettled) }
 
 /**
  * One storage for the sends of every MessageStore in the process: Node copies each enabled
@@ -136,8 +150,6 @@ const ENDED: Promise<void> = Promise.resolve()
  * work (the Signal crypto included) once per account.
  */
 const sending = new AsyncLocalStorage<Send>()
-
-const ignore = () => undefined
 
 export async function openMessageStore(
   store: Store,
@@ -216,7 +228,7 @@ export async function openMessageStore(
    * `joinUntil`: the record of a send, whose keys follow: it joins their commit, waiting at most
    * until the send ended (WriteBatch.joinNext, joinUntil).
    */
-  const recordSent = ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinUntil?: Promise<void>): Promise<void> => {
+  const recordSent = ({ jid, id, message }: { jid: string; id: string; message: ProtoTypes.IMessage }, joinUntil?: Settles): Promise<void> => {
     if (typeof jid !== 'string' || typeof id !== 'string' || id === '' || !message)
       return Promise.reject(invalidArgument('recordMessage needs { jid, id, message } of a sent message.'))
     let body: Buffer
@@ -292,18 +304,22 @@ export async function openMessageStore(
    * stores and file: carry it in the group commit of the keys Baileys writes for the same send
    * (after the message left; joinNext), or on its own once `ended` (the send's call returned)
    * settles with no write to ride. The send awaits the returned promise only when it ends, so
-   * recording adds no round trip of its own. It rejects only with LEASE_LOST (a zombie's send
-   * fails, and nothing of it lands); any other failure is reported to onError and the send goes on.
+   * recording adds no round trip of its own. It never rejects: it resolves to the error the send
+   * must throw, LEASE_LOST (a zombie's send fails, and nothing of it lands) or what onError threw
+   * (the default onError rethrows); any other failure is reported to onError and the send goes
+   * on. (Resolving instead of rejecting spares the handler a rejection waiting for the send's end
+   * would need, which also keeps one from counting as unhandled meanwhile: one promise fewer per send.)
    */
-  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void, ended: Promise<void>): Promise<void> => {
-    const kept = recordSent(sent, ended).then(undefined, err => {
-      if (isVaultError(err, 'LEASE_LOST')) throw err
-      onError(err as Error)
+  const keep = (sent: { jid: string; id: string; message: ProtoTypes.IMessage }, onError: (err: Error) => void, ended: Settles): Promise<Error | undefined> =>
+    recordSent(sent, ended).then(undefined, (err: Error) => {
+      if (isVaultError(err, 'LEASE_LOST')) return err
+      try {
+        onError(err)
+      } catch (thrown) {
+        return thrown as Error
+      }
+      return undefined
     })
-    // Awaited by the send's end; until then a rejection must not count as unhandled.
-    kept.catch(ignore)
-    return kept
-  }
 
   const socketOptions: MessageStore['socketOptions'] = (own = {}) => {
     const ownGet = own.getMessage
@@ -330,7 +346,7 @@ export async function openMessageStore(
         throw err
       })
     sock.sendMessage = async (jid, content, options = {}) => {
-      const { ended, end } = sendEnd()
+      const ended = new SendEnd()
       const send: Send = {
         owner,
         jid,
@@ -342,24 +358,26 @@ export async function openMessageStore(
       try {
         msg = await sending.run(send, () => sendMessage.call(sock, jid, content, { ...options, messageId: send.id }))
       } finally {
-        end()
+        ended.end()
       }
       // Without the patch hook (socketOptions not passed to makeWASocket) the message is kept after it left.
       if (!send.kept && msg?.key.id && msg.message) send.kept = keep({ jid: msg.key.remoteJid ?? jid, id: msg.key.id, message: msg.message }, onError, ENDED)
-      await send.kept
+      const failed = await send.kept
+      if (failed) throw failed
       return msg
     }
     sock.relayMessage = async (jid, message, options) => {
       const id = options?.messageId ?? generateMessageIDV2(sock.user?.id)
-      const { ended, end } = sendEnd()
+      const ended = new SendEnd()
       const kept = keep({ jid, id, message }, onError, ended)
       let relayed: string
       try {
         relayed = await relayMessage.call(sock, jid, message, { ...options, messageId: id })
       } finally {
-        end()
+        ended.end()
       }
-      await kept
+      const failed = await kept
+      if (failed) throw failed
       return relayed
     }
     return () => {

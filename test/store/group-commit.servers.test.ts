@@ -266,6 +266,73 @@ describe('redis group commit', () => {
     }
   })
 
+  it("a session's record and its keys (same epoch, no key in common) are one script batch: one lease check, one HSET; fenced out, both fail. Control: a key in common keeps them two, the later value wins", async () => {
+    const target = await freshRedis('group-share')
+    const client = await redisClient()
+    const driver = await createRedisDriver({ client, prefix: target.prefix })
+    // MONITOR lists the commands scripts run too: HMGET is the lease check, HSET a batch's sets.
+    const watcher = await redisClient()
+    const monitor = await watcher.monitor()
+    const calls: string[] = []
+    // Only the write script's calls: HMGET of the lease hash (its check), HSET of the keys hash (a batch's sets).
+    const counted: Record<string, string> = { [`${target.prefix}:s:s1:lease`]: 'HMGET', [`${target.prefix}:s:s1:keys`]: 'HSET' }
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const command = args[0]?.toUpperCase()
+      if (command !== undefined && counted[args[1] ?? ''] === command) calls.push(command)
+    })
+    /** Lets MONITOR show every command run so far (a command after them, then a pause). */
+    const shown = async () => {
+      await client.ping()
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    /** The lease checks and HSETs the script ran for `writes`, sent in one turn (one group). */
+    const scriptCalls = async (writes: Array<() => Promise<void>>) => {
+      await shown()
+      calls.length = 0
+      const results = await Promise.allSettled(writes.map(w => w()))
+      await shown()
+      return { results: results.map(r => r.status), hmget: calls.filter(c => c === 'HMGET').length, hset: calls.filter(c => c === 'HSET').length }
+    }
+    const value = async (type: string, id: string) => {
+      const got = (await driver.get('s1', type, [id])).get(id)
+      return got && Buffer.from(got).toString()
+    }
+    try {
+      const lease = driver.lease!
+      const a = await lease.acquire('s1', { owner: 'host-a:1:aa', ttlMs: 60_000 })
+      const record: WriteBatch = { set: [['m', 'sent-1', bytes('record')]], del: [], epoch: a.epoch, joinNext: true }
+      const keys: WriteBatch = { set: [['session', 'peer.0', bytes('keys')]], del: [], epoch: a.epoch }
+      const shared = await scriptCalls([() => driver.write('s1', record), () => driver.write('s1', keys)])
+      assert.deepEqual(shared, { results: ['fulfilled', 'fulfilled'], hmget: 1, hset: 1 })
+      assert.equal(await value('m', 'sent-1'), 'record')
+      assert.equal(await value('session', 'peer.0'), 'keys')
+
+      // Control: the same key in both batches: two script batches, in order.
+      const first: WriteBatch = { set: [['session', 'peer.0', bytes('first')]], del: [], epoch: a.epoch }
+      const second: WriteBatch = { set: [['session', 'peer.0', bytes('second')]], del: [], epoch: a.epoch }
+      const apart = await scriptCalls([() => driver.write('s1', first), () => driver.write('s1', second)])
+      assert.deepEqual(apart, { results: ['fulfilled', 'fulfilled'], hmget: 2, hset: 2 })
+      assert.equal(await value('session', 'peer.0'), 'second')
+
+      // Another owner took the lease: the shared batch is fenced out whole; nothing of it lands.
+      await lease.release('s1', { owner: a.owner, epoch: a.epoch })
+      await lease.acquire('s1', { owner: 'host-b:2:bb', ttlMs: 60_000 })
+      const stale = await scriptCalls([
+        () => driver.write('s1', { ...record, set: [['m', 'sent-2', bytes('zombie')]] }),
+        () => driver.write('s1', { ...keys, set: [['session', 'peer.1', bytes('zombie')]] })
+      ])
+      assert.deepEqual(stale, { results: ['rejected', 'rejected'], hmget: 1, hset: 0 })
+      assert.equal(await value('m', 'sent-2'), undefined)
+      assert.equal(await value('session', 'peer.1'), undefined)
+    } finally {
+      monitor.disconnect()
+      watcher.disconnect()
+      await driver.close()
+      client.disconnect()
+      await target.cleanup()
+    }
+  })
+
   it('under many concurrent writers, no session ever sees its writes applied out of order', async () => {
     const target = await freshRedis('group-order')
     const store = await openStore(target.url)
