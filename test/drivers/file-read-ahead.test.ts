@@ -55,6 +55,18 @@ describe('readAhead', () => {
     assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
   })
 
+  it('reads a file larger than a page buffer whole (the buffer grows), with the files around it', async () => {
+    const dir = join(root, 'large')
+    mkdirSync(dir)
+    const big = randomBytes(2.5 * 1024 * 1024) // more than the 1 MiB a page starts with
+    writeFileSync(join(dir, 'a.json'), 'first')
+    writeFileSync(join(dir, 'b.json'), big)
+    writeFileSync(join(dir, 'c.json'), 'last')
+    const got: Array<Buffer | undefined> = []
+    for await (const page of readAhead(dir, ['a.json', 'b.json', 'c.json'])) got.push(...page)
+    assert.deepEqual(got, [Buffer.from('first'), big, Buffer.from('last')])
+  })
+
   it('changedAhead: each file changed since a moment or not (as statChangedSince), undefined for a file gone', async () => {
     const dir = join(root, 'stats')
     mkdirSync(dir)
@@ -142,6 +154,38 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
     assert.ok(readAheadStats.statPages > statPagesBefore, 'statted on the worker (control: the path under test was taken)')
     assert.equal(changed, 1, 'exactly the file touched after the moment')
     assert.equal(keys, readdirSync(folder).filter(name => name !== 'creds.json' && parseKeyFile(name)).length)
+    await from.close()
+  })
+
+  it("verification takes the copy's listing while the folder's names are unchanged; a file added since is listed again and reported changed", async () => {
+    const folder = bulkFolder()
+    // The folder's own timestamps must predate the copy, as a folder a bot wrote earlier does.
+    await new Promise(resolve => setTimeout(resolve, CHANGE_MARGIN_MS + 50))
+    const from = await openStore(`file:${folder}`)
+    /** Keys keysChangedSince reports after a whole listing with values (migrate's copy) that began at `since`. */
+    const afterCopy = async (change?: () => void) => {
+      const since = Date.now()
+      let listed = 0
+      for await (const _ of from.listRaw('default')) listed++
+      change?.()
+      const reused = readAheadStats.listingsReused
+      const keys = new Map<string, boolean>()
+      for await (const [type, id, changed] of from.keysChangedSince('default', since)!) keys.set(`${type}-${id}.json`, changed)
+      return { listed, keys, reused: readAheadStats.listingsReused - reused }
+    }
+    const unchanged = await afterCopy()
+    assert.equal(unchanged.reused, 1, 'the listing was taken from the copy')
+    assert.equal(unchanged.keys.size, unchanged.listed)
+    assert.ok(
+      [...unchanged.keys.values()].every(changed => !changed),
+      'nothing changed since the copy began'
+    )
+    // Control: a key added after the copy's listing is not in that listing; the folder's names changed, so it is listed again.
+    const added = 'pre-key-990001.json'
+    const withAdded = await afterCopy(() => writeFileSync(join(folder, added), toBufferJson({ private: randomBytes(32), public: randomBytes(32) })))
+    assert.equal(withAdded.reused, 0, 'listed again')
+    assert.equal(withAdded.keys.size, withAdded.listed + 1)
+    assert.equal(withAdded.keys.get(added), true, 'the added key is reported, as changed')
     await from.close()
   })
 
