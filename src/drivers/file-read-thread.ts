@@ -1,54 +1,26 @@
-import { closeSync, openSync, readSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parentPort } from 'node:worker_threads'
 import { statChangedSince } from './file-changes.js'
 import type { PageReply, PageRequest } from './file-read-ahead.js'
 
-/** Bytes a page buffer starts with; it doubles while a page needs more (a page is 256 files). */
-const PAGE_START_BYTES = 1 << 20
-
-/**
- * The bytes of every file of a page, one after another in one fresh buffer, and each file's
- * length (-1: gone).
- * Each file is read straight into the page buffer (open, read until end of file, close): no
- * stat for its size and no per-file buffer copied into the page afterwards.
- */
+/** The bytes of every file of a page in one fresh buffer, and each file's length (-1: gone). */
 function readPage(dir: string, names: readonly string[]): { buffer: ArrayBuffer; lengths: number[] } {
-  let page: Buffer = Buffer.allocUnsafeSlow(PAGE_START_BYTES)
-  let used = 0
-  const lengths: number[] = []
+  const values: Array<Buffer | undefined> = []
   for (const name of names) {
-    let fd: number
     try {
-      fd = openSync(join(dir, name), 'r')
+      values.push(readFileSync(join(dir, name)))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      lengths.push(-1) // gone since the listing, as the listing thread's own read would find
-      continue
+      values.push(undefined) // gone since the listing, as the listing thread's own read would find
     }
-    const start = used
-    try {
-      for (;;) {
-        if (used === page.byteLength) page = grown(page, used)
-        const n = readSync(fd, page, used, page.byteLength - used, null)
-        if (n === 0) break
-        used += n
-      }
-    } finally {
-      closeSync(fd)
-    }
-    lengths.push(used - start)
   }
-  // The page's own ArrayBuffer (allocUnsafeSlow: not the shared pool), transferred as it is: its
-  // unused tail is never touched, so it costs address space, not memory, and no copy is made.
-  return { buffer: page.buffer as ArrayBuffer, lengths }
-}
-
-/** `page` with twice the room, its first `used` bytes kept. */
-function grown(page: Buffer, used: number): Buffer {
-  const bigger = Buffer.allocUnsafeSlow(page.byteLength * 2)
-  page.copy(bigger, 0, 0, used)
-  return bigger
+  const bytes = Buffer.concat(values.filter((v): v is Buffer => v !== undefined))
+  // A fresh ArrayBuffer of exactly the page (concat of small buffers may use the shared pool).
+  const buffer = (
+    bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+  ) as ArrayBuffer
+  return { buffer, lengths: values.map(v => (v === undefined ? -1 : v.byteLength)) }
 }
 
 /** Per file of a page: changed since `since` (file-changes.ts) 1, unchanged 0, gone 2. */

@@ -55,18 +55,6 @@ describe('readAhead', () => {
     assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
   })
 
-  it('reads a file larger than a page buffer whole (the buffer grows), with the files around it', async () => {
-    const dir = join(root, 'large')
-    mkdirSync(dir)
-    const big = randomBytes(2.5 * 1024 * 1024) // more than the 1 MiB a page starts with
-    writeFileSync(join(dir, 'a.json'), 'first')
-    writeFileSync(join(dir, 'b.json'), big)
-    writeFileSync(join(dir, 'c.json'), 'last')
-    const got: Array<Buffer | undefined> = []
-    for await (const page of readAhead(dir, ['a.json', 'b.json', 'c.json'])) got.push(...page)
-    assert.deepEqual(got, [Buffer.from('first'), big, Buffer.from('last')])
-  })
-
   it('changedAhead: each file changed since a moment or not (as statChangedSince), undefined for a file gone', async () => {
     const dir = join(root, 'stats')
     mkdirSync(dir)
