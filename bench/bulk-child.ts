@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { backup } from '../src/tools/backup.js'
 import { migrate } from '../src/tools/migrate.js'
 import { openStore } from '../src/open-store.js'
@@ -15,12 +15,52 @@ const decodeOptions = (o: any) => {
  * read on a worker thread, the main thread bounds the wall time on a quiet 2-core machine.
  */
 function mainThreadCpuMs(): number | undefined {
+  return threadCpuMs(process.pid)
+}
+
+/** CPU time of one thread of this process (ms; Linux /proc, undefined elsewhere or once it ended). */
+function threadCpuMs(tid: number): number | undefined {
   try {
     // Fields after the command name: utime and stime are the 12th and 13th (clock ticks, 100 Hz).
-    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
     return (Number(fields[11]) + Number(fields[12])) * 10
   } catch {
     return undefined
+  }
+}
+
+/**
+ * CPU time per thread other than the main one, sampled every 20 ms (a thread that ends, such as
+ * a read-ahead worker, keeps its last sample): threads present at the start (V8's GC and compiler
+ * threads, libuv's pool if already started) apart from those started during the operation (the
+ * read-ahead worker threads, and libuv's pool when the operation started it).
+ */
+function threadSampler(): { stop(): { atStartMs: number; startedMs: number } } {
+  const tids = () => {
+    try {
+      return readdirSync('/proc/self/task').map(Number)
+    } catch {
+      return []
+    }
+  }
+  const before = new Map(tids().map(tid => [tid, threadCpuMs(tid) ?? 0]))
+  const last = new Map<number, number>()
+  const sample = () => {
+    for (const tid of tids()) if (tid !== process.pid) last.set(tid, threadCpuMs(tid) ?? last.get(tid) ?? 0)
+  }
+  const timer = setInterval(sample, 20)
+  return {
+    stop() {
+      clearInterval(timer)
+      sample()
+      let atStartMs = 0
+      let startedMs = 0
+      for (const [tid, ms] of last) {
+        if (before.has(tid)) atStartMs += ms - before.get(tid)!
+        else startedMs += ms
+      }
+      return { atStartMs, startedMs }
+    }
   }
 }
 
@@ -30,6 +70,7 @@ const baseRss = process.memoryUsage.rss()
 const start = performance.now()
 const cpuStart = process.cpuUsage()
 const mainStart = mainThreadCpuMs()
+const threads = threadSampler()
 let keys = 0
 let bytes: number | undefined
 const [sampledPeak] = await withPeakRss(async () => {
@@ -46,6 +87,7 @@ const [sampledPeak] = await withPeakRss(async () => {
   }
 })
 const ms = performance.now() - start
+const { atStartMs, startedMs } = threads.stop()
 // The kernel's high-water mark of the process (getrusage maxrss, KiB): the sampling timer above
 // never fires while a migration runs without yielding to the event loop (synchronous reads and
 // commits), so alone it would report the RSS at the end, not the peak.
@@ -57,4 +99,4 @@ const mainEnd = mainThreadCpuMs()
 const mainCpuMs = mainStart === undefined || mainEnd === undefined ? undefined : mainEnd - mainStart
 await from.close()
 await to?.close()
-process.stdout.write(JSON.stringify({ keys, ms, cpuMs, mainCpuMs, baseRss, peakRss, bytes }))
+process.stdout.write(JSON.stringify({ keys, ms, cpuMs, mainCpuMs, threadsAtStartCpuMs: atStartMs, threadsStartedCpuMs: startedMs, baseRss, peakRss, bytes }))

@@ -30,7 +30,16 @@ const child = fileURLToPath(new URL('./bulk-child.js', import.meta.url))
 
 async function runChild(spec: object) {
   const { stdout } = await promisify(execFile)(process.execPath, [child, JSON.stringify(spec)], { maxBuffer: 1 << 20, env: process.env })
-  return JSON.parse(stdout) as { keys: number; ms: number; cpuMs: number; mainCpuMs?: number; baseRss: number; peakRss: number; bytes?: number }
+  return JSON.parse(stdout) as {
+    keys: number
+    ms: number
+    cpuMs: number
+    mainCpuMs?: number
+    threadsStartedCpuMs: number
+    baseRss: number
+    peakRss: number
+    bytes?: number
+  }
 }
 
 /** A Baileys folder with `total` keys (Baileys' file names and BufferJSON text), written directly. */
@@ -107,6 +116,8 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
         fmt((r.keys / mainMs) * 1000),
         fmt(ms / 1000, 2),
         fmt(cpuMs / 1000, 2),
+        fmt(mainMs / 1000, 2),
+        fmt(median(samples.map(s => s.threadsStartedCpuMs)) / 1000, 2),
         fmt((cpuMs * 1000) / r.keys, 1),
         mb(Math.max(...samples.map(s => s.peakRss - s.baseRss))),
         mb(r.peakRss),
@@ -138,8 +149,23 @@ export async function runBulk(_targets: BenchTarget[]): Promise<void> {
     // CPU s (user + system, all threads): steadier than wall time on a shared machine.
     // keys per CPU-second (all threads) and per main-thread CPU-second: what a loaded machine
     // cannot blur; the main thread bounds the wall time once the folder is read on a worker.
+    // Per thread: the main thread, and the threads started during the operation (the read-ahead
+    // workers; sampled every 20 ms, see bulk-child); the rest is V8's GC and compiler threads.
     printTable(
-      ['operation', 'keys/s', 'keys/CPU-s', 'keys/main-thread CPU-s', 's', 'CPU s', 'CPU µs/key', 'peak RSS above baseline MB', 'peak RSS MB', 'target'],
+      [
+        'operation',
+        'keys/s',
+        'keys/CPU-s',
+        'keys/main-thread CPU-s',
+        's',
+        'CPU s',
+        'main-thread CPU s',
+        'worker-thread CPU s',
+        'CPU µs/key',
+        'peak RSS above baseline MB',
+        'peak RSS MB',
+        'target'
+      ],
       rows
     )
     console.log(

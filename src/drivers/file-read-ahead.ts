@@ -22,8 +22,12 @@ export const READ_AHEAD_MIN_FILES = 1000
 const PAGE_FILES = 256
 const AHEAD = 4
 
-/** @internal Pages read (and statted) by worker threads in this process (tests check that a bulk listing took this path). */
-export const readAheadStats = { pages: 0, statPages: 0 }
+/**
+ * @internal Pages read (and statted) by worker threads in this process, and key listings a
+ * verification took from the copy's listing (file.ts) instead of listing the folder again
+ * (tests check that a bulk listing took these paths).
+ */
+export const readAheadStats = { pages: 0, statPages: 0, listingsReused: 0 }
 
 /**
  * The bytes of `names` in `dir`, in order (undefined: the file is gone), read by a worker

@@ -8,7 +8,7 @@ import { folderAt, inTurns, unfinishedFoldersUnder, type Folder, type Place } fr
 import { LogsOnDisk, hasLog } from './file-log.js'
 import { FileGroupCommit } from './file-commit.js'
 import { canRename, dropFolder, moveFolder, type FolderMoveOptions } from './file-move.js'
-import { READ_AHEAD_MIN_FILES, changedAhead, readAhead } from './file-read-ahead.js'
+import { READ_AHEAD_MIN_FILES, changedAhead, readAhead, readAheadStats } from './file-read-ahead.js'
 import { entries, foreignNames, hasData, keyFiles, readCreds, readValue, sidecarSession, type FolderView } from './file-read.js'
 import { GroupCommit } from './group-commit.js'
 import { DEFAULT_SESSION, assertFileType, keyFile, parseSessionFolder, sessionFolder } from './file-names.js'
@@ -141,6 +141,12 @@ class FileDriver {
   private readonly commits: FileGroupCommit
   private readonly groups: GroupCommit
   private readonly moves: FolderMoveOptions
+  /**
+   * The key files of the last whole large session listed to its end with values (migrate's copy),
+   * and when that listing began: keysChangedSince (migrate's verification) takes it instead of
+   * listing the folder again while the folder's names have not changed since. Taken once.
+   */
+  private lastBulkListing?: { dir: string; at: number; files: Array<[string, string, string]> }
 
   constructor(options: { root: string; sync: boolean; readOnly: boolean; groupCommit: boolean }) {
     this.root = options.root
@@ -189,6 +195,7 @@ class FileDriver {
     if (type !== undefined) assertFileType(type)
     await this.ready(folder)
     const view = this.view(folder.dir)
+    const at = Date.now()
     const files = keyFiles(view, type)
     if (options.values && type === undefined && files.length >= READ_AHEAD_MIN_FILES && !view.logged()?.size) {
       // A whole large session (the tools: migrate, backup): its files are read on a worker
@@ -206,6 +213,7 @@ class FileDriver {
           if (value) yield [t, id, value]
         }
       }
+      this.lastBulkListing = { dir: view.dir, at, files }
       return
     }
     for (let i = 0; i < files.length; i += PAGE) {
@@ -226,7 +234,7 @@ class FileDriver {
     const renamed = statChangedSince(view.dir, since)
     if (renamed === undefined) return
     const index = view.logged()
-    const files = keyFiles(view)
+    const files = (!renamed && this.bulkListingSince(view.dir, since, index)) || keyFiles(view)
     if (!renamed && files.length >= READ_AHEAD_MIN_FILES) {
       // A large session (migrate's verification): the stats run on a worker thread, pages ahead.
       let i = 0
@@ -247,6 +255,19 @@ class FileDriver {
       const changed = renamed || index?.has(name) || statChangedSince(join(view.dir, name), since)
       if (changed !== undefined) yield [type, id, changed] // gone since the listing: no longer a key
     }
+  }
+
+  /**
+   * The last bulk listing of `dir` (see lastBulkListing) when it is the folder's key files now: it
+   * began at or after `since`, the caller found the folder's names unchanged since then (no file
+   * added, removed or renamed: the folder's own timestamps), and no logged write lies over them.
+   */
+  private bulkListingSince(dir: string, since: number, index: ReadonlyMap<string, unknown> | undefined): Array<[string, string, string]> | undefined {
+    const listing = this.lastBulkListing
+    this.lastBulkListing = undefined
+    if (!listing || listing.dir !== dir || listing.at < since || index?.size) return undefined
+    readAheadStats.listingsReused++
+    return listing.files
   }
 
   async *sessions(): AsyncIterable<string> {

@@ -145,6 +145,38 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
     await from.close()
   })
 
+  it("verification takes the copy's listing while the folder's names are unchanged; a file added since is listed again and reported changed", async () => {
+    const folder = bulkFolder()
+    // The folder's own timestamps must predate the copy, as a folder a bot wrote earlier does.
+    await new Promise(resolve => setTimeout(resolve, CHANGE_MARGIN_MS + 50))
+    const from = await openStore(`file:${folder}`)
+    /** Keys keysChangedSince reports after a whole listing with values (migrate's copy) that began at `since`. */
+    const afterCopy = async (change?: () => void) => {
+      const since = Date.now()
+      let listed = 0
+      for await (const _ of from.listRaw('default')) listed++
+      change?.()
+      const reused = readAheadStats.listingsReused
+      const keys = new Map<string, boolean>()
+      for await (const [type, id, changed] of from.keysChangedSince('default', since)!) keys.set(`${type}-${id}.json`, changed)
+      return { listed, keys, reused: readAheadStats.listingsReused - reused }
+    }
+    const unchanged = await afterCopy()
+    assert.equal(unchanged.reused, 1, 'the listing was taken from the copy')
+    assert.equal(unchanged.keys.size, unchanged.listed)
+    assert.ok(
+      [...unchanged.keys.values()].every(changed => !changed),
+      'nothing changed since the copy began'
+    )
+    // Control: a key added after the copy's listing is not in that listing; the folder's names changed, so it is listed again.
+    const added = 'pre-key-990001.json'
+    const withAdded = await afterCopy(() => writeFileSync(join(folder, added), toBufferJson({ private: randomBytes(32), public: randomBytes(32) })))
+    assert.equal(withAdded.reused, 0, 'listed again')
+    assert.equal(withAdded.keys.size, withAdded.listed + 1)
+    assert.equal(withAdded.keys.get(added), true, 'the added key is reported, as changed')
+    await from.close()
+  })
+
   it('refuses a damaged key file: CORRUPT_DATA naming it, no session on the target, the source unchanged', async () => {
     const folder = bulkFolder()
     writeFileSync(join(folder, 'pre-key-900777.json'), '{"private":{"type":"Buffer","data":"AAA') // torn write
