@@ -7,8 +7,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DisconnectReason, INITIAL_PREKEY_COUNT } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../../src/sim/index.js'
+import type { LinkedDevice, Simulator } from '../../src/sim/index.js'
 import { connectClient, textOf, type Client, type ClientOptions } from './sim-client.js'
+import { useSimulator } from './use-simulator.js'
 
 export const OPEN_MS = 10_000
 
@@ -82,22 +83,17 @@ export interface SuiteTarget {
 
 export function simLifecycleSuite(label: string, makeTarget: () => Promise<SuiteTarget>): void {
   describe(`simulator lifecycle on a ${label} store`, () => {
-    let sim: Simulator
-    let untrust: () => void
+    const sim = useSimulator()
     let target: SuiteTarget
     let storeUrl: string
     let linked: LinkedDevice
 
     before(async () => {
-      sim = await startSimulator()
-      untrust = trustSimulator(sim)
       target = await makeTarget()
       storeUrl = target.url
     })
 
     after(async () => {
-      untrust?.()
-      await sim?.stop()
       await target?.cleanup?.()
     })
 

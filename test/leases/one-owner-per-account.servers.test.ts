@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { after, before, test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, type Simulator } from '../../src/sim/index.js'
+import type { Simulator } from '../../src/sim/index.js'
 import { freshPostgres, freshRedis } from '../helpers/servers.js'
 import { silentLogger } from '../helpers/sim-client.js'
 import { spawn } from 'node:child_process'
@@ -38,6 +38,7 @@ import { prune } from '../../src/tools/prune.js'
 import { restore } from '../../src/tools/restore.js'
 import { rotateKey } from '../../src/tools/rotate-key.js'
 import { rawDriver } from '../helpers/raw-driver.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/lease-runtime-child.js', import.meta.url))
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
@@ -58,18 +59,20 @@ interface ChildEvent {
   stats?: { lease?: { state: string; takeovers: number; lost: number } }
 }
 
-let sim: Simulator
 let dir: string
 const children: ChildProcess[] = []
 
-before(async () => {
+// Registered before useSimulator, so the children die before the simulator stops.
+after(() => children.forEach(c => c.kill('SIGKILL')))
+
+// The children trust the simulator themselves (they get its root key).
+const sim = useSimulator({ trust: false })
+
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vault-lease-runtime-'))
-  sim = await startSimulator()
 })
 
-after(async () => {
-  children.forEach(c => c.kill('SIGKILL'))
-  await sim?.stop()
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 

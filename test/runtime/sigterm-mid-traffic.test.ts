@@ -12,8 +12,8 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, type Simulator } from '../../src/sim/index.js'
 import { rawDriver } from '../helpers/raw-driver.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/runtime-child.js', import.meta.url))
 
@@ -28,18 +28,20 @@ interface ChildEvent {
   stats?: { creds: { saves: number; writes: number; coalesced: number } }
 }
 
-let sim: Simulator
 let dir: string
 const children: ChildProcess[] = []
 
-before(async () => {
+// Registered before useSimulator, so the children die before the simulator stops.
+after(() => children.forEach(c => c.kill('SIGKILL')))
+
+// The children trust the simulator themselves (they get its root key).
+const sim = useSimulator({ trust: false })
+
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vault-runtime-sigterm-'))
-  sim = await startSimulator()
 })
 
-after(async () => {
-  children.forEach(c => c.kill('SIGKILL'))
-  await sim?.stop()
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 

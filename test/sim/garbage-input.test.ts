@@ -25,18 +25,22 @@ import {
 } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { connectClient, silentLogger, textOf, type Client } from '../helpers/sim-client.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
-let sim: Simulator
-let untrust: () => void
 let store: Store
 let bot: Client
 let botJid: string
 
+// Registered before useSimulator, so it runs while the simulator still listens.
+after(async () => {
+  await bot?.end()
+  await store?.close()
+})
+
+const sim = useSimulator()
+
 before(async () => {
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
   store = await openStore('memory:sim-garbage')
   const auth = await store.useAuthState('bot')
   let scan: Promise<{ jid: string }> | undefined
@@ -52,13 +56,6 @@ before(async () => {
   botJid = (await scan!).jid
   bot = connectClient({ url: sim.url, auth })
   await bot.waitForOpen(10_000)
-})
-
-after(async () => {
-  await bot?.end()
-  await store?.close()
-  untrust?.()
-  await sim?.stop()
 })
 
 /** Opens a raw WebSocket to the simulator. */
