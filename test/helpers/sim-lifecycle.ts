@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DisconnectReason, INITIAL_PREKEY_COUNT } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
-import type { LinkedDevice, Simulator } from '../../src/sim/index.js'
+import type { KickReason, LinkedDevice, Simulator } from '../../src/sim/index.js'
 import { connectClient, textOf, type Client, type ClientOptions } from './sim-client.js'
 import { useSimulator } from './use-simulator.js'
 
@@ -65,6 +65,22 @@ export async function login(sim: Simulator, auth: ClientOptions['auth'], config?
   const client = connectClient({ url: sim.url, auth, config, onQr: () => assert.fail('a linked device must not be asked to scan a QR code') })
   await client.waitForOpen(OPEN_MS)
   return client
+}
+
+/** A logged-in client kicked with `reason` closes with `expected`; the server keeps the device. */
+export async function assertKickSurvived(options: {
+  sim: Simulator
+  auth: ClientOptions['auth']
+  jid: string
+  reason: KickReason
+  expected: number
+}): Promise<void> {
+  const { sim, jid, reason } = options
+  const client = await login(sim, options.auth)
+  assert.equal(sim.kick(jid, reason), 1)
+  assert.equal(await client.waitForClose(OPEN_MS), options.expected, `kick ${reason}`)
+  await client.end()
+  assert.ok(sim.device(jid), `the device survives ${reason}`)
 }
 
 /** Waits until `fn` holds (server-side state settles asynchronously). */
@@ -196,13 +212,7 @@ export function simLifecycleSuite(label: string, makeTarget: () => Promise<Suite
           ['replaced', DisconnectReason.connectionReplaced],
           ['badSession', DisconnectReason.badSession]
         ]
-        for (const [reason, expected] of cases) {
-          const client = await login(sim, auth)
-          assert.equal(sim.kick(linked.jid, reason), 1)
-          assert.equal(await client.waitForClose(OPEN_MS), expected, `kick ${reason}`)
-          await client.end()
-          assert.ok(sim.device(linked.jid), `the device survives ${reason}`)
-        }
+        for (const [reason, expected] of cases) await assertKickSurvived({ sim, auth, jid: linked.jid, reason, expected })
 
         // A second login with the same creds replaces the first connection, as on the real server.
         const first = await login(sim, auth)

@@ -13,6 +13,10 @@
  * killing children) is registered before this call.
  */
 import assert from 'node:assert/strict'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before } from 'node:test'
 import { startSimulator, trustSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/index.js'
 
@@ -45,4 +49,34 @@ export function useSimulator(options: UseSimulatorOptions = {}): Simulator {
     get: (_, name) => Reflect.get(current(), name),
     set: (_, name, value) => Reflect.set(current(), name, value)
   })
+}
+
+export interface SimulatorForChildren {
+  /** The simulator; this process does not trust it, the children do (they get its root key). */
+  readonly sim: Simulator
+  /** Child processes a test started: SIGKILLed after the tests, before the simulator stops. */
+  readonly children: ChildProcess[]
+  /** A temporary folder for the children's stores, removed after the tests. */
+  readonly dir: string
+}
+
+/** A simulator for tests whose clients run in child processes, with their folder and their clean-up. */
+export function useSimulatorForChildren(options: { tmpPrefix: string }): SimulatorForChildren {
+  let dir: string | undefined
+  const children: ChildProcess[] = []
+  after(() => children.forEach(c => c.kill('SIGKILL')))
+  const sim = useSimulator({ trust: false })
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), options.tmpPrefix))
+  })
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+  return {
+    sim,
+    children,
+    get dir() {
+      return dir ?? assert.fail('useSimulatorForChildren: the folder is made in before(); use it in a test')
+    }
+  }
 }

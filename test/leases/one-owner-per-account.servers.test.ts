@@ -12,11 +12,9 @@
  * The measured takeover and handoff times are reported as diagnostics.
  */
 import assert from 'node:assert/strict'
-import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { fork } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
 import type { Simulator } from '../../src/sim/index.js'
@@ -38,7 +36,7 @@ import { prune } from '../../src/tools/prune.js'
 import { restore } from '../../src/tools/restore.js'
 import { rotateKey } from '../../src/tools/rotate-key.js'
 import { rawDriver } from '../helpers/raw-driver.js'
-import { useSimulator } from '../helpers/use-simulator.js'
+import { useSimulatorForChildren } from '../helpers/use-simulator.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/lease-runtime-child.js', import.meta.url))
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
@@ -59,22 +57,8 @@ interface ChildEvent {
   stats?: { lease?: { state: string; takeovers: number; lost: number } }
 }
 
-let dir: string
-const children: ChildProcess[] = []
-
-// Registered before useSimulator, so the children die before the simulator stops.
-after(() => children.forEach(c => c.kill('SIGKILL')))
-
-// The children trust the simulator themselves (they get its root key).
-const sim = useSimulator({ trust: false })
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'vault-lease-runtime-'))
-})
-
-after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+const fleet = useSimulatorForChildren({ tmpPrefix: 'vault-lease-runtime-' })
+const { sim, children } = fleet
 
 function startChild(storeUrl: string, name: string, options: { wait?: boolean; onEvent?: (e: ChildEvent) => void } = {}) {
   const args = [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'main', String(TTL_MS), options.wait === false ? '0' : '1']
@@ -222,7 +206,7 @@ async function toolsAgainstLiveBot(storeUrl: string, bot: Child) {
   const live = await openStore(storeUrl)
   const source = await openStore('memory:')
   const encrypted = await openStore(storeUrl, { encryption: encryptionFromEnv({ BAILEYS_VAULT_KEY: `k1:${randomBytes(32).toString('base64')}` }) })
-  const file = join(dir, `live-${Date.now()}.backup`)
+  const file = join(fleet.dir, `live-${Date.now()}.backup`)
   try {
     const before = await digestOf(live)
     const copy = await source.useAuthState('main')
@@ -246,7 +230,7 @@ async function toolsAgainstLiveBot(storeUrl: string, bot: Child) {
 }
 
 test('leases on SQLite: takeover after SIGKILL, zombie fenced, rolling handoff', { timeout: 120_000 }, async t => {
-  await scenarios(t, `sqlite:${join(dir, 'wa.db')}`, 'sqlite')
+  await scenarios(t, `sqlite:${join(fleet.dir, 'wa.db')}`, 'sqlite')
 })
 
 test('leases on PostgreSQL: takeover after SIGKILL, zombie fenced, rolling handoff', { timeout: 120_000 }, async t => {
@@ -305,7 +289,7 @@ test('lease metrics: baileys_vault_lease_state is 2 for the owner and 1 for a st
 })
 
 test('--no-wait: a second process fails at once with LEASE_HELD naming the owner', { timeout: 60_000 }, async () => {
-  const storeUrl = `sqlite:${join(dir, 'nowait.db')}`
+  const storeUrl = `sqlite:${join(fleet.dir, 'nowait.db')}`
   let scanned: Promise<unknown> | undefined
   const a = startChild(storeUrl, 'A', { onEvent: e => void (e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!))) })
   await a.waitFor(a.state('connected'), 'A connected')

@@ -26,6 +26,7 @@ import {
 import { openStore } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
 import { connectClient, silentLogger, textOf, type Client } from '../helpers/sim-client.js'
+import { pair } from '../helpers/sim-lifecycle.js'
 import { useSimulator } from '../helpers/use-simulator.js'
 
 let store: Store
@@ -43,17 +44,7 @@ const sim = useSimulator()
 before(async () => {
   store = await openStore('memory:sim-garbage')
   const auth = await store.useAuthState('bot')
-  let scan: Promise<{ jid: string }> | undefined
-  const pairing = connectClient({
-    url: sim.url,
-    auth,
-    onQr: qr => {
-      scan ??= sim.phone.scan(qr)
-    }
-  })
-  assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
-  await pairing.end()
-  botJid = (await scan!).jid
+  botJid = (await pair(sim, auth)).jid
   bot = connectClient({ url: sim.url, auth })
   await bot.waitForOpen(10_000)
 })
@@ -202,17 +193,7 @@ test('after all of that the linked client still works and new devices can pair',
   const other = await openStore('memory:sim-garbage-2')
   try {
     const auth = await other.useAuthState('second')
-    let scan: Promise<unknown> | undefined
-    const pairing = connectClient({
-      url: sim.url,
-      auth,
-      onQr: qr => {
-        scan ??= sim.phone.scan(qr)
-      }
-    })
-    assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
-    await scan
-    await pairing.end()
+    await pair(sim, auth)
   } finally {
     await other.close()
   }

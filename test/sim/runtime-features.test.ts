@@ -14,7 +14,7 @@ import { openStore } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
 import { startSimulator, type LinkedDevice } from '../../src/sim/index.js'
 import { textOf } from '../helpers/sim-client.js'
-import { login, OPEN_MS, pairByCode } from '../helpers/sim-lifecycle.js'
+import { assertKickSurvived, login, OPEN_MS, pairByCode } from '../helpers/sim-lifecycle.js'
 import { useSimulator } from '../helpers/use-simulator.js'
 
 let dir: string
@@ -107,13 +107,7 @@ describe('kicks, silence and restart', () => {
       ['forbidden', DisconnectReason.forbidden],
       ['multideviceMismatch', DisconnectReason.multideviceMismatch]
     ] as const
-    for (const [reason, expected] of cases) {
-      const client = await login(sim, auth)
-      assert.equal(sim.kick(linked.jid, reason), 1)
-      assert.equal(await client.waitForClose(OPEN_MS), expected, `kick ${reason}`)
-      await client.end()
-      assert.ok(sim.device(linked.jid), `the device survives ${reason}`)
-    }
+    for (const [reason, expected] of cases) await assertKickSurvived({ sim, auth, jid: linked.jid, reason, expected })
     const kicked = await control('/kick', { jid: linked.jid, reason: 'forbidden' })
     assert.deepEqual(await kicked.json(), { told: 0 }, 'the HTTP API knows the new reasons (nobody online to tell)')
   })
