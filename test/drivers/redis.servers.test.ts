@@ -4,11 +4,8 @@ import { isVaultError } from '../../src/core/errors.js'
 import { createRedisDriver, type RedisClientLike } from '../../src/drivers/redis.js'
 import { openStore } from '../../src/open-store.js'
 import { driverConformance } from '../../src/testing/index.js'
-import { crashSuite } from '../helpers/crash-suite.js'
-import { testEncryption } from '../helpers/encryption-keys.js'
-import { realClientSuite } from '../helpers/real-client-suite.js'
-import { toolsSuite } from '../helpers/tools-suite.js'
-import { freshRedis, outageSuite, redisClient, requireEnv, startRedis, stopRedis } from '../helpers/servers.js'
+import { assertUnreachableOpenFails, freshRedis, redisClient, requireEnv, startRedis, stopRedis } from '../helpers/servers.js'
+import { serverDriverSuites } from '../helpers/server-driver-suites.js'
 
 const bytes = (text: string) => Buffer.from(text, 'utf8')
 
@@ -152,22 +149,8 @@ describe('redis driver', () => {
   })
 
   it('an unreachable server fails the open with BACKEND_UNAVAILABLE, without the password', async () => {
-    const started = Date.now()
-    await assert.rejects(openStore('redis://:s3cret-pw@127.0.0.1:1'), err => {
-      assert.ok(isVaultError(err, 'BACKEND_UNAVAILABLE'), String(err))
-      assert.ok(!(err as Error).message.includes('s3cret-pw'))
-      return true
-    })
-    assert.ok(Date.now() - started < 10_000)
+    await assertUnreachableOpenFails('redis://:s3cret-pw@127.0.0.1:1', 's3cret-pw')
   })
 })
 
-outageSuite('redis', () => freshRedis('outage'), { stop: () => stopRedis('shutdown'), start: startRedis })
-realClientSuite('redis', () => freshRedis('realclient'))
-realClientSuite('redis, encrypted', async () => ({ ...(await freshRedis('realclient_enc')), options: { encryption: testEncryption() } }))
-toolsSuite('redis', () => freshRedis('tools'))
-crashSuite('redis', () => freshRedis('crash'))
-const toolsEncryption = testEncryption()
-toolsSuite('redis, encrypted', async () => ({ ...(await freshRedis('tools_enc')), options: { encryption: toolsEncryption } }))
-// The encrypted repeat: 10 kills (the plain run's 30 cover the driver; ~6 s instead of ~20 s).
-crashSuite('redis, encrypted', async () => ({ ...(await freshRedis('crash_enc')), options: { encryption: testEncryption() } }))
+serverDriverSuites({ name: 'redis', fresh: freshRedis, server: { stop: () => stopRedis('shutdown'), start: startRedis } })

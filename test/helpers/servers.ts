@@ -102,6 +102,17 @@ async function ctl(...args: string[]): Promise<void> {
 }
 
 /** `immediate` is a crash of the server (no checkpoint; WAL recovery on start). */
+/** Opening `url` (no server listens there; `password` is in it) fails with BACKEND_UNAVAILABLE within 10 s, and the error does not say the password. */
+export async function assertUnreachableOpenFails(url: string, password: string): Promise<void> {
+  const started = Date.now()
+  await assert.rejects(openStore(url), err => {
+    assert.ok(isVaultError(err, 'BACKEND_UNAVAILABLE'), String(err))
+    assert.ok(!(err as Error).message.includes(password))
+    return true
+  })
+  assert.ok(Date.now() - started < 10_000)
+}
+
 export const stopPostgres = (mode: 'fast' | 'immediate' = 'fast') => ctl('stop-postgres', mode)
 export const startPostgres = () => ctl('start-postgres')
 /** `shutdown` flushes and fsyncs the AOF; `kill` is SIGKILL. */

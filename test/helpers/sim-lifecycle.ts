@@ -7,8 +7,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DisconnectReason, INITIAL_PREKEY_COUNT } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../../src/sim/index.js'
+import type { KickReason, LinkedDevice, Simulator } from '../../src/sim/index.js'
 import { connectClient, textOf, type Client, type ClientOptions } from './sim-client.js'
+import { useSimulator } from './use-simulator.js'
 
 export const OPEN_MS = 10_000
 
@@ -66,6 +67,22 @@ export async function login(sim: Simulator, auth: ClientOptions['auth'], config?
   return client
 }
 
+/** A logged-in client kicked with `reason` closes with `expected`; the server keeps the device. */
+export async function assertKickSurvived(options: {
+  sim: Simulator
+  auth: ClientOptions['auth']
+  jid: string
+  reason: KickReason
+  expected: number
+}): Promise<void> {
+  const { sim, jid, reason } = options
+  const client = await login(sim, options.auth)
+  assert.equal(sim.kick(jid, reason), 1)
+  assert.equal(await client.waitForClose(OPEN_MS), options.expected, `kick ${reason}`)
+  await client.end()
+  assert.ok(sim.device(jid), `the device survives ${reason}`)
+}
+
 /** Waits until `fn` holds (server-side state settles asynchronously). */
 export async function eventually(fn: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -82,22 +99,17 @@ export interface SuiteTarget {
 
 export function simLifecycleSuite(label: string, makeTarget: () => Promise<SuiteTarget>): void {
   describe(`simulator lifecycle on a ${label} store`, () => {
-    let sim: Simulator
-    let untrust: () => void
+    const sim = useSimulator()
     let target: SuiteTarget
     let storeUrl: string
     let linked: LinkedDevice
 
     before(async () => {
-      sim = await startSimulator()
-      untrust = trustSimulator(sim)
       target = await makeTarget()
       storeUrl = target.url
     })
 
     after(async () => {
-      untrust?.()
-      await sim?.stop()
       await target?.cleanup?.()
     })
 
@@ -200,13 +212,7 @@ export function simLifecycleSuite(label: string, makeTarget: () => Promise<Suite
           ['replaced', DisconnectReason.connectionReplaced],
           ['badSession', DisconnectReason.badSession]
         ]
-        for (const [reason, expected] of cases) {
-          const client = await login(sim, auth)
-          assert.equal(sim.kick(linked.jid, reason), 1)
-          assert.equal(await client.waitForClose(OPEN_MS), expected, `kick ${reason}`)
-          await client.end()
-          assert.ok(sim.device(linked.jid), `the device survives ${reason}`)
-        }
+        for (const [reason, expected] of cases) await assertKickSurvived({ sim, auth, jid: linked.jid, reason, expected })
 
         // A second login with the same creds replaces the first connection, as on the real server.
         const first = await login(sim, auth)

@@ -8,17 +8,15 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, afterEach, before, describe, it } from 'node:test'
-import { useMultiFileAuthState } from '@whiskeysockets/baileys'
+import { after, afterEach, describe, it } from 'node:test'
 import { openStore } from '../../src/open-store.js'
 import { isVaultError } from '../../src/core/errors.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
 import { assertConversationContinues } from '../helpers/conversation.js'
 import { runCli } from '../helpers/tools-cli.js'
 import { requireEnv } from '../helpers/servers.js'
-import { login, pair } from '../helpers/sim-lifecycle.js'
-import { textOf } from '../helpers/sim-client.js'
+import { assertLinkedDeviceMovesIn } from '../helpers/linked-device-moves-in.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 import { allSessions, baileysApiKey, baileysFolderTexts, hashSnapshot, migrateUrls, withRedis, writeBaileysApiHash } from '../helpers/import-layouts.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-import-baileys-api-'))
@@ -100,50 +98,20 @@ describe('baileys-api+redis:// importer', () => {
 })
 
 describe('baileys-api+redis://: a device linked through makeWASocket', () => {
-  let sim: Simulator
-  let untrust: () => void
-  before(async () => {
-    sim = await startSimulator()
-    untrust = trustSimulator(sim)
-  })
-  after(async () => {
-    untrust?.()
-    await sim?.stop()
-  })
+  const sim = useSimulator()
 
   it('logs in from the migrated store without a QR code, and messages decrypt both ways', { timeout: 60_000 }, async () => {
-    const carol = sim.contact('15550005555', { name: 'Carol' })
-    const folder = join(dir, 'linked')
-    const auth = await useMultiFileAuthState(folder)
-    const device = await pair(sim, auth)
-    const first = await login(sim, auth)
-    await carol.sendText('on baileys-api')
-    assert.equal(textOf(await first.nextMessage()), 'on baileys-api')
-    await first.sock.sendMessage(carol.jid, { text: 'reply on baileys-api' })
-    assert.equal((await carol.nextMessage()).text, 'reply on baileys-api')
-    await first.end()
-
-    const phone = `+${device.jid.split(/[:@]/)[0]}`
-    await baileysApiSource(folder, phone)
-    const to = sqliteUrl()
-    const result = await migrateUrls(URL_, to)
-    assert.equal(result.ok, true)
-    const target = await openStore(to)
-    try {
-      const migrated = await target.useAuthState(phone)
-      assert.equal(migrated.isNew, false)
-      assert.equal(migrated.state.creds.me?.id, device.jid)
-      const client = await login(sim, migrated)
-      await carol.sendText('after moving in')
-      assert.equal(textOf(await client.nextMessage()), 'after moving in')
-      await client.sock.sendMessage(carol.jid, { text: 'reply after moving in' })
-      assert.equal((await carol.nextMessage()).text, 'reply after moving in')
-      await client.end()
-      assert.deepEqual(client.saveErrors, [])
-      assert.equal(carol.retryReceipts, 0)
-      assert.deepEqual(carol.decryptErrors, [])
-    } finally {
-      await target.close()
-    }
+    await assertLinkedDeviceMovesIn({
+      sim,
+      contactNumber: '15550005555',
+      folder: join(dir, 'linked'),
+      label: 'baileys-api',
+      writeSource: async ({ device, folder }) => {
+        const phone = `+${device.jid.split(/[:@]/)[0]}`
+        await baileysApiSource(folder, phone)
+        return { url: URL_, session: phone }
+      },
+      target: sqliteUrl()
+    })
   })
 })

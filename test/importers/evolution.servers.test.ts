@@ -7,19 +7,17 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import { useMultiFileAuthState } from '@whiskeysockets/baileys'
+import { after, describe, it } from 'node:test'
 import { openStore } from '../../src/open-store.js'
 import { migrate } from '../../src/tools/migrate.js'
 import { createMemoryDriver } from '../../src/drivers/memory.js'
 import { isVaultError } from '../../src/core/errors.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
 import { assertConversationContinues } from '../helpers/conversation.js'
 import { runCli } from '../helpers/tools-cli.js'
 import { deleteRedisPrefix, freshPostgres, requireEnv } from '../helpers/servers.js'
-import { login, pair } from '../helpers/sim-lifecycle.js'
-import { textOf } from '../helpers/sim-client.js'
+import { assertLinkedDeviceMovesIn } from '../helpers/linked-device-moves-in.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 import {
   allSessions,
   baileysFolderTexts,
@@ -108,51 +106,21 @@ describe('evolution+… importer: alice (every key type) migrates and her conver
 })
 
 describe('evolution+postgres://…?redis=…: a device linked through makeWASocket', () => {
-  let sim: Simulator
-  let untrust: () => void
-  before(async () => {
-    sim = await startSimulator()
-    untrust = trustSimulator(sim)
-  })
-  after(async () => {
-    untrust?.()
-    await sim?.stop()
-  })
+  const sim = useSimulator()
 
   it('logs in from the migrated store without a QR code, and messages decrypt both ways', { timeout: 60_000 }, async () => {
-    const carol = sim.contact('15550004444', { name: 'Carol' })
-    const folder = join(dir, 'linked')
-    const auth = await useMultiFileAuthState(folder)
-    const device = await pair(sim, auth)
-    const before = await login(sim, auth)
-    await carol.sendText('on evolution')
-    assert.equal(textOf(await before.nextMessage()), 'on evolution')
-    await before.sock.sendMessage(carol.jid, { text: 'reply on evolution' })
-    assert.equal((await carol.nextMessage()).text, 'reply on evolution')
-    await before.end()
-
     const instanceId = 'clxlinked0001'
-    const source = await evolutionSource({ folder, mode: 'postgres+redis', instanceId })
-    const to = sqliteUrl()
-    const result = await migrateUrls(source.url, to)
-    assert.equal(result.ok, true)
-    const target = await openStore(to)
-    try {
-      const migrated = await target.useAuthState(instanceId)
-      assert.equal(migrated.isNew, false)
-      assert.equal(migrated.state.creds.me?.id, device.jid)
-      const client = await login(sim, migrated)
-      await carol.sendText('after moving in')
-      assert.equal(textOf(await client.nextMessage()), 'after moving in')
-      await client.sock.sendMessage(carol.jid, { text: 'reply after moving in' })
-      assert.equal((await carol.nextMessage()).text, 'reply after moving in')
-      await client.end()
-      assert.deepEqual(client.saveErrors, [])
-      assert.equal(carol.retryReceipts, 0)
-      assert.deepEqual(carol.decryptErrors, [])
-    } finally {
-      await target.close()
-    }
+    await assertLinkedDeviceMovesIn({
+      sim,
+      contactNumber: '15550004444',
+      folder: join(dir, 'linked'),
+      label: 'evolution',
+      writeSource: async ({ folder }) => {
+        const source = await evolutionSource({ folder, mode: 'postgres+redis', instanceId })
+        return { url: source.url, session: instanceId }
+      },
+      target: sqliteUrl()
+    })
   })
 })
 

@@ -18,11 +18,11 @@ import { openStore } from '../../src/open-store.js'
 import type { AuthStore } from '../../src/auth/auth-store.js'
 import { migrate } from '../../src/tools/migrate.js'
 import { isVaultError } from '../../src/core/errors.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { copyFixture, fixtureFacts } from '../helpers/fixture.js'
 import { assertConversationContinues } from '../helpers/conversation.js'
 import { login, pair } from '../helpers/sim-lifecycle.js'
 import { waitForText } from '../helpers/sim-peers.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 import { freshMysql, freshPostgres } from '../helpers/servers.js'
 import { runCli } from '../helpers/tools-cli.js'
 import {
@@ -173,18 +173,13 @@ let pgStoreDb: ReturnType<typeof postgresDatabase> | undefined
 /** baileys-store's row names (Baileys' file-name mangling), written here independently of the importer's. */
 const mangle = (name: string) => name.replace(/\//g, '__').replace(/:/g, '-')
 
-let sim: Simulator
-let untrust: () => void
+const sim = useSimulator()
 
-before(async () => {
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vault-importers-sql-'))
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
 })
 
 after(async () => {
-  untrust?.()
-  await sim?.stop()
   await closeMysqlBaileys()
   for (const cleanup of cleanups) await cleanup()
   if (dir) rmSync(dir, { recursive: true, force: true })

@@ -12,14 +12,12 @@
  * The measured takeover and handoff times are reported as diagnostics.
  */
 import assert from 'node:assert/strict'
-import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { fork } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, test, type TestContext } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, type Simulator } from '../../src/sim/index.js'
+import type { Simulator } from '../../src/sim/index.js'
 import { freshPostgres, freshRedis } from '../helpers/servers.js'
 import { silentLogger } from '../helpers/sim-client.js'
 import { spawn } from 'node:child_process'
@@ -38,6 +36,7 @@ import { prune } from '../../src/tools/prune.js'
 import { restore } from '../../src/tools/restore.js'
 import { rotateKey } from '../../src/tools/rotate-key.js'
 import { rawDriver } from '../helpers/raw-driver.js'
+import { useSimulatorForChildren } from '../helpers/use-simulator.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/lease-runtime-child.js', import.meta.url))
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
@@ -58,20 +57,8 @@ interface ChildEvent {
   stats?: { lease?: { state: string; takeovers: number; lost: number } }
 }
 
-let sim: Simulator
-let dir: string
-const children: ChildProcess[] = []
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vault-lease-runtime-'))
-  sim = await startSimulator()
-})
-
-after(async () => {
-  children.forEach(c => c.kill('SIGKILL'))
-  await sim?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+const fleet = useSimulatorForChildren({ tmpPrefix: 'vault-lease-runtime-' })
+const { sim, children } = fleet
 
 function startChild(storeUrl: string, name: string, options: { wait?: boolean; onEvent?: (e: ChildEvent) => void } = {}) {
   const args = [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'main', String(TTL_MS), options.wait === false ? '0' : '1']
@@ -219,7 +206,7 @@ async function toolsAgainstLiveBot(storeUrl: string, bot: Child) {
   const live = await openStore(storeUrl)
   const source = await openStore('memory:')
   const encrypted = await openStore(storeUrl, { encryption: encryptionFromEnv({ BAILEYS_VAULT_KEY: `k1:${randomBytes(32).toString('base64')}` }) })
-  const file = join(dir, `live-${Date.now()}.backup`)
+  const file = join(fleet.dir, `live-${Date.now()}.backup`)
   try {
     const before = await digestOf(live)
     const copy = await source.useAuthState('main')
@@ -243,7 +230,7 @@ async function toolsAgainstLiveBot(storeUrl: string, bot: Child) {
 }
 
 test('leases on SQLite: takeover after SIGKILL, zombie fenced, rolling handoff', { timeout: 120_000 }, async t => {
-  await scenarios(t, `sqlite:${join(dir, 'wa.db')}`, 'sqlite')
+  await scenarios(t, `sqlite:${join(fleet.dir, 'wa.db')}`, 'sqlite')
 })
 
 test('leases on PostgreSQL: takeover after SIGKILL, zombie fenced, rolling handoff', { timeout: 120_000 }, async t => {
@@ -302,7 +289,7 @@ test('lease metrics: baileys_vault_lease_state is 2 for the owner and 1 for a st
 })
 
 test('--no-wait: a second process fails at once with LEASE_HELD naming the owner', { timeout: 60_000 }, async () => {
-  const storeUrl = `sqlite:${join(dir, 'nowait.db')}`
+  const storeUrl = `sqlite:${join(fleet.dir, 'nowait.db')}`
   let scanned: Promise<unknown> | undefined
   const a = startChild(storeUrl, 'A', { onEvent: e => void (e.type === 'qr' && (scanned ??= sim.phone.scan(e.qr!))) })
   await a.waitFor(a.state('connected'), 'A connected')

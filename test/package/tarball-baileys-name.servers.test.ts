@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { startSimulator } from '../../src/sim/index.js'
+import { assertQuickStartShowsQr, envWithoutNpm, spawnInProject } from '../helpers/packed-project.js'
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 const run = promisify(execFile)
@@ -21,7 +22,7 @@ const run = promisify(execFile)
 describe('the packed tarball with Baileys installed as `baileys`', () => {
   const work = mkdtempSync(join(tmpdir(), 'baileys-vault-name-'))
   const project = join(work, 'project')
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)))
+  const env = envWithoutNpm()
   const npm = (args: string[], cwd: string) => run('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 })
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
   const quickStart = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1] ?? '').find(code => code.includes("openStore('sqlite:"))!
@@ -55,27 +56,12 @@ describe('the packed tarball with Baileys installed as `baileys`', () => {
   })
 
   it('runs the README quick start (importing `baileys`) against the simulator and shows the QR code', async () => {
-    const sim = await startSimulator()
     writeFileSync(join(project, 'quick-start.mjs'), quickStart.replaceAll("'@whiskeysockets/baileys'", "'baileys'"))
-    writeFileSync(
-      join(project, 'point-at-simulator.mjs'),
-      [
-        "import { DEFAULT_CONNECTION_CONFIG, WA_CERT_DETAILS } from 'baileys'",
-        'DEFAULT_CONNECTION_CONFIG.waWebSocketUrl = process.env.SIM_URL',
-        "WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(process.env.SIM_ROOT_KEY, 'hex')"
-      ].join('\n')
-    )
-    try {
-      const child = spawnIn(process.execPath, ['--import', './point-at-simulator.mjs', 'quick-start.mjs'], {
-        SIM_URL: sim.url,
-        SIM_ROOT_KEY: sim.rootPublicKey.toString('hex')
-      })
-      await child.waitFor(/[▄▀█]{10}/)
-      await sim.stop()
-      assert.equal(await child.exited, 0, child.output())
-    } finally {
-      await sim.stop()
-    }
+    await assertQuickStartShowsQr({
+      project,
+      baileysPackage: 'baileys',
+      start: (nodeArgs, extraEnv) => spawnIn(process.execPath, [...nodeArgs, 'quick-start.mjs'], extraEnv)
+    })
     assert.ok(existsSync(join(project, 'baileys.db')))
   })
 
@@ -125,31 +111,6 @@ describe('the packed tarball with Baileys installed as `baileys`', () => {
 
   /** A child in the project; killed if it outlives a minute and a half. */
   function spawnIn(command: string, args: string[], extra: NodeJS.ProcessEnv = {}) {
-    const child = spawn(command, args, { cwd: project, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    const waiters: Array<() => void> = []
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString()
-      waiters.splice(0).forEach(w => w())
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000)
-    const exited = new Promise<number | null>(resolve =>
-      child.on('exit', code => {
-        clearTimeout(killer)
-        waiters.splice(0).forEach(w => w())
-        resolve(code)
-      })
-    )
-    const waitFor = async (pattern: RegExp): Promise<RegExpExecArray> => {
-      for (;;) {
-        const found = pattern.exec(out)
-        if (found) return found
-        if (child.exitCode !== null || child.signalCode !== null) assert.fail(`${command} ended before printing ${pattern}:\n${out.slice(-4000)}`)
-        await new Promise<void>(resolve => waiters.push(resolve))
-      }
-    }
-    return { exited, waitFor, kill: (signal: NodeJS.Signals) => child.kill(signal), output: () => `output:\n${out.slice(-4000)}` }
+    return spawnInProject({ project, env: { ...env, ...extra }, command, args, label: command })
   }
 })

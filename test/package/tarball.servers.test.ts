@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { startSimulator } from '../../src/sim/index.js'
+import { assertQuickStartShowsQr, envWithoutNpm, spawnInProject } from '../helpers/packed-project.js'
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 const run = promisify(execFile)
@@ -27,8 +27,7 @@ describe('the packed tarball, installed into a new project', () => {
   const project = join(work, 'project')
   let packed: Array<{ path: string }> = []
 
-  // The child npm must not inherit `npm test`'s own npm_* settings (prefix, scripts, …).
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)))
+  const env = envWithoutNpm()
   const npm = (args: string[], cwd: string, extra: NodeJS.ProcessEnv = {}) => run('npm', args, { cwd, env: { ...env, ...extra }, maxBuffer: 64 * 1024 * 1024 })
 
   before(
@@ -86,28 +85,11 @@ describe('the packed tarball, installed into a new project', () => {
   })
 
   it('runs the quick start on sqlite: and shows the QR code', async () => {
-    // The quick start connects to WhatsApp; here a simulator stands in (set through Baileys'
-    // defaults by a preload, so the README text runs unchanged) and stops once the QR is shown.
-    const sim = await startSimulator()
-    writeFileSync(
-      join(project, 'point-at-simulator.mjs'),
-      [
-        "import { DEFAULT_CONNECTION_CONFIG, WA_CERT_DETAILS } from '@whiskeysockets/baileys'",
-        'DEFAULT_CONNECTION_CONFIG.waWebSocketUrl = process.env.SIM_URL',
-        "WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(process.env.SIM_ROOT_KEY, 'hex')"
-      ].join('\n')
-    )
-    try {
-      const child = runExample(`example${quickStart}.js`, ['--import', './point-at-simulator.mjs'], {
-        SIM_URL: sim.url,
-        SIM_ROOT_KEY: sim.rootPublicKey.toString('hex')
-      })
-      await child.waitFor(/[▄▀█]{10}/)
-      await sim.stop()
-      assert.equal(await child.exited, 0, child.output())
-    } finally {
-      await sim.stop()
-    }
+    await assertQuickStartShowsQr({
+      project,
+      baileysPackage: '@whiskeysockets/baileys',
+      start: (nodeArgs, extraEnv) => runExample(`example${quickStart}.js`, nodeArgs, extraEnv)
+    })
     assert.ok(existsSync(join(project, 'baileys.db')), 'the quick start created its SQLite store')
     const ls = await run('npx', ['--no-install', 'baileys-vault', 'ls', 'sqlite:./baileys.db', '--json'], { cwd: project, env })
     assert.ok(ls.stdout.length > 0)
@@ -131,29 +113,6 @@ describe('the packed tarball, installed into a new project', () => {
 
   /** Runs a compiled example in the project; fails if it outlives `limitMs` (then it is killed). */
   function runExample(file: string, nodeArgs: string[] = [], extra: NodeJS.ProcessEnv = {}, limitMs = 90_000) {
-    const child = spawn(process.execPath, [...nodeArgs, file], { cwd: project, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    const waiters: Array<() => void> = []
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString()
-      waiters.splice(0).forEach(w => w())
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
-    const exited = new Promise<number | null>(resolve =>
-      child.on('exit', code => {
-        clearTimeout(killer)
-        waiters.splice(0).forEach(w => w())
-        resolve(code)
-      })
-    )
-    const waitFor = async (pattern: RegExp) => {
-      while (!pattern.test(out)) {
-        if (child.exitCode !== null || child.signalCode !== null) assert.fail(`${file} ended before printing ${pattern}:\n${out.slice(-4000)}`)
-        await new Promise<void>(resolve => waiters.push(resolve))
-      }
-    }
-    return { exited, waitFor, output: () => `${file} output:\n${out.slice(-4000)}` }
+    return spawnInProject({ project, env: { ...env, ...extra }, command: process.execPath, args: [...nodeArgs, file], label: file, limitMs })
   }
 })

@@ -5,15 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { fork } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, type Simulator } from '../../src/sim/index.js'
 import { rawDriver } from '../helpers/raw-driver.js'
+import { useSimulatorForChildren } from '../helpers/use-simulator.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/runtime-child.js', import.meta.url))
 
@@ -28,20 +26,8 @@ interface ChildEvent {
   stats?: { creds: { saves: number; writes: number; coalesced: number } }
 }
 
-let sim: Simulator
-let dir: string
-const children: ChildProcess[] = []
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vault-runtime-sigterm-'))
-  sim = await startSimulator()
-})
-
-after(async () => {
-  children.forEach(c => c.kill('SIGKILL'))
-  await sim?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+const fleet = useSimulatorForChildren({ tmpPrefix: 'vault-runtime-sigterm-' })
+const { sim, children } = fleet
 
 function startChild(storeUrl: string, onEvent: (e: ChildEvent) => void) {
   const child = fork(CHILD, [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'main'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
@@ -76,7 +62,7 @@ test(
   'SIGTERM mid-traffic: graceful stop (exit 0, no logout), restart without QR, the next message decrypts both ways, no acknowledged write lost',
   { timeout: 60_000 },
   async t => {
-    const storeUrl = `sqlite:${join(dir, 'wa.db')}`
+    const storeUrl = `sqlite:${join(fleet.dir, 'wa.db')}`
     const bob = sim.contact('15550002222', { name: 'Bob' })
     let scanned: Promise<{ jid: string }> | undefined
     const first = startChild(storeUrl, e => {

@@ -25,40 +25,28 @@ import {
 } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { connectClient, silentLogger, textOf, type Client } from '../helpers/sim-client.js'
+import { pair } from '../helpers/sim-lifecycle.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
-let sim: Simulator
-let untrust: () => void
 let store: Store
 let bot: Client
 let botJid: string
 
-before(async () => {
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
-  store = await openStore('memory:sim-garbage')
-  const auth = await store.useAuthState('bot')
-  let scan: Promise<{ jid: string }> | undefined
-  const pairing = connectClient({
-    url: sim.url,
-    auth,
-    onQr: qr => {
-      scan ??= sim.phone.scan(qr)
-    }
-  })
-  assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
-  await pairing.end()
-  botJid = (await scan!).jid
-  bot = connectClient({ url: sim.url, auth })
-  await bot.waitForOpen(10_000)
-})
-
+// Registered before useSimulator, so it runs while the simulator still listens.
 after(async () => {
   await bot?.end()
   await store?.close()
-  untrust?.()
-  await sim?.stop()
+})
+
+const sim = useSimulator()
+
+before(async () => {
+  store = await openStore('memory:sim-garbage')
+  const auth = await store.useAuthState('bot')
+  botJid = (await pair(sim, auth)).jid
+  bot = connectClient({ url: sim.url, auth })
+  await bot.waitForOpen(10_000)
 })
 
 /** Opens a raw WebSocket to the simulator. */
@@ -205,17 +193,7 @@ test('after all of that the linked client still works and new devices can pair',
   const other = await openStore('memory:sim-garbage-2')
   try {
     const auth = await other.useAuthState('second')
-    let scan: Promise<unknown> | undefined
-    const pairing = connectClient({
-      url: sim.url,
-      auth,
-      onQr: qr => {
-        scan ??= sim.phone.scan(qr)
-      }
-    })
-    assert.equal(await pairing.waitForClose(10_000), DisconnectReason.restartRequired)
-    await scan
-    await pairing.end()
+    await pair(sim, auth)
   } finally {
     await other.close()
   }

@@ -10,28 +10,23 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { openStore } from '../../src/open-store.js'
 import { migrate } from '../../src/tools/migrate.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { freshPostgres, freshRedis } from '../helpers/servers.js'
 import { textOf } from '../helpers/sim-client.js'
 import { login, pair, simLifecycleSuite } from '../helpers/sim-lifecycle.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
 simLifecycleSuite('PostgreSQL', () => freshPostgres('sim_life'))
 simLifecycleSuite('Redis', () => freshRedis('sim-life'))
 
-let sim: Simulator
+const sim = useSimulator()
 let dir: string
-let untrust: () => void
 const cleanups: Array<() => Promise<void>> = []
 
-before(async () => {
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vault-sim-servers-'))
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
 })
 
 after(async () => {
-  untrust?.()
-  await sim?.stop()
   for (const cleanup of cleanups) await cleanup()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })

@@ -13,23 +13,18 @@ import { fileURLToPath } from 'node:url'
 import { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
 import { migrate } from '../../src/tools/migrate.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { textOf } from '../helpers/sim-client.js'
 import { eventually, login, OPEN_MS, pair, simLifecycleSuite } from '../helpers/sim-lifecycle.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
-let sim: Simulator
+const sim = useSimulator()
 let dir: string
-let untrust: () => void
 
-before(async () => {
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vault-sim-e2e-'))
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
 })
 
-after(async () => {
-  untrust?.()
-  await sim?.stop()
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 

@@ -5,23 +5,12 @@
  * reconnects under the soak.
  */
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { login, pair } from '../helpers/sim-lifecycle.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
-let sim: Simulator
-let untrust: () => void
-
-before(async () => {
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
-})
-
-after(async () => {
-  untrust?.()
-  await sim?.stop()
-})
+const sim = useSimulator()
 
 test("Baileys' sender receipt without `to` keeps the connection: a query sent after it is answered", { timeout: 60_000 }, async () => {
   const store = await openStore('memory:')

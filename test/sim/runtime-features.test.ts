@@ -12,26 +12,27 @@ import { DisconnectReason } from '@whiskeysockets/baileys'
 import { isVaultError } from '../../src/core/errors.js'
 import { openStore } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type LinkedDevice, type Simulator } from '../../src/sim/index.js'
+import { startSimulator, type LinkedDevice } from '../../src/sim/index.js'
 import { textOf } from '../helpers/sim-client.js'
-import { login, OPEN_MS, pairByCode } from '../helpers/sim-lifecycle.js'
+import { assertKickSurvived, login, OPEN_MS, pairByCode } from '../helpers/sim-lifecycle.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
-let sim: Simulator
 let dir: string
-let untrust: () => void
 let store: Store
+
+// Registered before useSimulator, so it runs while the simulator still listens.
+after(async () => {
+  await store?.close()
+})
+
+const sim = useSimulator()
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vault-sim-runtime-'))
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
   store = await openStore(`sqlite:${join(dir, 'x.db')}`)
 })
 
-after(async () => {
-  untrust?.()
-  await store?.close()
-  await sim?.stop()
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -106,13 +107,7 @@ describe('kicks, silence and restart', () => {
       ['forbidden', DisconnectReason.forbidden],
       ['multideviceMismatch', DisconnectReason.multideviceMismatch]
     ] as const
-    for (const [reason, expected] of cases) {
-      const client = await login(sim, auth)
-      assert.equal(sim.kick(linked.jid, reason), 1)
-      assert.equal(await client.waitForClose(OPEN_MS), expected, `kick ${reason}`)
-      await client.end()
-      assert.ok(sim.device(linked.jid), `the device survives ${reason}`)
-    }
+    for (const [reason, expected] of cases) await assertKickSurvived({ sim, auth, jid: linked.jid, reason, expected })
     const kicked = await control('/kick', { jid: linked.jid, reason: 'forbidden' })
     assert.deepEqual(await kicked.json(), { told: 0 }, 'the HTTP API knows the new reasons (nobody online to tell)')
   })

@@ -10,53 +10,21 @@
  *   the bot was SIGKILLed in between, so only its durable retry store can answer it.
  */
 import assert from 'node:assert/strict'
-import type { ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import type { WAMessage } from '@whiskeysockets/baileys'
-import type { AuthStore } from '../../src/auth/auth-store.js'
 import { openStore } from '../../src/open-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { phoneForPushName } from '../../src/sim/state.js'
 import { textOf, type Client } from '../helpers/sim-client.js'
-import { forkPeer, LEASE_CHILD, SIM_CHILD, type PeerChild } from '../helpers/sim-peer-child.js'
-import { linkPeer, loginPeer, PEER_OPEN_MS, waitForText, type Peer } from '../helpers/sim-peers.js'
+import { useAliceWithPeers } from '../helpers/alice-with-peers.js'
+import { LEASE_CHILD, SIM_CHILD } from '../helpers/sim-peer-child.js'
+import { linkPeer, loginPeer, PEER_OPEN_MS, waitForText } from '../helpers/sim-peers.js'
 
-let sim: Simulator
-let untrust: () => void
-let dir: string
-let aliceStore: AuthStore
-let alice: Peer
-const children: ChildProcess[] = []
-const clients: Client[] = []
-const stores: AuthStore[] = []
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vault-sim-sessions-'))
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
-  aliceStore = await openStore(`sqlite:${join(dir, 'alice.db')}`)
-  alice = await linkPeer({ sim, auth: await aliceStore.useAuthState('alice'), pushName: 'Alice' })
-})
-
-after(async () => {
-  children.forEach(c => c.kill('SIGKILL'))
-  for (const client of [alice?.client, ...clients]) await client?.end()
-  for (const store of [aliceStore, ...stores]) await store?.close()
-  untrust?.()
-  await sim?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+const peers = useAliceWithPeers({ tmpPrefix: 'vault-sim-sessions-' })
+const { sim, startPeer } = peers
 
 const jidOf = (pushName: string) => `${phoneForPushName(pushName)}@s.whatsapp.net`
-
-function startPeer(options: Parameters<typeof forkPeer>[0]): PeerChild {
-  const peer = forkPeer(options)
-  children.push(peer.child)
-  return peer
-}
 
 /** Why each of `messages` that could not be decrypted could not (Baileys' CIPHERTEXT stubs). */
 const decryptFailures = (messages: WAMessage[]) =>
@@ -70,8 +38,8 @@ async function roundTrip(client: Client, jid: string, text: string): Promise<WAM
 
 test('power cut: one of two real clients restarts from only what its store flushed, and both sessions continue', { timeout: 60_000 }, async t => {
   const bobJid = jidOf('Bob')
-  const cut = join(dir, 'bob-after-power-cut')
-  const seen = alice.client.received.length
+  const cut = join(peers.dir, 'bob-after-power-cut')
+  const seen = peers.alice.client.received.length
   // Bob's store flushes as on a disk slow enough that commits share a flush (the durable
   // default's mode there): a commit lands in the WAL and its fdatasync follows off the event loop.
   // The power cut hits right after the commit of the session Bob encrypted his 4th message with
@@ -79,23 +47,23 @@ test('power cut: one of two real clients restarts from only what its store flush
   // commit (the kernel has it), a power cut loses it.
   const sharedFlush = JSON.stringify({ sqlite: { inlineFlushBelowMs: 0 } })
   const env = { VAULT_SIM_KILL: 'commit:8', VAULT_SIM_POWER_CUT: cut, VAULT_SIM_STORE_OPTIONS: sharedFlush }
-  const first = startPeer({ sim, script: SIM_CHILD, args: [`sqlite:${join(dir, 'bob.db')}`, 'bob'], pushName: 'Bob', env })
+  const first = startPeer({ script: SIM_CHILD, args: [`sqlite:${join(peers.dir, 'bob.db')}`, 'bob'], pushName: 'Bob', env })
   await first.waitFor(e => e.type === 'open', 'Bob open after linking')
-  for (let i = 1; i <= 3; i++) assert.equal((await roundTrip(alice.client, bobJid, `m${i}`)).pushName, 'Bob')
-  await alice.client.sock.sendMessage(bobJid, { text: 'm4' })
+  for (let i = 1; i <= 3; i++) assert.equal((await roundTrip(peers.alice.client, bobJid, `m${i}`)).pushName, 'Bob')
+  await peers.alice.client.sock.sendMessage(bobJid, { text: 'm4' })
   await first.exited
-  await waitForText(alice.client, 'echo: m4')
-  const [left, flushed] = [readFileSync(join(dir, 'bob.db-wal')), readFileSync(join(cut, 'bob.db-wal'))]
+  await waitForText(peers.alice.client, 'echo: m4')
+  const [left, flushed] = [readFileSync(join(peers.dir, 'bob.db-wal')), readFileSync(join(cut, 'bob.db-wal'))]
   t.diagnostic(`WAL bytes: ${left.length} left by the killed process, ${flushed.length} flushed before the power cut`)
   assert.ok(!left.equals(flushed), 'the power cut lost a commit the killed process had written')
-  for (const text of ['m5', 'm6']) await alice.client.sock.sendMessage(bobJid, { text })
+  for (const text of ['m5', 'm6']) await peers.alice.client.sock.sendMessage(bobJid, { text })
 
-  const second = startPeer({ sim, script: SIM_CHILD, args: [`sqlite:${join(cut, 'bob.db')}`, 'bob'], pushName: 'Bob' })
+  const second = startPeer({ script: SIM_CHILD, args: [`sqlite:${join(cut, 'bob.db')}`, 'bob'], pushName: 'Bob' })
   await second.waitFor(e => e.type === 'open', 'Bob open after the power cut')
   assert.equal(second.events.filter(e => e.type === 'qr').length, 0, 'no QR code after a power cut')
-  for (const text of ['m5', 'm6']) await waitForText(alice.client, `echo: ${text}`)
-  await roundTrip(alice.client, bobJid, 'after the power cut')
-  const failures = decryptFailures(alice.client.received.slice(seen))
+  for (const text of ['m5', 'm6']) await waitForText(peers.alice.client, `echo: ${text}`)
+  await roundTrip(peers.alice.client, bobJid, 'after the power cut')
+  const failures = decryptFailures(peers.alice.client.received.slice(seen))
   t.diagnostic(`messages Alice could not decrypt at first (then asked again): ${JSON.stringify(failures)}`)
   assert.ok(!failures.some(f => /bad mac/i.test(f)), `no Bad MAC on Alice's side: ${JSON.stringify(failures)}`)
   const bobFailures = second.events.filter(e => e.type === 'undecryptable').map(e => e.reason)
@@ -105,36 +73,36 @@ test('power cut: one of two real clients restarts from only what its store flush
 
 test('handoff: SIGTERM the owner of a real client, its standby takes over without QR or 440, the conversation continues', { timeout: 60_000 }, async () => {
   const daveJid = jidOf('Dave')
-  const store = `sqlite:${join(dir, 'dave.db')}`
-  const runtime = () => startPeer({ sim, script: LEASE_CHILD, args: [store, 'dave', '3000', '1'], pushName: 'Dave' })
+  const store = `sqlite:${join(peers.dir, 'dave.db')}`
+  const runtime = () => startPeer({ script: LEASE_CHILD, args: [store, 'dave', '3000', '1'], pushName: 'Dave' })
   const connected = (e: { type: string; state?: string }) => e.type === 'state' && e.state === 'connected'
-  const seen = alice.client.received.length
+  const seen = peers.alice.client.received.length
 
   const owner = runtime()
   await owner.waitFor(connected, 'the owner connected after linking')
-  await roundTrip(alice.client, daveJid, 'before the handoff')
+  await roundTrip(peers.alice.client, daveJid, 'before the handoff')
   const standby = runtime()
   await standby.waitFor(e => e.type === 'state' && e.state === 'standby', 'the second process standing by')
 
   owner.child.kill('SIGTERM')
   assert.equal(await owner.exited, 0, 'the owner stops cleanly on SIGTERM')
   // Sent while the account changes hands: it waits for whichever process is connected next.
-  await alice.client.sock.sendMessage(daveJid, { text: 'during the handoff' })
+  await peers.alice.client.sock.sendMessage(daveJid, { text: 'during the handoff' })
   await standby.waitFor(connected, 'the standby took over')
   assert.deepEqual(
     standby.events.filter(e => e.type === 'qr'),
     [],
     'no QR code for the standby'
   )
-  await waitForText(alice.client, 'echo: during the handoff')
-  await roundTrip(alice.client, daveJid, 'after the handoff')
+  await waitForText(peers.alice.client, 'echo: during the handoff')
+  await roundTrip(peers.alice.client, daveJid, 'after the handoff')
 
   const device = sim.devices().find(d => d.jid.startsWith(`${phoneForPushName('Dave')}:`))
   assert.ok(device, "Dave's device is linked")
   assert.equal(device.kicks.replaced, 0, 'nobody was kicked with 440 (replaced)')
   const codes = [...owner.events, ...standby.events].filter(e => e.type === 'state').map(e => e.code)
   assert.ok(!codes.includes(440), `no state change for a 440: ${JSON.stringify(codes)}`)
-  assert.deepEqual(decryptFailures(alice.client.received.slice(seen)), [], 'every message decrypted at once')
+  assert.deepEqual(decryptFailures(peers.alice.client.received.slice(seen)), [], 'every message decrypted at once')
   standby.child.kill('SIGTERM')
   await standby.exited
 })
@@ -157,10 +125,10 @@ interface RetryScenario {
  * decrypt the text and asks again; the bot restarts and gets her retry receipt.
  */
 async function retryScenario(options: { alicePushName: string; botPushName: string; messageStore: boolean }): Promise<RetryScenario> {
-  const path = join(dir, `${options.alicePushName}.db`)
-  const backup = join(dir, `${options.alicePushName}-backup`)
+  const path = join(peers.dir, `${options.alicePushName}.db`)
+  const backup = join(peers.dir, `${options.alicePushName}-backup`)
   const botJid = jidOf(options.botPushName)
-  const botStore = `sqlite:${join(dir, `${options.botPushName}.db`)}`
+  const botStore = `sqlite:${join(peers.dir, `${options.botPushName}.db`)}`
   const env: Record<string, string> = options.messageStore ? { VAULT_SIM_MESSAGE_STORE: '1' } : {}
 
   let store = await openStore(`sqlite:${path}`)
@@ -172,7 +140,7 @@ async function retryScenario(options: { alicePushName: string; botPushName: stri
   store = await openStore(`sqlite:${path}`)
   let client = await loginPeer({ sim, auth: await store.useAuthState('a'), config: { pushName: options.alicePushName } })
 
-  const bot = startPeer({ sim, script: SIM_CHILD, args: [botStore, 'bot'], pushName: options.botPushName, env })
+  const bot = startPeer({ script: SIM_CHILD, args: [botStore, 'bot'], pushName: options.botPushName, env })
   await bot.waitFor(e => e.type === 'open', 'the bot open after linking')
   await roundTrip(client, botJid, 'hello')
 
@@ -189,13 +157,13 @@ async function retryScenario(options: { alicePushName: string; botPushName: stri
   // Alice's store comes back from the backup: no Signal session with the bot any more.
   copySqlite(backup, path)
   store = await openStore(`sqlite:${path}`)
-  stores.push(store)
+  peers.stores.push(store)
   client = await loginPeer({ sim, auth: await store.useAuthState('a'), config: { pushName: options.alicePushName } })
-  clients.push(client)
+  peers.clients.push(client)
   const stub = await nextWithId(client, id!)
   assert.ok(!stub.message, 'Alice could not decrypt the text after the restore')
 
-  const restarted = startPeer({ sim, script: SIM_CHILD, args: [botStore, 'bot'], pushName: options.botPushName, env })
+  const restarted = startPeer({ script: SIM_CHILD, args: [botStore, 'bot'], pushName: options.botPushName, env })
   await restarted.waitFor(e => e.type === 'open', 'the bot open after its restart')
   // With the retry store Alice waits for the resend before she writes again (both sides setting up
   // a new session at once is a race of its own); without it, two round trips bound the wait.

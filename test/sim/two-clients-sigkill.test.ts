@@ -6,51 +6,22 @@
  * Signal sessions carry on: every later message decrypts both ways.
  */
 import assert from 'node:assert/strict'
-import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
-import type { AuthStore } from '../../src/auth/auth-store.js'
-import { openStore } from '../../src/open-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
+import { test } from 'node:test'
 import { phoneForPushName } from '../../src/sim/state.js'
-import { forkPeer, SIM_CHILD, type PeerChild } from '../helpers/sim-peer-child.js'
-import { linkPeer, waitForText, type Peer } from '../helpers/sim-peers.js'
+import { useAliceWithPeers } from '../helpers/alice-with-peers.js'
+import { SIM_CHILD, type PeerChild } from '../helpers/sim-peer-child.js'
+import { waitForText } from '../helpers/sim-peers.js'
 
-let sim: Simulator
-let untrust: () => void
-let dir: string
-let aliceStore: AuthStore
-let alice: Peer
-const children: ChildProcess[] = []
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vault-sim-peers-crash-'))
-  sim = await startSimulator()
-  untrust = trustSimulator(sim)
-  aliceStore = await openStore(`sqlite:${join(dir, 'alice.db')}`)
-  alice = await linkPeer({ sim, auth: await aliceStore.useAuthState('alice'), pushName: 'Alice' })
-})
-
-after(async () => {
-  children.forEach(c => c.kill('SIGKILL'))
-  await alice?.client.end()
-  await aliceStore?.close()
-  untrust?.()
-  await sim?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+const peers = useAliceWithPeers({ tmpPrefix: 'vault-sim-peers-crash-' })
 
 /** Bob's echo bot on `storeUrl`. */
 function startBob(storeUrl: string, env: Record<string, string> = {}): PeerChild {
-  const bob = forkPeer({ sim, script: SIM_CHILD, args: [storeUrl, 'bob'], pushName: 'Bob', env })
-  children.push(bob.child)
-  return bob
+  return peers.startPeer({ script: SIM_CHILD, args: [storeUrl, 'bob'], pushName: 'Bob', env })
 }
 
 test('SIGKILL one of two real clients mid-conversation: it restarts from its store and both sessions continue', { timeout: 120_000 }, async () => {
-  const storeUrl = `sqlite:${join(dir, 'bob.db')}`
+  const storeUrl = `sqlite:${join(peers.dir, 'bob.db')}`
   const bobJid = `${phoneForPushName('Bob')}@s.whatsapp.net`
   // The worst moment: Bob dies right after his 4th message (the echo of m4) left, before
   // Baileys committed the session it encrypted with (it commits after the send).
@@ -58,15 +29,15 @@ test('SIGKILL one of two real clients mid-conversation: it restarts from its sto
   await first.waitFor(e => e.type === 'open', 'Bob open after linking')
 
   for (let i = 1; i <= 3; i++) {
-    await alice.client.sock.sendMessage(bobJid, { text: `m${i}` })
-    const echo = await waitForText(alice.client, `echo: m${i}`)
+    await peers.alice.client.sock.sendMessage(bobJid, { text: `m${i}` })
+    const echo = await waitForText(peers.alice.client, `echo: m${i}`)
     assert.equal(echo.pushName, 'Bob')
   }
-  await alice.client.sock.sendMessage(bobJid, { text: 'm4' })
+  await peers.alice.client.sock.sendMessage(bobJid, { text: 'm4' })
   await first.exited
-  await waitForText(alice.client, 'echo: m4')
+  await waitForText(peers.alice.client, 'echo: m4')
   // m5 and m6 wait in the server's offline queue while Bob is down.
-  for (const text of ['m5', 'm6']) await alice.client.sock.sendMessage(bobJid, { text })
+  for (const text of ['m5', 'm6']) await peers.alice.client.sock.sendMessage(bobJid, { text })
 
   const second = startBob(storeUrl)
   await second.waitFor(e => e.type === 'open', 'Bob open after the restart')
@@ -74,8 +45,8 @@ test('SIGKILL one of two real clients mid-conversation: it restarts from its sto
   // What waited in the offline queue decrypts on Bob's persisted session. His first echo reuses
   // the counter of the lost commit: Alice's Baileys asks for it again with a retry receipt, the
   // server routes it to Bob, and Bob's Baileys sends it again on a fresh session.
-  for (const text of ['m5', 'm6']) await waitForText(alice.client, `echo: ${text}`)
-  await alice.client.sock.sendMessage(bobJid, { text: 'after restart' })
-  await waitForText(alice.client, 'echo: after restart')
+  for (const text of ['m5', 'm6']) await waitForText(peers.alice.client, `echo: ${text}`)
+  await peers.alice.client.sock.sendMessage(bobJid, { text: 'after restart' })
+  await waitForText(peers.alice.client, 'echo: after restart')
   second.child.kill('SIGKILL')
 })

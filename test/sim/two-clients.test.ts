@@ -12,10 +12,10 @@ import { Agent } from 'node:https'
 import { downloadMediaMessage, proto, type WAMessage } from '@whiskeysockets/baileys'
 import { openStore } from '../../src/open-store.js'
 import type { AuthStore } from '../../src/auth/auth-store.js'
-import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { phoneForPushName } from '../../src/sim/state.js'
 import { textOf } from '../helpers/sim-client.js'
 import { linkPeer, loginPeer, PEER_OPEN_MS, waitForText, type Peer } from '../helpers/sim-peers.js'
+import { useSimulator } from '../helpers/use-simulator.js'
 
 // The simulator's self-signed certificate: the WebSocket and uploads go through this agent;
 // Baileys downloads with fetch, which takes no agent, so this test process accepts it too.
@@ -23,8 +23,6 @@ const agent = new Agent({ rejectUnauthorized: false })
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
 
 describe('simulator: two real clients, one account each', () => {
-  let sim: Simulator
-  let untrust: () => void
   let dir: string
   let aliceStore: AuthStore
   let bobStore: AuthStore
@@ -33,10 +31,16 @@ describe('simulator: two real clients, one account each', () => {
   let bob: Peer
   let charlie: Peer
 
+  // Registered before useSimulator, so it runs while the simulator still listens.
+  after(async () => {
+    await Promise.all([alice?.client.end(), bob?.client.end(), charlie?.client.end()])
+    await Promise.all([aliceStore?.close(), bobStore?.close(), charlieStore?.close()])
+  })
+
+  const sim = useSimulator({ start: { tls: true } })
+
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vault-sim-peers-'))
-    sim = await startSimulator({ tls: true })
-    untrust = trustSimulator(sim)
     aliceStore = await openStore(`sqlite:${join(dir, 'alice.db')}`)
     bobStore = await openStore(`file:${join(dir, 'bob')}`)
     charlieStore = await openStore(`sqlite:${join(dir, 'charlie.db')}`)
@@ -47,11 +51,7 @@ describe('simulator: two real clients, one account each', () => {
     ])
   })
 
-  after(async () => {
-    await Promise.all([alice?.client.end(), bob?.client.end(), charlie?.client.end()])
-    await Promise.all([aliceStore?.close(), bobStore?.close(), charlieStore?.close()])
-    untrust?.()
-    await sim?.stop()
+  after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
