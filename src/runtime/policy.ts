@@ -16,8 +16,10 @@
  * | 411  | multideviceMismatch                       | `fail`, creds kept                       |
  * | any other                                        | `backoff`                                |
  *
- * Backoff: 2 s × 1.8ⁿ capped at 30 s, ±25 % jitter, at most 12 tries in a row; the counter resets
- * once a connection stayed up for `healthyAfterMs`. Loop detection: more than `loop.maxFailures`
+ * Backoff: 2 s × 1.8ⁿ capped at 30 s, ±25 % jitter; the delay grows until a connection stayed up
+ * for `healthyAfterMs`. At most 12 tries in a row that never opened a connection (`failed` after
+ * that): a try that opened proves the cause passes, so connections that open and then drop (a
+ * server restarting, kicks) are bounded by loop detection instead. Loop detection: more than `loop.maxFailures`
  * closes within `loop.windowMs`, or `loop.maxReplaced` 440s within the window (when 440 is set to
  * `backoff`), end in `failed` with the creds kept.
  */
@@ -34,7 +36,7 @@ export interface BackoffOptions {
   factor?: number
   /** Random spread as a fraction of the delay (0.25 = ±25 %). Default 0.25. */
   jitter?: number
-  /** Tries in a row before `failed`. Default 12. */
+  /** Tries in a row that never opened a connection, before `failed`. Default 12. */
   maxAttempts?: number
 }
 
@@ -139,6 +141,8 @@ export function backoffDelay(backoff: Required<BackoffOptions>, attempt: number,
 export class ReconnectPolicy {
   readonly options: Resolved
   private attempt = 0
+  /** Tries since a connection last opened (the give-up count; `attempt` is the delay's). */
+  private triesSinceOpen = 0
   private closes: Array<{ at: number; code: number | undefined }> = []
 
   constructor(options: ReconnectPolicyOptions = {}) {
@@ -152,6 +156,11 @@ export class ReconnectPolicy {
   /** Backoff attempts made since the last healthy connection. */
   get attempts(): number {
     return this.attempt
+  }
+
+  /** A connection opened: the tries in a row start again (the delay keeps growing until healthy()). */
+  opened(): void {
+    this.triesSinceOpen = 0
   }
 
   /** A connection stayed open `healthyAfterMs`: the next failure starts from the first delay. */
@@ -183,7 +192,8 @@ export class ReconnectPolicy {
     }
     if (action === 'restart') return { action }
     this.attempt++
-    if (this.attempt > backoff.maxAttempts) {
+    this.triesSinceOpen++
+    if (this.triesSinceOpen > backoff.maxAttempts) {
       return {
         action: 'fail',
         message: `Gave up after ${backoff.maxAttempts} reconnect attempts in a row (last code ${code ?? 'none'}). The creds are kept; start the session again when the cause is fixed.`

@@ -382,6 +382,7 @@ export class Session {
     if (update.connection === 'open') {
       this.transition('connected', { message: 'connection open' })
       this.outage.connected()
+      this.policy.opened()
       this.watchdog?.start()
       this.healthyTimer = setTimeout(() => this.policy.healthy(), this.policy.options.healthyAfterMs)
       this.healthyTimer.unref?.()

@@ -76,6 +76,20 @@ describe('reconnect policy', () => {
     assert.deepEqual(d, { action: 'backoff', delayMs: 2000, attempt: 1 })
   })
 
+  test('connections that open and then drop never exhaust the tries: the count is of tries that never opened', () => {
+    // A server restarting every half minute: each reconnect opens, and drops before it counts as healthy.
+    const policy = new ReconnectPolicy({ random: half, loop: { maxFailures: 100 } })
+    for (let i = 0; i < 40; i++) {
+      assert.equal(policy.decide(428, i).action, 'backoff', `drop ${i + 1} after an open`)
+      policy.opened()
+    }
+    assert.equal(policy.attempts, 40, 'the delay still grows: none of those connections was healthy')
+    // Control: the same drops without an open in between give up after 12.
+    const never = new ReconnectPolicy({ random: half, loop: { maxFailures: 100 } })
+    const actions = Array.from({ length: 13 }, (_, i) => never.decide(428, i).action)
+    assert.deepEqual([actions.at(11), actions.at(12)], ['backoff', 'fail'])
+  })
+
   test('515 reconnects at once and does not count as a backoff attempt', () => {
     const policy = new ReconnectPolicy()
     assert.deepEqual(policy.decide(515, 0), { action: 'restart' })
