@@ -78,6 +78,8 @@ export interface MessageStore {
 export interface SessionMessages {
   epoch?: number
   loading: Promise<void>
+  /** The load failed (the store was unreachable): the next open loads again instead of awaiting the same rejection for good. */
+  loadFailed?: boolean
   messages: TimedIndex
   counters: TimedIndex
   counts: Map<string, number>
@@ -164,7 +166,7 @@ export async function openMessageStore(
   }
   let state = bySession.get(sessionId)
   // A new epoch means another owner may have written since: the index is rebuilt from the store.
-  if (!state || (epoch !== undefined && state.epoch !== epoch)) {
+  if (!state || state.loadFailed || (epoch !== undefined && state.epoch !== epoch)) {
     const messages = new TimedIndex(bounds)
     const counters = new TimedIndex(bounds)
     const counts = new Map<string, number>()
@@ -178,6 +180,7 @@ export async function openMessageStore(
       stats: state?.stats ?? { recorded: 0, served: 0, missed: { expired: 0, neverRecorded: 0 } },
       loading: load(store, sessionId, messages, counters, counts)
     }
+    fresh.loading.catch(() => (fresh.loadFailed = true))
     if (!state) store.trackWrites({ drain: () => Promise.allSettled([...pending]).then(() => undefined) })
     state = fresh
     bySession.set(sessionId, state)
