@@ -159,7 +159,7 @@ export class Phone {
 
   /** Signs the device identity for `reg`, sends pair-success and records the device; then 515. */
   private async link(conn: SimConnection, reg: Registration, advSecret: Buffer, account: Account): Promise<LinkedDevice> {
-    const deviceId = account.nextDeviceId++
+    const deviceId = account.takeDeviceId()
     const keyIndex = account.nextKeyIndex++
     const details = proto.ADVDeviceIdentity.encode({
       rawId: randomInt(1, 2 ** 31),

@@ -85,11 +85,14 @@ export interface PreKeyBundle {
 
 export const withKeyType = (key: Uint8Array): Buffer => (key.length === 33 ? Buffer.from(key) : Buffer.concat([Buffer.from([5]), key]))
 
+const HOSTED_DEVICE_ID = 99
+
 export class Account {
   /** The account key that signs each linked device's identity (the phone holds it). */
   readonly accountKey: KeyPair = Curve.generateKeyPair()
-  nextDeviceId = 1
+  private nextDeviceId = 1
   nextKeyIndex = 1
+
   constructor(
     /** Phone-number user, e.g. '15550009999'. */
     readonly pn: string,
@@ -98,6 +101,16 @@ export class Account {
     /** The name other users see (`notify`); set from the registration or a presence update. */
     public pushName?: string
   ) {}
+
+  /**
+   * The next companion device id. 99 is skipped: WhatsApp gives it to hosted devices, and Baileys
+   * refuses a companion with it ("Unexpected non-hosted device JID with device 99"), so an account
+   * with that many linked devices (the soak links 100) could not send at all.
+   */
+  takeDeviceId(): number {
+    if (this.nextDeviceId === HOSTED_DEVICE_ID) this.nextDeviceId++
+    return this.nextDeviceId++
+  }
 
   get pnJid(): string {
     return `${this.pn}@s.whatsapp.net`
