@@ -83,10 +83,10 @@ export async function assertKickSurvived(options: {
   assert.ok(sim.device(jid), `the device survives ${reason}`)
 }
 
-/** Waits until `fn` holds (server-side state settles asynchronously). */
-export async function eventually(fn: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+/** Waits until `fn` holds (server-side state settles asynchronously); `fn` may ask a server. */
+export async function eventually(fn: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`)
     await new Promise(r => setTimeout(r, 20))
   }

@@ -14,6 +14,7 @@ import { openStore } from '../../src/open-store.js'
 import { startSession } from '../../src/runtime/start-session.js'
 import type { SessionState } from '../../src/runtime/states.js'
 import { freshPostgres } from '../helpers/servers.js'
+import { eventually } from '../helpers/sim-lifecycle.js'
 
 const cleanups: Array<() => Promise<void>> = []
 after(async () => {
@@ -45,14 +46,6 @@ async function holdLock(url: string, lockSql: string) {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
-
 /** A session standing by behind another owner; once the creds table is locked, the owner lets go: the session takes the lease and its creds read waits. */
 async function attemptWaitingOnCreds(label: string, options: { stopDeadlineMs?: number }) {
   const target = await freshPostgres(label)
@@ -63,10 +56,10 @@ async function attemptWaitingOnCreds(label: string, options: { stopDeadlineMs?: 
   const states: SessionState[] = []
   const session = await startSession({ store, sessionId: 's', lease: { ttlMs: 3_000 }, ...options })
   session.on('state', e => states.push(e.state))
-  await until('the session stands by', async () => session.state === 'standby')
+  await eventually(async () => session.state === 'standby', 'the session stands by', 10_000)
   const blocker = await holdLock(target.url, 'LOCK TABLE vault_creds IN ACCESS EXCLUSIVE MODE')
   await store.releaseLease(other)
-  await until('the attempt waits on the lock', async () => (await blocker.waiters()) > 0)
+  await eventually(async () => (await blocker.waiters()) > 0, 'the attempt waits on the lock', 10_000)
   const history = () => `states: ${states.join(' → ')}`
   const leaseOwner = async () => (await blocker.query<{ owner: string }>("SELECT owner FROM vault_lease WHERE session = 's'")).rows[0]?.owner
   return { url: target.url, store, session, states, blocker, history, leaseOwner }
@@ -105,7 +98,7 @@ describe('a stop during a connection attempt', () => {
     const closed = store.close()
     await blocker.release()
     await closed
-    await until('the attempt ended', async () => (await blocker.waiters()) === 0)
+    await eventually(async () => (await blocker.waiters()) === 0, 'the attempt ended', 10_000)
     await new Promise(resolve => setTimeout(resolve, 50)) // the attempt's last turns
     assert.equal(session.state, 'stopped', history())
     assert.ok(!states.includes('failed'), history())

@@ -20,6 +20,7 @@ import { textOf, type Client } from '../helpers/sim-client.js'
 import { useAliceWithPeers } from '../helpers/alice-with-peers.js'
 import { LEASE_CHILD, SIM_CHILD } from '../helpers/sim-peer-child.js'
 import { linkPeer, loginPeer, PEER_OPEN_MS, waitForText } from '../helpers/sim-peers.js'
+import { eventually } from '../helpers/sim-lifecycle.js'
 
 const peers = useAliceWithPeers({ tmpPrefix: 'vault-sim-sessions-' })
 const { sim, startPeer } = peers
@@ -147,7 +148,7 @@ async function retryScenario(options: { alicePushName: string; botPushName: stri
   await client.end()
   await store.close()
   const aliceJid = jidOf(options.alicePushName)
-  await until(() => sim.devices().some(d => d.jid.startsWith(`${phoneForPushName(options.alicePushName)}:`) && !d.online), 'Alice offline')
+  await eventually(() => sim.devices().some(d => d.jid.startsWith(`${phoneForPushName(options.alicePushName)}:`) && !d.online), 'Alice offline', PEER_OPEN_MS)
   const text = `for your eyes ${options.botPushName}`
   bot.child.send({ type: 'send', to: aliceJid, text })
   const { id } = await bot.waitFor(e => e.type === 'sent', 'the bot sent its text')
@@ -207,13 +208,5 @@ async function nextWithId(client: Client, id: string): Promise<WAMessage> {
   for (;;) {
     const msg = await client.nextMessage(Math.max(1, deadline - Date.now()))
     if (msg.key.id === id) return msg
-  }
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + PEER_OPEN_MS
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 20))
   }
 }
