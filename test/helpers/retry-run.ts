@@ -11,12 +11,32 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ECHO_BOT, entered, linkByQr, spawnCli, type CliChild, type SimChild } from './run-child.js'
+import { entered, linkByQr, spawnCli, type CliChild, type SimChild } from './run-child.js'
 
 export const SECRET_WORD = 'retry-secret-9c41e2'
 const WAIT_MS = 60_000
 
 export type Ending = 'sigkill' | 'handoff' | 'takeover'
+
+/**
+ * ECHO_BOT (run-child.ts) that also prints `{"sent": <id>}` once its sendMessage resolved, which
+ * is when the answer's record is durable. PostgreSQL, Redis and file: commit the record with the
+ * send's Signal keys after the message left (README, "Durable like the keys"): ending the owner
+ * as soon as the contact has the answer can fall in those milliseconds, and so can lose the
+ * record together with those keys. The chain ends the owner after the send, as the claim says.
+ */
+const SENDING_ECHO_BOT = `export default sock => {
+  sock.ev.on('messages.upsert', async ({ messages, type }) => {
+    if (type !== 'notify') return
+    for (const m of messages) {
+      const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text
+      if (m.key.fromMe || !text) continue
+      const sent = await sock.sendMessage(m.key.remoteJid, { text: 'echo: ' + text })
+      console.log(JSON.stringify({ sent: sent.key.id }))
+    }
+  })
+}
+`
 
 export interface RetryStep {
   ending: Ending
@@ -50,7 +70,7 @@ export async function retryRun(
 ): Promise<RetryRunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'vault-retry-e2e-'))
   const bot = join(dir, 'bot.mjs')
-  writeFileSync(bot, ECHO_BOT)
+  writeFileSync(bot, SENDING_ECHO_BOT)
   const { contact } = options
   const children: CliChild[] = []
   // A standby needs the owner's lease to hold while it starts. With 3 s (renewed each second) a
@@ -72,6 +92,7 @@ export async function retryRun(
       const started = Date.now()
       const original = await exchange(sim, contact, jid, `hello ${SECRET_WORD} ${n}`)
       assert.equal(original.text, `echo: hello ${SECRET_WORD} ${n}`)
+      await owner.waitFor(e => e.sent === original.id, { what: "the owner's send of the answer resolved", timeoutMs: WAIT_MS })
 
       const standby = ending === 'sigkill' ? undefined : spawnRun()
       if (standby) await standingBy(standby, leaseTtl)
