@@ -16,17 +16,17 @@ function parsesAsJson(bytes: Buffer): boolean {
 
 /**
  * The bytes of every file of a page in one fresh buffer, each file's length (-1: gone), and
- * whether each parses as JSON (the consumer then skips its own parse; a file that does not is
+ * (when asked) whether each parses as JSON (the consumer then skips its own parse; a file that does not is
  * parsed again there, which throws the error it always threw).
  */
-function readPage(dir: string, names: readonly string[]): { buffer: ArrayBuffer; lengths: number[]; json: boolean[] } {
+function readPage(dir: string, names: readonly string[], parseJson: boolean): { buffer: ArrayBuffer; lengths: number[]; json: boolean[] } {
   const values: Array<Buffer | undefined> = []
   const json: boolean[] = []
   for (const name of names) {
     try {
       const value = readFileSync(join(dir, name))
       values.push(value)
-      json.push(parsesAsJson(value))
+      json.push(parseJson && parsesAsJson(value))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       values.push(undefined) // gone since the listing, as the listing thread's own read would find
@@ -61,7 +61,7 @@ parentPort!.on('message', (request: PageRequest) => {
   let reply: PageReply
   try {
     if (request.since === undefined) {
-      reply = readPage(request.dir, request.names)
+      reply = readPage(request.dir, request.names, !!request.parseJson)
     } else reply = { buffer: changedPage(request.dir, request.names, request.since), lengths: [], json: [] }
     parentPort!.postMessage(reply, [reply.buffer as ArrayBuffer])
   } catch (err) {

@@ -51,13 +51,13 @@ describe('readAhead', () => {
     unlinkSync(join(dir, names[700] ?? assert.fail('1400 names')))
     const pagesBefore = readAheadStats.pages
     const got: Array<Buffer | undefined> = []
-    for await (const page of readAhead(dir, names)) got.push(...page)
+    for await (const page of readAhead({ dir, names })) got.push(...page)
     assert.equal(got.length, names.length)
     got.forEach((value, i) => assert.deepEqual(value, i === 700 ? undefined : Buffer.from('x'.repeat(i % 97)), names[i]))
     assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
   })
 
-  it('parses each file on the worker: a file that parses as JSON is marked, a damaged one is not and checkBody still throws its error', async () => {
+  it('with parseJson, parses each file on the worker: a file that parses as JSON is marked, a damaged one is not and checkBody still throws its error', async () => {
     const dir = join(root, 'parsed')
     mkdirSync(dir)
     const names = Array.from({ length: 600 }, (_, i) => `pre-key-${i}.json`)
@@ -65,8 +65,10 @@ describe('readAhead', () => {
     const torn = '{"private":{"type":"Buffer","data":"AAA'
     writeFileSync(join(dir, 'pre-key-300.json'), torn)
     const got: Array<Buffer | undefined> = []
-    for await (const page of readAhead(dir, names)) got.push(...page)
+    for await (const page of readAhead({ dir, names, parseJson: true })) got.push(...page)
     got.forEach((value, i) => assert.equal(isParsedJson(value!), i !== 300, names[i]))
+    // Not asked to (a backup, which decodes each value itself): nothing parsed, nothing marked.
+    for await (const page of readAhead({ dir, names })) for (const value of page) assert.equal(isParsedJson(value!), false)
     // The same error as for bytes never seen by the worker (a copy of the torn file is not marked).
     const expected = (() => {
       try {
@@ -116,7 +118,7 @@ describe('readAhead', () => {
     })()!
     await assert.rejects(
       async () => {
-        for await (const _ of readAhead(dir, ['ok.json', 'link.json'])) void _
+        for await (const _ of readAhead({ dir, names: ['ok.json', 'link.json'] })) void _
       },
       (err: NodeJS.ErrnoException) => err.code === expected.code && err.path === expected.path && err.syscall === expected.syscall
     )
