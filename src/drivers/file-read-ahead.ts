@@ -39,8 +39,8 @@ export const readAheadStats = { pages: 0, statPages: 0, listingsReused: 0, parse
  * spends its time on open/read/close, which this takes off the consumer's thread, and the
  * consumer's own work (a target's inserts) runs meanwhile. With `parseJson` the thread also
  * parses each file as JSON, and a value that parsed is marked so (codec/parsed-json.ts):
- * migrate's check of each value then costs the consumer nothing. A read error other than a missing file is thrown as the
- * same error (code, path) a read on this thread would throw.
+ * migrate's check of each value then costs the consumer nothing. A read error other than a
+ * missing file is thrown as the same error (code, path) a read on this thread would throw.
  */
 export async function* readAhead(read: { dir: string; names: readonly string[]; parseJson?: boolean }): AsyncGenerator<Array<Buffer | undefined>> {
   for await (const reply of onWorker(read)) {

@@ -16,8 +16,8 @@ function parsesAsJson(bytes: Buffer): boolean {
 
 /**
  * The bytes of every file of a page in one fresh buffer, each file's length (-1: gone), and
- * (when asked) whether each parses as JSON (the consumer then skips its own parse; a file that does not is
- * parsed again there, which throws the error it always threw).
+ * (when asked) whether each parses as JSON: the consumer then skips its own parse; a file that
+ * does not parse is parsed again there, which throws the error it always threw.
  */
 function readPage(dir: string, names: readonly string[], parseJson: boolean): { buffer: ArrayBuffer; lengths: number[]; json: boolean[] } {
   const values: Array<Buffer | undefined> = []
@@ -54,8 +54,8 @@ function changedPage(dir: string, names: readonly string[], since: number): Arra
 /**
  * The worker thread of file-read-ahead.ts: reads (or stats) the files of one page of a folder
  * listing and hands the result back in one transferred buffer (no copy), so the listing thread
- * never waits on open/read/close or stat, nor parses the text it copies. Reads only, as the
- * listing it serves.
+ * never waits on open/read/close or stat (nor, when asked, on parsing each file). Reads only,
+ * as the listing it serves.
  */
 parentPort!.on('message', (request: PageRequest) => {
   let reply: PageReply
