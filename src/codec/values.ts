@@ -2,6 +2,7 @@ import { proto } from '../core/baileys.js'
 import { VaultError, describeLocation, parseErrorCause } from '../core/errors.js'
 import { UnstorableValueError, fromBufferJson, isPlainJson, toBufferJson } from './buffer-json.js'
 import { bytesEnvelope, jsonEnvelope, openEnvelope } from './envelope.js'
+import { isParsedJson } from './parsed-json.js'
 import { keyIdOf } from './seal.js'
 import type { StoredValue } from './stored-value.js'
 
@@ -100,6 +101,7 @@ export function checkBody(body: Buffer, session: string, type?: string, id?: str
     decodeBody(body, session, type, id)
     return
   }
+  if (isParsedJson(body)) return // parsed where it was read (parsed-json.ts)
   try {
     JSON.parse(body.toString('utf8'))
   } catch (cause) {

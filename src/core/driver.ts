@@ -52,6 +52,11 @@ export interface Settles {
 export interface ListOptions {
   /** Also yield the stored bytes (tools: migrate, backup, doctor). */
   values?: boolean
+  /**
+   * With `values`: the caller checks each value's JSON text (checkBody), so a driver that reads on
+   * another thread may parse there and mark the bodies that parsed (codec/parsed-json.ts).
+   */
+  checkJson?: boolean
 }
 
 export type ListEntry = [type: string, id: string, value?: Uint8Array]

@@ -1,18 +1,22 @@
 import { Worker } from 'node:worker_threads'
+import { markParsedJson } from '../codec/parsed-json.js'
 
 /** One page of file names to read (or, with `since`, to stat: changed since then?), relative to `dir`. */
 export interface PageRequest {
   dir: string
   names: readonly string[]
   since?: number
+  /** Reading: also parse each file as JSON (PageReply's `json`). */
+  parseJson?: boolean
 }
 
 /**
- * A page read: the bytes of every file in one buffer, `lengths[i]` -1 for a file gone; a page
- * statted: one flag byte per file in `buffer` (0 unchanged, 1 changed, 2 gone); or the error.
+ * A page read: the bytes of every file in one buffer, `lengths[i]` -1 for a file gone, `json[i]`
+ * whether the file parses as JSON; a page statted: one flag byte per file in `buffer` (0
+ * unchanged, 1 changed, 2 gone); or the error.
  */
 export type PageReply =
-  | { buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[]; error?: undefined }
+  | { buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[]; json: boolean[]; error?: undefined }
   | { error: { message: string; code?: string; errno?: number; syscall?: string; path?: string } }
 
 /** Whole-session listings this long read their files on a worker thread; a shorter one is not worth starting a thread. */
@@ -27,23 +31,29 @@ const AHEAD = 4
  * verification took from the copy's listing (file.ts) instead of listing the folder again
  * (tests check that a bulk listing took these paths).
  */
-export const readAheadStats = { pages: 0, statPages: 0, listingsReused: 0 }
+export const readAheadStats = { pages: 0, statPages: 0, listingsReused: 0, parsedOnWorker: 0 }
 
 /**
  * The bytes of `names` in `dir`, in order (undefined: the file is gone), read by a worker
  * thread a few pages ahead of the consumer: a bulk listing (migrate, backup of a large folder)
  * spends its time on open/read/close, which this takes off the consumer's thread, and the
- * consumer's own work (a target's inserts) runs meanwhile. A read error other than a missing
- * file is thrown as the same error (code, path) a read on this thread would throw.
+ * consumer's own work (a target's inserts) runs meanwhile. With `parseJson` the thread also
+ * parses each file as JSON, and a value that parsed is marked so (codec/parsed-json.ts):
+ * migrate's check of each value then costs the consumer nothing. A read error other than a
+ * missing file is thrown as the same error (code, path) a read on this thread would throw.
  */
-export async function* readAhead(dir: string, names: readonly string[]): AsyncGenerator<Array<Buffer | undefined>> {
-  for await (const reply of onWorker(dir, names)) {
+export async function* readAhead(read: { dir: string; names: readonly string[]; parseJson?: boolean }): AsyncGenerator<Array<Buffer | undefined>> {
+  for await (const reply of onWorker(read)) {
     readAheadStats.pages++
     let offset = 0
-    yield reply.lengths.map(length => {
+    yield reply.lengths.map((length, i) => {
       if (length < 0) return undefined
       const value = Buffer.from(reply.buffer, offset, length)
       offset += length
+      if (reply.json[i]) {
+        markParsedJson(value)
+        readAheadStats.parsedOnWorker++
+      }
       return value
     })
   }
@@ -54,18 +64,19 @@ export async function* readAhead(dir: string, names: readonly string[]): AsyncGe
  * undefined: gone), statted by a worker thread a few pages ahead of the consumer, as readAhead.
  */
 export async function* changedAhead(dir: string, names: readonly string[], since: number): AsyncGenerator<Array<boolean | undefined>> {
-  for await (const reply of onWorker(dir, names, since)) {
+  for await (const reply of onWorker({ dir, names, since })) {
     readAheadStats.statPages++
     yield Array.from(new Uint8Array(reply.buffer), flag => (flag === 2 ? undefined : flag === 1))
   }
 }
 
 /** The pages of `names` done by a worker thread (read, or statted with `since`), in order. */
-async function* onWorker(
-  dir: string,
-  names: readonly string[],
-  since?: number
-): AsyncGenerator<{ buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[] }> {
+async function* onWorker({
+  dir,
+  names,
+  since,
+  parseJson
+}: PageRequest): AsyncGenerator<{ buffer: ArrayBuffer | SharedArrayBuffer; lengths: number[]; json: boolean[] }> {
   const worker = new Worker(new URL('./file-read-thread.js', import.meta.url))
   worker.unref() // a listing abandoned without return() never keeps the process alive
   const replies: Array<Promise<PageReply>> = []
@@ -85,7 +96,7 @@ async function* onWorker(
     const page = names.slice(next, next + PAGE_FILES)
     next += page.length
     replies.push(new Promise(resolve => (failed ? resolve({ error: { message: failed.message } }) : waiting.push(resolve))))
-    worker.postMessage({ dir, names: page, since } satisfies PageRequest)
+    worker.postMessage({ dir, names: page, since, parseJson } satisfies PageRequest)
   }
   try {
     for (let i = 0; i <= AHEAD; i++) request()

@@ -4,15 +4,33 @@ import { parentPort } from 'node:worker_threads'
 import { statChangedSince } from './file-changes.js'
 import type { PageReply, PageRequest } from './file-read-ahead.js'
 
-/** The bytes of every file of a page in one fresh buffer, and each file's length (-1: gone). */
-function readPage(dir: string, names: readonly string[]): { buffer: ArrayBuffer; lengths: number[] } {
+/** Whether the whole bytes of a file, as UTF-8 text, pass JSON.parse (codec/values.ts checkBody's test). */
+function parsesAsJson(bytes: Buffer): boolean {
+  try {
+    JSON.parse(bytes.toString('utf8'))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The bytes of every file of a page in one fresh buffer, each file's length (-1: gone), and
+ * (when asked) whether each parses as JSON: the consumer then skips its own parse; a file that
+ * does not parse is parsed again there, which throws the error it always threw.
+ */
+function readPage(dir: string, names: readonly string[], parseJson: boolean): { buffer: ArrayBuffer; lengths: number[]; json: boolean[] } {
   const values: Array<Buffer | undefined> = []
+  const json: boolean[] = []
   for (const name of names) {
     try {
-      values.push(readFileSync(join(dir, name)))
+      const value = readFileSync(join(dir, name))
+      values.push(value)
+      json.push(parseJson && parsesAsJson(value))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       values.push(undefined) // gone since the listing, as the listing thread's own read would find
+      json.push(false)
     }
   }
   const bytes = Buffer.concat(values.filter((v): v is Buffer => v !== undefined))
@@ -20,7 +38,7 @@ function readPage(dir: string, names: readonly string[]): { buffer: ArrayBuffer;
   const buffer = (
     bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
   ) as ArrayBuffer
-  return { buffer, lengths: values.map(v => (v === undefined ? -1 : v.byteLength)) }
+  return { buffer, lengths: values.map(v => (v === undefined ? -1 : v.byteLength)), json }
 }
 
 /** Per file of a page: changed since `since` (file-changes.ts) 1, unchanged 0, gone 2. */
@@ -36,15 +54,15 @@ function changedPage(dir: string, names: readonly string[], since: number): Arra
 /**
  * The worker thread of file-read-ahead.ts: reads (or stats) the files of one page of a folder
  * listing and hands the result back in one transferred buffer (no copy), so the listing thread
- * never waits on open/read/close or stat. Reads only, as the listing it serves.
+ * never waits on open/read/close or stat (nor, when asked, on parsing each file). Reads only,
+ * as the listing it serves.
  */
 parentPort!.on('message', (request: PageRequest) => {
   let reply: PageReply
   try {
     if (request.since === undefined) {
-      const { buffer, lengths } = readPage(request.dir, request.names)
-      reply = { buffer, lengths }
-    } else reply = { buffer: changedPage(request.dir, request.names, request.since), lengths: [] }
+      reply = readPage(request.dir, request.names, !!request.parseJson)
+    } else reply = { buffer: changedPage(request.dir, request.names, request.since), lengths: [], json: [] }
     parentPort!.postMessage(reply, [reply.buffer as ArrayBuffer])
   } catch (err) {
     const e = err as NodeJS.ErrnoException

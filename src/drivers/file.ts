@@ -201,10 +201,7 @@ class FileDriver {
       // A whole large session (the tools: migrate, backup): its files are read on a worker
       // thread, pages ahead of the consumer. A listing of one type (a bot's prefetch) stays here.
       let i = 0
-      for await (const values of readAhead(
-        view.dir,
-        files.map(([, , name]) => name)
-      )) {
+      for await (const values of readAhead({ dir: view.dir, names: files.map(([, , name]) => name), parseJson: options.checkJson })) {
         // The log index is the truth for a file written since the listing began (this process's writes).
         const index = view.logged()
         for (const read of values) {

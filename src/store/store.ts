@@ -351,9 +351,10 @@ export class Store {
     return this.codec.encodeBody(body, location.session, location.type, location.id)
   }
 
-  /** Raw listing for tools that copy bytes (type, id, stored bytes). */
-  async *listRaw(session: string, type?: string): AsyncIterable<ListEntryWithValue> {
-    for await (const [t, id, bytes] of this.guardIterable('listing keys', session, this.driver.list(session, type, { values: true })))
+  /** Raw listing for tools that copy bytes (type, id, stored bytes); `checkJson`: see ListOptions. */
+  async *listRaw(session: string, type?: string, options: { checkJson?: boolean } = {}): AsyncIterable<ListEntryWithValue> {
+    const listing = this.driver.list(session, type, { values: true, checkJson: options.checkJson })
+    for await (const [t, id, bytes] of this.guardIterable('listing keys', session, listing))
       yield [t, id, must(bytes, 'a driver lists the values it is asked for (Driver.list)')]
   }
 

@@ -249,7 +249,7 @@ export async function migrate(from: Store, to: Store, options: MigrateOptions = 
           batch = []
         }
         try {
-          for await (const [type, id, bytes] of from.listRaw(p.session)) {
+          for await (const [type, id, bytes] of from.listRaw(p.session, undefined, { checkJson: true })) {
             assertKeyType(type)
             assertKeyId(type, id)
             const body = from.valueBody(bytes, { session: p.session, type, id })

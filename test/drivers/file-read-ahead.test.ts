@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { toBufferJson } from '../../src/codec/buffer-json.js'
+import { isParsedJson } from '../../src/codec/parsed-json.js'
+import { checkBody } from '../../src/codec/values.js'
 import { READ_AHEAD_MIN_FILES, changedAhead, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
 import { CHANGE_MARGIN_MS, statChangedSince } from '../../src/drivers/file-changes.js'
 import { parseKeyFile } from '../../src/drivers/file-names.js'
@@ -49,10 +51,37 @@ describe('readAhead', () => {
     unlinkSync(join(dir, names[700] ?? assert.fail('1400 names')))
     const pagesBefore = readAheadStats.pages
     const got: Array<Buffer | undefined> = []
-    for await (const page of readAhead(dir, names)) got.push(...page)
+    for await (const page of readAhead({ dir, names })) got.push(...page)
     assert.equal(got.length, names.length)
     got.forEach((value, i) => assert.deepEqual(value, i === 700 ? undefined : Buffer.from('x'.repeat(i % 97)), names[i]))
     assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
+  })
+
+  it('with parseJson, parses each file on the worker: a file that parses as JSON is marked, a damaged one is not and checkBody still throws its error', async () => {
+    const dir = join(root, 'parsed')
+    mkdirSync(dir)
+    const names = Array.from({ length: 600 }, (_, i) => `pre-key-${i}.json`)
+    names.forEach((name, i) => writeFileSync(join(dir, name), toBufferJson({ n: i, key: randomBytes(8) })))
+    const torn = '{"private":{"type":"Buffer","data":"AAA'
+    writeFileSync(join(dir, 'pre-key-300.json'), torn)
+    const got: Array<Buffer | undefined> = []
+    for await (const page of readAhead({ dir, names, parseJson: true })) got.push(...page)
+    got.forEach((value, i) => assert.equal(isParsedJson(value!), i !== 300, names[i]))
+    // Not asked to (a backup, which decodes each value itself): nothing parsed, nothing marked.
+    for await (const page of readAhead({ dir, names })) for (const value of page) assert.equal(isParsedJson(value!), false)
+    // The same error as for bytes never seen by the worker (a copy of the torn file is not marked).
+    const expected = (() => {
+      try {
+        checkBody(Buffer.from(torn), 'default', 'pre-key', '300')
+      } catch (err) {
+        return err as Error & { code?: string }
+      }
+      return assert.fail('checkBody refuses torn JSON')
+    })()
+    assert.throws(
+      () => checkBody(got[300]!, 'default', 'pre-key', '300'),
+      (err: Error & { code?: string }) => err.code === 'CORRUPT_DATA' && err.message === expected.message
+    )
   })
 
   it('changedAhead: each file changed since a moment or not (as statChangedSince), undefined for a file gone', async () => {
@@ -89,7 +118,7 @@ describe('readAhead', () => {
     })()!
     await assert.rejects(
       async () => {
-        for await (const _ of readAhead(dir, ['ok.json', 'link.json'])) void _
+        for await (const _ of readAhead({ dir, names: ['ok.json', 'link.json'] })) void _
       },
       (err: NodeJS.ErrnoException) => err.code === expected.code && err.path === expected.path && err.syscall === expected.syscall
     )
@@ -103,10 +132,12 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
     const from = await openStore(`file:${folder}`)
     const to = await openStore(`sqlite:${join(root, 'copy.db')}`)
     const pagesBefore = readAheadStats.pages
+    const parsedBefore = readAheadStats.parsedOnWorker
     const result = await migrate(from, to)
     assert.ok(readAheadStats.pages > pagesBefore, 'the listing took the worker path (control: without it this test proves nothing new)')
     assert.equal(result.ok, true, JSON.stringify(result.sessions[0]?.mismatches))
     const keyFiles = readdirSync(folder).filter(name => name !== 'creds.json' && parseKeyFile(name))
+    assert.equal(readAheadStats.parsedOnWorker - parsedBefore, keyFiles.length, 'every key file was parsed on the worker (checkBody skips a marked body)')
     assert.equal(result.keys, keyFiles.length)
     assert.equal(result.sessions[0]?.verified, keyFiles.length + 1, 'every key and the creds read back equal')
     // Read independently of the listing: each file's text is what the target holds for its key.
@@ -184,8 +215,16 @@ describe('migrate from a large file: folder (worker-thread reads)', () => {
     const from = await openStore(`file:${folder}`)
     const to = await openStore(`sqlite:${join(root, 'refused.db')}`)
     const pagesBefore = readAheadStats.pages
-    await assert.rejects(migrate(from, to), (err: Error & { code?: string }) => err.code === 'CORRUPT_DATA' && err.message.includes('900777'))
+    const parsedBefore = readAheadStats.parsedOnWorker
+    await assert.rejects(
+      migrate(from, to),
+      (err: Error & { code?: string }) =>
+        err.code === 'CORRUPT_DATA' &&
+        err.message.startsWith('Stored value for session "default" pre-key "900777" is not valid JSON (torn or damaged).') &&
+        !err.message.includes('AAA')
+    )
     assert.ok(readAheadStats.pages > pagesBefore, 'the listing took the worker path')
+    assert.ok(readAheadStats.parsedOnWorker - parsedBefore > 700, 'the keys before the damaged one were parsed on the worker')
     const sessions: string[] = []
     for await (const s of to.sessions()) sessions.push(s)
     assert.deepEqual(sessions, [], 'nothing visible on the target')
