@@ -5,7 +5,8 @@
  * 1. A server that accepts TCP and never answers: the session leaves `connecting` (408), tries
  *    again, and connects once the port leads to the simulator. Control: a session without the
  *    deadline, started beside it, is still `connecting` on its first connection.
- * 2. The soak's case: the upgrade answered by an HTTP 503 and the connection closed (a server
+ * 2. Once a QR shows, the deadline no longer applies (linking has its own timeouts).
+ * 3. The soak's case: the upgrade answered by an HTTP 503 and the connection closed (a server
  *    shutting down). Baileys' connectTimeoutMs never ends that socket (control: still
  *    `connecting` well past it); the deadline does.
  */
@@ -82,7 +83,8 @@ describe('connect deadline', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vault-connect-deadline-'))
     url = `sqlite:${join(dir, 'vault.db')}`
-    await linkSessions({ url, ids: ['bot', 'control'], sim })
+    // The suite's socket options: their query timeouts do not hold the process open after the tests (helpers/sim-client.ts).
+    await linkSessions({ url, ids: ['bot', 'control'], sim, socket: socketOptions(sim) })
     store = await openStore(url)
   })
 
@@ -158,6 +160,23 @@ describe('connect deadline', () => {
     assert.equal(session.state, 'connected', `still connected (${rec.states().join(' → ')})`)
     assert.equal(hole.state.connections, tries, 'no attempt after connecting')
     assert.equal(rec.changes.filter(c => c.state === 'disconnected').length, tries - 1, `one 408 per abandoned attempt (${rec.states().join(' → ')})`)
+  })
+
+  test('a QR shown: the deadline no longer ends the linking attempt', { timeout: 30_000 }, async () => {
+    const session = await startSession({ store, sessionId: 'new', socket: socketOptions(sim), policy: FAST_POLICY, connectDeadlineMs: 300 })
+    cleanups.push(() => session.stop())
+    const rec = recordStates(session)
+    const sockets: unknown[] = []
+    session.on('socket', sock => void sockets.push(sock))
+    let qrs = 0
+    session.on('qr', () => qrs++)
+    await rec.until('registering', 0, WAIT_MS)
+    // Three deadlines later the same socket still shows its QR (without the QR rule it would have ended at 300 ms).
+    await new Promise(resolve => setTimeout(resolve, 900))
+    assert.equal(session.state, 'registering', rec.states().join(' → '))
+    assert.equal(sockets.length, 1)
+    assert.ok(qrs >= 1)
+    assert.ok(!rec.changes.some(c => c.reason.code === 408), rec.states().join(' → '))
   })
 
   test('an upgrade answered by HTTP 503: Baileys never closes it, the deadline does', { timeout: 30_000 }, async () => {
