@@ -1,7 +1,7 @@
 /**
  * One WhatsApp account kept alive: a socket at a time, made from the store's auth state, with
- * the state machine (states.ts), the close-code policy (policy.ts), the watchdog, batched creds
- * writes, the preflight check and a graceful stop.
+ * the state machine (states.ts), the close-code policy (policy.ts), the watchdog, the connect
+ * deadline (connect-deadline.ts), batched creds writes, the preflight check and a graceful stop.
  */
 import { makeWASocket, proto, type ConnectionState, type WASocket } from '../core/baileys.js'
 import type { VaultAuthState } from '../auth/auth-state.js'
