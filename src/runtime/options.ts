@@ -8,6 +8,7 @@ import type { ReconnectPolicyOptions } from './policy.js'
 import type { PreflightOptions } from './preflight.js'
 import type { SignalOptions } from './signals.js'
 import type { WatchdogOptions } from './watchdog.js'
+import { checkConnectDeadline } from './connect-deadline.js'
 import { checkLeaseSetting, type LeaseSetting } from './lease.js'
 import { checkStoreRetry, type StoreRetryOptions } from './store-outage.js'
 import { checkMessagesSetting, type MessagesSetting } from './retry-store.js'
@@ -31,6 +32,12 @@ export interface SessionOptions {
   backupDir?: string
   /** A graceful stop gives up waiting for in-flight work after this long. Default 10,000 ms. */
   stopDeadlineMs?: number
+  /**
+   * A connection attempt that has neither opened, shown a QR nor closed this long after its socket
+   * was made is ended as a 408 and reconnected with backoff (connect-deadline.ts). Default
+   * `socket.connectTimeoutMs` + 25 s (45 s with Baileys' default); 0 turns it off.
+   */
+  connectDeadlineMs?: number
   /**
    * One owner per account: the session takes the store's lease before connecting (default on,
    * TTL 30 s). `{ wait: false }` fails with LEASE_HELD instead of waiting as a standby;
@@ -75,6 +82,7 @@ export function checkSessionOptions(options: SessionOptions): void {
   const deadline = options.stopDeadlineMs
   if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0))
     throw invalidArgument('stopDeadlineMs must be a non-negative number.')
+  checkConnectDeadline(options.connectDeadlineMs)
   checkLeaseSetting(options.lease)
   checkStoreRetry(options.storeRetry)
   checkMessagesSetting(options.messages)

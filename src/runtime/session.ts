@@ -1,7 +1,7 @@
 /**
  * One WhatsApp account kept alive: a socket at a time, made from the store's auth state, with
- * the state machine (states.ts), the close-code policy (policy.ts), the watchdog, batched creds
- * writes, the preflight check and a graceful stop.
+ * the state machine (states.ts), the close-code policy (policy.ts), the watchdog, the connect
+ * deadline (connect-deadline.ts), batched creds writes, the preflight check and a graceful stop.
  */
 import { makeWASocket, proto, type ConnectionState, type WASocket } from '../core/baileys.js'
 import type { VaultAuthState } from '../auth/auth-state.js'
@@ -23,6 +23,7 @@ import { isUnfinishedPairing, type PreflightResult } from './preflight.js'
 import { canTransition, type SessionState, type StateReason } from './states.js'
 import { StoreOutage, isStoreUnavailable } from './store-outage.js'
 import { Watchdog, resolveWatchdog } from './watchdog.js'
+import { resolveConnectDeadline } from './connect-deadline.js'
 import { recordStorages, releaseStorages } from '../core/socket-storages.js'
 import { openRetryStore, retrySocketOptions } from './retry-store.js'
 
@@ -73,6 +74,9 @@ export class Session {
   private watchdog?: Watchdog
   private reconnectTimer?: NodeJS.Timeout
   private healthyTimer?: NodeJS.Timeout
+  /** Ends an attempt that neither opens, shows a QR nor closes (connect-deadline.ts). */
+  private connectTimer?: NodeJS.Timeout
+  private readonly connectDeadlineMs: number
   private pairingRequested = false
   private stopping?: Promise<void>
   private endingOnPurpose = false
@@ -105,6 +109,7 @@ export class Session {
     this.log = sessionLogger(options.logger ?? silentLogger, sessionId)
     this.policy = new ReconnectPolicy(options.policy)
     this.watchdogOptions = resolveWatchdog(options.watchdog)
+    this.connectDeadlineMs = resolveConnectDeadline({ connectDeadlineMs: options.connectDeadlineMs, connectTimeoutMs: options.socket?.connectTimeoutMs })
     this.analytics = new Analytics(Date.now, sessionId)
     this.events = new TypedEvents((event, err) => {
       // A throwing 'error' listener is counted and logged, never re-emitted (that would loop).
@@ -327,6 +332,7 @@ export class Session {
       })
     )
     this.sock = sock
+    this.armConnectDeadline(sock)
     // Baileys never disables the socket's transaction storage (socket-storages.ts). After the close, work of this socket
     // can still wait on a query at most defaultQueryTimeoutMs: twice that later, none of its transactions runs any more.
     sock.ev.on('connection.update', ({ connection }) => {
@@ -375,8 +381,11 @@ export class Session {
   }
 
   private onConnectionUpdate(sock: WASocket, update: Partial<ConnectionState>): void {
-    // The handshake is over once the connection is open or shows a QR (waiting for a scan holds no slot).
-    if (update.qr || update.connection === 'open' || update.connection === 'close') this.ramp?.free()
+    // The handshake is over once the connection is open or shows a QR (waiting for a scan holds no slot; the QR has its own timeouts).
+    if (update.qr || update.connection === 'open' || update.connection === 'close') {
+      this.ramp?.free()
+      this.clearConnectDeadline()
+    }
     if (update.qr) this.onQr(sock, update.qr)
     if (update.isNewLogin) this.transition('registered', { message: 'pair-success: the phone linked this device; a restart follows' })
     if (update.connection === 'open') {
@@ -388,6 +397,34 @@ export class Session {
       this.healthyTimer.unref?.()
     }
     if (update.connection === 'close') void this.onClose(update.lastDisconnect?.error)
+  }
+
+  private armConnectDeadline(sock: WASocket): void {
+    this.clearConnectDeadline()
+    if (this.connectDeadlineMs === 0) return
+    this.connectTimer = setTimeout(() => this.connectDeadlinePassed(sock), this.connectDeadlineMs)
+    this.connectTimer.unref?.()
+  }
+
+  private clearConnectDeadline(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+  }
+
+  /**
+   * The attempt got no open, QR or close in time: its socket is abandoned (no longer this.sock, so
+   * whatever it reports later is ignored), ended, and closed here as a 408 without waiting for
+   * Baileys, whose socket may never report a close.
+   */
+  private connectDeadlinePassed(sock: WASocket): void {
+    this.connectTimer = undefined
+    if (sock !== this.sock || this.stopping || this.endingOnPurpose) return
+    const message = `no open, QR or close from the server within connectDeadlineMs (${this.connectDeadlineMs} ms)`
+    this.log.warn({ code: 408, connectDeadlineMs: this.connectDeadlineMs }, `connection attempt timed out: ${message}; ending it`)
+    const error = closeError(`Connection attempt timed out: ${message}`, 408)
+    this.sock = undefined
+    void sock.end(error as never)
+    void this.onClose(error)
   }
 
   private onQr(sock: WASocket, qr: string): void {
@@ -534,6 +571,7 @@ export class Session {
   private endSocket(message: string, code: number): void {
     const sock = this.sock
     this.sock = undefined
+    this.clearConnectDeadline()
     this.rememberCredsStats()
     this.auth = undefined
     this.messages = undefined
@@ -598,6 +636,7 @@ export class Session {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     if (this.healthyTimer) clearTimeout(this.healthyTimer)
     this.reconnectTimer = this.healthyTimer = undefined
+    this.clearConnectDeadline()
     this.watchdog?.stop()
     this.ramp?.free()
   }
