@@ -6,7 +6,7 @@ import { gateway, gatewayBursts } from './gateway.js'
 import { oneToOne, oneToOneRun } from './one-to-one.js'
 import { MEASURED, printRetryCost, withRetryStore } from './retry-variants.js'
 import type { BenchTarget } from './targets.js'
-import { envInt, load, printTable } from './util.js'
+import { envInt, fmt, load, median, printTable } from './util.js'
 
 /**
  * `npm run bench -- retry-cost`: only the measured stores, each with and without the retry
@@ -23,17 +23,20 @@ export async function runRetryCost(targets: BenchTarget[]): Promise<void> {
   const pairRounds = async (fn: (target: BenchTarget) => Promise<{ msgPerSecond: number; cpu: CpuPerMessage }>) => {
     const msgPerSecond = new Map<string, number[]>(listed.map(t => [t.name, []]))
     const cpu = new Map<string, CpuPerMessage[]>(listed.map(t => [t.name, []]))
+    const flushes = new Map<string, WalFlushes[]>(listed.map(t => [t.name, []]))
     for (let round = 0; round < rounds; round++) {
       for (const { off, on } of pairs) {
         for (const target of round % 2 === 0 ? [off, on] : [on, off]) {
-          const run = await fn(target)
+          const { result: run, flushes: counted } = await countingWalFlushes(() => fn(target))
           msgPerSecond.get(target.name)!.push(run.msgPerSecond)
           cpu.get(target.name)!.push(run.cpu)
+          flushes.get(target.name)!.push(counted)
           releaseAsyncStorages()
         }
       }
     }
     console.log(`(load average after the rounds: ${load()})`)
+    printWalFlushes(listed, flushes)
     return [listed, msgPerSecond, cpu] as const
   }
   const messages = envInt('BENCH_MESSAGES', 400)
@@ -92,4 +95,51 @@ async function countingRoundTrips(fn: () => Promise<unknown>): Promise<number> {
     for (const restore of restores) restore()
     syncBuiltinESMExports()
   }
+}
+
+/** SQLite WAL flushes of one run: on the event loop (a lone commit while flushes are fast) or on the thread pool. */
+interface WalFlushes {
+  inline: number
+  pool: number
+}
+
+/**
+ * Runs `fn` counting SQLite's WAL flushes by where they ran (wal-sync.ts: fdatasyncSync inline,
+ * fdatasync on the thread pool). The durability barrier picks inline while its flushes average
+ * under 1 ms; a round that tips to the thread pool pays a hop per flush, so a cost figure is
+ * read beside this split (the record adds a WAL page to each flush it rides).
+ */
+async function countingWalFlushes<T>(fn: () => Promise<T>): Promise<{ result: T; flushes: WalFlushes }> {
+  const flushes: WalFlushes = { inline: 0, pool: 0 }
+  const { fdatasync, fdatasyncSync } = fs
+  fs.fdatasync = ((...args: Parameters<typeof fdatasync>) => {
+    flushes.pool++
+    return fdatasync(...args)
+  }) as typeof fdatasync
+  fs.fdatasyncSync = (fd: number) => {
+    flushes.inline++
+    return fdatasyncSync(fd)
+  }
+  syncBuiltinESMExports()
+  try {
+    return { result: await fn(), flushes }
+  } finally {
+    fs.fdatasync = fdatasync
+    fs.fdatasyncSync = fdatasyncSync
+    syncBuiltinESMExports()
+  }
+}
+
+/** Per target with WAL flushes (SQLite), the share of them made inline, per round. */
+function printWalFlushes(targets: BenchTarget[], flushes: Map<string, WalFlushes[]>): void {
+  const rows = targets.flatMap(t => {
+    const runs = flushes.get(t.name)!
+    if (runs.every(r => r.inline + r.pool === 0)) return []
+    return [
+      [t.name, runs.map(r => `${Math.round((100 * r.inline) / Math.max(1, r.inline + r.pool))}%`).join(' '), fmt(median(runs.map(r => r.inline + r.pool)))]
+    ]
+  })
+  if (rows.length === 0) return
+  printTable(['store', 'WAL flushes inline, per round', 'flushes per run (median)'], rows)
+  console.log('(the rest ran on the thread pool; a pair whose rounds differ here differs in flush mode, not only in the record)\n')
 }
