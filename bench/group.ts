@@ -3,7 +3,7 @@ import { bundleOf, setupDevice, signalOf } from './signal.js'
 import { startCpuMeter } from './cpu-meter.js'
 import { Store } from '../src/store/store.js'
 import type { BenchAuth, BenchConnection, BenchTarget } from './targets.js'
-import { envInt, first, fmt, interleaved, load, median, printTable, ratioWithSpread } from './util.js'
+import { envInt, first, fmt, interleaved, load, median, printTable, ratioWithSpread, ratioGoal } from './util.js'
 
 /**
  * Group fan-out (issue 6, workload 1): the first send to a group of M members x D devices, as
@@ -189,7 +189,7 @@ async function runColdGroup(targets: BenchTarget[], rounds: number): Promise<voi
         fmt(ms),
         wallRatio.ratio,
         wallRatio.spread,
-        goal === undefined ? '' : `>= ${goal}x ${inMemory / ms >= goal ? 'met' : 'NOT met'}`,
+        ratioGoal(goal, inMemory / ms),
         fmt(cpuMs),
         cpuRatio.ratio,
         cpuRatio.spread,

@@ -1,7 +1,7 @@
 import type { AuthStore } from '../src/auth/auth-store.js'
 import type { MessageStore, SendingSocket } from '../src/store/message-store.js'
 import type { CpuPerMessage } from './cpu-meter.js'
-import { withOpen, type BenchConnection, type BenchTarget } from './targets.js'
+import { withConnectionsWrapped, type BenchConnection, type BenchTarget } from './targets.js'
 import { fmt, median, printTable, uniqueId } from './util.js'
 import { must } from '../src/core/defined.js'
 
@@ -39,36 +39,24 @@ async function recordedSocket(opening: Promise<MessageStore>): Promise<RecordedS
 }
 
 export function withRetryStore(target: BenchTarget): BenchTarget {
-  return withOpen({
-    name: `${target.name}${SUFFIX}`,
-    kind: target.kind,
-    durability: `${target.durability}; sent messages kept in the retry store`,
-    async create() {
-      const backend = await target.create()
-      return {
-        ...backend,
-        async connect(options) {
-          const conn = await backend.connect(options)
-          // As the runtime does at session start: the retry store opened beside the auth state, and record() once per socket.
-          const sockets = new Map<string, RecordedSocket>()
-          const recording: RecordingConnection = {
-            ...conn,
-            async auth(session, authOptions) {
-              const auth = await conn.auth(session, authOptions)
-              if (!sockets.has(session)) sockets.set(session, await recordedSocket((conn.store as AuthStore).useMessageStore(session)))
-              return auth
-            },
-            send(session, jid, text, encrypt) {
-              const sock = must(sockets.get(session), 'a session sends after its auth state was opened')
-              sock.encrypt = encrypt
-              // The stand-in relayMessage hands back the encrypt's result (see recordedSocket).
-              return sock.relayMessage(jid, { conversation: text }, { messageId: uniqueId() }) as unknown as ReturnType<typeof encrypt>
-            }
-          }
-          return recording
-        }
+  return withConnectionsWrapped(target, { suffix: SUFFIX, durability: 'sent messages kept in the retry store' }, conn => {
+    // As the runtime does at session start: the retry store opened beside the auth state, and record() once per socket.
+    const sockets = new Map<string, RecordedSocket>()
+    const recording: RecordingConnection = {
+      ...conn,
+      async auth(session, authOptions) {
+        const auth = await conn.auth(session, authOptions)
+        if (!sockets.has(session)) sockets.set(session, await recordedSocket((conn.store as AuthStore).useMessageStore(session)))
+        return auth
+      },
+      send(session, jid, text, encrypt) {
+        const sock = must(sockets.get(session), 'a session sends after its auth state was opened')
+        sock.encrypt = encrypt
+        // The stand-in relayMessage hands back the encrypt's result (see recordedSocket).
+        return sock.relayMessage(jid, { conversation: text }, { messageId: uniqueId() }) as unknown as ReturnType<typeof encrypt>
       }
     }
+    return recording
   })
 }
 

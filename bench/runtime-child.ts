@@ -3,6 +3,7 @@ import { pino } from 'pino'
 import { createRuntime, type Session } from '../src/runtime/index.js'
 import { trustSimulator } from '../src/sim/index.js'
 import { openStore } from '../src/open-store.js'
+import type { AuthStore } from '../src/auth/auth-store.js'
 import { childSpec } from './util.js'
 import { must } from '../src/core/defined.js'
 
@@ -121,16 +122,17 @@ interface Run {
   stop(): Promise<void>
 }
 
-async function runWithRuntime(): Promise<Run> {
+/**
+ * Opens the store, then times `connectAll` from a settled memory baseline: `socketMade` marks each
+ * makeWASocket call; what `connectAll` returns ends its sockets before the store closes.
+ */
+async function measured(connectAll: (store: AuthStore, socketMade: () => void) => Promise<() => Promise<void>>): Promise<Run> {
   const store = await openStore(spec.storeUrl)
   const base = await settledMemory()
   const started = performance.now()
   let socketsMs = 0
   const cpu = process.cpuUsage()
-  const runtime = createRuntime({ store, socket })
-  const sessions = await Promise.all(spec.sessions.map(id => runtime.start(id)))
-  for (const s of sessions) s.on('socket', () => (socketsMs = performance.now() - started))
-  await deadline(Promise.all(sessions.map(connected)), `${sessions.length} runtime sessions connecting`)
+  const endSockets = await connectAll(store, () => (socketsMs = performance.now() - started))
   const ms = performance.now() - started
   return {
     ms,
@@ -138,50 +140,47 @@ async function runWithRuntime(): Promise<Run> {
     cpuMs: cpuSince(cpu),
     ...(await idle(base)),
     stop: async () => {
-      await runtime.stop()
+      await endSockets()
       await store.close()
     }
   }
 }
 
-async function runBare(): Promise<Run> {
-  const store = await openStore(spec.storeUrl)
-  const base = await settledMemory()
-  const started = performance.now()
-  let socketsMs = 0
-  const cpu = process.cpuUsage()
-  const socks: WASocket[] = []
-  await deadline(
-    Promise.all(
-      spec.sessions.map(async id => {
-        const { state, saveCreds } = await store.useAuthState(id)
-        const sock = makeWASocket({ ...socket, auth: state })
-        socks.push(sock)
-        socketsMs = performance.now() - started
-        sock.ev.on('creds.update', () => void saveCreds())
-        await new Promise<void>((resolve, reject) =>
-          sock.ev.on('connection.update', ({ connection, lastDisconnect }) => {
-            if (connection === 'open') resolve()
-            if (connection === 'close') reject(new Error(`${id}: closed (${lastDisconnect?.error?.message})`))
-          })
-        )
-      })
-    ),
-    `${spec.sessions.length} bare sockets connecting`
-  )
-  const ms = performance.now() - started
-  return {
-    ms,
-    socketsMs,
-    cpuMs: cpuSince(cpu),
-    ...(await idle(base)),
-    stop: async () => {
+const runWithRuntime = () =>
+  measured(async (store, socketMade) => {
+    const runtime = createRuntime({ store, socket })
+    const sessions = await Promise.all(spec.sessions.map(id => runtime.start(id)))
+    for (const s of sessions) s.on('socket', socketMade)
+    await deadline(Promise.all(sessions.map(connected)), `${sessions.length} runtime sessions connecting`)
+    return () => runtime.stop()
+  })
+
+const runBare = () =>
+  measured(async (store, socketMade) => {
+    const socks: WASocket[] = []
+    await deadline(
+      Promise.all(
+        spec.sessions.map(async id => {
+          const { state, saveCreds } = await store.useAuthState(id)
+          const sock = makeWASocket({ ...socket, auth: state })
+          socks.push(sock)
+          socketMade()
+          sock.ev.on('creds.update', () => void saveCreds())
+          await new Promise<void>((resolve, reject) =>
+            sock.ev.on('connection.update', ({ connection, lastDisconnect }) => {
+              if (connection === 'open') resolve()
+              if (connection === 'close') reject(new Error(`${id}: closed (${lastDisconnect?.error?.message})`))
+            })
+          )
+        })
+      ),
+      `${spec.sessions.length} bare sockets connecting`
+    )
+    return async () => {
       for (const sock of socks) void sock.end(undefined)
       await sleep(500)
-      await store.close()
     }
-  }
-}
+  })
 
 /** Lets post-login work (pre-key checks, presence, app state) finish, then reads memory growth. */
 async function idle(base: Memory) {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { AuthStateOptions } from '../src/auth/auth-state.js'
 import { openStore, type OpenStoreOptions } from '../src/open-store.js'
 import type { Store } from '../src/store/store.js'
+import { deleteRedisPrefix } from '../test/helpers/redis-keys.js'
 import { uniqueId } from './util.js'
 
 /** An auth state with its saveCreds, however the target stores it. */
@@ -268,24 +269,6 @@ export function vaultPostgres(): BenchTarget | undefined {
   )
 }
 
-/** Deletes every key under `prefix:` on the bench Redis (SCAN + UNLINK, bounded batches). */
-async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const { Redis } = await import('ioredis')
-  const client = new Redis(process.env.VAULT_TEST_REDIS_URL!, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  client.on('error', () => undefined)
-  await client.connect()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await client.unlink(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  } finally {
-    client.disconnect()
-  }
-}
-
 export function vaultRedis(): BenchTarget | undefined {
   const base = process.env.VAULT_TEST_REDIS_URL
   if (!base) return undefined
@@ -299,7 +282,7 @@ export function vaultRedis(): BenchTarget | undefined {
       return url.toString()
     },
     {},
-    { cleanup: p => deleteRedisPrefix(`bench-${p.id}`) }
+    { cleanup: p => deleteRedisPrefix({ url: base, prefix: `bench-${p.id}` }) }
   )
 }
 
@@ -313,24 +296,30 @@ const BENCH_LEASE_TTL_MS = 10 * 60_000
  */
 export function withLease(target: BenchTarget): BenchTarget {
   const owner = `bench:${process.pid}:${uniqueId()}`
+  return withConnectionsWrapped(target, { suffix: ' + lease', durability: 'writes fenced by the lease epoch' }, conn => ({
+    ...conn,
+    async auth(session, authOptions) {
+      const lease = await conn.store!.acquireLease(session, { owner, ttlMs: BENCH_LEASE_TTL_MS })
+      return conn.auth(session, { ...authOptions, lease })
+    }
+  }))
+}
+
+/** A variant of `target` measured in the same rounds: the same backend, each connection passed through `wrap`. */
+export function withConnectionsWrapped(
+  target: BenchTarget,
+  variant: { suffix: string; durability: string },
+  wrap: (conn: BenchConnection) => BenchConnection
+): BenchTarget {
   return withOpen({
-    name: `${target.name} + lease`,
+    name: `${target.name}${variant.suffix}`,
     kind: target.kind,
-    durability: `${target.durability}; writes fenced by the lease epoch`,
+    durability: `${target.durability}; ${variant.durability}`,
     async create() {
       const backend = await target.create()
       return {
         ...backend,
-        async connect(options) {
-          const conn = await backend.connect(options)
-          return {
-            ...conn,
-            async auth(session, authOptions) {
-              const lease = await conn.store!.acquireLease(session, { owner, ttlMs: BENCH_LEASE_TTL_MS })
-              return conn.auth(session, { ...authOptions, lease })
-            }
-          }
-        }
+        connect: async options => wrap(await backend.connect(options))
       }
     }
   })

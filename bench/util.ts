@@ -47,6 +47,8 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[ms: number, resul
 
 export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-')
 export const ratio = (x: number, ceiling: number) => (Number.isFinite(x) && ceiling > 0 ? `${(x / ceiling).toFixed(2)}x` : '-')
+/** The "target" cell of a goal on a ratio: `>= 0.9x met` (or `NOT met`); empty without a goal. */
+export const ratioGoal = (goal: number | undefined, achieved: number) => (goal === undefined ? '' : `>= ${goal}x ${achieved >= goal ? 'met' : 'NOT met'}`)
 export const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
 
 export function printTable(header: string[], rows: string[][]): void {

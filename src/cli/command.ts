@@ -40,6 +40,9 @@ export interface Command {
   run(args: ParsedArgs, ctx: CommandContext): Promise<number>
 }
 
+/** The usage line of `--force`, the same on every command that takes a session's lease. */
+export const FORCE_USAGE = '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n'
+
 export const EXIT_OK = 0
 export const EXIT_PROBLEMS = 1
 export const EXIT_USAGE = 2

@@ -8,9 +8,8 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
@@ -21,6 +20,7 @@ import { verifyBackup } from '../../src/tools/restore.js'
 import { freshPostgres } from '../helpers/servers.js'
 import { runCli } from '../helpers/tools-cli.js'
 import { converse, ECHO_BOT, entered, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
+import { useTempDirs } from '../helpers/temp-dirs.js'
 
 const CONTACT = '15550004242'
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url))
@@ -58,12 +58,7 @@ const DOCUMENTED_METRICS = [
 ]
 
 const md5 = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex')
-const made: string[] = []
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vault-run-e2e-'))
-  made.push(dir)
-  return dir
-}
+const tempDir = useTempDirs('vault-run-e2e-')
 
 async function stopGracefully(run: CliChild): Promise<void> {
   run.kill('SIGTERM')
@@ -86,7 +81,6 @@ describe('baileys-vault run against baileys-vault sim, as child processes', () =
   after(async () => {
     for (const child of children) child.kill()
     await sim?.stop()
-    for (const dir of made) rmSync(dir, { recursive: true, force: true })
   })
 
   it(

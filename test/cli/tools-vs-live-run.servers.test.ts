@@ -9,8 +9,7 @@
  *    snapshot and succeeds while `migrate` is still refused. Once run stops, both work.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openStore } from '../../src/open-store.js'
@@ -18,14 +17,10 @@ import { leaseOwner } from '../../src/drivers/shared-lease.js'
 import { copyFixture, importBaileysFolder } from '../helpers/fixture.js'
 import { freshPostgres } from '../helpers/servers.js'
 import { converse, ECHO_BOT, linkByQr, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
+import { useTempDirs } from '../helpers/temp-dirs.js'
 
 const CONTACT = '15550004343'
-const made: string[] = []
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vault-live-tools-'))
-  made.push(dir)
-  return dir
-}
+const tempDir = useTempDirs('vault-live-tools-')
 
 /** Creds present and keys (type/id) per session, read without writing. */
 async function contents(url: string): Promise<Record<string, { creds: boolean; keys: number; ids: Set<string> }>> {
@@ -72,7 +67,6 @@ describe('tools against a session a live run owns', () => {
   after(async () => {
     for (const child of children) child.kill()
     await sim?.stop()
-    for (const dir of made) rmSync(dir, { recursive: true, force: true })
   })
 
   /** `run` on `url`, linked by QR, answering with the echo bot. */

@@ -8,6 +8,7 @@ import { openStore } from '../../src/open-store.js'
 import { driverConformance } from '../../src/testing/index.js'
 import { assertUnreachableOpenFails, freshPostgres, requireEnv, startPostgres, stopPostgres } from '../helpers/servers.js'
 import { serverDriverSuites } from '../helpers/server-driver-suites.js'
+import { READ_BACK_IDS, roundTripBatch } from '../helpers/round-trip-batch.js'
 
 const bytes = (text: string) => Buffer.from(text, 'utf8')
 
@@ -70,23 +71,11 @@ describe('postgres driver', () => {
     const { pool, counted, queries } = countingPool(db.url)
     try {
       const d = await createPostgresDriver({ pool: counted })
-      const set: Array<[string, string, Uint8Array]> = Array.from({ length: 300 }, (_, i) => ['pre-key', String(i), bytes(`v${i}`)])
       let before = queries()
-      await d.write('s', {
-        creds: bytes('c'),
-        set,
-        del: [
-          ['pre-key', '5'],
-          ['session', 'none']
-        ]
-      })
+      await d.write('s', roundTripBatch(300))
       assert.equal(queries() - before, 1, 'one statement for creds + 300 upserts + deletes')
       before = queries()
-      const got = await d.get(
-        's',
-        'pre-key',
-        Array.from({ length: 100 }, (_, i) => String(i))
-      )
+      const got = await d.get('s', 'pre-key', READ_BACK_IDS)
       assert.equal(queries() - before, 1, 'one query for 100 ids')
       assert.equal(got.size, 99, 'pre-key 5 was set then deleted in the same batch')
       await d.close()

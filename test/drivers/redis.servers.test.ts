@@ -6,6 +6,7 @@ import { openStore } from '../../src/open-store.js'
 import { driverConformance } from '../../src/testing/index.js'
 import { assertUnreachableOpenFails, freshRedis, redisClient, requireEnv, startRedis, stopRedis } from '../helpers/servers.js'
 import { serverDriverSuites } from '../helpers/server-driver-suites.js'
+import { READ_BACK_IDS, roundTripBatch } from '../helpers/round-trip-batch.js'
 
 const bytes = (text: string) => Buffer.from(text, 'utf8')
 
@@ -50,27 +51,15 @@ describe('redis driver', () => {
     }
     try {
       const d = await createRedisDriver({ client: counted, prefix: target.prefix })
-      const set: Array<[string, string, Uint8Array]> = Array.from({ length: 3000 }, (_, i) => ['pre-key', String(i), bytes(`v${i}`)])
       await client.script('FLUSH')
       calls = []
-      await d.write('s', {
-        creds: bytes('c'),
-        set,
-        del: [
-          ['pre-key', '5'],
-          ['session', 'none']
-        ]
-      })
+      await d.write('s', roundTripBatch(3000))
       assert.deepEqual(calls, ['EVALSHA', 'EVAL'], 'a server without the script gets it once')
       calls = []
       await d.write('s', { set: [['session', 'a', bytes('1')]], del: [] })
       assert.deepEqual(calls, ['EVALSHA'])
       calls = []
-      const got = await d.get(
-        's',
-        'pre-key',
-        Array.from({ length: 100 }, (_, i) => String(i))
-      )
+      const got = await d.get('s', 'pre-key', READ_BACK_IDS)
       assert.deepEqual(calls, ['HMGET'])
       assert.equal(got.size, 99, 'pre-key 5 was set then deleted in the same batch')
       await d.close()

@@ -22,6 +22,13 @@ function fromText(type: string, text: string): any {
   return type === 'app-state-sync-key' && value ? proto.Message.AppStateSyncKeyData.fromObject(value) : value
 }
 
+/** The stored creds, or new ones when the store has none yet (as both stores start). */
+const credsFrom = (text: string | undefined): AuthenticationCreds => (text ? JSON.parse(text, BufferJSON.reviver) : initAuthCreds())
+/** Every (type, id, value) of a keys.set, in order; each store decides what a null value means. */
+function forEachKey(data: SignalDataSet, fn: (type: string, id: string, value: unknown) => void): void {
+  for (const [type, values] of Object.entries(data)) for (const [id, value] of Object.entries(values ?? {})) fn(type, id, value)
+}
+
 /** Writes a Baileys folder's device (creds and every key) through `auth`, as Baileys would on first use. */
 export async function writeFolderDevice(auth: SourceAuth, folder: string): Promise<number> {
   const { creds, keys } = await readBaileysFolder(folder)
@@ -71,20 +78,18 @@ export function baileysSqliteAuth(path: string): SourceAuth & { close(): void } 
     CREATE TABLE IF NOT EXISTS signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (type, id));
     CREATE INDEX IF NOT EXISTS signal_keys_type_idx ON signal_keys(type);`)
   const credsText = db.prepare('SELECT value FROM creds WHERE key = ?').pluck().get('__creds__') as string | undefined
-  const creds: AuthenticationCreds = credsText ? JSON.parse(credsText, BufferJSON.reviver) : initAuthCreds()
+  const creds = credsFrom(credsText)
   const saveCreds = db.prepare('INSERT INTO creds (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
   const select = db.prepare('SELECT value FROM signal_keys WHERE type = ? AND id = ?').pluck()
   const upsert = db.prepare('INSERT INTO signal_keys (type, id, value) VALUES (?, ?, ?) ON CONFLICT(type, id) DO UPDATE SET value = excluded.value')
   const remove = db.prepare('DELETE FROM signal_keys WHERE type = ? AND id = ?')
   // One transaction per set, a null value deleting its key, as Baileys' store does.
-  const apply = db.transaction((data: SignalDataSet) => {
-    for (const [type, values] of Object.entries(data)) {
-      for (const [id, value] of Object.entries(values ?? {})) {
-        if (value === null) remove.run(type, id)
-        else upsert.run(type, id, toText(value))
-      }
-    }
-  })
+  const apply = db.transaction((data: SignalDataSet) =>
+    forEachKey(data, (type, id, value) => {
+      if (value === null) remove.run(type, id)
+      else upsert.run(type, id, toText(value))
+    })
+  )
   return {
     state: {
       creds,
@@ -154,8 +159,7 @@ const fixId = (name: string) => name.replace(/\//g, '__').replace(/:/g, '-')
 /** baileys-store's useSession over its Session table: one row per key, a falsy value deleting the row. */
 export async function baileysStoreAuth(table: SessionTable, sessionId: string): Promise<SourceAuth> {
   const read = (name: string) => table.read(sessionId, fixId(name))
-  const credsText = await read('creds')
-  const creds: AuthenticationCreds = credsText ? JSON.parse(credsText, BufferJSON.reviver) : initAuthCreds()
+  const creds = credsFrom(await read('creds'))
   return {
     state: {
       creds,
@@ -172,12 +176,10 @@ export async function baileysStoreAuth(table: SessionTable, sessionId: string): 
         },
         set: async data => {
           const tasks: Promise<void>[] = []
-          for (const [type, values] of Object.entries(data)) {
-            for (const [id, value] of Object.entries(values ?? {})) {
-              const name = fixId(`${type}-${id}`)
-              tasks.push(value ? table.upsert(sessionId, name, toText(value)) : table.remove(sessionId, name))
-            }
-          }
+          forEachKey(data, (type, id, value) => {
+            const name = fixId(`${type}-${id}`)
+            tasks.push(value ? table.upsert(sessionId, name, toText(value)) : table.remove(sessionId, name))
+          })
           await Promise.all(tasks)
         }
       }

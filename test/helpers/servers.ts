@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import { isVaultError } from '../../src/core/errors.js'
 import { openStore } from '../../src/open-store.js'
 import type { StoreTarget } from './real-client-suite.js'
+import { connectRedis, deleteRedisPrefix as deleteKeys } from './redis-keys.js'
 
 /**
  * Access to the real PostgreSQL and Redis servers started by scripts/test-servers.sh (through
@@ -67,28 +68,10 @@ export async function freshRedis(label: string): Promise<StoreTarget & { prefix:
 }
 
 /** Deletes every key under `prefix:` on the test Redis (SCAN + UNLINK, bounded batches). */
-export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const client = await redisClient()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await client.unlink(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  } finally {
-    client.disconnect()
-  }
-}
+export const deleteRedisPrefix = (prefix: string): Promise<void> => deleteKeys({ url: requireEnv('VAULT_TEST_REDIS_URL'), prefix })
 
 /** A plain ioredis client on the test server (raw reads, cleanup). */
-export async function redisClient() {
-  const { Redis } = await import('ioredis')
-  const client = new Redis(requireEnv('VAULT_TEST_REDIS_URL'), { lazyConnect: true, maxRetriesPerRequest: 1 })
-  client.on('error', () => undefined)
-  await client.connect()
-  return client
-}
+export const redisClient = () => connectRedis(requireEnv('VAULT_TEST_REDIS_URL'))
 
 async function ctl(...args: string[]): Promise<void> {
   const script = requireEnv('VAULT_TEST_SERVERS_CTL')

@@ -37,6 +37,7 @@ import { restore } from '../../src/tools/restore.js'
 import { rotateKey } from '../../src/tools/rotate-key.js'
 import { rawDriver } from '../helpers/raw-driver.js'
 import { useSimulatorForChildren } from '../helpers/use-simulator.js'
+import { childEvents } from '../helpers/child-events.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/lease-runtime-child.js', import.meta.url))
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
@@ -64,27 +65,7 @@ function startChild(storeUrl: string, name: string, options: { wait?: boolean; o
   const args = [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'main', String(TTL_MS), options.wait === false ? '0' : '1']
   const child = fork(CHILD, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
-  const events: ChildEvent[] = []
-  child.on('message', msg => {
-    events.push(msg as ChildEvent)
-    options.onEvent?.(msg as ChildEvent)
-  })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  const waitFor = async (pred: (e: ChildEvent) => boolean, what: string, timeoutMs = 20_000) => {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const hit = events.find(pred)
-      if (hit) return hit
-      if (Date.now() > deadline)
-        assert.fail(
-          `${name}: timed out waiting for ${what}; saw ${events
-            .filter(e => e.type !== 'ack')
-            .map(e => e.state ?? e.type)
-            .join(',')}`
-        )
-      await new Promise(r => setTimeout(r, 20))
-    }
-  }
+  const { events, exited, waitFor } = childEvents<ChildEvent>(child, { timeoutMs: 20_000, label: name, onEvent: options.onEvent })
   const state = (s: string) => (e: ChildEvent) => e.type === 'state' && e.state === s
   return { name, child, events, exited, waitFor, state }
 }

@@ -8,10 +8,8 @@
  */
 import assert from 'node:assert/strict'
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { isVaultError } from '../../src/core/errors.js'
 import { leaseOwner } from '../../src/drivers/shared-lease.js'
@@ -20,20 +18,13 @@ import { MESSAGE_TYPE } from '../../src/store/internal-types.js'
 import type { LeaseGrant } from '../../src/core/driver.js'
 import type { AuthStore } from '../../src/auth/auth-store.js'
 import { freshPostgres, freshRedis } from '../helpers/servers.js'
+import { useTempDirs } from '../helpers/temp-dirs.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/retry-zombie-child.js', import.meta.url))
 const TTL_MS = 1000
 const JID = '15550009090@s.whatsapp.net'
 
-const temps: string[] = []
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vault-retry-zombie-'))
-  temps.push(dir)
-  return dir
-}
-after(() => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true })
-})
+const tempDir = useTempDirs('vault-retry-zombie-')
 
 /** The next IPC message of `type` from the child. */
 function nextMessage(child: ChildProcess, type: string): Promise<Record<string, unknown>> {

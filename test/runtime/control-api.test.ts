@@ -8,22 +8,17 @@
  * Then the error cases (401/404/405/409/413/400) and the rate limit on wrong tokens.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openStore } from '../../src/open-store.js'
 import { verifyBackup } from '../../src/tools/restore.js'
 import { API_TOKEN, apiClient, controlRun, decodeQrPng, readEvents, webhookReceiver, type Receiver } from '../helpers/control-api.js'
 import { entered, spawnCli, startSimChild, type CliChild, type CliEvent, type SimChild } from '../helpers/run-child.js'
+import { useTempDirs } from '../helpers/temp-dirs.js'
 
 const SECRET = 'webhook-secret-for-tests'
-const made: string[] = []
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vault-control-'))
-  made.push(dir)
-  return dir
-}
+const tempDir = useTempDirs('vault-control-')
 /** Events without their `time`: run --json and the webhook each stamp the instant they saw the event. */
 const untimed = (events: CliEvent[]) =>
   events.map(e => {
@@ -44,7 +39,6 @@ describe('the control API of run, against the simulator', () => {
     for (const child of children) child.kill()
     for (const r of receivers) await r.close()
     await sim?.stop()
-    for (const dir of made) rmSync(dir, { recursive: true, force: true })
   })
 
   it(

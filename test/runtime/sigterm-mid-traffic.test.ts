@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { openStore } from '../../src/open-store.js'
 import { rawDriver } from '../helpers/raw-driver.js'
 import { useSimulatorForChildren } from '../helpers/use-simulator.js'
+import { childEvents } from '../helpers/child-events.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/runtime-child.js', import.meta.url))
 
@@ -32,27 +33,7 @@ const { sim, children } = fleet
 function startChild(storeUrl: string, onEvent: (e: ChildEvent) => void) {
   const child = fork(CHILD, [sim.url, sim.rootPublicKey.toString('hex'), storeUrl, 'main'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
-  const events: ChildEvent[] = []
-  child.on('message', msg => {
-    events.push(msg as ChildEvent)
-    onEvent(msg as ChildEvent)
-  })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  const waitFor = async (pred: (e: ChildEvent) => boolean, what: string, timeoutMs = 15_000) => {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const hit = events.find(pred)
-      if (hit) return hit
-      if (Date.now() > deadline)
-        assert.fail(
-          `timed out waiting for ${what}; saw ${events
-            .filter(e => e.type !== 'ack')
-            .map(e => e.state ?? e.type)
-            .join(',')}`
-        )
-      await new Promise(r => setTimeout(r, 20))
-    }
-  }
+  const { events, exited, waitFor } = childEvents<ChildEvent>(child, { timeoutMs: 15_000, onEvent })
   return { child, events, exited, waitFor }
 }
 

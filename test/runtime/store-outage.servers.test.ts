@@ -8,13 +8,13 @@
  * timing assertions: every wait is for an event or a state, bounded.
  */
 import assert from 'node:assert/strict'
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, chownSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { converse, ECHO_BOT, entered, spawnCli, startSimChild, type CliChild, type SimChild } from '../helpers/run-child.js'
 import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from '../helpers/servers.js'
 import { NOBODY } from '../helpers/unprivileged.js'
+import { useTempDirs } from '../helpers/temp-dirs.js'
 
 const CONTACT = '15550007373'
 /** How long each server stays down (the issue's operator restart is about this long). */
@@ -22,12 +22,7 @@ const OUTAGE_MS = 10_000
 const FAST = ['--lease-ttl', '2s', '--store-retry-max', '1s', '--log-level', 'warn']
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
-const made: string[] = []
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vault-outage-'))
-  made.push(dir)
-  return dir
-}
+const tempDir = useTempDirs('vault-outage-')
 
 async function readyz(health: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`${health}/readyz`)
@@ -75,7 +70,6 @@ describe('a store outage under `run`: reported, retried, never failed', () => {
   after(async () => {
     for (const child of children) child.kill()
     await sim?.stop()
-    for (const dir of made) rmSync(dir, { recursive: true, force: true })
   })
 
   /**

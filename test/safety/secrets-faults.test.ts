@@ -22,6 +22,7 @@ import { runCli } from '../helpers/tools-cli.js'
 import { echoTexts } from '../helpers/sim-client.js'
 import { eventually } from '../helpers/sim-lifecycle.js'
 import { assertNoKeyMaterial, privateMaterial } from '../helpers/secret-scan.js'
+import { recordConsole, recordStdio } from '../helpers/captured-output.js'
 
 /** Waits generous enough for a loaded 2-core machine (the simulator and `run` children share it); never a sleep. */
 const LOADED_MS = 45_000
@@ -105,14 +106,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     // What reaches the console (the user's terminal): recorded beneath the silencer startSession
     // installs, since the test runner's console does not write through process.stdout.write.
     const reached: unknown[][] = []
-    for (const method of ['info', 'warn', 'log'] as const) {
-      const terminal = console[method]
-      console[method] = (...args: unknown[]) => {
-        reached.push(args)
-        terminal.apply(console, args)
-      }
-      restore.push(() => (console[method] = terminal))
-    }
+    restore.push(recordConsole(reached))
     const session = await startSession({
       store,
       sessionId: 'lib',
@@ -121,22 +115,7 @@ describe('secrets stay out of trace logs, damaged-store errors and session reset
     })
     // Installed after startSession (which silences libsignal): this spy sees what libsignal asks to print.
     const asked: unknown[][] = []
-    for (const method of ['info', 'warn', 'log'] as const) {
-      const inner = console[method]
-      console[method] = (...args: unknown[]) => {
-        asked.push(args)
-        inner.apply(console, args)
-      }
-      restore.push(() => (console[method] = inner))
-    }
-    for (const stream of [process.stdout, process.stderr]) {
-      const write = stream.write.bind(stream)
-      stream.write = ((chunk: any, ...rest: any[]) => {
-        printed.push(String(chunk))
-        return write(chunk, ...rest)
-      }) as typeof stream.write
-      restore.push(() => (stream.write = write))
-    }
+    restore.push(recordConsole(asked), recordStdio(printed))
     try {
       session.on('qr', qr => void sim.call('POST', '/scan', qr))
       session.on('socket', sock => echoTexts(sock, () => {}))

@@ -14,6 +14,7 @@ import { runCli } from '../helpers/tools-cli.js'
 import { converse, ECHO_BOT, linkByQr, spawnCli, startSimChild } from '../helpers/run-child.js'
 import { API_TOKEN, apiClient, readEvents, webhookReceiver } from '../helpers/control-api.js'
 import { privateMaterial, secretStrings } from '../helpers/secret-scan.js'
+import { recordStdio } from '../helpers/captured-output.js'
 
 /**
  * No secret ever reaches a log line, an error message or tool output. Collects everything
@@ -30,14 +31,7 @@ describe('secrets stay out of output and errors', () => {
   before(async () => {
     const { creds, keys } = await readBaileysFolder(copyFixture('alice'))
     secrets = secretStrings(privateMaterial(creds, keys as Array<[string, string, any]>))
-    for (const stream of [process.stdout, process.stderr]) {
-      const write = stream.write.bind(stream)
-      stream.write = ((chunk: any, ...rest: any[]) => {
-        printed.push(String(chunk))
-        return write(chunk, ...rest)
-      }) as typeof stream.write
-      restore.push(() => (stream.write = write))
-    }
+    restore.push(recordStdio(printed))
   })
   after(() => restore.forEach(r => r()))
 

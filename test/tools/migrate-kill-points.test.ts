@@ -8,6 +8,7 @@ import { initAuthCreds } from '@whiskeysockets/baileys'
 import { isVaultError } from '../../src/core/errors.js'
 import { openStore } from '../../src/open-store.js'
 import { migrate } from '../../src/tools/migrate.js'
+import { runUntilOutput } from '../helpers/kill-on-output.js'
 
 /**
  * A migrate into SQLite writes a new session in place, hidden until its last write (the creds)
@@ -35,22 +36,12 @@ before(async () => {
 
 /** Runs the child to its pause point and SIGKILLs it there. */
 async function killAt(to: string, when: 'before' | 'after', at: number, unmarked = false): Promise<void> {
-  const child = spawn(process.execPath, [CHILD, source, to, 'alice', when, String(at), ...(unmarked ? ['unmarked'] : [])], {
-    stdio: ['ignore', 'pipe', 'pipe']
+  const child = await runUntilOutput({
+    args: [CHILD, source, to, 'alice', when, String(at), ...(unmarked ? ['unmarked'] : [])],
+    marker: `paused ${when} ${at}`,
+    what: 'pausing'
   })
-  let out = ''
-  let err = ''
-  child.stderr.on('data', d => (err += d))
-  const exited = new Promise<NodeJS.Signals | null>(resolve => child.on('exit', (_code, signal) => resolve(signal)))
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', d => {
-      out += d
-      if (out.includes(`paused ${when} ${at}`)) resolve()
-    })
-    child.on('exit', () => reject(new Error(`child ended before pausing: ${out} ${err}`)))
-  })
-  child.kill('SIGKILL')
-  assert.equal(await exited, 'SIGKILL')
+  await child.kill()
 }
 
 /** What a bot and the tools see of 'alice' now: nothing, the whole session, or (a failure) a half-made one. */

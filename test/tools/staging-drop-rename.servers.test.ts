@@ -13,6 +13,7 @@ import { backup } from '../../src/tools/backup.js'
 import { restore } from '../../src/tools/restore.js'
 import { freshPostgres, freshRedis } from '../helpers/servers.js'
 import { runCli } from '../helpers/tools-cli.js'
+import { runUntilOutput } from '../helpers/kill-on-output.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vault-staging-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -53,21 +54,9 @@ before(async () => {
 async function killMidMigrate(to: string, target: string, mode: 'migrate' | 'restore' = 'migrate', overwrite = false): Promise<void> {
   const from = mode === 'restore' ? backupFile : source
   const args = [CHILD, mode, from, to, 'alice', target, ...(overwrite ? ['overwrite'] : [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stderr.on('data', d => (err += d))
-  const exited = new Promise<NodeJS.Signals | null>(resolve => child.on('exit', (_code, signal) => resolve(signal)))
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', d => {
-      out += d
-      if (out.includes('copied')) resolve()
-    })
-    child.on('exit', () => reject(new Error(`child ended before copying: ${out} ${err}`)))
-  })
-  assert.ok(!out.includes('finished'))
-  child.kill('SIGKILL')
-  assert.equal(await exited, 'SIGKILL')
+  const child = await runUntilOutput({ args, marker: 'copied', what: 'copying' })
+  assert.ok(!child.out.includes('finished'))
+  await child.kill()
 }
 
 interface Target {

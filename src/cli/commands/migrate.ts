@@ -1,7 +1,7 @@
 import { invalidArgument } from '../../core/errors.js'
 import { migrate } from '../../tools/migrate.js'
 import { selectSessions } from '../../tools/sessions.js'
-import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
+import { EXIT_OK, EXIT_PROBLEMS, type Command, FORCE_USAGE } from '../command.js'
 import { positionals, sessionsAndRename } from '../args.js'
 import { copiedSessionLine, formatCounts, plural, printJson } from '../format.js'
 import { listNames } from '../../tools/ignored-files.js'
@@ -16,7 +16,7 @@ export const migrateCommand: Command = {
   summary: 'Copy sessions between any two stores, then verify every key on the target',
   usage:
     'baileys-vault migrate <from-url> <to-url> [--session <id>…] [--dry-run] [--overwrite] [--force] [--json]\n' +
-    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
+    FORCE_USAGE +
     '  A live bot on a target makes it refuse (LEASE_HELD). The source is only read.\n' +
     '  --dry-run    count and check, write nothing\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +

@@ -1,6 +1,6 @@
 import { prune } from '../../tools/prune.js'
 import { selectSessions } from '../../tools/sessions.js'
-import { EXIT_OK, flagString, type Command } from '../command.js'
+import { EXIT_OK, flagString, type Command, FORCE_USAGE } from '../command.js'
 import { intFlag, onlySession, positionals } from '../args.js'
 import { printJson } from '../format.js'
 import { openCliStore } from '../open.js'
@@ -12,7 +12,7 @@ export const pruneCommand: Command = {
   usage:
     'baileys-vault prune <url> [--session <id>] [--dry-run] [--keep <n>] [--messages] [--force] [--json]\n' +
     '  --messages  also drop the retry store (sent messages kept so contacts can ask for them again)\n' +
-    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
+    FORCE_USAGE +
     '  A live bot makes it refuse (LEASE_HELD). --session is optional when the store holds exactly one session.\n' +
     '  --keep  pre-keys kept below firstUnuploadedPreKeyId (default 1624, minimum 817)',
   valueFlags: ['session', 'keep'],

@@ -1,7 +1,7 @@
 import { restore, verifyBackup } from '../../tools/restore.js'
 import { readBackupHeader } from '../../tools/backup-format.js'
 import { encryptionFromEnv } from '../../codec/seal.js'
-import { EXIT_OK, EXIT_PROBLEMS, type Command } from '../command.js'
+import { EXIT_OK, EXIT_PROBLEMS, type Command, FORCE_USAGE } from '../command.js'
 import { positionals, sessionsAndRename } from '../args.js'
 import { copiedSessionLine, formatCounts, plural, printJson } from '../format.js'
 import { openCliStore } from '../open.js'
@@ -12,7 +12,7 @@ export const restoreCommand: Command = {
   summary: 'Restore a backup file into a store (the whole file is decrypted and verified before anything is written)',
   usage:
     'baileys-vault restore <file> <url> [--session <id>…] [--as <id>] [--overwrite] [--dry-run] [--plaintext] [--force] [--json]\n' +
-    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
+    FORCE_USAGE +
     '  A sealed backup opens with BAILEYS_VAULT_KEY or one of BAILEYS_VAULT_OLD_KEYS.\n' +
     '  --overwrite  replace target sessions that already hold data (default: refuse)\n' +
     '  --as <id>    target session id, when one session is restored\n' +

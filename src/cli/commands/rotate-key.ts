@@ -1,5 +1,5 @@
 import { rotateKey } from '../../tools/rotate-key.js'
-import { EXIT_OK, EXIT_PROBLEMS, flagList, UsageError, type Command } from '../command.js'
+import { EXIT_OK, EXIT_PROBLEMS, flagList, UsageError, type Command, FORCE_USAGE } from '../command.js'
 import { positionals } from '../args.js'
 import { printJson } from '../format.js'
 import { openCliStore } from '../open.js'
@@ -10,7 +10,7 @@ export const rotateKeyCommand: Command = {
   summary: 'Re-encrypt every value under the current key (BAILEYS_VAULT_KEY); resumable',
   usage:
     'baileys-vault rotate-key <url> [--session <id>…] [--force] [--json]\n' +
-    '  --force  take leases that expired without a release (a crashed owner); a live bot is never overridden (LEASE_HELD).\n' +
+    FORCE_USAGE +
     '  BAILEYS_VAULT_KEY=<base64 or id:base64>      the key to seal with\n' +
     '  BAILEYS_VAULT_OLD_KEYS=<key>[,<key>…]         keys values may still be sealed with\n' +
     '  Plaintext values are sealed too. A live bot makes it refuse (LEASE_HELD). Safe to run again after an interruption.',
