@@ -7,8 +7,8 @@
  *
  * `recordStorages` notes the storages a synchronous makeWASocket call constructs (the class is
  * swapped for that call only, through module.syncBuiltinESMExports, the documented way to change
- * what `import { AsyncLocalStorage } from 'async_hooks'` sees); `releaseStorages` disables them
- * once the socket's transactions can no longer be running.
+ * what `import { AsyncLocalStorage } from 'async_hooks'` sees); `releaseWhenIdle` disables them
+ * once the socket closed and none of its transactions runs.
  */
 import asyncHooks, { type AsyncLocalStorage } from 'node:async_hooks'
 import { syncBuiltinESMExports } from 'node:module'
@@ -32,12 +32,41 @@ export function recordStorages<T>(make: () => T): { value: T; storages: Array<As
   }
 }
 
+/** The part of a socket's key store that runs transactions (Baileys' addTransactionCapability). */
+export interface TransactionKeys {
+  transaction: <T>(work: () => Promise<T>, key: string) => Promise<T>
+}
+
 /**
- * Disables `storages` after `graceMs` (a timer that does not hold the process open). Called when
- * the socket closed: disabling earlier would take the transaction context from one still
- * running, whose writes would then bypass its commit.
+ * Disables a socket's `storages` once it closed and no key transaction of it runs (each one runs
+ * inside them), so a process that reconnects often (a database or server restarting every few
+ * seconds) does not keep hundreds enabled: a fixed grace kept every socket closed in the last
+ * two query timeouts, and each of their storages made every promise bigger. A transaction a late
+ * handler starts on the closed socket enables its storage again; its end disables it again.
+ * Disabling earlier would take the transaction context from one still running, whose writes
+ * would then bypass its commit. `graceMs` still bounds the wait (a transaction hung that long).
+ * Call it right after makeWASocket; `closed()` when the socket closed.
  */
-export function releaseStorages(storages: Array<AsyncLocalStorage<unknown>>, graceMs: number): void {
-  if (storages.length === 0) return
-  setTimeout(() => storages.forEach(s => s.disable()), graceMs).unref()
+export function releaseWhenIdle(keys: TransactionKeys, storages: Array<AsyncLocalStorage<unknown>>, graceMs: number): { closed(): void } {
+  let running = 0
+  let closed = false
+  const disable = () => storages.forEach(s => s.disable())
+  const transaction = keys.transaction
+  keys.transaction = <T>(work: () => Promise<T>, key: string): Promise<T> => {
+    running++
+    const settled = () => {
+      if (--running === 0 && closed) disable()
+    }
+    const result = transaction.call(keys, work, key) as Promise<T>
+    result.then(settled, settled)
+    return result
+  }
+  return {
+    closed() {
+      if (closed || storages.length === 0) return
+      closed = true
+      if (running === 0) return disable()
+      setTimeout(disable, graceMs).unref()
+    }
+  }
 }

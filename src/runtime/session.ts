@@ -24,7 +24,7 @@ import { canTransition, type SessionState, type StateReason } from './states.js'
 import { StoreOutage, isStoreUnavailable } from './store-outage.js'
 import { Watchdog, resolveWatchdog } from './watchdog.js'
 import { resolveConnectDeadline } from './connect-deadline.js'
-import { recordStorages, releaseStorages } from '../core/socket-storages.js'
+import { recordStorages, releaseWhenIdle } from '../core/socket-storages.js'
 import { openRetryStore, retrySocketOptions } from './retry-store.js'
 
 export interface SessionHealth {
@@ -66,6 +66,8 @@ export class Session {
   private auth?: VaultAuthState
   private saver?: CredsSaver
   private readonly keys = new KeyActivity()
+  /** How often the session was cleared (401, logout): a socket opened before a clear may not write keys back into it. */
+  private clears = 0
   private readonly events: TypedEvents
   private readonly policy: ReconnectPolicy
   private readonly analytics: Analytics
@@ -323,20 +325,29 @@ export class Session {
   }
 
   private openSocket(auth: VaultAuthState, saver: CredsSaver): void {
+    // Creds: only the current auth state's are saved (a socket ended in an outage must not write back creds the next one reloaded).
     const live = () => this.auth === auth
+    // Keys: a socket's transactions may commit late (Baileys retries a failed commit for up to
+    // maxCommitRetries x delayBetweenTriesMs) and still must: after a store outage ended the socket,
+    // a retry carries the Signal step of a message that already left, and refusing it made the
+    // next message reuse that step's key ("Bad MAC" at the contact). They stay fenced by the lease
+    // epoch; only a session cleared since (401, logout) refuses them.
+    const clearsAtOpen = this.clears
+    const notCleared = () => this.clears === clearsAtOpen
     const { value: sock, storages } = recordStorages(() =>
       makeWASocket({
         ...this.options.socket,
         ...retrySocketOptions(this.messages, this.options.socket),
-        auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, live) }
+        auth: { creds: auth.state.creds, keys: this.keys.watch(auth.state.keys, notCleared) }
       })
     )
     this.sock = sock
     this.armConnectDeadline(sock)
-    // Baileys never disables the socket's transaction storage (socket-storages.ts). After the close, work of this socket
-    // can still wait on a query at most defaultQueryTimeoutMs: twice that later, none of its transactions runs any more.
+    // Baileys never disables the socket's transaction storage (socket-storages.ts): it is disabled once the socket closed and
+    // none of its transactions runs; at most twice defaultQueryTimeoutMs after the close (a transaction's query waits that long).
+    const storageRelease = releaseWhenIdle(sock.authState.keys, storages, 2 * (this.options.socket?.defaultQueryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS))
     sock.ev.on('connection.update', ({ connection }) => {
-      if (connection === 'close') releaseStorages(storages, 2 * (this.options.socket?.defaultQueryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS))
+      if (connection === 'close') storageRelease.closed()
     })
     this.messages?.record(sock, { onError: err => this.messageNotRecorded(err) })
     this.pairingRequested = false
@@ -504,7 +515,7 @@ export class Session {
   /**
    * The lease is gone (a renewal or a write got LEASE_LOST): another owner may be writing.
    * The socket ends now, before another send can fork the ratchet; the auth state is cut off
-   * (its late writes are refused), and the session waits as a standby or fails.
+   * (its late writes are refused: the store fences them by epoch), and the session waits as a standby or fails.
    */
   private onLeaseLost(err: VaultError): void {
     if (this.stopping) return
@@ -522,8 +533,8 @@ export class Session {
   /**
    * The store failed for this session (a read, a write, a lease step): the socket ends now (its
    * writes cannot land, so what it receives could not be kept, and the lease cannot be renewed),
-   * the auth state is cut off (reloaded from the store on reconnect), and a retry is scheduled
-   * with backoff. Reported once per problem: an `error` event and a warn line naming the store.
+   * the auth state is reloaded from the store on reconnect (the old socket's key commits that Baileys
+   * retries still land once the store answers, see openSocket), and a retry is scheduled with backoff. Reported once per problem: an `error` event and a warn line naming the store.
    */
   private storeUnavailable(err: VaultError): void {
     if (this.stopping) return
@@ -567,7 +578,7 @@ export class Session {
     if (this.outage.failures !== failures) throw this.lastStoreError
   }
 
-  /** Ends the socket without a reconnect of its own, and cuts its auth state off (late writes are refused). */
+  /** Ends the socket without a reconnect of its own, and cuts its auth state off (its late creds writes are refused; its key commits still land, see openSocket). */
   private endSocket(message: string, code: number): void {
     const sock = this.sock
     this.sock = undefined
@@ -582,6 +593,7 @@ export class Session {
   /** Backup + clear; the old auth state is cut off first so a late Baileys write cannot refill the session. */
   private async clear(why: string): Promise<string | undefined> {
     const auth = this.auth
+    this.clears++
     this.rememberCredsStats()
     this.auth = undefined
     this.saver = undefined

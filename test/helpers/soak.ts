@@ -56,6 +56,8 @@ export interface StoreReport {
   /** BACKEND_UNAVAILABLE error events seen (outages reported). */
   outageErrors: number
   pings: { ok: number; failed: string[] }
+  /** What the store's contact saw of Signal failures both ways (sim/contact.ts): a ping that fails for one of these is a session that forked. */
+  signal: { undecryptedByContact: number; retryReceiptsFromSessions: number; retriesSentByContact: number }
   rss?: { warmMb: number; endMb: number; growth: number; samples: number }
   fds?: { warm: number; end: number; samples: number }
   /**
@@ -380,7 +382,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           if (s.states.get(id) === 'connected' && (await ping(contact, jid, `ping ${s.store} ${id}`))) pings.ok++
           else pings.failed.push(`${id} (${s.states.get(id) ?? 'no state'} since ${s.reasons.get(id) ?? '?'})`)
         }
-        reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), pings, sessions: ids.length })
+        const signal = {
+          undecryptedByContact: contact.decryptErrors.length,
+          retryReceiptsFromSessions: contact.retryReceipts,
+          retriesSentByContact: contact.retriesSent
+        }
+        reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), pings, signal, sessions: ids.length })
       })
     )
     return {
@@ -446,7 +453,7 @@ function heapFloor(measured: Sample[]): Pick<StoreReport, 'heapFloor'> {
   return Number.isFinite(warmMb) && Number.isFinite(endMb) ? { heapFloor: { warmMb, endMb } } : {}
 }
 
-function summary(s: Supervised, warmupMs: number, timelineMs: number): Omit<StoreReport, 'pings' | 'sessions'> {
+function summary(s: Supervised, warmupMs: number, timelineMs: number): Omit<StoreReport, 'pings' | 'signal' | 'sessions'> {
   const measured = s.samples.filter(x => x.at >= s.startedAt + warmupMs)
   // Medians of the first and the last third: V8's heap, and RSS with it, moves ±20 % in a sawtooth
   // of 1-3 minutes, so a few samples at each end would compare two phases of it, not a trend.
@@ -492,6 +499,9 @@ export function formatSoak(report: SoakReport): string {
         (r.rss && r.fds
           ? `RSS ${r.rss.warmMb.toFixed(1)} -> ${r.rss.endMb.toFixed(1)} MB (${(r.rss.growth * 100).toFixed(1)}%), fds ${r.fds.warm} -> ${r.fds.end} (${r.rss.samples} samples after warm-up)`
           : 'RSS/fds: too few samples after warm-up')
+    )
+    lines.push(
+      `  ${r.store}: Signal: the contact could not decrypt ${r.signal.undecryptedByContact} messages and asked again ${r.signal.retriesSentByContact} times; sessions asked the contact again ${r.signal.retryReceiptsFromSessions} times`
     )
     if (r.heapFloor)
       lines.push(`  ${r.store}: heap used floor ${r.heapFloor.warmMb.toFixed(1)} -> ${r.heapFloor.endMb.toFixed(1)} MB (first vs last third after warm-up)`)
