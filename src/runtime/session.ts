@@ -329,9 +329,9 @@ export class Session {
     const live = () => this.auth === auth
     // Keys: a socket's transactions may commit late (Baileys retries a failed commit for up to
     // maxCommitRetries x delayBetweenTriesMs) and still must: after a store outage ended the socket,
-    // a retry carries the Signal step of a message that already left, and refusing it made the
-    // next message reuse that step's key ("Bad MAC" at the contact). They stay fenced by the lease
-    // epoch; only a session cleared since (401, logout) refuses them.
+    // a retry carries the Signal step of a message that already left; refusing it left the store a
+    // step behind what the contact saw, and failed a send that was delivered. They stay fenced by
+    // the lease epoch; only a session cleared since (401, logout) refuses them.
     const clearsAtOpen = this.clears
     const notCleared = () => this.clears === clearsAtOpen
     const { value: sock, storages } = recordStorages(() =>
