@@ -18,7 +18,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { WASocket } from '../../src/core/baileys.js'
-import type { Driver } from '../../src/core/driver.js'
 import { createSqliteDriver } from '../../src/drivers/sqlite.js'
 import { openStore } from '../../src/open-store.js'
 import { startSession } from '../../src/runtime/index.js'
@@ -29,22 +28,6 @@ import { eventually } from '../helpers/sim-lifecycle.js'
 import { useSimulator } from '../helpers/use-simulator.js'
 
 const WAIT_MS = 15_000
-
-/** The driver, with `failNextSessionWrite()`: the next write that sets a `session` key throws once, before anything is applied. */
-function failingSessionWrite(inner: Driver) {
-  const { driver } = instrument(inner)
-  let armed = false
-  let failed = 0
-  const write: Driver['write'] = async (session, batch) => {
-    if (armed && batch.set.some(([type]) => type === 'session')) {
-      armed = false
-      failed++
-      throw new Error('connection reset by peer (injected: the database restarted)')
-    }
-    return driver.write(session, batch)
-  }
-  return { driver: { ...driver, write }, failNextSessionWrite: () => void (armed = true), failed: () => failed }
-}
 
 describe('a store outage while a send commits its keys', () => {
   const sim = useSimulator()
@@ -59,7 +42,7 @@ describe('a store outage while a send commits its keys', () => {
 
   /** The bot sends `one`, `two` (its key commit fails once when `outage`), `three` in a row to a contact of its own; what the contact read. */
   const threeInARow = async (sessionId: string, jid: string, contactPn: string, outage: boolean) => {
-    const faulty = failingSessionWrite(await createSqliteDriver({ path: join(dir, 'vault.db') }))
+    const faulty = instrument(await createSqliteDriver({ path: join(dir, 'vault.db') }))
     const store = await openStore(faulty.driver)
     const session = await startSession({
       store,
@@ -85,7 +68,7 @@ describe('a store outage while a send commits its keys', () => {
       await send('one')
       assert.equal((await contact.nextMessage(WAIT_MS)).text, 'one')
       const connectedBefore = rec.changes.filter(c => c.state === 'connected').length
-      if (outage) faulty.failNextSessionWrite()
+      if (outage) faulty.failNextWriteWhere(batch => batch.set.some(([type]) => type === 'session'))
       // The message leaves before its keys commit; the commit fails once and Baileys retries it.
       const sentTwo = send('two').then(
         () => 'resolved',
