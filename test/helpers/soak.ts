@@ -61,6 +61,12 @@ export interface StoreReport {
   rss?: { warmMb: number; endMb: number; growth: number; samples: number }
   fds?: { warm: number; end: number; samples: number }
   /**
+   * The last `run` at two equal states, each with every session connected and right after a full,
+   * compacting garbage collection: once warm (mid-chaos, with the chaos paused) and at the end. What a leak
+   * keeps shows here; V8's sawtooth and its heap limit's growth (peaks of 4x the live heap) do not.
+   */
+  settled?: { warm: SettledPoint; end: SettledPoint; rssGrowth: number }
+  /**
    * The lowest heap used (MB) in the first and in the last third after the warm-up: V8's heap
    * grows in a sawtooth between major collections, so the floor, not a sample, shows a leak.
    */
@@ -69,6 +75,18 @@ export interface StoreReport {
   timeline: MemoryRow[]
   /** Node warnings `run` printed (MaxListenersExceededWarning and the like): a listener leak shows here. */
   warnings: string[]
+}
+
+/** One equal-state reading of the last `run` (see StoreReport.settled). */
+export interface SettledPoint {
+  /** Seconds since the last `run` started. */
+  s: number
+  rssMb: number
+  heapUsedMb: number
+  /** V8's committed heap: what of RSS the heap still holds after the collection. */
+  heapTotalMb: number
+  externalMb: number
+  fds: number
 }
 
 /** One row of the memory timeline: seconds since the last `run` started, MB (heap figures from process.memoryUsage() in `run`). */
@@ -113,6 +131,20 @@ setInterval(() => {
   const m = process.memoryUsage()
   try { appendFileSync(file, JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }) + '\\n') } catch {}
 }, Number(process.env.VAULT_SOAK_MEMORY_MS)).unref()
+// SIGWINCH (ignored by default): a full collection, then a second one a second later that also
+// compacts the old space (V8 otherwise keeps the pages of its last peak committed), then a line.
+const v8 = require('node:v8')
+v8.setFlagsFromString('--expose-gc')
+const gc = require('node:vm').runInNewContext('gc')
+process.on('SIGWINCH', () => {
+  gc()
+  setTimeout(() => {
+    v8.setFlagsFromString('--compact-on-every-full-gc')
+    try { gc() } finally { v8.setFlagsFromString('--no-compact-on-every-full-gc') }
+    const m = process.memoryUsage()
+    try { appendFileSync(file + '.settled', JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external }) + '\\n') } catch {}
+  }, 1000).unref()
+})
 `
 
 /** One store's `run --all`, restarted by a supervisor loop whenever it exits. */
@@ -228,6 +260,44 @@ class Supervised {
       return JSON.parse(lines.at(-1) ?? '{}')
     } catch {
       return {} // no line yet
+    }
+  }
+
+  /**
+   * Collects the current `run`'s garbage (SIGWINCH to the preload), waits for it and for V8 to
+   * hand the freed pages back, then reads RSS and descriptors. Undefined if `run` did not answer.
+   */
+  async settle(): Promise<SettledPoint | undefined> {
+    const child = this.child
+    const file = `${this.memoryFile}.settled`
+    const lines = () => {
+      try {
+        return readFileSync(file, 'utf8').trimEnd().split('\n').filter(Boolean)
+      } catch {
+        return []
+      }
+    }
+    const before = lines().length
+    if (!child?.pid) return undefined
+    child.kill('SIGWINCH')
+    const until = Date.now() + 15_000
+    while (lines().length === before && Date.now() < until) await sleep(200)
+    const line = lines()[before]
+    if (!line || this.child !== child) return undefined
+    await sleep(2_000)
+    try {
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1])
+      const m = JSON.parse(line) as { heapUsed: number; heapTotal: number; external: number }
+      return {
+        s: Math.round((Date.now() - this.startedAt) / 1000),
+        rssMb: rssKb / 1024,
+        heapUsedMb: m.heapUsed / 2 ** 20,
+        heapTotalMb: m.heapTotal / 2 ** 20,
+        externalMb: m.external / 2 ** 20,
+        fds: readdirSync(`/proc/${child.pid}/fd`).length
+      }
+    } catch {
+      return undefined // it exited meanwhile
     }
   }
 
@@ -348,7 +418,23 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     ]
     if (options.stores.includes('postgres')) chaos.push(['postgres restart', () => restartServer('postgres', () => stopPostgres(), startPostgres)])
     if (options.stores.includes('redis')) chaos.push(['redis restart', () => restartServer('redis', () => stopRedis(), startRedis)])
-    while (Date.now() - start < options.durationMs) {
+    // Every session connected in its store's current run (silences end by themselves).
+    const everyConnected = async () => {
+      const deadline = Date.now() + Math.max(180_000, options.silenceMs + 120_000)
+      while (supervised.some(s => s.connected(ids) < ids.length) && Date.now() < deadline) await sleep(500)
+    }
+    // The equal-state reading once the last `run` is warm (no SIGKILL comes after killsUntil); the
+    // pause does not count as chaos time.
+    const warmSettled = new Map<Supervised, { runs: number; point?: SettledPoint }>()
+    let pausedMs = 0
+    while (Date.now() - start - pausedMs < options.durationMs) {
+      if (!warmSettled.size && Date.now() >= killsUntil + options.warmupMs + 5_000) {
+        const pausedAt = Date.now()
+        log(`${Math.round((pausedAt - start) / 1000)} s: chaos paused for the warm equal-state reading`)
+        await everyConnected()
+        for (const s of supervised) warmSettled.set(s, { runs: s.runs, point: await s.settle() })
+        pausedMs += Date.now() - pausedAt
+      }
       await sleep(options.chaosEveryMs)
       const choices =
         Date.now() < killsUntil ? [...chaos, ['SIGKILL of run', async () => pick(supervised).sigkill()] as [string, () => Promise<unknown>]] : chaos
@@ -362,14 +448,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     if (options.heapSnapshotDir) supervised.forEach(s => s.heapSnapshot())
     log(`chaos over after ${Math.round((Date.now() - start) / 1000)} s; waiting for every session to be connected`)
 
-    // Every session connected in its store's current run (silences end by themselves).
-    const deadline = Date.now() + Math.max(180_000, options.silenceMs + 120_000)
-    while (supervised.some(s => s.connected(ids) < ids.length)) {
-      if (Date.now() > deadline) break
-      await sleep(500)
-    }
+    await everyConnected()
     clearInterval(sampler)
     supervised.forEach(s => s.sample())
+    const endSettled = new Map<Supervised, SettledPoint | undefined>()
+    for (const s of supervised) endSettled.set(s, await s.settle())
 
     const reports: StoreReport[] = []
     await Promise.all(
@@ -387,7 +470,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           retryReceiptsFromSessions: contact.retryReceipts,
           retriesSentByContact: contact.retriesSent
         }
-        reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), pings, signal, sessions: ids.length })
+        const warm = warmSettled.get(s)
+        const end = endSettled.get(s)
+        // Equal states only within one `run`: a restart in between starts a new process.
+        const settled = warm?.point && end && warm.runs === s.runs ? { warm: warm.point, end, rssGrowth: end.rssMb / warm.point.rssMb - 1 } : undefined
+        reports.push({ ...summary(s, options.warmupMs, options.timelineMs ?? 60_000), ...(settled ? { settled } : {}), pings, signal, sessions: ids.length })
       })
     )
     return {
@@ -503,6 +590,13 @@ export function formatSoak(report: SoakReport): string {
     lines.push(
       `  ${r.store}: Signal: the contact could not decrypt ${r.signal.undecryptedByContact} messages and asked again ${r.signal.retriesSentByContact} times; sessions asked the contact again ${r.signal.retryReceiptsFromSessions} times`
     )
+    const point = (p: SettledPoint) =>
+      `${p.rssMb.toFixed(1)} MB RSS, heap ${p.heapUsedMb.toFixed(1)} used / ${p.heapTotalMb.toFixed(1)} committed, external ${p.externalMb.toFixed(1)} MB, ${p.fds} fds at ${p.s} s`
+    lines.push(
+      r.settled
+        ? `  ${r.store}: settled (every session connected, after a full GC): ${point(r.settled.warm)} -> ${point(r.settled.end)}: RSS ${(r.settled.rssGrowth * 100).toFixed(1)}%`
+        : `  ${r.store}: settled: no equal-state reading (run restarted in between, or did not answer)`
+    )
     if (r.heapFloor)
       lines.push(`  ${r.store}: heap used floor ${r.heapFloor.warmMb.toFixed(1)} -> ${r.heapFloor.endMb.toFixed(1)} MB (first vs last third after warm-up)`)
     if (r.warnings.length) lines.push(`  ${r.store}: run printed ${r.warnings.length} warnings: ${r.warnings.join(' | ')}`)
@@ -524,7 +618,13 @@ export function soakProblems(report: SoakReport, limits: { rssGrowth: number; fd
     if (r.qrShown) problems.push(`${r.store}: ${r.qrShown} QR codes shown after linking`)
     const ownExits = r.selfExits.filter(e => e.code !== 2 || !/BACKEND_UNAVAILABLE|ECONNREFUSED|unavailable/i.test(e.detail))
     if (ownExits.length) problems.push(`${r.store}: run exited by itself: ${JSON.stringify(ownExits)}`)
-    if (!r.rss || !r.fds) problems.push(`${r.store}: too few RSS samples after warm-up`)
+    // The equal-state readings decide when there are both; the thirds of the timeline otherwise.
+    if (r.settled) {
+      if (r.settled.rssGrowth > limits.rssGrowth)
+        problems.push(`${r.store}: RSS grew ${(r.settled.rssGrowth * 100).toFixed(1)}% between the two equal-state readings`)
+      if (r.settled.end.fds > r.settled.warm.fds + limits.fdSlack)
+        problems.push(`${r.store}: file descriptors ${r.settled.warm.fds} -> ${r.settled.end.fds} between the two equal-state readings`)
+    } else if (!r.rss || !r.fds) problems.push(`${r.store}: too few RSS samples after warm-up`)
     else {
       if (r.rss.growth > limits.rssGrowth) problems.push(`${r.store}: RSS grew ${(r.rss.growth * 100).toFixed(1)}% after warm-up`)
       if (r.fds.end > r.fds.warm + limits.fdSlack) problems.push(`${r.store}: file descriptors ${r.fds.warm} -> ${r.fds.end}`)
