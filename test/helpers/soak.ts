@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { linkSessions } from './link-sessions.js'
+import { MEMORY_PRELOAD, settledReading, type SettledPoint } from './soak-memory.js'
 import { BIN, ECHO_BOT } from './run-child.js'
 import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './servers.js'
 
@@ -77,18 +78,6 @@ export interface StoreReport {
   warnings: string[]
 }
 
-/** One equal-state reading of the last `run` (see StoreReport.settled). */
-export interface SettledPoint {
-  /** Seconds since the last `run` started. */
-  s: number
-  rssMb: number
-  heapUsedMb: number
-  /** V8's committed heap: what of RSS the heap still holds after the collection. */
-  heapTotalMb: number
-  externalMb: number
-  fds: number
-}
-
 /** One row of the memory timeline: seconds since the last `run` started, MB (heap figures from process.memoryUsage() in `run`). */
 export interface MemoryRow {
   s: number
@@ -114,38 +103,11 @@ interface Sample {
   at: number
   rssKb: number
   fds: number
-  /** process.memoryUsage() in `run` (bytes), from the preload below; absent until its first line. */
+  /** process.memoryUsage() in `run` (bytes), from MEMORY_PRELOAD (soak-memory.ts); absent until its first line. */
   heapUsed?: number
   external?: number
   arrayBuffers?: number
 }
-
-/**
- * Preloaded into each `run` (NODE_OPTIONS --require): appends process.memoryUsage() to a file so
- * the soak sees V8's heap, not only RSS. A heap snapshot is one `kill -USR2` away
- * (--heapsnapshot-signal), written to the soak's folder.
- */
-const MEMORY_PRELOAD = `const { appendFileSync } = require('node:fs')
-const file = process.env.VAULT_SOAK_MEMORY_FILE
-setInterval(() => {
-  const m = process.memoryUsage()
-  try { appendFileSync(file, JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }) + '\\n') } catch {}
-}, Number(process.env.VAULT_SOAK_MEMORY_MS)).unref()
-// SIGWINCH (ignored by default): a full collection, then a second one a second later that also
-// compacts the old space (V8 otherwise keeps the pages of its last peak committed), then a line.
-const v8 = require('node:v8')
-v8.setFlagsFromString('--expose-gc')
-const gc = require('node:vm').runInNewContext('gc')
-process.on('SIGWINCH', () => {
-  gc()
-  setTimeout(() => {
-    v8.setFlagsFromString('--compact-on-every-full-gc')
-    try { gc() } finally { v8.setFlagsFromString('--no-compact-on-every-full-gc') }
-    const m = process.memoryUsage()
-    try { appendFileSync(file + '.settled', JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external }) + '\\n') } catch {}
-  }, 1000).unref()
-})
-`
 
 /** One store's `run --all`, restarted by a supervisor loop whenever it exits. */
 class Supervised {
@@ -263,42 +225,12 @@ class Supervised {
     }
   }
 
-  /**
-   * Collects the current `run`'s garbage (SIGWINCH to the preload), waits for it and for V8 to
-   * hand the freed pages back, then reads RSS and descriptors. Undefined if `run` did not answer.
-   */
+  /** The current `run` at an equal state (see soak-memory.ts); undefined if it did not answer or restarted meanwhile. */
   async settle(): Promise<SettledPoint | undefined> {
     const child = this.child
-    const file = `${this.memoryFile}.settled`
-    const lines = () => {
-      try {
-        return readFileSync(file, 'utf8').trimEnd().split('\n').filter(Boolean)
-      } catch {
-        return []
-      }
-    }
-    const before = lines().length
-    if (!child?.pid) return undefined
-    child.kill('SIGWINCH')
-    const until = Date.now() + 15_000
-    while (lines().length === before && Date.now() < until) await sleep(200)
-    const line = lines()[before]
-    if (!line || this.child !== child) return undefined
-    await sleep(2_000)
-    try {
-      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1])
-      const m = JSON.parse(line) as { heapUsed: number; heapTotal: number; external: number }
-      return {
-        s: Math.round((Date.now() - this.startedAt) / 1000),
-        rssMb: rssKb / 1024,
-        heapUsedMb: m.heapUsed / 2 ** 20,
-        heapTotalMb: m.heapTotal / 2 ** 20,
-        externalMb: m.external / 2 ** 20,
-        fds: readdirSync(`/proc/${child.pid}/fd`).length
-      }
-    } catch {
-      return undefined // it exited meanwhile
-    }
+    if (!child) return undefined
+    const point = await settledReading({ child, memoryFile: this.memoryFile, startedAt: this.startedAt })
+    return this.child === child ? point : undefined
   }
 
   /** Writes a heap snapshot of the current `run` into the soak's folder (--heapsnapshot-signal). */
