@@ -354,6 +354,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const everyConnected = async () => {
       const deadline = Date.now() + Math.max(180_000, options.silenceMs + 120_000)
       while (supervised.some(s => s.connected(ids) < ids.length) && Date.now() < deadline) await sleep(500)
+      for (const s of supervised) if (s.connected(ids) < ids.length) log(`${s.store}: ${s.connected(ids)}/${ids.length} sessions connected after the wait`)
     }
     // The equal-state reading once the last `run` is warm (no SIGKILL comes after killsUntil); the
     // pause does not count as chaos time.
