@@ -78,5 +78,7 @@ test('a heap peak of garbage moves plain RSS, not the equal-state reading', { ti
     `RSS ${warm.rssMb.toFixed(1)} -> plain ${plain.toFixed(1)} -> settled ${end.rssMb.toFixed(1)} MB (committed heap ${warm.heapTotalMb.toFixed(1)} -> ${end.heapTotalMb.toFixed(1)} MB)`
   )
   assert.ok(plain / warm.rssMb - 1 > 0.3, `plain RSS ${warm.rssMb.toFixed(1)} -> ${plain.toFixed(1)} MB: the peak shows there`)
-  assert.ok(Math.abs(end.rssMb / warm.rssMb - 1) < 0.1, `settled RSS ${warm.rssMb.toFixed(1)} -> ${end.rssMb.toFixed(1)} MB`)
+  // +6-8 % quietly, +10.8 % once under CI's two workers (the 2 % of the garbage kept, and native
+  // memory not yet returned); without the compaction +20-23 %: the bound sits between the two.
+  assert.ok(Math.abs(end.rssMb / warm.rssMb - 1) < 0.15, `settled RSS ${warm.rssMb.toFixed(1)} -> ${end.rssMb.toFixed(1)} MB`)
 })
