@@ -48,6 +48,9 @@ export interface SettledPoint {
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
+/** A process's resident set (KB), from /proc; throws once it has exited. */
+export const rssKbOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+
 /**
  * Asks a process started with MEMORY_PRELOAD to collect, waits for its line (up to `answerMs`)
  * and for the kernel to see the freed pages (`settleMs`), then reads RSS and descriptors.
@@ -77,7 +80,7 @@ export async function settledReading(options: {
   if (!line) return undefined
   await sleep(options.settleMs ?? 2_000)
   try {
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1])
+    const rssKb = rssKbOf(child.pid)
     const m = JSON.parse(line) as { heapUsed: number; heapTotal: number; external: number }
     return {
       s: Math.round((Date.now() - startedAt) / 1000),

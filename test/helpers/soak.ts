@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { startSimulator, trustSimulator, type Simulator } from '../../src/sim/index.js'
 import { linkSessions } from './link-sessions.js'
-import { MEMORY_PRELOAD, settledReading, type SettledPoint } from './soak-memory.js'
+import { MEMORY_PRELOAD, rssKbOf, settledReading, type SettledPoint } from './soak-memory.js'
 import { BIN, ECHO_BOT } from './run-child.js'
 import { freshPostgres, freshRedis, startPostgres, startRedis, stopPostgres, stopRedis } from './servers.js'
 
@@ -209,7 +209,7 @@ class Supervised {
     const pid = this.child?.pid
     if (!pid) return
     try {
-      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+      const rssKb = rssKbOf(pid)
       this.samples.push({ at: Date.now(), rssKb, fds: readdirSync(`/proc/${pid}/fd`).length, ...this.lastMemoryLine() })
     } catch {
       // the process just exited

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
-import { MEMORY_PRELOAD, settledReading } from '../helpers/soak-memory.js'
+import { MEMORY_PRELOAD, rssKbOf, settledReading } from '../helpers/soak-memory.js'
 import { useTempDirs } from '../helpers/temp-dirs.js'
 
 const tempDir = useTempDirs('vault-soak-memory-')
@@ -49,7 +49,7 @@ async function child(dir: string) {
       assert.equal(await next(), 'done')
     },
     reading: () => settledReading({ child: proc, memoryFile, startedAt, settleMs: 2_000 }),
-    rssMb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1]) / 1024
+    rssMb: () => rssKbOf(proc.pid!) / 1024
   }
 }
 
