@@ -18,10 +18,13 @@
  *
  * Backoff: 2 s × 1.8ⁿ capped at 30 s, ±25 % jitter; the delay grows until a connection stayed up
  * for `healthyAfterMs`. At most 12 tries in a row that never opened a connection (`failed` after
- * that): a try that opened proves the cause passes, so connections that open and then drop (a
- * server restarting, kicks) are bounded by loop detection instead. Loop detection: more than `loop.maxFailures`
- * closes within `loop.windowMs`, or `loop.maxReplaced` 440s within the window (when 440 is set to
- * `backoff`), end in `failed` with the creds kept.
+ * that): a try that opened proves the cause passes. Loop detection: more than `loop.maxFailures`
+ * counted closes within `loop.windowMs`, or `loop.maxReplaced` 440s within the window (when 440 is
+ * set to `backoff`), end in `failed` with the creds kept. A transport drop (408, 428) of a
+ * connection that had stayed open `loop.settledMs` is not counted: the network or the server went
+ * away (a server restarting every 20 s is an outage, not a loop), and the backoff already paces
+ * those reconnects. Closes during or soon after login, and every close the server gives a reason
+ * for (515, 500, 503, ...), still count.
  */
 import { invalidArgument } from '../core/errors.js'
 
@@ -47,6 +50,17 @@ export interface LoopOptions {
   windowMs?: number
   /** 440s within `windowMs` that mean two clients fight over the account. Default 2. */
   maxReplaced?: number
+  /** A 408/428 drop of a connection open at least this long is not counted as a loop. Default 10,000 ms. */
+  settledMs?: number
+}
+
+/** Closes that say the socket went away (connection lost or closed), not that the server refused the session. */
+const TRANSPORT_DROPS: ReadonlySet<number> = new Set([408, 428])
+
+/** What the runtime knows about the connection that closed. */
+export interface ClosedConnection {
+  /** How long it had been open; undefined when it never opened. */
+  openForMs?: number
 }
 
 export interface ReconnectPolicyOptions {
@@ -121,7 +135,8 @@ export function resolvePolicy(options: ReconnectPolicyOptions = {}): Resolved {
   const loop: Required<LoopOptions> = {
     maxFailures: positive('loop.maxFailures', l.maxFailures, 10, true),
     windowMs: positive('loop.windowMs', l.windowMs, 5 * 60_000),
-    maxReplaced: positive('loop.maxReplaced', l.maxReplaced, 2, true)
+    maxReplaced: positive('loop.maxReplaced', l.maxReplaced, 2, true),
+    settledMs: positive('loop.settledMs', l.settledMs, 10_000)
   }
   const random = options.random ?? Math.random
   if (typeof random !== 'function') throw invalidArgument('policy.random must be a function.')
@@ -169,10 +184,10 @@ export class ReconnectPolicy {
     this.closes = []
   }
 
-  /** Decides what to do about a close with `code` at time `now`. */
-  decide(code: number | undefined, now: number): Decision {
+  /** Decides what to do about a close with `code` at time `now`, of a connection described by `closed`. */
+  decide(code: number | undefined, now: number, closed: ClosedConnection = {}): Decision {
     const { loop, backoff } = this.options
-    this.closes.push({ at: now, code })
+    if (!this.outageDrop(code, closed)) this.closes.push({ at: now, code })
     this.closes = this.closes.filter(c => now - c.at <= loop.windowMs)
     const action = this.actionFor(code)
     if (action === 'logged-out') return { action }
@@ -200,6 +215,10 @@ export class ReconnectPolicy {
       }
     }
     return { action: 'backoff', delayMs: backoffDelay(backoff, this.attempt, this.options.random), attempt: this.attempt }
+  }
+
+  private outageDrop(code: number | undefined, closed: ClosedConnection): boolean {
+    return code !== undefined && TRANSPORT_DROPS.has(code) && closed.openForMs !== undefined && closed.openForMs >= this.options.loop.settledMs
   }
 }
 

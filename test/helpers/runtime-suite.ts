@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { getNextPreKeys } from '@whiskeysockets/baileys'
 import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
 import type { AuthStore as Store } from '../../src/auth/auth-store.js'
@@ -371,6 +372,29 @@ export function runtimeSuite(label: string, makeTarget: () => Promise<RuntimeTar
       assert.match(failed.reason.message, /Reconnect loop: 3 closes/)
       assert.ok(await store.readCreds('bot'))
       await session.stop()
+    })
+
+    test('a server that keeps restarting is an outage: drops of settled connections do not end the session as a loop', { timeout: 30_000 }, async () => {
+      const flaps = async (settledMs: number): Promise<string[]> => {
+        const session = await start('bot', { policy: { ...FAST_POLICY, loop: { maxFailures: 2, windowMs: 60_000, settledMs } } })
+        const rec = recordStates(session)
+        for (let i = 0; i < 3 && session.state !== 'failed'; i++) {
+          await eventually(() => session.state === 'connected', 'connected')
+          await sleep(150) // up longer than the short settledMs below
+          const n = rec.changes.length
+          await sim.restart({ downMs: 50 })
+          await eventually(() => rec.changes.slice(n).some(c => c.state === 'connected' || c.state === 'failed'), 'reconnected or failed')
+        }
+        const states = rec.states()
+        await session.stop()
+        return states
+      }
+      const outage = await flaps(100)
+      assert.ok(!outage.includes('failed'), `three restarts of the server are not a loop: ${outage.join(' → ')}`)
+      // Control: counting every drop (settled only after a minute), the same three restarts are a loop.
+      const counted = await flaps(60_000)
+      assert.equal(counted.at(-1), 'failed', `counted drops end in failed: ${counted.join(' → ')}`)
+      assert.ok(await store.readCreds('bot'), 'the creds are kept')
     })
 
     test('createRuntime: many sessions; logout() backs up, unlinks on the server and clears', { timeout: 40_000 }, async () => {

@@ -106,6 +106,31 @@ describe('reconnect policy', () => {
     for (let i = 0; i < 10; i++) assert.equal(spaced.decide(515, i * 600).action, 'restart')
   })
 
+  test('a server restarting every 20 s is an outage, not a loop: settled transport drops are not counted; drops soon after login and server verdicts are', () => {
+    // 40 drops, 20 s apart, each of a connection that had been up 12 s: far more than 10 in 5 minutes.
+    const flapping = new ReconnectPolicy({ random: half })
+    for (let i = 0; i < 40; i++) {
+      for (const code of [428, 408]) {
+        assert.equal(flapping.decide(code, i * 20_000, { openForMs: 12_000 }).action, 'backoff', `drop ${i + 1} (${code}) after 12 s up`)
+      }
+      flapping.opened()
+    }
+    // Control: the same drops 2 s after each login are a loop, as are drops of connections that never opened.
+    const soonAfterLogin = new ReconnectPolicy({ random: half })
+    const early = Array.from({ length: 11 }, (_, i) => soonAfterLogin.decide(428, i * 20_000, { openForMs: 2_000 }))
+    const looped = early.at(10)!
+    assert.deepEqual([early.at(9)!.action, looped.action], ['backoff', 'fail'])
+    assert.match(looped.action === 'fail' ? looped.message : '', /Reconnect loop: 11 closes/)
+    const neverOpened = new ReconnectPolicy({ random: half })
+    assert.equal(Array.from({ length: 11 }, (_, i) => neverOpened.decide(428, i * 20_000).action).at(10), 'fail')
+    // A close the server gives a reason for counts however long the connection was up.
+    const verdicts = new ReconnectPolicy({ random: half })
+    assert.equal(Array.from({ length: 11 }, (_, i) => verdicts.decide(500, i * 20_000, { openForMs: 12_000 }).action).at(10), 'fail')
+    // The threshold is an option.
+    const strict = new ReconnectPolicy({ random: half, loop: { settledMs: 15_000 } })
+    assert.equal(Array.from({ length: 11 }, (_, i) => strict.decide(428, i * 20_000, { openForMs: 12_000 }).action).at(10), 'fail')
+  })
+
   test('440 fails at once by default; set to backoff, a repeating 440 fails as a fight over the account', () => {
     const d = new ReconnectPolicy().decide(440, 0)
     assert.equal(d.action, 'fail')
@@ -126,6 +151,7 @@ describe('reconnect policy', () => {
       { backoff: { factor: 0.5 } },
       { backoff: { jitter: 1 } },
       { backoff: { maxAttempts: 1.5 } },
+      { loop: { settledMs: -1 } },
       { backoff: { initialMs: 10, maxMs: 5 } },
       { otherCodes: 'x' }
     ]) {
