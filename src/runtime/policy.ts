@@ -20,11 +20,13 @@
  * for `healthyAfterMs`. At most 12 tries in a row that never opened a connection (`failed` after
  * that): a try that opened proves the cause passes. Loop detection: more than `loop.maxFailures`
  * counted closes within `loop.windowMs`, or `loop.maxReplaced` 440s within the window (when 440 is
- * set to `backoff`), end in `failed` with the creds kept. A transport drop (408, 428) of a
- * connection that had stayed open `loop.settledMs` is not counted: the network or the server went
- * away (a server restarting every 20 s is an outage, not a loop), and the backoff already paces
- * those reconnects. Closes during or soon after login, and every close the server gives a reason
- * for (515, 500, 503, ...), still count.
+ * set to `backoff`), end in `failed` with the creds kept. Transport failures (408, 428) are not
+ * counted when the connection had stayed open `loop.settledMs` (the network or the server went
+ * away: a server restarting every 20 s is an outage, not a loop) or never opened (the server or
+ * network is down: the tries in a row bound those); the backoff paces both. A settled
+ * connection's drop also starts the delays over: it proved the path works, so the first
+ * reconnect comes after `initialMs`, not after the 30 s a long outage grew to. Drops soon after
+ * login, and every close the server gives a reason for (515, 500, 503, ...), still count.
  */
 import { invalidArgument } from '../core/errors.js'
 
@@ -50,7 +52,7 @@ export interface LoopOptions {
   windowMs?: number
   /** 440s within `windowMs` that mean two clients fight over the account. Default 2. */
   maxReplaced?: number
-  /** A 408/428 drop of a connection open at least this long is not counted as a loop. Default 10,000 ms. */
+  /** A 408/428 drop of a connection open at least this long is not counted as a loop, and starts the backoff over. Default 10,000 ms. */
   settledMs?: number
 }
 
@@ -187,7 +189,13 @@ export class ReconnectPolicy {
   /** Decides what to do about a close with `code` at time `now`, of a connection described by `closed`. */
   decide(code: number | undefined, now: number, closed: ClosedConnection = {}): Decision {
     const { loop, backoff } = this.options
-    if (!this.outageDrop(code, closed)) this.closes.push({ at: now, code })
+    const transport = code !== undefined && TRANSPORT_DROPS.has(code)
+    const settled = closed.openForMs !== undefined && closed.openForMs >= loop.settledMs
+    // A settled connection proved the path works: its drop is a new outage, and the delays start over.
+    if (transport && settled) this.attempt = 0
+    // A loop is a connection that opens and dies young, or a server's verdict. A transport failure
+    // before any open (server or network down) is bounded by backoff.maxAttempts instead.
+    if (!transport || (closed.openForMs !== undefined && !settled)) this.closes.push({ at: now, code })
     this.closes = this.closes.filter(c => now - c.at <= loop.windowMs)
     const action = this.actionFor(code)
     if (action === 'logged-out') return { action }
@@ -215,10 +223,6 @@ export class ReconnectPolicy {
       }
     }
     return { action: 'backoff', delayMs: backoffDelay(backoff, this.attempt, this.options.random), attempt: this.attempt }
-  }
-
-  private outageDrop(code: number | undefined, closed: ClosedConnection): boolean {
-    return code !== undefined && TRANSPORT_DROPS.has(code) && closed.openForMs !== undefined && closed.openForMs >= this.options.loop.settledMs
   }
 }
 

@@ -343,15 +343,29 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         serversDown.delete(name)
       }
     }
+    /** When the last silence ends (see everyConnected). */
+    let silencedUntil = 0
     const chaos: Array<[string, () => Promise<unknown>]> = [
       ['kick 515', async () => sim.kick(pick([...jidsOf.get(pick(supervised))!.values()]), 'restart')],
-      ['silence', async () => sim.silence(pick([...jidsOf.get(pick(supervised))!.values()]), options.silenceMs)],
+      [
+        'silence',
+        async () => {
+          silencedUntil = Date.now() + options.silenceMs
+          return sim.silence(pick([...jidsOf.get(pick(supervised))!.values()]), options.silenceMs)
+        }
+      ],
       ['simulator restart (428)', () => sim.restart({ downMs: 500 + Math.floor(random() * 2_500) })]
     ]
     if (options.stores.includes('postgres')) chaos.push(['postgres restart', () => restartServer('postgres', () => stopPostgres(), startPostgres)])
     if (options.stores.includes('redis')) chaos.push(['redis restart', () => restartServer('redis', () => stopRedis(), startRedis)])
-    // Every session connected in its store's current run (silences end by themselves).
+    // Every session connected in its store's current run. A silenced socket still reads as
+    // connected until its watchdog ends it: the wait starts once the last silence is over (a
+    // session dropped then reconnects within the wait; one checked before would fail its ping).
     const everyConnected = async () => {
+      if (silencedUntil > Date.now()) {
+        log(`waiting ${Math.ceil((silencedUntil - Date.now()) / 1000)} s for the last silence to end`)
+        await sleep(silencedUntil - Date.now() + 1_000)
+      }
       const deadline = Date.now() + Math.max(180_000, options.silenceMs + 120_000)
       while (supervised.some(s => s.connected(ids) < ids.length) && Date.now() < deadline) await sleep(500)
       for (const s of supervised) if (s.connected(ids) < ids.length) log(`${s.store}: ${s.connected(ids)}/${ids.length} sessions connected after the wait`)

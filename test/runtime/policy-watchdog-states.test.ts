@@ -106,23 +106,31 @@ describe('reconnect policy', () => {
     for (let i = 0; i < 10; i++) assert.equal(spaced.decide(515, i * 600).action, 'restart')
   })
 
-  test('a server restarting every 20 s is an outage, not a loop: settled transport drops are not counted; drops soon after login and server verdicts are', () => {
+  test('a server restarting every 20 s is an outage, not a loop: settled transport drops are not counted and start the delays over; drops soon after login and server verdicts count; tries that never opened are bounded by the tries in a row', () => {
     // 40 drops, 20 s apart, each of a connection that had been up 12 s: far more than 10 in 5 minutes.
     const flapping = new ReconnectPolicy({ random: half })
     for (let i = 0; i < 40; i++) {
       for (const code of [428, 408]) {
-        assert.equal(flapping.decide(code, i * 20_000, { openForMs: 12_000 }).action, 'backoff', `drop ${i + 1} (${code}) after 12 s up`)
+        // The connection proved the path works: the first reconnect comes after initialMs again.
+        const d = flapping.decide(code, i * 20_000, { openForMs: 12_000 })
+        assert.deepEqual(d, { action: 'backoff', delayMs: 2000, attempt: 1 }, `drop ${i + 1} (${code}) after 12 s up`)
       }
       flapping.opened()
     }
-    // Control: the same drops 2 s after each login are a loop, as are drops of connections that never opened.
+    // Control: the same drops 2 s after each login are a loop.
     const soonAfterLogin = new ReconnectPolicy({ random: half })
     const early = Array.from({ length: 11 }, (_, i) => soonAfterLogin.decide(428, i * 20_000, { openForMs: 2_000 }))
+    const tenth = early.at(9)!
+    assert.equal(tenth.action === 'backoff' && tenth.attempt, 10, 'drops soon after login keep growing the delay')
     const looped = early.at(10)!
     assert.deepEqual([early.at(9)!.action, looped.action], ['backoff', 'fail'])
     assert.match(looped.action === 'fail' ? looped.message : '', /Reconnect loop: 11 closes/)
+    // Tries that never opened (the server or network is down) are not a loop: the tries in a row bound them.
     const neverOpened = new ReconnectPolicy({ random: half })
-    assert.equal(Array.from({ length: 11 }, (_, i) => neverOpened.decide(428, i * 20_000).action).at(10), 'fail')
+    const down = Array.from({ length: 13 }, (_, i) => neverOpened.decide(428, i * 20_000))
+    assert.deepEqual([down.at(10)!.action, down.at(11)!.action, down.at(12)!.action], ['backoff', 'backoff', 'fail'])
+    const gaveUp = down.at(12)!
+    assert.match(gaveUp.action === 'fail' ? gaveUp.message : '', /Gave up after 12 reconnect attempts/)
     // A close the server gives a reason for counts however long the connection was up.
     const verdicts = new ReconnectPolicy({ random: half })
     assert.equal(Array.from({ length: 11 }, (_, i) => verdicts.decide(500, i * 20_000, { openForMs: 12_000 }).action).at(10), 'fail')
