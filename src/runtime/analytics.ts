@@ -68,6 +68,11 @@ export class Analytics {
     this.stateSince = t
   }
 
+  /** How long the session has been `connected`, i.e. the current connection's age; undefined when not connected. */
+  connectedForMs(): number | undefined {
+    return this.connectedSince === undefined ? undefined : this.now() - this.connectedSince
+  }
+
   disconnected(reason: StateReason): void {
     const key = String(reason.code ?? 'none')
     this.disconnects[key] = (this.disconnects[key] ?? 0) + 1

@@ -190,12 +190,14 @@ export class ReconnectPolicy {
   decide(code: number | undefined, now: number, closed: ClosedConnection = {}): Decision {
     const { loop, backoff } = this.options
     const transport = code !== undefined && TRANSPORT_DROPS.has(code)
-    const settled = closed.openForMs !== undefined && closed.openForMs >= loop.settledMs
+    const { openForMs } = closed
+    const settled = openForMs !== undefined && openForMs >= loop.settledMs
     // A settled connection proved the path works: its drop is a new outage, and the delays start over.
     if (transport && settled) this.attempt = 0
     // A loop is a connection that opens and dies young, or a server's verdict. A transport failure
     // before any open (server or network down) is bounded by backoff.maxAttempts instead.
-    if (!transport || (closed.openForMs !== undefined && !settled)) this.closes.push({ at: now, code })
+    const diedYoung = openForMs !== undefined && !settled
+    if (!transport || diedYoung) this.closes.push({ at: now, code })
     this.closes = this.closes.filter(c => now - c.at <= loop.windowMs)
     const action = this.actionFor(code)
     if (action === 'logged-out') return { action }

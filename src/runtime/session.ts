@@ -76,8 +76,6 @@ export class Session {
   private watchdog?: Watchdog
   private reconnectTimer?: NodeJS.Timeout
   private healthyTimer?: NodeJS.Timeout
-  /** When the current connection opened (the loop detection weighs a drop by how long it was up). */
-  private openedAt?: number
   /** Ends an attempt that neither opens, shows a QR nor closes (connect-deadline.ts). */
   private connectTimer?: NodeJS.Timeout
   private readonly connectDeadlineMs: number
@@ -288,7 +286,6 @@ export class Session {
       if (this.stopping) return this.ramp?.free()
       const note = this.lease?.takeNote()
       this.transition('connecting', { message: note ? `${note}; opening a connection` : 'opening a connection' })
-      this.openedAt = undefined
       // An auth state fenced by an epoch this session no longer holds (the lease expired in an outage and was taken again) would have every write refused.
       if (this.auth && this.lease && this.authEpoch !== this.lease.held?.epoch) this.endSocket('the lease was taken again', 503)
       if (!this.auth) {
@@ -406,7 +403,6 @@ export class Session {
       this.transition('connected', { message: 'connection open' })
       this.outage.connected()
       this.policy.opened()
-      this.openedAt = Date.now()
       this.watchdog?.start()
       this.healthyTimer = setTimeout(() => this.policy.healthy(), this.policy.options.healthyAfterMs)
       this.healthyTimer.unref?.()
@@ -468,8 +464,8 @@ export class Session {
     this.ramp?.free()
     this.watchdog?.stop()
     this.sock = undefined
-    const openedAt = this.openedAt
-    this.openedAt = undefined
+    // Read before any transition below: the loop detection weighs a drop by how long its connection was up.
+    const openForMs = this.analytics.connectedForMs()
     if (this.healthyTimer) clearTimeout(this.healthyTimer)
     if (this.stopping || this.endingOnPurpose) return
     const code = statusCode(error)
@@ -478,8 +474,7 @@ export class Session {
     const reason: StateReason = { code, message: error?.message ?? 'connection closed' }
     this.analytics.disconnected(reason)
     this.analytics.error(code, reason.message)
-    const now = Date.now()
-    const decision = this.policy.decide(code, now, { openForMs: openedAt === undefined ? undefined : now - openedAt })
+    const decision = this.policy.decide(code, Date.now(), { openForMs })
     this.log.info({ code, action: decision.action }, 'connection closed')
     switch (decision.action) {
       case 'restart':

@@ -123,7 +123,7 @@ describe('reconnect policy', () => {
     const tenth = early.at(9)!
     assert.equal(tenth.action === 'backoff' && tenth.attempt, 10, 'drops soon after login keep growing the delay')
     const looped = early.at(10)!
-    assert.deepEqual([early.at(9)!.action, looped.action], ['backoff', 'fail'])
+    assert.deepEqual([tenth.action, looped.action], ['backoff', 'fail'])
     assert.match(looped.action === 'fail' ? looped.message : '', /Reconnect loop: 11 closes/)
     // Tries that never opened (the server or network is down) are not a loop: the tries in a row bound them.
     const neverOpened = new ReconnectPolicy({ random: half })
