@@ -97,17 +97,18 @@ async function countingRoundTrips(fn: () => Promise<unknown>): Promise<number> {
   }
 }
 
-/** SQLite WAL flushes of one run: on the event loop (a lone commit while flushes are fast) or on the thread pool. */
+/** SQLite WAL flushes JavaScript made in one run: on the event loop (a lone commit found alone a turn later) or on the thread pool. */
 interface WalFlushes {
   inline: number
   pool: number
 }
 
 /**
- * Runs `fn` counting SQLite's WAL flushes by where they ran (wal-sync.ts: fdatasyncSync inline,
- * fdatasync on the thread pool). The durability barrier picks inline while its flushes average
- * under 1 ms; a round that tips to the thread pool pays a hop per flush, so a cost figure is
- * read beside this split (the record adds a WAL page to each flush it rides).
+ * Runs `fn` counting SQLite's WAL flushes made from JavaScript by where they ran (wal-sync.ts:
+ * fdatasyncSync inline, fdatasync on the thread pool); a round that tips to the thread pool pays a
+ * hop per flush, so a cost figure is read beside this split. A commit claimed alone carries its
+ * fsync inside COMMIT (synchronous=FULL), out of this count: test/drivers/sqlite-power-cut.test.ts
+ * counts those below JavaScript (one flush per recorded send).
  */
 async function countingWalFlushes<T>(fn: () => Promise<T>): Promise<{ result: T; flushes: WalFlushes }> {
   const flushes: WalFlushes = { inline: 0, pool: 0 }

@@ -219,7 +219,7 @@ export const vaultFile = vaultTarget(
 export const vaultSqlite = vaultTarget(
   'baileys-vault sqlite: (default)',
   'sqlite',
-  'WAL, commit at once; then an fdatasync of the WAL: inline for a commit alone while flushes are fast, else shared off the event loop by commits that come together',
+  'WAL, commit at once: a commit without company with synchronous=FULL (its fsync in COMMIT), commits that come together share an fdatasync of the WAL off the event loop',
   p => `sqlite:${join(p.dir, 'b.db')}`
 )
 export const vaultSqliteNormal = vaultTarget(

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { parentPort } from 'node:worker_threads'
 import { statChangedSince } from './file-changes.js'
@@ -14,31 +14,59 @@ function parsesAsJson(bytes: Buffer): boolean {
   }
 }
 
+/** A thread's first read buffer, and the room it keeps free before each read (it grows by doubling, at least by the first size). */
+const FIRST_BUFFER_BYTES = 1 << 20
+const MIN_ROOM_BYTES = 64 * 1024
+
+/** Where this thread reads each page's files; it grows to the largest page and is reused. */
+let scratch = Buffer.allocUnsafe(FIRST_BUFFER_BYTES)
+
+/**
+ * Appends the whole file at `path` to `scratch` from `offset`; returns its length, or -1 when
+ * it is gone. open/read/close only: a read that leaves room in the buffer reached the end of
+ * the file (regular files), so neither an fstat nor a last empty read is needed.
+ */
+function readInto(path: string, offset: number): number {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return -1 // gone since the listing, as a read on the listing thread would find
+    throw err
+  }
+  try {
+    let end = offset
+    for (;;) {
+      if (scratch.length - end < MIN_ROOM_BYTES) scratch = Buffer.concat([scratch.subarray(0, end)], Math.max(scratch.length * 2, end + FIRST_BUFFER_BYTES))
+      const room = scratch.length - end
+      const read = readSync(fd, scratch, end, room, null)
+      end += read
+      if (read === 0 || read < room) return end - offset
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /**
  * The bytes of every file of a page in one fresh buffer, each file's length (-1: gone), and
  * (when asked) whether each parses as JSON: the consumer then skips its own parse; a file that
  * does not parse is parsed again there, which throws the error it always threw.
  */
 function readPage(dir: string, names: readonly string[], parseJson: boolean): { buffer: ArrayBuffer; lengths: number[]; json: boolean[] } {
-  const values: Array<Buffer | undefined> = []
+  const lengths: number[] = []
   const json: boolean[] = []
+  let size = 0
   for (const name of names) {
-    try {
-      const value = readFileSync(join(dir, name))
-      values.push(value)
-      json.push(parseJson && parsesAsJson(value))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      values.push(undefined) // gone since the listing, as the listing thread's own read would find
-      json.push(false)
-    }
+    const length = readInto(join(dir, name), size)
+    lengths.push(length)
+    json.push(length >= 0 && parseJson && parsesAsJson(scratch.subarray(size, size + length)))
+    if (length > 0) size += length
   }
-  const bytes = Buffer.concat(values.filter((v): v is Buffer => v !== undefined))
-  // A fresh ArrayBuffer of exactly the page (concat of small buffers may use the shared pool).
-  const buffer = (
-    bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
-  ) as ArrayBuffer
-  return { buffer, lengths: values.map(v => (v === undefined ? -1 : v.byteLength)), json }
+  // A fresh ArrayBuffer of exactly the page, transferred to the listing thread.
+  const buffer = new ArrayBuffer(size)
+  scratch.copy(new Uint8Array(buffer), 0, 0, size)
+  return { buffer, lengths, json }
 }
 
 /** Per file of a page: changed since `since` (file-changes.ts) 1, unchanged 0, gone 2. */

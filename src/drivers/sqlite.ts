@@ -20,23 +20,27 @@ import { DurabilityBarrier, WalFile } from './wal-sync.js'
  * unless it asks for `groupCommit: true`) with `synchronous=FULL`: each COMMIT fsyncs the WAL, on
  * the event loop.
  *
- * The shared flush: the connection runs
- * `synchronous=NORMAL`, so COMMIT hands the WAL frames to the OS without an fsync (a process
- * crash right after loses nothing), then the write waits for a durability barrier (wal-sync.ts):
- * an fdatasync of the `-wal` file that started after the commit. A commit with no company (no
- * other commit within a turn of the event loop, none flushing) is fsync'd inline while flushes are fast, on the event
- * loop, as FULL would; commits that come together are flushed on libuv's thread pool (right
- * after a flush with company, without waiting the turn), and commits of every session made while
- * one fdatasync runs share the next one. Same durability as
- * FULL when the write resolves; worth knowing:
+ * The shared flush (adaptive): a commit with no company (no flush running or due, the last one
+ * had none, and inline flushes are fast: DurabilityBarrier.claimAlone) is made with
+ * `synchronous=FULL`, its fsync inside COMMIT on the event loop: what `groupCommit: false` pays,
+ * no more. Any other commit runs with `synchronous=NORMAL`, so COMMIT hands the WAL frames to the
+ * OS without an fsync (a process crash right after loses nothing), then the write waits for a
+ * durability barrier (wal-sync.ts): an fdatasync of the `-wal` file that started after the
+ * commit. On an idle barrier it looks a turn of the event loop ahead (so does every 64th commit
+ * that could have gone alone: it is how company is noticed); still alone, it is fdatasync'd
+ * inline; commits that come together are flushed on libuv's thread pool (right after a flush
+ * with company, without waiting the turn), and commits of every session made while one fdatasync
+ * runs share the next one. The connection switches between FULL and NORMAL only when that
+ * changes. Same durability as FULL when the write resolves; worth knowing:
  * - another reader (a second connection, or a read of this one) may see a commit before it is
  *   durable, and before its write resolved;
  * - checkpoints sync the WAL and the database file as SQLite does in NORMAL mode;
  * - a failed fdatasync fails every write waiting on it with BACKEND_UNAVAILABLE (none reported
  *   saved), and the driver then refuses every write until the store is reopened: after a failed
  *   fsync the kernel's page cache state is unknown, and a later successful fsync proves nothing.
- *   Their commits may or may not survive; the auth state forgets the keys of a failed write, so
- *   its next read asks the database.
+ *   Their commits may or may not survive (a commit whose fsync failed inside COMMIT is in the
+ *   WAL, and a reopened store may find it: test/drivers/sqlite-power-cut.test.ts); the auth
+ *   state forgets the keys of a failed write, so its next read asks the database.
  * It serves owned on-disk databases (default) and a user-owned `database` in WAL mode (with
  * `groupCommit: true`); a `:memory:` database (or one SQLite will not put in WAL mode) keeps
  * `synchronous=FULL`.
@@ -65,7 +69,7 @@ export interface SqliteDriverOptions {
    * cannot be produced on demand). Every flush then goes through it: none is made inline.
    */
   walSync?: () => Promise<void>
-  /** @internal A lone commit is flushed inline while recent flushes took less than this (ms; default 1: wal-sync.ts). */
+  /** @internal A lone commit carries its own flush unless inline flushes stay this slow or slower (ms; default 4; 0: every flush shared: wal-sync.ts). */
   inlineFlushBelowMs?: number
   /**
    * Open for reading only (the CLI's ls, inspect, doctor, backup): the file must exist and be a
@@ -150,6 +154,8 @@ function makeReader(db: BetterSqlite3.Database): SnapshotReader {
 const isNotADatabase = (err: unknown) => ['SQLITE_NOTADB', 'SQLITE_CORRUPT'].includes((err as { code?: string }).code ?? '')
 const notADatabase = (where: string, cause: unknown) =>
   new VaultError('CORRUPT_DATA', `${where} is not a readable SQLite database (${(cause as { code?: string }).code}). Restore it from a backup.`, { cause })
+
+const isIoError = (err: unknown) => ((err as { code?: string }).code ?? '').startsWith('SQLITE_IOERR')
 
 /** What a write returns once its commit is durable on return: already resolved, never mutated, so it can be shared. */
 const COMMITTED: Promise<void> = Promise.resolve()
@@ -299,6 +305,26 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
           )
       })
     : undefined
+  let syncFull = false
+  /** Switches the connection between FULL (a commit without company fsyncs in COMMIT) and NORMAL (the barrier flushes), only on a change. */
+  const fsyncInCommit = (full: boolean) => {
+    if (full === syncFull) return
+    // Not a prepared statement: SQLite applies a pragma when it compiles it (exec: under 1 µs).
+    db.exec(full ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL')
+    syncFull = full
+  }
+  /** A commit without company (the barrier claimed it): durable when COMMIT returns, as with `groupCommit: false`. */
+  const commitAlone = (commit: () => void, barrier: DurabilityBarrier): Promise<void> => {
+    const start = performance.now()
+    try {
+      writing(commit)
+    } catch (err) {
+      // COMMIT's fsync failed: final, as a failed flush of the barrier is.
+      return Promise.reject(isIoError(err) ? barrier.failedAlone(err) : err)
+    }
+    barrier.flushedAlone(performance.now() - start)
+    return COMMITTED
+  }
   /**
    * Commits at once (synchronously: call order is commit order), then waits until the commit is
    * on disk. Not an async function: on the write path each promise costs a copy of every enabled
@@ -307,6 +333,12 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
    */
   const durably = (commit: () => void, join?: Pick<WriteBatch, 'joinNext' | 'joinUntil'>): Promise<void> => {
     if (barrier?.failed) return Promise.reject(barrier.failed)
+    if (barrier) {
+      // A `joinNext` commit (a send's record) never carries its own fsync: its send's keys will.
+      const alone = !join?.joinNext && barrier.claimAlone()
+      fsyncInCommit(alone)
+      if (alone) return commitAlone(commit, barrier)
+    }
     try {
       writing(commit)
     } catch (err) {
@@ -368,6 +400,8 @@ export async function createSqliteDriver(options: SqliteDriverOptions): Promise<
     },
     async close() {
       await barrier?.idle()
+      // A user-owned connection keeps the NORMAL the barrier set at open, not a lone commit's FULL.
+      if (db.open) fsyncInCommit(false)
       walFile?.close()
       if (owned && db.open) db.close()
     }

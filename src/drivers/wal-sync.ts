@@ -7,12 +7,13 @@ import type { Settles } from '../core/driver.js'
  * flush to disk is shared. `wait()`, called right after a commit, resolves once a sync that
  * started after that call has finished.
  *
- * Adaptive (when `syncNow` is given): a commit on an idle barrier looks one turn of the event
- * loop ahead (setImmediate: every callback and promise chain that was ready has run by then).
- * If no other commit came meanwhile, it has no company, and (while recent flushes were fast, see
- * `inlineBelowMs`) it is flushed inline with `syncNow`, on the event loop, as `synchronous=FULL`
- * would: a lone bot pays no thread-pool hop. If others
- * came, the group is flushed with `sync` off the event loop, and every commit made while that
+ * Adaptive (when `syncNow` is given): a commit with no company (`claimAlone`, asked before the
+ * commit) is made durable by its caller inside the commit, as `synchronous=FULL` would. Other
+ * commits on an idle barrier look one turn of the event loop ahead (setImmediate: every callback
+ * and promise chain that was ready has run by then). If no other commit came meanwhile, it has
+ * no company, and (while inline flushes are fast, see `inlineBelowMs`) it is flushed inline with
+ * `syncNow`, on the event loop: a lone bot pays no thread-pool hop. If others came, the group is
+ * flushed with `sync` off the event loop, and every commit made while that
  * runs joins the next one, which starts when the current one ends. While commits keep coming
  * together (the last flush had company), an idle commit skips the look-ahead and starts its
  * shared flush at once, so the flush overlaps the other sessions' work. So one flush serves every
@@ -31,11 +32,11 @@ export interface DurabilityBarrierOptions {
   /** The same flush, synchronously on the event loop (for a commit without company). Without it, every flush uses `sync`. */
   syncNow?: () => void
   /**
-   * A lone commit is flushed inline only while recent flushes took less than this (ms, a moving
-   * average; default 1). A slower flush is worth overlapping with the event loop's other work
+   * A lone commit is flushed inline unless inline flushes stay at this or slower (ms, default 4;
+   * see inlineIsFast). A slower flush is worth overlapping with the event loop's other work
    * (a loaded disk measured 5-8 ms per fdatasync, and a lone conversation then ran 0.83-0.86x of
    * the plain Map with the thread-pool flush against 0.56-0.62x inline); a fast one is not
-   * worth the thread-pool hop.
+   * worth the thread-pool hop. 0: no inline flush, every flush shared off the loop.
    */
   inlineBelowMs?: number
   /** How long a `joinNext` commit on an idle barrier waits at most for company before its flush starts (ms; earlier once its `until` settles). Default 50. */
@@ -61,6 +62,22 @@ function waiters(): Waiters {
   return { promise, resolve, reject, commits: 0, joined: 0 }
 }
 
+/**
+ * Inline flushes are slow from this on (ms; see inlineIsFast). This VM's fdatasync has a p90 of
+ * 2.5-4 ms under load: 1 ms sent a lone bot to the thread pool in load spikes, where it waits on
+ * the flush and the hop all the same.
+ */
+const INLINE_BELOW_MS = 4
+/**
+ * One commit in this many that could be claimed alone looks a turn ahead for company instead. A
+ * look-ahead costs a lone bot ~300 µs (a switch of `synchronous` each way, a turn, the flush from
+ * JavaScript): 1 in 16 measured ~20 µs per write on average, 1 in 64 is ~5. Company that comes in
+ * other turns (many sockets' I/O) is then noticed within 64 commits.
+ */
+const LOOK_AHEAD_EVERY = 64
+/** While inline flushes are slow, one lone commit in this many is flushed inline to measure the disk again. */
+const PROBE_EVERY = 8
+
 /** Commits of a flush that count as company: a `joinNext` commit came with the one after it. */
 const company = (w: Waiters | undefined): number => (w ? w.commits - w.joined : 0)
 
@@ -74,8 +91,11 @@ export class DurabilityBarrier {
   /** Starts the flush of `joinNext` commits that no other commit came to carry. */
   private joinTimer?: NodeJS.Timeout
   private failedWith?: Error
-  /** Moving average of how long flushes took, start to completion as the event loop saw it (ms). */
-  private flushMs = 0
+  /** The last 8 inline flushes, one bit each (newest lowest), set when it was slow; and how many are set (see flushInline). */
+  private lastInline = 0
+  private slowOfLast8 = 0
+  /** Lone commits since inline flushes turned slow (see inlineIsFast). */
+  private loneWhileSlow = 0
   /**
    * The last flush had company (it covered several commits, or commits came while it ran): the
    * next idle commit starts its flush at once, overlapping the event loop's work, instead of
@@ -84,8 +104,17 @@ export class DurabilityBarrier {
    * Map against 0.93-0.99x before it).
    */
   private together = false
+  /** Commits claimed alone, or offered and not claimed (see claimAlone). */
+  private claims = 0
+  /** A commit was claimed alone and the microtasks queued before it have not all run yet (see claimedContinued). */
+  private claimedPending = false
 
-  constructor(private readonly options: DurabilityBarrierOptions) {}
+  /** Inline flushes this long or longer are slow (`inlineBelowMs`; 0: never inline). */
+  private readonly slowFromMs: number
+
+  constructor(private readonly options: DurabilityBarrierOptions) {
+    this.slowFromMs = options.inlineBelowMs ?? INLINE_BELOW_MS
+  }
 
   /** The error of a failed sync, once one failed: writes must be refused from then on. */
   get failed(): Error | undefined {
@@ -120,6 +149,88 @@ export class DurabilityBarrier {
     while (this.running || this.next) await (this.running ? (this.whenIdle ??= waiters()) : this.next!).promise.catch(() => undefined)
   }
 
+  /**
+   * Whether a lone commit is flushed inline. Not while inline flushes are slow: the last one took
+   * `inlineBelowMs` or more, and so did at least 4 of the last 8 (a few slow ones, such as the
+   * WAL's first with its folder's fsync, or a checkpoint's, do not count: this VM's fdatasync has
+   * a p50 of 0.2-0.5 ms and a p90 of 2.5-4 ms). While slow, every `PROBE_EVERY`th lone commit is
+   * flushed inline all the same: only an inline flush measures the disk alone (a shared one, as
+   * the event loop sees it, adds the thread-pool hop), so without the probe one slow spell would
+   * keep a lone bot on the thread pool for good; one fast probe ends it.
+   */
+  private inlineIsFast(): boolean {
+    if (this.slowFromMs <= 0) return false // 0: every flush shared
+    const slow = this.slowOfLast8 >= 4 && (this.lastInline & 1) === 1
+    return !slow || ++this.loneWhileSlow % PROBE_EVERY === 0
+  }
+
+  /**
+   * Before a commit: whether it has no company. Then the caller makes it durable itself, inside
+   * the commit, and reports with `flushedAlone` (SQLite: `synchronous=FULL`, the fsync in COMMIT:
+   * no second syscall, no promise, no turn waited, what `groupCommit: false` pays), or with
+   * `failedAlone` when that flush failed.
+   *
+   * No company: no flush runs or is due, the last one had none, no other session's chain committed
+   * since the last claimed commit (see claimedContinued), and inline flushes are fast. A claimed
+   * commit cannot see the company of the next turns (the event loop waits on its flush), so every
+   * `LOOK_AHEAD_EVERY`th one is not claimed: it waits a turn (see afterTurn), and if commits of
+   * other sessions came meanwhile they share a flush, and the barrier stays with shared flushes
+   * while they keep coming together (the gateway bench, 40 accounts: 0.55x of the plain Map with
+   * a flush per commit on the event loop, `groupCommit: false`, against 0.82x shared).
+   */
+  claimAlone(): boolean {
+    // A `joinNext` commit waiting for this one (a send's record) is no company: the fsync in this
+    // COMMIT covers the WAL frames before it too, and settles it (flushedAlone).
+    if (this.failedWith || !this.options.syncNow || this.running || company(this.next) > 0 || this.together || this.claimedPending) return false
+    if (++this.claims % LOOK_AHEAD_EVERY === 0 || !this.inlineIsFast()) return false
+    this.claimedPending = true
+    queueMicrotask(this.claimedContinued)
+    return true
+  }
+
+  /**
+   * Runs after the microtasks that were queued when a commit was claimed: a commit made before
+   * it came from another chain that was ready meanwhile (other sessions at work), not from the
+   * claimed commit's caller, whose continuation is queued after it. That commit has company.
+   */
+  private readonly claimedContinued = () => void (this.claimedPending = false)
+
+  /** A claimed commit is on disk; `ms`: how long it took, its flush included. */
+  flushedAlone(ms: number): void {
+    this.timedInline(ms)
+    this.heldBeforeAlone()?.resolve()
+  }
+
+  /** A claimed commit's flush failed: final, as a failed sync is (see the class comment). Returns the error to report. */
+  failedAlone(cause: unknown): Error {
+    this.failedWith = this.options.failure(cause)
+    this.heldBeforeAlone()?.reject(this.failedWith)
+    return this.failedWith
+  }
+
+  /** The `joinNext` commits a claimed commit carried, handed over (their timer stopped). */
+  private heldBeforeAlone(): Waiters | undefined {
+    const held = this.next
+    if (!held) return undefined
+    this.next = undefined
+    clearTimeout(this.joinTimer)
+    this.joinTimer = undefined
+    return held
+  }
+
+  /** The inline flush, timed (see inlineIsFast). */
+  private flushInline(): void {
+    const start = performance.now()
+    this.options.syncNow!()
+    this.timedInline(performance.now() - start)
+  }
+
+  private timedInline(ms: number): void {
+    const slow = ms >= this.slowFromMs ? 1 : 0
+    this.slowOfLast8 += slow - (this.lastInline >> 7)
+    this.lastInline = ((this.lastInline << 1) | slow) & 0xff
+  }
+
   private start(): void {
     clearTimeout(this.joinTimer)
     this.joinTimer = undefined
@@ -138,13 +249,11 @@ export class DurabilityBarrier {
    */
   private readonly afterTurn = () => {
     const current = this.next!
-    if (company(current) > 1 || this.flushMs >= (this.options.inlineBelowMs ?? 1)) return this.flushShared()
+    if (company(current) > 1 || !this.inlineIsFast()) return this.flushShared()
     this.next = undefined
     this.together = false
     try {
-      const start = performance.now()
-      this.options.syncNow!()
-      this.took(start)
+      this.flushInline()
       current.resolve()
     } catch (cause) {
       this.fail(current, cause)
@@ -157,10 +266,8 @@ export class DurabilityBarrier {
     const current = this.next
     if (!current) return this.stopped()
     this.next = undefined
-    const start = performance.now()
     this.options.sync().then(
       () => {
-        this.took(start)
         this.together = company(current) > 1 || company(this.next) > 0
         current.resolve()
         this.flushShared()
@@ -170,14 +277,6 @@ export class DurabilityBarrier {
         this.stopped()
       }
     )
-  }
-
-  /**
-   * A shared flush's time includes the event loop's other work before its callback ran: work
-   * that overlapped the flush, which is what makes it worth keeping off the loop.
-   */
-  private took(start: number): void {
-    this.flushMs += (performance.now() - start - this.flushMs) / 8
   }
 
   private fail(current: Waiters, cause: unknown): void {

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test'
 import { toBufferJson } from '../../src/codec/buffer-json.js'
 import { isParsedJson } from '../../src/codec/parsed-json.js'
 import { checkBody } from '../../src/codec/values.js'
-import { READ_AHEAD_MIN_FILES, changedAhead, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
+import { READ_AHEAD_MIN_FILES, READ_THREADS, changedAhead, readAhead, readAheadStats } from '../../src/drivers/file-read-ahead.js'
 import { CHANGE_MARGIN_MS, statChangedSince } from '../../src/drivers/file-changes.js'
 import { parseKeyFile } from '../../src/drivers/file-names.js'
 import { openStore } from '../../src/open-store.js'
@@ -43,18 +43,22 @@ const folderDigest = (folder: string) =>
     )
 
 describe('readAhead', () => {
-  it('returns every file in order across pages, undefined for a file that is gone', async () => {
+  it('returns every file in order across pages read by READ_THREADS threads, undefined for a file that is gone, whole however large', async () => {
     const dir = join(root, 'pages')
     mkdirSync(dir)
     const names = Array.from({ length: 1400 }, (_, i) => `f${i}.json`)
-    names.forEach((name, i) => writeFileSync(join(dir, name), 'x'.repeat(i % 97)))
+    /** Sizes 0-96 bytes, and two files larger than a thread's first read buffer (1 MiB), in different pages. */
+    const contentOf = (i: number) => (i === 300 || i === 1100 ? randomBytes(3 * 1024 * 1024 + i) : Buffer.from('x'.repeat(i % 97)))
+    names.forEach((name, i) => writeFileSync(join(dir, name), contentOf(i)))
     unlinkSync(join(dir, names[700] ?? assert.fail('1400 names')))
-    const pagesBefore = readAheadStats.pages
+    const before = { ...readAheadStats }
     const got: Array<Buffer | undefined> = []
     for await (const page of readAhead({ dir, names })) got.push(...page)
     assert.equal(got.length, names.length)
-    got.forEach((value, i) => assert.deepEqual(value, i === 700 ? undefined : Buffer.from('x'.repeat(i % 97)), names[i]))
-    assert.ok(readAheadStats.pages - pagesBefore > 1, 'read by the worker, in several pages')
+    got.forEach((value, i) => assert.deepEqual(value, i === 700 ? undefined : readFileSync(join(dir, names[i]!)), names[i]))
+    assert.equal(got[300]!.length, 3 * 1024 * 1024 + 300, 'a large file whole')
+    assert.ok(readAheadStats.pages - before.pages > 1, 'read by the worker, in several pages')
+    assert.equal(readAheadStats.threadsThatRead - before.threadsThatRead, READ_THREADS, `the pages shared by ${READ_THREADS} threads`)
   })
 
   it('with parseJson, parses each file on the worker: a file that parses as JSON is marked, a damaged one is not and checkBody still throws its error', async () => {

@@ -5,7 +5,7 @@
  * syncBuiltinESMExports) copies the database and its WAL as they are when a flush of the WAL
  * starts, and keeps that copy as the durable image once the flush is done.
  */
-import fs, { readFileSync, readlinkSync } from 'node:fs'
+import fs, { copyFileSync, existsSync, readFileSync, readlinkSync } from 'node:fs'
 import { syncBuiltinESMExports } from 'node:module'
 
 export interface DiskImage {
@@ -57,4 +57,22 @@ export function unwatchFlushes(): void {
 export function powerCut(path: string): DiskImage | undefined {
   const image = flushes.last.get(path)
   return image && { db: Buffer.from(image.db), wal: Buffer.from(image.wal) }
+}
+
+/**
+ * The LD_PRELOAD shim's image (fsync-image.c: <path>.image-db and .image-wal, the files as of the
+ * last WAL flush) copied to <path>.<name> and <path>.<name>-wal: what a power cut now leaves.
+ * False when no flush has happened yet (nothing would survive).
+ */
+export function keepShimImage(path: string, name: string): boolean {
+  if (!existsSync(`${path}.image-db`)) return false
+  copyFileSync(`${path}.image-db`, `${path}.${name}`)
+  copyFileSync(`${path}.image-wal`, `${path}.${name}-wal`)
+  return true
+}
+
+/** A copy keepShimImage made, or undefined when it made none. */
+export function keptShimImage(path: string, name: string): DiskImage | undefined {
+  if (!existsSync(`${path}.${name}`)) return undefined
+  return { db: readFileSync(`${path}.${name}`), wal: readFileSync(`${path}.${name}-wal`) }
 }

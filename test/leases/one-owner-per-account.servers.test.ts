@@ -41,7 +41,12 @@ import { childEvents } from '../helpers/child-events.js'
 
 const CHILD = fileURLToPath(new URL('../helpers/lease-runtime-child.js', import.meta.url))
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'bin.js')
-const TTL_MS = 1500
+/**
+ * Long enough that an owner's renewal delayed by a loaded machine (two test workers on two cores)
+ * does not hand the lease over before the standby is seen: at 1,500 ms the Redis scenario once
+ * saw B connect instead of standing by (2026-12-06).
+ */
+const TTL_MS = 3000
 const POLL_MS = TTL_MS / 3
 /** The key the zombie's probe write touches (see lease-runtime-child.ts). */
 const PROBE = { type: 'app-state-sync-version', id: 'zombie-probe' }

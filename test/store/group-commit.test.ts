@@ -301,19 +301,112 @@ describe('DurabilityBarrier (commit at once, share the flush)', () => {
     await barrier.idle()
   })
 
-  it('adaptive: after slow flushes a lone commit is flushed off the loop too', async () => {
+  it('adaptive: once inline flushes stay slow a lone commit is flushed off the loop; one slow flush does not do it, and one fast probe ends it', async () => {
     let inline = 0
     let shared = 0
-    const slowly = () => {
+    let flushMs = 3
+    const timed = () => {
       inline++
-      const until = performance.now() + 3
-      while (performance.now() < until); // a flush that takes 3 ms
+      const until = performance.now() + flushMs
+      while (performance.now() < until); // a flush that takes flushMs
     }
-    const barrier = new DurabilityBarrier({ sync: async () => void shared++, syncNow: slowly, inlineBelowMs: 0.2, failure })
+    const barrier = new DurabilityBarrier({ sync: async () => void shared++, syncNow: timed, inlineBelowMs: 0.2, failure })
     await barrier.wait()
-    assert.deepEqual([inline, shared], [1, 0], 'the first lone commit: inline')
     await barrier.wait()
-    assert.deepEqual([inline, shared], [1, 1], 'the next one: shared, the last flush was slow')
+    await barrier.wait()
+    assert.deepEqual([inline, shared], [3, 0], 'three slow flushes of the last 8: still inline')
+    await barrier.wait()
+    await barrier.wait()
+    assert.deepEqual([inline, shared], [4, 1], 'four, the last one slow: off the loop')
+    flushMs = 0
+    for (let n = 0; n < 7; n++) await barrier.wait()
+    assert.deepEqual([inline, shared], [5, 7], 'while slow, every 8th lone commit probes the disk inline')
+    await barrier.wait()
+    assert.deepEqual([inline, shared], [6, 7], 'the probe was fast: inline again')
+    await barrier.idle()
+  })
+
+  it('claimAlone: a commit with no company carries its own flush; a flush due or running, company at the last flush, or a failure is company; every 64th looks a turn ahead', async () => {
+    const { started, sync } = heldSyncs()
+    const barrier = new DurabilityBarrier({ sync, syncNow: () => undefined, failure })
+    assert.equal(barrier.claimAlone(), true, 'idle: the commit flushes itself')
+    assert.equal(barrier.claimAlone(), false, "another chain's commit before the claimed one's caller went on: company")
+    await Promise.resolve()
+    barrier.flushedAlone(0.1)
+    const together = [barrier.wait(), barrier.wait()]
+    assert.equal(barrier.claimAlone(), false, 'a flush is due')
+    await turn()
+    assert.equal(started.length, 1, 'the two commits share a flush off the loop')
+    assert.equal(barrier.claimAlone(), false, 'a flush runs')
+    started[0]?.finish()
+    await Promise.all(together)
+    assert.equal(barrier.claimAlone(), false, 'the last flush had company')
+    const next = barrier.wait()
+    started[1]?.finish()
+    await next
+    await barrier.idle()
+    let claimed = 0
+    for (let n = 0; n < 128; n++) {
+      if (barrier.claimAlone()) claimed++
+      await Promise.resolve() // the claimed commit's caller goes on
+    }
+    assert.equal(claimed, 126, 'the 64th and the 128th offered commits look a turn ahead instead')
+    assert.equal(new DurabilityBarrier({ sync, failure }).claimAlone(), false, 'without an inline flush (an injected one): never')
+    const error = barrier.failedAlone(Object.assign(new Error('EIO (injected)'), { code: 'EIO' }))
+    assert.equal(error.message, 'flush failed: EIO (injected)')
+    assert.equal(barrier.claimAlone(), false, 'failed: final')
+    await assert.rejects(barrier.wait(), (err: VaultError) => err === error)
+  })
+
+  it("claimAlone: a send's record waiting for its keys is no company; the claimed keys commit settles it, or fails it with its own flush", async () => {
+    const { started, sync } = heldSyncs()
+    const barrier = new DurabilityBarrier({ sync, syncNow: () => undefined, joinWithinMs: 60_000, failure })
+    let recorded = false
+    const record = barrier.wait({ joinNext: true }).then(() => (recorded = true))
+    assert.equal(barrier.claimAlone(), true, 'the keys after a record: alone')
+    await turn()
+    assert.equal(recorded, false, 'the record waits for the keys commit')
+    barrier.flushedAlone(0.1)
+    await record
+    assert.equal(started.length, 0, 'no flush of its own')
+    await barrier.idle()
+
+    // Control: another session's commit waiting too is company.
+    const other = barrier.wait({ joinNext: true })
+    const company = barrier.wait()
+    assert.equal(barrier.claimAlone(), false, 'a flush is due for a commit of another session: company')
+    await turn()
+    started[0]?.finish()
+    await Promise.all([other, company])
+    await barrier.idle()
+
+    const failing = new DurabilityBarrier({ sync, syncNow: () => undefined, joinWithinMs: 60_000, failure })
+    const lost = failing.wait({ joinNext: true })
+    assert.equal(failing.claimAlone(), true)
+    const error = failing.failedAlone(new Error('EIO (injected)'))
+    await assert.rejects(lost, (err: VaultError) => err === error)
+  })
+
+  it('claimAlone: a commit that looks ahead and finds other sessions committing turns the barrier to shared flushes', async () => {
+    const { started, sync } = heldSyncs()
+    const barrier = new DurabilityBarrier({ sync, syncNow: () => undefined, failure })
+    let claimed = 0
+    while (barrier.claimAlone()) {
+      claimed++
+      await Promise.resolve()
+    }
+    assert.equal(claimed, 63, '63 lone commits flushed themselves')
+    // The 64th looks a turn ahead; three other sessions commit in that turn.
+    const group = [barrier.wait(), barrier.wait(), barrier.wait(), barrier.wait()]
+    await turn()
+    assert.equal(started.length, 1, 'one shared flush for the four')
+    started[0]?.finish()
+    await Promise.all(group)
+    assert.equal(barrier.claimAlone(), false, 'commits came together: shared flushes from now on')
+    const later = barrier.wait()
+    assert.equal(started.length, 2, 'the next flush starts at once, shared')
+    started[1]?.finish()
+    await later
     await barrier.idle()
   })
 
