@@ -59,9 +59,14 @@ let shim: string | undefined
 function fsyncImageShim(): string {
   if (shim) return shim
   const source = fileURLToPath(new URL('../../../test/helpers/fsync-image.c', import.meta.url))
-  const built = join(tempDir(), 'fsync-image.so')
+  // Built inside the repository (build/test/helpers), where better-sqlite3's own shared object
+  // is mapped too: a temporary folder may be mounted noexec, and the loader then ignores
+  // LD_PRELOAD with a mere warning. Compiled under a name of its own, then renamed into place.
+  const built = fileURLToPath(new URL('../helpers/fsync-image.so', import.meta.url))
+  const building = `${built}.${process.pid}.tmp`
   // better-sqlite3 is compiled from source on install: a C compiler is there.
-  execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', built, source, '-ldl', '-lpthread'])
+  execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', building, source, '-ldl', '-lpthread'])
+  fs.renameSync(building, built)
   return (shim = built)
 }
 

@@ -71,6 +71,20 @@ export function keepShimImage(path: string, name: string): boolean {
   return true
 }
 
+/**
+ * Throws unless the fsync-image shim is mapped into this process: where the loader cannot map an
+ * LD_PRELOAD library (a noexec folder, a wrong path) it only prints a warning and goes on, and
+ * every power cut would then seem to lose writes for a reason that is not the store's.
+ */
+export function assertShimLoaded(): void {
+  const preload = process.env.LD_PRELOAD ?? ''
+  if (!preload || !readFileSync('/proc/self/maps', 'utf8').includes(preload)) {
+    throw new Error(
+      `the fsync-image shim is not loaded in this process (LD_PRELOAD=${preload || 'unset'}): the loader ignored it; build it where shared objects may be mapped`
+    )
+  }
+}
+
 /** A copy keepShimImage made, or undefined when it made none. */
 export function keptShimImage(path: string, name: string): DiskImage | undefined {
   if (!existsSync(`${path}.${name}`)) return undefined

@@ -12,10 +12,11 @@
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { openStore } from '../../src/open-store.js'
 import { VaultError } from '../../src/core/errors.js'
-import { keepShimImage } from './durable-images.js'
+import { assertShimLoaded, keepShimImage } from './durable-images.js'
 
 const [path, json, sessionsArg, beforeArg, afterArg] = process.argv.slice(2)
 if (!path || !json) throw new Error('usage: failing-disk-child <database> <options JSON> <sessions> <before> <after>')
+assertShimLoaded()
 const options = JSON.parse(json)
 const sessions = Array.from({ length: Number(sessionsArg) }, (_, s) => `s${s}`)
 const walSize = () => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0)

@@ -13,7 +13,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { openStore } from '../../src/open-store.js'
 import type { SendingSocket } from '../../src/store/message-store.js'
-import { flushes, keepShimImage, watchFlushes } from './durable-images.js'
+import { assertShimLoaded, flushes, keepShimImage, watchFlushes } from './durable-images.js'
 
 const [path, json, sessionsArg, roundsArg, aloneArg, sendsArg] = process.argv.slice(2)
 if (!path || !json) throw new Error('usage: power-cut-child <database> <options JSON> <sessions> <rounds> <alone> [<sends>]')
@@ -25,6 +25,7 @@ const sends = Number(sendsArg ?? 0)
 /** The contact of the sends (power-cut test: the same). */
 const JID = '15550001111@s.whatsapp.net'
 
+assertShimLoaded()
 watchFlushes()
 const cuts: Array<{ n: number; session: string; value: string; sent?: string }> = []
 /** A power cut now: the shim's image as of the last flush of the WAL (none yet: nothing survives). */
