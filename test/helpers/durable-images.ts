@@ -7,6 +7,7 @@
  */
 import fs, { copyFileSync, existsSync, readFileSync, readlinkSync } from 'node:fs'
 import { syncBuiltinESMExports } from 'node:module'
+import { basename } from 'node:path'
 
 export interface DiskImage {
   db: Buffer
@@ -78,7 +79,8 @@ export function keepShimImage(path: string, name: string): boolean {
  */
 export function assertShimLoaded(): void {
   const preload = process.env.LD_PRELOAD ?? ''
-  if (!preload || !readFileSync('/proc/self/maps', 'utf8').includes(preload)) {
+  // By file name: the maps name the file by its real path, which a symlinked folder changes.
+  if (!preload || !readFileSync('/proc/self/maps', 'utf8').includes(`/${basename(preload)}\n`)) {
     throw new Error(
       `the fsync-image shim is not loaded in this process (LD_PRELOAD=${preload || 'unset'}): the loader ignored it; build it where shared objects may be mapped`
     )
