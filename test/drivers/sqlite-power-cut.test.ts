@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
 import { openStore, type OpenStoreOptions } from '../../src/open-store.js'
-import { keptShimImage, powerCut, unwatchFlushes, watchFlushes, type DiskImage } from '../helpers/durable-images.js'
+import { POWER_CUT_CONTACT, keptShimImage, powerCut, unwatchFlushes, watchFlushes, type DiskImage } from '../helpers/durable-images.js'
 
 /**
  * A simulated power cut for SQLite's durable default: at the instant a write resolves, the copy
@@ -26,9 +26,6 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
 
-/** The contact of power-cut-child's sends. */
-const CONTACT = '15550001111@s.whatsapp.net'
-
 /**
  * The value of `session`/`peer.0` after the power cut (undefined: lost, or nothing survived at
  * all); with `sent`, undefined too unless the retry store still holds that message.
@@ -40,7 +37,7 @@ async function survivor(image: DiskImage | undefined, session: string, sent?: st
   writeFileSync(join(dir, 'b.db-wal'), image.wal)
   const store = await openStore(`sqlite:${join(dir, 'b.db')}`, { sqlite: { durability: 'normal' } })
   try {
-    if (sent && !(await (await store.useMessageStore(session)).getMessage({ remoteJid: CONTACT, id: sent, fromMe: true }))) return undefined
+    if (sent && !(await (await store.useMessageStore(session)).getMessage({ remoteJid: POWER_CUT_CONTACT, id: sent, fromMe: true }))) return undefined
     return (await store.readKeys(session, 'session', ['peer.0'])).get('peer.0')
   } finally {
     await store.close()

@@ -9,6 +9,9 @@ import fs, { copyFileSync, existsSync, readFileSync, readlinkSync } from 'node:f
 import { syncBuiltinESMExports } from 'node:module'
 import { basename } from 'node:path'
 
+/** The contact of power-cut-child's recorded sends, whose records the power-cut test looks up. */
+export const POWER_CUT_CONTACT = '15550001111@s.whatsapp.net'
+
 export interface DiskImage {
   db: Buffer
   wal: Buffer

@@ -13,7 +13,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { openStore } from '../../src/open-store.js'
 import type { SendingSocket } from '../../src/store/message-store.js'
-import { assertShimLoaded, flushes, keepShimImage, watchFlushes } from './durable-images.js'
+import { POWER_CUT_CONTACT, assertShimLoaded, flushes, keepShimImage, watchFlushes } from './durable-images.js'
 
 const [path, json, sessionsArg, roundsArg, aloneArg, sendsArg] = process.argv.slice(2)
 if (!path || !json) throw new Error('usage: power-cut-child <database> <options JSON> <sessions> <rounds> <alone> [<sends>]')
@@ -21,9 +21,6 @@ const sessions = Number(sessionsArg)
 const rounds = Number(roundsArg)
 const alone = Number(aloneArg)
 const sends = Number(sendsArg ?? 0)
-
-/** The contact of the sends (power-cut test: the same). */
-const JID = '15550001111@s.whatsapp.net'
 
 assertShimLoaded()
 watchFlushes()
@@ -75,7 +72,7 @@ if (sends > 0) {
   }
   messages.record(sock)
   for (let n = 0; n < sends; n++) {
-    await sock.relayMessage(JID, { conversation: `send ${n}` }, { messageId: `SEND${n}` })
+    await sock.relayMessage(POWER_CUT_CONTACT, { conversation: `send ${n}` }, { messageId: `SEND${n}` })
     cut('s0', `send ${n}`, `SEND${n}`)
   }
 }
